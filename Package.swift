@@ -1,0 +1,38 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "emalog",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "emalog", targets: ["emalog"]),
+        .library(name: "EMALogCore", targets: ["EMALogCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        .target(name: "EMAKernel"),
+        .target(name: "EMALogFormats"),
+        .target(
+            name: "EMALogStore",
+            dependencies: [
+                "EMALogFormats",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]),
+        .target(name: "EMALogCore", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore"]),
+        .executableTarget(
+            name: "emalog",
+            dependencies: ["EMALogCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "emalog-bench", dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats"]),
+        .target(name: "EMALogTestSupport", dependencies: ["EMALogFormats", "EMALogCore"]),
+        .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel"]),
+        .testTarget(name: "EMALogFormatsTests", dependencies: ["EMALogFormats", "EMALogTestSupport"]),
+        .testTarget(name: "EMALogStoreTests", dependencies: ["EMALogStore", "EMALogTestSupport"]),
+        .testTarget(name: "EMALogCoreTests", dependencies: ["EMALogCore", "EMALogTestSupport"]),
+        .testTarget(name: "emalogTests", dependencies: ["EMALogTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

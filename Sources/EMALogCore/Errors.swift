@@ -1,0 +1,137 @@
+import EMAKernel
+import EMALogFormats
+import EMALogStore
+
+/// The process exit status a failure maps to (SPEC: 0 ok, 1 audit mismatch, 64 usage, 65 bad data,
+/// 66 missing file, 74 I/O or database, 75 busy, 70 anything else).
+public enum ExitStatus: Int32, Sendable {
+    case success = 0, auditMismatch = 1, usage = 64, badInput = 65, notFound = 66, software = 70, io = 74, busy = 75
+}
+
+/// An error that knows its exit status.
+public protocol ExitCoded: Error {
+    var exitStatus: ExitStatus { get }
+}
+
+/// Why an ingest refused its input or stopped.
+public enum IngestError: Error, Equatable, Sendable {
+    case inputNotFound(path: String)
+    case unreadable(path: String, reason: String)
+    case badFile(path: String, SafetensorsError)
+    case badMetricsLine(path: String, line: Int, MetricsError)
+    case metricConflict(path: String, MetricConflict)
+    case duplicateStep(step: Int, first: String, second: String)
+    case olderStep(path: String, step: Int, latest: Int)
+    case changedContent(path: String, step: Int, detail: String)
+    case tensorSetChanged(path: String, step: Int, detail: String)
+    case nonFinite(path: String, step: Int, tensor: String, index: Int, value: String)
+    case trackConflict(name: String, stored: String, given: String)
+    case noInputs
+}
+
+extension IngestError: CustomStringConvertible, ExitCoded {
+    public var description: String {
+        switch self {
+        case let .inputNotFound(path):
+            "\(path): no such file or folder"
+        case let .unreadable(path, reason):
+            "\(path): cannot read: \(reason)"
+        case let .badFile(path, error):
+            "\(path): \(error)"
+        case let .badMetricsLine(path, line, error):
+            "\(path):\(line): \(error)"
+        case let .metricConflict(path, c):
+            "\(path): step \(c.step) key '\(c.key)' is stored as \(c.stored), the file says \(c.new); "
+                + "metrics are stored once: pass --replace to overwrite (nothing of this file was stored)"
+        case let .duplicateStep(step, first, second):
+            "\(second): step \(step) is also given by \(first); keep one file per step"
+        case let .olderStep(path, step, latest):
+            "\(path): step \(step) is older than the log's latest step \(latest); EMA depends on order, so steps "
+                + "must arrive in increasing order. Start a new log to ingest this run from its beginning"
+        case let .changedContent(path, step, detail):
+            "\(path): step \(step) is already stored with different content (\(detail)); "
+                + "pass --replace to overwrite it (later snapshots are re-derived)"
+        case let .tensorSetChanged(path, step, detail):
+            "\(path): step \(step): \(detail); every step of a log must hold the same tensors with the same "
+                + "dtypes and shapes: start a new log for a different model"
+        case let .nonFinite(path, step, tensor, index, value):
+            "\(path): step \(step): tensor '\(tensor)' holds \(value) at index \(index); NaN/Inf would poison the EMA. "
+                + "Fix the run, or pass --allow-nonfinite to store it anyway"
+        case let .trackConflict(name, stored, given):
+            "track '\(name)' is stored as \(stored) but --ema gives \(given); use another name for a new profile"
+        case .noInputs:
+            "no input files: give safetensors files, folders of them, or metrics .jsonl files"
+        }
+    }
+
+    public var exitStatus: ExitStatus {
+        switch self {
+        case .inputNotFound: .notFound
+        case .unreadable: .io
+        case .trackConflict, .noInputs: .usage
+        default: .badInput
+        }
+    }
+}
+
+/// Why a query could not be answered.
+public enum QueryError: Error, Equatable, Sendable {
+    case emptyLog(path: String)
+    case stepNotFound(step: Int, below: Int?, above: Int?)
+    case noTracks
+    case ambiguousTrack(available: [String])
+    case unknownTrack(String, reason: String, available: [String])
+    case invalidSpec(EMASpecError)
+    case outputFailed(path: String, reason: String)
+}
+
+extension QueryError: CustomStringConvertible, ExitCoded {
+    public var description: String {
+        switch self {
+        case let .emptyLog(path):
+            "\(path) holds no steps yet: ingest some with `emalog ingest --db \(path) steps/`"
+        case let .stepNotFound(step, below, above):
+            "step \(step) is not in the log; " + [below.map { "the nearest before is \($0)" }, above.map { "the nearest after is \($0)" }]
+                .compactMap { $0 }.joined(separator: ", ") + "; `emalog info` lists the range"
+        case .noTracks:
+            "the log has no EMA tracks: pass --decay D or --ema SPEC for a post-hoc shadow"
+        case let .ambiguousTrack(available):
+            "the log has several tracks (\(available.joined(separator: ", "))): choose one with --ema NAME"
+        case let .unknownTrack(text, reason, available):
+            "no track named '\(text)' and it is not a valid spec (\(reason)); tracks: "
+                + (available.isEmpty ? "none" : available.joined(separator: ", "))
+        case let .invalidSpec(error):
+            "\(error)"
+        case let .outputFailed(path, reason):
+            "cannot write \(path): \(reason)"
+        }
+    }
+
+    public var exitStatus: ExitStatus {
+        switch self {
+        case .stepNotFound, .emptyLog: .badInput
+        case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec: .usage
+        case .outputFailed: .io
+        }
+    }
+}
+
+extension StoreError: ExitCoded {
+    public var exitStatus: ExitStatus {
+        switch self {
+        case .logNotFound: .notFound
+        case .busy: .busy
+        case .database(_, let code, _) where code & 0xFF == 5 || code & 0xFF == 6: .busy
+        default: .io
+        }
+    }
+}
+
+extension EMASpecError: ExitCoded {
+    public var exitStatus: ExitStatus { .usage }
+}
+
+/// The exit status of any error.
+public func exitStatus(of error: any Error) -> ExitStatus {
+    (error as? any ExitCoded)?.exitStatus ?? .software
+}

@@ -1,0 +1,57 @@
+import EMALogFormats
+import EMALogStore
+
+extension Ingest {
+    /// Where `--follow` resumes reading each metrics file.
+    struct MetricsCursor {
+        var offset: Int
+        var nextLine: Int
+    }
+
+    /// Stores decoded metrics files, one transaction each; warns once per skipped key.
+    func storeMetrics(_ files: [MetricsFile]) throws -> [String: MetricsCursor] {
+        var cursors: [String: MetricsCursor] = [:]
+        for file in files {
+            try storeMetrics(file)
+            cursors[file.path] = MetricsCursor(offset: file.consumed, nextLine: file.nextLine)
+        }
+        return cursors
+    }
+
+    /// One file's values in one transaction: a conflicting value refuses the whole file.
+    func storeMetrics(_ file: MetricsFile) throws {
+        warnSkippedKeys(file)
+        guard !file.lines.isEmpty else { return }
+        var names: [String] = []
+        var seen = Set<String>()
+        for line in file.lines { for (key, _) in line.values where seen.insert(key).inserted { names.append(key) } }
+        do {
+            let result = try store.write { w -> MetricsWriteResult in
+                let ids = try w.metricKeyIDs(for: names)
+                let byID = Dictionary(uniqueKeysWithValues: ids.map { ($1, $0) })
+                var values: [MetricValue] = []
+                values.reserveCapacity(file.lines.count * 4)
+                for line in file.lines {
+                    for (key, value) in line.values { values.append(MetricValue(step: line.step, keyID: ids[key]!, value: value)) }
+                }
+                let result = try w.insertMetrics(values, replace: request.replace) { byID[$0] ?? "?" }
+                if result.inserted + result.replaced > 0 { try beginWrite(w) }
+                return result
+            }
+            report.metricValues += result.inserted + result.replaced
+            report.metricValuesUnchanged += result.unchanged
+        } catch let conflict as MetricConflict {
+            throw IngestError.metricConflict(path: file.path, conflict)
+        }
+    }
+
+    private func warnSkippedKeys(_ file: MetricsFile) {
+        var warned = Set<String>()
+        for line in file.lines {
+            for (key, kind) in line.skipped where warned.insert(key).inserted {
+                observer.warning("\(file.path): key '\(key)' holds \(kind) (first at step \(line.step)); "
+                    + "only numbers are metrics, so it is skipped")
+            }
+        }
+    }
+}

@@ -1,0 +1,201 @@
+import EMAKernel
+import EMALogFormats
+import EMALogStore
+import Foundation
+
+extension Ingest {
+    /// A file for a step the log already has: identical is a no-op; different is refused unless `--replace`.
+    func handleStoredStep(_ file: StepFile) throws {
+        let stored = try store.read { r in try r.stepRecord(file.step) }
+        guard stored != nil else {
+            throw IngestError.olderStep(path: file.path, step: file.step, latest: lastStep ?? file.step)
+        }
+        try checkTensorSet(file)
+        guard let difference = try firstDifference(file) else {
+            report.stepsSkipped += 1
+            return
+        }
+        guard request.replace else {
+            throw IngestError.changedContent(path: file.path, step: file.step, detail: difference)
+        }
+        try checkFinite(file)
+        let hash = file.fileHash
+        try store.write { w in
+            try beginWrite(w)
+            try w.replaceStep(stepRecord(for: file, hash: hash))
+            try insertChunks(of: file, w)
+            for deleted in try w.deleteSnapshots(fromStep: file.step) {
+                snapshotsToRederive.insert(SnapshotKey(track: deleted.track, step: deleted.step))
+            }
+        }
+        report.stepsReplaced += 1
+        report.bytesWritten += file.header.dataLength
+        needsRestore = true
+    }
+
+    /// Where a file differs from the stored step, or nil when names, dtypes, shapes and bytes match.
+    func firstDifference(_ file: StepFile) throws -> String? {
+        try store.read { r in
+            for info in file.header.tensors {
+                let tensor = tensorsByName[info.name]!
+                let bytes = file.bytes(of: info)
+                var differs = false
+                try r.forEachChunk(of: tensor, in: .step(file.step)) { offset, chunk in
+                    if !differs, chunk.count > 0, memcmp(chunk.baseAddress!, bytes.baseAddress! + offset, chunk.count) != 0 {
+                        differs = true
+                    }
+                }
+                if differs { return "tensor '\(info.name)' has different values" }
+            }
+            return nil
+        }
+    }
+
+    /// Refuses a file whose tensor names, dtypes or shapes differ from the log's.
+    func checkTensorSet(_ file: StepFile) throws {
+        guard !tensors.isEmpty else { return }
+        let names = Set(file.header.tensors.map(\.name))
+        if let missing = tensors.first(where: { !names.contains($0.name) }) {
+            throw IngestError.tensorSetChanged(path: file.path, step: file.step,
+                                               detail: "tensor '\(missing.name)' of the log is missing from this file")
+        }
+        for info in file.header.tensors {
+            guard let tensor = tensorsByName[info.name] else {
+                throw IngestError.tensorSetChanged(path: file.path, step: file.step,
+                                                   detail: "tensor '\(info.name)' is not in the log's earlier steps")
+            }
+            if tensor.dtype != info.dtype {
+                throw IngestError.tensorSetChanged(path: file.path, step: file.step,
+                    detail: "tensor '\(info.name)' has dtype \(info.dtype.rawValue), the log's steps have \(tensor.dtype.rawValue)")
+            }
+            if tensor.shape != info.shape {
+                throw IngestError.tensorSetChanged(path: file.path, step: file.step,
+                    detail: "tensor '\(info.name)' has shape \(info.shapeText), the log's steps have \(TensorInfo.text(ofShape: tensor.shape))")
+            }
+        }
+    }
+
+    /// Refuses NaN or infinity in floating tensors unless `--allow-nonfinite`.
+    func checkFinite(_ file: StepFile) throws {
+        guard !request.allowNonFinite else { return }
+        for info in file.header.tensors {
+            guard let dtype = FloatingDType(rawValue: info.dtype.rawValue) else { continue }
+            let bytes = file.bytes(of: info)
+            guard let bad = Widening.firstNonFinite(bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!, dtype: dtype,
+                                                    count: info.elementCount) else { continue }
+            var value = Float.zero
+            Widening.widen(bytes.baseAddress! + bad * dtype.byteWidth, dtype: dtype, count: 1, into: &value)
+            throw IngestError.nonFinite(path: file.path, step: file.step, tensor: info.name,
+                                        index: bad, value: value.isNaN ? "NaN" : (value < 0 ? "-Inf" : "Inf"))
+        }
+    }
+
+    func stepRecord(for file: StepFile, hash: UInt64) -> StepRecord {
+        StepRecord(step: file.step, ingestID: ingestID!, sourcePath: InputScan.absolute(file.path),
+                   sourceSize: file.mapped.bytes.count, sourceHash: hash, metadata: file.header.metadata,
+                   ingestedAt: Timestamp.now())
+    }
+
+    func insertChunks(of file: StepFile, _ w: StoreWriter) throws {
+        for info in file.header.tensors {
+            try w.insertChunks(of: tensorsByName[info.name]!.id, in: .step(file.step), bytes: file.bytes(of: info))
+        }
+    }
+
+    /// Appends a new step: validate, update every live shadow in one pass, then one transaction with
+    /// the step, its chunks and any snapshot due.
+    func append(_ file: StepFile) throws {
+        try checkTensorSet(file)
+        try checkFinite(file)
+        let hash = file.fileHash
+        let previous = lastStep
+        if tensors.isEmpty {
+            let layouts = file.header.tensors.map { TensorLayout(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
+            tensors = try store.write { w in
+                try beginWrite(w)
+                return try w.insertTensors(layouts)
+            }
+            tensorsByName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
+        }
+        let first = firstStep ?? file.step
+        let actions = tracks.indices.map { index -> (ShadowState, ShadowUpdate.Action) in
+            if tracks[index].shadow == nil { tracks[index].shadow = ShadowState(spec: tracks[index].spec, tensors: tensors) }
+            let shadow = tracks[index].shadow!
+            return (shadow, ShadowUpdate.action(for: shadow, step: file.step, firstStep: first, previousStep: previous))
+        }
+        for info in file.header.tensors where info.dtype.isFloating {
+            ShadowUpdate.apply(actions, tensor: tensorsByName[info.name]!, offset: 0, bytes: file.bytes(of: info))
+        }
+        for (shadow, _) in actions { shadow.step = file.step }
+        let snapshotDue = crossesSnapshotBoundary(previous: previous, step: file.step)
+        try store.write { w in
+            try beginWrite(w)
+            try w.insertStep(stepRecord(for: file, hash: hash))
+            try insertChunks(of: file, w)
+            if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
+        }
+        firstStep = first
+        lastStep = file.step
+        report.stepsAdded += 1
+        report.bytesWritten += file.header.dataLength
+    }
+
+    /// Stores `track`'s live shadow as a snapshot at its step.
+    func writeSnapshot(_ track: LiveTrack, _ w: StoreWriter) throws {
+        guard let shadow = track.shadow, let step = shadow.step, let record = track.record else { return }
+        let snapshot = try w.insertSnapshot(track: record.id, step: step)
+        for tensor in tensors where tensor.dtype.isFloating {
+            try w.insertChunks(of: tensor.id, in: .snapshot(snapshot.id), bytes: shadow.bytes(of: tensor))
+        }
+        report.snapshotsWritten += 1
+    }
+
+    /// Brings every track's live shadow to the last stored step: from its latest snapshot (or the
+    /// first step for a new track) by replay, writing the snapshots due on the way.
+    func restore() throws {
+        defer { restored = true; needsRestore = false }
+        guard let lastStep else { return }
+        try store.write { w in
+            if tracks.contains(where: { $0.record == nil }) || !snapshotsToRederive.isEmpty { try beginWrite(w) }
+            let replay = try Replay(reader: w.reader)
+            var shadows: [ShadowState] = []
+            for index in tracks.indices {
+                let shadow = ShadowState(spec: tracks[index].spec, tensors: tensors)
+                if let record = tracks[index].record, let snapshot = try w.reader.snapshot(track: record.id, atOrBefore: lastStep) {
+                    try replay.load(snapshot, into: shadow)
+                }
+                tracks[index].shadow = shadow
+                shadows.append(shadow)
+            }
+            var previous: Int?
+            var storedSnapshots: Set<SnapshotKey> = []
+            for track in tracks {
+                for s in try w.reader.snapshots(track: track.record!.id) { storedSnapshots.insert(SnapshotKey(track: s.trackID, step: s.step)) }
+            }
+            try replay.advance(shadows, to: lastStep) { step, moved in
+                defer { previous = step }
+                for track in tracks where moved.contains(where: { $0 === track.shadow }) {
+                    let key = SnapshotKey(track: track.record!.id, step: step)
+                    let due = crossesSnapshotBoundary(previous: previous, step: step) || snapshotsToRederive.contains(key)
+                    if due && !storedSnapshots.contains(key) { try writeSnapshot(track, w) }
+                }
+                observer.progress("replay", done: step, total: lastStep)
+            }
+        }
+        snapshotsToRederive.removeAll()
+    }
+
+    /// Every track gets a snapshot at the last step, when this ingest changed anything.
+    func snapshotAtEnd() throws {
+        guard let lastStep, ingestID != nil else { return }
+        if !restored { try restore() }
+        try store.write { w in
+            for track in tracks {
+                guard let record = track.record, track.shadow?.step == lastStep else { continue }
+                if try w.reader.snapshot(track: record.id, atOrBefore: lastStep)?.step != lastStep {
+                    try writeSnapshot(track, w)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+import EMAKernel
+import EMALogFormats
+import EMALogStore
+import Foundation
+
+/// The ingest use case: steps and metrics into a log, EMA tracks kept live and snapshotted.
+///
+/// Order of work: metrics files are decoded first (a bad line stops before anything is stored);
+/// stored steps given again are compared (identical: skipped) or replaced; the live shadows are
+/// restored from snapshots by replay; new steps are appended one transaction each; metrics are
+/// stored a file per transaction; every track gets a snapshot at the last step.
+public final class Ingest {
+    let request: IngestRequest
+    let observer: any ProgressObserver
+    let store: LogStore
+    let lock: IngestLock
+    var report = IngestReport()
+
+    /// The log's tensor set (empty before its first step), by name.
+    var tensors: [TensorRecord] = []
+    var tensorsByName: [String: TensorRecord] = [:]
+    var firstStep: Int?
+    var lastStep: Int?
+    /// Tracks with their specs; `record` is nil until the track is stored.
+    var tracks: [LiveTrack] = []
+    /// This ingest's audit-trail id, once it has written something.
+    var ingestID: Int64?
+    /// Set when restore must run before appending (new tracks, replaced steps).
+    var needsRestore = false
+    var restored = false
+    /// Snapshots deleted by `--replace`, to write again during restore.
+    var snapshotsToRederive: Set<SnapshotKey> = []
+    let started = Date()
+
+    struct LiveTrack {
+        var spec: EMASpec
+        var record: TrackRecord?
+        var shadow: ShadowState?
+    }
+
+    struct SnapshotKey: Hashable {
+        var track: Int64
+        var step: Int
+    }
+
+    /// Runs an ingest; returns its report. Throws `IngestError`, `StoreError` or `EMASpecError`.
+    public static func run(_ request: IngestRequest, observer: any ProgressObserver = SilentObserver()) throws -> IngestReport {
+        let scan = try InputScan(inputs: request.inputs)
+        if scan.stepFiles.isEmpty && scan.metricsFiles.isEmpty && !(request.follow && !scan.folders.isEmpty) {
+            if scan.folders.isEmpty { throw IngestError.noInputs }
+        }
+        var metrics: [MetricsFile] = []
+        for path in scan.metricsFiles {
+            metrics.append(try MetricsFile.read(path: path, allowPartialTail: request.follow))
+        }
+        let existed = FileManager.default.fileExists(atPath: request.logPath)
+        let lock = try IngestLock(path: request.logPath)
+        let ingest: Ingest
+        do {
+            ingest = try Ingest(request: request, observer: observer, lock: lock)
+        } catch {
+            if !existed { removeLog(request.logPath) }
+            throw error
+        }
+        do {
+            try ingest.ingest(scan: scan, metrics: metrics)
+        } catch {
+            let wroteNothing = ingest.ingestID == nil
+            try? ingest.store.close()
+            if !existed && wroteNothing { removeLog(request.logPath) }
+            throw error
+        }
+        try ingest.store.close()
+        return ingest.report
+    }
+
+    /// Removes a log this ingest created and never wrote to.
+    static func removeLog(_ path: String) {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+
+    private init(request: IngestRequest, observer: any ProgressObserver, lock: IngestLock) throws {
+        self.request = request
+        self.observer = observer
+        self.lock = lock
+        store = try LogStore.openForWriting(at: request.logPath, chunkBytes: request.chunkBytes)
+        try store.read { r in
+            tensors = try r.tensors()
+            firstStep = try r.firstStep()
+            lastStep = try r.lastStep()
+            tracks = try r.tracks().map { record in
+                let spec = try EMASpec(parsing: "name=\(record.name),\(record.spec)")
+                return LiveTrack(spec: spec, record: record)
+            }
+        }
+        tensorsByName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
+        try addRequestedTracks()
+    }
+
+    /// Adds `--ema` tracks not yet stored; a stored name with another profile is refused.
+    private func addRequestedTracks() throws {
+        for spec in request.tracks {
+            if let existing = tracks.first(where: { $0.spec.name == spec.name }) {
+                guard existing.spec.hasSameProfile(as: spec) else {
+                    throw IngestError.trackConflict(name: spec.name, stored: existing.spec.canonical, given: spec.canonical)
+                }
+                continue
+            }
+            if tracks.contains(where: { $0.record == nil && $0.spec.name == spec.name }) { continue }
+            tracks.append(LiveTrack(spec: spec, record: nil))
+            if lastStep != nil { needsRestore = true }
+        }
+    }
+
+    private func ingest(scan: InputScan, metrics: [MetricsFile]) throws {
+        let ordered = try scan.orderedStepFiles()
+        var total = ordered.count
+        var done = 0
+        for candidate in ordered {
+            if request.follow && StopSignal.requested { report.interrupted = true; break }
+            try ingestStep(at: candidate.path)
+            done += 1
+            observer.progress("ingest", done: done, total: total)
+        }
+        var metricsState = try storeMetrics(metrics)
+        if request.follow && !report.interrupted {
+            try follow(scan: scan, seen: Set(ordered.map { InputScan.absolute($0.path) }), metrics: &metricsState,
+                       total: &total, done: &done)
+        }
+        if needsRestore { try restore() }
+        try snapshotAtEnd()
+        report.seconds = Date().timeIntervalSince(started)
+    }
+
+    /// One step file: compared when stored, appended when new.
+    func ingestStep(at path: String) throws {
+        let file = try StepFile(path: path)
+        if let lastStep, file.step <= lastStep {
+            try handleStoredStep(file)
+        } else {
+            if needsRestore || !restored { try restore() }
+            try append(file)
+        }
+    }
+
+    /// Opens this ingest's audit-trail record and stores pending tracks, inside a write transaction.
+    func beginWrite(_ w: StoreWriter) throws {
+        if ingestID == nil {
+            ingestID = try w.insertIngest(arguments: request.arguments, configuration: configurationJSON())
+        }
+        for index in tracks.indices where tracks[index].record == nil {
+            tracks[index].record = try w.insertTrack(name: tracks[index].spec.name, spec: tracks[index].spec.canonical,
+                                                     ingestID: ingestID!)
+        }
+    }
+
+    private func configurationJSON() -> String {
+        let specs = tracks.map { JSONWriter.quoted($0.spec.description) }.joined(separator: ",")
+        return "{\"tracks\":[\(specs)],\"snapshot_every\":\(request.snapshotEvery),\"replace\":\(request.replace),"
+            + "\"allow_nonfinite\":\(request.allowNonFinite),\"follow\":\(request.follow),"
+            + "\"emalog_version\":\(JSONWriter.quoted(EMALogVersion.current)),"
+            + "\"migrations\":[\(Migrations.identifiers.map(JSONWriter.quoted).joined(separator: ","))]}"
+    }
+
+    /// True when a snapshot is due at `step`: a multiple of the interval lies in (previous, step].
+    func crossesSnapshotBoundary(previous: Int?, step: Int) -> Bool {
+        let k = request.snapshotEvery
+        guard let previous else { return step % k == 0 }
+        return step / k != previous / k
+    }
+}

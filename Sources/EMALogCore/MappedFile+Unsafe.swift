@@ -1,0 +1,45 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory map of a whole file; large tensors are read from it without copies.
+///
+/// `@unchecked Sendable`: the mapping is immutable (PROT_READ) and lives until deinit.
+public final class MappedFile: @unchecked Sendable {
+    /// The file's path.
+    public let path: String
+    /// The mapped bytes (empty for an empty file).
+    public let bytes: UnsafeRawBufferPointer
+
+    /// Maps `path`; throws `IngestError.unreadable` when it cannot be opened or mapped.
+    public init(path: String) throws(IngestError) {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
+        let size = Int(info.st_size)
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
+            throw .unreadable(path: path, reason: "cannot map: \(String(cString: strerror(errno)))")
+        }
+        madvise(base, size, MADV_SEQUENTIAL)
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
+    }
+
+    /// The bytes in `range`.
+    public subscript(range: Range<Int>) -> UnsafeRawBufferPointer {
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "range \(range) outside \(path)")
+        return UnsafeRawBufferPointer(rebasing: bytes[range])
+    }
+}

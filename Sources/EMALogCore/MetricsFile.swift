@@ -1,0 +1,41 @@
+import EMALogFormats
+import Foundation
+
+/// A metrics JSON Lines file, decoded and validated before anything is stored.
+struct MetricsFile {
+    var path: String
+    var lines: [MetricsLine] = []
+    /// Bytes consumed (whole lines only), for `--follow` to resume from.
+    var consumed = 0
+    /// The line number the next read starts at.
+    var nextLine = 1
+
+    /// Decodes the complete lines of `path` from byte `offset`; a partial last line is left for later
+    /// when `allowPartialTail`, else decoded too. Errors name the file and line.
+    static func read(path: String, from offset: Int = 0, firstLine: Int = 1, allowPartialTail: Bool) throws(IngestError)
+        -> MetricsFile
+    {
+        let mapped = try MappedFile(path: path)
+        var file = MetricsFile(path: path)
+        let bytes = mapped.bytes
+        var start = offset
+        var lineNumber = firstLine
+        while start < bytes.count {
+            var end = start
+            while end < bytes.count && bytes[end] != 0x0A { end += 1 }
+            if end == bytes.count && allowPartialTail { break }
+            var line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+            if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
+            if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
+                do { file.lines.append(try MetricsLine.decode(line)) } catch {
+                    throw .badMetricsLine(path: path, line: lineNumber, error)
+                }
+            }
+            start = min(end + 1, bytes.count)
+            lineNumber += 1
+        }
+        file.consumed = start
+        file.nextLine = lineNumber
+        return file
+    }
+}

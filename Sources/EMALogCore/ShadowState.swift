@@ -1,0 +1,81 @@
+import EMAKernel
+import EMALogFormats
+import EMALogStore
+
+/// One track's live Float32 shadow: a buffer per floating tensor, and the step it reflects.
+///
+/// Integer tensors are not held: a shadow's integer tensors are the raw values of its step.
+public final class ShadowState {
+    public let spec: EMASpec
+    /// The step whose update the buffers include (nil before the log's first step).
+    public internal(set) var step: Int?
+    /// Buffers by tensor id, one Float per element.
+    private(set) var buffers: [Int64: UnsafeMutableBufferPointer<Float>] = [:]
+
+    /// An empty shadow for `spec` over the floating tensors of `tensors`.
+    public init(spec: EMASpec, tensors: [TensorRecord]) {
+        self.spec = spec
+        for tensor in tensors where tensor.dtype.isFloating {
+            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(tensor.elementCount, 1))
+            buffer.initialize(repeating: 0)
+            buffers[tensor.id] = buffer
+        }
+    }
+
+    deinit {
+        for buffer in buffers.values { buffer.deallocate() }
+    }
+
+    /// The Float32 values of `tensor`.
+    public func values(of tensorID: Int64) -> UnsafeBufferPointer<Float> {
+        guard let buffer = buffers[tensorID] else { preconditionFailure("no shadow for tensor \(tensorID)") }
+        return UnsafeBufferPointer(buffer)
+    }
+
+    /// The shadow as raw bytes (Float32 little-endian) for snapshots.
+    func bytes(of tensor: TensorRecord) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: buffers[tensor.id]!.baseAddress, count: tensor.elementCount * 4)
+    }
+
+    func pointer(_ tensorID: Int64) -> UnsafeMutablePointer<Float> { buffers[tensorID]!.baseAddress! }
+}
+
+/// Applies steps to several shadows in one pass over each step's bytes.
+public enum ShadowUpdate {
+    /// What to do with each shadow at a step: start from the step's weights, or apply one update.
+    public enum Action {
+        case initialize
+        case update(EMA.Coefficients)
+    }
+
+    /// Feeds one chunk of a floating tensor's bytes to every shadow: `offset` is the chunk's byte
+    /// offset within the tensor (a multiple of the element width).
+    public static func apply(_ shadows: [(ShadowState, Action)], tensor: TensorRecord, offset: Int,
+                             bytes: UnsafeRawBufferPointer) {
+        guard let dtype = FloatingDType(rawValue: tensor.dtype.rawValue), bytes.count > 0 else { return }
+        precondition(offset % dtype.byteWidth == 0 && bytes.count % dtype.byteWidth == 0, "chunk splits an element")
+        let first = offset / dtype.byteWidth
+        let count = bytes.count / dtype.byteWidth
+        var pointers: [UnsafeMutablePointer<Float>] = []
+        var coefficients: [EMA.Coefficients] = []
+        for (shadow, action) in shadows {
+            switch action {
+            case .initialize:
+                Widening.widen(bytes.baseAddress!, dtype: dtype, count: count, into: shadow.pointer(tensor.id) + first)
+            case let .update(c):
+                pointers.append(shadow.pointer(tensor.id) + first)
+                coefficients.append(c)
+            }
+        }
+        if !pointers.isEmpty {
+            EMA.update(shadows: pointers, toward: bytes.baseAddress!, dtype: dtype, count: count, coefficients: coefficients)
+        }
+    }
+
+    /// The action for `shadow` at `step`, given the log's first step and the step before it.
+    public static func action(for shadow: ShadowState, step: Int, firstStep: Int, previousStep: Int?) -> Action {
+        guard let previousStep, shadow.step != nil else { return .initialize }
+        let position = StepPosition(step: step, firstStep: firstStep, previousStep: previousStep)
+        return .update(shadow.spec.coefficients(at: position))
+    }
+}

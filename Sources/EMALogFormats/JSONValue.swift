@@ -1,0 +1,65 @@
+/// A parsed JSON value; objects keep their members in file order (duplicates are the caller's concern).
+public indirect enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(JSONNumber)
+    case string(String)
+    case array([JSONValue])
+    case object([JSONMember])
+
+    /// A short name of the kind of value, for messages.
+    public var kindName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+}
+
+/// One `"key": value` pair of a JSON object.
+public struct JSONMember: Sendable, Equatable {
+    public var key: String
+    public var value: JSONValue
+    public init(key: String, value: JSONValue) {
+        self.key = key
+        self.value = value
+    }
+}
+
+/// A JSON number kept as its literal text, so integers stay exact and doubles round correctly.
+public struct JSONNumber: Sendable, Equatable {
+    /// The literal as written (`-12`, `0.5e3`, or `NaN`, `Infinity`, `-Infinity` when allowed).
+    public let text: String
+    /// True when the literal has no fraction and no exponent.
+    public let isIntegerLiteral: Bool
+
+    public init(text: String, isIntegerLiteral: Bool) {
+        self.text = text
+        self.isIntegerLiteral = isIntegerLiteral
+    }
+
+    /// The value as an exact Int64, when the literal is an integer that fits.
+    public var int64: Int64? { isIntegerLiteral ? Int64(text) : nil }
+
+    /// The value as a Double (correctly rounded), non-finite tokens included.
+    public var double: Double {
+        switch text {
+        case "NaN": return .nan
+        case "Infinity": return .infinity
+        case "-Infinity": return -.infinity
+        default: return Double(text) ?? .nan
+        }
+    }
+}
+
+/// Why a JSON text could not be parsed.
+public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Byte offset of the problem within the text.
+    public let offset: Int
+    public let reason: String
+    public var description: String { "\(reason) at byte \(offset)" }
+}

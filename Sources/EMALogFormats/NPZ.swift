@@ -1,0 +1,75 @@
+/// NumPy `.npy` / `.npz` encoding, for inspecting tensors outside PyTorch.
+public enum NPZ {
+    /// The numpy descr for a dtype (`<f4`, `<i8`, `|b1` …); BF16 has none and is written widened to `<f4`.
+    public static func descr(_ dtype: DType) -> String {
+        switch dtype {
+        case .f64: "<f8"
+        case .f32, .bf16: "<f4"
+        case .f16: "<f2"
+        case .i64: "<i8"
+        case .i32: "<i4"
+        case .i16: "<i2"
+        case .i8: "|i1"
+        case .u64: "<u8"
+        case .u32: "<u4"
+        case .u16: "<u2"
+        case .u8: "|u1"
+        case .bool: "|b1"
+        }
+    }
+
+    /// A `.npy` v1.0 header for a C-order array.
+    public static func npyHeader(descr: String, shape: [Int]) -> [UInt8] {
+        let dims = shape.count == 1 ? "\(shape[0])," : shape.map(String.init).joined(separator: ", ")
+        var dict = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(dims)), }"
+        while (10 + dict.utf8.count + 1) % 64 != 0 { dict += " " }
+        dict += "\n"
+        var out: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0]
+        out.append(UInt8(dict.utf8.count & 0xFF))
+        out.append(UInt8(dict.utf8.count >> 8))
+        out.append(contentsOf: dict.utf8)
+        return out
+    }
+
+    /// A zip archive (stored, no compression) holding one `<name>.npy` per entry.
+    public static func archive(_ entries: [(name: String, npy: [UInt8])]) -> [UInt8] {
+        var out: [UInt8] = []
+        var central: [UInt8] = []
+        func u16(_ v: Int, _ a: inout [UInt8]) { a.append(UInt8(v & 0xFF)); a.append(UInt8((v >> 8) & 0xFF)) }
+        func u32(_ v: UInt32, _ a: inout [UInt8]) { for k in 0..<4 { a.append(UInt8((v >> (8 * UInt32(k))) & 0xFF)) } }
+        for entry in entries {
+            let name = Array((entry.name + ".npy").utf8)
+            let crc = CRC32.checksum(entry.npy)
+            let offset = UInt32(out.count)
+            u32(0x0403_4B50, &out); u16(20, &out); u16(0x0800, &out); u16(0, &out); u16(0, &out); u16(0x21, &out)
+            u32(crc, &out); u32(UInt32(entry.npy.count), &out); u32(UInt32(entry.npy.count), &out)
+            u16(name.count, &out); u16(0, &out); out += name; out += entry.npy
+            u32(0x0201_4B50, &central); u16(20, &central); u16(20, &central); u16(0x0800, &central)
+            u16(0, &central); u16(0, &central); u16(0x21, &central)
+            u32(crc, &central); u32(UInt32(entry.npy.count), &central); u32(UInt32(entry.npy.count), &central)
+            u16(name.count, &central); u16(0, &central); u16(0, &central); u16(0, &central); u16(0, &central)
+            u32(0, &central); u32(offset, &central); central += name
+        }
+        let centralOffset = UInt32(out.count)
+        out += central
+        u32(0x0605_4B50, &out); u16(0, &out); u16(0, &out); u16(entries.count, &out); u16(entries.count, &out)
+        u32(UInt32(central.count), &out); u32(centralOffset, &out); u16(0, &out)
+        return out
+    }
+}
+
+/// CRC-32 (IEEE 802.3), as zip uses.
+public enum CRC32 {
+    static let table: [UInt32] = (0..<256).map { n in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    /// The CRC-32 of `bytes`.
+    public static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in bytes { c = table[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+        return c ^ 0xFFFF_FFFF
+    }
+}

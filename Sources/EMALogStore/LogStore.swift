@@ -1,0 +1,161 @@
+import Foundation
+import GRDB
+
+/// One emalog log: an SQLite file in WAL mode whose schema is `migrations/`.
+///
+/// The `Database` handle never leaves this module: callers get a `StoreReader` or `StoreWriter`
+/// inside `read {}` / `write {}` closures, valid only during the closure.
+public final class LogStore: Sendable {
+    /// The log file's path.
+    public let path: String
+    /// Largest chunk stored, in bytes (64 MiB; smaller in tests).
+    public let chunkBytes: Int
+    let queue: DatabaseQueue
+
+    /// The SQLite page size chosen for new logs: large blobs need fewer overflow pages.
+    public static let pageSize = 65536
+    /// The default largest chunk.
+    public static let defaultChunkBytes = 64 << 20
+
+    private init(path: String, queue: DatabaseQueue, chunkBytes: Int) {
+        self.path = path
+        self.queue = queue
+        self.chunkBytes = chunkBytes
+    }
+
+    /// Opens an existing log for reading; never modifies it.
+    public static func openForReading(at path: String) throws(StoreError) -> LogStore {
+        try checkFile(at: path, mustExist: true)
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(30)
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            let chunkBytes = try queue.read { db in try checkSchema(db, path: path, requireComplete: true) }
+            return LogStore(path: path, queue: queue, chunkBytes: chunkBytes)
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    /// Opens a log for writing, creating it (page size, WAL, schema) when the file is new or empty,
+    /// and applying any migrations it lacks.
+    public static func openForWriting(at path: String, chunkBytes: Int = defaultChunkBytes) throws(StoreError) -> LogStore {
+        try checkFile(at: path, mustExist: false)
+        do {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            if size == 0 {
+                // page_size only takes effect before WAL and before the first table.
+                let setup = try DatabaseQueue(path: path)
+                try setup.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA page_size = \(pageSize)")
+                    try db.execute(sql: "PRAGMA journal_mode = WAL")
+                }
+                try setup.close()
+            }
+            var config = Configuration()
+            config.busyMode = .timeout(30)
+            config.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            _ = try queue.read { db in try checkSchema(db, path: path, requireComplete: false) }
+            let migrator = Migrations.migrator
+            if try queue.read({ db in try !migrator.hasCompletedMigrations(db) }) {
+                try migrator.migrate(queue)
+            }
+            let storedChunkBytes = try queue.write { db in
+                if try String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'log_id'") == nil {
+                    try db.execute(sql: """
+                        INSERT INTO log_info (key, value) VALUES ('log_id', ?), ('created_at', ?), ('chunk_bytes', ?)
+                        """, arguments: [UUID().uuidString.lowercased(), Timestamp.now(), String(chunkBytes)])
+                }
+                return try Int(String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'chunk_bytes'") ?? "")
+                    ?? chunkBytes
+            }
+            return LogStore(path: path, queue: queue, chunkBytes: storedChunkBytes)
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    /// Refuses a path that is missing (when required), a folder, or a file that is not SQLite,
+    /// before SQLite touches it.
+    private static func checkFile(at path: String, mustExist: Bool) throws(StoreError) {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            if mustExist { throw .logNotFound(path: path) }
+            return
+        }
+        if isDirectory.boolValue { throw .notALog(path: path, reason: "it is a folder") }
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw .database(path: path, code: 8, message: "cannot read the log file")
+        }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 16)) ?? Data()
+        if head.isEmpty { return }
+        guard head.elementsEqual(Array("SQLite format 3\0".utf8)) else {
+            throw .notALog(path: path, reason: "not an SQLite database")
+        }
+    }
+
+    /// Refuses newer or foreign schemas; returns the log's chunk size.
+    private static func checkSchema(_ db: Database, path: String, requireComplete: Bool) throws -> Int {
+        let tables = try String.fetchSet(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
+        if tables.contains("grdb_migrations") {
+            let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+            let unknown = applied.filter { !Migrations.identifiers.contains($0) }
+            if !unknown.isEmpty { throw StoreError.newerSchema(path: path, unknown: unknown.sorted()) }
+            if requireComplete, applied.count < Migrations.identifiers.count {
+                throw StoreError.notALog(path: path, reason: "its schema is older than this emalog; run `emalog ingest` on it once to upgrade it")
+            }
+        } else if !tables.isEmpty {
+            throw StoreError.notALog(path: path, reason: "an SQLite database without the emalog schema")
+        } else if requireComplete {
+            throw StoreError.notALog(path: path, reason: "an empty database")
+        }
+        guard requireComplete else { return LogStore.defaultChunkBytes }
+        return try Int(String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'chunk_bytes'") ?? "")
+            ?? LogStore.defaultChunkBytes
+    }
+
+    /// Runs `body` in one read transaction: a consistent view even while an ingest writes.
+    public func read<T>(_ body: (StoreReader) throws -> T) throws(StoreError) -> T {
+        do {
+            return try queue.read { db in try body(StoreReader(db: db, path: path, chunkBytes: chunkBytes)) }
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    /// Runs `body` in one write transaction: everything it writes commits together or not at all.
+    public func write<T>(_ body: (StoreWriter) throws -> T) throws -> T {
+        do {
+            return try queue.write { db in try body(StoreWriter(db: db, path: path, chunkBytes: chunkBytes)) }
+        } catch let error as DatabaseError {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    /// Moves the WAL into the main file (PASSIVE: never waits for readers).
+    public func checkpoint() throws(StoreError) {
+        do {
+            try queue.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    /// Closes the connection.
+    public func close() throws(StoreError) {
+        do { try queue.close() } catch { throw StoreError.wrap(error, path: path) }
+    }
+}
+
+/// ISO 8601 UTC timestamps for the audit trail.
+public enum Timestamp {
+    public static func now() -> String {
+        Date().formatted(.iso8601)
+    }
+}

@@ -1,0 +1,71 @@
+import GRDB
+
+/// A failure of the log file itself (not of the data fed to it).
+public enum StoreError: Error, Equatable, Sendable {
+    /// No log at `path`.
+    case logNotFound(path: String)
+    /// The file exists but is not an SQLite database, or is damaged.
+    case notALog(path: String, reason: String)
+    /// The log was written by a newer emalog (unknown migrations).
+    case newerSchema(path: String, unknown: [String])
+    /// Another `emalog ingest` holds the log.
+    case busy(path: String)
+    /// A chunk's bytes do not match their checksum.
+    case checksumMismatch(what: String)
+    /// An SQLite or file-system error.
+    case database(path: String, code: Int32, message: String)
+    /// Data the schema should make impossible (a bug or a hand-edited log).
+    case inconsistent(String)
+}
+
+extension StoreError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case let .logNotFound(path):
+            "no log at \(path): check the --db path, or create one with `emalog ingest --db \(path) ...`"
+        case let .notALog(path, reason):
+            "\(path) is not a usable emalog log (\(reason)); it was left untouched"
+        case let .newerSchema(path, unknown):
+            "\(path) was written by a newer emalog (schema migrations \(unknown.joined(separator: ", ")) "
+                + "are unknown to this version \(EMALogVersion.current)); upgrade emalog to read it. It was left untouched"
+        case let .busy(path):
+            "\(path) is being written by another `emalog ingest`; wait for it to finish (readers may run meanwhile)"
+        case let .checksumMismatch(what):
+            "checksum mismatch in \(what): the log is damaged; run `emalog audit` for a full report"
+        case let .database(path, code, message):
+            "\(path): \(message) (SQLite error \(code))" + Self.hint(code)
+        case let .inconsistent(what):
+            "the log is inconsistent: \(what); run `emalog audit`"
+        }
+    }
+
+    private static func hint(_ code: Int32) -> String {
+        switch code & 0xFF {
+        case 13: "; the disk is full: free space and run the same command again (what was committed is kept)"
+        case 8: "; the log or its folder is read-only: copy it somewhere writable"
+        case 26: "; this is not an emalog log"
+        case 11: "; the log file is damaged"
+        case 5, 6: "; the log is locked by another process: retry"
+        case 10, 14: "; check the disk and the path's permissions"
+        default: ""
+        }
+    }
+
+    /// Wraps any error thrown by GRDB or the file system.
+    static func wrap(_ error: any Error, path: String) -> StoreError {
+        if let e = error as? StoreError { return e }
+        if let e = error as? DatabaseError {
+            let code = e.extendedResultCode.rawValue
+            if e.resultCode == .SQLITE_NOTADB || e.resultCode == .SQLITE_CORRUPT {
+                return .notALog(path: path, reason: e.message ?? "not a database")
+            }
+            return .database(path: path, code: code, message: e.message ?? "\(e)")
+        }
+        return .database(path: path, code: 1, message: "\(error)")
+    }
+}
+
+/// The emalog version recorded in logs and outputs.
+public enum EMALogVersion {
+    public static let current = "0.1.0"
+}

@@ -1,0 +1,107 @@
+import EMALogFormats
+
+/// A tensor of the log's tensor set.
+public struct TensorRecord: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var dtype: DType
+    public var shape: [Int]
+    /// Order of the tensor's data in the first step's file.
+    public var position: Int
+
+    public init(id: Int64, name: String, dtype: DType, shape: [Int], position: Int) {
+        self.id = id
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.position = position
+    }
+
+    public var elementCount: Int { shape.reduce(1, *) }
+    public var byteCount: Int { elementCount * dtype.byteWidth }
+    public var layout: TensorLayout { TensorLayout(name: name, dtype: dtype, shape: shape) }
+}
+
+/// One ingested step's audit record.
+public struct StepRecord: Sendable, Equatable {
+    public var step: Int
+    public var ingestID: Int64
+    public var sourcePath: String
+    public var sourceSize: Int
+    public var sourceHash: UInt64
+    public var metadata: [String: String]
+    public var ingestedAt: String
+
+    public init(step: Int, ingestID: Int64, sourcePath: String, sourceSize: Int, sourceHash: UInt64,
+                metadata: [String: String], ingestedAt: String) {
+        self.step = step
+        self.ingestID = ingestID
+        self.sourcePath = sourcePath
+        self.sourceSize = sourceSize
+        self.sourceHash = sourceHash
+        self.metadata = metadata
+        self.ingestedAt = ingestedAt
+    }
+}
+
+/// A stored EMA track.
+public struct TrackRecord: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    /// The canonical spec text (without the name).
+    public var spec: String
+}
+
+/// A stored shadow snapshot.
+public struct SnapshotRecord: Sendable, Equatable {
+    public var id: Int64
+    public var trackID: Int64
+    public var step: Int
+}
+
+/// How a chunk's bytes are encoded.
+public enum Codec: String, Sendable {
+    /// The bytes as they are.
+    case plain
+}
+
+/// Where a blob's chunks live: a raw step or a snapshot.
+public enum ChunkOwner: Sendable, Equatable {
+    case step(Int)
+    case snapshot(Int64)
+
+    var table: String {
+        switch self {
+        case .step: "chunks"
+        case .snapshot: "snapshot_chunks"
+        }
+    }
+
+    var column: String {
+        switch self {
+        case .step: "step"
+        case .snapshot: "snapshot_id"
+        }
+    }
+
+    var key: Int64 {
+        switch self {
+        case let .step(s): Int64(s)
+        case let .snapshot(id): id
+        }
+    }
+}
+
+/// Totals shown by `info`.
+public struct StoreSummary: Sendable {
+    public var stepCount: Int
+    public var firstStep: Int?
+    public var lastStep: Int?
+    public var chunkCount: Int
+    public var chunkBytes: Int
+    public var snapshotCount: Int
+    public var snapshotBytes: Int
+    public var metricKeyCount: Int
+    public var metricValueCount: Int
+    public var ingestCount: Int
+}

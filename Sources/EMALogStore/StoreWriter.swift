@@ -1,0 +1,78 @@
+import EMALogFormats
+import Foundation
+import GRDB
+
+/// Write access to a log, valid only inside `LogStore.write {}`: everything commits together.
+public struct StoreWriter {
+    let db: Database
+    public let path: String
+    public let chunkBytes: Int
+
+    /// Reads within the same transaction.
+    public var reader: StoreReader { StoreReader(db: db, path: path, chunkBytes: chunkBytes) }
+
+    /// Records an ingest in the audit trail; returns its id.
+    public func insertIngest(arguments: [String], configuration: String) throws -> Int64 {
+        let args = "[" + arguments.map(JSONWriter.quoted).joined(separator: ",") + "]"
+        try db.execute(sql: """
+            INSERT INTO ingests (started_at, emalog_version, arguments, configuration) VALUES (?, ?, ?, ?)
+            """, arguments: [Timestamp.now(), EMALogVersion.current, args, configuration])
+        return db.lastInsertedRowID
+    }
+
+    /// Defines the log's tensor set (first step only).
+    public func insertTensors(_ tensors: [TensorLayout]) throws -> [TensorRecord] {
+        var records: [TensorRecord] = []
+        for (position, tensor) in tensors.enumerated() {
+            let shape = "[" + tensor.shape.map(String.init).joined(separator: ",") + "]"
+            try db.execute(sql: """
+                INSERT INTO tensors (name, dtype, shape, element_count, position) VALUES (?, ?, ?, ?, ?)
+                """, arguments: [tensor.name, tensor.dtype.rawValue, shape, tensor.shape.reduce(1, *), position])
+            records.append(TensorRecord(id: db.lastInsertedRowID, name: tensor.name, dtype: tensor.dtype,
+                                        shape: tensor.shape, position: position))
+        }
+        return records
+    }
+
+    /// Adds a step's audit record (its chunks follow with `insertChunks`).
+    public func insertStep(_ record: StepRecord) throws {
+        try db.execute(sql: """
+            INSERT INTO steps (step, ingest_id, source_path, source_size, source_xxh64, metadata, ingested_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [record.step, record.ingestID, record.sourcePath, record.sourceSize,
+                             record.sourceHash.hex16, JSONWriter.object(record.metadata), record.ingestedAt])
+    }
+
+    /// Replaces a stored step's record and drops its chunks, ready for new ones (`--replace`).
+    public func replaceStep(_ record: StepRecord) throws {
+        try db.execute(sql: "DELETE FROM chunks WHERE step = ?", arguments: [record.step])
+        try db.execute(sql: """
+            UPDATE steps SET ingest_id = ?, source_path = ?, source_size = ?, source_xxh64 = ?, metadata = ?,
+            ingested_at = ? WHERE step = ?
+            """, arguments: [record.ingestID, record.sourcePath, record.sourceSize, record.sourceHash.hex16,
+                             JSONWriter.object(record.metadata), record.ingestedAt, record.step])
+    }
+
+    /// Adds a track; returns its record.
+    public func insertTrack(name: String, spec: String, ingestID: Int64) throws -> TrackRecord {
+        try db.execute(sql: "INSERT INTO tracks (name, spec, ingest_id) VALUES (?, ?, ?)",
+                       arguments: [name, spec, ingestID])
+        return TrackRecord(id: db.lastInsertedRowID, name: name, spec: spec)
+    }
+
+    /// Adds a snapshot row (its chunks follow with `insertChunks`), replacing one at the same step.
+    public func insertSnapshot(track: Int64, step: Int) throws -> SnapshotRecord {
+        try db.execute(sql: "DELETE FROM snapshots WHERE track_id = ? AND step = ?", arguments: [track, step])
+        try db.execute(sql: "INSERT INTO snapshots (track_id, step, created_at) VALUES (?, ?, ?)",
+                       arguments: [track, step, Timestamp.now()])
+        return SnapshotRecord(id: db.lastInsertedRowID, trackID: track, step: step)
+    }
+
+    /// Deletes every snapshot at or after `step` (their shadows depend on a replaced step); returns
+    /// the (track, step) pairs deleted.
+    public func deleteSnapshots(fromStep step: Int) throws -> [(track: Int64, step: Int)] {
+        let rows = try Row.fetchAll(db, sql: "SELECT track_id, step FROM snapshots WHERE step >= ?", arguments: [step])
+        try db.execute(sql: "DELETE FROM snapshots WHERE step >= ?", arguments: [step])
+        return rows.map { ($0["track_id"], $0["step"]) }
+    }
+}
