@@ -107,8 +107,8 @@ public struct EMASpec: Sendable, Hashable {
         return name
     }
 
-    /// Shortest decimal that reads back as the same Double.
-    static func format(_ value: Double) -> String {
+    /// Shortest decimal that reads back as the same Double (integers without a fraction).
+    public static func format(_ value: Double) -> String {
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
         return "\(value)"
     }

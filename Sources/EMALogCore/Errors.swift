@@ -135,3 +135,6 @@ extension EMASpecError: ExitCoded {
 public func exitStatus(of error: any Error) -> ExitStatus {
     (error as? any ExitCoded)?.exitStatus ?? .software
 }
+
+/// The emalog version.
+public let version = EMALogVersion.current

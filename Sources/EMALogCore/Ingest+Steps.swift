@@ -41,7 +41,7 @@ extension Ingest {
                 let bytes = file.bytes(of: info)
                 var differs = false
                 try r.forEachChunk(of: tensor, in: .step(file.step)) { offset, chunk in
-                    if !differs, chunk.count > 0, memcmp(chunk.baseAddress!, bytes.baseAddress! + offset, chunk.count) != 0 {
+                    if !differs, !ByteCompare.equal(chunk, bytes.baseAddress! + offset) {
                         differs = true
                     }
                 }

@@ -159,3 +159,15 @@ public enum Timestamp {
         Date().formatted(.iso8601)
     }
 }
+
+extension LogStore {
+    /// Checkpoints the WAL of the log at `path` (PASSIVE) through a short-lived writable connection.
+    /// Changes no content; fails harmlessly on a read-only log.
+    public static func checkpoint(at path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(1)
+        let queue = try DatabaseQueue(path: path, configuration: config)
+        try queue.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+        try queue.close()
+    }
+}

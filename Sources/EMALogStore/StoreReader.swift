@@ -104,3 +104,10 @@ public struct StoreReader {
         try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
     }
 }
+
+extension StoreReader {
+    /// SQLite's `PRAGMA integrity_check` lines ("ok" when sound).
+    public func integrityCheck() throws -> [String] {
+        try String.fetchAll(db, sql: "PRAGMA integrity_check")
+    }
+}

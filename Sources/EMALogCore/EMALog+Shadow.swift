@@ -1,0 +1,104 @@
+import EMAKernel
+import EMALogFormats
+import EMALogStore
+
+/// Shadow weights at a step: Float32 values of the floating tensors, raw bytes of the others.
+public struct ShadowResult {
+    public var step: Int
+    public var spec: EMASpec
+    /// The stored track used, nil for a post-hoc computation.
+    public var trackName: String?
+    /// The snapshot replay started from (nil: from the first step).
+    public var startedFrom: Int?
+    public var tensors: [TensorRecord]
+    public var logID: String
+    let state: ShadowState
+    let integers: [Int64: [UInt8]]
+
+    /// `__metadata__` written with the shadow.
+    public var metadata: [String: String] {
+        var m = ["step": String(step), "ema": spec.canonical, "log": logID, "emalog_version": EMALogVersion.current]
+        m["track"] = trackName ?? spec.name
+        return m
+    }
+
+    /// Float32 values of a floating tensor.
+    public func values(of tensor: TensorRecord) -> UnsafeBufferPointer<Float> { state.values(of: tensor.id) }
+
+    /// Raw bytes of an integer tensor at the step.
+    public func integerBytes(of tensor: TensorRecord) -> [UInt8] { integers[tensor.id] ?? [] }
+}
+
+extension EMALog {
+    /// The shadow of `selector` at `step` (default: the latest): a tracked profile starts from its
+    /// nearest snapshot at or before the step; anything else replays from the first step.
+    public func shadow(atStep step: Int?, track selector: TrackSelector,
+                       observer: any ProgressObserver = SilentObserver()) throws -> ShadowResult {
+        try store.read { r in
+            let target = try resolveStep(step, r)
+            let resolved = try resolve(selector, r)
+            return try computeShadows([resolved], at: target, r, observer: observer)[0]
+        }
+    }
+
+    /// Several shadows at one step in one pass over the raw steps (`sweep`).
+    public func sweep(_ specs: [EMASpec], atStep step: Int?, observer: any ProgressObserver = SilentObserver()) throws
+        -> [ShadowResult]
+    {
+        try store.read { r in
+            let target = try resolveStep(step, r)
+            let tracks = try r.tracks()
+            let resolved = try specs.map { spec in
+                let track = try tracks.first { try EMASpec(parsing: $0.spec).hasSameProfile(as: spec) }
+                return ResolvedTrack(spec: spec, track: track)
+            }
+            return try computeShadows(resolved, at: target, r, observer: observer)
+        }
+    }
+
+    func computeShadows(_ resolved: [ResolvedTrack], at target: Int, _ r: StoreReader,
+                        observer: any ProgressObserver) throws -> [ShadowResult] {
+        let replay = try Replay(reader: r)
+        let logID = try r.logID()
+        var starts: [Int?] = []
+        let shadows = try resolved.map { item -> ShadowState in
+            let shadow = ShadowState(spec: item.spec, tensors: replay.tensors)
+            if let track = item.track, let snapshot = try r.snapshot(track: track.id, atOrBefore: target) {
+                try replay.load(snapshot, into: shadow)
+            }
+            starts.append(shadow.step)
+            return shadow
+        }
+        let begin = starts.map { $0 ?? replay.steps.first! }.min() ?? target
+        try replay.advance(shadows, to: target) { step, _ in
+            observer.progress("replay", done: step - begin, total: target - begin)
+        }
+        var integers: [Int64: [UInt8]] = [:]
+        for tensor in replay.tensors where !tensor.dtype.isFloating {
+            var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
+            try bytes.withUnsafeMutableBytes { try r.readTensor(tensor, in: .step(target), into: $0) }
+            integers[tensor.id] = bytes
+        }
+        return zip(resolved, zip(shadows, starts)).map { item, pair in
+            ShadowResult(step: target, spec: item.spec, trackName: item.track?.name, startedFrom: pair.1,
+                         tensors: replay.tensors, logID: logID, state: pair.0, integers: integers)
+        }
+    }
+
+    /// Writes the raw tensors of `step` (default: the latest) to `path` exactly as ingested, with the
+    /// source file's metadata; returns the step written.
+    @discardableResult
+    public func writeRaw(atStep step: Int?, to path: String, format: OutputFormat) throws -> Int {
+        try store.read { r in
+            let target = try resolveStep(step, r)
+            let record = try r.stepRecord(target)!
+            let outputs = try r.tensors().map { tensor in
+                OutputTensor(layout: tensor.layout) { emit in
+                    try r.forEachChunk(of: tensor, in: .step(target)) { _, bytes in try emit(bytes) }
+                }
+            }
+            try TensorOutput.write(outputs, metadata: record.metadata, to: path, format: format)
+            return target
+        }
+    }
+}

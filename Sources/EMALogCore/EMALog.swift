@@ -1,0 +1,69 @@
+import EMAKernel
+import EMALogFormats
+import EMALogStore
+
+/// A log opened for queries: shadows, raw steps, sweeps, metrics, info and audit. Never writes.
+public final class EMALog {
+    let store: LogStore
+
+    /// Opens the log at `path` read-only.
+    public init(openingAt path: String) throws {
+        store = try LogStore.openForReading(at: path)
+    }
+
+    /// The log's path.
+    public var path: String { store.path }
+
+    /// Which EMA a query wants.
+    public enum TrackSelector: Sendable, Equatable {
+        /// The log's only track.
+        case only
+        /// A track name or a spec (`--ema`).
+        case nameOrSpec(String)
+        /// A constant decay (`--decay`).
+        case decay(Double)
+    }
+
+    /// A selector resolved against the log: the spec, and the stored track when it is tracked.
+    public struct ResolvedTrack: Sendable {
+        public var spec: EMASpec
+        public var track: TrackRecord?
+    }
+
+    /// Resolves a selector: a track name, a spec equal to a tracked profile (that track), or post hoc.
+    func resolve(_ selector: TrackSelector, _ r: StoreReader) throws -> ResolvedTrack {
+        let tracks = try r.tracks().map { ($0, try EMASpec(parsing: "name=\($0.name),\($0.spec)")) }
+        let spec: EMASpec
+        switch selector {
+        case .only:
+            guard !tracks.isEmpty else { throw QueryError.noTracks }
+            guard tracks.count == 1 else { throw QueryError.ambiguousTrack(available: tracks.map(\.0.name)) }
+            return ResolvedTrack(spec: tracks[0].1, track: tracks[0].0)
+        case let .nameOrSpec(text):
+            if let named = tracks.first(where: { $0.0.name == text }) { return ResolvedTrack(spec: named.1, track: named.0) }
+            do { spec = try EMASpec(parsing: text) } catch {
+                if !text.contains("="), Double(text) == nil {
+                    throw QueryError.unknownTrack(text, reason: error.reason, available: tracks.map(\.0.name))
+                }
+                throw QueryError.invalidSpec(error)
+            }
+        case let .decay(d):
+            do { spec = try EMASpec(parsing: EMASpec.format(d)) } catch { throw QueryError.invalidSpec(error) }
+        }
+        if let match = tracks.first(where: { $0.1.hasSameProfile(as: spec) }) {
+            return ResolvedTrack(spec: match.1, track: match.0)
+        }
+        return ResolvedTrack(spec: spec, track: nil)
+    }
+
+    /// `step`, or the latest when nil; a step the log lacks throws, naming its neighbours.
+    func resolveStep(_ step: Int?, _ r: StoreReader) throws -> Int {
+        guard let last = try r.lastStep() else { throw QueryError.emptyLog(path: store.path) }
+        guard let step else { return last }
+        if try r.stepRecord(step) == nil {
+            let (below, above) = try r.neighbours(of: step)
+            throw QueryError.stepNotFound(step: step, below: below, above: above)
+        }
+        return step
+    }
+}

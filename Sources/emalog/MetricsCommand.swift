@@ -1,0 +1,93 @@
+import ArgumentParser
+import EMALogCore
+import EMALogFormats
+import Foundation
+
+extension EMALogCommand {
+    struct Metrics: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print metrics: a table on a terminal, CSV when piped, or JSON lines.",
+            discussion: """
+                CSV is wide: step,<key>,<key>...; an empty cell where a step lacks a key. Values are printed
+                with enough digits to read back exactly.
+                Examples:
+                  emalog metrics --db run.emalog --key loss --format csv > loss.csv
+                  emalog metrics --db run.emalog --key loss --key lr --from 1000 --to 2000
+                  emalog metrics --db run.emalog --format json | jq .loss
+                """)
+
+        enum Format: String, ExpressibleByArgument, CaseIterable { case table, csv, json }
+
+        @OptionGroup var log: LogOptions
+
+        @Option(help: ArgumentHelp("A metric key (repeatable; default: every key in name order).", valueName: "key"))
+        var key: [String] = []
+
+        @Option(help: ArgumentHelp("First step (inclusive).", valueName: "step")) var from: Int?
+        @Option(help: ArgumentHelp("Last step (inclusive).", valueName: "step")) var to: Int?
+
+        @Option(help: ArgumentHelp("table, csv or json (default: table on a terminal, csv when piped).", valueName: "format"))
+        var format: Format?
+
+        func validate() throws {
+            if let from, let to, from > to { throw ValidationError("--from \(from) is after --to \(to)") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let table = try EMALog(openingAt: log.db).metrics(keys: key, from: from, to: to)
+                let chosen = format ?? (isatty(1) == 1 ? .table : .csv)
+                var out = ""
+                switch chosen {
+                case .csv: out = MetricsRendering.csv(table)
+                case .json: out = MetricsRendering.jsonLines(table)
+                case .table: out = MetricsRendering.table(table)
+                }
+                FileHandle.standardOutput.write(Data(out.utf8))
+            }
+        }
+    }
+}
+
+/// Text forms of a metrics table.
+enum MetricsRendering {
+    static func number(_ v: Double) -> String {
+        if v.isNaN { return "nan" }
+        if v.isInfinite { return v < 0 ? "-inf" : "inf" }
+        return "\(v)"
+    }
+
+    static func csvField(_ text: String) -> String {
+        text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+
+    static func csv(_ t: MetricsTable) -> String {
+        var out = (["step"] + t.keys).map(csvField).joined(separator: ",") + "\n"
+        for row in t.rows {
+            out += String(row.step) + row.values.map { "," + ($0.map(number) ?? "") }.joined() + "\n"
+        }
+        return out
+    }
+
+    static func jsonLines(_ t: MetricsTable) -> String {
+        var out = ""
+        for row in t.rows {
+            var fields = ["\"step\":\(row.step)"]
+            for (key, value) in zip(t.keys, row.values) {
+                if let value { fields.append(JSONWriter.quoted(key) + ":" + JSONWriter.number(value)) }
+            }
+            out += "{" + fields.joined(separator: ",") + "}\n"
+        }
+        return out
+    }
+
+    static func table(_ t: MetricsTable) -> String {
+        let header = ["step"] + t.keys
+        let cells = t.rows.map { [String($0.step)] + $0.values.map { $0.map(number) ?? "" } }
+        let widths = header.indices.map { i in max(header[i].count, cells.map { $0[i].count }.max() ?? 0) }
+        func line(_ fields: [String]) -> String {
+            zip(fields, widths).map { String(repeating: " ", count: $1 - $0.count) + $0 }.joined(separator: "  ") + "\n"
+        }
+        return line(header) + cells.map(line).joined()
+    }
+}
