@@ -121,15 +121,17 @@ public final class LogStore: Sendable {
     }
 
     /// Runs `body` in one read transaction: a consistent view even while an ingest writes.
-    public func read<T>(_ body: (StoreReader) throws -> T) throws(StoreError) -> T {
+    /// Errors thrown by `body` pass through; SQLite's become `StoreError`.
+    public func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
         do {
             return try queue.read { db in try body(StoreReader(db: db, path: path, chunkBytes: chunkBytes)) }
-        } catch {
+        } catch let error as DatabaseError {
             throw StoreError.wrap(error, path: path)
         }
     }
 
     /// Runs `body` in one write transaction: everything it writes commits together or not at all.
+    /// Errors thrown by `body` pass through; SQLite's become `StoreError`.
     public func write<T>(_ body: (StoreWriter) throws -> T) throws -> T {
         do {
             return try queue.write { db in try body(StoreWriter(db: db, path: path, chunkBytes: chunkBytes)) }

@@ -1,0 +1,27 @@
+import EMALogFormats
+import Testing
+
+@Suite struct StepNumberTests {
+    @Test func metadataWins() throws {
+        #expect(try Safetensors.step(metadata: ["step": "42"], fileName: "step-00000007.safetensors") == 42)
+        #expect(try Safetensors.step(metadata: ["step": "0"], fileName: "x.safetensors") == 0)
+    }
+
+    @Test func lastRunOfDigitsInTheName() throws {
+        #expect(try Safetensors.step(metadata: [:], fileName: "run3-step-00000120.safetensors") == 120)
+        #expect(try Safetensors.step(metadata: [:], fileName: "ckpt_5.safetensors") == 5)
+    }
+
+    @Test(arguments: ["-1", "1.0", " 5", "+5", "", "5x", "99999999999999999999999"])
+    func metadataStepMustBeADecimalInteger(value: String) {
+        #expect(throws: SafetensorsError.invalidStepMetadata(value: value)) {
+            try Safetensors.step(metadata: ["step": value], fileName: "step-1.safetensors")
+        }
+    }
+
+    @Test func noStepAnywhere() {
+        #expect(throws: SafetensorsError.missingStep(fileName: "model.safetensors")) {
+            try Safetensors.step(metadata: [:], fileName: "model.safetensors")
+        }
+    }
+}
