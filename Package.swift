@@ -30,7 +30,9 @@ let package = Package(
         .target(name: "EMALogTestSupport", dependencies: ["EMALogFormats", "EMALogCore"]),
         .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel"]),
         .testTarget(name: "EMALogFormatsTests", dependencies: ["EMALogFormats", "EMALogTestSupport"]),
-        .testTarget(name: "EMALogStoreTests", dependencies: ["EMALogStore", "EMALogTestSupport"]),
+        .testTarget(
+            name: "EMALogStoreTests",
+            dependencies: ["EMALogStore", "EMALogTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "EMALogCoreTests", dependencies: ["EMALogCore", "EMALogTestSupport"]),
         .testTarget(name: "emalogTests", dependencies: ["EMALogTestSupport"]),
     ],

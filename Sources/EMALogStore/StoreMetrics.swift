@@ -30,6 +30,13 @@ public struct MetricConflict: Error, Equatable, Sendable {
     public var key: String
     public var stored: Double
     public var new: Double
+
+    public init(step: Int, key: String, stored: Double, new: Double) {
+        self.step = step
+        self.key = key
+        self.stored = stored
+        self.new = new
+    }
 }
 
 /// What a metrics write did.

@@ -1,0 +1,63 @@
+import EMALogFormats
+import EMALogStore
+import EMALogTestSupport
+import Foundation
+import GRDB
+import Testing
+
+@Suite struct ChunkTests {
+    func makeLog(_ dir: TemporaryDirectory, chunkBytes: Int) throws -> (LogStore, TensorRecord) {
+        let store = try LogStore.openForWriting(at: dir.file("a.emalog"), chunkBytes: chunkBytes)
+        let tensor = try store.write { w in
+            let ingest = try w.insertIngest(arguments: ["test"], configuration: "{}")
+            let t = try w.insertTensors([TensorLayout(name: "w", dtype: .f32, shape: [25])])[0]
+            try w.insertStep(StepRecord(step: 3, ingestID: ingest, sourcePath: "/x", sourceSize: 1, sourceHash: 7, metadata: ["step": "3"], ingestedAt: "now"))
+            return t
+        }
+        return (store, tensor)
+    }
+
+    @Test(arguments: [8, 16, 40, 100, 64 << 20])
+    func bytesRoundTripThroughChunks(chunkBytes: Int) throws {
+        let dir = TemporaryDirectory()
+        let (store, tensor) = try makeLog(dir, chunkBytes: chunkBytes)
+        let values = (0..<25).map { Float($0) * 0.5 }
+        try store.write { w in try values.withUnsafeBytes { try w.insertChunks(of: tensor.id, in: .step(3), bytes: $0) } }
+        var back = [Float](repeating: 0, count: 25)
+        try store.read { r in try back.withUnsafeMutableBytes { try r.readTensor(tensor, in: .step(3), into: $0) } }
+        #expect(back == values)
+        var chunks = 0
+        try store.read { r in try r.forEachChunk(of: tensor, in: .step(3)) { _, b in chunks += 1; #expect(b.count <= chunkBytes) } }
+        #expect(chunks == (100 + chunkBytes - 1) / chunkBytes)
+    }
+
+    @Test func aDamagedChunkFailsItsChecksum() throws {
+        let dir = TemporaryDirectory()
+        let (store, tensor) = try makeLog(dir, chunkBytes: 40)
+        let values = [Float](repeating: 1, count: 25)
+        try store.write { w in try values.withUnsafeBytes { try w.insertChunks(of: tensor.id, in: .step(3), bytes: $0) } }
+        try store.close()
+        let queue = try DatabaseQueue(path: dir.file("a.emalog"))
+        try queue.write { db in try db.execute(sql: "UPDATE chunks SET data = zeroblob(40) WHERE chunk_index = 1") }
+        try queue.close()
+        let reopened = try LogStore.openForReading(at: dir.file("a.emalog"))
+        #expect(throws: StoreError.checksumMismatch(what: "tensor 'w' at step 3, chunk 1")) {
+            try reopened.read { r in try r.forEachChunk(of: tensor, in: .step(3)) { _, _ in } }
+        }
+    }
+
+    @Test func aMissingChunkIsReported() throws {
+        let dir = TemporaryDirectory()
+        let (store, tensor) = try makeLog(dir, chunkBytes: 40)
+        let values = [Float](repeating: 1, count: 25)
+        try store.write { w in try values.withUnsafeBytes { try w.insertChunks(of: tensor.id, in: .step(3), bytes: $0) } }
+        try store.close()
+        let queue = try DatabaseQueue(path: dir.file("a.emalog"))
+        try queue.write { db in try db.execute(sql: "DELETE FROM chunks WHERE chunk_index = 2") }
+        try queue.close()
+        let reopened = try LogStore.openForReading(at: dir.file("a.emalog"))
+        #expect(throws: StoreError.inconsistent("tensor 'w' at step 3 holds 80 bytes, expected 100")) {
+            try reopened.read { r in try r.forEachChunk(of: tensor, in: .step(3)) { _, _ in } }
+        }
+    }
+}
