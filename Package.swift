@@ -27,13 +27,13 @@ let package = Package(
             name: "emalog",
             dependencies: ["EMALogCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emalog-bench", dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats"]),
-        .target(name: "EMALogTestSupport", dependencies: ["EMALogFormats", "EMALogCore"]),
+        .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore"]),
         .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel"]),
         .testTarget(name: "EMALogFormatsTests", dependencies: ["EMALogFormats", "EMALogTestSupport"]),
         .testTarget(
             name: "EMALogStoreTests",
             dependencies: ["EMALogStore", "EMALogTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "EMALogCoreTests", dependencies: ["EMALogCore", "EMALogTestSupport"]),
+        .testTarget(name: "EMALogCoreTests", dependencies: ["EMAKernel", "EMALogCore", "EMALogTestSupport"]),
         .testTarget(name: "emalogTests", dependencies: ["EMALogTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,48 @@
+import EMAKernel
+import EMALogCore
+import EMALogFormats
+import Foundation
+
+/// Helpers to ingest fixtures and compare results with golden files bit for bit.
+public enum Goldens {
+    /// Ingests `inputs` into `db` with `tracks` (spec strings).
+    @discardableResult
+    public static func ingest(_ db: String, _ inputs: [String], tracks: [String] = [], snapshotEvery: Int = 1000,
+                              chunkBytes: Int = 64 << 20, replace: Bool = false, allowNonFinite: Bool = false) throws -> IngestReport {
+        var request = IngestRequest(logPath: db, inputs: inputs)
+        request.tracks = try tracks.map { try EMASpec(parsing: $0) }
+        request.snapshotEvery = snapshotEvery
+        request.chunkBytes = chunkBytes
+        request.replace = replace
+        request.allowNonFinite = allowNonFinite
+        return try Ingest.run(request)
+    }
+
+    /// The shadow written as safetensors (default F32) and read back.
+    public static func shadow(_ db: String, step: Int?, _ selector: EMALog.TrackSelector,
+                              precision: ShadowResult.Precision = .f32, in dir: TemporaryDirectory) throws -> LoadedSafetensors {
+        let out = dir.file("shadow-\(UUID().uuidString).safetensors")
+        try EMALog(openingAt: db).shadow(atStep: step, track: selector).write(to: out, format: .safetensors, precision: precision)
+        return try LoadedSafetensors(path: out)
+    }
+
+    /// Tensors of `golden` that differ from `candidate` (missing, dtype, shape or any bit); empty when equal.
+    /// Extra tensors in the candidate are allowed.
+    public static func differences(_ candidate: LoadedSafetensors, _ golden: LoadedSafetensors) -> [String] {
+        var out: [String] = []
+        for (name, g) in golden.tensors.sorted(by: { $0.key < $1.key }) {
+            guard let c = candidate.tensors[name] else { out.append("\(name): missing"); continue }
+            if c.dtype != g.dtype || c.shape != g.shape { out.append("\(name): \(c.dtype)\(c.shape) vs \(g.dtype)\(g.shape)"); continue }
+            if c.bytes != g.bytes {
+                let i = zip(c.bytes, g.bytes).enumerated().first { $0.element.0 != $0.element.1 }!.offset
+                out.append("\(name): first differing byte \(i)")
+            }
+        }
+        return out
+    }
+
+    /// Loads `Tests/Fixtures/golden/<name>`.
+    public static func golden(_ name: String) throws -> LoadedSafetensors {
+        try LoadedSafetensors(path: Fixtures.path("golden/" + name))
+    }
+}
