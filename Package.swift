@@ -33,7 +33,7 @@ let package = Package(
         .testTarget(
             name: "EMALogStoreTests",
             dependencies: ["EMALogStore", "EMALogTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "EMALogCoreTests", dependencies: ["EMAKernel", "EMALogCore", "EMALogTestSupport"]),
+        .testTarget(name: "EMALogCoreTests", dependencies: ["EMAKernel", "EMALogStore", "EMALogCore", "EMALogTestSupport"]),
         .testTarget(name: "emalogTests", dependencies: ["EMALogTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -84,3 +84,18 @@ public struct LoadedSafetensors {
         tensors[name]!.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }
 }
+
+extension SafetensorsBuilder {
+    /// A builder holding the tensors and metadata of an existing file, to modify.
+    public init(copying path: String) throws {
+        let loaded = try LoadedSafetensors(path: path)
+        metadata = loaded.metadata
+        tensors = loaded.order.map { name in
+            let t = loaded.tensors[name]!
+            return Tensor(name: name, dtype: t.dtype, shape: t.shape, bytes: t.bytes)
+        }
+    }
+
+    /// Index of the tensor named `name`.
+    public func index(of name: String) -> Int { tensors.firstIndex { $0.name == name }! }
+}
