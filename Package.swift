@@ -34,7 +34,7 @@ let package = Package(
             name: "EMALogStoreTests",
             dependencies: ["EMALogStore", "EMALogTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "EMALogCoreTests", dependencies: ["EMAKernel", "EMALogStore", "EMALogCore", "EMALogTestSupport"]),
-        .testTarget(name: "emalogTests", dependencies: ["EMALogTestSupport"]),
+        .testTarget(name: "emalogTests", dependencies: ["emalog", "EMALogTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -44,9 +44,9 @@ extension EMALog {
             try replay.advance(shadows, to: last) { step, _ in
                 for (index, snapshot) in snapshotsByStep[step] ?? [] {
                     report.snapshotsChecked += 1
-                    if let problem = try compare(shadows[index], with: snapshot, replay, r) {
-                        report.problems.append("track '\(tracks[index].name)' snapshot at step \(step): \(problem)")
-                    }
+                    let problem: String?
+                    do { problem = try compare(shadows[index], with: snapshot, replay, r) } catch { problem = "\(error)" }
+                    if let problem { report.problems.append("track '\(tracks[index].name)' snapshot at step \(step): \(problem)") }
                 }
                 observer.progress("replay", done: step, total: last)
             }

@@ -10,10 +10,16 @@ import Synchronization
 public enum StopSignal {
     private static let flag = Atomic<Bool>(false)
 
-    /// Installs the handlers (idempotent).
+    /// Installs the handlers (idempotent) and unblocks both signals: a parent may have started us
+    /// with them blocked (a spawned child inherits its parent thread's mask).
     public static func install() {
         signal(SIGINT) { _ in StopSignal.flag.store(true, ordering: .relaxed) }
         signal(SIGTERM) { _ in StopSignal.flag.store(true, ordering: .relaxed) }
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 
     /// True once a stop was requested.

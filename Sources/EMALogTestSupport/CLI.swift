@@ -1,0 +1,49 @@
+import Foundation
+
+/// Runs the built `emalog` binary, as a user would.
+public enum CLI {
+    /// The binary next to the test bundle (same build folder).
+    public static var binary: String {
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: url.appendingPathComponent("emalog").path), url.path != "/" {
+            url = url.deletingLastPathComponent()
+        }
+        return url.appendingPathComponent("emalog").path
+    }
+
+    public struct Result {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    /// Runs `emalog args...` to completion.
+    @discardableResult
+    public static func run(_ args: [String]) throws -> Result {
+        let process = try start(args)
+        let out = process.stdout.fileHandleForReading.readDataToEndOfFile()
+        let err = process.stderr.fileHandleForReading.readDataToEndOfFile()
+        process.process.waitUntilExit()
+        return Result(status: process.process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+                      stderr: String(decoding: err, as: UTF8.self))
+    }
+
+    /// A running `emalog` with its pipes.
+    public struct Running {
+        public let process: Process
+        public let stdout: Pipe
+        public let stderr: Pipe
+    }
+
+    /// Starts `emalog args...` without waiting.
+    public static func start(_ args: [String]) throws -> Running {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = args
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return Running(process: process, stdout: out, stderr: err)
+    }
+}

@@ -1,0 +1,80 @@
+import EMALogTestSupport
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Killing emalog at any moment leaves a log that opens, audits clean, and resumes bit-identically.
+/// CI runs a few trials; `EMALOG_CRASH_TRIALS=25 swift test --filter CrashTests` runs the long suite.
+@Suite(.serialized) struct CrashTests {
+    static let trials = Int(ProcessInfo.processInfo.environment["EMALOG_CRASH_TRIALS"] ?? "") ?? 3
+    let dir = TemporaryDirectory()
+    let tracks = ["--ema", "0.99", "--ema", "name=w,decay=0.999,schedule=warmup,form=lerp", "--snapshot-every", "16"]
+
+    func shadows(_ db: String) throws -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for track in ["ema-0.99", "w"] {
+            let path = dir.file("\(track)-\(UUID().uuidString).safetensors")
+            let r = try CLI.run(["shadow", "--db", db, "--ema", track, "-o", path])
+            #expect(r.status == 0, "\(r.stderr)")
+            for (name, t) in try LoadedSafetensors(path: path).tensors { out[track + "/" + name] = t.bytes }
+        }
+        return out
+    }
+
+    @Test func sigkillAtRandomMomentsThenResume() throws {
+        let steps = dir.file("steps")
+        try SyntheticRun.write(steps: 1...120, parameters: 60_000, to: steps)
+        let reference = dir.file("reference.emalog")
+        #expect(try CLI.run(["ingest", "--db", reference] + tracks + [steps]).status == 0)
+        let expected = try shadows(reference)
+        var generator = SystemRandomNumberGenerator()
+        var killedMidway = 0
+        for trial in 0..<Self.trials {
+            let db = dir.file("trial-\(trial).emalog")
+            let running = try CLI.start(["ingest", "--db", db] + tracks + [steps])
+            usleep(UInt32.random(in: 5_000...400_000, using: &generator))
+            if running.process.isRunning { kill(running.process.processIdentifier, SIGKILL); killedMidway += 1 }
+            running.process.waitUntilExit()
+            if FileManager.default.fileExists(atPath: db), let info = try? CLI.run(["info", "--db", db]), info.status == 0 {
+                #expect(try CLI.run(["audit", "--db", db]).status == 0, "trial \(trial): audit after the kill")
+            }
+            let resumed = try CLI.run(["ingest", "--db", db, steps])
+            #expect(resumed.status == 0, "trial \(trial): \(resumed.stderr)")
+            #expect(try shadows(db) == expected, "trial \(trial): shadows differ from an uninterrupted ingest")
+            let audit = try CLI.run(["audit", "--db", db])
+            #expect(audit.status == 0 && audit.stdout.contains("clean"), "trial \(trial): \(audit.stdout)")
+        }
+        print("crash trials: \(Self.trials), killed mid-ingest: \(killedMidway)")
+    }
+
+    @Test(arguments: [SIGINT, SIGTERM])
+    func followStopsOnSignalWithEverythingWhole(signal: Int32) throws {
+        let source = dir.file("source-\(signal)")
+        try SyntheticRun.write(steps: 1...12, parameters: 5_000, to: source)
+        let watched = dir.file("watched-\(signal)")
+        try FileManager.default.createDirectory(atPath: watched, withIntermediateDirectories: true)
+        let db = dir.file("follow-\(signal).emalog")
+        let follower = try CLI.start(["ingest", "--db", db, "--follow", "--poll-interval", "0.02"] + tracks + [watched])
+        for name in try FileManager.default.contentsOfDirectory(atPath: source).sorted() {
+            try FileManager.default.copyItem(atPath: source + "/" + name, toPath: watched + "/" + name + ".tmp")
+            try FileManager.default.moveItem(atPath: watched + "/" + name + ".tmp", toPath: watched + "/" + name)
+            usleep(20_000)
+        }
+        usleep(300_000)
+        let second = try CLI.run(["ingest", "--db", db, source])
+        #expect(second.status == 75 && second.stderr.contains("being written by another"), "\(second.stderr)")
+        let reader = try CLI.run(["info", "--db", db])
+        #expect(reader.status == 0, "readers work while an ingest writes: \(reader.stderr)")
+        kill(follower.process.processIdentifier, signal)
+        let err = follower.stderr.fileHandleForReading.readDataToEndOfFile()
+        follower.process.waitUntilExit()
+        #expect(follower.process.terminationStatus == 0, "\(String(decoding: err, as: UTF8.self))")
+        #expect(String(decoding: err, as: UTF8.self).contains("added 12 steps"))
+        let reference = dir.file("follow-ref-\(signal).emalog")
+        #expect(try CLI.run(["ingest", "--db", reference] + tracks + [source]).status == 0)
+        #expect(try shadows(db) == shadows(reference))
+    }
+}
