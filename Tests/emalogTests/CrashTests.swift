@@ -41,7 +41,7 @@ import Glibc
             if FileManager.default.fileExists(atPath: db), let info = try? CLI.run(["info", "--db", db]), info.status == 0 {
                 #expect(try CLI.run(["audit", "--db", db]).status == 0, "trial \(trial): audit after the kill")
             }
-            let resumed = try CLI.run(["ingest", "--db", db, steps])
+            let resumed = try CLI.run(["ingest", "--db", db] + tracks + [steps])  // the same command again
             #expect(resumed.status == 0, "trial \(trial): \(resumed.stderr)")
             #expect(try shadows(db) == expected, "trial \(trial): shadows differ from an uninterrupted ingest")
             let audit = try CLI.run(["audit", "--db", db])
