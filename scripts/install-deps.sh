@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the Debian packages emalog needs when they are missing: the SQLite library and headers,
+# and the sqlite3 tool (tests and the acceptance kit read logs with it). Swift itself must be on PATH.
+set -euo pipefail
+need=()
+for pkg in libsqlite3-dev sqlite3; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if ((${#need[@]})); then
+  sudo=""; [[ $(id -u) == 0 ]] || sudo=sudo
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${need[@]}"
+fi
+command -v swift >/dev/null || { echo "swift is not on PATH: install a Swift 6.1+ toolchain (swift.org/install)" >&2; exit 1; }
