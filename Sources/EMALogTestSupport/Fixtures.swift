@@ -16,8 +16,8 @@ public enum Fixtures {
 
     /// The acceptance kit's run, when present beside the package (../shared/acceptance).
     public static var acceptanceRun: String? {
-        let p = URL(fileURLWithPath: packageRoot).deletingLastPathComponent().appendingPathComponent("shared/acceptance/run").path
-        return FileManager.default.fileExists(atPath: p) ? p : nil
+        let beside = URL(fileURLWithPath: packageRoot).deletingLastPathComponent().appendingPathComponent("shared/acceptance/run").path
+        return [beside, "/work/shared/acceptance/run"].first { FileManager.default.fileExists(atPath: $0) }
     }
 }
 
