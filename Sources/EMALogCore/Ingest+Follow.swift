@@ -2,35 +2,32 @@ import EMALogFormats
 import Foundation
 
 extension Ingest {
-    /// Watches folders and metrics files until SIGINT/SIGTERM: a step file is taken once it is whole
-    /// (its size matches its header and did not change since the previous scan); `*.tmp` is ignored.
+    /// Watches folders and metrics files until SIGINT/SIGTERM. Step files are taken in step order,
+    /// each once it is whole (its size matches its header and did not change since the previous
+    /// scan); a later step waits while an earlier one is incomplete. `*.tmp` is ignored.
     func follow(scan: InputScan, seen initial: Set<String>, metrics cursors: inout [String: MetricsCursor],
                 total: inout Int, done: inout Int) throws {
         var seen = initial
         var sizes: [String: Int] = [:]
         var waiting: Set<String> = []
         while !StopSignal.requested {
-            sleepInterruptibly(request.pollInterval)
-            if StopSignal.requested { break }
-            var ready: [(path: String, step: Int)] = []
+            var candidates: [(path: String, step: Int)] = []
             for folder in scan.folders {
                 for path in try InputScan.stepFiles(in: folder) where !seen.contains(InputScan.absolute(path)) {
-                    guard let size = fileSize(path) else { continue }
-                    defer { sizes[path] = size }
-                    guard sizes[path] == size else { waiting.insert(path); continue }
-                    if let step = try readyStep(path) {
-                        ready.append((path, step))
-                        waiting.remove(path)
-                    } else {
-                        waiting.insert(path)
-                    }
+                    candidates.append((path, StepFile.probeStep(path: path) ?? -1))
                 }
             }
-            ready.sort { ($0.step, $0.path) < ($1.step, $1.path) }
-            for file in ready {
+            candidates.sort { ($0.step, $0.path) < ($1.step, $1.path) }
+            for candidate in candidates {
                 if StopSignal.requested { break }
-                try ingestStep(at: file.path)
-                seen.insert(InputScan.absolute(file.path))
+                let path = candidate.path
+                guard let size = fileSize(path) else { continue }
+                let stable = sizes[path] == size
+                sizes[path] = size
+                guard stable, try isWhole(path) else { waiting.insert(path); break }
+                waiting.remove(path)
+                try ingestStep(at: path)
+                seen.insert(InputScan.absolute(path))
                 total += 1
                 done += 1
                 observer.progress("follow", done: done, total: 0)
@@ -42,6 +39,7 @@ extension Ingest {
                 try storeMetrics(file)
                 cursors[path] = MetricsCursor(offset: file.consumed, nextLine: file.nextLine)
             }
+            sleepInterruptibly(request.pollInterval)
         }
         report.interrupted = true
         for path in waiting.sorted() where !seen.contains(InputScan.absolute(path)) {
@@ -49,12 +47,13 @@ extension Ingest {
         }
     }
 
-    /// The step of a whole file, nil while it is shorter than its header declares.
-    private func readyStep(_ path: String) throws(IngestError) -> Int? {
+    /// False while a file is shorter than its header declares; any other defect throws.
+    private func isWhole(_ path: String) throws(IngestError) -> Bool {
         do {
-            return try StepFile(path: path).step
+            _ = try StepFile(path: path)
+            return true
         } catch {
-            if case .badFile(_, let reason) = error, case .truncated = reason { return nil }
+            if case .badFile(_, let reason) = error, case .truncated = reason { return false }
             throw error
         }
     }

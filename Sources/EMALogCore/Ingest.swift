@@ -46,8 +46,11 @@ public final class Ingest {
     /// Runs an ingest; returns its report. Throws `IngestError`, `StoreError` or `EMASpecError`.
     public static func run(_ request: IngestRequest, observer: any ProgressObserver = SilentObserver()) throws -> IngestReport {
         let scan = try InputScan(inputs: request.inputs)
-        if scan.stepFiles.isEmpty && scan.metricsFiles.isEmpty && !(request.follow && !scan.folders.isEmpty) {
-            if scan.folders.isEmpty { throw IngestError.noInputs }
+        if scan.stepFiles.isEmpty && scan.metricsFiles.isEmpty && scan.folders.isEmpty { throw IngestError.noInputs }
+        if !request.follow {
+            for folder in scan.folders where !scan.stepFiles.contains(where: { $0.path.hasPrefix(folder) }) {
+                observer.warning("\(folder): no *.safetensors files in this folder")
+            }
         }
         var metrics: [MetricsFile] = []
         for path in scan.metricsFiles {
@@ -71,6 +74,7 @@ public final class Ingest {
             throw error
         }
         try ingest.store.close()
+        if !existed && ingest.ingestID == nil { removeLog(request.logPath) }
         return ingest.report
     }
 
@@ -113,7 +117,8 @@ public final class Ingest {
     }
 
     private func ingest(scan: InputScan, metrics: [MetricsFile]) throws {
-        let ordered = try scan.orderedStepFiles()
+        // With --follow, folder files are taken by the watch loop, which waits for incomplete ones.
+        let ordered = try scan.orderedStepFiles().filter { !(request.follow && $0.inFolder) }
         var total = ordered.count
         var done = 0
         for candidate in ordered {

@@ -7,6 +7,8 @@ struct InputScan {
     struct Candidate {
         var path: String
         var step: Int?
+        /// Found in a folder (rather than named on the command line).
+        var inFolder = false
     }
 
     var stepFiles: [Candidate] = []
@@ -24,7 +26,7 @@ struct InputScan {
             }
             if isDirectory.boolValue {
                 folders.append(input)
-                stepFiles += try Self.stepFiles(in: input).map { Candidate(path: $0, step: StepFile.probeStep(path: $0)) }
+                stepFiles += try Self.stepFiles(in: input).map { Candidate(path: $0, step: StepFile.probeStep(path: $0), inFolder: true) }
             } else if Self.metricsExtensions.contains((input as NSString).pathExtension.lowercased()) {
                 metricsFiles.append(input)
             } else {

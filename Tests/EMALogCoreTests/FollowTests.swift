@@ -59,4 +59,31 @@ import Testing
         #expect(try EMALog(openingAt: db).info().tracks[0].snapshotSteps.last == 10)
         #expect(try EMALog(openingAt: db).metrics(keys: ["loss"]).rows.count == 7)
     }
+
+    @Test func aHalfWrittenFileAtStartIsWaitedForAndLaterStepsWaitBehindIt() async throws {
+        let dir = TemporaryDirectory()
+        let db = dir.file("f.emalog")
+        let source = Fixtures.path("mlp-f32/steps")
+        let watched = try dir.copySteps(from: source, to: "steps") { $0 <= "step-00000003.safetensors" }
+        let four = try Data(contentsOf: URL(fileURLWithPath: source + "/step-00000004.safetensors"))
+        try four.prefix(100).write(to: URL(fileURLWithPath: watched + "/step-00000004.safetensors"))
+        try FileManager.default.copyItem(atPath: source + "/step-00000005.safetensors", toPath: watched + "/step-00000005.safetensors")
+        StopSignal.reset()
+        var request = IngestRequest(logPath: db, inputs: [watched])
+        request.tracks = [try EMASpec(parsing: "0.9")]
+        request.follow = true
+        request.pollInterval = 0.02
+        let task = Task.detached { try Ingest.run(request) }
+        try await Task.sleep(for: .milliseconds(300))
+        try four.write(to: URL(fileURLWithPath: watched + "/step-00000004.safetensors"))
+        try await Task.sleep(for: .milliseconds(300))
+        StopSignal.request()
+        let report = try await task.value
+        StopSignal.reset()
+        #expect(report.stepsAdded == 5)
+        let got = try Goldens.shadow(db, step: 5, .only, in: dir)
+        let whole = dir.file("whole.emalog")
+        try Goldens.ingest(whole, (1...5).map { "\(source)/step-\(String(format: "%08d", $0)).safetensors" }, tracks: ["0.9"])
+        #expect(got.tensors.mapValues(\.bytes) == (try Goldens.shadow(whole, step: 5, .only, in: dir)).tensors.mapValues(\.bytes))
+    }
 }
