@@ -31,33 +31,31 @@ import Testing
         #expect(chunks == (100 + chunkBytes - 1) / chunkBytes)
     }
 
-    @Test func aDamagedChunkFailsItsChecksum() throws {
-        let dir = TemporaryDirectory()
+    /// A log holding one 100-byte tensor in 40-byte chunks, damaged by `sql`, reopened for reading.
+    func damagedLog(_ dir: TemporaryDirectory, _ sql: String) throws -> (LogStore, TensorRecord) {
         let (store, tensor) = try makeLog(dir, chunkBytes: 40)
         let values = [Float](repeating: 1, count: 25)
         try store.write { w in try values.withUnsafeBytes { try w.insertChunks(of: tensor.id, in: .step(3), bytes: $0) } }
         try store.close()
         let queue = try DatabaseQueue(path: dir.file("a.emalog"))
-        try queue.write { db in try db.execute(sql: "UPDATE chunks SET data = zeroblob(40) WHERE chunk_index = 1") }
+        try queue.write { db in try db.execute(sql: sql) }
         try queue.close()
-        let reopened = try LogStore.openForReading(at: dir.file("a.emalog"))
+        return (try LogStore.openForReading(at: dir.file("a.emalog")), tensor)
+    }
+
+    @Test func aDamagedChunkFailsItsChecksum() throws {
+        let dir = TemporaryDirectory()
+        let (log, tensor) = try damagedLog(dir, "UPDATE chunks SET data = zeroblob(40) WHERE chunk_index = 1")
         #expect(throws: StoreError.checksumMismatch(what: "tensor 'w' at step 3, chunk 1")) {
-            try reopened.read { r in try r.forEachChunk(of: tensor, in: .step(3)) { _, _ in } }
+            try log.read { r in try r.forEachChunk(of: tensor, in: .step(3)) { _, _ in } }
         }
     }
 
     @Test func aMissingChunkIsReported() throws {
         let dir = TemporaryDirectory()
-        let (store, tensor) = try makeLog(dir, chunkBytes: 40)
-        let values = [Float](repeating: 1, count: 25)
-        try store.write { w in try values.withUnsafeBytes { try w.insertChunks(of: tensor.id, in: .step(3), bytes: $0) } }
-        try store.close()
-        let queue = try DatabaseQueue(path: dir.file("a.emalog"))
-        try queue.write { db in try db.execute(sql: "DELETE FROM chunks WHERE chunk_index = 2") }
-        try queue.close()
-        let reopened = try LogStore.openForReading(at: dir.file("a.emalog"))
+        let (log, tensor) = try damagedLog(dir, "DELETE FROM chunks WHERE chunk_index = 2")
         #expect(throws: StoreError.inconsistent("tensor 'w' at step 3 holds 80 bytes, expected 100")) {
-            try reopened.read { r in try r.forEachChunk(of: tensor, in: .step(3)) { _, _ in } }
+            try log.read { r in try r.forEachChunk(of: tensor, in: .step(3)) { _, _ in } }
         }
     }
 }
