@@ -30,7 +30,8 @@ public final class Ingest {
     var restored = false
     /// Snapshots deleted by `--replace`, to write again during restore.
     var snapshotsToRederive: Set<SnapshotKey> = []
-    let started = Date()
+    /// When `run` began (metrics decoding included in the reported time).
+    var started = Date()
 
     struct LiveTrack {
         var spec: EMASpec
@@ -45,6 +46,7 @@ public final class Ingest {
 
     /// Runs an ingest; returns its report. Throws `IngestError`, `StoreError` or `EMASpecError`.
     public static func run(_ request: IngestRequest, observer: any ProgressObserver = SilentObserver()) throws -> IngestReport {
+        let started = Date()
         let scan = try InputScan(inputs: request.inputs)
         if scan.stepFiles.isEmpty && scan.metricsFiles.isEmpty && scan.folders.isEmpty { throw IngestError.noInputs }
         if !request.follow {
@@ -65,6 +67,7 @@ public final class Ingest {
             if !existed { removeLog(request.logPath) }
             throw error
         }
+        ingest.started = started
         do {
             try ingest.ingest(scan: scan, metrics: metrics)
         } catch {
