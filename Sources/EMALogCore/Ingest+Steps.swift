@@ -167,13 +167,12 @@ extension Ingest {
                 tracks[index].shadow = shadow
                 shadows.append(shadow)
             }
-            var previous: Int?
             var storedSnapshots: Set<SnapshotKey> = []
             for track in tracks {
                 for s in try w.reader.snapshots(track: track.record!.id) { storedSnapshots.insert(SnapshotKey(track: s.trackID, step: s.step)) }
             }
             try replay.advance(shadows, to: lastStep) { step, moved in
-                defer { previous = step }
+                let previous = replay.step(before: step)
                 for track in tracks where moved.contains(where: { $0 === track.shadow }) {
                     let key = SnapshotKey(track: track.record!.id, step: step)
                     let due = crossesSnapshotBoundary(previous: previous, step: step) || snapshotsToRederive.contains(key)

@@ -17,6 +17,16 @@ public struct Replay {
         steps = try reader.stepNumbers()
     }
 
+    /// The stored step just before `step`, if any (binary search).
+    public func step(before step: Int) -> Int? {
+        var lo = 0, hi = steps.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if steps[mid] < step { lo = mid + 1 } else { hi = mid }
+        }
+        return lo > 0 ? steps[lo - 1] : nil
+    }
+
     /// Loads a snapshot's Float32 bytes into `shadow`.
     public func load(_ snapshot: SnapshotRecord, into shadow: ShadowState) throws {
         for tensor in floating {

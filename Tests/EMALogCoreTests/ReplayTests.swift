@@ -74,6 +74,16 @@ import Testing
         #expect(try EMALog(openingAt: db).audit().isClean)
     }
 
+    @Test func aLateTrackOnSparseStepsGetsTheSameSnapshotsAsAnEarlyOne() throws {
+        let dir = TemporaryDirectory()
+        let db = dir.file("sparse.emalog")
+        try Goldens.ingest(db, [Fixtures.path("mlp-sparse/steps")], tracks: ["0.9"], snapshotEvery: 10)
+        try Goldens.ingest(db, [Fixtures.path("mlp-sparse/steps")], tracks: ["0.5"], snapshotEvery: 10)
+        let tracks = try EMALog(openingAt: db).info().tracks
+        #expect(tracks.map(\.snapshotSteps) == [[12, 21, 30], [12, 21, 30]])
+        #expect(try EMALog(openingAt: db).audit().isClean)
+    }
+
     @Test func sweepEqualsSingleQueries() throws {
         let dir = TemporaryDirectory()
         let db = dir.file("sw.emalog")
