@@ -132,6 +132,15 @@ import Testing
         #expect(raw.status == 1 && raw.stdout.contains("step 5:"), "\(raw.stdout)")
     }
 
+    @Test func theShippedDemoRunIngestsAndAudits() throws {
+        let demo = Fixtures.packageRoot + "/examples/demo-run"
+        let r = try CLI.run(["ingest", "--db", db, "--ema", "0.9", "--ema", "name=timm,decay=0.98,schedule=warmup,form=lerp",
+                             demo + "/steps", demo + "/metrics.jsonl"])
+        #expect(r.status == 0 && r.stderr.contains("added 120 steps"), "\(r.stderr)")
+        #expect(try CLI.run(["sweep", "--db", db, "--decays", "0.9,0.95", "--step", "120", "-o", dir.file("sweep")]).status == 0)
+        #expect(try CLI.run(["audit", "--db", db]).status == 0)
+    }
+
     @Test func helpListsEveryCommand() throws {
         let r = try CLI.run(["--help"])
         for command in ["ingest", "shadow", "raw", "sweep", "metrics", "info", "audit"] { #expect(r.stdout.contains(command)) }
