@@ -6,7 +6,8 @@ import Testing
 @Suite struct GoldenTests {
     static let f32Tracks = ["0.9", "0.99", "name=tf,decay=0.999,schedule=tf",
                             "name=timm,decay=0.999,schedule=warmup,form=lerp", "name=c95,decay=0.95,form=lerp",
-                            "name=dtf,decay=0.999,schedule=tf,form=sub", "name=dw,decay=0.999,schedule=warmup,form=sub"]
+                            "name=dtf,decay=0.999,schedule=tf,form=sub", "name=dw,decay=0.999,schedule=warmup,form=sub",
+                            "name=avg,decay=0.97,form=lerp"]
 
     static let f32Cases: [(track: String, step: Int, golden: String)] = [
         ("ema-0.9", 24, "seed-d0.9-step-24"), ("ema-0.99", 12, "seed-d0.99-step-12"),
@@ -14,6 +15,7 @@ import Testing
         ("timm", 12, "timm-v3-warmup-d0.999-step-12"), ("timm", 24, "timm-v3-warmup-d0.999-step-24"),
         ("c95", 12, "timm-v3-const-d0.95-step-12"), ("c95", 24, "timm-v3-const-d0.95-step-24"),
         ("dtf", 24, "diffusers-tf-d0.999-step-24"), ("dw", 24, "diffusers-warmup-d0.999-step-24"),
+        ("avg", 24, "averagedmodel-d0.97-step-24"),
     ]
 
     /// Tracked at ingest (snapshots every 5 steps, so most queries replay from a snapshot) and post hoc.
@@ -36,7 +38,8 @@ import Testing
         // The log has no tracks: every spec is computed from the first step.
         let specs = ["ema-0.9": "0.9", "ema-0.99": "0.99", "tf": "decay=0.999,schedule=tf",
                      "timm": "decay=0.999,schedule=warmup,form=lerp", "c95": "decay=0.95,form=lerp",
-                     "dtf": "decay=0.999,schedule=tf,form=sub", "dw": "decay=0.999,schedule=warmup,form=sub"]
+                     "dtf": "decay=0.999,schedule=tf,form=sub", "dw": "decay=0.999,schedule=warmup,form=sub",
+                     "avg": "decay=0.97,form=lerp"]
         for c in Self.f32Cases {
             let got = try Goldens.shadow(db, step: c.step, .nameOrSpec(specs[c.track]!), in: dir)
             #expect(Goldens.differences(got, try Goldens.golden(c.golden + ".safetensors")) == [], "post hoc \(c.track) at \(c.step)")

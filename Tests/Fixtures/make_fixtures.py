@@ -9,6 +9,7 @@ Independent implementations, run once here and committed with their output (make
   - EDM2's power-function EMA, beta = (1 - delta/t) ** (gamma + 1), lerp_, on sparse steps (every 3rd);
   - constant per=step on sparse steps: beta ** delta in Python floats (Double);
   - a mixed-dtype run (F64, F16, BF16, F32 and integer tensors), seed form on float32-widened values.
+  - torch.optim.swa_utils.AveragedModel with get_ema_multi_avg_fn          -> form=lerp;
 Usage: python make_fixtures.py   (needs torch, safetensors, timm, diffusers; writes next to itself)
 """
 import json
@@ -123,6 +124,19 @@ def main():
             ema.update(model, step=step - run[0][0] + 1)
             if step in (12, 24):
                 save_golden(f"{name}-step-{step}.safetensors", ema.module.state_dict(), step)
+
+    # torch AveragedModel with get_ema_multi_avg_fn (foreach lerp_): it registers at its first
+    # update_parameters call, so it is called at every logged step; it keeps integer buffers from
+    # that first call (emalog carries the latest), so only floating tensors are compared.
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+    model.load_state_dict(run[0][1])
+    avg = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.97), use_buffers=True)
+    for step, state, _ in run:
+        model.load_state_dict(state)
+        avg.update_parameters(model)
+    save_golden("averagedmodel-d0.97-step-24.safetensors",
+                {k[len("module."):]: v for k, v in avg.state_dict().items()
+                 if k.startswith("module.") and v.is_floating_point()}, 24)
 
     # 3. diffusers EMAModel (foreach=False): registered at the first logged step, step() after each later one.
     from diffusers.training_utils import EMAModel
