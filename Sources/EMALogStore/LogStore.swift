@@ -1,5 +1,8 @@
 import Foundation
 import GRDB
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One emalog log: an SQLite file in WAL mode whose schema is `migrations/`.
 ///
@@ -24,17 +27,72 @@ public final class LogStore: Sendable {
     }
 
     /// Opens an existing log for reading; never modifies it.
-    public static func openForReading(at path: String) throws(StoreError) -> LogStore {
+    ///
+    /// A log that an ingest is creating this very moment (an empty file, no schema yet) is waited
+    /// for up to `creationWait` seconds.
+    public static func openForReading(at path: String, creationWait: Double = 3) throws(StoreError) -> LogStore {
+        let deadline = Date().addingTimeInterval(creationWait)
+        while true {
+            do {
+                return try openForReadingOnce(at: path)
+            } catch .notALog(_, let reason) where reason == emptyDatabase && Date() < deadline {
+                usleep(20_000)
+            }
+        }
+    }
+
+    static let emptyDatabase = "an empty database"
+
+    private static func openForReadingOnce(at path: String) throws(StoreError) -> LogStore {
         try checkFile(at: path, mustExist: true)
         var config = Configuration()
         config.readonly = true
         config.busyMode = .timeout(30)
         do {
-            let queue = try DatabaseQueue(path: path, configuration: config)
-            let chunkBytes = try queue.read { db in try checkSchema(db, path: path, requireComplete: true) }
+            let queue: DatabaseQueue
+            do {
+                queue = try DatabaseQueue(path: path, configuration: config)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && !folderIsWritable(path) {
+                queue = try openImmutable(path, config)
+            }
+            let chunkBytes = try queue.read { db in
+                let chunkBytes = try checkSchema(db, path: path, requireComplete: true)
+                try checkSize(db, path: path)
+                return chunkBytes
+            }
             return LogStore(path: path, queue: queue, chunkBytes: chunkBytes)
         } catch {
             throw StoreError.wrap(error, path: path)
+        }
+    }
+
+    /// A log on a read-only medium: SQLite cannot create its shared-memory file, so it is opened
+    /// as immutable (no writer can exist there). Refused when a WAL holds pages not yet in the file.
+    private static func openImmutable(_ path: String, _ config: Configuration) throws -> DatabaseQueue {
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        guard wal == 0 else {
+            throw StoreError.database(path: path, code: 8, message: "the log's folder is read-only and its WAL file "
+                + "holds \(wal) bytes not yet in the log; copy the log with its -wal file to a writable folder and read it there")
+        }
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        let escaped = absolute.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? absolute
+        return try DatabaseQueue(path: "file:\(escaped)?immutable=1", configuration: config)
+    }
+
+    private static func folderIsWritable(_ path: String) -> Bool {
+        access((URL(fileURLWithPath: path).deletingLastPathComponent().path), W_OK) == 0
+    }
+
+    /// Refuses a file shorter than the pages SQLite says it has (a truncated copy): cheap, and it
+    /// keeps a damaged log from being read or written further.
+    private static func checkSize(_ db: Database, path: String) throws {
+        let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+        let pageSize = try Int.fetchOne(db, sql: "PRAGMA page_size") ?? 0
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+        let walSize = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        // Pages may live in the WAL only; a file shorter than that cannot be whole.
+        if fileSize + walSize < pages * pageSize && walSize == 0 {
+            throw StoreError.notALog(path: path, reason: "the file is truncated: \(fileSize) bytes for \(pages) pages of \(pageSize)")
         }
     }
 
@@ -60,7 +118,10 @@ public final class LogStore: Sendable {
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
             let queue = try DatabaseQueue(path: path, configuration: config)
-            _ = try queue.read { db in try checkSchema(db, path: path, requireComplete: false) }
+            _ = try queue.read { db in
+                _ = try checkSchema(db, path: path, requireComplete: false)
+                try checkSize(db, path: path)
+            }
             let migrator = Migrations.migrator
             if try queue.read({ db in try !migrator.hasCompletedMigrations(db) }) {
                 try migrator.migrate(queue)
@@ -113,7 +174,7 @@ public final class LogStore: Sendable {
         } else if !tables.isEmpty {
             throw StoreError.notALog(path: path, reason: "an SQLite database without the emalog schema")
         } else if requireComplete {
-            throw StoreError.notALog(path: path, reason: "an empty database")
+            throw StoreError.notALog(path: path, reason: emptyDatabase)
         }
         guard requireComplete else { return LogStore.defaultChunkBytes }
         return try Int(String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'chunk_bytes'") ?? "")

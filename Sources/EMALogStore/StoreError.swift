@@ -56,8 +56,11 @@ extension StoreError: CustomStringConvertible {
         if let e = error as? StoreError { return e }
         if let e = error as? DatabaseError {
             let code = e.extendedResultCode.rawValue
-            if e.resultCode == .SQLITE_NOTADB || e.resultCode == .SQLITE_CORRUPT {
+            if e.resultCode == .SQLITE_NOTADB {
                 return .notALog(path: path, reason: e.message ?? "not a database")
+            }
+            if e.resultCode == .SQLITE_CORRUPT {
+                return .notALog(path: path, reason: "the file is damaged or truncated: \(e.message ?? "malformed")")
             }
             return .database(path: path, code: code, message: e.message ?? "\(e)")
         }
