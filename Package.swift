@@ -13,7 +13,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
-        .target(name: "EMAKernel"),
+        .target(name: "EMAKernelC", cSettings: [.unsafeFlags(["-ffp-contract=off", "-fno-math-errno"])]),
+        .target(name: "EMAKernel", dependencies: ["EMAKernelC"]),
         .target(name: "EMALogFormats"),
         .target(
             name: "EMALogStore",
@@ -28,7 +29,7 @@ let package = Package(
             dependencies: ["EMALogCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emalog-bench", dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats"]),
         .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore"]),
-        .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel"]),
+        .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel", "EMAKernelC"]),
         .testTarget(name: "EMALogFormatsTests", dependencies: ["EMALogFormats", "EMALogTestSupport"]),
         .testTarget(
             name: "EMALogStoreTests",

@@ -24,12 +24,15 @@ def main():
     model = torch.nn.Sequential(torch.nn.Linear(512, 1024), torch.nn.GELU(), torch.nn.Linear(1024, 512),
                                 torch.nn.GELU(), torch.nn.Linear(512, 10)).to(dtype)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.randn(256, 512).to(dtype)
-    y = torch.randint(0, 10, (256,))
+    # A fixed synthetic dataset, a fresh random mini-batch every step (as real training does).
+    data_x = torch.randn(8192, 512).to(dtype)
+    data_y = torch.randint(0, 10, (8192,))
     os.makedirs(os.path.join(args.out, "steps"), exist_ok=True)
     print("parameters:", sum(p.numel() for p in model.parameters()))
     with open(os.path.join(args.out, "metrics.jsonl"), "w") as metrics:
         for step in range(1, args.steps + 1):
+            batch = torch.randint(0, len(data_x), (128,))
+            x, y = data_x[batch], data_y[batch]
             loss = torch.nn.functional.cross_entropy(model(x).float(), y)
             opt.zero_grad()
             loss.backward()

@@ -1,3 +1,5 @@
+import EMAKernelC
+
 extension EMA {
     /// Updates `count` shadow values toward `theta`: `shadow[i] = updated(shadow[i], theta[i], c)`.
     ///
@@ -14,18 +16,8 @@ extension EMA {
                 shadow[i] = a + b
             }
         case .lerp:
-            let w = c.rate, wm1 = c.keep
-            if w < 0.5 {
-                for i in 0..<count {
-                    let s = shadow[i]
-                    shadow[i] = s.addingProduct(w, theta[i] - s)
-                }
-            } else {
-                for i in 0..<count {
-                    let t = theta[i]
-                    shadow[i] = t.addingProduct(wm1, t - shadow[i])
-                }
-            }
+            // Swift cannot enable FMA per function; the C kernel dispatches on the CPU at run time.
+            emalog_lerp_f32(shadow, theta, count, c.rate, c.keep)
         case .sub:
             let w = c.rate
             for i in 0..<count {

@@ -1,4 +1,5 @@
 import EMAKernel
+import EMAKernelC
 import Foundation
 import Testing
 
@@ -49,6 +50,19 @@ import Testing
                 #expect(EMA.updated(s, toward: t, c).bitPattern == expected.bitPattern)
             }
         }
+    }
+
+    @Test(arguments: [0.2, 0.999])
+    func vectorFMAPathEqualsLibmFMA(decay: Double) {
+        let n = 50_001
+        let theta = data(n, seed: 11)
+        var a = data(n, seed: 12)
+        var b = a
+        let c = EMA.Coefficients(decay: decay, form: .lerp)
+        a.withUnsafeMutableBufferPointer { s in theta.withUnsafeBufferPointer { emalog_lerp_f32(s.baseAddress!, $0.baseAddress!, n, c.rate, c.keep) } }
+        b.withUnsafeMutableBufferPointer { s in theta.withUnsafeBufferPointer { emalog_lerp_f32_portable(s.baseAddress!, $0.baseAddress!, n, c.rate, c.keep) } }
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+        print("lerp uses the vector FMA path: \(emalog_lerp_uses_fma() == 1)")
     }
 
     @Test func severalTracksInOnePassEqualOneAtATime() {
