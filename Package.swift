@@ -16,10 +16,12 @@ let package = Package(
         .target(name: "EMAKernelC", cSettings: [.unsafeFlags(["-ffp-contract=off", "-fno-math-errno"])]),
         .target(name: "EMAKernel", dependencies: ["EMAKernelC"]),
         .target(name: "EMALogFormats"),
+        .target(name: "EMALogStoreC", cSettings: [.unsafeFlags(["-O2"])]),
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
         .target(
             name: "EMALogStore",
             dependencies: [
-                "EMALogFormats",
+                "EMALogFormats", "CZstd", "EMALogStoreC",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]),

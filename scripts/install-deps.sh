@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages emalog needs when they are missing: the SQLite library and headers,
+# Installs the Debian packages emalog needs when they are missing: the SQLite and zstd libraries and headers,
 # and the sqlite3 tool (tests and the acceptance kit read logs with it). Swift itself must be on PATH.
 set -euo pipefail
 need=()
-for pkg in libsqlite3-dev sqlite3; do
+for pkg in libsqlite3-dev libzstd-dev sqlite3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then

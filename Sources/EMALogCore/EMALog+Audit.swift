@@ -22,10 +22,13 @@ extension EMALog {
         try store.read { r in
             for problem in try r.integrityCheck() where problem != "ok" { report.problems.append("SQLite: \(problem)") }
             let replay = try Replay(reader: r)
+            let sequential = SequentialStepReader()
+            var previous: Int?
             for step in replay.steps {
+                defer { previous = step }
                 for tensor in replay.tensors {
                     do {
-                        try r.forEachChunk(of: tensor, in: .step(step)) { _, _ in report.chunksVerified += 1 }
+                        try sequential.forEachChunk(of: tensor, step: step, previous: previous, r) { _, _ in report.chunksVerified += 1 }
                     } catch {
                         report.problems.append("step \(step): \(error)")
                     }
@@ -40,15 +43,16 @@ extension EMALog {
             for (index, track) in tracks.enumerated() {
                 for snapshot in try r.snapshots(track: track.id) { snapshotsByStep[snapshot.step, default: []].append((index, snapshot)) }
             }
-            guard !shadows.isEmpty, let last = replay.steps.last, report.problems.isEmpty else { return }
-            try replay.advance(shadows, to: last) { step, _ in
-                for (index, snapshot) in snapshotsByStep[step] ?? [] {
+            guard !shadows.isEmpty, report.problems.isEmpty else { return }
+            for step in snapshotsByStep.keys.sorted() {
+                try replay.advance(shadows, to: step)
+                for (index, snapshot) in snapshotsByStep[step]! {
                     report.snapshotsChecked += 1
                     let problem: String?
                     do { problem = try compare(shadows[index], with: snapshot, replay, r) } catch { problem = "\(error)" }
                     if let problem { report.problems.append("track '\(tracks[index].name)' snapshot at step \(step): \(problem)") }
                 }
-                observer.progress("replay", done: step, total: last)
+                observer.progress("replay", done: report.snapshotsChecked, total: snapshotsByStep.values.reduce(0) { $0 + $1.count })
             }
         }
         return report

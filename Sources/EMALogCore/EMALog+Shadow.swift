@@ -69,10 +69,7 @@ extension EMALog {
             starts.append(shadow.step)
             return shadow
         }
-        let begin = starts.map { $0 ?? replay.steps.first! }.min() ?? target
-        try replay.advance(shadows, to: target) { step, _ in
-            observer.progress("replay", done: step - begin, total: target - begin)
-        }
+        try replay.advance(shadows, to: target) { done, total in observer.progress("replay", done: done, total: total) }
         var integers: [Int64: [UInt8]] = [:]
         for tensor in replay.tensors where !tensor.dtype.isFloating {
             var bytes = [UInt8](repeating: 0, count: tensor.byteCount)

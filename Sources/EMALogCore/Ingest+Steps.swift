@@ -22,25 +22,29 @@ extension Ingest {
         let hash = file.fileHash
         try store.write { w in
             try beginWrite(w)
+            try w.detachDependents(ofStep: file.step, tensors: tensors)
             try w.replaceStep(stepRecord(for: file, hash: hash))
-            try insertChunks(of: file, w)
+            try insertChunks(of: file, w, predecessors: [])
             for deleted in try w.deleteSnapshots(fromStep: file.step) {
                 snapshotsToRederive.insert(SnapshotKey(track: deleted.track, step: deleted.step))
             }
         }
         report.stepsReplaced += 1
         report.bytesWritten += file.header.dataLength
+        recent.removeAll()  // the next new step is a keyframe
+        storedSteps.reset()
         needsRestore = true
     }
 
     /// Where a file differs from the stored step, or nil when names, dtypes, shapes and bytes match.
     func firstDifference(_ file: StepFile) throws -> String? {
         try store.read { r in
+            let previous = try r.neighbours(of: file.step).below
             for info in file.header.tensors {
                 let tensor = tensorsByName[info.name]!
                 let bytes = file.bytes(of: info)
                 var differs = false
-                try r.forEachChunk(of: tensor, in: .step(file.step)) { offset, chunk in
+                try storedSteps.forEachChunk(of: tensor, step: file.step, previous: previous, r) { offset, chunk in
                     if !differs, !ByteCompare.equal(chunk, bytes.baseAddress! + offset) {
                         differs = true
                     }
@@ -96,10 +100,17 @@ extension Ingest {
                    ingestedAt: Timestamp.now())
     }
 
-    func insertChunks(of file: StepFile, _ w: StoreWriter) throws {
+    /// Stores a file's tensors: a keyframe without predecessors, else residuals against them (the
+    /// previous one or two steps appended by this ingest, newest first). Returns the bytes stored.
+    @discardableResult
+    func insertChunks(of file: StepFile, _ w: StoreWriter, predecessors: [StepFile]) throws -> Int {
+        var stored = 0
         for info in file.header.tensors {
-            try w.insertChunks(of: tensorsByName[info.name]!.id, in: .step(file.step), bytes: file.bytes(of: info))
+            let previous = predecessors.map { $0.bytes(of: $0.header.tensors.first { $0.name == info.name }!) }
+            stored += try w.insertChunks(of: tensorsByName[info.name]!, in: .step(file.step), bytes: file.bytes(of: info),
+                                         encoding: .compressed(predecessors: previous))
         }
+        return stored
     }
 
     /// Appends a new step: validate, update every live shadow in one pass, then one transaction with
@@ -121,19 +132,26 @@ extension Ingest {
         let actions = tracks.indices.map { index -> (ShadowState, ShadowUpdate.Action) in
             if tracks[index].shadow == nil { tracks[index].shadow = ShadowState(spec: tracks[index].spec, tensors: tensors) }
             let shadow = tracks[index].shadow!
-            return (shadow, ShadowUpdate.action(for: shadow, step: file.step, firstStep: first, previousStep: previous))
+            guard let previous, shadow.step != nil else { return (shadow, .initialize) }
+            let position = StepPosition(step: file.step, firstStep: first, previousStep: previous)
+            return (shadow, .update(shadow.spec.coefficients(at: position)))
         }
         for info in file.header.tensors where info.dtype.isFloating {
             ShadowUpdate.apply(actions, tensor: tensorsByName[info.name]!, offset: 0, bytes: file.bytes(of: info))
         }
         for (shadow, _) in actions { shadow.step = file.step }
         let snapshotDue = crossesSnapshotBoundary(previous: previous, step: file.step)
+        // A keyframe every `keyframeEvery` steps; predecessors never reach before the latest keyframe.
+        let predecessors = sinceKeyframe == 0 ? [] : Array(recent.prefix(min(2, sinceKeyframe)))
         try store.write { w in
             try beginWrite(w)
             try w.insertStep(stepRecord(for: file, hash: hash))
-            try insertChunks(of: file, w)
+            report.bytesStored += try insertChunks(of: file, w, predecessors: predecessors)
             if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
         }
+        recent.insert(file, at: 0)
+        if recent.count > 2 { recent.removeLast() }
+        sinceKeyframe = (sinceKeyframe + 1) % request.keyframeEvery
         firstStep = first
         lastStep = file.step
         report.stepsAdded += 1
@@ -145,7 +163,7 @@ extension Ingest {
         guard let shadow = track.shadow, let step = shadow.step, let record = track.record else { return }
         let snapshot = try w.insertSnapshot(track: record.id, step: step)
         for tensor in tensors where tensor.dtype.isFloating {
-            try w.insertChunks(of: tensor.id, in: .snapshot(snapshot.id), bytes: shadow.bytes(of: tensor))
+            try w.insertChunks(of: tensor, in: .snapshot(snapshot.id), bytes: shadow.bytes(of: tensor), encoding: .plain)
         }
         report.snapshotsWritten += 1
     }
@@ -171,12 +189,20 @@ extension Ingest {
             for track in tracks {
                 for s in try w.reader.snapshots(track: track.record!.id) { storedSnapshots.insert(SnapshotKey(track: s.trackID, step: s.step)) }
             }
-            try replay.advance(shadows, to: lastStep) { step, moved in
-                let previous = replay.step(before: step)
-                for track in tracks where moved.contains(where: { $0 === track.shadow }) {
+            // Replay in segments that end where a snapshot is due, writing it there.
+            let begin = shadows.map { $0.step ?? Int.min }.min() ?? lastStep
+            let due = replay.steps.filter { step in
+                step > begin && (crossesSnapshotBoundary(previous: replay.step(before: step), step: step)
+                    || tracks.contains { snapshotsToRederive.contains(SnapshotKey(track: $0.record!.id, step: step)) })
+            }
+            for step in due + [lastStep] {
+                try replay.advance(shadows, to: step)
+                for track in tracks where track.shadow?.step == step {
                     let key = SnapshotKey(track: track.record!.id, step: step)
-                    let due = crossesSnapshotBoundary(previous: previous, step: step) || snapshotsToRederive.contains(key)
-                    if due && !storedSnapshots.contains(key) { try writeSnapshot(track, w) }
+                    if step != lastStep || due.contains(step), !storedSnapshots.contains(key) {
+                        try writeSnapshot(track, w)
+                        storedSnapshots.insert(key)
+                    }
                 }
                 observer.progress("replay", done: step, total: lastStep)
             }

@@ -28,6 +28,12 @@ public final class Ingest {
     /// Set when restore must run before appending (new tracks, replaced steps).
     var needsRestore = false
     var restored = false
+    /// The last steps appended by this ingest (newest first), the predecessors of the next one.
+    var recent: [StepFile] = []
+    /// Decodes stored steps given again, in order, for the identical-content check.
+    let storedSteps = SequentialStepReader()
+    /// Steps stored since the latest keyframe (0: the next step is a keyframe).
+    var sinceKeyframe = 0
     /// Snapshots deleted by `--replace`, to write again during restore.
     var snapshotsToRederive: Set<SnapshotKey> = []
     /// When `run` began (metrics decoding included in the reported time).
@@ -166,6 +172,7 @@ public final class Ingest {
         let specs = tracks.map { JSONWriter.quoted($0.spec.description) }.joined(separator: ",")
         return "{\"tracks\":[\(specs)],\"snapshot_every\":\(request.snapshotEvery),\"replace\":\(request.replace),"
             + "\"allow_nonfinite\":\(request.allowNonFinite),\"follow\":\(request.follow),"
+            + "\"keyframe_every\":\(request.keyframeEvery),"
             + "\"emalog_version\":\(JSONWriter.quoted(EMALogVersion.current)),"
             + "\"migrations\":[\(Migrations.identifiers.map(JSONWriter.quoted).joined(separator: ","))]}"
     }

@@ -11,6 +11,9 @@ public struct IngestRequest: Sendable {
     public var tracks: [EMASpec] = []
     /// Snapshot whenever a step crosses a multiple of this (and at the end of each ingest).
     public var snapshotEvery = 1000
+    /// A raw step is stored whole (a keyframe) every K steps; the steps between are residuals
+    /// against the previous ones, so a query decodes at most K steps of a chunk.
+    public var keyframeEvery = 32
     /// Keep watching folders (and metrics files) until SIGINT/SIGTERM.
     public var follow = false
     /// Overwrite stored steps and metrics that differ instead of refusing them.
@@ -38,8 +41,10 @@ public struct IngestReport: Sendable, Equatable {
     public var metricValues = 0
     public var metricValuesUnchanged = 0
     public var snapshotsWritten = 0
-    /// Tensor bytes read from the inputs and stored.
+    /// Tensor bytes read from the inputs.
     public var bytesWritten = 0
+    /// Bytes those tensors take in the log after encoding.
+    public var bytesStored = 0
     public var seconds = 0.0
     public var interrupted = false
 
@@ -54,7 +59,8 @@ public struct IngestReport: Sendable, Equatable {
             + (metricValuesUnchanged > 0 ? " (\(metricValuesUnchanged) already stored)" : ""))
         parts.append("\(snapshotsWritten) snapshot\(snapshotsWritten == 1 ? "" : "s")")
         let rate = seconds > 0 ? mb / seconds : 0
-        return parts.joined(separator: ", ") + String(format: "; %.1f MB in %.2f s (%.1f MB/s)", mb, seconds, rate)
+        let ratio = bytesStored > 0 ? String(format: ", stored as %.1f MB", Double(bytesStored) / 1e6) : ""
+        return parts.joined(separator: ", ") + String(format: "; %.1f MB in %.2f s (%.1f MB/s)", mb, seconds, rate) + ratio
     }
 }
 

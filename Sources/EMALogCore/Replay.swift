@@ -36,26 +36,42 @@ public struct Replay {
         shadow.step = snapshot.step
     }
 
-    /// Advances every shadow to `target` in one pass per step; each shadow starts where it stands
-    /// (its `step`, or nothing). `visit` is called after each step with the shadows that moved.
-    public func advance(_ shadows: [ShadowState], to target: Int,
-                        visit: (_ step: Int, _ moved: [ShadowState]) throws -> Void = { _, _ in }) throws {
+    /// Advances every shadow to `target`; each starts where it stands (its `step`, or before the
+    /// first step). Chunk-major: each chunk of each tensor is decoded step after step and applied
+    /// to the shadows' matching slice, so memory stays at the shadows plus a few chunks.
+    /// `progress` gets (chunks done, chunks in all).
+    public func advance(_ shadows: [ShadowState], to target: Int, progress: (Int, Int) -> Void = { _, _ in }) throws {
         guard let firstStep = steps.first else { return }
-        let start = shadows.map { $0.step ?? Int.min }.min() ?? target
-        var previous: Int? = steps.last(where: { $0 <= start && start != Int.min })
-        for step in steps where step > start && step <= target {
-            let actions = shadows.compactMap { shadow -> (ShadowState, ShadowUpdate.Action)? in
-                if let at = shadow.step, at >= step { return nil }
-                return (shadow, ShadowUpdate.action(for: shadow, step: step, firstStep: firstStep, previousStep: previous))
+        var current = shadows.map(\.step)
+        let begin = current.map { $0 ?? Int.min }.min() ?? target
+        var previous = begin == Int.min ? nil : step(before: begin + 1)
+        var plan: [(step: Int, previous: Int?, actions: [(ShadowState, ShadowUpdate.Action)])] = []
+        for s in steps where s > begin && s <= target {
+            var actions: [(ShadowState, ShadowUpdate.Action)] = []
+            for (k, shadow) in shadows.enumerated() where (current[k] ?? Int.min) < s {
+                if current[k] == nil || previous == nil {
+                    actions.append((shadow, .initialize))
+                } else {
+                    let position = StepPosition(step: s, firstStep: firstStep, previousStep: previous!)
+                    actions.append((shadow, .update(shadow.spec.coefficients(at: position))))
+                }
+                current[k] = s
             }
-            for tensor in floating {
-                try reader.forEachChunk(of: tensor, in: .step(step)) { offset, bytes in
-                    ShadowUpdate.apply(actions, tensor: tensor, offset: offset, bytes: bytes)
+            plan.append((s, previous, actions))
+            previous = s
+        }
+        let total = floating.reduce(0) { $0 + reader.chunkRanges(of: $1).count }
+        var done = 0
+        for tensor in floating {
+            for (index, range) in reader.chunkRanges(of: tensor).enumerated() {
+                defer { done += 1; progress(done, total) }
+                let trajectory = ChunkTrajectory(tensor: tensor, chunkIndex: index)
+                for item in plan {
+                    let bytes = try trajectory.bytes(at: item.step, previous: item.previous, reader)
+                    bytes.withUnsafeBytes { ShadowUpdate.apply(item.actions, tensor: tensor, offset: range.lowerBound, bytes: $0) }
                 }
             }
-            for (shadow, _) in actions { shadow.step = step }
-            previous = step
-            try visit(step, actions.map(\.0))
         }
+        for (k, shadow) in shadows.enumerated() { shadow.step = current[k] }
     }
 }

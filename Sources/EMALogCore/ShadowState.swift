@@ -71,11 +71,4 @@ public enum ShadowUpdate {
             EMA.update(shadows: pointers, toward: bytes.baseAddress!, dtype: dtype, count: count, coefficients: coefficients)
         }
     }
-
-    /// The action for `shadow` at `step`, given the log's first step and the step before it.
-    public static func action(for shadow: ShadowState, step: Int, firstStep: Int, previousStep: Int?) -> Action {
-        guard let previousStep, shadow.step != nil else { return .initialize }
-        let position = StepPosition(step: step, firstStep: firstStep, previousStep: previousStep)
-        return .update(shadow.spec.coefficients(at: position))
-    }
 }

@@ -3,45 +3,52 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
+/// How `insertChunks` encodes a tensor.
+public enum ChunkEncoding {
+    /// The bytes as they are (snapshots: read often, compress poorly).
+    case plain
+    /// A keyframe (no predecessors) or a residual against the same tensor at the previous one or
+    /// two stored steps (newest first; never reaching before the latest keyframe).
+    case compressed(predecessors: [UnsafeRawBufferPointer])
+}
+
+/// One stored chunk row.
+struct ChunkRow {
+    var step: Int
+    var index: Int
+    var codec: Codec
+    var rawSize: Int
+    var checksum: UInt64
+    var payload: [UInt8]
+}
+
 extension StoreReader {
-    /// Calls `body` with each chunk of `tensor`'s bytes for `owner`, in order, after checking its
-    /// checksum; the buffer is valid only during the call. Returns the total bytes seen.
+    /// Calls `body` with each chunk of `tensor`'s bytes for `owner`, in order, decoded and checked
+    /// against its checksum; the buffer is valid only during the call. Returns the total bytes seen.
     @discardableResult
     public func forEachChunk(of tensor: TensorRecord, in owner: ChunkOwner,
                              _ body: (_ offset: Int, _ bytes: UnsafeRawBufferPointer) throws -> Void) throws -> Int {
-        let statement = try db.cachedStatement(sql: """
-            SELECT chunk_index, codec, raw_size, xxh64, data FROM \(owner.table)
-            WHERE \(owner.column) = ? AND tensor_id = ? ORDER BY chunk_index
-            """)
-        statement.arguments = [owner.key, tensor.id]
-        let cursor = try Row.fetchCursor(statement)
+        let coder = ChunkCoder()
+        let rows = try chunkRows(tensor: tensor, owner: owner)
         var offset = 0
-        var expectedIndex = 0
-        let what = { "tensor '\(tensor.name)' \(owner.label)" }
-        while let row = try cursor.next() {
-            let index: Int = row[0]
-            let codec: String = row[1]
-            let rawSize: Int = row[2]
-            let checksum = UInt64(bitPattern: row[3] as Int64)
-            guard index == expectedIndex else { throw StoreError.inconsistent("\(what()): chunk \(expectedIndex) is missing") }
-            guard Codec(rawValue: codec) == .plain else {
-                throw StoreError.inconsistent("\(what()): unknown codec '\(codec)' (written by a newer emalog?)")
+        for (expected, row) in rows.enumerated() {
+            guard row.index == expected else {
+                throw StoreError.inconsistent("tensor '\(tensor.name)' \(owner.label): chunk \(expected) is missing")
             }
-            try row.withUnsafeData(atIndex: 4) { data in
-                guard let data, data.count == rawSize else {
-                    throw StoreError.inconsistent("\(what()): chunk \(index) holds \(data?.count ?? 0) bytes, expected \(rawSize)")
-                }
-                try data.withUnsafeBytes { bytes in
-                    guard XXH64.hash(bytes) == checksum else { throw StoreError.checksumMismatch(what: "\(what()), chunk \(index)") }
-                    try body(offset, bytes)
-                }
+            let decoded: [UInt8]
+            if row.codec.predecessors == 0 {
+                decoded = try decodeVerified(row, tensor: tensor, owner: owner, predecessors: [], coder: coder)
+            } else if case let .step(step) = owner {
+                decoded = try decodeChain(tensor: tensor, chunkIndex: row.index, step: step, coder: coder)
+            } else {
+                throw StoreError.inconsistent("tensor '\(tensor.name)' \(owner.label): a snapshot chunk cannot be a delta")
             }
-            offset += rawSize
-            expectedIndex += 1
+            try decoded.withUnsafeBytes { try body(offset, $0) }
+            offset += row.rawSize
         }
         let expected = owner.isSnapshot ? tensor.elementCount * 4 : tensor.byteCount
         guard offset == expected else {
-            throw StoreError.inconsistent("\(what()) holds \(offset) bytes, expected \(expected)")
+            throw StoreError.inconsistent("tensor '\(tensor.name)' \(owner.label) holds \(offset) bytes, expected \(expected)")
         }
         return offset
     }
@@ -53,44 +60,146 @@ extension StoreReader {
             if bytes.count > 0 { (destination.baseAddress! + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
         }
     }
+
+    /// Stored bytes of a step's tensors (after compression), for reports.
+    public func storedBytes(ofStep step: Int) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT coalesce(sum(length(data)), 0) FROM chunks WHERE step = ?", arguments: [step]) ?? 0
+    }
+
+    func chunkRows(tensor: TensorRecord, owner: ChunkOwner) throws -> [ChunkRow] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT chunk_index, codec, raw_size, xxh64, data FROM \(owner.table)
+            WHERE \(owner.column) = ? AND tensor_id = ? ORDER BY chunk_index
+            """)
+        statement.arguments = [owner.key, tensor.id]
+        return try Row.fetchAll(statement).map { row in try chunkRow(row, step: Int(owner.key), tensor: tensor, label: owner.label) }
+    }
+
+    func chunkRow(_ row: Row, step: Int, tensor: TensorRecord, label: String) throws -> ChunkRow {
+        let name: String = row["codec"]
+        guard let codec = Codec(rawValue: name) else {
+            throw StoreError.inconsistent("tensor '\(tensor.name)' \(label): unknown codec '\(name)' (written by a newer emalog?)")
+        }
+        return ChunkRow(step: step, index: row["chunk_index"], codec: codec, rawSize: row["raw_size"],
+                        checksum: UInt64(bitPattern: row["xxh64"] as Int64), payload: (row["data"] as Data?).map { [UInt8]($0) } ?? [])
+    }
+
+    /// Decodes one chunk of a step by walking back to its keyframe and forward again.
+    func decodeChain(tensor: TensorRecord, chunkIndex: Int, step: Int, coder: ChunkCoder) throws -> [UInt8] {
+        let statement = try db.cachedStatement(sql: """
+            SELECT step, chunk_index, codec, raw_size, xxh64, data FROM chunks
+            WHERE tensor_id = ? AND chunk_index = ? AND step <= ? ORDER BY step DESC LIMIT ?
+            """)
+        var chain: [ChunkRow] = []
+        var limit = 64
+        while true {
+            statement.arguments = [tensor.id, chunkIndex, step, limit]
+            chain = try Row.fetchAll(statement).map { row in
+                try chunkRow(row, step: row["step"], tensor: tensor, label: "at step \(row["step"] as Int)")
+            }
+            if chain.contains(where: { $0.codec.predecessors == 0 }) || chain.count < limit { break }
+            limit *= 4
+        }
+        guard let keyframe = chain.firstIndex(where: { $0.codec.predecessors == 0 }) else {
+            throw StoreError.inconsistent("tensor '\(tensor.name)' chunk \(chunkIndex) at step \(step) has no keyframe before it")
+        }
+        var recent: [[UInt8]] = []
+        for row in chain[...keyframe].reversed() {
+            let decoded = try decodeVerified(row, tensor: tensor, owner: .step(row.step), predecessors: recent[...], coder: coder)
+            recent.insert(decoded, at: 0)
+            if recent.count > 2 { recent.removeLast() }
+        }
+        return recent[0]
+    }
+
+    func decodeVerified(_ row: ChunkRow, tensor: TensorRecord, owner: ChunkOwner, predecessors: ArraySlice<[UInt8]>, coder: ChunkCoder) throws -> [UInt8] {
+        let what = "tensor '\(tensor.name)' \(owner.label), chunk \(row.index)"
+        guard predecessors.count >= row.codec.predecessors else {
+            throw StoreError.inconsistent("\(what): \(row.codec.rawValue) needs \(row.codec.predecessors) earlier steps after a keyframe")
+        }
+        var out = [UInt8](repeating: 0, count: row.rawSize)
+        let dtype: DType = owner.isSnapshot ? .f32 : tensor.dtype
+        do {
+            try row.payload.withUnsafeBytes { payload in
+                try out.withUnsafeMutableBytes { destination in
+                    try withBuffers(predecessors.prefix(row.codec.predecessors)) { previous in
+                        try coder.decode(payload, codec: row.codec, dtype: dtype, predecessors: previous, into: destination)
+                    }
+                }
+            }
+        } catch let error as CodecError {
+            throw StoreError.checksumMismatch(what: "\(what) (\(error))")
+        }
+        guard out.withUnsafeBytes({ XXH64.hash($0) }) == row.checksum else { throw StoreError.checksumMismatch(what: what) }
+        return out
+    }
+}
+
+/// Calls `body` with raw buffers over arrays (valid during the call).
+func withBuffers<R>(_ arrays: ArraySlice<[UInt8]>, _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+    func step(_ rest: ArraySlice<[UInt8]>, _ acc: [UnsafeRawBufferPointer]) throws -> R {
+        guard let first = rest.first else { return try body(acc) }
+        return try first.withUnsafeBytes { try step(rest.dropFirst(), acc + [$0]) }
+    }
+    return try step(arrays, [])
 }
 
 extension StoreWriter {
-    /// Stores `bytes` as `tensor`'s data for `owner`, split in chunks of at most `chunkBytes`,
-    /// each with its XXH64. The bytes are bound without a copy.
-    public func insertChunks(of tensorID: Int64, in owner: ChunkOwner, bytes: UnsafeRawBufferPointer) throws {
+    /// Stores `bytes` as `tensor`'s data for `owner` in chunks of at most `chunkBytes`, each encoded
+    /// as `encoding` says and checksummed (XXH64 of the raw bytes). Plain bytes are bound without a
+    /// copy. Returns the bytes stored.
+    @discardableResult
+    public func insertChunks(of tensor: TensorRecord, in owner: ChunkOwner, bytes: UnsafeRawBufferPointer,
+                             encoding: ChunkEncoding) throws -> Int {
         let statement = try db.cachedStatement(sql: """
             INSERT INTO \(owner.table) (\(owner.column), tensor_id, chunk_index, codec, raw_size, xxh64, data)
-            VALUES (?, ?, ?, 'plain', ?, ?, ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
-        let handle = statement.sqliteStatement
-        var offset = 0
-        var index = 0
+        let coder = ChunkCoder()
+        let dtype: DType = owner.isSnapshot ? .f32 : tensor.dtype
+        var offset = 0, index = 0, stored = 0
         repeat {
             let count = min(chunkBytes, bytes.count - offset)
-            let chunk = UnsafeRawBufferPointer(start: bytes.baseAddress.map { $0 + offset }, count: count)
-            sqlite3_reset(handle)
-            sqlite3_bind_int64(handle, 1, owner.key)
-            sqlite3_bind_int64(handle, 2, tensorID)
-            sqlite3_bind_int64(handle, 3, Int64(index))
-            sqlite3_bind_int64(handle, 4, Int64(count))
-            sqlite3_bind_int64(handle, 5, Int64(bitPattern: XXH64.hash(chunk)))
-            // SQLITE_STATIC (nil): SQLite reads the caller's memory during step, no copy.
-            if let base = chunk.baseAddress, count > 0 {
-                sqlite3_bind_blob64(handle, 6, base, sqlite3_uint64(count), nil)
-            } else {
-                sqlite3_bind_zeroblob(handle, 6, 0)
-            }
-            let code = sqlite3_step(handle)
-            sqlite3_clear_bindings(handle)
-            sqlite3_reset(handle)
-            guard code == SQLITE_DONE else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: code),
-                                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            let slice = { (b: UnsafeRawBufferPointer) in UnsafeRawBufferPointer(start: b.baseAddress.map { $0 + offset }, count: count) }
+            let chunk = slice(bytes)
+            let checksum = XXH64.hash(chunk)
+            switch encoding {
+            case .plain:
+                try insert(statement, owner, tensor.id, index, .plain, count, checksum, chunk)
+                stored += count
+            case let .compressed(predecessors):
+                let (codec, payload) = coder.encode(chunk, dtype: dtype, predecessors: predecessors.map(slice))
+                try payload.withUnsafeBytes { try insert(statement, owner, tensor.id, index, codec, count, checksum, $0) }
+                stored += payload.count
             }
             offset += count
             index += 1
         } while offset < bytes.count
+        return stored
+    }
+
+    private func insert(_ statement: Statement, _ owner: ChunkOwner, _ tensorID: Int64, _ index: Int, _ codec: Codec,
+                        _ rawSize: Int, _ checksum: UInt64, _ payload: UnsafeRawBufferPointer) throws {
+        let handle = statement.sqliteStatement
+        sqlite3_reset(handle)
+        sqlite3_bind_int64(handle, 1, owner.key)
+        sqlite3_bind_int64(handle, 2, tensorID)
+        sqlite3_bind_int64(handle, 3, Int64(index))
+        sqlite3_bind_text(handle, 4, codec.rawValue, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        sqlite3_bind_int64(handle, 5, Int64(rawSize))
+        sqlite3_bind_int64(handle, 6, Int64(bitPattern: checksum))
+        // SQLITE_STATIC (nil): SQLite reads the caller's memory during step, no copy.
+        if let base = payload.baseAddress, payload.count > 0 {
+            sqlite3_bind_blob64(handle, 7, base, sqlite3_uint64(payload.count), nil)
+        } else {
+            sqlite3_bind_zeroblob(handle, 7, 0)
+        }
+        let code = sqlite3_step(handle)
+        sqlite3_clear_bindings(handle)
+        sqlite3_reset(handle)
+        guard code == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+        }
     }
 }
 

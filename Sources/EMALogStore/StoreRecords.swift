@@ -59,12 +59,6 @@ public struct SnapshotRecord: Sendable, Equatable {
     public var step: Int
 }
 
-/// How a chunk's bytes are encoded.
-public enum Codec: String, Sendable {
-    /// The bytes as they are.
-    case plain
-}
-
 /// Where a blob's chunks live: a raw step or a snapshot.
 public enum ChunkOwner: Sendable, Equatable {
     case step(Int)

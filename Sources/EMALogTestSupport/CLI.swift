@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs the built `emalog` binary, as a user would.
 public enum CLI {
@@ -35,6 +36,15 @@ public enum CLI {
         public let stderr: Pipe
     }
 
+    /// Foundation's Process.run is not safe to call from several threads at once on Linux (tests
+    /// run in parallel): launches are serialized.
+    private static let launch = Mutex(())
+
+    /// Runs `process.run()` under the launch lock.
+    public static func serializedLaunch(_ process: Process) throws {
+        try launch.withLock { _ in try process.run() }
+    }
+
     /// Starts `emalog args...` without waiting.
     public static func start(_ args: [String]) throws -> Running {
         let process = Process()
@@ -43,7 +53,7 @@ public enum CLI {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        try process.run()
+        try launch.withLock { _ in try process.run() }
         return Running(process: process, stdout: out, stderr: err)
     }
 }

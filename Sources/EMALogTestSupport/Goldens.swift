@@ -8,13 +8,15 @@ public enum Goldens {
     /// Ingests `inputs` into `db` with `tracks` (spec strings).
     @discardableResult
     public static func ingest(_ db: String, _ inputs: [String], tracks: [String] = [], snapshotEvery: Int = 1000,
-                              chunkBytes: Int = 64 << 20, replace: Bool = false, allowNonFinite: Bool = false) throws -> IngestReport {
+                              chunkBytes: Int = 64 << 20, replace: Bool = false, allowNonFinite: Bool = false,
+                              keyframeEvery: Int = 32) throws -> IngestReport {
         var request = IngestRequest(logPath: db, inputs: inputs)
         request.tracks = try tracks.map { try EMASpec(parsing: $0) }
         request.snapshotEvery = snapshotEvery
         request.chunkBytes = chunkBytes
         request.replace = replace
         request.allowNonFinite = allowNonFinite
+        request.keyframeEvery = keyframeEvery
         return try Ingest.run(request)
     }
 

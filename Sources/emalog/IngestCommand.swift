@@ -24,6 +24,10 @@ extension EMALogCommand {
         @Option(help: ArgumentHelp("Snapshot the shadows whenever a step crosses a multiple of K.", valueName: "K"))
         var snapshotEvery = 1000
 
+        @Option(help: ArgumentHelp("Store a raw step whole every K steps; the steps between are compressed residuals "
+            + "against the previous ones (a query decodes at most K steps).", valueName: "K"))
+        var keyframeEvery = 32
+
         @Flag(help: "Keep watching folders and metrics files until SIGINT/SIGTERM (training still running).")
         var follow = false
 
@@ -43,6 +47,7 @@ extension EMALogCommand {
 
         func validate() throws {
             guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") }
+            guard keyframeEvery > 0 else { throw ValidationError("--keyframe-every must be > 0") }
             guard pollInterval > 0 else { throw ValidationError("--poll-interval must be > 0") }
             guard chunkBytes > 0, chunkBytes % 8 == 0 else { throw ValidationError("--chunk-bytes must be a positive multiple of 8") }
             guard !inputs.isEmpty else { throw ValidationError("give at least one input: safetensors files, folders, metrics .jsonl") }
@@ -56,6 +61,7 @@ extension EMALogCommand {
                 var request = IngestRequest(logPath: log.db, inputs: inputs)
                 request.tracks = try ema.map { try EMASpec(parsing: $0) }
                 request.snapshotEvery = snapshotEvery
+                request.keyframeEvery = keyframeEvery
                 request.follow = follow
                 request.pollInterval = pollInterval
                 request.replace = replace

@@ -82,13 +82,23 @@ import Testing
         #expect(param.tensors["w64"]!.dtype == .f64 && param.tensors["w16"]!.dtype == .f16)
     }
 
-    @Test func multiChunkTensorsGiveTheSameShadows() throws {
+    /// Tensors split in 16-byte chunks, keyframes every 1, 3 or 32 steps (residual chains of every
+    /// length): shadows and raw steps come back exact.
+    @Test(arguments: [1, 3, 32])
+    func multiChunkTensorsAndDeltaChainsGiveTheSameResults(keyframeEvery: Int) throws {
         let dir = TemporaryDirectory()
         let db = dir.file("c.emalog")
         try Goldens.ingest(db, [Fixtures.path("mlp-f32/steps")], tracks: ["name=timm,decay=0.999,schedule=warmup,form=lerp"],
-                           snapshotEvery: 7, chunkBytes: 16)
-        let got = try Goldens.shadow(db, step: 24, .only, in: dir)
-        #expect(Goldens.differences(got, try Goldens.golden("timm-v3-warmup-d0.999-step-24.safetensors")) == [])
+                           snapshotEvery: 7, chunkBytes: 16, keyframeEvery: keyframeEvery)
+        for step in [12, 24] {
+            let got = try Goldens.shadow(db, step: step, .only, in: dir)
+            #expect(Goldens.differences(got, try Goldens.golden("timm-v3-warmup-d0.999-step-\(step).safetensors")) == [])
+            let raw = dir.file("raw-\(step).safetensors")
+            try EMALog(openingAt: db).writeRaw(atStep: step, to: raw, format: .safetensors)
+            let source = try LoadedSafetensors(path: Fixtures.path("mlp-f32/steps/step-000000\(step).safetensors"))
+            #expect(try LoadedSafetensors(path: raw).tensors.mapValues(\.bytes) == source.tensors.mapValues(\.bytes))
+        }
+        #expect(try EMALog(openingAt: db).audit().isClean)
     }
 
     @Test func acceptanceRunWhenPresent() throws {

@@ -50,7 +50,7 @@ import Glibc
         p.executableURL = URL(fileURLWithPath: "/bin/mount")
         p.arguments = args
         p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return false }
+        guard (try? CLI.serializedLaunch(p)) != nil else { return false }
         p.waitUntilExit()
         return p.terminationStatus == 0
     }

@@ -1,0 +1,144 @@
+import CZstd
+import EMALogFormats
+import EMALogStoreC
+
+extension ChunkCoder {
+    /// Encodes `bytes` (whole elements of `width` bytes) as a keyframe, or as a residual against
+    /// `predecessors` (the same chunk at the previous one or two stored steps, newest first).
+    /// Returns the codec and its payload; `plain` when nothing smaller was found.
+    func encode(_ bytes: UnsafeRawBufferPointer, dtype: DType, predecessors: [UnsafeRawBufferPointer]) -> (Codec, [UInt8]) {
+        let width = dtype.byteWidth
+        precondition(bytes.count % width == 0, "a chunk holds whole elements")
+        guard bytes.count > 0 else { return (.plain, []) }
+        let codec: Codec
+        var payload: [UInt8]
+        if predecessors.isEmpty {
+            codec = .shuffleZstd
+            payload = planes(of: bytes, width: width)
+        } else {
+            precondition(predecessors.allSatisfy { $0.count == bytes.count }, "predecessors differ in size")
+            codec = predecessors.count >= 2 ? .delta2Zstd : .delta1Zstd
+            let residual = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
+            defer { residual.deallocate() }
+            Residuals.encode(bytes, predecessors: Array(predecessors.prefix(2)), width: width,
+                             key: ExponentKey.of(dtype), into: residual)
+            payload = planes(of: UnsafeRawBufferPointer(residual), width: width)
+        }
+        if payload.count >= bytes.count && codec == .shuffleZstd { return (.plain, Array(bytes)) }
+        return (codec, payload)
+    }
+
+    /// Decodes a payload into `destination` (exactly the raw size), given the predecessors the
+    /// codec needs (newest first).
+    func decode(_ payload: UnsafeRawBufferPointer, codec: Codec, dtype: DType, predecessors: [UnsafeRawBufferPointer],
+                into destination: UnsafeMutableRawBufferPointer) throws {
+        switch codec {
+        case .plain:
+            guard payload.count == destination.count else { throw CodecError(reason: "plain chunk of \(payload.count) bytes, expected \(destination.count)") }
+            if payload.count > 0 { destination.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+        case .shuffleZstd:
+            try unplanes(payload, width: dtype.byteWidth, into: destination)
+        case .delta1Zstd, .delta2Zstd:
+            guard predecessors.count >= codec.predecessors, predecessors.allSatisfy({ $0.count == destination.count }) else {
+                throw CodecError(reason: "\(codec.rawValue) needs \(codec.predecessors) earlier steps of the same size")
+            }
+            let residual = UnsafeMutableRawBufferPointer.allocate(byteCount: destination.count, alignment: 16)
+            defer { residual.deallocate() }
+            try unplanes(payload, width: dtype.byteWidth, into: residual)
+            Residuals.decode(UnsafeRawBufferPointer(residual), predecessors: Array(predecessors.prefix(codec.predecessors)),
+                             width: dtype.byteWidth, key: ExponentKey.of(dtype), into: destination)
+        }
+    }
+
+    /// Byte planes, each zstd-compressed or raw: [version, width, width × (mode u8, length u32)] + planes.
+    private func planes(of bytes: UnsafeRawBufferPointer, width: Int) -> [UInt8] {
+        let n = bytes.count / width
+        let shuffled = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
+        defer { shuffled.deallocate() }
+        emalog_shuffle(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), shuffled.baseAddress!.assumingMemoryBound(to: UInt8.self), n, width)
+        let bound = ZSTD_compressBound(n)
+        var out = [UInt8](repeating: 0, count: 2 + 5 * width + width * bound)
+        out[0] = Self.formatVersion
+        out[1] = UInt8(width)
+        var offset = 2 + 5 * width
+        out.withUnsafeMutableBytes { o in
+            for k in 0..<width {
+                let plane = shuffled.baseAddress! + k * n
+                let written = ZSTD_compressCCtx(cctx, o.baseAddress! + offset, bound, plane, n, Self.level)
+                let mode: UInt8
+                let length: Int
+                if ZSTD_isError(written) == 0 && written < n {
+                    mode = 1
+                    length = written
+                } else {
+                    mode = 0
+                    length = n
+                    (o.baseAddress! + offset).copyMemory(from: plane, byteCount: n)
+                }
+                o[2 + 5 * k] = mode
+                o.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 3 + 5 * k, as: UInt32.self)
+                offset += length
+            }
+        }
+        out.removeSubrange(offset...)
+        return out
+    }
+
+    private func unplanes(_ payload: UnsafeRawBufferPointer, width: Int, into destination: UnsafeMutableRawBufferPointer) throws {
+        let n = destination.count / width
+        guard payload.count >= 2 + 5 * width, payload[0] == Self.formatVersion, Int(payload[1]) == width else {
+            throw CodecError(reason: "bad plane header")
+        }
+        let shuffled = UnsafeMutableRawBufferPointer.allocate(byteCount: max(destination.count, 1), alignment: 16)
+        defer { shuffled.deallocate() }
+        var offset = 2 + 5 * width
+        for k in 0..<width {
+            let mode = payload[2 + 5 * k]
+            let length = Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: 3 + 5 * k, as: UInt32.self)))
+            guard offset + length <= payload.count else { throw CodecError(reason: "plane \(k) runs past the payload") }
+            let source = payload.baseAddress! + offset
+            let plane = shuffled.baseAddress! + k * n
+            switch mode {
+            case 0:
+                guard length == n else { throw CodecError(reason: "raw plane \(k) holds \(length) bytes, expected \(n)") }
+                if n > 0 { plane.copyMemory(from: source, byteCount: n) }
+            case 1:
+                let got = ZSTD_decompressDCtx(dctx, plane, n, source, length)
+                guard ZSTD_isError(got) == 0, got == n else { throw CodecError(reason: "plane \(k) does not decompress to \(n) bytes") }
+            default:
+                throw CodecError(reason: "unknown plane mode \(mode)")
+            }
+            offset += length
+        }
+        guard offset == payload.count else { throw CodecError(reason: "\(payload.count - offset) trailing bytes") }
+        if n > 0 {
+            emalog_unshuffle(shuffled.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                             destination.baseAddress!.assumingMemoryBound(to: UInt8.self), n, width)
+        }
+    }
+}
+
+/// Residuals against the linear prediction, zigzag-coded and grouped by exponent (C loops:
+/// fast in debug builds too).
+enum Residuals {
+    static func encode(_ x: UnsafeRawBufferPointer, predecessors: [UnsafeRawBufferPointer], width: Int, key: ExponentKey?,
+                       into out: UnsafeMutableRawBufferPointer) {
+        withCursors(key) { cursors in
+            emalog_residual_encode(x.baseAddress, predecessors[0].baseAddress, predecessors.count > 1 ? predecessors[1].baseAddress : nil,
+                                   out.baseAddress, x.count / width, Int32(width), Int32(key?.shift ?? 0), key?.mask ?? 0, cursors)
+        }
+    }
+
+    static func decode(_ r: UnsafeRawBufferPointer, predecessors: [UnsafeRawBufferPointer], width: Int, key: ExponentKey?,
+                       into out: UnsafeMutableRawBufferPointer) {
+        withCursors(key) { cursors in
+            emalog_residual_decode(r.baseAddress, predecessors[0].baseAddress, predecessors.count > 1 ? predecessors[1].baseAddress : nil,
+                                   out.baseAddress, out.count / width, Int32(width), Int32(key?.shift ?? 0), key?.mask ?? 0, cursors)
+        }
+    }
+
+    private static func withCursors(_ key: ExponentKey?, _ body: (UnsafeMutablePointer<Int>) -> Void) {
+        let count = (key?.buckets ?? 0) + 2
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { body($0.baseAddress!) }
+    }
+}

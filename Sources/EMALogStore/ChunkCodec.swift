@@ -1,0 +1,72 @@
+import CZstd
+import EMALogFormats
+
+/// How a chunk's bytes are encoded (the `codec` column). Every codec is lossless.
+///
+/// - `plain`: the little-endian bytes as they are.
+/// - `shuffle-zstd` (keyframe): byte planes (all first bytes, then all second bytes, ...), each
+///   plane zstd-compressed or kept raw when that is smaller.
+/// - `delta1-zstd` / `delta2-zstd`: the residual against a prediction from the same chunk at the
+///   previous one or two stored steps (p1, or 2·p1 − p2, in wrapping integer arithmetic on the bit
+///   patterns), zigzag-coded, grouped by the exponent of p1 (a counting sort both sides can
+///   compute, so nothing extra is stored), then byte planes and zstd as above.
+public enum Codec: String, Sendable, CaseIterable {
+    case plain
+    case shuffleZstd = "shuffle-zstd"
+    case delta1Zstd = "delta1-zstd"
+    case delta2Zstd = "delta2-zstd"
+
+    /// How many earlier steps of the same chunk decoding needs.
+    public var predecessors: Int {
+        switch self {
+        case .plain, .shuffleZstd: 0
+        case .delta1Zstd: 1
+        case .delta2Zstd: 2
+        }
+    }
+}
+
+/// Grouping of elements by exponent, so residuals of a similar scale sit together.
+struct ExponentKey {
+    var shift: Int
+    var mask: UInt64
+
+    var buckets: Int { Int(mask) + 1 }
+
+    static func of(_ dtype: DType) -> ExponentKey? {
+        switch dtype {
+        case .f32: ExponentKey(shift: 23, mask: 0xFF)
+        case .bf16: ExponentKey(shift: 7, mask: 0xFF)
+        case .f16: ExponentKey(shift: 10, mask: 0x1F)
+        case .f64: ExponentKey(shift: 52, mask: 0x7FF)
+        default: nil
+        }
+    }
+}
+
+/// A chunk codec failure: the stored payload does not decode (a damaged or foreign log).
+struct CodecError: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { "chunk payload does not decode: \(reason)" }
+}
+
+/// Encoder and decoder with reusable zstd contexts; one per thread.
+///
+/// `@unchecked Sendable` is not claimed: a coder is used by one thread at a time.
+final class ChunkCoder {
+    let cctx: OpaquePointer
+    let dctx: OpaquePointer
+    /// zstd level for planes (1: fast; higher levels barely help on float noise).
+    static let level: Int32 = 1
+    static let formatVersion: UInt8 = 1
+
+    init() {
+        cctx = ZSTD_createCCtx()
+        dctx = ZSTD_createDCtx()
+    }
+
+    deinit {
+        ZSTD_freeCCtx(cctx)
+        ZSTD_freeDCtx(dctx)
+    }
+}

@@ -1,0 +1,126 @@
+import EMALogFormats
+import Foundation
+import GRDB
+
+/// Decodes one chunk of a tensor step after step (a replay), reusing the values of the steps just
+/// decoded, so each delta costs one decode; a jump or a first call walks back to the keyframe.
+public final class ChunkTrajectory {
+    public let tensor: TensorRecord
+    public let chunkIndex: Int
+    private let coder = ChunkCoder()
+    private var recent: [[UInt8]] = []
+    private var lastStep: Int?
+
+    public init(tensor: TensorRecord, chunkIndex: Int) {
+        self.tensor = tensor
+        self.chunkIndex = chunkIndex
+    }
+
+    /// The chunk's bytes at `step`; `previous` is the stored step just before it.
+    public func bytes(at step: Int, previous: Int?, _ reader: StoreReader) throws -> [UInt8] {
+        let row = try reader.chunkRow(step: step, tensor: tensor, index: chunkIndex)
+        let decoded: [UInt8]
+        if row.codec.predecessors == 0 {
+            decoded = try reader.decodeVerified(row, tensor: tensor, owner: .step(step), predecessors: [], coder: coder)
+        } else if lastStep != nil, lastStep == previous, recent.count >= row.codec.predecessors {
+            decoded = try reader.decodeVerified(row, tensor: tensor, owner: .step(step), predecessors: recent[...], coder: coder)
+        } else {
+            decoded = try reader.decodeChain(tensor: tensor, chunkIndex: chunkIndex, step: step, coder: coder)
+        }
+        recent.insert(decoded, at: 0)
+        if recent.count > 2 { recent.removeLast() }
+        if row.codec.predecessors == 0 { recent.removeSubrange(1...) }
+        lastStep = step
+        return decoded
+    }
+}
+
+extension StoreReader {
+    /// Byte ranges of `tensor`'s chunks (raw steps), in order.
+    public func chunkRanges(of tensor: TensorRecord) -> [Range<Int>] {
+        let total = tensor.byteCount
+        guard total > 0 else { return [0..<0] }
+        return stride(from: 0, to: total, by: chunkBytes).map { $0..<min($0 + chunkBytes, total) }
+    }
+
+    func chunkRow(step: Int, tensor: TensorRecord, index: Int) throws -> ChunkRow {
+        let statement = try db.cachedStatement(sql: """
+            SELECT chunk_index, codec, raw_size, xxh64, data FROM chunks WHERE step = ? AND tensor_id = ? AND chunk_index = ?
+            """)
+        statement.arguments = [step, tensor.id, index]
+        guard let row = try Row.fetchOne(statement) else {
+            throw StoreError.inconsistent("tensor '\(tensor.name)' at step \(step): chunk \(index) is missing")
+        }
+        return try chunkRow(row, step: step, tensor: tensor, label: "at step \(step)")
+    }
+}
+
+extension StoreWriter {
+    /// Before `step`'s chunks are replaced: the next stored step becomes a keyframe and the one after
+    /// it a delta against that keyframe only, so nothing still depends on the old bytes of `step`.
+    public func detachDependents(ofStep step: Int, tensors: [TensorRecord]) throws {
+        let r = reader
+        let (_, next) = try r.neighbours(of: step)
+        guard let next else { return }
+        let (_, afterNext) = try r.neighbours(of: next)
+        let coder = ChunkCoder()
+        for tensor in tensors {
+            for index in r.chunkRanges(of: tensor).indices {
+                let nextRow = try r.chunkRow(step: next, tensor: tensor, index: index)
+                guard nextRow.codec.predecessors > 0 else { continue }
+                let nextBytes = try r.decodeChain(tensor: tensor, chunkIndex: index, step: next, coder: coder)
+                var rewritten: [(Int, Codec, [UInt8])] = []
+                let (keyCodec, keyPayload) = nextBytes.withUnsafeBytes { coder.encode($0, dtype: tensor.dtype, predecessors: []) }
+                rewritten.append((next, keyCodec, keyPayload))
+                if let afterNext, try r.chunkRow(step: afterNext, tensor: tensor, index: index).codec == .delta2Zstd {
+                    let bytes = try r.decodeChain(tensor: tensor, chunkIndex: index, step: afterNext, coder: coder)
+                    let (codec, payload) = bytes.withUnsafeBytes { b in
+                        nextBytes.withUnsafeBytes { coder.encode(b, dtype: tensor.dtype, predecessors: [$0]) }
+                    }
+                    rewritten.append((afterNext, codec, payload))
+                }
+                for (s, codec, payload) in rewritten {
+                    try db.execute(sql: "UPDATE chunks SET codec = ?, data = ? WHERE step = ? AND tensor_id = ? AND chunk_index = ?",
+                                   arguments: [codec.rawValue, Data(payload), s, tensor.id, index])
+                }
+            }
+        }
+    }
+}
+
+/// Reads whole steps in increasing order, decoding each chunk from the one before (one decode per
+/// chunk per step) instead of walking back to its keyframe every time.
+public final class SequentialStepReader {
+    private var trajectories: [Int64: [ChunkTrajectory]] = [:]
+
+    public init() {}
+
+    /// Calls `body` with each decoded chunk of `tensor` at `step`; `previous` is the stored step
+    /// just before it. Any order works; increasing order is the fast one.
+    public func forEachChunk(of tensor: TensorRecord, step: Int, previous: Int?, _ reader: StoreReader,
+                             _ body: (_ offset: Int, _ bytes: UnsafeRawBufferPointer) throws -> Void) throws {
+        let ranges = reader.chunkRanges(of: tensor)
+        if trajectories[tensor.id] == nil {
+            trajectories[tensor.id] = ranges.indices.map { ChunkTrajectory(tensor: tensor, chunkIndex: $0) }
+        }
+        for (index, range) in ranges.enumerated() {
+            let bytes = try trajectories[tensor.id]![index].bytes(at: step, previous: previous, reader)
+            guard bytes.count == range.count else {
+                throw StoreError.inconsistent("tensor '\(tensor.name)' at step \(step): chunk \(index) holds \(bytes.count) bytes, expected \(range.count)")
+            }
+            try bytes.withUnsafeBytes { try body(range.lowerBound, $0) }
+        }
+        if try reader.chunkCount(step: step, tensor: tensor) != ranges.count {
+            throw StoreError.inconsistent("tensor '\(tensor.name)' at step \(step) has extra chunks")
+        }
+    }
+
+    /// Forgets decoded values (after the stored steps changed).
+    public func reset() { trajectories.removeAll() }
+}
+
+extension StoreReader {
+    func chunkCount(step: Int, tensor: TensorRecord) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM chunks WHERE step = ? AND tensor_id = ?", arguments: [step, tensor.id]) ?? 0
+    }
+}
