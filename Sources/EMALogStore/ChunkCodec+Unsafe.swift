@@ -29,24 +29,31 @@ extension ChunkCoder {
     }
 
     /// Decodes a payload into `destination` (exactly the raw size), given the predecessors the
-    /// codec needs (newest first).
+    /// codec needs (newest first). Returns why it failed, or nil.
+    ///
+    /// Failures are returned rather than thrown: the callers reach the bytes through nested
+    /// `withUnsafeBytes` closures, and errors thrown through those crashed release builds of
+    /// Swift 6.3 (a cast of the thrown error dereferenced a bad pointer).
     func decode(_ payload: UnsafeRawBufferPointer, codec: Codec, dtype: DType, predecessors: [UnsafeRawBufferPointer],
-                into destination: UnsafeMutableRawBufferPointer) throws {
+                into destination: UnsafeMutableRawBufferPointer) -> CodecError? {
         switch codec {
         case .plain:
-            guard payload.count == destination.count else { throw CodecError(reason: "plain chunk of \(payload.count) bytes, expected \(destination.count)") }
+            guard payload.count == destination.count else { return CodecError(reason: "plain chunk of \(payload.count) bytes, expected \(destination.count)") }
             if payload.count > 0 { destination.baseAddress!.copyMemory(from: payload.baseAddress!, byteCount: payload.count) }
+            return nil
         case .shuffleZstd:
-            try unplanes(payload, width: dtype.byteWidth, into: destination)
+            return unplanes(payload, width: dtype.byteWidth, into: destination)
         case .delta1Zstd, .delta2Zstd:
             guard predecessors.count >= codec.predecessors, predecessors.allSatisfy({ $0.count == destination.count }) else {
-                throw CodecError(reason: "\(codec.rawValue) needs \(codec.predecessors) earlier steps of the same size")
+                return CodecError(reason: "\(codec.rawValue) needs \(codec.predecessors) earlier steps of the same size")
             }
-            let residual = UnsafeMutableRawBufferPointer.allocate(byteCount: destination.count, alignment: 16)
+            let residual = UnsafeMutableRawBufferPointer.allocate(byteCount: max(destination.count, 1), alignment: 16)
             defer { residual.deallocate() }
-            try unplanes(payload, width: dtype.byteWidth, into: residual)
-            Residuals.decode(UnsafeRawBufferPointer(residual), predecessors: Array(predecessors.prefix(codec.predecessors)),
+            let body = UnsafeMutableRawBufferPointer(rebasing: residual[0..<destination.count])
+            if let failure = unplanes(payload, width: dtype.byteWidth, into: body) { return failure }
+            Residuals.decode(UnsafeRawBufferPointer(body), predecessors: Array(predecessors.prefix(codec.predecessors)),
                              width: dtype.byteWidth, key: ExponentKey.of(dtype), into: destination)
+            return nil
         }
     }
 
@@ -84,10 +91,10 @@ extension ChunkCoder {
         return out
     }
 
-    private func unplanes(_ payload: UnsafeRawBufferPointer, width: Int, into destination: UnsafeMutableRawBufferPointer) throws {
+    private func unplanes(_ payload: UnsafeRawBufferPointer, width: Int, into destination: UnsafeMutableRawBufferPointer) -> CodecError? {
         let n = destination.count / width
         guard payload.count >= 2 + 5 * width, payload[0] == Self.formatVersion, Int(payload[1]) == width else {
-            throw CodecError(reason: "bad plane header")
+            return CodecError(reason: "bad plane header")
         }
         let shuffled = UnsafeMutableRawBufferPointer.allocate(byteCount: max(destination.count, 1), alignment: 16)
         defer { shuffled.deallocate() }
@@ -95,26 +102,27 @@ extension ChunkCoder {
         for k in 0..<width {
             let mode = payload[2 + 5 * k]
             let length = Int(UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: 3 + 5 * k, as: UInt32.self)))
-            guard offset + length <= payload.count else { throw CodecError(reason: "plane \(k) runs past the payload") }
+            guard offset + length <= payload.count else { return CodecError(reason: "plane \(k) runs past the payload") }
             let source = payload.baseAddress! + offset
             let plane = shuffled.baseAddress! + k * n
             switch mode {
             case 0:
-                guard length == n else { throw CodecError(reason: "raw plane \(k) holds \(length) bytes, expected \(n)") }
+                guard length == n else { return CodecError(reason: "raw plane \(k) holds \(length) bytes, expected \(n)") }
                 if n > 0 { plane.copyMemory(from: source, byteCount: n) }
             case 1:
                 let got = ZSTD_decompressDCtx(dctx, plane, n, source, length)
-                guard ZSTD_isError(got) == 0, got == n else { throw CodecError(reason: "plane \(k) does not decompress to \(n) bytes") }
+                guard ZSTD_isError(got) == 0, got == n else { return CodecError(reason: "plane \(k) does not decompress to \(n) bytes") }
             default:
-                throw CodecError(reason: "unknown plane mode \(mode)")
+                return CodecError(reason: "unknown plane mode \(mode)")
             }
             offset += length
         }
-        guard offset == payload.count else { throw CodecError(reason: "\(payload.count - offset) trailing bytes") }
+        guard offset == payload.count else { return CodecError(reason: "\(payload.count - offset) trailing bytes") }
         if n > 0 {
             emalog_unshuffle(shuffled.baseAddress!.assumingMemoryBound(to: UInt8.self),
                              destination.baseAddress!.assumingMemoryBound(to: UInt8.self), n, width)
         }
+        return nil
     }
 }
 

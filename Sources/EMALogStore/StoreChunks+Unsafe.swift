@@ -119,29 +119,30 @@ extension StoreReader {
         }
         var out = [UInt8](repeating: 0, count: row.rawSize)
         let dtype: DType = owner.isSnapshot ? .f32 : tensor.dtype
-        do {
-            try row.payload.withUnsafeBytes { payload in
-                try out.withUnsafeMutableBytes { destination in
-                    try withBuffers(predecessors.prefix(row.codec.predecessors)) { previous in
-                        try coder.decode(payload, codec: row.codec, dtype: dtype, predecessors: previous, into: destination)
-                    }
+        let failure: CodecError? = row.payload.withUnsafeBytes { payload in
+            out.withUnsafeMutableBytes { destination in
+                withBuffers(predecessors.prefix(row.codec.predecessors)) { previous in
+                    coder.decode(payload, codec: row.codec, dtype: dtype, predecessors: previous, into: destination)
                 }
             }
-        } catch let error as CodecError {
-            throw StoreError.checksumMismatch(what: "\(what) (\(error))")
         }
+        if let failure { throw StoreError.checksumMismatch(what: "\(what) (\(failure))") }
         guard out.withUnsafeBytes({ XXH64.hash($0) }) == row.checksum else { throw StoreError.checksumMismatch(what: what) }
         return out
     }
 }
 
-/// Calls `body` with raw buffers over arrays (valid during the call).
-func withBuffers<R>(_ arrays: ArraySlice<[UInt8]>, _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
-    func step(_ rest: ArraySlice<[UInt8]>, _ acc: [UnsafeRawBufferPointer]) throws -> R {
-        guard let first = rest.first else { return try body(acc) }
-        return try first.withUnsafeBytes { try step(rest.dropFirst(), acc + [$0]) }
+/// Calls `body` with raw buffers over up to two arrays (valid during the call).
+func withBuffers<R>(_ arrays: ArraySlice<[UInt8]>, _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
+    let start = arrays.startIndex
+    switch arrays.count {
+    case 0:
+        return body([])
+    case 1:
+        return arrays[start].withUnsafeBytes { a in body([a]) }
+    default:
+        return arrays[start].withUnsafeBytes { a in arrays[start + 1].withUnsafeBytes { b in body([a, b]) } }
     }
-    return try step(arrays, [])
 }
 
 extension StoreWriter {
