@@ -15,7 +15,16 @@ enum IngestBench {
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
         print("\n## Ingest and queries, \(steps) steps x \(parameters) float32 parameters (\((parameters * 4 * steps) >> 20) MiB)")
-        let values = (0..<parameters).map { Float($0 % 977) * 1e-3 }
+        // A random walk (like training): each value moves by a small random amount every step.
+        var values = (0..<parameters).map { Float($0 % 977) * 1e-3 - 0.5 }
+        var state: UInt64 = 7
+        let walk: [[Float]] = (1...steps).map { _ in
+            for i in values.indices {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                values[i] += Float(Int64(bitPattern: state) >> 44) * 1e-9
+            }
+            return values
+        }
         let header = Safetensors.encodeHeader([TensorLayout(name: "w", dtype: .f32, shape: [parameters])], metadata: [:])
         let stepsFolder = folder + "/steps"
         // Baseline: write the step files, fsync at the end.
@@ -26,7 +35,7 @@ enum IngestBench {
             for step in 1...steps {
                 let fd = open(stepsFolder + String(format: "/step-%08d.safetensors", step), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
                 header.withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
-                values.withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
+                walk[step - 1].withUnsafeBytes { _ = Glibc.write(fd, $0.baseAddress, $0.count) }
                 fds.append(fd)
             }
             for fd in fds { fsync(fd); close(fd) }
