@@ -24,13 +24,15 @@ typedef uint32_t __attribute__((aligned(1))) u32a;
 typedef uint64_t __attribute__((aligned(1))) u64a;
 
 #define RESIDUALS(T, BITS)                                                                        \
+/* cur[b] = first slot of bucket b in a stable counting sort by (p1 >> shift) & mask. */            \
+static void bucket_starts_##BITS(const T *p1, size_t n, int shift, uint64_t mask, size_t *cur) {   \
+    memset(cur, 0, (mask + 2) * sizeof(size_t));                                                   \
+    for (size_t i = 0; i < n; i++) cur[((uint64_t)p1[i] >> shift & mask) + 1]++;                   \
+    for (uint64_t b = 1; b <= mask + 1; b++) cur[b] += cur[b - 1];                                 \
+}                                                                                                  \
 static void encode_##BITS(const T *x, const T *p1, const T *p2, T *out, size_t n, int shift,       \
                           uint64_t mask, size_t *cur) {                                            \
-    if (mask) {                                                                                    \
-        memset(cur, 0, (mask + 2) * sizeof(size_t));                                               \
-        for (size_t i = 0; i < n; i++) cur[((uint64_t)p1[i] >> shift & mask) + 1]++;               \
-        for (uint64_t b = 1; b <= mask + 1; b++) cur[b] += cur[b - 1];                             \
-    }                                                                                              \
+    if (mask) bucket_starts_##BITS(p1, n, shift, mask, cur);                                      \
     for (size_t i = 0; i < n; i++) {                                                               \
         T pred = p2 ? (T)(p1[i] + p1[i] - p2[i]) : p1[i];                                          \
         T r = (T)(x[i] - pred);                                                                    \
@@ -41,11 +43,7 @@ static void encode_##BITS(const T *x, const T *p1, const T *p2, T *out, size_t n
 }                                                                                                  \
 static void decode_##BITS(const T *r, const T *p1, const T *p2, T *out, size_t n, int shift,       \
                           uint64_t mask, size_t *cur) {                                            \
-    if (mask) {                                                                                    \
-        memset(cur, 0, (mask + 2) * sizeof(size_t));                                               \
-        for (size_t i = 0; i < n; i++) cur[((uint64_t)p1[i] >> shift & mask) + 1]++;               \
-        for (uint64_t b = 1; b <= mask + 1; b++) cur[b] += cur[b - 1];                             \
-    }                                                                                              \
+    if (mask) bucket_starts_##BITS(p1, n, shift, mask, cur);                                      \
     for (size_t i = 0; i < n; i++) {                                                               \
         T pred = p2 ? (T)(p1[i] + p1[i] - p2[i]) : p1[i];                                          \
         size_t slot = mask ? cur[(uint64_t)p1[i] >> shift & mask]++ : i;                           \
