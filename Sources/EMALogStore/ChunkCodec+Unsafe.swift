@@ -18,8 +18,7 @@ extension ChunkCoder {
         } else {
             precondition(predecessors.allSatisfy { $0.count == bytes.count }, "predecessors differ in size")
             codec = predecessors.count >= 2 ? .delta2Zstd : .delta1Zstd
-            let residual = UnsafeMutableRawBufferPointer.allocate(byteCount: bytes.count, alignment: 16)
-            defer { residual.deallocate() }
+            let residual = scratch(1, count: bytes.count)
             Residuals.encode(bytes, predecessors: Array(predecessors.prefix(2)), width: width,
                              key: ExponentKey.of(dtype), into: residual)
             payload = planes(of: UnsafeRawBufferPointer(residual), width: width)
@@ -47,9 +46,7 @@ extension ChunkCoder {
             guard predecessors.count >= codec.predecessors, predecessors.allSatisfy({ $0.count == destination.count }) else {
                 return CodecError(reason: "\(codec.rawValue) needs \(codec.predecessors) earlier steps of the same size")
             }
-            let residual = UnsafeMutableRawBufferPointer.allocate(byteCount: max(destination.count, 1), alignment: 16)
-            defer { residual.deallocate() }
-            let body = UnsafeMutableRawBufferPointer(rebasing: residual[0..<destination.count])
+            let body = scratch(1, count: destination.count)
             if let failure = unplanes(payload, width: dtype.byteWidth, into: body) { return failure }
             Residuals.decode(UnsafeRawBufferPointer(body), predecessors: Array(predecessors.prefix(codec.predecessors)),
                              width: dtype.byteWidth, key: ExponentKey.of(dtype), into: destination)
@@ -60,8 +57,7 @@ extension ChunkCoder {
     /// Byte planes, each zstd-compressed or raw: [version, width, width × (mode u8, length u32)] + planes.
     private func planes(of bytes: UnsafeRawBufferPointer, width: Int) -> [UInt8] {
         let n = bytes.count / width
-        let shuffled = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 16)
-        defer { shuffled.deallocate() }
+        let shuffled = scratch(0, count: max(bytes.count, 1))
         emalog_shuffle(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), shuffled.baseAddress!.assumingMemoryBound(to: UInt8.self), n, width)
         let bound = ZSTD_compressBound(n)
         var out = [UInt8](repeating: 0, count: 2 + 5 * width + width * bound)
@@ -96,8 +92,7 @@ extension ChunkCoder {
         guard payload.count >= 2 + 5 * width, payload[0] == Self.formatVersion, Int(payload[1]) == width else {
             return CodecError(reason: "bad plane header")
         }
-        let shuffled = UnsafeMutableRawBufferPointer.allocate(byteCount: max(destination.count, 1), alignment: 16)
-        defer { shuffled.deallocate() }
+        let shuffled = scratch(0, count: max(destination.count, 1))
         var offset = 2 + 5 * width
         for k in 0..<width {
             let mode = payload[2 + 5 * k]

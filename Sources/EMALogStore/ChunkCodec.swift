@@ -60,6 +60,9 @@ final class ChunkCoder {
     static let level: Int32 = 1
     static let formatVersion: UInt8 = 1
 
+    /// Scratch buffers reused across calls (a replay decodes the same chunk size step after step).
+    private var scratch: [UnsafeMutableRawBufferPointer] = []
+
     init() {
         cctx = ZSTD_createCCtx()
         dctx = ZSTD_createDCtx()
@@ -68,5 +71,16 @@ final class ChunkCoder {
     deinit {
         ZSTD_freeCCtx(cctx)
         ZSTD_freeDCtx(dctx)
+        for buffer in scratch { buffer.deallocate() }
+    }
+
+    /// Scratch buffer `slot` (0 or 1) of at least `count` bytes, valid until the next call for that slot.
+    func scratch(_ slot: Int, count: Int) -> UnsafeMutableRawBufferPointer {
+        while scratch.count <= slot { scratch.append(UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 16)) }
+        if scratch[slot].count < count {
+            scratch[slot].deallocate()
+            scratch[slot] = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: scratch[slot][0..<count])
     }
 }

@@ -117,14 +117,18 @@ extension StoreReader {
         guard predecessors.count >= row.codec.predecessors else {
             throw StoreError.inconsistent("\(what): \(row.codec.rawValue) needs \(row.codec.predecessors) earlier steps after a keyframe")
         }
-        var out = [UInt8](repeating: 0, count: row.rawSize)
         let dtype: DType = owner.isSnapshot ? .f32 : tensor.dtype
-        let failure: CodecError? = row.payload.withUnsafeBytes { payload in
-            out.withUnsafeMutableBytes { destination in
+        var failure: CodecError?
+        // Every byte is written by the decoder (or the chunk is refused), so no zero-fill.
+        let out = [UInt8](unsafeUninitializedCapacity: row.rawSize) { buffer, initialized in
+            let destination = UnsafeMutableRawBufferPointer(buffer)
+            failure = row.payload.withUnsafeBytes { payload in
                 withBuffers(predecessors.prefix(row.codec.predecessors)) { previous in
                     coder.decode(payload, codec: row.codec, dtype: dtype, predecessors: previous, into: destination)
                 }
             }
+            if failure != nil { destination.initializeMemory(as: UInt8.self, repeating: 0) }
+            initialized = row.rawSize
         }
         if let failure { throw StoreError.checksumMismatch(what: "\(what) (\(failure))") }
         guard out.withUnsafeBytes({ XXH64.hash($0) }) == row.checksum else { throw StoreError.checksumMismatch(what: what) }
