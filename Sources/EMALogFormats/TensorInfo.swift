@@ -19,11 +19,6 @@ public struct TensorInfo: Sendable, Equatable {
     /// Bytes of data.
     public var byteCount: Int { byteRange.count }
 
-    /// Same name, dtype and shape (offsets may differ).
-    public func hasSameLayout(as other: TensorInfo) -> Bool {
-        name == other.name && dtype == other.dtype && shape == other.shape
-    }
-
     /// The shape as written in JSON, e.g. `[4, 8]`.
     public var shapeText: String { Self.text(ofShape: shape) }
 

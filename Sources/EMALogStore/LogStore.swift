@@ -201,15 +201,6 @@ public final class LogStore: Sendable {
         }
     }
 
-    /// Moves the WAL into the main file (PASSIVE: never waits for readers).
-    public func checkpoint() throws(StoreError) {
-        do {
-            try queue.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
-        } catch {
-            throw StoreError.wrap(error, path: path)
-        }
-    }
-
     /// Closes the connection.
     public func close() throws(StoreError) {
         do { try queue.close() } catch { throw StoreError.wrap(error, path: path) }

@@ -61,11 +61,6 @@ extension StoreReader {
         }
     }
 
-    /// Stored bytes of a step's tensors (after compression), for reports.
-    public func storedBytes(ofStep step: Int) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT coalesce(sum(length(data)), 0) FROM chunks WHERE step = ?", arguments: [step]) ?? 0
-    }
-
     func chunkRows(tensor: TensorRecord, owner: ChunkOwner) throws -> [ChunkRow] {
         let statement = try db.cachedStatement(sql: """
             SELECT chunk_index, codec, raw_size, xxh64, data FROM \(owner.table)

@@ -43,12 +43,6 @@ public struct StoreReader {
         try Int.fetchOne(db, sql: "SELECT min(step) FROM steps")
     }
 
-    /// Stored steps in `range`, ascending.
-    public func stepNumbers(in range: ClosedRange<Int>) throws -> [Int] {
-        try Int.fetchAll(db, sql: "SELECT step FROM steps WHERE step BETWEEN ? AND ? ORDER BY step",
-                         arguments: [range.lowerBound, range.upperBound])
-    }
-
     /// The closest stored steps below and above `step`.
     public func neighbours(of step: Int) throws -> (below: Int?, above: Int?) {
         (try Int.fetchOne(db, sql: "SELECT max(step) FROM steps WHERE step < ?", arguments: [step]),
