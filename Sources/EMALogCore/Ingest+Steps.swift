@@ -104,13 +104,16 @@ extension Ingest {
     /// previous one or two steps appended by this ingest, newest first). Returns the bytes stored.
     @discardableResult
     func insertChunks(of file: StepFile, _ w: StoreWriter, predecessors: [StepFile]) throws -> Int {
-        var stored = 0
-        for info in file.header.tensors {
-            let previous = predecessors.map { $0.bytes(of: $0.header.tensors.first { $0.name == info.name }!) }
-            stored += try w.insertChunks(of: tensorsByName[info.name]!, in: .step(file.step), bytes: file.bytes(of: info),
-                                         encoding: .compressed(predecessors: previous))
+        try w.insert(encode(file, predecessors: predecessors), step: file.step)
+    }
+
+    /// Encodes a file's tensors on every core (outside any transaction).
+    func encode(_ file: StepFile, predecessors: [StepFile]) -> EncodedStep {
+        let items = file.header.tensors.map { info in
+            TensorBytes(tensor: tensorsByName[info.name]!, bytes: file.bytes(of: info),
+                        predecessors: predecessors.map { $0.bytes(of: $0.header.tensors.first { $0.name == info.name }!) })
         }
-        return stored
+        return StepEncoder.encode(items, chunkBytes: store.chunkBytes)
     }
 
     /// Appends a new step: validate, update every live shadow in one pass, then one transaction with
@@ -143,10 +146,11 @@ extension Ingest {
         let snapshotDue = crossesSnapshotBoundary(previous: previous, step: file.step)
         // A keyframe every `keyframeEvery` steps; predecessors never reach before the latest keyframe.
         let predecessors = sinceKeyframe == 0 ? [] : Array(recent.prefix(min(2, sinceKeyframe)))
+        let encoded = encode(file, predecessors: predecessors)
         try store.write { w in
             try beginWrite(w)
             try w.insertStep(stepRecord(for: file, hash: hash))
-            report.bytesStored += try insertChunks(of: file, w, predecessors: predecessors)
+            report.bytesStored += try w.insert(encoded, step: file.step)
             if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
         }
         recent.insert(file, at: 0)

@@ -151,10 +151,6 @@ extension StoreWriter {
     @discardableResult
     public func insertChunks(of tensor: TensorRecord, in owner: ChunkOwner, bytes: UnsafeRawBufferPointer,
                              encoding: ChunkEncoding) throws -> Int {
-        let statement = try db.cachedStatement(sql: """
-            INSERT INTO \(owner.table) (\(owner.column), tensor_id, chunk_index, codec, raw_size, xxh64, data)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            """)
         let coder = ChunkCoder()
         let dtype: DType = owner.isSnapshot ? .f32 : tensor.dtype
         var offset = 0, index = 0, stored = 0
@@ -165,11 +161,11 @@ extension StoreWriter {
             let checksum = XXH64.hash(chunk)
             switch encoding {
             case .plain:
-                try insert(statement, owner, tensor.id, index, .plain, count, checksum, chunk)
+                try insertChunk(owner, tensor.id, index, .plain, count, checksum, chunk)
                 stored += count
             case let .compressed(predecessors):
                 let (codec, payload) = coder.encode(chunk, dtype: dtype, predecessors: predecessors.map(slice))
-                try payload.withUnsafeBytes { try insert(statement, owner, tensor.id, index, codec, count, checksum, $0) }
+                try payload.withUnsafeBytes { try insertChunk(owner, tensor.id, index, codec, count, checksum, $0) }
                 stored += payload.count
             }
             offset += count
@@ -178,8 +174,13 @@ extension StoreWriter {
         return stored
     }
 
-    private func insert(_ statement: Statement, _ owner: ChunkOwner, _ tensorID: Int64, _ index: Int, _ codec: Codec,
-                        _ rawSize: Int, _ checksum: UInt64, _ payload: UnsafeRawBufferPointer) throws {
+    /// Inserts one encoded chunk (payload bound without a copy).
+    func insertChunk(_ owner: ChunkOwner, _ tensorID: Int64, _ index: Int, _ codec: Codec,
+                     _ rawSize: Int, _ checksum: UInt64, _ payload: UnsafeRawBufferPointer) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO \(owner.table) (\(owner.column), tensor_id, chunk_index, codec, raw_size, xxh64, data)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
         let handle = statement.sqliteStatement
         sqlite3_reset(handle)
         sqlite3_bind_int64(handle, 1, owner.key)
