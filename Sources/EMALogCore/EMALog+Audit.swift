@@ -22,20 +22,38 @@ extension EMALog {
         try store.read { r in
             for problem in try r.integrityCheck() where problem != "ok" { report.problems.append("SQLite: \(problem)") }
             let replay = try Replay(reader: r)
-            let sequential = SequentialStepReader()
-            var previous: Int?
-            for step in replay.steps {
-                defer { previous = step }
-                for tensor in replay.tensors {
-                    do {
-                        try sequential.forEachChunk(of: tensor, step: step, previous: previous, r) { _, _ in report.chunksVerified += 1 }
-                    } catch {
-                        report.problems.append("step \(step): \(error)")
+            // Chunk-major: one chunk of one tensor through every step, so memory stays at a few chunks.
+            let total = replay.tensors.reduce(0) { $0 + r.chunkRanges(of: $1).count }
+            var done = 0
+            for tensor in replay.tensors {
+                for (index, range) in r.chunkRanges(of: tensor).enumerated() {
+                    let trajectory = ChunkTrajectory(tensor: tensor, chunkIndex: index)
+                    var previous: Int?
+                    for step in replay.steps {
+                        defer { previous = step }
+                        do {
+                            let bytes = try trajectory.bytes(at: step, previous: previous, r)
+                            if bytes.count != range.count {
+                                report.problems.append("step \(step): tensor '\(tensor.name)' chunk \(index) holds \(bytes.count) bytes, expected \(range.count)")
+                            }
+                            report.chunksVerified += 1
+                        } catch {
+                            report.problems.append("step \(step): \(error)")
+                        }
                     }
+                    done += 1
+                    observer.progress("verify", done: done, total: total)
                 }
-                report.stepsChecked += 1
-                observer.progress("verify", done: report.stepsChecked, total: replay.steps.count)
             }
+            for (step, tensorID, count) in try r.chunkCounts() {
+                guard let tensor = replay.tensors.first(where: { $0.id == tensorID }) else {
+                    report.problems.append("step \(step): chunks of an unknown tensor id \(tensorID)")
+                    continue
+                }
+                let expected = r.chunkRanges(of: tensor).count
+                if count != expected { report.problems.append("step \(step): tensor '\(tensor.name)' has \(count) chunks, expected \(expected)") }
+            }
+            report.stepsChecked = replay.steps.count
             let tracks = try r.tracks()
             report.tracksChecked = tracks.count
             let shadows = try tracks.map { ShadowState(spec: try EMASpec(parsing: "name=\($0.name),\($0.spec)"), tensors: replay.tensors) }

@@ -86,7 +86,8 @@ extension Ingest {
             guard let dtype = FloatingDType(rawValue: info.dtype.rawValue) else { continue }
             let bytes = file.bytes(of: info)
             guard let bad = Widening.firstNonFinite(bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!, dtype: dtype,
-                                                    count: info.elementCount) else { continue }
+                                                    count: info.elementCount) else { file.release(info); continue }
+            defer { file.release(info) }
             var value = Float.zero
             Widening.widen(bytes.baseAddress! + bad * dtype.byteWidth, dtype: dtype, count: 1, into: &value)
             throw IngestError.nonFinite(path: file.path, step: file.step, tensor: info.name,
@@ -103,17 +104,48 @@ extension Ingest {
     /// Stores a file's tensors: a keyframe without predecessors, else residuals against them (the
     /// previous one or two steps appended by this ingest, newest first). Returns the bytes stored.
     @discardableResult
+    ///
+    /// Chunks are encoded on every core in groups of about four chunks' worth of bytes (small
+    /// tensors together, large ones a few chunks at a time); each group is inserted and its mapped
+    /// pages released before the next, so memory stays at a few chunks whatever the tensor size.
     func insertChunks(of file: StepFile, _ w: StoreWriter, predecessors: [StepFile]) throws -> Int {
-        try w.insert(encode(file, predecessors: predecessors), step: file.step)
-    }
-
-    /// Encodes a file's tensors on every core (outside any transaction).
-    func encode(_ file: StepFile, predecessors: [StepFile]) -> EncodedStep {
-        let items = file.header.tensors.map { info in
-            TensorBytes(tensor: tensorsByName[info.name]!, bytes: file.bytes(of: info),
-                        predecessors: predecessors.map { $0.bytes(of: $0.header.tensors.first { $0.name == info.name }!) })
+        let chunkBytes = store.chunkBytes
+        var stored = 0
+        var group: [(info: TensorInfo, chunks: Range<Int>)] = []
+        var groupBytes = 0
+        func slice(_ f: StepFile, _ info: TensorInfo, _ chunks: Range<Int>) -> Range<Int> {
+            let range = f.fileRange(of: info)
+            return (range.lowerBound + chunks.lowerBound * chunkBytes)..<min(range.lowerBound + chunks.upperBound * chunkBytes, range.upperBound)
         }
-        return StepEncoder.encode(items, chunkBytes: store.chunkBytes)
+        func flush() throws {
+            guard !group.isEmpty else { return }
+            let items = group.map { part in
+                TensorBytes(tensor: tensorsByName[part.info.name]!, bytes: file.mapped[slice(file, part.info, part.chunks)],
+                            predecessors: predecessors.map { p in p.mapped[slice(p, p.tensor(named: part.info.name), part.chunks)] },
+                            firstChunk: part.chunks.lowerBound)
+            }
+            stored += try w.insert(StepEncoder.encode(items, chunkBytes: chunkBytes), step: file.step)
+            for part in group {
+                file.mapped.release(slice(file, part.info, part.chunks))
+                for p in predecessors { p.mapped.release(slice(p, p.tensor(named: part.info.name), part.chunks)) }
+            }
+            group.removeAll()
+            groupBytes = 0
+        }
+        let perGroup = 4
+        for info in file.header.tensors {
+            let count = max(1, (info.byteCount + chunkBytes - 1) / chunkBytes)
+            var start = 0
+            while start < count {
+                let end = min(count, start + perGroup)
+                group.append((info, start..<end))
+                groupBytes += min(info.byteCount, (end - start) * chunkBytes)
+                if groupBytes >= perGroup * chunkBytes { try flush() }
+                start = end
+            }
+        }
+        try flush()
+        return stored
     }
 
     /// Appends a new step: validate, update every live shadow in one pass, then one transaction with
@@ -141,16 +173,16 @@ extension Ingest {
         }
         for info in file.header.tensors where info.dtype.isFloating {
             ShadowUpdate.apply(actions, tensor: tensorsByName[info.name]!, offset: 0, bytes: file.bytes(of: info))
+            file.release(info)
         }
         for (shadow, _) in actions { shadow.step = file.step }
         let snapshotDue = crossesSnapshotBoundary(previous: previous, step: file.step)
         // A keyframe every `keyframeEvery` steps; predecessors never reach before the latest keyframe.
         let predecessors = sinceKeyframe == 0 ? [] : Array(recent.prefix(min(2, sinceKeyframe)))
-        let encoded = encode(file, predecessors: predecessors)
         try store.write { w in
             try beginWrite(w)
             try w.insertStep(stepRecord(for: file, hash: hash))
-            report.bytesStored += try w.insert(encoded, step: file.step)
+            report.bytesStored += try insertChunks(of: file, w, predecessors: predecessors)
             if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
         }
         recent.insert(file, at: 0)

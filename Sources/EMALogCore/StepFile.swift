@@ -26,11 +26,36 @@ public final class StepFile: Sendable {
 
     /// The bytes of `tensor`.
     public func bytes(of tensor: TensorInfo) -> UnsafeRawBufferPointer {
-        mapped[(header.dataOffset + tensor.byteRange.lowerBound)..<(header.dataOffset + tensor.byteRange.upperBound)]
+        mapped[fileRange(of: tensor)]
     }
 
-    /// XXH64 of the whole file.
-    public var fileHash: UInt64 { XXH64.hash(mapped.bytes) }
+    /// XXH64 of the whole file, read in windows that are released behind the hash.
+    public var fileHash: UInt64 {
+        var hasher = XXH64()
+        let window = 64 << 20
+        var start = 0
+        while start < mapped.bytes.count {
+            let range = start..<min(start + window, mapped.bytes.count)
+            hasher.update(mapped[range])
+            mapped.release(range)
+            start = range.upperBound
+        }
+        return hasher.finalize()
+    }
+
+    /// The file offsets of `tensor`'s bytes.
+    public func fileRange(of tensor: TensorInfo) -> Range<Int> {
+        (header.dataOffset + tensor.byteRange.lowerBound)..<(header.dataOffset + tensor.byteRange.upperBound)
+    }
+
+    /// The header entry of the tensor named `name` (the tensor set was checked against the log's).
+    public func tensor(named name: String) -> TensorInfo {
+        guard let info = header.tensors.first(where: { $0.name == name }) else { preconditionFailure("\(path) has no tensor \(name)") }
+        return info
+    }
+
+    /// Releases the mapped pages of `tensor` (see `MappedFile.release`).
+    public func release(_ tensor: TensorInfo) { mapped.release(fileRange(of: tensor)) }
 
     /// The step a file would have without reading its tensors: metadata, else the name's digits.
     /// Returns nil when neither gives one (the full read will report why).

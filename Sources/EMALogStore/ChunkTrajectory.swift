@@ -120,6 +120,11 @@ public final class SequentialStepReader {
 }
 
 extension StoreReader {
+    /// How many chunks each (step, tensor) has, for audits.
+    public func chunkCounts() throws -> [(step: Int, tensorID: Int64, count: Int)] {
+        try Row.fetchAll(db, sql: "SELECT step, tensor_id, count(*) FROM chunks GROUP BY step, tensor_id").map { ($0[0], $0[1], $0[2]) }
+    }
+
     func chunkCount(step: Int, tensor: TensorRecord) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT count(*) FROM chunks WHERE step = ? AND tensor_id = ?", arguments: [step, tensor.id]) ?? 0
     }

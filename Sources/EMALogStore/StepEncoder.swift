@@ -3,16 +3,20 @@ import EMALogFormats
 import Foundation
 import Synchronization
 
-/// One tensor of a step to encode: its bytes and the same tensor at the previous steps (newest first).
+/// A tensor of a step (or a run of its chunks) to encode: its bytes and the same bytes at the
+/// previous steps (newest first). `firstChunk` is the chunk index the bytes start at (a multiple
+/// of the chunk size into the tensor).
 public struct TensorBytes {
     public var tensor: TensorRecord
     public var bytes: UnsafeRawBufferPointer
     public var predecessors: [UnsafeRawBufferPointer]
+    public var firstChunk: Int
 
-    public init(tensor: TensorRecord, bytes: UnsafeRawBufferPointer, predecessors: [UnsafeRawBufferPointer]) {
+    public init(tensor: TensorRecord, bytes: UnsafeRawBufferPointer, predecessors: [UnsafeRawBufferPointer], firstChunk: Int = 0) {
         self.tensor = tensor
         self.bytes = bytes
         self.predecessors = predecessors
+        self.firstChunk = firstChunk
     }
 }
 
@@ -46,9 +50,9 @@ public enum StepEncoder {
         var jobs: [Job] = []
         for (t, item) in tensors.enumerated() {
             let total = item.bytes.count
-            if total == 0 { jobs.append(Job(tensor: t, index: 0, range: 0..<0)); continue }
+            if total == 0 { jobs.append(Job(tensor: t, index: item.firstChunk, range: 0..<0)); continue }
             for (index, start) in stride(from: 0, to: total, by: chunkBytes).enumerated() {
-                jobs.append(Job(tensor: t, index: index, range: start..<min(start + chunkBytes, total)))
+                jobs.append(Job(tensor: t, index: item.firstChunk + index, range: start..<min(start + chunkBytes, total)))
             }
         }
         let order = jobs.indices.sorted { jobs[$0].range.count > jobs[$1].range.count }
