@@ -167,9 +167,8 @@ extension Ingest {
         let actions = tracks.indices.map { index -> (ShadowState, ShadowUpdate.Action) in
             if tracks[index].shadow == nil { tracks[index].shadow = ShadowState(spec: tracks[index].spec, tensors: tensors) }
             let shadow = tracks[index].shadow!
-            guard let previous, shadow.step != nil else { return (shadow, .initialize) }
-            let position = StepPosition(step: file.step, firstStep: first, previousStep: previous)
-            return (shadow, .update(shadow.spec.coefficients(at: position)))
+            return (shadow, ShadowUpdate.action(for: shadow.spec, hasState: shadow.step != nil, step: file.step,
+                                                firstStep: first, previousStep: previous))
         }
         for info in file.header.tensors where info.dtype.isFloating {
             ShadowUpdate.apply(actions, tensor: tensorsByName[info.name]!, offset: 0, bytes: file.bytes(of: info))
@@ -199,7 +198,7 @@ extension Ingest {
         guard let shadow = track.shadow, let step = shadow.step, let record = track.record else { return }
         let snapshot = try w.insertSnapshot(track: record.id, step: step)
         for tensor in tensors where tensor.dtype.isFloating {
-            try w.insertChunks(of: tensor, in: .snapshot(snapshot.id), bytes: shadow.bytes(of: tensor), encoding: .plain)
+            try w.insertChunks(of: tensor, in: .snapshot(snapshot.id), bytes: shadow.bytes(of: tensor))
         }
         report.snapshotsWritten += 1
     }

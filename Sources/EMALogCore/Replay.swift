@@ -49,12 +49,8 @@ public struct Replay {
         for s in steps where s > begin && s <= target {
             var actions: [(ShadowState, ShadowUpdate.Action)] = []
             for (k, shadow) in shadows.enumerated() where (current[k] ?? Int.min) < s {
-                if current[k] == nil || previous == nil {
-                    actions.append((shadow, .initialize))
-                } else {
-                    let position = StepPosition(step: s, firstStep: firstStep, previousStep: previous!)
-                    actions.append((shadow, .update(shadow.spec.coefficients(at: position))))
-                }
+                actions.append((shadow, ShadowUpdate.action(for: shadow.spec, hasState: current[k] != nil, step: s,
+                                                            firstStep: firstStep, previousStep: previous)))
                 current[k] = s
             }
             plan.append((s, previous, actions))

@@ -71,4 +71,11 @@ public enum ShadowUpdate {
             EMA.update(shadows: pointers, toward: bytes.baseAddress!, dtype: dtype, count: count, coefficients: coefficients)
         }
     }
+
+    /// What a shadow does at `step`: start from the step's weights when it has no state yet (or
+    /// the step is the log's first), else one update with β_s from its spec.
+    public static func action(for spec: EMASpec, hasState: Bool, step: Int, firstStep: Int, previousStep: Int?) -> Action {
+        guard hasState, let previousStep else { return .initialize }
+        return .update(spec.coefficients(at: StepPosition(step: step, firstStep: firstStep, previousStep: previousStep)))
+    }
 }

@@ -3,15 +3,6 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
-/// How `insertChunks` encodes a tensor.
-public enum ChunkEncoding {
-    /// The bytes as they are (snapshots: read often, compress poorly).
-    case plain
-    /// A keyframe (no predecessors) or a residual against the same tensor at the previous one or
-    /// two stored steps (newest first; never reaching before the latest keyframe).
-    case compressed(predecessors: [UnsafeRawBufferPointer])
-}
-
 /// One stored chunk row.
 struct ChunkRow {
     var step: Int
@@ -145,33 +136,18 @@ func withBuffers<R>(_ arrays: ArraySlice<[UInt8]>, _ body: ([UnsafeRawBufferPoin
 }
 
 extension StoreWriter {
-    /// Stores `bytes` as `tensor`'s data for `owner` in chunks of at most `chunkBytes`, each encoded
-    /// as `encoding` says and checksummed (XXH64 of the raw bytes). Plain bytes are bound without a
-    /// copy. Returns the bytes stored.
-    @discardableResult
-    public func insertChunks(of tensor: TensorRecord, in owner: ChunkOwner, bytes: UnsafeRawBufferPointer,
-                             encoding: ChunkEncoding) throws -> Int {
-        let coder = ChunkCoder()
-        let dtype: DType = owner.isSnapshot ? .f32 : tensor.dtype
-        var offset = 0, index = 0, stored = 0
+    /// Stores `bytes` as `tensor`'s data for `owner` as they are (`plain`: snapshots, read often and
+    /// barely compressible) in chunks of at most `chunkBytes`, each with the XXH64 of its bytes,
+    /// bound without a copy. Raw steps are compressed through `StepEncoder` instead.
+    public func insertChunks(of tensor: TensorRecord, in owner: ChunkOwner, bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0, index = 0
         repeat {
             let count = min(chunkBytes, bytes.count - offset)
-            let slice = { (b: UnsafeRawBufferPointer) in UnsafeRawBufferPointer(start: b.baseAddress.map { $0 + offset }, count: count) }
-            let chunk = slice(bytes)
-            let checksum = XXH64.hash(chunk)
-            switch encoding {
-            case .plain:
-                try insertChunk(owner, tensor.id, index, .plain, count, checksum, chunk)
-                stored += count
-            case let .compressed(predecessors):
-                let (codec, payload) = coder.encode(chunk, dtype: dtype, predecessors: predecessors.map(slice))
-                try payload.withUnsafeBytes { try insertChunk(owner, tensor.id, index, codec, count, checksum, $0) }
-                stored += payload.count
-            }
+            let chunk = UnsafeRawBufferPointer(start: bytes.baseAddress.map { $0 + offset }, count: count)
+            try insertChunk(owner, tensor.id, index, .plain, count, XXH64.hash(chunk), chunk)
             offset += count
             index += 1
         } while offset < bytes.count
-        return stored
     }
 
     /// Inserts one encoded chunk (payload bound without a copy).

@@ -22,7 +22,7 @@ import Testing
         let dir = TemporaryDirectory()
         let (store, tensor) = try makeLog(dir, chunkBytes: chunkBytes)
         let values = (0..<25).map { Float($0) * 0.5 }
-        try store.write { w in try values.withUnsafeBytes { try w.insertChunks(of: tensor, in: .step(3), bytes: $0, encoding: .plain) } }
+        try store.write { w in try values.withUnsafeBytes { try w.insertChunks(of: tensor, in: .step(3), bytes: $0) } }
         var back = [Float](repeating: 0, count: 25)
         try store.read { r in try back.withUnsafeMutableBytes { try r.readTensor(tensor, in: .step(3), into: $0) } }
         #expect(back == values)
@@ -35,7 +35,7 @@ import Testing
     func damagedLog(_ dir: TemporaryDirectory, _ sql: String) throws -> (LogStore, TensorRecord) {
         let (store, tensor) = try makeLog(dir, chunkBytes: 40)
         let values = [Float](repeating: 1, count: 25)
-        try store.write { w in try values.withUnsafeBytes { try w.insertChunks(of: tensor, in: .step(3), bytes: $0, encoding: .plain) } }
+        try store.write { w in try values.withUnsafeBytes { try w.insertChunks(of: tensor, in: .step(3), bytes: $0) } }
         try store.close()
         let queue = try DatabaseQueue(path: dir.file("a.emalog"))
         try queue.write { db in try db.execute(sql: sql) }
