@@ -16,7 +16,7 @@ let package = Package(
         .target(name: "EMAKernelC", cSettings: [.unsafeFlags(["-ffp-contract=off", "-fno-math-errno"])]),
         .target(name: "EMAKernel", dependencies: ["EMAKernelC"]),
         .target(name: "EMALogFormats"),
-        .target(name: "EMALogStoreC", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "EMALogStoreC", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
         .target(
             name: "EMALogStore",

@@ -17,4 +17,23 @@ void emalog_residual_encode(const void *x, const void *p1, const void *p2, void 
 void emalog_residual_decode(const void *r, const void *p1, const void *p2, void *out, size_t n, int width,
                             int shift, uint64_t mask, size_t *cursors);
 
+/// Element kinds of the rANS residual coder: the prediction runs in the value's own arithmetic
+/// (float for F32 and BF16; wrapping integers on F16 bit patterns).
+enum { EMALOG_RANS_F32 = 1, EMALOG_RANS_BF16 = 2, EMALOG_RANS_F16 = 3 };
+
+/// Bytes of `out` that emalog_rans_encode needs for n elements.
+size_t emalog_rans_bound(size_t n);
+/// Codes n elements of x against the prediction from p1 (and p2, or NULL): the residual's
+/// magnitude class in rANS with one table per exponent of p1, low bits and sign raw.
+/// `scratch` holds 2n bytes. Returns the payload size, 0 when `cap` < emalog_rans_bound(n).
+///
+/// Payload: u8 version, u8 kind, u8 contexts C, u8 mapped M, M × (u8 exponent, u8 context),
+/// C × (u8 symbols S, S × (u8 symbol, u16 frequency)), u32 rANS bytes, u32 raw bytes, the two streams.
+size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t n, int kind,
+                          uint8_t *scratch, uint8_t *out, size_t cap);
+/// The inverse; 0 on success, a negative code when the payload is malformed (nothing is trusted:
+/// every table, length and stream end is checked).
+int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, const void *p2, void *out, size_t n,
+                       int kind);
+
 #endif

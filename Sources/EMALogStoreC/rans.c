@@ -1,0 +1,431 @@
+// Residual coding of float tensors between keyframes: a prediction from the previous one or two
+// steps, the residual in sign-magnitude, its magnitude class (bit length and the next two bits)
+// entropy-coded with static rANS in a context given by the exponent of the previous value, the
+// remaining low bits and the sign stored raw. Payload layout: see EMALogStoreC.h.
+//
+// rANS after Fabian Giesen's public-domain rans_byte.h: 32-bit states, byte-wise renormalisation,
+// 12-bit probabilities. Elements alternate between two lanes, each with its own rANS and raw-bit
+// stream, so a decoder runs two independent dependency chains.
+#include "EMALogStoreC.h"
+#include <stdlib.h>
+#include <string.h>
+
+typedef uint16_t __attribute__((aligned(1))) u16a;
+typedef uint32_t __attribute__((aligned(1))) u32a;
+
+enum { VERSION = 1, SCALE_BITS = 12, SCALE = 1 << SCALE_BITS, MAX_CONTEXTS = 64, MAX_SYMBOLS = 132 };
+#define RANS_L (1u << 23)
+
+// ---- Prediction and symbols -------------------------------------------------------------------
+
+static inline int width_of(int kind) { return kind == EMALOG_RANS_F32 ? 32 : 16; }
+
+static inline uint32_t exponent_of(int kind, uint32_t bits) {
+    switch (kind) {
+    case EMALOG_RANS_F32: return (bits >> 23) & 0xFF;
+    case EMALOG_RANS_BF16: return (bits >> 7) & 0xFF;
+    default: return (bits >> 10) & 0x1F;
+    }
+}
+
+static inline float f32_of(uint32_t bits) { float f; memcpy(&f, &bits, 4); return f; }
+static inline uint32_t bits_of(float f) { uint32_t b; memcpy(&b, &f, 4); return b; }
+
+// p1 + (p1 - p2) in the value's own arithmetic (float for F32 and BF16, rounded to nearest even
+// back to BF16), integer for F16; a NaN prediction is the canonical quiet NaN, so the result does
+// not depend on how a CPU propagates NaN payloads. p1 alone when there is no p2.
+static inline uint32_t predict(int kind, const void *p1, const void *p2, size_t i) {
+    if (kind == EMALOG_RANS_F32) {
+        uint32_t a = ((const u32a *)p1)[i];
+        if (!p2) return a;
+        float f1 = f32_of(a), f2 = f32_of(((const u32a *)p2)[i]);
+        float p = f1 + (f1 - f2);
+        return p != p ? 0x7FC00000u : bits_of(p);
+    }
+    uint32_t a = ((const u16a *)p1)[i];
+    if (!p2) return a;
+    uint32_t b = ((const u16a *)p2)[i];
+    if (kind == EMALOG_RANS_F16) return (2 * a - b) & 0xFFFF;
+    float f1 = f32_of(a << 16), f2 = f32_of(b << 16);
+    float p = f1 + (f1 - f2);
+    if (p != p) return 0x7FC0;
+    uint32_t w = bits_of(p);
+    return (w + 0x7FFF + ((w >> 16) & 1)) >> 16;
+}
+
+static inline uint32_t load(int kind, const void *x, size_t i) {
+    return kind == EMALOG_RANS_F32 ? ((const u32a *)x)[i] : ((const u16a *)x)[i];
+}
+
+static inline void store(int kind, void *x, size_t i, uint32_t v) {
+    if (kind == EMALOG_RANS_F32) ((u32a *)x)[i] = v;
+    else ((u16a *)x)[i] = (uint16_t)v;
+}
+
+// A magnitude u > 0 of bit length k: symbol 4k + t, t the (up to two) bits after the leading one;
+// `low` bits below them are stored raw. u = 0 is symbol 0.
+// For decoding: u = base | low bits, `bits` raw bits read (low bits, then the sign above them).
+typedef struct { uint32_t base, low_mask; uint8_t low, bits, valid; } SymbolShape;
+
+static SymbolShape shape_of(int symbol, int width) {
+    SymbolShape s = {0, 0, 0, 0, 0};
+    int k = symbol >> 2, t = symbol & 3;
+    if (k == 0) { s.valid = t == 0; return s; }
+    if (k > width) return s;
+    int extra = k - 1 < 2 ? k - 1 : 2;
+    if (t >= (1 << extra)) return s;
+    s.low = (uint8_t)(k - 1 - extra);
+    s.low_mask = (1u << s.low) - 1;
+    s.bits = (uint8_t)(s.low + 1);
+    s.base = (1u << (k - 1)) | ((uint32_t)t << s.low);
+    s.valid = 1;
+    return s;
+}
+
+// ---- Raw bit stream -------------------------------------------------------------------------
+
+// Branch-free: every put stores 8 bytes at p (the buffer has 8 bytes of slack) and moves p by the
+// whole bytes written.
+typedef struct { uint8_t *p; uint64_t acc; int count; } BitWriter;
+
+static inline void bits_put(BitWriter *w, uint32_t v, int n) {
+    w->acc |= (uint64_t)v << w->count;
+    w->count += n;
+    memcpy(w->p, &w->acc, 8);
+    w->p += w->count >> 3;
+    w->acc >>= w->count & ~7;
+    w->count &= 7;
+}
+
+static inline void bits_flush(BitWriter *w) {
+    if (w->count > 0) *w->p++ = (uint8_t)w->acc;
+    w->count = 0;
+}
+
+// ---- Model --------------------------------------------------------------------------------
+
+typedef struct {
+    uint32_t x_max, rcp_freq, bias;
+    uint16_t cmpl_freq, rcp_shift;
+} EncSymbol;
+
+static void enc_symbol_init(EncSymbol *s, uint32_t start, uint32_t freq) {
+    s->x_max = ((RANS_L >> SCALE_BITS) << 8) * freq;
+    s->cmpl_freq = (uint16_t)(SCALE - freq);
+    if (freq < 2) {
+        s->rcp_freq = ~0u;
+        s->rcp_shift = 0;
+        s->bias = start + SCALE - 1;
+    } else {
+        uint32_t shift = 0;
+        while (freq > (1u << shift)) shift++;
+        s->rcp_freq = (uint32_t)(((1ull << (shift + 31)) + freq - 1) / freq);
+        s->rcp_shift = (uint16_t)(shift - 1);
+        s->bias = start;
+    }
+}
+
+static inline void enc_put(uint32_t *state, uint8_t **pp, const EncSymbol *s) {
+    uint32_t x = *state;
+    uint8_t *p = *pp;
+    while (x >= s->x_max) { *--p = (uint8_t)x; x >>= 8; }
+    *pp = p;
+    uint32_t q = (uint32_t)(((uint64_t)x * s->rcp_freq) >> 32) >> s->rcp_shift;
+    *state = x + s->bias + q * s->cmpl_freq;
+}
+
+// Scales counts to frequencies summing to SCALE, every present symbol at least 1.
+static void normalize(const uint32_t *count, uint32_t *freq, int symbols) {
+    uint64_t total = 0;
+    for (int s = 0; s < symbols; s++) total += count[s];
+    if (total == 0) { memset(freq, 0, symbols * sizeof(uint32_t)); return; }
+    int64_t sum = 0;
+    for (int s = 0; s < symbols; s++) {
+        if (!count[s]) { freq[s] = 0; continue; }
+        uint64_t f = (count[s] * (uint64_t)SCALE + total / 2) / total;
+        freq[s] = f ? (uint32_t)f : 1;
+        sum += freq[s];
+    }
+    while (sum != SCALE) {
+        // Adjust the largest frequency that can move: costs the least in coding length.
+        int best = -1;
+        for (int s = 0; s < symbols; s++)
+            if (freq[s] && (sum < SCALE || freq[s] > 1) && (best < 0 || freq[s] > freq[best])) best = s;
+        if (sum < SCALE) { freq[best]++; sum++; } else { freq[best]--; sum--; }
+    }
+}
+
+// ---- Encoder ------------------------------------------------------------------------------
+
+enum { LANES = 2 };
+
+static inline __attribute__((always_inline)) void classify(const void *x, const void *p1, const void *p2, size_t n,
+                                                           uint8_t *symbols, uint8_t *contexts,
+                                                           uint32_t *exponent_count, BitWriter *w, const int kind) {
+    const int width = width_of(kind);
+    const uint32_t mask = width == 32 ? 0xFFFFFFFFu : 0xFFFFu;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t r = (load(kind, x, i) - predict(kind, p1, p2, i)) & mask;
+        uint32_t sign = r >> (width - 1);
+        uint32_t u = sign ? ((0u - r) & mask) : r;
+        uint32_t e = exponent_of(kind, load(kind, p1, i));
+        exponent_count[e]++;
+        contexts[i] = (uint8_t)e;
+        int k = u ? 32 - __builtin_clz(u) : 0;
+        int extra = k - 1 < 2 ? (k > 0 ? k - 1 : 0) : 2;
+        int low = k > 0 ? k - 1 - extra : 0;
+        symbols[i] = (uint8_t)(4 * k + ((u >> low) & ((1u << extra) - 1)));
+        if (u) bits_put(&w[i % LANES], (u & ((1u << low) - 1)) | (sign << low), low + 1);
+    }
+}
+
+// Raw bits per lane: at most 31 per element plus 8 bytes of slack.
+static size_t raw_bound(size_t n) { return 4 * (n / LANES + 1) + 16; }
+// rANS bytes per lane: at most 12 bits per element plus the final state.
+static size_t rans_bound(size_t n) { return 2 * (n / LANES + 1) + 16; }
+static size_t header_bound(void) { return 4 + 2 * 256 + MAX_CONTEXTS * (1 + 3 * MAX_SYMBOLS) + 4 * LANES; }
+
+size_t emalog_rans_bound(size_t n) { return header_bound() + LANES * (raw_bound(n) + rans_bound(n)); }
+
+size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t n, int kind,
+                          uint8_t *scratch, uint8_t *out, size_t cap) {
+    if (cap < emalog_rans_bound(n)) return 0;
+    uint8_t *symbols = scratch, *contexts = scratch + n;
+    uint8_t *buffer = malloc(LANES * (raw_bound(n) + rans_bound(n)));
+    if (!buffer) return 0;
+    uint8_t *raw[LANES], *rans_end[LANES];
+    for (int l = 0; l < LANES; l++) {
+        raw[l] = buffer + l * raw_bound(n);
+        rans_end[l] = buffer + LANES * raw_bound(n) + (l + 1) * rans_bound(n);
+    }
+
+    // Pass 1: symbols, exponents, raw bits (they do not depend on the model).
+    BitWriter w[LANES];
+    for (int l = 0; l < LANES; l++) w[l] = (BitWriter){raw[l], 0, 0};
+    uint32_t exponent_count[256] = {0};
+    switch (kind) {
+    case EMALOG_RANS_F32: classify(x, p1, p2, n, symbols, contexts, exponent_count, w, EMALOG_RANS_F32); break;
+    case EMALOG_RANS_BF16: classify(x, p1, p2, n, symbols, contexts, exponent_count, w, EMALOG_RANS_BF16); break;
+    default: classify(x, p1, p2, n, symbols, contexts, exponent_count, w, EMALOG_RANS_F16); break;
+    }
+    for (int l = 0; l < LANES; l++) bits_flush(&w[l]);
+
+    // Contexts: exponents holding enough elements get their own table; the rest share context 0.
+    uint8_t map[256] = {0};
+    int context_count = 1;
+    size_t threshold = n / 256 > 64 ? n / 256 : 64;
+    for (int e = 0; e < 256 && context_count < MAX_CONTEXTS; e++)
+        if (exponent_count[e] >= threshold) map[e] = (uint8_t)context_count++;
+    uint32_t (*count)[MAX_SYMBOLS] = calloc(context_count, sizeof *count);
+    uint32_t freq[MAX_SYMBOLS];
+    EncSymbol (*table)[MAX_SYMBOLS] = calloc(context_count, sizeof *table);
+    if (!count || !table) { free(count); free(table); free(buffer); return 0; }
+    for (size_t i = 0; i < n; i++) {
+        contexts[i] = map[contexts[i]];
+        count[contexts[i]][symbols[i]]++;
+    }
+
+    // Header and tables.
+    uint8_t *h = out;
+    *h++ = VERSION;
+    *h++ = (uint8_t)kind;
+    *h++ = (uint8_t)context_count;
+    *h++ = (uint8_t)(context_count - 1);
+    for (int e = 0; e < 256; e++)
+        if (map[e]) { *h++ = (uint8_t)e; *h++ = map[e]; }
+    for (int c = 0; c < context_count; c++) {
+        normalize(count[c], freq, MAX_SYMBOLS);
+        uint8_t *nsym = h++;
+        *nsym = 0;
+        uint32_t start = 0;
+        for (int s = 0; s < MAX_SYMBOLS; s++) {
+            if (!freq[s]) continue;
+            enc_symbol_init(&table[c][s], start, freq[s]);
+            start += freq[s];
+            *h++ = (uint8_t)s;
+            *h++ = (uint8_t)freq[s];
+            *h++ = (uint8_t)(freq[s] >> 8);
+            (*nsym)++;
+        }
+    }
+
+    // Pass 2: each lane's rANS stream, backwards from its last element, then its final state.
+    uint8_t *rans_start[LANES];
+    for (int l = 0; l < LANES; l++) {
+        uint8_t *q = rans_end[l];
+        uint32_t state = RANS_L;
+        for (size_t i = n; i-- > 0;)
+            if (i % LANES == (size_t)l) enc_put(&state, &q, &table[contexts[i]][symbols[i]]);
+        q -= 4;
+        memcpy(q, &state, 4);
+        rans_start[l] = q;
+    }
+    free(count);
+    free(table);
+
+    // Lengths, then the streams: rANS of each lane, raw bits of each lane.
+    uint32_t lengths[2 * LANES];
+    for (int l = 0; l < LANES; l++) {
+        lengths[l] = (uint32_t)(rans_end[l] - rans_start[l]);
+        lengths[LANES + l] = (uint32_t)(w[l].p - raw[l]);
+    }
+    memcpy(h, lengths, sizeof lengths);
+    h += sizeof lengths;
+    for (int l = 0; l < LANES; l++) { memcpy(h, rans_start[l], lengths[l]); h += lengths[l]; }
+    for (int l = 0; l < LANES; l++) { memcpy(h, raw[l], lengths[LANES + l]); h += lengths[LANES + l]; }
+    free(buffer);
+    return (size_t)(h - out);
+}
+
+// ---- Decoder ------------------------------------------------------------------------------
+
+enum { POISON = 0xFF }; // the symbol of every slot of a context without a table
+
+// One slot of a context's decoding table: (freq - 1) << 20 | (slot - start) << 8 | symbol.
+static inline uint32_t slot_entry(uint32_t freq, uint32_t offset, uint32_t symbol) {
+    return (freq - 1) << 20 | offset << 8 | symbol;
+}
+
+typedef struct {
+    const uint8_t *p, *end;       // rANS bytes
+    const uint8_t *raw;           // raw bits
+    uint64_t raw_size, position;  // in bytes; position in bits
+    uint32_t state;
+} Lane;
+
+typedef struct {
+    const uint32_t *slots;
+    const uint8_t *map;
+    const SymbolShape *shapes;
+    uint32_t poisoned, overrun;
+} Model;
+
+// Up to 57 bits at the lane's bit position: one unaligned load on the fast path, byte by byte
+// (zeros past the end) near the end.
+static inline __attribute__((always_inline)) uint64_t peek_bits(const Lane *l, const int safe) {
+    uint64_t word = 0, at = l->position >> 3;
+    if (!safe) memcpy(&word, l->raw + at, 8);
+    else for (int b = 0; b < 8 && at + b < l->raw_size; b++) word |= (uint64_t)l->raw[at + b] << (8 * b);
+    return word >> (l->position & 7);
+}
+
+// Element i of lane l: the symbol from the context of p1's exponent, the state advanced and
+// renormalised (at most two bytes at 12-bit probabilities), then the raw bits.
+static inline __attribute__((always_inline)) void decode_one(Model *m, Lane *l, const void *p1, const void *p2,
+                                                             void *out, size_t i, const int kind, const int safe) {
+    uint32_t x = l->state;
+    uint32_t entry = m->slots[(size_t)m->map[exponent_of(kind, load(kind, p1, i))] * SCALE + (x & (SCALE - 1))];
+    uint32_t symbol = entry & 0xFF;
+    m->poisoned |= symbol == POISON;
+    x = ((entry >> 20) + 1) * (x >> SCALE_BITS) + ((entry >> 8) & 0xFFF);
+    for (int k = 0; k < 2; k++) {
+        uint32_t more = x < RANS_L;
+        uint32_t byte = 0;
+        if (!safe) byte = *l->p;
+        else if (l->p < l->end) byte = *l->p;
+        else m->overrun |= more;
+        x = more ? (x << 8) | byte : x;
+        l->p += safe ? (more && l->p < l->end) : more;
+    }
+    l->state = x;
+    SymbolShape sh = m->shapes[symbol];
+    uint64_t v = peek_bits(l, safe) & ((1ull << sh.bits) - 1);
+    l->position += sh.bits;
+    uint32_t u = sh.base | ((uint32_t)v & sh.low_mask);
+    uint32_t r = (uint32_t)(v >> sh.low) ? (0u - u) : u;
+    uint32_t mask = kind == EMALOG_RANS_F32 ? 0xFFFFFFFFu : 0xFFFFu;
+    store(kind, out, i, (predict(kind, p1, p2, i) + r) & mask);
+}
+
+static inline int lane_roomy(const Lane *l) { return l->end - l->p >= 2 && (l->position >> 3) + 8 <= l->raw_size; }
+
+static inline __attribute__((always_inline)) void decode_all(Model *m, Lane *lanes, const void *p1, const void *p2,
+                                                             void *out, size_t n, const int kind) {
+    size_t i = 0;
+    // Fast path while no lane can reach past a stream's end (2 rANS bytes, 8 raw bytes each).
+    for (;;) {
+        int roomy = i + LANES <= n;
+        for (int l = 0; l < LANES; l++) roomy &= lane_roomy(&lanes[l]);
+        if (!roomy) break;
+        for (int l = 0; l < LANES; l++) decode_one(m, &lanes[l], p1, p2, out, i + l, kind, 0);
+        i += LANES;
+    }
+    for (; i < n; i++) decode_one(m, &lanes[i % LANES], p1, p2, out, i, kind, 1);
+}
+
+int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, const void *p2, void *out, size_t n,
+                       int kind) {
+    const int width = width_of(kind);
+    const uint8_t *h = payload, *end = payload + size;
+    if (size < 4) return -1;
+    if (h[0] != VERSION || h[1] != kind) return -2;
+    int context_count = h[2], mapped = h[3];
+    if (context_count < 1 || context_count > MAX_CONTEXTS || mapped >= context_count) return -3;
+    h += 4;
+    uint8_t map[256] = {0};
+    if ((size_t)(end - h) < 2 * (size_t)mapped) return -1;
+    for (int k = 0; k < mapped; k++, h += 2) {
+        if (h[1] == 0 || h[1] >= context_count) return -3;
+        map[h[0]] = h[1];
+    }
+    SymbolShape shapes[256] = {{0, 0, 0, 0, 0}};
+    for (int s = 0; s < MAX_SYMBOLS; s++) shapes[s] = shape_of(s, width);
+    uint32_t *slots = malloc((size_t)context_count * SCALE * sizeof(uint32_t));
+    if (!slots) return -9;
+    int status = 0;
+    for (int c = 0; c < context_count && !status; c++) {
+        if (end - h < 1) { status = -1; break; }
+        int nsym = *h++;
+        if ((size_t)(end - h) < (size_t)nsym * 3) { status = -1; break; }
+        uint32_t start = 0;
+        for (int j = 0; j < nsym; j++, h += 3) {
+            uint32_t s = h[0], f = h[1] | (uint32_t)h[2] << 8;
+            if (s >= MAX_SYMBOLS || !shapes[s].valid || f == 0 || start + f > SCALE) { status = -4; break; }
+            for (uint32_t k = 0; k < f; k++) slots[(size_t)c * SCALE + start + k] = slot_entry(f, k, s);
+            start += f;
+        }
+        if (!status && nsym > 0 && start != SCALE) status = -4;
+        if (nsym == 0)
+            for (uint32_t k = 0; k < SCALE; k++) slots[(size_t)c * SCALE + k] = slot_entry(SCALE, k, POISON);
+    }
+    uint32_t lengths[2 * LANES];
+    if (!status && (size_t)(end - h) < sizeof lengths) status = -1;
+    if (!status) {
+        memcpy(lengths, h, sizeof lengths);
+        h += sizeof lengths;
+        uint64_t total = 0;
+        for (int k = 0; k < 2 * LANES; k++) total += lengths[k];
+        if (total != (uint64_t)(end - h)) status = -5;
+        for (int l = 0; l < LANES; l++) if (lengths[l] < 4) status = -5;
+    }
+    if (status) { free(slots); return status; }
+
+    Lane lanes[LANES];
+    const uint8_t *rans = h, *raw = h;
+    for (int l = 0; l < LANES; l++) raw += lengths[l];
+    for (int l = 0; l < LANES; l++) {
+        lanes[l].p = rans + 4;
+        lanes[l].end = rans + lengths[l];
+        memcpy(&lanes[l].state, rans, 4);
+        rans += lengths[l];
+        lanes[l].raw = raw;
+        lanes[l].raw_size = lengths[LANES + l];
+        lanes[l].position = 0;
+        raw += lengths[LANES + l];
+    }
+    Model m = {slots, map, shapes, 0, 0};
+    switch (kind) {
+    case EMALOG_RANS_F32: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F32); break;
+    case EMALOG_RANS_BF16: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_BF16); break;
+    default: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F16); break;
+    }
+    free(slots);
+    if (m.poisoned) return -6;
+    for (int l = 0; l < LANES; l++) {
+        const Lane *lane = &lanes[l];
+        if (lane->p != lane->end || lane->state != RANS_L) return -7;
+        // The raw bits used end in the stream's last byte (past them only that byte's padding).
+        if (lane->position > 8 * lane->raw_size || 8 * lane->raw_size - lane->position >= 8) return -8;
+    }
+    return m.overrun ? -7 : 0;
+}
