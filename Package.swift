@@ -30,7 +30,7 @@ let package = Package(
             name: "emalog",
             dependencies: ["EMALogCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "emalog-bench", dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats"]),
-        .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore"]),
+        .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore", "CZstd"]),
         .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel", "EMAKernelC"]),
         .testTarget(name: "EMALogFormatsTests", dependencies: ["EMALogFormats", "EMALogTestSupport"]),
         .testTarget(

@@ -15,6 +15,11 @@ extension ChunkCoder {
         if predecessors.isEmpty {
             codec = .shuffleZstd
             payload = planes(of: bytes, width: width)
+        } else if let kind = ransKind(dtype), bytes.count / width >= Self.smallChunk {
+            // A residual chunk stays a residual even when it does not shrink: a later step's
+            // prediction counts on the steps since the keyframe being residuals.
+            precondition(predecessors.allSatisfy { $0.count == bytes.count }, "predecessors differ in size")
+            return (predecessors.count >= 2 ? .delta2Rans : .delta1Rans, rans(bytes, kind: kind, predecessors: predecessors))
         } else {
             precondition(predecessors.allSatisfy { $0.count == bytes.count }, "predecessors differ in size")
             codec = predecessors.count >= 2 ? .delta2Zstd : .delta1Zstd
@@ -42,6 +47,16 @@ extension ChunkCoder {
             return nil
         case .shuffleZstd:
             return unplanes(payload, width: dtype.byteWidth, into: destination)
+        case .delta1Rans, .delta2Rans:
+            guard let kind = ransKind(dtype) else { return CodecError(reason: "\(codec.rawValue) does not code \(dtype.rawValue)") }
+            guard predecessors.count >= codec.predecessors, predecessors.allSatisfy({ $0.count == destination.count }) else {
+                return CodecError(reason: "\(codec.rawValue) needs \(codec.predecessors) earlier steps of the same size")
+            }
+            let n = destination.count / dtype.byteWidth
+            let status = emalog_rans_decode(payload.baseAddress?.assumingMemoryBound(to: UInt8.self), payload.count,
+                                            predecessors[0].baseAddress, codec == .delta2Rans ? predecessors[1].baseAddress : nil,
+                                            destination.baseAddress, n, kind)
+            return status == 0 ? nil : CodecError(reason: "\(codec.rawValue) stream is malformed (code \(status))")
         case .delta1Zstd, .delta2Zstd:
             guard predecessors.count >= codec.predecessors, predecessors.allSatisfy({ $0.count == destination.count }) else {
                 return CodecError(reason: "\(codec.rawValue) needs \(codec.predecessors) earlier steps of the same size")
@@ -51,6 +66,22 @@ extension ChunkCoder {
             Residuals.decode(UnsafeRawBufferPointer(body), predecessors: Array(predecessors.prefix(codec.predecessors)),
                              width: dtype.byteWidth, key: ExponentKey.of(dtype), into: destination)
             return nil
+        }
+    }
+
+    /// Below this many elements the zstd residual is used: rANS tables would outweigh the data.
+    static let smallChunk = 4096
+
+    /// The rANS residual payload against one or two predecessors (newest first).
+    private func rans(_ bytes: UnsafeRawBufferPointer, kind: Int32, predecessors: [UnsafeRawBufferPointer]) -> [UInt8] {
+        let n = bytes.count / (kind == EMALOG_RANS_F32 ? 4 : 2)
+        let symbols = scratch(0, count: max(2 * n, 1))
+        let bound = emalog_rans_bound(n)
+        return [UInt8](unsafeUninitializedCapacity: bound) { out, count in
+            count = emalog_rans_encode(bytes.baseAddress, predecessors[0].baseAddress,
+                                       predecessors.count >= 2 ? predecessors[1].baseAddress : nil, n, kind,
+                                       symbols.baseAddress!.assumingMemoryBound(to: UInt8.self), out.baseAddress!, bound)
+            precondition(count > 0, "rANS encoding failed (out of memory)")
         }
     }
 

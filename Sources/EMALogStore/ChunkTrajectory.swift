@@ -72,7 +72,7 @@ extension StoreWriter {
                 var rewritten: [(Int, Codec, [UInt8])] = []
                 let (keyCodec, keyPayload) = nextBytes.withUnsafeBytes { coder.encode($0, dtype: tensor.dtype, predecessors: []) }
                 rewritten.append((next, keyCodec, keyPayload))
-                if let afterNext, try r.chunkRow(step: afterNext, tensor: tensor, index: index).codec == .delta2Zstd {
+                if let afterNext, try r.chunkRow(step: afterNext, tensor: tensor, index: index).codec.predecessors >= 2 {
                     let bytes = try r.decodeChain(tensor: tensor, chunkIndex: index, step: afterNext, coder: coder)
                     let (codec, payload) = bytes.withUnsafeBytes { b in
                         nextBytes.withUnsafeBytes { coder.encode(b, dtype: tensor.dtype, predecessors: [$0]) }

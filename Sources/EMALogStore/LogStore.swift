@@ -16,7 +16,7 @@ public final class LogStore: Sendable {
     let queue: DatabaseQueue
 
     /// The SQLite page size chosen for new logs: large blobs need fewer overflow pages.
-    public static let pageSize = 65536
+    public static let pageSize = 16384
     /// The default largest chunk.
     public static let defaultChunkBytes = 64 << 20
 

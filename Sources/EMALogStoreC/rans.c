@@ -33,12 +33,15 @@ static inline uint32_t bits_of(float f) { uint32_t b; memcpy(&b, &f, 4); return 
 
 // p1 + (p1 - p2) in the value's own arithmetic (float for F32 and BF16, rounded to nearest even
 // back to BF16), integer for F16; a NaN prediction is the canonical quiet NaN, so the result does
-// not depend on how a CPU propagates NaN payloads. p1 alone when there is no p2.
+// not depend on how a CPU propagates NaN payloads. p1 alone when there is no p2 or p1 = p2 bit for
+// bit (a constant -0, infinity or NaN stays free).
 static inline uint32_t predict(int kind, const void *p1, const void *p2, size_t i) {
     if (kind == EMALOG_RANS_F32) {
         uint32_t a = ((const u32a *)p1)[i];
         if (!p2) return a;
-        float f1 = f32_of(a), f2 = f32_of(((const u32a *)p2)[i]);
+        uint32_t b = ((const u32a *)p2)[i];
+        if (a == b) return a;
+        float f1 = f32_of(a), f2 = f32_of(b);
         float p = f1 + (f1 - f2);
         return p != p ? 0x7FC00000u : bits_of(p);
     }
@@ -46,6 +49,7 @@ static inline uint32_t predict(int kind, const void *p1, const void *p2, size_t 
     if (!p2) return a;
     uint32_t b = ((const u16a *)p2)[i];
     if (kind == EMALOG_RANS_F16) return (2 * a - b) & 0xFFFF;
+    if (a == b) return a;
     float f1 = f32_of(a << 16), f2 = f32_of(b << 16);
     float p = f1 + (f1 - f2);
     if (p != p) return 0x7FC0;

@@ -57,8 +57,97 @@ import Testing
         let steps = trajectory(dtype, count: 5001, seed: 9)
         let (k, _) = try roundTrip(steps[2], dtype: dtype, predecessors: [])
         #expect(k == .shuffleZstd || k == .plain)
-        #expect(try roundTrip(steps[2], dtype: dtype, predecessors: [steps[1]]).0 == .delta1Zstd)
-        #expect(try roundTrip(steps[2], dtype: dtype, predecessors: [steps[1], steps[0]]).0 == .delta2Zstd)
+        let rans = ransKind(dtype) != nil
+        #expect(try roundTrip(steps[2], dtype: dtype, predecessors: [steps[1]]).0 == (rans ? .delta1Rans : .delta1Zstd))
+        #expect(try roundTrip(steps[2], dtype: dtype, predecessors: [steps[1], steps[0]]).0 == (rans ? .delta2Rans : .delta2Zstd))
+        // Small chunks of every dtype take the zstd residual (rANS tables would outweigh them).
+        let small = trajectory(dtype, count: 100, seed: 2)
+        #expect(try roundTrip(small[2], dtype: dtype, predecessors: [small[1], small[0]]).0 == .delta2Zstd)
+    }
+
+    /// Bit patterns that stress the prediction and the residual: NaN payloads, infinities, signed
+    /// zeros, subnormals, the extremes, predictions that overflow, residuals of ±2^(w−1), noise.
+    func hostileElements(_ dtype: DType, count: Int, seed: UInt64) -> [[UInt8]] {
+        var g = LCG(state: seed)
+        let width = dtype.byteWidth
+        let specials: [UInt64] = width == 4
+            ? [0x7FC0_0000, 0xFFC0_0001, 0x7F80_0001, 0x7F80_0000, 0xFF80_0000, 0, 0x8000_0000, 1, 0x8000_0001,
+               0x7F7F_FFFF, 0xFF7F_FFFF, 0x0080_0000, 0x7FFF_FFFF, 0x8000_0000, 0xFFFF_FFFF]
+            : [0x7FC0, 0xFFC1, 0x7F81, 0x7F80, 0xFF80, 0, 0x8000, 1, 0x8001, 0x7F7F, 0xFF7F, 0x7C00, 0x7FFF, 0xFFFF]
+        let mask: UInt64 = width == 4 ? 0xFFFF_FFFF : 0xFFFF
+        return (0..<3).map { _ in
+            (0..<count).flatMap { i -> [UInt8] in
+                let v: UInt64 = switch g.next() % 4 {
+                case 0: specials[Int(g.next() % UInt64(specials.count))]
+                case 1: g.next() & mask
+                case 2: UInt64(i) & mask
+                default: (specials[i % specials.count] &+ g.next() % 3) & mask
+                }
+                return (0..<width).map { UInt8(truncatingIfNeeded: v >> (8 * $0)) }
+            }
+        }
+    }
+
+    @Test(arguments: [DType.f32, .bf16, .f16])
+    func ransRoundTripsHostileBitPatterns(dtype: DType) throws {
+        for (count, seed) in [(4096, UInt64(1)), (10_001, 2), (65_536, 3)] {
+            let steps = hostileElements(dtype, count: count, seed: seed)
+            #expect(try roundTrip(steps[2], dtype: dtype, predecessors: [steps[1], steps[0]]).0 == .delta2Rans)
+            #expect(try roundTrip(steps[2], dtype: dtype, predecessors: [steps[1]]).0 == .delta1Rans)
+            // Unchanged values: every residual zero.
+            #expect(try roundTrip(steps[1], dtype: dtype, predecessors: [steps[1], steps[1]]).1 < steps[1].count / 8)
+        }
+    }
+
+    @Test func damagedRansPayloadsAreRefusedNotCrashed() throws {
+        let steps = trajectory(.f32, count: 5000, seed: 6)
+        let coder = ChunkCoder()
+        let (codec, payload) = steps[2].withUnsafeBytes { b in
+            steps[1].withUnsafeBytes { p1 in steps[0].withUnsafeBytes { p0 in coder.encode(b, dtype: .f32, predecessors: [p1, p0]) } }
+        }
+        #expect(codec == .delta2Rans)
+        func decode(_ bytes: [UInt8]) -> (CodecError?, [UInt8]) {
+            var out = [UInt8](repeating: 0, count: steps[2].count)
+            let failure: CodecError? = bytes.withUnsafeBytes { p in
+                out.withUnsafeMutableBytes { d in
+                    withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: .f32, predecessors: $0, into: d) }
+                }
+            }
+            return (failure, out)
+        }
+        #expect(decode(payload).0 == nil)
+        for cut in 0..<payload.count where cut < 600 || cut % 97 == 0 || cut > payload.count - 64 {
+            #expect(decode(Array(payload.prefix(cut))).0 != nil, "a payload cut at \(cut) bytes decoded")
+        }
+        // A flipped byte is refused, or decodes to other bytes (the chunk's XXH64 then refuses it).
+        var g = LCG(state: 8)
+        for _ in 0..<300 {
+            var damaged = payload
+            let at = Int(g.next() % UInt64(payload.count))
+            damaged[at] ^= UInt8(1 + g.next() % 255)
+            let (failure, out) = decode(damaged)
+            #expect(failure != nil || out != steps[2] || damaged == payload)
+        }
+        // Another dtype's payload, or too few predecessors, is refused.
+        var out = [UInt8](repeating: 0, count: steps[2].count)
+        let wrongKind: CodecError? = payload.withUnsafeBytes { p in
+            out.withUnsafeMutableBytes { d in
+                withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: .bf16, predecessors: $0, into: d) }
+            }
+        }
+        #expect(wrongKind != nil)
+    }
+
+    /// The payload of a fixed input never changes: logs written today must read tomorrow. A change
+    /// here is a format change and needs a new codec name.
+    @Test func ransPayloadIsStable() throws {
+        let steps = trajectory(.f32, count: 5000, seed: 11)
+        let coder = ChunkCoder()
+        let (_, payload) = steps[2].withUnsafeBytes { b in
+            steps[1].withUnsafeBytes { p1 in steps[0].withUnsafeBytes { p0 in coder.encode(b, dtype: .f32, predecessors: [p1, p0]) } }
+        }
+        #expect(payload.count == 11160)
+        #expect(payload.withUnsafeBytes { XXH64.hash($0) } == 16_925_125_471_044_531_125)
     }
 
     @Test func smoothTrajectoriesCompressBelowRawAndDeltasBelowKeyframes() throws {

@@ -22,7 +22,7 @@ import Testing
         try store.close()
         let queue = try DatabaseQueue(path: dir.file("a.emalog"))
         try queue.read { db in
-            #expect(try Int.fetchOne(db, sql: "PRAGMA page_size") == 65536)
+            #expect(try Int.fetchOne(db, sql: "PRAGMA page_size") == LogStore.pageSize)
             #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
             #expect(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") == Migrations.identifiers)
             let loose = try String.fetchAll(db, sql: """

@@ -1,0 +1,79 @@
+import EMALogFormats
+import EMALogTestSupport
+import Foundation
+import Testing
+
+/// Logs written by earlier versions stay readable, and grow with today's codecs.
+@Suite struct CompatibilityTests {
+    let dir = TemporaryDirectory()
+
+    /// XXH64 of the six source files (Tests/Fixtures/logs/make_v1_steps.py prints them).
+    static let v1Sources: [UInt64] = [0x76f5_6d36_48ed_4d91, 0x93b5_b510_40b6_cbb9, 0xfa35_d6ec_11dc_20f1,
+                                      0x999e_ef05_09c5_c8f8, 0x7e98_ef8e_2acf_2cd0, 0x3bf0_cb61_2480_57bd]
+
+    func fileHash(_ path: String) throws -> UInt64 {
+        try Data(contentsOf: URL(fileURLWithPath: path)).withUnsafeBytes { XXH64.hash($0) }
+    }
+
+    func codecs(_ db: String) throws -> [String] {
+        try LogDump.run("/usr/bin/sqlite3", [db, "SELECT DISTINCT codec FROM chunks ORDER BY codec"])
+            .split(separator: "\n").map(String.init)
+    }
+
+    @Test func aV1LogWithZstdCodecsReadsAuditsAndGrowsWithRans() throws {
+        let db = dir.file("v1.emalog")
+        try ZstdFile.decompress(Fixtures.path("logs/v1-zstd-codecs.emalog.zst"), to: db)
+        #expect(try codecs(db) == ["delta1-zstd", "delta2-zstd", "plain", "shuffle-zstd"])
+        let audit = try CLI.run(["audit", "--db", db])
+        #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(audit.stdout)\(audit.stderr)")
+
+        // Every stored step comes back as the very file that was ingested.
+        let raws = dir.file("raw")
+        try FileManager.default.createDirectory(atPath: raws, withIntermediateDirectories: true)
+        for step in 1...6 {
+            let out = raws + "/step-\(step).safetensors"
+            let r = try CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try fileHash(out) == Self.v1Sources[step - 1], "step \(step)")
+        }
+
+        // Steps 7-9 appended today (a new ingest starts at a keyframe): rANS residuals beside the
+        // zstd-coded chunks, all readable.
+        let added = dir.file("added")
+        try FileManager.default.createDirectory(atPath: added, withIntermediateDirectories: true)
+        var next = try SafetensorsBuilder(copying: raws + "/step-6.safetensors")
+        for step in 7...9 {
+            next.metadata["step"] = "\(step)"
+            for i in next.tensors.indices {
+                next.tensors[i].bytes = next.tensors[i].bytes.enumerated().map { $0.offset % 2 == 0 ? $0.element &+ 3 : $0.element }
+            }
+            try next.write(to: added + String(format: "/step-%08d.safetensors", step))
+        }
+        let ingest = try CLI.run(["ingest", "--db", db, added])
+        #expect(ingest.status == 0, "\(ingest.stderr)")
+        #expect(try codecs(db) == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
+        #expect(try CLI.run(["audit", "--db", db]).status == 0)
+        for step in 7...9 {
+            let out = dir.file("raw-\(step).safetensors")
+            #expect(try CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out]).status == 0)
+            let source = try LoadedSafetensors(path: added + String(format: "/step-%08d.safetensors", step))
+            #expect(try LoadedSafetensors(path: out).tensors.mapValues(\.bytes) == source.tensors.mapValues(\.bytes))
+        }
+
+        // The shadow at step 9 equals that of a log written today from the same files.
+        let fresh = dir.file("fresh.emalog")
+        let copies = try dir.copySteps(from: raws, to: "all")
+        for step in 7...9 {
+            let name = String(format: "/step-%08d.safetensors", step)
+            try FileManager.default.copyItem(atPath: added + name, toPath: copies + name)
+        }
+        for step in 1...6 {
+            try FileManager.default.moveItem(atPath: copies + "/step-\(step).safetensors", toPath: copies + String(format: "/step-%08d.safetensors", step))
+        }
+        #expect(try CLI.run(["ingest", "--db", fresh, "--ema", "name=main,decay=0.9", copies]).status == 0)
+        let a = dir.file("a.safetensors"), b = dir.file("b.safetensors")
+        #expect(try CLI.run(["shadow", "--db", db, "--step", "9", "--ema", "main", "-o", a]).status == 0)
+        #expect(try CLI.run(["shadow", "--db", fresh, "--step", "9", "--ema", "main", "-o", b]).status == 0)
+        #expect(try LoadedSafetensors(path: a).tensors.mapValues(\.bytes) == LoadedSafetensors(path: b).tensors.mapValues(\.bytes))
+    }
+}
