@@ -1,6 +1,8 @@
+import Dispatch
 import EMAKernel
 import EMALogFormats
 import EMALogStore
+import Synchronization
 
 /// Re-derives shadows from the log: load a snapshot (or start at the first step), then replay raw steps.
 public struct Replay {
@@ -56,18 +58,91 @@ public struct Replay {
             plan.append((s, previous, actions))
             previous = s
         }
-        let total = floating.reduce(0) { $0 + reader.chunkRanges(of: $1).count }
-        var done = 0
+        guard let first = plan.first else { return }
+        // One unit per chunk of each floating tensor, each with its own sequence of steps: the
+        // plan, preceded by the steps from its keyframe when the plan starts mid-interval (decoded,
+        // not applied).
+        var units: [ReplayUnit] = []
         for tensor in floating {
             for (index, range) in reader.chunkRanges(of: tensor).enumerated() {
-                defer { done += 1; progress(done, total) }
                 let trajectory = ChunkTrajectory(tensor: tensor, chunkIndex: index)
-                for item in plan {
-                    let bytes = try trajectory.bytes(at: item.step, previous: item.previous, reader)
-                    bytes.withUnsafeBytes { ShadowUpdate.apply(item.actions, tensor: tensor, offset: range.lowerBound, bytes: $0) }
+                let keyframe = try trajectory.keyframeStep(atOrBefore: first.step, reader)
+                let warmUp = steps.filter { $0 >= keyframe && $0 < first.step }.map { s in
+                    (step: s, previous: step(before: s), actions: [(ShadowState, ShadowUpdate.Action)]())
                 }
+                units.append(ReplayUnit(tensor: tensor, range: range, trajectory: trajectory, items: warmUp + plan))
             }
         }
+        // Batches bound memory: each unit holds its chunk at three steps (two for the prediction).
+        var batch: [ReplayUnit] = [], batchBytes = 0
+        let total = units.reduce(0) { $0 + $1.items.count }
+        var done = 0
+        for unit in units {
+            if !batch.isEmpty && batchBytes + unit.range.count > Self.batchBytes {
+                try run(batch) { done += 1; progress(done, total) }
+                batch = []
+                batchBytes = 0
+            }
+            batch.append(unit)
+            batchBytes += unit.range.count
+        }
+        try run(batch) { done += 1; progress(done, total) }
         for (k, shadow) in shadows.enumerated() { shadow.step = current[k] }
     }
+
+    /// Raw chunk bytes replayed side by side (at most 4 chunks of the 64 MiB maximum).
+    static let batchBytes = 256 << 20
+
+    /// Step-major over the units: the rows of round k + 1 are fetched on this thread (the only
+    /// one that touches the database) while the workers decode and apply round k, one unit each.
+    private func run(_ units: [ReplayUnit], stepDone: () -> Void) throws {
+        let rounds = units.map(\.items.count).max() ?? 0
+        func fetch(_ round: Int) throws -> [PendingChunk?] {
+            try units.map { unit in round < unit.items.count ? try unit.trajectory.pending(at: unit.items[round].step, reader) : nil }
+        }
+        var pending = try fetch(0)
+        let queue = DispatchQueue(label: "emalog.replay", attributes: .concurrent)
+        let failures = Mutex<[any Error]>([])
+        for round in 0..<rounds {
+            let group = DispatchGroup()
+            let work = UncheckedBox((units, pending, reader))
+            for u in units.indices where pending[u] != nil {
+                queue.async(group: group) {
+                    let (units, pending, reader) = work.value
+                    let unit = units[u]
+                    let item = unit.items[round]
+                    do {
+                        let bytes = try unit.trajectory.decode(pending[u]!, previous: item.previous, reader)
+                        if !item.actions.isEmpty {
+                            bytes.withUnsafeBytes { ShadowUpdate.apply(item.actions, tensor: unit.tensor, offset: unit.range.lowerBound, bytes: $0) }
+                        }
+                    } catch {
+                        failures.withLock { $0.append(error) }
+                    }
+                }
+            }
+            var fetchFailure: (any Error)?
+            if round + 1 < rounds {
+                do { pending = try fetch(round + 1) } catch { fetchFailure = error }
+            }
+            group.wait()
+            if let failure = failures.withLock({ $0.first }) ?? fetchFailure { throw failure }
+            for unit in units where round < unit.items.count { stepDone() }
+        }
+    }
+}
+
+/// One chunk of one tensor in a replay, and the steps it goes through.
+struct ReplayUnit {
+    let tensor: TensorRecord
+    let range: Range<Int>
+    let trajectory: ChunkTrajectory
+    let items: [(step: Int, previous: Int?, actions: [(ShadowState, ShadowUpdate.Action)])]
+}
+
+/// Shares values with worker threads that read them, or write disjoint parts (chunk slices of
+/// the shadows, one trajectory per unit).
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

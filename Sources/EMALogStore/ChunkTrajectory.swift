@@ -33,6 +33,48 @@ public final class ChunkTrajectory {
         lastStep = step
         return decoded
     }
+
+    // A replay over many chunks splits each step in two: the row is fetched on the reader's
+    // thread (`pending`), the decode runs on a worker (`decode`).
+
+    /// The stored row of this chunk at `step`, to decode later with `decode`.
+    public func pending(at step: Int, _ reader: StoreReader) throws -> PendingChunk {
+        PendingChunk(row: try reader.chunkRow(step: step, tensor: tensor, index: chunkIndex))
+    }
+
+    /// Decodes a fetched row, which must be a keyframe or follow the step decoded last
+    /// (`previous`); touches no database, so it runs on any thread (one at a time per trajectory).
+    public func decode(_ pending: PendingChunk, previous: Int?, _ reader: StoreReader) throws -> [UInt8] {
+        let row = pending.row
+        guard row.codec.predecessors == 0 || (lastStep != nil && lastStep == previous && recent.count >= row.codec.predecessors) else {
+            throw StoreError.inconsistent("tensor '\(tensor.name)' chunk \(chunkIndex) at step \(row.step): \(row.codec.rawValue) without the steps before it")
+        }
+        let decoded = try reader.decodeVerified(row, tensor: tensor, owner: .step(row.step), predecessors: recent[...], coder: coder)
+        recent.insert(decoded, at: 0)
+        if recent.count > 2 { recent.removeLast() }
+        if row.codec.predecessors == 0 { recent.removeSubrange(1...) }
+        lastStep = row.step
+        return decoded
+    }
+
+    /// The latest step at or before `step` where this chunk is a keyframe (codecs only, no payloads).
+    public func keyframeStep(atOrBefore step: Int, _ reader: StoreReader) throws -> Int {
+        let statement = try reader.db.cachedStatement(sql: """
+            SELECT step, codec FROM chunks WHERE tensor_id = ? AND chunk_index = ? AND step <= ? ORDER BY step DESC
+            """)
+        statement.arguments = [tensor.id, chunkIndex, step]
+        let rows = try Row.fetchCursor(statement)
+        while let row = try rows.next() {
+            if Codec(rawValue: row["codec"])?.predecessors == 0 { return row["step"] }
+        }
+        throw StoreError.inconsistent("tensor '\(tensor.name)' chunk \(chunkIndex) at step \(step) has no keyframe before it")
+    }
+}
+
+/// A chunk row fetched for a later decode (see `ChunkTrajectory.pending`).
+public struct PendingChunk: @unchecked Sendable {
+    // Immutable value moved to one worker.
+    let row: ChunkRow
 }
 
 extension StoreReader {
