@@ -22,17 +22,35 @@ extension Ingest {
     func storeMetrics(_ file: MetricsFile) throws {
         warnSkippedKeys(file)
         guard !file.lines.isEmpty else { return }
+        // Lines mostly repeat the keys of the line before, in the same order: compare with it
+        // before hashing.
         var names: [String] = []
         var seen = Set<String>()
-        for line in file.lines { for (key, _) in line.values where seen.insert(key).inserted { names.append(key) } }
+        var previous: [(key: String, value: Double)] = []
+        for line in file.lines {
+            for (i, (key, _)) in line.values.enumerated() where !(i < previous.count && previous[i].key == key) {
+                if seen.insert(key).inserted { names.append(key) }
+            }
+            previous = line.values
+        }
         do {
             let result = try store.write { w -> MetricsWriteResult in
                 let ids = try w.metricKeyIDs(for: names)
                 let byID = Dictionary(uniqueKeysWithValues: ids.map { ($1, $0) })
                 var values: [MetricValue] = []
                 values.reserveCapacity(file.lines.count * 4)
+                var lastKeys: [String] = [], lastIDs: [Int64] = []
                 for line in file.lines {
-                    for (key, value) in line.values { values.append(MetricValue(step: line.step, keyID: ids[key]!, value: value)) }
+                    for (i, (key, value)) in line.values.enumerated() {
+                        let id: Int64
+                        if i < lastKeys.count && lastKeys[i] == key {
+                            id = lastIDs[i]
+                        } else {
+                            id = ids[key]!
+                            if i < lastKeys.count { lastKeys[i] = key; lastIDs[i] = id } else { lastKeys.append(key); lastIDs.append(id) }
+                        }
+                        values.append(MetricValue(step: line.step, keyID: id, value: value))
+                    }
                 }
                 let result = try w.insertMetrics(values, replace: request.replace) { byID[$0] ?? "?" }
                 if result.inserted + result.replaced > 0 { try beginWrite(w) }

@@ -76,12 +76,23 @@ extension MetricsLine {
             case let .object(inner):
                 try flatten(inner, prefix: key + "/", into: &out, keys: &keys)
             case let .number(n):
-                guard keys.insert(key).inserted else { throw .duplicateKey(key) }
+                guard isNew(key, out, &keys) else { throw .duplicateKey(key) }
                 out.values.append((key, n.double))
             default:
-                guard keys.insert(key).inserted else { throw .duplicateKey(key) }
+                guard isNew(key, out, &keys) else { throw .duplicateKey(key) }
                 out.skipped.append((key, member.value.kindName))
             }
         }
+    }
+
+    /// Whether `key` is not yet in the line: a scan while the line is short (most are: cheaper
+    /// than hashing), a set once it is long.
+    private static func isNew(_ key: String, _ out: MetricsLine, _ keys: inout Set<String>) -> Bool {
+        let count = out.values.count + out.skipped.count
+        if count < 32 {
+            return !out.values.contains { $0.key == key } && !out.skipped.contains { $0.key == key }
+        }
+        if keys.isEmpty { keys = Set(out.values.map(\.key) + out.skipped.map(\.key)) }
+        return keys.insert(key).inserted
     }
 }
