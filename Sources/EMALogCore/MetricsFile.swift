@@ -20,6 +20,7 @@ struct MetricsFile {
         let bytes = mapped.bytes
         var start = offset
         var lineNumber = firstLine
+        var keys = MetricsKeyCache()
         while start < bytes.count {
             var end = start
             while end < bytes.count && bytes[end] != 0x0A { end += 1 }
@@ -27,8 +28,12 @@ struct MetricsFile {
             var line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
             if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
             if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
-                do { file.lines.append(try MetricsLine.decode(line)) } catch {
-                    throw .badMetricsLine(path: path, line: lineNumber, error)
+                if let fast = MetricsLine.decodeFast(line, cache: &keys) {
+                    file.lines.append(fast)
+                } else {
+                    do { file.lines.append(try MetricsLine.decode(line)) } catch {
+                        throw .badMetricsLine(path: path, line: lineNumber, error)
+                    }
                 }
             }
             start = min(end + 1, bytes.count)

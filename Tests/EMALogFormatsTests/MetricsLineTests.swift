@@ -30,4 +30,59 @@ import Testing
         #expect(throws: MetricsError.duplicateKey("a/b")) { try decode(#"{"step": 1, "a/b": 1, "a": {"b": 2}}"#) }
         #expect(throws: MetricsError.self) { try decode(#"{"step": 1, "loss": }"#) }
     }
+
+    /// The fast path accepts the common lines, and every line it accepts decodes to exactly what
+    /// the full decoder gives (values compared bit for bit); a line the full decoder refuses is
+    /// never accepted. Lines are fed in sequence, so the key cache is exercised too.
+    @Test func fastPathAgreesWithTheFullDecoder() {
+        var g: UInt64 = 12345
+        func next(_ n: Int) -> Int {
+            g = g &* 6364136223846793005 &+ 1442695040888963407
+            return Int((g >> 33) % UInt64(n))
+        }
+        let keys = ["\"loss\"", "\"lr\"", "\"train/acc_top1_long_name\"", "\"step\"", "\"a\\\"b\"", "\"é\"", "\"\"", "\"loss\"", "\"x/y\""]
+        let values = ["0", "-0", "1", "0.5", "1e400", "-1e-400", "2.2250738585072011e-308", "0.30000000000000004", "1.5E+3",
+                      "123456789012345678901234567890", "01", "1.", ".5", "-", "NaN", "-Infinity", "true", "null", "\"s\"",
+                      "{\"a\": 1}", "[1]", "4.9e-324", "1E5", "-12.5e-3"]
+        let spaces = ["", " ", "  ", "\t", "\r"]
+        var cache = MetricsKeyCache()
+        var accepted = 0
+        for round in 0..<20_000 {
+            var text: String
+            if round % 3 == 0 {
+                text = "{\"step\": \(round), \"loss\": 0.\(round), \"lr\": 1e-\(round % 9), \"train/acc_top1_long_name\": \(round % 7)}"
+            } else {
+                var members: [String] = []
+                if next(8) != 0 { members.append("\"step\":" + (next(10) == 0 ? values[next(values.count)] : "\(next(1000))")) }
+                for _ in 0..<next(5) { members.append(keys[next(keys.count)] + spaces[next(spaces.count)] + ":" + spaces[next(spaces.count)] + values[next(values.count)]) }
+                if next(2) == 0 {
+                    var shuffler = SplitMix(state: UInt64(round))
+                    members.shuffle(using: &shuffler)
+                }
+                text = spaces[next(spaces.count)] + "{" + members.joined(separator: "," + spaces[next(spaces.count)]) + "}" + spaces[next(spaces.count)]
+                if next(20) == 0 { text += "x" }
+                if next(20) == 0 { text.removeLast() }
+            }
+            let bytes = Array(text.utf8)
+            let fast = bytes.withUnsafeBytes { MetricsLine.decodeFast($0, cache: &cache) }
+            let full = Result { () throws(MetricsError) -> MetricsLine in try MetricsLine.decode(bytes) }
+            if let fast {
+                accepted += 1
+                #expect((try? full.get()) == fast, "\(text)")
+            }
+            if round % 3 == 0 { #expect(fast != nil, "\(text)") }
+        }
+        #expect(accepted > 7000)
+    }
+}
+
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
 }
