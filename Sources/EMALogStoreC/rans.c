@@ -35,10 +35,10 @@ static inline uint32_t bits_of(float f) { uint32_t b; memcpy(&b, &f, 4); return 
 // back to BF16), integer for F16; a NaN prediction is the canonical quiet NaN, so the result does
 // not depend on how a CPU propagates NaN payloads. p1 alone when there is no p2 or p1 = p2 bit for
 // bit (a constant -0, infinity or NaN stays free).
-static inline uint32_t predict(int kind, const void *p1, const void *p2, size_t i) {
+static inline __attribute__((always_inline)) uint32_t predict_with(int kind, const void *p1, const void *p2, size_t i, const int has_p2) {
     if (kind == EMALOG_RANS_F32) {
         uint32_t a = ((const u32a *)p1)[i];
-        if (!p2) return a;
+        if (!has_p2) return a;
         uint32_t b = ((const u32a *)p2)[i];
         if (a == b) return a;
         float f1 = f32_of(a), f2 = f32_of(b);
@@ -46,7 +46,7 @@ static inline uint32_t predict(int kind, const void *p1, const void *p2, size_t 
         return p != p ? 0x7FC00000u : bits_of(p);
     }
     uint32_t a = ((const u16a *)p1)[i];
-    if (!p2) return a;
+    if (!has_p2) return a;
     uint32_t b = ((const u16a *)p2)[i];
     if (kind == EMALOG_RANS_F16) return (2 * a - b) & 0xFFFF;
     if (a == b) return a;
@@ -55,6 +55,10 @@ static inline uint32_t predict(int kind, const void *p1, const void *p2, size_t 
     if (p != p) return 0x7FC0;
     uint32_t w = bits_of(p);
     return (w + 0x7FFF + ((w >> 16) & 1)) >> 16;
+}
+
+static inline __attribute__((always_inline)) uint32_t predict(int kind, const void *p1, const void *p2, size_t i) {
+    return predict_with(kind, p1, p2, i, p2 != 0);
 }
 
 static inline uint32_t load(int kind, const void *x, size_t i) {
@@ -132,7 +136,14 @@ static void enc_symbol_init(EncSymbol *s, uint32_t start, uint32_t freq) {
 static inline void enc_put(uint32_t *state, uint8_t **pp, const EncSymbol *s) {
     uint32_t x = *state;
     uint8_t *p = *pp;
-    while (x >= s->x_max) { *--p = (uint8_t)x; x >>= 8; }
+    // At most two bytes leave per symbol at 12-bit frequencies; written branch-free (the byte
+    // below p is always inside the buffer).
+    for (int k = 0; k < 2; k++) {
+        uint32_t out = x >= s->x_max;
+        p[-1] = (uint8_t)x;
+        p -= out;
+        x = out ? x >> 8 : x;
+    }
     *pp = p;
     uint32_t q = (uint32_t)(((uint64_t)x * s->rcp_freq) >> 32) >> s->rcp_shift;
     *state = x + s->bias + q * s->cmpl_freq;
@@ -163,24 +174,38 @@ static void normalize(const uint32_t *count, uint32_t *freq, int symbols) {
 
 enum { LANES = 2 };
 
+static inline __attribute__((always_inline)) void classify_one(const void *x, const void *p1, const void *p2, size_t i,
+                                                               uint8_t *symbols, uint8_t *contexts,
+                                                               uint32_t *exponent_count, BitWriter *w, const int kind) {
+    const int width = width_of(kind);
+    const uint32_t mask = width == 32 ? 0xFFFFFFFFu : 0xFFFFu;
+    uint32_t r = (load(kind, x, i) - predict(kind, p1, p2, i)) & mask;
+    uint32_t sign = r >> (width - 1);
+    uint32_t u = sign ? ((0u - r) & mask) : r;
+    uint32_t e = exponent_of(kind, load(kind, p1, i));
+    exponent_count[e]++;
+    contexts[i] = (uint8_t)e;
+    int k = u ? 32 - __builtin_clz(u) : 0;
+    int extra = k - 1 < 2 ? (k > 0 ? k - 1 : 0) : 2;
+    int low = k > 0 ? k - 1 - extra : 0;
+    symbols[i] = (uint8_t)(4 * k + ((u >> low) & ((1u << extra) - 1)));
+    if (u) bits_put(w, (u & ((1u << low) - 1)) | (sign << low), low + 1);
+}
+
+// Elements alternate between the lanes; each lane has its own writer and exponent histogram
+// (two counters chains instead of one).
 static inline __attribute__((always_inline)) void classify(const void *x, const void *p1, const void *p2, size_t n,
                                                            uint8_t *symbols, uint8_t *contexts,
                                                            uint32_t *exponent_count, BitWriter *w, const int kind) {
-    const int width = width_of(kind);
-    const uint32_t mask = width == 32 ? 0xFFFFFFFFu : 0xFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t r = (load(kind, x, i) - predict(kind, p1, p2, i)) & mask;
-        uint32_t sign = r >> (width - 1);
-        uint32_t u = sign ? ((0u - r) & mask) : r;
-        uint32_t e = exponent_of(kind, load(kind, p1, i));
-        exponent_count[e]++;
-        contexts[i] = (uint8_t)e;
-        int k = u ? 32 - __builtin_clz(u) : 0;
-        int extra = k - 1 < 2 ? (k > 0 ? k - 1 : 0) : 2;
-        int low = k > 0 ? k - 1 - extra : 0;
-        symbols[i] = (uint8_t)(4 * k + ((u >> low) & ((1u << extra) - 1)));
-        if (u) bits_put(&w[i % LANES], (u & ((1u << low) - 1)) | (sign << low), low + 1);
+    BitWriter w0 = w[0], w1 = w[1];
+    size_t i = 0;
+    for (; i + 1 < n; i += 2) {
+        classify_one(x, p1, p2, i, symbols, contexts, exponent_count, &w0, kind);
+        classify_one(x, p1, p2, i + 1, symbols, contexts, exponent_count + 256, &w1, kind);
     }
+    if (i < n) classify_one(x, p1, p2, i, symbols, contexts, exponent_count, &w0, kind);
+    w[0] = w0;
+    w[1] = w1;
 }
 
 // Raw bits per lane: at most 31 per element plus 8 bytes of slack.
@@ -206,7 +231,7 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
     // Pass 1: symbols, exponents, raw bits (they do not depend on the model).
     BitWriter w[LANES];
     for (int l = 0; l < LANES; l++) w[l] = (BitWriter){raw[l], 0, 0};
-    uint32_t exponent_count[256] = {0};
+    uint32_t exponent_count[2 * 256] = {0};
     switch (kind) {
     case EMALOG_RANS_F32: classify(x, p1, p2, n, symbols, contexts, exponent_count, w, EMALOG_RANS_F32); break;
     case EMALOG_RANS_BF16: classify(x, p1, p2, n, symbols, contexts, exponent_count, w, EMALOG_RANS_BF16); break;
@@ -219,14 +244,15 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
     int context_count = 1;
     size_t threshold = n / 256 > 64 ? n / 256 : 64;
     for (int e = 0; e < 256 && context_count < MAX_CONTEXTS; e++)
-        if (exponent_count[e] >= threshold) map[e] = (uint8_t)context_count++;
-    uint32_t (*count)[MAX_SYMBOLS] = calloc(context_count, sizeof *count);
+        if (exponent_count[e] + exponent_count[256 + e] >= threshold)
+            map[e] = (uint8_t)context_count++;
+    uint32_t (*count)[MAX_SYMBOLS] = calloc(2 * (size_t)context_count, sizeof *count); // two halves, summed below
     uint32_t freq[MAX_SYMBOLS];
     EncSymbol (*table)[MAX_SYMBOLS] = calloc(context_count, sizeof *table);
     if (!count || !table) { free(count); free(table); free(buffer); return 0; }
     for (size_t i = 0; i < n; i++) {
         contexts[i] = map[contexts[i]];
-        count[contexts[i]][symbols[i]]++;
+        count[(i & 1) * context_count + contexts[i]][symbols[i]]++;
     }
 
     // Header and tables.
@@ -238,6 +264,7 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
     for (int e = 0; e < 256; e++)
         if (map[e]) { *h++ = (uint8_t)e; *h++ = map[e]; }
     for (int c = 0; c < context_count; c++) {
+        for (int k = 0; k < MAX_SYMBOLS; k++) count[c][k] += count[context_count + c][k];
         normalize(count[c], freq, MAX_SYMBOLS);
         uint8_t *nsym = h++;
         *nsym = 0;
@@ -253,17 +280,24 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
         }
     }
 
-    // Pass 2: each lane's rANS stream, backwards from its last element, then its final state.
-    uint8_t *rans_start[LANES];
-    for (int l = 0; l < LANES; l++) {
-        uint8_t *q = rans_end[l];
-        uint32_t state = RANS_L;
-        for (size_t i = n; i-- > 0;)
-            if (i % LANES == (size_t)l) enc_put(&state, &q, &table[contexts[i]][symbols[i]]);
-        q -= 4;
-        memcpy(q, &state, 4);
-        rans_start[l] = q;
+    // Pass 2: each lane's rANS stream, backwards from its last element, then its final state;
+    // the two lanes interleaved (two independent chains).
+    uint8_t *q0 = rans_end[0], *q1 = rans_end[1];
+    uint32_t state0 = RANS_L, state1 = RANS_L;
+    size_t i = n;
+    if (n & 1) {
+        i = n - 1;
+        enc_put(&state0, &q0, &table[contexts[i]][symbols[i]]);
     }
+    for (; i >= 2; i -= 2) {
+        enc_put(&state1, &q1, &table[contexts[i - 1]][symbols[i - 1]]);
+        enc_put(&state0, &q0, &table[contexts[i - 2]][symbols[i - 2]]);
+    }
+    q0 -= 4;
+    memcpy(q0, &state0, 4);
+    q1 -= 4;
+    memcpy(q1, &state1, 4);
+    uint8_t *rans_start[LANES] = {q0, q1};
     free(count);
     free(table);
 
@@ -316,7 +350,8 @@ static inline __attribute__((always_inline)) uint64_t peek_bits(const Lane *l, c
 // Element i of lane l: the symbol from the context of p1's exponent, the state advanced and
 // renormalised (at most two bytes at 12-bit probabilities), then the raw bits.
 static inline __attribute__((always_inline)) void decode_one(Model *m, Lane *l, const void *p1, const void *p2,
-                                                             void *out, size_t i, const int kind, const int safe) {
+                                                             void *out, size_t i, const int kind, const int safe,
+                                                             const int has_p2) {
     uint32_t x = l->state;
     uint32_t entry = m->slots[(size_t)m->map[exponent_of(kind, load(kind, p1, i))] * SCALE + (x & (SCALE - 1))];
     uint32_t symbol = entry & 0xFF;
@@ -338,23 +373,36 @@ static inline __attribute__((always_inline)) void decode_one(Model *m, Lane *l, 
     uint32_t u = sh.base | ((uint32_t)v & sh.low_mask);
     uint32_t r = (uint32_t)(v >> sh.low) ? (0u - u) : u;
     uint32_t mask = kind == EMALOG_RANS_F32 ? 0xFFFFFFFFu : 0xFFFFu;
-    store(kind, out, i, (predict(kind, p1, p2, i) + r) & mask);
+    store(kind, out, i, (predict_with(kind, p1, p2, i, has_p2) + r) & mask);
 }
 
-static inline int lane_roomy(const Lane *l) { return l->end - l->p >= 2 && (l->position >> 3) + 8 <= l->raw_size; }
-
-static inline __attribute__((always_inline)) void decode_all(Model *m, Lane *lanes, const void *p1, const void *p2,
-                                                             void *out, size_t n, const int kind) {
+// Each element takes at most 2 rANS bytes and 31 raw bits, so `room` pairs can run without a
+// bounds check (the raw peek reads 8 bytes); lanes and flags live in locals (registers).
+static inline __attribute__((always_inline)) void decode_all(Model *model, Lane *lanes, const void *p1, const void *p2,
+                                                             void *out, size_t n, const int kind, const int has_p2) {
+    Lane a = lanes[0], b = lanes[1];
+    Model m = *model;
     size_t i = 0;
-    // Fast path while no lane can reach past a stream's end (2 rANS bytes, 8 raw bytes each).
     for (;;) {
-        int roomy = i + LANES <= n;
-        for (int l = 0; l < LANES; l++) roomy &= lane_roomy(&lanes[l]);
-        if (!roomy) break;
-        for (int l = 0; l < LANES; l++) decode_one(m, &lanes[l], p1, p2, out, i + l, kind, 0);
-        i += LANES;
+        size_t room = (n - i) / 2;
+        size_t ra = (size_t)(a.end - a.p) / 2, rb = (size_t)(b.end - b.p) / 2;
+        uint64_t ba = (a.position >> 3) + 8, bb = (b.position >> 3) + 8;
+        size_t wa = a.raw_size > ba ? (size_t)((a.raw_size - ba) / 4) : 0;
+        size_t wb = b.raw_size > bb ? (size_t)((b.raw_size - bb) / 4) : 0;
+        if (ra < room) room = ra;
+        if (rb < room) room = rb;
+        if (wa < room) room = wa;
+        if (wb < room) room = wb;
+        if (room == 0) break;
+        for (size_t k = 0; k < room; k++, i += 2) {
+            decode_one(&m, &a, p1, p2, out, i, kind, 0, has_p2);
+            decode_one(&m, &b, p1, p2, out, i + 1, kind, 0, has_p2);
+        }
     }
-    for (; i < n; i++) decode_one(m, &lanes[i % LANES], p1, p2, out, i, kind, 1);
+    for (; i < n; i++) decode_one(&m, (i & 1) ? &b : &a, p1, p2, out, i, kind, 1, has_p2);
+    lanes[0] = a;
+    lanes[1] = b;
+    *model = m;
 }
 
 int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, const void *p2, void *out, size_t n,
@@ -418,10 +466,13 @@ int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, cons
         raw += lengths[LANES + l];
     }
     Model m = {slots, map, shapes, 0, 0};
-    switch (kind) {
-    case EMALOG_RANS_F32: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F32); break;
-    case EMALOG_RANS_BF16: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_BF16); break;
-    default: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F16); break;
+    switch (kind * 2 + (p2 != 0)) {
+    case EMALOG_RANS_F32 * 2: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F32, 0); break;
+    case EMALOG_RANS_F32 * 2 + 1: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F32, 1); break;
+    case EMALOG_RANS_BF16 * 2: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_BF16, 0); break;
+    case EMALOG_RANS_BF16 * 2 + 1: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_BF16, 1); break;
+    case EMALOG_RANS_F16 * 2: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F16, 0); break;
+    default: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F16, 1); break;
     }
     free(slots);
     if (m.poisoned) return -6;
