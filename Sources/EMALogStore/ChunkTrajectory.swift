@@ -9,6 +9,8 @@ public final class ChunkTrajectory {
     public let chunkIndex: Int
     private let coder = ChunkCoder()
     private var recent: [[UInt8]] = []
+    /// The step that last dropped out of `recent`, recycled as the next output.
+    private var spare: [UInt8] = []
     private var lastStep: Int?
 
     public init(tensor: TensorRecord, chunkIndex: Int) {
@@ -49,10 +51,12 @@ public final class ChunkTrajectory {
         guard row.codec.predecessors == 0 || (lastStep != nil && lastStep == previous && recent.count >= row.codec.predecessors) else {
             throw StoreError.inconsistent("tensor '\(tensor.name)' chunk \(chunkIndex) at step \(row.step): \(row.codec.rawValue) without the steps before it")
         }
-        let decoded = try reader.decodeVerified(row, tensor: tensor, owner: .step(row.step), predecessors: recent[...], coder: coder)
+        var decoded = spare
+        spare = []
+        try reader.decodeVerified(row, tensor: tensor, owner: .step(row.step), predecessors: recent[...], coder: coder, into: &decoded)
         recent.insert(decoded, at: 0)
-        if recent.count > 2 { recent.removeLast() }
         if row.codec.predecessors == 0 { recent.removeSubrange(1...) }
+        if recent.count > 2 { spare = recent.removeLast() }
         lastStep = row.step
         return decoded
     }
@@ -90,7 +94,11 @@ extension StoreReader {
             SELECT chunk_index, codec, raw_size, xxh64, data FROM chunks WHERE step = ? AND tensor_id = ? AND chunk_index = ?
             """)
         statement.arguments = [step, tensor.id, index]
-        guard let row = try Row.fetchOne(statement) else {
+        // A cursor's row is not copied (it reads the statement in place, so the cursor must live
+        // while it is read): the blob is copied once, from SQLite's buffer to the payload.
+        let cursor = try Row.fetchCursor(statement)
+        defer { withExtendedLifetime(cursor) {} }
+        guard let row = try cursor.next() else {
             throw StoreError.inconsistent("tensor '\(tensor.name)' at step \(step): chunk \(index) is missing")
         }
         return try chunkRow(row, step: step, tensor: tensor, label: "at step \(step)")

@@ -67,7 +67,7 @@ extension StoreReader {
             throw StoreError.inconsistent("tensor '\(tensor.name)' \(label): unknown codec '\(name)' (written by a newer emalog?)")
         }
         return ChunkRow(step: step, index: row["chunk_index"], codec: codec, rawSize: row["raw_size"],
-                        checksum: UInt64(bitPattern: row["xxh64"] as Int64), payload: (row["data"] as Data?).map { [UInt8]($0) } ?? [])
+                        checksum: UInt64(bitPattern: row["xxh64"] as Int64), payload: try row.withUnsafeData(named: "data") { $0.map { [UInt8]($0) } } ?? [])
     }
 
     /// Decodes one chunk of a step by walking back to its keyframe and forward again.
@@ -99,26 +99,35 @@ extension StoreReader {
     }
 
     func decodeVerified(_ row: ChunkRow, tensor: TensorRecord, owner: ChunkOwner, predecessors: ArraySlice<[UInt8]>, coder: ChunkCoder) throws -> [UInt8] {
+        var out: [UInt8] = []
+        try decodeVerified(row, tensor: tensor, owner: owner, predecessors: predecessors, coder: coder, into: &out)
+        return out
+    }
+
+    /// Decodes into `out`, reusing its storage when it is unshared and of the right size (a replay
+    /// recycles the step that drops out of its window: no fresh pages per chunk-step).
+    func decodeVerified(_ row: ChunkRow, tensor: TensorRecord, owner: ChunkOwner, predecessors: ArraySlice<[UInt8]>, coder: ChunkCoder,
+                        into out: inout [UInt8]) throws {
         let what = "tensor '\(tensor.name)' \(owner.label), chunk \(row.index)"
         guard predecessors.count >= row.codec.predecessors else {
             throw StoreError.inconsistent("\(what): \(row.codec.rawValue) needs \(row.codec.predecessors) earlier steps after a keyframe")
         }
         let dtype: DType = owner.isSnapshot ? .f32 : tensor.dtype
-        var failure: CodecError?
-        // Every byte is written by the decoder (or the chunk is refused), so no zero-fill.
-        let out = [UInt8](unsafeUninitializedCapacity: row.rawSize) { buffer, initialized in
-            let destination = UnsafeMutableRawBufferPointer(buffer)
-            failure = row.payload.withUnsafeBytes { payload in
+        if out.count != row.rawSize {
+            // Every byte is written by the decoder (or the chunk is refused), so no zero-fill.
+            out = [UInt8](unsafeUninitializedCapacity: row.rawSize) { _, initialized in initialized = row.rawSize }
+        }
+        let failure: CodecError? = out.withUnsafeMutableBytes { destination in
+            let failure = row.payload.withUnsafeBytes { payload in
                 withBuffers(predecessors.prefix(row.codec.predecessors)) { previous in
                     coder.decode(payload, codec: row.codec, dtype: dtype, predecessors: previous, into: destination)
                 }
             }
             if failure != nil { destination.initializeMemory(as: UInt8.self, repeating: 0) }
-            initialized = row.rawSize
+            return failure
         }
         if let failure { throw StoreError.checksumMismatch(what: "\(what) (\(failure))") }
         guard out.withUnsafeBytes({ XXH64.hash($0) }) == row.checksum else { throw StoreError.checksumMismatch(what: what) }
-        return out
     }
 }
 
