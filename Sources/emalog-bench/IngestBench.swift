@@ -63,7 +63,9 @@ enum IngestBench {
             print("shadow \(String(format: "%4d", distance)) steps after a snapshot  \(String(format: "%7.3f s", t))")
         }
         let posthoc = try Measure.seconds { _ = try log.shadow(atStep: steps, track: .decay(0.995)) }
-        print("post-hoc replay over \(steps) steps    \(String(format: "%7.3f s", posthoc))")
+        let baseline = ScaleBench.replayBaseline(stepsFolder: stepsFolder, steps: steps, parameters: parameters)
+        print("replay baseline: read the files + EMA  \(String(format: "%7.3f s", baseline))   1.00x")
+        print("post-hoc replay over \(steps) steps    \(String(format: "%7.3f s", posthoc))   \(String(format: "%.2fx", baseline / posthoc))")
         print(String(format: "bytes per param-step             %7.3f", try log.info().bytesPerParameterStep ?? 0))
     }
 }
