@@ -44,10 +44,12 @@ extension Ingest {
                 let tensor = tensorsByName[info.name]!
                 let bytes = file.bytes(of: info)
                 var differs = false
+                let base = file.fileRange(of: info).lowerBound
                 try storedSteps.forEachChunk(of: tensor, step: file.step, previous: previous, r) { offset, chunk in
                     if !differs, !ByteCompare.equal(chunk, bytes.baseAddress! + offset) {
                         differs = true
                     }
+                    file.mapped.release((base + offset)..<(base + offset + chunk.count))
                 }
                 if differs { return "tensor '\(info.name)' has different values" }
             }
@@ -79,19 +81,21 @@ extension Ingest {
         }
     }
 
-    /// Refuses NaN or infinity in floating tensors unless `--allow-nonfinite`.
+    /// Refuses NaN or infinity in floating tensors unless `--allow-nonfinite` (window by window).
     func checkFinite(_ file: StepFile) throws {
         guard !request.allowNonFinite else { return }
         for info in file.header.tensors {
             guard let dtype = FloatingDType(rawValue: info.dtype.rawValue) else { continue }
-            let bytes = file.bytes(of: info)
-            guard let bad = Widening.firstNonFinite(bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!, dtype: dtype,
-                                                    count: info.elementCount) else { file.release(info); continue }
-            defer { file.release(info) }
-            var value = Float.zero
-            Widening.widen(bytes.baseAddress! + bad * dtype.byteWidth, dtype: dtype, count: 1, into: &value)
-            throw IngestError.nonFinite(path: file.path, step: file.step, tensor: info.name,
-                                        index: bad, value: value.isNaN ? "NaN" : (value < 0 ? "-Inf" : "Inf"))
+            try file.forEachWindow(of: info) { offset, bytes in
+                let count = bytes.count / dtype.byteWidth
+                guard let bad = Widening.firstNonFinite(bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!, dtype: dtype,
+                                                        count: count) else { return }
+                var value = Float.zero
+                Widening.widen(bytes.baseAddress! + bad * dtype.byteWidth, dtype: dtype, count: 1, into: &value)
+                throw IngestError.nonFinite(path: file.path, step: file.step, tensor: info.name,
+                                            index: offset / dtype.byteWidth + bad,
+                                            value: value.isNaN ? "NaN" : (value < 0 ? "-Inf" : "Inf"))
+            }
         }
     }
 
@@ -105,7 +109,7 @@ extension Ingest {
     /// previous one or two steps appended by this ingest, newest first). Returns the bytes stored.
     @discardableResult
     ///
-    /// Chunks are encoded on every core in groups of about four chunks' worth of bytes (small
+    /// Chunks are encoded on every core in groups of about one chunk per core (small
     /// tensors together, large ones a few chunks at a time); each group is inserted and its mapped
     /// pages released before the next, so memory stays at a few chunks whatever the tensor size.
     func insertChunks(of file: StepFile, _ w: StoreWriter, predecessors: [StepFile]) throws -> Int {
@@ -132,7 +136,7 @@ extension Ingest {
             group.removeAll()
             groupBytes = 0
         }
-        let perGroup = 4
+        let perGroup = max(2, ProcessInfo.processInfo.activeProcessorCount)  // one chunk per core at a time
         for info in file.header.tensors {
             let count = max(1, (info.byteCount + chunkBytes - 1) / chunkBytes)
             var start = 0
@@ -171,8 +175,9 @@ extension Ingest {
                                                 firstStep: first, previousStep: previous))
         }
         for info in file.header.tensors where info.dtype.isFloating {
-            ShadowUpdate.apply(actions, tensor: tensorsByName[info.name]!, offset: 0, bytes: file.bytes(of: info))
-            file.release(info)
+            file.forEachWindow(of: info) { offset, bytes in
+                ShadowUpdate.apply(actions, tensor: tensorsByName[info.name]!, offset: offset, bytes: bytes)
+            }
         }
         for (shadow, _) in actions { shadow.step = file.step }
         let snapshotDue = crossesSnapshotBoundary(previous: previous, step: file.step)

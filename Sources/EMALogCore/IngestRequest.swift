@@ -1,4 +1,5 @@
 import EMAKernel
+import EMALogStore
 import Foundation
 
 /// What `emalog ingest` was asked to do.
@@ -24,8 +25,9 @@ public struct IngestRequest: Sendable {
     public var pollInterval = 0.2
     /// The command line, for the audit trail.
     public var arguments: [String] = []
-    /// Largest chunk for a new log (64 MiB; smaller in tests).
-    public var chunkBytes = 64 << 20
+    /// Largest chunk for a new log (smaller in tests).
+    public var chunkBytes = defaultChunkBytes
+    public static let defaultChunkBytes = LogStore.defaultChunkBytes
 
     public init(logPath: String, inputs: [String]) {
         self.logPath = logPath

@@ -65,15 +65,15 @@ public struct Replay {
         var units: [ReplayUnit] = []
         for tensor in floating {
             for (index, range) in reader.chunkRanges(of: tensor).enumerated() {
-                let trajectory = ChunkTrajectory(tensor: tensor, chunkIndex: index)
-                let keyframe = try trajectory.keyframeStep(atOrBefore: first.step, reader)
+                let keyframe = try reader.keyframeStep(tensor: tensor, chunkIndex: index, atOrBefore: first.step)
                 let warmUp = steps.filter { $0 >= keyframe && $0 < first.step }.map { s in
                     (step: s, previous: step(before: s), actions: [(ShadowState, ShadowUpdate.Action)]())
                 }
-                units.append(ReplayUnit(tensor: tensor, range: range, trajectory: trajectory, items: warmUp + plan))
+                units.append(ReplayUnit(tensor: tensor, chunkIndex: index, range: range, items: warmUp + plan))
             }
         }
-        // Batches bound memory: each unit holds its chunk at three steps (two for the prediction).
+        // Batches bound memory: each unit holds its chunk at about four steps (two for the
+        // prediction, one recycled, one fetched ahead), and only while its batch runs.
         var batch: [ReplayUnit] = [], batchBytes = 0
         let total = units.reduce(0) { $0 + $1.items.count }
         var done = 0
@@ -90,29 +90,32 @@ public struct Replay {
         for (k, shadow) in shadows.enumerated() { shadow.step = current[k] }
     }
 
-    /// Raw chunk bytes replayed side by side (at most 4 chunks of the 64 MiB maximum).
-    static let batchBytes = 256 << 20
+    /// Raw chunk bytes replayed side by side (four 16 MiB chunks: both cores busy, memory small).
+    static let batchBytes = 64 << 20
 
     /// Step-major over the units: the rows of round k + 1 are fetched on this thread (the only
     /// one that touches the database) while the workers decode and apply round k, one unit each.
     private func run(_ units: [ReplayUnit], stepDone: () -> Void) throws {
         let rounds = units.map(\.items.count).max() ?? 0
+        let trajectories = units.map { ChunkTrajectory(tensor: $0.tensor, chunkIndex: $0.chunkIndex) }
         func fetch(_ round: Int) throws -> [PendingChunk?] {
-            try units.map { unit in round < unit.items.count ? try unit.trajectory.pending(at: unit.items[round].step, reader) : nil }
+            try units.indices.map { u in
+                round < units[u].items.count ? try trajectories[u].pending(at: units[u].items[round].step, reader) : nil
+            }
         }
         var pending = try fetch(0)
         let queue = DispatchQueue(label: "emalog.replay", attributes: .concurrent)
         let failures = Mutex<[any Error]>([])
         for round in 0..<rounds {
             let group = DispatchGroup()
-            let work = UncheckedBox((units, pending, reader))
+            let work = UncheckedBox((units, trajectories, pending, reader))
             for u in units.indices where pending[u] != nil {
                 queue.async(group: group) {
-                    let (units, pending, reader) = work.value
+                    let (units, trajectories, pending, reader) = work.value
                     let unit = units[u]
                     let item = unit.items[round]
                     do {
-                        let bytes = try unit.trajectory.decode(pending[u]!, previous: item.previous, reader)
+                        let bytes = try trajectories[u].decode(pending[u]!, previous: item.previous, reader)
                         if !item.actions.isEmpty {
                             bytes.withUnsafeBytes { ShadowUpdate.apply(item.actions, tensor: unit.tensor, offset: unit.range.lowerBound, bytes: $0) }
                         }
@@ -135,8 +138,8 @@ public struct Replay {
 /// One chunk of one tensor in a replay, and the steps it goes through.
 struct ReplayUnit {
     let tensor: TensorRecord
+    let chunkIndex: Int
     let range: Range<Int>
-    let trajectory: ChunkTrajectory
     let items: [(step: Int, previous: Int?, actions: [(ShadowState, ShadowUpdate.Action)])]
 }
 

@@ -54,6 +54,22 @@ public final class StepFile: Sendable {
         return info
     }
 
+    /// Calls `body` with `tensor`'s bytes in windows of about 64 MiB (whole elements), each
+    /// released after its call, so a pass over a large tensor keeps only a window resident.
+    /// `body` gets the window's byte offset in the tensor.
+    public func forEachWindow(of tensor: TensorInfo, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows {
+        let range = fileRange(of: tensor)
+        let width = max(1, tensor.dtype.byteWidth)
+        let window = (64 << 20) / width * width
+        var offset = 0
+        repeat {
+            let part = (range.lowerBound + offset)..<min(range.lowerBound + offset + window, range.upperBound)
+            defer { mapped.release(part) }
+            try body(offset, mapped[part])
+            offset += window
+        } while range.lowerBound + offset < range.upperBound
+    }
+
     /// Releases the mapped pages of `tensor` (see `MappedFile.release`).
     public func release(_ tensor: TensorInfo) { mapped.release(fileRange(of: tensor)) }
 

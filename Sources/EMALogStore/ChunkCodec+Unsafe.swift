@@ -72,50 +72,51 @@ extension ChunkCoder {
     /// Below this many elements the zstd residual is used: rANS tables would outweigh the data.
     static let smallChunk = 4096
 
-    /// The rANS residual payload against one or two predecessors (newest first).
+    /// The rANS residual payload against one or two predecessors (newest first). Encoded into
+    /// reusable scratch, then copied out at its exact size (a chunk's worst-case bound is ~6x its
+    /// elements: kept per chunk until the insert, that was most of an ingest's memory).
     private func rans(_ bytes: UnsafeRawBufferPointer, kind: Int32, predecessors: [UnsafeRawBufferPointer]) -> [UInt8] {
         let n = bytes.count / (kind == EMALOG_RANS_F32 ? 4 : 2)
         let symbols = scratch(0, count: max(2 * n, 1))
         let bound = emalog_rans_bound(n)
-        return [UInt8](unsafeUninitializedCapacity: bound) { out, count in
-            count = emalog_rans_encode(bytes.baseAddress, predecessors[0].baseAddress,
+        let out = scratch(2, count: bound)
+        let count = emalog_rans_encode(bytes.baseAddress, predecessors[0].baseAddress,
                                        predecessors.count >= 2 ? predecessors[1].baseAddress : nil, n, kind,
-                                       symbols.baseAddress!.assumingMemoryBound(to: UInt8.self), out.baseAddress!, bound)
-            precondition(count > 0, "rANS encoding failed (out of memory)")
-        }
+                                       symbols.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                       out.baseAddress!.assumingMemoryBound(to: UInt8.self), bound)
+        precondition(count > 0, "rANS encoding failed (out of memory)")
+        return Array(UnsafeRawBufferPointer(rebasing: out[0..<count]))
     }
 
     /// Byte planes, each zstd-compressed or raw: [version, width, width × (mode u8, length u32)] + planes.
+    /// Built in reusable scratch and copied out at its exact size.
     private func planes(of bytes: UnsafeRawBufferPointer, width: Int) -> [UInt8] {
         let n = bytes.count / width
         let shuffled = scratch(0, count: max(bytes.count, 1))
         emalog_shuffle(bytes.baseAddress!.assumingMemoryBound(to: UInt8.self), shuffled.baseAddress!.assumingMemoryBound(to: UInt8.self), n, width)
         let bound = ZSTD_compressBound(n)
-        var out = [UInt8](repeating: 0, count: 2 + 5 * width + width * bound)
-        out[0] = Self.formatVersion
-        out[1] = UInt8(width)
+        let o = scratch(2, count: 2 + 5 * width + width * bound)
+        o[0] = Self.formatVersion
+        o[1] = UInt8(width)
         var offset = 2 + 5 * width
-        out.withUnsafeMutableBytes { o in
-            for k in 0..<width {
-                let plane = shuffled.baseAddress! + k * n
-                let written = ZSTD_compressCCtx(cctx, o.baseAddress! + offset, bound, plane, n, Self.level)
-                let mode: UInt8
-                let length: Int
-                if ZSTD_isError(written) == 0 && written < n {
-                    mode = 1
-                    length = written
-                } else {
-                    mode = 0
-                    length = n
-                    (o.baseAddress! + offset).copyMemory(from: plane, byteCount: n)
-                }
-                o[2 + 5 * k] = mode
-                o.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 3 + 5 * k, as: UInt32.self)
-                offset += length
+        for k in 0..<width {
+            let plane = shuffled.baseAddress! + k * n
+            let written = ZSTD_compressCCtx(cctx, o.baseAddress! + offset, bound, plane, n, Self.level)
+            let mode: UInt8
+            let length: Int
+            if ZSTD_isError(written) == 0 && written < n {
+                mode = 1
+                length = written
+            } else {
+                mode = 0
+                length = n
+                (o.baseAddress! + offset).copyMemory(from: plane, byteCount: n)
             }
+            o[2 + 5 * k] = mode
+            o.storeBytes(of: UInt32(length).littleEndian, toByteOffset: 3 + 5 * k, as: UInt32.self)
+            offset += length
         }
-        out.removeSubrange(offset...)
-        return out
+        return Array(UnsafeRawBufferPointer(rebasing: o[0..<offset]))
     }
 
     private func unplanes(_ payload: UnsafeRawBufferPointer, width: Int, into destination: UnsafeMutableRawBufferPointer) -> CodecError? {

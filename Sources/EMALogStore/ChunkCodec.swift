@@ -92,7 +92,7 @@ final class ChunkCoder {
         for buffer in scratch { buffer.deallocate() }
     }
 
-    /// Scratch buffer `slot` (0 or 1) of at least `count` bytes, valid until the next call for that slot.
+    /// Scratch buffer `slot` (0, 1 or 2) of at least `count` bytes, valid until the next call for that slot.
     func scratch(_ slot: Int, count: Int) -> UnsafeMutableRawBufferPointer {
         while scratch.count <= slot { scratch.append(UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 16)) }
         if scratch[slot].count < count {

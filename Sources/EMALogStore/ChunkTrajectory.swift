@@ -60,19 +60,6 @@ public final class ChunkTrajectory {
         lastStep = row.step
         return decoded
     }
-
-    /// The latest step at or before `step` where this chunk is a keyframe (codecs only, no payloads).
-    public func keyframeStep(atOrBefore step: Int, _ reader: StoreReader) throws -> Int {
-        let statement = try reader.db.cachedStatement(sql: """
-            SELECT step, codec FROM chunks WHERE tensor_id = ? AND chunk_index = ? AND step <= ? ORDER BY step DESC
-            """)
-        statement.arguments = [tensor.id, chunkIndex, step]
-        let rows = try Row.fetchCursor(statement)
-        while let row = try rows.next() {
-            if Codec(rawValue: row["codec"])?.predecessors == 0 { return row["step"] }
-        }
-        throw StoreError.inconsistent("tensor '\(tensor.name)' chunk \(chunkIndex) at step \(step) has no keyframe before it")
-    }
 }
 
 /// A chunk row fetched for a later decode (see `ChunkTrajectory.pending`).
@@ -177,5 +164,20 @@ extension StoreReader {
 
     func chunkCount(step: Int, tensor: TensorRecord) throws -> Int {
         try Int.fetchOne(db, sql: "SELECT count(*) FROM chunks WHERE step = ? AND tensor_id = ?", arguments: [step, tensor.id]) ?? 0
+    }
+}
+
+extension StoreReader {
+    /// The latest step at or before `step` where the chunk is a keyframe (codecs only, no payloads).
+    public func keyframeStep(tensor: TensorRecord, chunkIndex: Int, atOrBefore step: Int) throws -> Int {
+        let statement = try db.cachedStatement(sql: """
+            SELECT step, codec FROM chunks WHERE tensor_id = ? AND chunk_index = ? AND step <= ? ORDER BY step DESC
+            """)
+        statement.arguments = [tensor.id, chunkIndex, step]
+        let rows = try Row.fetchCursor(statement)
+        while let row = try rows.next() {
+            if Codec(rawValue: row["codec"])?.predecessors == 0 { return row["step"] }
+        }
+        throw StoreError.inconsistent("tensor '\(tensor.name)' chunk \(chunkIndex) at step \(step) has no keyframe before it")
     }
 }

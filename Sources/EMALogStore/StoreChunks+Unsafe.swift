@@ -20,15 +20,24 @@ extension StoreReader {
     public func forEachChunk(of tensor: TensorRecord, in owner: ChunkOwner,
                              _ body: (_ offset: Int, _ bytes: UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         let coder = ChunkCoder()
-        let rows = try chunkRows(tensor: tensor, owner: owner)
+        // Row by row through a cursor: one chunk's payload and decoded bytes at a time.
+        let statement = try db.cachedStatement(sql: """
+            SELECT chunk_index, codec, raw_size, xxh64, data FROM \(owner.table)
+            WHERE \(owner.column) = ? AND tensor_id = ? ORDER BY chunk_index
+            """)
+        statement.arguments = [owner.key, tensor.id]
+        let rows = try Row.fetchCursor(statement)
         var offset = 0
-        for (expected, row) in rows.enumerated() {
+        var expected = 0
+        var decoded: [UInt8] = []
+        while let stored = try rows.next() {
+            let row = try chunkRow(stored, step: Int(owner.key), tensor: tensor, label: owner.label)
             guard row.index == expected else {
                 throw StoreError.inconsistent("tensor '\(tensor.name)' \(owner.label): chunk \(expected) is missing")
             }
-            let decoded: [UInt8]
+            expected += 1
             if row.codec.predecessors == 0 {
-                decoded = try decodeVerified(row, tensor: tensor, owner: owner, predecessors: [], coder: coder)
+                try decodeVerified(row, tensor: tensor, owner: owner, predecessors: [], coder: coder, into: &decoded)
             } else if case let .step(step) = owner {
                 decoded = try decodeChain(tensor: tensor, chunkIndex: row.index, step: step, coder: coder)
             } else {
@@ -37,9 +46,9 @@ extension StoreReader {
             try decoded.withUnsafeBytes { try body(offset, $0) }
             offset += row.rawSize
         }
-        let expected = owner.isSnapshot ? tensor.elementCount * 4 : tensor.byteCount
-        guard offset == expected else {
-            throw StoreError.inconsistent("tensor '\(tensor.name)' \(owner.label) holds \(offset) bytes, expected \(expected)")
+        let size = owner.isSnapshot ? tensor.elementCount * 4 : tensor.byteCount
+        guard offset == size else {
+            throw StoreError.inconsistent("tensor '\(tensor.name)' \(owner.label) holds \(offset) bytes, expected \(size)")
         }
         return offset
     }
@@ -50,15 +59,6 @@ extension StoreReader {
             precondition(offset + bytes.count <= destination.count, "destination too small for \(tensor.name)")
             if bytes.count > 0 { (destination.baseAddress! + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count) }
         }
-    }
-
-    func chunkRows(tensor: TensorRecord, owner: ChunkOwner) throws -> [ChunkRow] {
-        let statement = try db.cachedStatement(sql: """
-            SELECT chunk_index, codec, raw_size, xxh64, data FROM \(owner.table)
-            WHERE \(owner.column) = ? AND tensor_id = ? ORDER BY chunk_index
-            """)
-        statement.arguments = [owner.key, tensor.id]
-        return try Row.fetchAll(statement).map { row in try chunkRow(row, step: Int(owner.key), tensor: tensor, label: owner.label) }
     }
 
     func chunkRow(_ row: Row, step: Int, tensor: TensorRecord, label: String) throws -> ChunkRow {

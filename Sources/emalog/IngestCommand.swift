@@ -40,7 +40,7 @@ extension EMALogCommand {
         @Flag(help: "Store NaN/Inf weights instead of refusing the step.")
         var allowNonfinite = false
 
-        @Option(help: .hidden) var chunkBytes = 64 << 20
+        @Option(help: .hidden) var chunkBytes = IngestRequest.defaultChunkBytes
 
         @Argument(help: ArgumentHelp("Safetensors files, folders of them, metrics .jsonl files.", valueName: "input"))
         var inputs: [String] = []
@@ -49,7 +49,9 @@ extension EMALogCommand {
             guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") }
             guard keyframeEvery > 0 else { throw ValidationError("--keyframe-every must be > 0") }
             guard pollInterval > 0 else { throw ValidationError("--poll-interval must be > 0") }
-            guard chunkBytes > 0, chunkBytes % 8 == 0 else { throw ValidationError("--chunk-bytes must be a positive multiple of 8") }
+            guard chunkBytes > 0, chunkBytes % 8 == 0, chunkBytes <= 64 << 20 else {
+                throw ValidationError("--chunk-bytes must be a positive multiple of 8, at most 64 MiB")
+            }
             guard !inputs.isEmpty else { throw ValidationError("give at least one input: safetensors files, folders, metrics .jsonl") }
             for spec in ema {
                 do { _ = try EMASpec(parsing: spec) } catch { throw ValidationError("--ema: \(error)") }
