@@ -18,6 +18,7 @@ struct Bench {
         try IngestBench.run(steps: quick ? 20 : 100, parameters: quick ? 250_000 : 1_000_000)
         try ScaleBench.metrics(lines: quick ? 10_000 : 100_000)
         try ScaleBench.manySteps(rounds: 10, perRound: quick ? 100 : 1000, parameters: 4096)
+        try LargeStepBench.run(stepBytes: quick ? 256 << 20 : 1 << 30, steps: 3)
     }
 }
 

@@ -118,3 +118,62 @@ enum ScaleBench {
         print(String(format: "last / first round                 %.2fx", perStep[rounds - 1] / perStep[0]))
     }
 }
+
+/// Large steps through the CLI binary (next to this one): wall time and peak RSS per command,
+/// against the size of the shadow the command must hold.
+enum LargeStepBench {
+    /// Runs `emalog args`; returns (seconds, peak RSS in bytes) from wait4's rusage of that child.
+    static func run(_ args: [String]) throws -> (Double, Int) {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("emalog").path
+        var pid: pid_t = 0
+        let argv = ([binary] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let start = DispatchTime.now().uptimeNanoseconds
+        guard posix_spawn(&pid, binary, &actions, nil, argv, environ) == 0 else { throw CocoaError(.executableNotLoadable) }
+        var status: Int32 = 0
+        var usage = rusage()
+        _ = wait4(pid, &status, 0, &usage)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        guard status == 0 else { throw CocoaError(.executableLoad) }
+        return (seconds, usage.ru_maxrss * 1024)
+    }
+
+    static func run(stepBytes: Int, steps: Int) throws {
+        let dir = try ScaleBench.folder("large")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let big = stepBytes / 4 * 3 / 4, small = stepBytes / 4 / 4
+        print("\n## \(steps) steps of \(stepBytes >> 20) MiB (float32 tensors of \(big) and \(small) elements), one track, via the CLI")
+        let header = Safetensors.encodeHeader([TensorLayout(name: "big", dtype: .f32, shape: [big]),
+                                               TensorLayout(name: "small", dtype: .f32, shape: [small])], metadata: [:])
+        var values = [Float](repeating: 0, count: big + small)
+        var state: UInt64 = 5
+        for i in values.indices {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            values[i] = Float(Int64(bitPattern: state) >> 40) * 1e-8
+        }
+        try FileManager.default.createDirectory(atPath: dir + "/steps", withIntermediateDirectories: true)
+        for step in 1...steps {
+            for i in stride(from: 0, to: values.count, by: 7) { values[i] += 1e-6 }
+            let fd = open(dir + String(format: "/steps/step-%08d.safetensors", step), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            header.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+            values.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+            close(fd)
+        }
+        values = []
+        let shadowMiB = Double((big + small) * 4) / 1048576
+        let db = dir + "/large.emalog"
+        func line(_ what: String, _ result: (Double, Int)) {
+            let rss = Double(result.1) / 1048576
+            print("\(what.padding(toLength: 26, withPad: " ", startingAt: 0)) \(String(format: "%6.2f s   peak RSS %6.0f MiB = shadow + %5.0f MiB", result.0, rss, rss - shadowMiB))")
+        }
+        line("ingest", try run(["ingest", "--db", db, "--ema", "name=main,decay=0.999", dir + "/steps"]))
+        line("shadow at the snapshot", try run(["shadow", "--db", db, "--step", "\(steps)", "--ema", "main", "-o", dir + "/s.safetensors"]))
+        line("shadow post hoc", try run(["shadow", "--db", db, "--step", "\(steps)", "--decay", "0.9", "-o", dir + "/p.safetensors"]))
+        line("raw (no shadow needed)", try run(["raw", "--db", db, "--step", "\(steps)", "-o", dir + "/r.safetensors"]))
+        line("audit", try run(["audit", "--db", db]))
+    }
+}
