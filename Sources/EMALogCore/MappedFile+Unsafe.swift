@@ -39,14 +39,19 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Drops the mapped pages wholly inside `range` from this process (they stay in the page cache
     /// and fault back in if read again), so a pass over a large file does not grow the resident set.
+    /// Files up to `keepResident` stay mapped: an ingest holds at most three of them (a step and
+    /// its two predecessors), and faulting their pages in again for each pass cost more than the
+    /// passes themselves.
     public func release(_ range: Range<Int>) {
-        guard let base = bytes.baseAddress, !range.isEmpty else { return }
+        guard bytes.count > Self.keepResident, let base = bytes.baseAddress, !range.isEmpty else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = (range.lowerBound + page - 1) / page * page
         let end = min(range.upperBound, bytes.count) / page * page
         guard end > start else { return }
         madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, MADV_DONTNEED)
     }
+
+    static let keepResident = 64 << 20
 
     /// The bytes in `range`.
     public subscript(range: Range<Int>) -> UnsafeRawBufferPointer {

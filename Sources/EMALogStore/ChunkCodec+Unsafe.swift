@@ -77,7 +77,7 @@ extension ChunkCoder {
     /// elements: kept per chunk until the insert, that was most of an ingest's memory).
     private func rans(_ bytes: UnsafeRawBufferPointer, kind: Int32, predecessors: [UnsafeRawBufferPointer]) -> [UInt8] {
         let n = bytes.count / (kind == EMALOG_RANS_F32 ? 4 : 2)
-        let symbols = scratch(0, count: max(2 * n, 1))
+        let symbols = scratch(0, count: max(emalog_rans_scratch_size(n), 1))
         let bound = emalog_rans_bound(n)
         let out = scratch(2, count: bound)
         let count = emalog_rans_encode(bytes.baseAddress, predecessors[0].baseAddress,

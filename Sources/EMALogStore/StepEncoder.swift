@@ -65,7 +65,8 @@ public enum StepEncoder {
         let shared = UncheckedBox((tensors, jobs, order, results))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             let (tensors, jobs, order, results) = shared.value
-            let coder = ChunkCoder()
+            let coder = ChunkCoderPool.take()
+            defer { ChunkCoderPool.give(coder) }
             while true {
                 let k = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard k < order.count else { break }
@@ -82,6 +83,16 @@ public enum StepEncoder {
         }
         return EncodedStep(chunks: results.map { $0! })
     }
+}
+
+/// Coders kept between steps, so their scratch buffers (several times a chunk) are not
+/// allocated and faulted in again for every step.
+enum ChunkCoderPool {
+    private static let idle = Mutex<[UncheckedBox<ChunkCoder>]>([])
+
+    static func take() -> ChunkCoder { idle.withLock { $0.popLast()?.value } ?? ChunkCoder() }
+
+    static func give(_ coder: ChunkCoder) { idle.withLock { $0.append(UncheckedBox(coder)) } }
 }
 
 /// Shares values with worker threads that only read them (or write disjoint slots).

@@ -216,12 +216,13 @@ static size_t header_bound(void) { return 4 + 2 * 256 + MAX_CONTEXTS * (1 + 3 * 
 
 size_t emalog_rans_bound(size_t n) { return header_bound() + LANES * (raw_bound(n) + rans_bound(n)); }
 
+size_t emalog_rans_scratch_size(size_t n) { return 2 * n + LANES * (raw_bound(n) + rans_bound(n)); }
+
 size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t n, int kind,
                           uint8_t *scratch, uint8_t *out, size_t cap) {
     if (cap < emalog_rans_bound(n)) return 0;
     uint8_t *symbols = scratch, *contexts = scratch + n;
-    uint8_t *buffer = malloc(LANES * (raw_bound(n) + rans_bound(n)));
-    if (!buffer) return 0;
+    uint8_t *buffer = scratch + 2 * n; // the lanes' raw bits, then their rANS streams
     uint8_t *raw[LANES], *rans_end[LANES];
     for (int l = 0; l < LANES; l++) {
         raw[l] = buffer + l * raw_bound(n);
@@ -249,7 +250,7 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
     uint32_t (*count)[MAX_SYMBOLS] = calloc(2 * (size_t)context_count, sizeof *count); // two halves, summed below
     uint32_t freq[MAX_SYMBOLS];
     EncSymbol (*table)[MAX_SYMBOLS] = calloc(context_count, sizeof *table);
-    if (!count || !table) { free(count); free(table); free(buffer); return 0; }
+    if (!count || !table) { free(count); free(table); return 0; }
     for (size_t i = 0; i < n; i++) {
         contexts[i] = map[contexts[i]];
         count[(i & 1) * context_count + contexts[i]][symbols[i]]++;
@@ -311,7 +312,6 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
     h += sizeof lengths;
     for (int l = 0; l < LANES; l++) { memcpy(h, rans_start[l], lengths[l]); h += lengths[l]; }
     for (int l = 0; l < LANES; l++) { memcpy(h, raw[l], lengths[LANES + l]); h += lengths[LANES + l]; }
-    free(buffer);
     return (size_t)(h - out);
 }
 

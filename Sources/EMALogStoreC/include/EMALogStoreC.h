@@ -23,9 +23,12 @@ enum { EMALOG_RANS_F32 = 1, EMALOG_RANS_BF16 = 2, EMALOG_RANS_F16 = 3 };
 
 /// Bytes of `out` that emalog_rans_encode needs for n elements.
 size_t emalog_rans_bound(size_t n);
+/// Bytes of `scratch` that emalog_rans_encode needs for n elements.
+size_t emalog_rans_scratch_size(size_t n);
 /// Codes n elements of x against the prediction from p1 (and p2, or NULL): the residual's
 /// magnitude class in rANS with one table per exponent of p1, low bits and sign raw.
-/// `scratch` holds 2n bytes. Returns the payload size, 0 when `cap` < emalog_rans_bound(n).
+/// `scratch` holds emalog_rans_scratch_size(n) bytes. Returns the payload size, 0 when
+/// `cap` < emalog_rans_bound(n).
 ///
 /// Payload: u8 version, u8 kind, u8 contexts C, u8 mapped M, M × (u8 exponent, u8 context),
 /// C × (u8 symbols S, S × (u8 symbol, u16 frequency)), u32 rANS bytes, u32 raw bytes, the two streams.
