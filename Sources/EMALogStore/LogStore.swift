@@ -179,10 +179,15 @@ public final class LogStore: Sendable {
             throw StoreError.notALog(path: path, reason: emptyDatabase)
         }
         guard requireComplete else { return LogStore.defaultChunkBytes }
-        guard let stored = try Int(String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'chunk_bytes'") ?? ""), stored > 0 else {
+        if let stored = try Int(String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'chunk_bytes'") ?? ""), stored > 0 {
+            return stored
+        }
+        // A log being created has its schema a moment before its log_info; with no chunk stored
+        // yet the chunk size does not matter. With chunks, a reader must not guess it.
+        guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM chunks)") == false else {
             throw StoreError.notALog(path: path, reason: "its log_info has no valid chunk_bytes")
         }
-        return stored
+        return LogStore.defaultChunkBytes
     }
 
     /// Runs `body` in one read transaction: a consistent view even while an ingest writes.

@@ -34,6 +34,25 @@ import Testing
         }
     }
 
+    /// A reader can catch a log between its schema and its log_info (two transactions): without
+    /// chunks it reads with the default chunk size; with chunks it refuses rather than guess.
+    @Test func aMissingChunkSizeIsToleratedOnlyWithoutChunks() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("a.emalog")
+        try LogStore.openForWriting(at: path, chunkBytes: 1024).close()
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in try db.execute(sql: "DELETE FROM log_info WHERE key = 'chunk_bytes'") }
+        #expect(try LogStore.openForReading(at: path).chunkBytes == LogStore.defaultChunkBytes)
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA foreign_keys = OFF")
+            try db.execute(sql: """
+                INSERT INTO chunks (step, tensor_id, chunk_index, codec, raw_size, xxh64, data) VALUES (1, 1, 0, 'plain', 0, 0, x'')
+                """)
+        }
+        try queue.close()
+        #expect(throws: StoreError.self) { try LogStore.openForReading(at: path) }
+    }
+
     @Test func aLogFromANewerEmalogIsRefusedUntouched() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("a.emalog")
