@@ -53,6 +53,7 @@ public final class Ingest {
     /// Runs an ingest; returns its report. Throws `IngestError`, `StoreError` or `EMASpecError`.
     public static func run(_ request: IngestRequest, observer: any ProgressObserver = SilentObserver()) throws -> IngestReport {
         let started = Date()
+        defer { ChunkCoderPool.drain() }  // coders hold scratch of several chunks
         let scan = try InputScan(inputs: request.inputs)
         if scan.stepFiles.isEmpty && scan.metricsFiles.isEmpty && scan.folders.isEmpty { throw IngestError.noInputs }
         if !request.follow {

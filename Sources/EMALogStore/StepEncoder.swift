@@ -87,12 +87,15 @@ public enum StepEncoder {
 
 /// Coders kept between steps, so their scratch buffers (several times a chunk) are not
 /// allocated and faulted in again for every step.
-enum ChunkCoderPool {
+public enum ChunkCoderPool {
     private static let idle = Mutex<[UncheckedBox<ChunkCoder>]>([])
 
     static func take() -> ChunkCoder { idle.withLock { $0.popLast()?.value } ?? ChunkCoder() }
 
     static func give(_ coder: ChunkCoder) { idle.withLock { $0.append(UncheckedBox(coder)) } }
+
+    /// Frees the idle coders (at the end of an ingest).
+    public static func drain() { idle.withLock { $0.removeAll() } }
 }
 
 /// Shares values with worker threads that only read them (or write disjoint slots).
