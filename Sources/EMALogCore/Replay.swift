@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import EMAKernel
 import EMALogFormats
 import EMALogStore
@@ -104,18 +105,22 @@ public struct Replay {
             }
         }
         var pending = try fetch(0)
+        // A unit larger than a fair share of its batch decodes on two threads (its two segments).
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let fairShare = units.reduce(0) { $0 + $1.range.count } / max(1, cores)
+        let threads = units.map { $0.range.count > fairShare ? 2 : 1 }
         let queue = DispatchQueue(label: "emalog.replay", attributes: .concurrent)
         let failures = Mutex<[any Error]>([])
         for round in 0..<rounds {
             let group = DispatchGroup()
-            let work = UncheckedBox((units, trajectories, pending, reader))
+            let work = UncheckedBox((units, trajectories, pending, reader, threads))
             for u in units.indices where pending[u] != nil {
                 queue.async(group: group) {
-                    let (units, trajectories, pending, reader) = work.value
+                    let (units, trajectories, pending, reader, threads) = work.value
                     let unit = units[u]
                     let item = unit.items[round]
                     do {
-                        let bytes = try trajectories[u].decode(pending[u]!, previous: item.previous, reader)
+                        let bytes = try trajectories[u].decode(pending[u]!, previous: item.previous, threads: threads[u], reader)
                         if !item.actions.isEmpty {
                             bytes.withUnsafeBytes { ShadowUpdate.apply(item.actions, tensor: unit.tensor, offset: unit.range.lowerBound, bytes: $0) }
                         }

@@ -1,4 +1,5 @@
 import CZstd
+import Foundation
 import EMALogFormats
 import EMALogStoreC
 
@@ -77,6 +78,9 @@ final class ChunkCoder {
     /// zstd level for planes (1: fast; higher levels barely help on float noise).
     static let level: Int32 = 1
     static let formatVersion: UInt8 = 1
+    /// Threads one large rANS chunk may use (it is coded in two segments): all cores when this
+    /// coder works alone; a caller that runs coders side by side sets it per chunk.
+    var threads = ProcessInfo.processInfo.activeProcessorCount
 
     /// Scratch buffers reused across calls (a replay decodes the same chunk size step after step).
     private var scratch: [UnsafeMutableRawBufferPointer] = []

@@ -46,8 +46,10 @@ public final class ChunkTrajectory {
 
     /// Decodes a fetched row, which must be a keyframe or follow the step decoded last
     /// (`previous`); touches no database, so it runs on any thread (one at a time per trajectory).
-    public func decode(_ pending: PendingChunk, previous: Int?, _ reader: StoreReader) throws -> [UInt8] {
+    /// `threads`: how many threads one large chunk may use.
+    public func decode(_ pending: PendingChunk, previous: Int?, threads: Int = 1, _ reader: StoreReader) throws -> [UInt8] {
         let row = pending.row
+        coder.threads = threads
         guard row.codec.predecessors == 0 || (lastStep != nil && lastStep == previous && recent.count >= row.codec.predecessors) else {
             throw StoreError.inconsistent("tensor '\(tensor.name)' chunk \(chunkIndex) at step \(row.step): \(row.codec.rawValue) without the steps before it")
         }

@@ -7,6 +7,7 @@
 // 12-bit probabilities. Elements alternate between two lanes, each with its own rANS and raw-bit
 // stream, so a decoder runs two independent dependency chains.
 #include "EMALogStoreC.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,45 +209,139 @@ static inline __attribute__((always_inline)) void classify(const void *x, const 
     w[1] = w1;
 }
 
-// Raw bits per lane: at most 31 per element plus 8 bytes of slack.
-static size_t raw_bound(size_t n) { return 4 * (n / LANES + 1) + 16; }
-// rANS bytes per lane: at most 12 bits per element plus the final state.
-static size_t rans_bound(size_t n) { return 2 * (n / LANES + 1) + 16; }
-static size_t header_bound(void) { return 4 + 2 * 256 + MAX_CONTEXTS * (1 + 3 * MAX_SYMBOLS) + 4 * LANES; }
+// Segments: a chunk of SEGMENT_MIN elements or more is coded as two contiguous halves, each
+// with its two interleaved lanes and their own streams, under one set of tables, so two threads
+// can encode or decode one chunk. Stream t = 2 * segment + lane.
+enum { SEGMENT_MIN = 1 << 16, MAX_SEGMENTS = 2, MAX_STREAMS = MAX_SEGMENTS * LANES };
 
-size_t emalog_rans_bound(size_t n) { return header_bound() + LANES * (raw_bound(n) + rans_bound(n)); }
+static int segments_of(size_t n) { return n >= SEGMENT_MIN ? 2 : 1; }
+static size_t segment_start(size_t n, int segment) { return segment == 0 ? 0 : n / 2; }
+static size_t segment_end(size_t n, int segment) { return segment == segments_of(n) - 1 ? n : n / 2; }
+// Elements of stream t.
+static size_t stream_count(size_t n, int t) {
+    size_t len = segment_end(n, t / LANES) - segment_start(n, t / LANES);
+    return (len + 1 - (size_t)(t % LANES)) / 2;
+}
+// Raw bits of a stream: at most 31 per element plus 8 bytes of slack; rANS bytes: at most 12 bits
+// per element plus the final state.
+static size_t raw_bound(size_t count) { return 4 * count + 16; }
+static size_t rans_bound(size_t count) { return 2 * count + 16; }
+static size_t header_bound(void) { return 4 + 2 * 256 + MAX_CONTEXTS * (1 + 3 * MAX_SYMBOLS) + 8 * MAX_STREAMS; }
 
-size_t emalog_rans_scratch_size(size_t n) { return 2 * n + LANES * (raw_bound(n) + rans_bound(n)); }
+static size_t streams_bound(size_t n) {
+    size_t total = 0;
+    for (int t = 0; t < LANES * segments_of(n); t++) total += raw_bound(stream_count(n, t)) + rans_bound(stream_count(n, t));
+    return total;
+}
+
+size_t emalog_rans_bound(size_t n) { return header_bound() + streams_bound(n); }
+
+size_t emalog_rans_scratch_size(size_t n) { return 2 * n + streams_bound(n); }
+
+// One segment's work, run on the calling thread or a helper thread.
+typedef struct {
+    const uint8_t *x, *p1, *p2;  // at the segment's first element
+    size_t n;
+    int kind;
+    uint8_t *symbols, *contexts;
+    uint32_t exponent_count[2 * 256];
+    BitWriter w[LANES];
+    uint8_t *raw[LANES], *rans_end[LANES], *rans_start[LANES];
+    EncSymbol (*table)[MAX_SYMBOLS];
+} SegmentJob;
+
+static void *classify_job(void *arg) {
+    SegmentJob *j = arg;
+    switch (j->kind) {
+    case EMALOG_RANS_F32: classify(j->x, j->p1, j->p2, j->n, j->symbols, j->contexts, j->exponent_count, j->w, EMALOG_RANS_F32); break;
+    case EMALOG_RANS_BF16: classify(j->x, j->p1, j->p2, j->n, j->symbols, j->contexts, j->exponent_count, j->w, EMALOG_RANS_BF16); break;
+    default: classify(j->x, j->p1, j->p2, j->n, j->symbols, j->contexts, j->exponent_count, j->w, EMALOG_RANS_F16); break;
+    }
+    for (int l = 0; l < LANES; l++) bits_flush(&j->w[l]);
+    return NULL;
+}
+
+// Each lane's rANS stream, backwards from its last element, then its final state; the two lanes
+// interleaved (two independent chains).
+static void *rans_job(void *arg) {
+    SegmentJob *j = arg;
+    const uint8_t *symbols = j->symbols, *contexts = j->contexts;
+    uint8_t *q0 = j->rans_end[0], *q1 = j->rans_end[1];
+    uint32_t state0 = RANS_L, state1 = RANS_L;
+    size_t i = j->n;
+    if (i & 1) {
+        i -= 1;
+        enc_put(&state0, &q0, &j->table[contexts[i]][symbols[i]]);
+    }
+    for (; i >= 2; i -= 2) {
+        enc_put(&state1, &q1, &j->table[contexts[i - 1]][symbols[i - 1]]);
+        enc_put(&state0, &q0, &j->table[contexts[i - 2]][symbols[i - 2]]);
+    }
+    q0 -= 4;
+    memcpy(q0, &state0, 4);
+    q1 -= 4;
+    memcpy(q1, &state1, 4);
+    j->rans_start[0] = q0;
+    j->rans_start[1] = q1;
+    return NULL;
+}
+
+// Runs `work` on every job, the last ones on helper threads when `threads` allows (else, or when
+// a thread cannot start, on this one).
+static void run_jobs(void *(*work)(void *), SegmentJob *jobs, int count, int threads) {
+    pthread_t helper[MAX_SEGMENTS];
+    int started[MAX_SEGMENTS] = {0};
+    for (int k = 1; k < count; k++)
+        if (threads > k) started[k] = pthread_create(&helper[k], NULL, work, &jobs[k]) == 0;
+    work(&jobs[0]);
+    for (int k = 1; k < count; k++) {
+        if (started[k]) pthread_join(helper[k], NULL);
+        else work(&jobs[k]);
+    }
+}
 
 size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t n, int kind,
-                          uint8_t *scratch, uint8_t *out, size_t cap) {
+                          uint8_t *scratch, uint8_t *out, size_t cap, int threads) {
     if (cap < emalog_rans_bound(n)) return 0;
+    const int width = width_of(kind) / 8, segments = segments_of(n);
     uint8_t *symbols = scratch, *contexts = scratch + n;
-    uint8_t *buffer = scratch + 2 * n; // the lanes' raw bits, then their rANS streams
-    uint8_t *raw[LANES], *rans_end[LANES];
-    for (int l = 0; l < LANES; l++) {
-        raw[l] = buffer + l * raw_bound(n);
-        rans_end[l] = buffer + LANES * raw_bound(n) + (l + 1) * rans_bound(n);
+    uint8_t *buffer = scratch + 2 * n; // each stream's raw bits, then each stream's rANS bytes
+    SegmentJob jobs[MAX_SEGMENTS];
+    memset(jobs, 0, sizeof jobs);
+    uint8_t *at = buffer;
+    for (int t = 0; t < LANES * segments; t++) {
+        jobs[t / LANES].raw[t % LANES] = at;
+        at += raw_bound(stream_count(n, t));
+    }
+    for (int t = 0; t < LANES * segments; t++) {
+        at += rans_bound(stream_count(n, t));
+        jobs[t / LANES].rans_end[t % LANES] = at;
+    }
+    for (int g = 0; g < segments; g++) {
+        SegmentJob *j = &jobs[g];
+        size_t lo = segment_start(n, g);
+        j->x = (const uint8_t *)x + lo * width;
+        j->p1 = (const uint8_t *)p1 + lo * width;
+        j->p2 = p2 ? (const uint8_t *)p2 + lo * width : NULL;
+        j->n = segment_end(n, g) - lo;
+        j->kind = kind;
+        j->symbols = symbols + lo;
+        j->contexts = contexts + lo;
+        for (int l = 0; l < LANES; l++) j->w[l] = (BitWriter){j->raw[l], 0, 0};
     }
 
     // Pass 1: symbols, exponents, raw bits (they do not depend on the model).
-    BitWriter w[LANES];
-    for (int l = 0; l < LANES; l++) w[l] = (BitWriter){raw[l], 0, 0};
-    uint32_t exponent_count[2 * 256] = {0};
-    switch (kind) {
-    case EMALOG_RANS_F32: classify(x, p1, p2, n, symbols, contexts, exponent_count, w, EMALOG_RANS_F32); break;
-    case EMALOG_RANS_BF16: classify(x, p1, p2, n, symbols, contexts, exponent_count, w, EMALOG_RANS_BF16); break;
-    default: classify(x, p1, p2, n, symbols, contexts, exponent_count, w, EMALOG_RANS_F16); break;
-    }
-    for (int l = 0; l < LANES; l++) bits_flush(&w[l]);
+    run_jobs(classify_job, jobs, segments, threads);
 
     // Contexts: exponents holding enough elements get their own table; the rest share context 0.
     uint8_t map[256] = {0};
     int context_count = 1;
     size_t threshold = n / 256 > 64 ? n / 256 : 64;
-    for (int e = 0; e < 256 && context_count < MAX_CONTEXTS; e++)
-        if (exponent_count[e] + exponent_count[256 + e] >= threshold)
-            map[e] = (uint8_t)context_count++;
+    for (int e = 0; e < 256 && context_count < MAX_CONTEXTS; e++) {
+        size_t total = 0;
+        for (int g = 0; g < segments; g++) total += jobs[g].exponent_count[e] + jobs[g].exponent_count[256 + e];
+        if (total >= threshold) map[e] = (uint8_t)context_count++;
+    }
     uint32_t (*count)[MAX_SYMBOLS] = calloc(2 * (size_t)context_count, sizeof *count); // two halves, summed below
     uint32_t freq[MAX_SYMBOLS];
     EncSymbol (*table)[MAX_SYMBOLS] = calloc(context_count, sizeof *table);
@@ -281,37 +376,24 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
         }
     }
 
-    // Pass 2: each lane's rANS stream, backwards from its last element, then its final state;
-    // the two lanes interleaved (two independent chains).
-    uint8_t *q0 = rans_end[0], *q1 = rans_end[1];
-    uint32_t state0 = RANS_L, state1 = RANS_L;
-    size_t i = n;
-    if (n & 1) {
-        i = n - 1;
-        enc_put(&state0, &q0, &table[contexts[i]][symbols[i]]);
-    }
-    for (; i >= 2; i -= 2) {
-        enc_put(&state1, &q1, &table[contexts[i - 1]][symbols[i - 1]]);
-        enc_put(&state0, &q0, &table[contexts[i - 2]][symbols[i - 2]]);
-    }
-    q0 -= 4;
-    memcpy(q0, &state0, 4);
-    q1 -= 4;
-    memcpy(q1, &state1, 4);
-    uint8_t *rans_start[LANES] = {q0, q1};
+    // Pass 2: the rANS streams.
+    for (int g = 0; g < segments; g++) jobs[g].table = table;
+    run_jobs(rans_job, jobs, segments, threads);
     free(count);
     free(table);
 
-    // Lengths, then the streams: rANS of each lane, raw bits of each lane.
-    uint32_t lengths[2 * LANES];
-    for (int l = 0; l < LANES; l++) {
-        lengths[l] = (uint32_t)(rans_end[l] - rans_start[l]);
-        lengths[LANES + l] = (uint32_t)(w[l].p - raw[l]);
+    // Lengths (rANS of each stream, then raw of each stream), then the streams in that order.
+    const int streams = LANES * segments;
+    uint32_t lengths[2 * MAX_STREAMS];
+    for (int t = 0; t < streams; t++) {
+        SegmentJob *j = &jobs[t / LANES];
+        lengths[t] = (uint32_t)(j->rans_end[t % LANES] - j->rans_start[t % LANES]);
+        lengths[streams + t] = (uint32_t)(j->w[t % LANES].p - j->raw[t % LANES]);
     }
-    memcpy(h, lengths, sizeof lengths);
-    h += sizeof lengths;
-    for (int l = 0; l < LANES; l++) { memcpy(h, rans_start[l], lengths[l]); h += lengths[l]; }
-    for (int l = 0; l < LANES; l++) { memcpy(h, raw[l], lengths[LANES + l]); h += lengths[LANES + l]; }
+    memcpy(h, lengths, 2 * streams * sizeof(uint32_t));
+    h += 2 * streams * sizeof(uint32_t);
+    for (int t = 0; t < streams; t++) { memcpy(h, jobs[t / LANES].rans_start[t % LANES], lengths[t]); h += lengths[t]; }
+    for (int t = 0; t < streams; t++) { memcpy(h, jobs[t / LANES].raw[t % LANES], lengths[streams + t]); h += lengths[streams + t]; }
     return (size_t)(h - out);
 }
 
@@ -405,8 +487,31 @@ static inline __attribute__((always_inline)) void decode_all(Model *model, Lane 
     *model = m;
 }
 
+// One segment's decode, run on the calling thread or a helper thread.
+typedef struct {
+    Model m;
+    Lane lanes[LANES];
+    const uint8_t *p1, *p2;
+    uint8_t *out;
+    size_t n;
+    int kind;
+} DecodeJob;
+
+static void *decode_job(void *arg) {
+    DecodeJob *j = arg;
+    switch (j->kind * 2 + (j->p2 != 0)) {
+    case EMALOG_RANS_F32 * 2: decode_all(&j->m, j->lanes, j->p1, j->p2, j->out, j->n, EMALOG_RANS_F32, 0); break;
+    case EMALOG_RANS_F32 * 2 + 1: decode_all(&j->m, j->lanes, j->p1, j->p2, j->out, j->n, EMALOG_RANS_F32, 1); break;
+    case EMALOG_RANS_BF16 * 2: decode_all(&j->m, j->lanes, j->p1, j->p2, j->out, j->n, EMALOG_RANS_BF16, 0); break;
+    case EMALOG_RANS_BF16 * 2 + 1: decode_all(&j->m, j->lanes, j->p1, j->p2, j->out, j->n, EMALOG_RANS_BF16, 1); break;
+    case EMALOG_RANS_F16 * 2: decode_all(&j->m, j->lanes, j->p1, j->p2, j->out, j->n, EMALOG_RANS_F16, 0); break;
+    default: decode_all(&j->m, j->lanes, j->p1, j->p2, j->out, j->n, EMALOG_RANS_F16, 1); break;
+    }
+    return NULL;
+}
+
 int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, const void *p2, void *out, size_t n,
-                       int kind) {
+                       int kind, int threads) {
     const int width = width_of(kind);
     const uint8_t *h = payload, *end = payload + size;
     if (size < 4) return -1;
@@ -440,47 +545,62 @@ int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, cons
         if (nsym == 0)
             for (uint32_t k = 0; k < SCALE; k++) slots[(size_t)c * SCALE + k] = slot_entry(SCALE, k, POISON);
     }
-    uint32_t lengths[2 * LANES];
-    if (!status && (size_t)(end - h) < sizeof lengths) status = -1;
+    const int segments = segments_of(n), streams = LANES * segments;
+    uint32_t lengths[2 * MAX_STREAMS];
+    if (!status && (size_t)(end - h) < 2 * streams * sizeof(uint32_t)) status = -1;
     if (!status) {
-        memcpy(lengths, h, sizeof lengths);
-        h += sizeof lengths;
+        memcpy(lengths, h, 2 * streams * sizeof(uint32_t));
+        h += 2 * streams * sizeof(uint32_t);
         uint64_t total = 0;
-        for (int k = 0; k < 2 * LANES; k++) total += lengths[k];
+        for (int k = 0; k < 2 * streams; k++) total += lengths[k];
         if (total != (uint64_t)(end - h)) status = -5;
-        for (int l = 0; l < LANES; l++) if (lengths[l] < 4) status = -5;
+        for (int t = 0; t < streams; t++) if (lengths[t] < 4) status = -5;
     }
     if (status) { free(slots); return status; }
 
-    Lane lanes[LANES];
+    DecodeJob jobs[MAX_SEGMENTS];
     const uint8_t *rans = h, *raw = h;
-    for (int l = 0; l < LANES; l++) raw += lengths[l];
-    for (int l = 0; l < LANES; l++) {
-        lanes[l].p = rans + 4;
-        lanes[l].end = rans + lengths[l];
-        memcpy(&lanes[l].state, rans, 4);
-        rans += lengths[l];
-        lanes[l].raw = raw;
-        lanes[l].raw_size = lengths[LANES + l];
-        lanes[l].position = 0;
-        raw += lengths[LANES + l];
+    for (int t = 0; t < streams; t++) raw += lengths[t];
+    for (int t = 0; t < streams; t++) {
+        Lane *lane = &jobs[t / LANES].lanes[t % LANES];
+        lane->p = rans + 4;
+        lane->end = rans + lengths[t];
+        memcpy(&lane->state, rans, 4);
+        rans += lengths[t];
+        lane->raw = raw;
+        lane->raw_size = lengths[streams + t];
+        lane->position = 0;
+        raw += lengths[streams + t];
     }
-    Model m = {slots, map, shapes, 0, 0};
-    switch (kind * 2 + (p2 != 0)) {
-    case EMALOG_RANS_F32 * 2: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F32, 0); break;
-    case EMALOG_RANS_F32 * 2 + 1: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F32, 1); break;
-    case EMALOG_RANS_BF16 * 2: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_BF16, 0); break;
-    case EMALOG_RANS_BF16 * 2 + 1: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_BF16, 1); break;
-    case EMALOG_RANS_F16 * 2: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F16, 0); break;
-    default: decode_all(&m, lanes, p1, p2, out, n, EMALOG_RANS_F16, 1); break;
+    const int bytes = width / 8;
+    for (int g = 0; g < segments; g++) {
+        size_t lo = segment_start(n, g);
+        DecodeJob *j = &jobs[g];
+        j->m = (Model){slots, map, shapes, 0, 0};
+        j->p1 = (const uint8_t *)p1 + lo * bytes;
+        j->p2 = p2 ? (const uint8_t *)p2 + lo * bytes : NULL;
+        j->out = (uint8_t *)out + lo * bytes;
+        j->n = segment_end(n, g) - lo;
+        j->kind = kind;
+    }
+    pthread_t helper;
+    int started = segments > 1 && threads > 1 && pthread_create(&helper, NULL, decode_job, &jobs[1]) == 0;
+    decode_job(&jobs[0]);
+    if (segments > 1) {
+        if (started) pthread_join(helper, NULL);
+        else decode_job(&jobs[1]);
     }
     free(slots);
-    if (m.poisoned) return -6;
-    for (int l = 0; l < LANES; l++) {
-        const Lane *lane = &lanes[l];
-        if (lane->p != lane->end || lane->state != RANS_L) return -7;
-        // The raw bits used end in the stream's last byte (past them only that byte's padding).
-        if (lane->position > 8 * lane->raw_size || 8 * lane->raw_size - lane->position >= 8) return -8;
+    int overrun = 0;
+    for (int g = 0; g < segments; g++) {
+        if (jobs[g].m.poisoned) return -6;
+        overrun |= jobs[g].m.overrun;
+        for (int l = 0; l < LANES; l++) {
+            const Lane *lane = &jobs[g].lanes[l];
+            if (lane->p != lane->end || lane->state != RANS_L) return -7;
+            // The raw bits used end in the stream's last byte (past them only that byte's padding).
+            if (lane->position > 8 * lane->raw_size || 8 * lane->raw_size - lane->position >= 8) return -8;
+        }
     }
-    return m.overrun ? -7 : 0;
+    return overrun ? -7 : 0;
 }

@@ -138,16 +138,54 @@ import Testing
         #expect(wrongKind != nil)
     }
 
+    /// Chunks of 65536 elements or more are two segments: one or two threads write the same
+    /// payload, and either decodes it.
+    @Test(arguments: [DType.f32, .bf16])
+    func segmentedPayloadDoesNotDependOnThreads(dtype: DType) throws {
+        let steps = trajectory(dtype, count: 100_003, seed: 12)
+        func encode(threads: Int) -> (Codec, [UInt8]) {
+            let coder = ChunkCoder()
+            coder.threads = threads
+            return steps[2].withUnsafeBytes { b in
+                steps[1].withUnsafeBytes { p1 in steps[0].withUnsafeBytes { p0 in coder.encode(b, dtype: dtype, predecessors: [p1, p0]) } }
+            }
+        }
+        let (codec, one) = encode(threads: 1)
+        #expect(codec == .delta2Rans)
+        #expect(encode(threads: 2).1 == one)
+        for threads in [1, 2] {
+            let coder = ChunkCoder()
+            coder.threads = threads
+            var out = [UInt8](repeating: 0, count: steps[2].count)
+            let failure: CodecError? = one.withUnsafeBytes { p in
+                out.withUnsafeMutableBytes { d in
+                    withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: dtype, predecessors: $0, into: d) }
+                }
+            }
+            #expect(failure == nil && out == steps[2], "\(threads) threads")
+            // Cut anywhere, the payload is refused (a sample of cuts: every stream boundary region).
+            for cut in stride(from: 0, to: one.count, by: max(1, one.count / 97)) {
+                let refused: CodecError? = Array(one.prefix(cut)).withUnsafeBytes { p in
+                    out.withUnsafeMutableBytes { d in
+                        withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: dtype, predecessors: $0, into: d) }
+                    }
+                }
+                #expect(refused != nil, "cut at \(cut)")
+            }
+        }
+    }
+
     /// The payload of a fixed input never changes: logs written today must read tomorrow. A change
     /// here is a format change and needs a new codec name.
-    @Test func ransPayloadIsStable() throws {
-        let steps = trajectory(.f32, count: 5000, seed: 11)
+    @Test(arguments: [(5000, 11160, UInt64(16_925_125_471_044_531_125)), (70_000, 147_670, UInt64(4_170_410_249_815_500_454))])
+    func ransPayloadIsStable(count: Int, size: Int, hash: UInt64) throws {
+        let steps = trajectory(.f32, count: count, seed: 11)
         let coder = ChunkCoder()
         let (_, payload) = steps[2].withUnsafeBytes { b in
             steps[1].withUnsafeBytes { p1 in steps[0].withUnsafeBytes { p0 in coder.encode(b, dtype: .f32, predecessors: [p1, p0]) } }
         }
-        #expect(payload.count == 11160)
-        #expect(payload.withUnsafeBytes { XXH64.hash($0) } == 16_925_125_471_044_531_125)
+        #expect(payload.count == size)
+        #expect(payload.withUnsafeBytes { XXH64.hash($0) } == hash)
     }
 
     @Test func smoothTrajectoriesCompressBelowRawAndDeltasBelowKeyframes() throws {

@@ -30,13 +30,17 @@ size_t emalog_rans_scratch_size(size_t n);
 /// `scratch` holds emalog_rans_scratch_size(n) bytes. Returns the payload size, 0 when
 /// `cap` < emalog_rans_bound(n).
 ///
+/// A chunk of 65536 elements or more is two contiguous segments (two threads when `threads` >= 2
+/// encode or decode it; the payload does not depend on `threads`); each segment has two
+/// interleaved lanes, each lane its own rANS and raw-bit streams (T = 2 × segments streams).
 /// Payload: u8 version, u8 kind, u8 contexts C, u8 mapped M, M × (u8 exponent, u8 context),
-/// C × (u8 symbols S, S × (u8 symbol, u16 frequency)), u32 rANS bytes, u32 raw bytes, the two streams.
+/// C × (u8 symbols S, S × (u8 symbol, u16 frequency)), T × u32 rANS bytes, T × u32 raw bytes,
+/// the T rANS streams, the T raw streams.
 size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t n, int kind,
-                          uint8_t *scratch, uint8_t *out, size_t cap);
+                          uint8_t *scratch, uint8_t *out, size_t cap, int threads);
 /// The inverse; 0 on success, a negative code when the payload is malformed (nothing is trusted:
 /// every table, length and stream end is checked).
 int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, const void *p2, void *out, size_t n,
-                       int kind);
+                       int kind, int threads);
 
 #endif
