@@ -2,7 +2,7 @@
 """A real Adam trajectory for benchmarks: an MLP of ~1.07M float32 parameters trained with Adam
 (lr 1e-3) for N steps on synthetic data; one safetensors file per step (metadata step) and metrics.
 
-    python bench/make_trajectory.py --out /tmp/traj --steps 200 [--dtype bf16]
+    python bench/make_trajectory.py --out /tmp/traj --steps 200 [--dtype bf16] [--batch 1024]
 """
 import argparse
 import json
@@ -18,6 +18,7 @@ def main():
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--dtype", choices=["f32", "bf16"], default="f32")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=128, help="mini-batch size (8192: the whole dataset)")
     args = p.parse_args()
     torch.manual_seed(args.seed)
     dtype = torch.float32 if args.dtype == "f32" else torch.bfloat16
@@ -31,7 +32,7 @@ def main():
     print("parameters:", sum(p.numel() for p in model.parameters()))
     with open(os.path.join(args.out, "metrics.jsonl"), "w") as metrics:
         for step in range(1, args.steps + 1):
-            batch = torch.randint(0, len(data_x), (128,))
+            batch = torch.randint(0, len(data_x), (args.batch,)) if args.batch < len(data_x) else torch.arange(len(data_x))
             x, y = data_x[batch], data_y[batch]
             loss = torch.nn.functional.cross_entropy(model(x).float(), y)
             opt.zero_grad()
