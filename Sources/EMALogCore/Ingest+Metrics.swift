@@ -20,6 +20,7 @@ extension Ingest {
 
     /// One file's values in one transaction: a conflicting value refuses the whole file.
     func storeMetrics(_ file: MetricsFile) throws {
+        try waitForPendingWrite()
         warnSkippedKeys(file)
         guard !file.lines.isEmpty else { return }
         // Lines mostly repeat the keys of the line before, in the same order: compare with it

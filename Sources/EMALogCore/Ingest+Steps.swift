@@ -183,11 +183,41 @@ extension Ingest {
         let snapshotDue = crossesSnapshotBoundary(previous: previous, step: file.step)
         // A keyframe every `keyframeEvery` steps; predecessors never reach before the latest keyframe.
         let predecessors = sinceKeyframe == 0 ? [] : Array(recent.prefix(min(2, sinceKeyframe)))
-        try store.write { w in
-            try beginWrite(w)
-            try w.insertStep(stepRecord(for: file, hash: hash))
-            report.bytesStored += try insertChunks(of: file, w, predecessors: predecessors)
-            if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
+        // A small step without a snapshot is encoded whole and written on the writer queue while
+        // the next step is read, checked and encoded. The first write (audit trail, tracks), a
+        // snapshot (it reads the live shadows) and large steps (encoded a few chunks at a time to
+        // bound memory) are written here, in order after any pending write.
+        if !snapshotDue, ingestID != nil, tracks.allSatisfy({ $0.record != nil }),
+           file.header.dataLength <= Self.pipelinedStepBytes {
+            let items = file.header.tensors.map { info in
+                TensorBytes(tensor: tensorsByName[info.name]!, bytes: file.bytes(of: info),
+                            predecessors: predecessors.map { $0.bytes(of: $0.tensor(named: info.name)) }, firstChunk: 0)
+            }
+            let encoded = StepEncoder.encode(items, chunkBytes: store.chunkBytes)
+            let record = stepRecord(for: file, hash: hash)
+            try waitForPendingWrite()
+            let pending = PendingWrite()
+            let work = UncheckedBox((store, record, encoded, pending))
+            pending.group.enter()
+            writer.async {
+                let (store, record, encoded, pending) = work.value
+                pending.result = Result {
+                    try store.write { w in
+                        try w.insertStep(record)
+                        return try w.insert(encoded, step: record.step)
+                    }
+                }
+                pending.group.leave()
+            }
+            pendingWrite = pending
+        } else {
+            try waitForPendingWrite()
+            try store.write { w in
+                try beginWrite(w)
+                try w.insertStep(stepRecord(for: file, hash: hash))
+                report.bytesStored += try insertChunks(of: file, w, predecessors: predecessors)
+                if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
+            }
         }
         recent.insert(file, at: 0)
         if recent.count > 2 { recent.removeLast() }
@@ -196,6 +226,17 @@ extension Ingest {
         lastStep = file.step
         report.stepsAdded += 1
         report.bytesWritten += file.header.dataLength
+    }
+
+    /// Steps up to this size are encoded whole and written while the next is prepared.
+    static let pipelinedStepBytes = 64 << 20
+
+    /// Waits for the step on the writer queue and takes its outcome (its error, if it failed).
+    func waitForPendingWrite() throws {
+        guard let pending = pendingWrite else { return }
+        pendingWrite = nil
+        pending.group.wait()
+        report.bytesStored += try pending.result.get()
     }
 
     /// Stores `track`'s live shadow as a snapshot at its step.
@@ -263,4 +304,10 @@ extension Ingest {
             }
         }
     }
+}
+
+/// A step transaction running on the ingest's writer queue; `result` is set before `group` is left.
+final class PendingWrite: @unchecked Sendable {
+    let group = DispatchGroup()
+    var result: Result<Int, any Error> = .success(0)
 }

@@ -38,6 +38,9 @@ public final class Ingest {
     var snapshotsToRederive: Set<SnapshotKey> = []
     /// When `run` began (metrics decoding included in the reported time).
     var started = Date()
+    /// The previous step's transaction, still being written while the next step is encoded.
+    var pendingWrite: PendingWrite?
+    let writer = DispatchQueue(label: "emalog.ingest.writer")
 
     struct LiveTrack {
         var spec: EMASpec
@@ -77,7 +80,9 @@ public final class Ingest {
         ingest.started = started
         do {
             try ingest.ingest(scan: scan, metrics: metrics)
+            try ingest.waitForPendingWrite()
         } catch {
+            try? ingest.waitForPendingWrite()  // a step already handed to the writer still commits
             let wroteNothing = ingest.ingestID == nil
             try? ingest.store.close()
             if !existed && wroteNothing { removeLog(request.logPath) }
@@ -137,11 +142,13 @@ public final class Ingest {
             done += 1
             observer.progress("ingest", done: done, total: total)
         }
+        try waitForPendingWrite()
         var metricsState = try storeMetrics(metrics)
         if request.follow && !report.interrupted {
             try follow(scan: scan, seen: Set(ordered.map { InputScan.absolute($0.path) }), metrics: &metricsState,
                        total: &total, done: &done)
         }
+        try waitForPendingWrite()
         if needsRestore { try restore() }
         try snapshotAtEnd()
         report.seconds = Date().timeIntervalSince(started)
@@ -151,9 +158,13 @@ public final class Ingest {
     func ingestStep(at path: String) throws {
         let file = try StepFile(path: path)
         if let lastStep, file.step <= lastStep {
+            try waitForPendingWrite()
             try handleStoredStep(file)
         } else {
-            if needsRestore || !restored { try restore() }
+            if needsRestore || !restored {
+                try waitForPendingWrite()
+                try restore()
+            }
             try append(file)
         }
     }
