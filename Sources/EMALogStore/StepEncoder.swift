@@ -64,7 +64,7 @@ public enum StepEncoder {
         // Each job index is written by exactly one worker; the inputs are only read.
         // A chunk larger than a fair share of the step is coded on two threads (its two segments),
         // so one big tensor does not leave a core idle.
-        let fairShare = jobs.reduce(0) { $0 + $1.range.count } / workers
+        let fairShare = jobs.reduce(0) { $0 + $1.range.count } / ProcessInfo.processInfo.activeProcessorCount
         let shared = UncheckedBox((tensors, jobs, order, results))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             let (tensors, jobs, order, results) = shared.value
