@@ -30,6 +30,8 @@ public struct LogInfo: Sendable {
     public var walBytes: Int
     public var rawChunkBytes: Int
     public var snapshotChunkBytes: Int
+    /// Raw-step chunks by codec: (codec, chunks, stored bytes, raw bytes), most stored first.
+    public var codecs: [(codec: String, chunks: Int, storedBytes: Int, rawBytes: Int)]
 
     /// The whole log file over parameters times steps.
     public var bytesPerParameterStep: Double? {
@@ -57,7 +59,7 @@ extension EMALog {
                 metricValueCount: summary.metricValueCount, ingestCount: summary.ingestCount,
                 migrations: try r.appliedMigrations(), fileBytes: Self.size(store.path),
                 walBytes: Self.size(store.path + "-wal"), rawChunkBytes: summary.chunkBytes,
-                snapshotChunkBytes: summary.snapshotBytes)
+                snapshotChunkBytes: summary.snapshotBytes, codecs: summary.codecs)
         }
     }
 

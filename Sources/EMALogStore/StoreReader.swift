@@ -88,9 +88,13 @@ public struct StoreReader {
         let snaps = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM snapshots), coalesce(sum(length(data)), 0) FROM snapshot_chunks")!
         let metrics = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM metric_keys), (SELECT count(*) FROM metrics)")!
         let ingests = try Int.fetchOne(db, sql: "SELECT count(*) FROM ingests") ?? 0
-        return StoreSummary(stepCount: steps[0], firstStep: steps[1], lastStep: steps[2], chunkCount: chunks[0],
-                            chunkBytes: chunks[1], snapshotCount: snaps[0], snapshotBytes: snaps[1],
-                            metricKeyCount: metrics[0], metricValueCount: metrics[1], ingestCount: ingests)
+        var summary = StoreSummary(stepCount: steps[0], firstStep: steps[1], lastStep: steps[2], chunkCount: chunks[0],
+                                   chunkBytes: chunks[1], snapshotCount: snaps[0], snapshotBytes: snaps[1],
+                                   metricKeyCount: metrics[0], metricValueCount: metrics[1], ingestCount: ingests)
+        summary.codecs = try Row.fetchAll(db, sql: """
+            SELECT codec, count(*), sum(length(data)), sum(raw_size) FROM chunks GROUP BY codec ORDER BY sum(length(data)) DESC
+            """).map { (codec: $0[0], chunks: $0[1], storedBytes: $0[2], rawBytes: $0[3]) }
+        return summary
     }
 
     /// Applied migrations, in order.

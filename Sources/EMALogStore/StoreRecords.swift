@@ -98,4 +98,6 @@ public struct StoreSummary: Sendable {
     public var metricKeyCount: Int
     public var metricValueCount: Int
     public var ingestCount: Int
+    /// Raw-step chunks by codec: (codec, chunks, stored bytes, raw bytes), most stored first.
+    public var codecs: [(codec: String, chunks: Int, storedBytes: Int, rawBytes: Int)] = []
 }

@@ -45,6 +45,11 @@ extension EMALogCommand {
             lines.append("ingests      \(i.ingestCount)")
             lines.append("on disk      \(i.fileBytes + i.walBytes) bytes (file \(i.fileBytes), WAL \(i.walBytes)); raw chunks \(i.rawChunkBytes) bytes")
             if let b = i.bytesPerParameterStep { lines.append(String(format: "per param-step %.3f bytes", b)) }
+            for c in i.codecs where c.rawBytes > 0 {
+                lines.append("  " + c.codec.padding(toLength: 13, withPad: " ", startingAt: 0)
+                    + String(format: "%7d chunks %12d bytes, %5.1f%% of their raw bytes", c.chunks, c.storedBytes,
+                             100 * Double(c.storedBytes) / Double(c.rawBytes)))
+            }
             lines.append("schema       \(i.migrations.joined(separator: ", "))")
             return lines.joined(separator: "\n") + "\n"
         }
@@ -63,6 +68,7 @@ extension EMALogCommand {
                 "\"metric_values\":\(i.metricValueCount)", "\"ingests\":\(i.ingestCount)",
                 "\"file_bytes\":\(i.fileBytes)", "\"wal_bytes\":\(i.walBytes)",
                 "\"bytes_per_parameter_step\":\(i.bytesPerParameterStep.map { JSONWriter.number($0) } ?? "null")",
+                "\"codecs\":[\(i.codecs.map { "{\"codec\":\(JSONWriter.quoted($0.codec)),\"chunks\":\($0.chunks),\"stored_bytes\":\($0.storedBytes),\"raw_bytes\":\($0.rawBytes)}" }.joined(separator: ","))]",
                 "\"migrations\":[\(i.migrations.map(JSONWriter.quoted).joined(separator: ","))]",
             ]
             return "{" + fields.joined(separator: ",") + "}\n"

@@ -53,6 +53,18 @@ import Testing
         #expect(ingest.status == 0, "\(ingest.stderr)")
         #expect(try codecs(db) == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
         #expect(try CLI.run(["audit", "--db", db]).status == 0)
+        // `info` accounts for every codec: stored and raw bytes per codec add up to the chunks'.
+        let info = try CLI.run(["info", "--db", db, "--json"])
+        guard case let .object(fields) = try JSONParser.parse(Array(info.stdout.utf8)),
+              case let .array(codecs)? = fields.first(where: { $0.key == "codecs" })?.value else {
+            Issue.record("info --json has no codecs: \(info.stdout)")
+            return
+        }
+        let names = codecs.compactMap { entry -> String? in
+            guard case let .object(f) = entry, case let .string(name)? = f.first(where: { $0.key == "codec" })?.value else { return nil }
+            return name
+        }
+        #expect(names.sorted() == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
         for step in 7...9 {
             let out = dir.file("raw-\(step).safetensors")
             #expect(try CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out]).status == 0)
