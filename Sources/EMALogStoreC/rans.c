@@ -36,26 +36,31 @@ static inline uint32_t bits_of(float f) { uint32_t b; memcpy(&b, &f, 4); return 
 // back to BF16), integer for F16; a NaN prediction is the canonical quiet NaN, so the result does
 // not depend on how a CPU propagates NaN payloads. p1 alone when there is no p2 or p1 = p2 bit for
 // bit (a constant -0, infinity or NaN stays free).
+// Selects without a branch (p1 = p2 is common in BF16, where small updates round away, and
+// unpredictable): an all-ones mask when `c`.
+static inline uint32_t select_u32(int c, uint32_t yes, uint32_t no) {
+    uint32_t m = 0u - (uint32_t)(c != 0);
+    return (yes & m) | (no & ~m);
+}
+
 static inline __attribute__((always_inline)) uint32_t predict_with(int kind, const void *p1, const void *p2, size_t i, const int has_p2) {
     if (kind == EMALOG_RANS_F32) {
         uint32_t a = ((const u32a *)p1)[i];
         if (!has_p2) return a;
         uint32_t b = ((const u32a *)p2)[i];
-        if (a == b) return a;
         float f1 = f32_of(a), f2 = f32_of(b);
         float p = f1 + (f1 - f2);
-        return p != p ? 0x7FC00000u : bits_of(p);
+        return select_u32(a == b, a, select_u32(p != p, 0x7FC00000u, bits_of(p)));
     }
     uint32_t a = ((const u16a *)p1)[i];
     if (!has_p2) return a;
     uint32_t b = ((const u16a *)p2)[i];
     if (kind == EMALOG_RANS_F16) return (2 * a - b) & 0xFFFF;
-    if (a == b) return a;
     float f1 = f32_of(a << 16), f2 = f32_of(b << 16);
     float p = f1 + (f1 - f2);
-    if (p != p) return 0x7FC0;
     uint32_t w = bits_of(p);
-    return (w + 0x7FFF + ((w >> 16) & 1)) >> 16;
+    uint32_t rounded = (w + 0x7FFF + ((w >> 16) & 1)) >> 16;
+    return select_u32(a == b, a, select_u32(p != p, 0x7FC0, rounded));
 }
 
 static inline __attribute__((always_inline)) uint32_t predict(int kind, const void *p1, const void *p2, size_t i) {
@@ -190,7 +195,8 @@ static inline __attribute__((always_inline)) void classify_one(const void *x, co
     int extra = k - 1 < 2 ? (k > 0 ? k - 1 : 0) : 2;
     int low = k > 0 ? k - 1 - extra : 0;
     symbols[i] = (uint8_t)(4 * k + ((u >> low) & ((1u << extra) - 1)));
-    if (u) bits_put(w, (u & ((1u << low) - 1)) | (sign << low), low + 1);
+    // Unconditional (no bits for u = 0): zero residuals are common in BF16 and unpredictable.
+    bits_put(w, (u & ((1u << low) - 1)) | (sign << low), u ? low + 1 : 0);
 }
 
 // Elements alternate between the lanes; each lane has its own writer and exponent histogram
