@@ -40,9 +40,10 @@ public struct Replay {
     }
 
     /// Advances every shadow to `target`; each starts where it stands (its `step`, or before the
-    /// first step). Chunk-major: each chunk of each tensor is decoded step after step and applied
-    /// to the shadows' matching slice, so memory stays at the shadows plus a few chunks.
-    /// `progress` gets (chunks done, chunks in all).
+    /// first step). Each chunk of each tensor is decoded step after step (from its keyframe) and
+    /// applied to the shadows' matching slice; chunks run side by side on the cores in batches of
+    /// `batchBytes`, so memory stays at the shadows plus a few chunks.
+    /// `progress` gets (chunk-steps done, chunk-steps in all).
     public func advance(_ shadows: [ShadowState], to target: Int, progress: (Int, Int) -> Void = { _, _ in }) throws {
         guard let firstStep = steps.first else { return }
         var current = shadows.map(\.step)
