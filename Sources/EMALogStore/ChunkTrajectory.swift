@@ -139,11 +139,15 @@ public final class SequentialStepReader {
     public func forEachChunk(of tensor: TensorRecord, step: Int, previous: Int?, _ reader: StoreReader,
                              _ body: (_ offset: Int, _ bytes: UnsafeRawBufferPointer) throws -> Void) throws {
         let ranges = reader.chunkRanges(of: tensor)
-        if trajectories[tensor.id] == nil {
+        // Decoded steps are kept (about three per chunk) only for tensors up to `keptBytes`: a
+        // larger one walks back to its keyframe chunk by chunk, so memory stays at a few chunks.
+        let keep = tensor.byteCount <= Self.keptBytes
+        if keep && trajectories[tensor.id] == nil {
             trajectories[tensor.id] = ranges.indices.map { ChunkTrajectory(tensor: tensor, chunkIndex: $0) }
         }
         for (index, range) in ranges.enumerated() {
-            let bytes = try trajectories[tensor.id]![index].bytes(at: step, previous: previous, reader)
+            let trajectory = keep ? trajectories[tensor.id]![index] : ChunkTrajectory(tensor: tensor, chunkIndex: index)
+            let bytes = try trajectory.bytes(at: step, previous: previous, reader)
             guard bytes.count == range.count else {
                 throw StoreError.inconsistent("tensor '\(tensor.name)' at step \(step): chunk \(index) holds \(bytes.count) bytes, expected \(range.count)")
             }
@@ -156,6 +160,8 @@ public final class SequentialStepReader {
 
     /// Forgets decoded values (after the stored steps changed).
     public func reset() { trajectories.removeAll() }
+
+    static let keptBytes = 64 << 20
 }
 
 extension StoreReader {
