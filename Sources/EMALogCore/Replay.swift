@@ -148,10 +148,3 @@ struct ReplayUnit {
     let range: Range<Int>
     let items: [(step: Int, previous: Int?, actions: [(ShadowState, ShadowUpdate.Action)])]
 }
-
-/// Shares values with worker threads that read them, or write disjoint parts (chunk slices of
-/// the shadows, one trajectory per unit).
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}

@@ -103,9 +103,9 @@ public enum ChunkCoderPool {
 }
 
 /// Shares values with worker threads that only read them (or write disjoint slots).
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
+public struct UncheckedBox<T>: @unchecked Sendable {
+    public let value: T
+    public init(_ value: T) { self.value = value }
 }
 
 extension StoreWriter {
