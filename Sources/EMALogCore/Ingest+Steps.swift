@@ -12,7 +12,8 @@ extension Ingest {
         }
         try checkTensorSet(file)
         // The very file ingested before (same size and XXH64): identical without decoding a chunk.
-        if stored.sourceSize == file.mapped.bytes.count && stored.sourceHash == file.fileHash {
+        let hash = file.fileHash
+        if stored.sourceSize == file.mapped.bytes.count && stored.sourceHash == hash {
             report.stepsSkipped += 1
             return
         }
@@ -24,7 +25,6 @@ extension Ingest {
             throw IngestError.changedContent(path: file.path, step: file.step, detail: difference)
         }
         try checkFinite(file)
-        let hash = file.fileHash
         try store.write { w in
             try beginWrite(w)
             try w.detachDependents(ofStep: file.step, tensors: tensors)

@@ -32,14 +32,7 @@ public final class StepFile: Sendable {
     /// XXH64 of the whole file, read in windows that are released behind the hash.
     public var fileHash: UInt64 {
         var hasher = XXH64()
-        let window = 64 << 20
-        var start = 0
-        while start < mapped.bytes.count {
-            let range = start..<min(start + window, mapped.bytes.count)
-            hasher.update(mapped[range])
-            mapped.release(range)
-            start = range.upperBound
-        }
+        forEachWindow(in: 0..<mapped.bytes.count, unit: 1) { _, bytes in hasher.update(bytes) }
         return hasher.finalize()
     }
 
@@ -58,9 +51,14 @@ public final class StepFile: Sendable {
     /// released after its call, so a pass over a large tensor keeps only a window resident.
     /// `body` gets the window's byte offset in the tensor.
     public func forEachWindow(of tensor: TensorInfo, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows {
-        let range = fileRange(of: tensor)
-        let width = max(1, tensor.dtype.byteWidth)
-        let window = (64 << 20) / width * width
+        try forEachWindow(in: fileRange(of: tensor), unit: max(1, tensor.dtype.byteWidth), body)
+    }
+
+    /// The file's bytes in `range`, in windows of about 64 MiB (a multiple of `unit` bytes), each
+    /// released after `body` has seen it; `body` gets the window's offset from `range`'s start.
+    /// An empty range is one empty window.
+    func forEachWindow(in range: Range<Int>, unit: Int, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows {
+        let window = (64 << 20) / unit * unit
         var offset = 0
         repeat {
             let part = (range.lowerBound + offset)..<min(range.lowerBound + offset + window, range.upperBound)
