@@ -21,19 +21,10 @@ public final class ChunkTrajectory {
     /// The chunk's bytes at `step`; `previous` is the stored step just before it.
     public func bytes(at step: Int, previous: Int?, _ reader: StoreReader) throws -> [UInt8] {
         let row = try reader.chunkRow(step: step, tensor: tensor, index: chunkIndex)
-        let decoded: [UInt8]
-        if row.codec.predecessors == 0 {
-            decoded = try reader.decodeVerified(row, tensor: tensor, owner: .step(step), predecessors: [], coder: coder)
-        } else if lastStep != nil, lastStep == previous, recent.count >= row.codec.predecessors {
-            decoded = try reader.decodeVerified(row, tensor: tensor, owner: .step(step), predecessors: recent[...], coder: coder)
-        } else {
-            decoded = try reader.decodeChain(tensor: tensor, chunkIndex: chunkIndex, step: step, coder: coder)
+        guard follows(row, previous: previous) else {
+            return remember(try reader.decodeChain(tensor: tensor, chunkIndex: chunkIndex, step: step, coder: coder), row: row)
         }
-        recent.insert(decoded, at: 0)
-        if recent.count > 2 { recent.removeLast() }
-        if row.codec.predecessors == 0 { recent.removeSubrange(1...) }
-        lastStep = step
-        return decoded
+        return try decode(row, reader)
     }
 
     // A replay over many chunks splits each step in two: the row is fetched on the reader's
@@ -50,12 +41,28 @@ public final class ChunkTrajectory {
     public func decode(_ pending: PendingChunk, previous: Int?, threads: Int = 1, _ reader: StoreReader) throws -> [UInt8] {
         let row = pending.row
         coder.threads = threads
-        guard row.codec.predecessors == 0 || (lastStep != nil && lastStep == previous && recent.count >= row.codec.predecessors) else {
+        guard follows(row, previous: previous) else {
             throw StoreError.inconsistent("tensor '\(tensor.name)' chunk \(chunkIndex) at step \(row.step): \(row.codec.rawValue) without the steps before it")
         }
+        return try decode(row, reader)
+    }
+
+    /// Whether `row` decodes from what is kept: a keyframe, or the step after the one decoded last.
+    private func follows(_ row: ChunkRow, previous: Int?) -> Bool {
+        row.codec.predecessors == 0 || (lastStep != nil && lastStep == previous && recent.count >= row.codec.predecessors)
+    }
+
+    /// Decodes `row` from the kept steps into the recycled buffer, and keeps it.
+    private func decode(_ row: ChunkRow, _ reader: StoreReader) throws -> [UInt8] {
         var decoded = spare
         spare = []
         try reader.decodeVerified(row, tensor: tensor, owner: .step(row.step), predecessors: recent[...], coder: coder, into: &decoded)
+        return remember(decoded, row: row)
+    }
+
+    /// Keeps `decoded` as the newest step (only it after a keyframe); the step that drops out
+    /// becomes the next output buffer.
+    private func remember(_ decoded: [UInt8], row: ChunkRow) -> [UInt8] {
         recent.insert(decoded, at: 0)
         if row.codec.predecessors == 0 { recent.removeSubrange(1...) }
         if recent.count > 2 { spare = recent.removeLast() }
