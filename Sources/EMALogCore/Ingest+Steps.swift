@@ -120,30 +120,21 @@ extension Ingest {
     func insertChunks(of file: StepFile, _ w: StoreWriter, predecessors: [StepFile]) throws -> Int {
         let chunkBytes = store.chunkBytes
         var stored = 0
-        var group: [(info: TensorInfo, chunks: Range<Int>)] = []
+        var group: [ChunkRun] = []
         var groupBytes = 0
-        func slice(_ f: StepFile, _ info: TensorInfo, _ chunks: Range<Int>) -> Range<Int> {
-            let range = f.fileRange(of: info)
-            return (range.lowerBound + chunks.lowerBound * chunkBytes)..<min(range.lowerBound + chunks.upperBound * chunkBytes, range.upperBound)
-        }
         func flush() throws {
             guard !group.isEmpty else { return }
-            let items = group.map { part in
-                TensorBytes(tensor: tensorsByName[part.info.name]!, bytes: file.mapped[slice(file, part.info, part.chunks)],
-                            predecessors: predecessors.map { p in p.mapped[slice(p, p.tensor(named: part.info.name), part.chunks)] },
-                            firstChunk: part.chunks.lowerBound)
-            }
-            stored += try w.insert(StepEncoder.encode(items, chunkBytes: chunkBytes), step: file.step)
-            for part in group {
-                file.mapped.release(slice(file, part.info, part.chunks))
-                for p in predecessors { p.mapped.release(slice(p, p.tensor(named: part.info.name), part.chunks)) }
+            stored += try w.insert(encode(group, of: file, predecessors: predecessors), step: file.step)
+            for run in group {
+                file.mapped.release(slice(run, of: file, run.info))
+                for p in predecessors { p.mapped.release(slice(run, of: p, p.tensor(named: run.info.name))) }
             }
             group.removeAll()
             groupBytes = 0
         }
         let perGroup = max(2, ProcessInfo.processInfo.activeProcessorCount)  // one chunk per core at a time
         for info in file.header.tensors {
-            let count = max(1, (info.byteCount + chunkBytes - 1) / chunkBytes)
+            let count = chunkCount(of: info)
             var start = 0
             while start < count {
                 let end = min(count, start + perGroup)
@@ -155,6 +146,30 @@ extension Ingest {
         }
         try flush()
         return stored
+    }
+
+    /// A run of chunks of one tensor of a step file.
+    typealias ChunkRun = (info: TensorInfo, chunks: Range<Int>)
+
+    /// How many chunks `tensor` is stored in (one for an empty tensor).
+    func chunkCount(of tensor: TensorInfo) -> Int { max(1, (tensor.byteCount + store.chunkBytes - 1) / store.chunkBytes) }
+
+    /// The bytes of `run` in `file`, whose entry for the run's tensor is `info` (a predecessor has
+    /// its own offsets).
+    func slice(_ run: ChunkRun, of file: StepFile, _ info: TensorInfo) -> Range<Int> {
+        let range = file.fileRange(of: info)
+        return (range.lowerBound + run.chunks.lowerBound * store.chunkBytes)
+            ..< min(range.lowerBound + run.chunks.upperBound * store.chunkBytes, range.upperBound)
+    }
+
+    /// Encodes runs of chunks of `file` against the same runs of its predecessors, on every core.
+    func encode(_ runs: [ChunkRun], of file: StepFile, predecessors: [StepFile]) -> EncodedStep {
+        let items = runs.map { run in
+            TensorBytes(tensor: tensorsByName[run.info.name]!, bytes: file.mapped[slice(run, of: file, run.info)],
+                        predecessors: predecessors.map { $0.mapped[slice(run, of: $0, $0.tensor(named: run.info.name))] },
+                        firstChunk: run.chunks.lowerBound)
+        }
+        return StepEncoder.encode(items, chunkBytes: store.chunkBytes)
     }
 
     /// Appends a new step: validate, update every live shadow in one pass, then one transaction with
@@ -194,11 +209,7 @@ extension Ingest {
         // bound memory) are written here, in order after any pending write.
         if !snapshotDue, ingestID != nil, tracks.allSatisfy({ $0.record != nil }),
            file.header.dataLength <= Self.pipelinedStepBytes {
-            let items = file.header.tensors.map { info in
-                TensorBytes(tensor: tensorsByName[info.name]!, bytes: file.bytes(of: info),
-                            predecessors: predecessors.map { $0.bytes(of: $0.tensor(named: info.name)) }, firstChunk: 0)
-            }
-            let encoded = StepEncoder.encode(items, chunkBytes: store.chunkBytes)
+            let encoded = encode(file.header.tensors.map { ($0, 0..<chunkCount(of: $0)) }, of: file, predecessors: predecessors)
             let record = stepRecord(for: file, hash: hash)
             try waitForPendingWrite()
             let pending = PendingWrite()
