@@ -106,10 +106,8 @@ public struct Replay {
             }
         }
         var pending = try fetch(0)
-        // A unit larger than a fair share of its batch decodes on two threads (its two segments).
-        let cores = ProcessInfo.processInfo.activeProcessorCount
-        let fairShare = units.reduce(0) { $0 + $1.range.count } / max(1, cores)
-        let threads = units.map { $0.range.count > fairShare ? 2 : 1 }
+        let total = units.reduce(0) { $0 + $1.range.count }
+        let threads = units.map { segmentThreads(chunk: $0.range.count, total: total) }
         let queue = DispatchQueue(label: "emalog.replay", attributes: .concurrent)
         let failures = Mutex<[any Error]>([])
         for round in 0..<rounds {

@@ -62,9 +62,7 @@ public enum StepEncoder {
         let next = Atomic<Int>(0)
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, jobs.count))
         // Each job index is written by exactly one worker; the inputs are only read.
-        // A chunk larger than a fair share of the step is coded on two threads (its two segments),
-        // so one big tensor does not leave a core idle.
-        let fairShare = jobs.reduce(0) { $0 + $1.range.count } / ProcessInfo.processInfo.activeProcessorCount
+        let total = jobs.reduce(0) { $0 + $1.range.count }
         let shared = UncheckedBox((tensors, jobs, order, results))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             let (tensors, jobs, order, results) = shared.value
@@ -75,7 +73,7 @@ public enum StepEncoder {
                 guard k < order.count else { break }
                 let job = jobs[order[k]]
                 let item = tensors[job.tensor]
-                coder.threads = job.range.count > fairShare ? 2 : 1
+                coder.threads = segmentThreads(chunk: job.range.count, total: total)
                 func slice(_ b: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
                     UnsafeRawBufferPointer(start: b.baseAddress.map { $0 + job.range.lowerBound }, count: job.range.count)
                 }
