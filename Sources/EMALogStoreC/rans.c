@@ -292,17 +292,18 @@ static void *rans_job(void *arg) {
     return NULL;
 }
 
-// Runs `work` on every job, the last ones on helper threads when `threads` allows (else, or when
-// a thread cannot start, on this one).
-static void run_jobs(void *(*work)(void *), SegmentJob *jobs, int count, int threads) {
+// Runs `work` on each of `count` jobs (an array of `size`-byte elements), the later ones on helper
+// threads when `threads` allows (else, or when a thread cannot start, on this one).
+static void run_jobs(void *(*work)(void *), void *jobs, size_t size, int count, int threads) {
     pthread_t helper[MAX_SEGMENTS];
     int started[MAX_SEGMENTS] = {0};
+    uint8_t *job = jobs;
     for (int k = 1; k < count; k++)
-        if (threads > k) started[k] = pthread_create(&helper[k], NULL, work, &jobs[k]) == 0;
-    work(&jobs[0]);
+        if (threads > k) started[k] = pthread_create(&helper[k], NULL, work, job + k * size) == 0;
+    work(job);
     for (int k = 1; k < count; k++) {
         if (started[k]) pthread_join(helper[k], NULL);
-        else work(&jobs[k]);
+        else work(job + k * size);
     }
 }
 
@@ -337,7 +338,7 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
     }
 
     // Pass 1: symbols, exponents, raw bits (they do not depend on the model).
-    run_jobs(classify_job, jobs, segments, threads);
+    run_jobs(classify_job, jobs, sizeof jobs[0], segments, threads);
 
     // Contexts: exponents holding enough elements get their own table; the rest share context 0.
     uint8_t map[256] = {0};
@@ -384,7 +385,7 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
 
     // Pass 2: the rANS streams.
     for (int g = 0; g < segments; g++) jobs[g].table = table;
-    run_jobs(rans_job, jobs, segments, threads);
+    run_jobs(rans_job, jobs, sizeof jobs[0], segments, threads);
     free(count);
     free(table);
 
@@ -589,13 +590,7 @@ int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, cons
         j->n = segment_end(n, g) - lo;
         j->kind = kind;
     }
-    pthread_t helper;
-    int started = segments > 1 && threads > 1 && pthread_create(&helper, NULL, decode_job, &jobs[1]) == 0;
-    decode_job(&jobs[0]);
-    if (segments > 1) {
-        if (started) pthread_join(helper, NULL);
-        else decode_job(&jobs[1]);
-    }
+    run_jobs(decode_job, jobs, sizeof jobs[0], segments, threads);
     free(slots);
     int overrun = 0;
     for (int g = 0; g < segments; g++) {
