@@ -11,18 +11,14 @@ enum IngestBench {
     /// Ingest of a synthetic random-walk run against the cost a user pays anyway: writing the same
     /// steps as safetensors files with an fsync at the end. Then shadow queries.
     static func run(steps: Int, parameters: Int) throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-bench-\(getpid())").path
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try ScaleBench.folder("ingest")
         defer { try? FileManager.default.removeItem(atPath: folder) }
         print("\n## Ingest and queries, \(steps) steps x \(parameters) float32 parameters (\((parameters * 4 * steps) >> 20) MiB)")
         // A random walk (like training): each value moves by a small random amount every step.
         var values = (0..<parameters).map { Float($0 % 977) * 1e-3 - 0.5 }
         var state: UInt64 = 7
         let walk: [[Float]] = (1...steps).map { _ in
-            for i in values.indices {
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                values[i] += Float(Int64(bitPattern: state) >> 44) * 1e-9
-            }
+            ScaleBench.walk(&values, &state)
             return values
         }
         let header = Safetensors.encodeHeader([TensorLayout(name: "w", dtype: .f32, shape: [parameters])], metadata: [:])

@@ -17,6 +17,22 @@ enum ScaleBench {
         return path
     }
 
+    /// One step of a random walk (like training): each value moves by a small random amount.
+    static func walk(_ values: inout [Float], _ state: inout UInt64) {
+        for i in values.indices {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            values[i] += Float(Int64(bitPattern: state) >> 44) * 1e-9
+        }
+    }
+
+    /// Writes a step file: `header` (from Safetensors.encodeHeader) then the values.
+    static func writeStep(_ path: String, header: [UInt8], values: [Float]) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        header.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+        values.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+    }
+
     /// The baseline of a post-hoc replay: read every uncompressed step file and run the same EMA
     /// update (what a numpy loop over safetensors files does). `steps` holds the files.
     static func replayBaseline(stepsFolder: String, steps: Int, parameters: Int) -> Double {
@@ -95,14 +111,8 @@ enum ScaleBench {
             let roundFolder = dir + "/round-\(round)"
             try FileManager.default.createDirectory(atPath: roundFolder, withIntermediateDirectories: true)
             for k in 1...perRound {
-                for i in values.indices {
-                    state = state &* 6364136223846793005 &+ 1442695040888963407
-                    values[i] += Float(Int64(bitPattern: state) >> 44) * 1e-9
-                }
-                let step = round * perRound + k
-                var bytes = header
-                values.withUnsafeBytes { bytes.append(contentsOf: $0) }
-                try Data(bytes).write(to: URL(fileURLWithPath: roundFolder + String(format: "/step-%08d.safetensors", step)))
+                walk(&values, &state)
+                writeStep(roundFolder + String(format: "/step-%08d.safetensors", round * perRound + k), header: header, values: values)
             }
             var request = IngestRequest(logPath: db, inputs: [roundFolder])
             request.tracks = [EMASpec(decay: 0.999)]
@@ -167,10 +177,7 @@ enum LargeStepBench {
         try FileManager.default.createDirectory(atPath: dir + "/steps", withIntermediateDirectories: true)
         for step in 1...steps {
             for i in stride(from: 0, to: values.count, by: 7) { values[i] += 1e-6 }
-            let fd = open(dir + String(format: "/steps/step-%08d.safetensors", step), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            header.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
-            values.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
-            close(fd)
+            ScaleBench.writeStep(dir + String(format: "/steps/step-%08d.safetensors", step), header: header, values: values)
         }
         values = []
         let shadowMiB = Double((big + small) * 4) / 1048576
