@@ -88,4 +88,25 @@ import Testing
         #expect(try CLI.run(["shadow", "--db", fresh, "--step", "9", "--ema", "main", "-o", b]).status == 0)
         #expect(try LoadedSafetensors(path: a).tensors.mapValues(\.bytes) == LoadedSafetensors(path: b).tensors.mapValues(\.bytes))
     }
+
+    /// XXH64 of the five source files (Tests/Fixtures/logs/make_v1_rans_steps.py prints them).
+    static let v1RansSources: [UInt64] = [0x1172_ce31_516f_447f, 0xe3dd_b1dc_cccd_7b52, 0x62ea_cd98_4548_f576,
+                                          0xc665_285c_f5c2_8c1c, 0xd5ab_a621_f91d_2298]
+
+    /// Version 1 rANS payloads (two interleaved lanes per segment, byte-wise renormalisation; F32
+    /// with two segments, BF16, F16) decode to the very files that were ingested.
+    @Test func aLogWithVersion1RansPayloadsReadsAndAudits() throws {
+        let db = dir.file("v1-rans.emalog")
+        try ZstdFile.decompress(Fixtures.path("logs/v1-rans.emalog.zst"), to: db)
+        #expect(try codecs(db) == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
+        let audit = try CLI.run(["audit", "--db", db])
+        #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(audit.stdout)\(audit.stderr)")
+        for step in 1...5 {
+            let out = dir.file("v1-rans-\(step).safetensors")
+            let r = try CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try fileHash(out) == Self.v1RansSources[step - 1], "step \(step)")
+        }
+    }
 }
+
