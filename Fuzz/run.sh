@@ -23,5 +23,5 @@ for target in Safetensors Metrics; do
   fuzz "$target" 4096
 done
 clang -O1 -g -fsanitize=fuzzer,address -ffp-contract=off -I../Sources/EMALogStoreC/include \
-  ../Sources/EMALogStoreC/rans.c RansFuzz.c -o "$build/fuzz-Rans"
+  -I../Sources/EMALogStoreC ../Sources/EMALogStoreC/rans*.c RansFuzz.c -o "$build/fuzz-Rans"
 fuzz Rans 131072

@@ -55,7 +55,7 @@ extension ChunkCoder {
             let n = destination.count / dtype.byteWidth
             let status = emalog_rans_decode(payload.baseAddress?.assumingMemoryBound(to: UInt8.self), payload.count,
                                             predecessors[0].baseAddress, codec == .delta2Rans ? predecessors[1].baseAddress : nil,
-                                            destination.baseAddress, n, kind, Int32(threads))
+                                            destination.baseAddress, n, kind, Int32(threads), vectors ? 1 : 0)
             return status == 0 ? nil : CodecError(reason: "\(codec.rawValue) stream is malformed (code \(status))")
         case .delta1Zstd, .delta2Zstd:
             guard predecessors.count >= codec.predecessors, predecessors.allSatisfy({ $0.count == destination.count }) else {

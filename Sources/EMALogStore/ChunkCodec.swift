@@ -88,6 +88,11 @@ final class ChunkCoder {
     /// Threads one large rANS chunk may use (it is coded in two segments): all cores when this
     /// coder works alone; a caller that runs coders side by side sets it per chunk.
     var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// Whether rANS payloads decode with the vector loop where the CPU has it (tests turn it off to
+    /// check the scalar decoder against it).
+    var vectors = true
+    /// Whether this CPU has the rANS vector decoder (AVX-512 F, BW and VBMI).
+    static var vectorsAvailable: Bool { emalog_rans_vectors_available() != 0 }
 
     /// Scratch buffers reused across calls (a replay decodes the same chunk size step after step).
     private var scratch: [UnsafeMutableRawBufferPointer] = []

@@ -31,16 +31,22 @@ size_t emalog_rans_scratch_size(size_t n);
 /// `cap` < emalog_rans_bound(n).
 ///
 /// A chunk of 65536 elements or more is two contiguous segments (two threads when `threads` >= 2
-/// encode or decode it; the payload does not depend on `threads`); each segment has two
-/// interleaved lanes, each lane its own rANS and raw-bit streams (T = 2 × segments streams).
-/// Payload: u8 version, u8 kind, u8 contexts C, u8 mapped M, M × (u8 exponent, u8 context),
-/// C × (u8 symbols S, S × (u8 symbol, u16 frequency)), T × u32 rANS bytes, T × u32 raw bytes,
-/// the T rANS streams, the T raw streams.
+/// encode or decode it; the payload does not depend on `threads`). In a segment, element i belongs
+/// to lane i mod 16; the 16 lanes' rANS states (32-bit, in [2^16, 2^32), 16-bit renormalisation)
+/// share one stream of words in the order a decoder reads them; raw bits are one stream in element
+/// order.
+/// Payload (version 2): u8 version, u8 kind, u8 contexts C, u8 mapped M, M × (u8 exponent,
+/// u8 context), C × (u8 symbols S, S × (u8 symbol, u16 frequency)), G × u32 rANS bytes,
+/// G × u32 raw bytes (G segments), the G rANS streams (16 × u32 states, then u16 words), the G raw
+/// streams. Version 1 payloads (two lanes per segment, byte-wise renormalisation) still decode.
 size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t n, int kind,
                           uint8_t *scratch, uint8_t *out, size_t cap, int threads);
 /// The inverse; 0 on success, a negative code when the payload is malformed (nothing is trusted:
-/// every table, length and stream end is checked).
+/// every table, length and stream end is checked). With `vectors` != 0 a version 2 payload is
+/// decoded by the AVX-512 loop where the CPU has it (same values, same refusals; tests compare).
 int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, const void *p2, void *out, size_t n,
-                       int kind, int threads);
+                       int kind, int threads, int vectors);
+/// Whether this CPU runs the vector decoder (AVX-512 F, BW and VBMI).
+int emalog_rans_vectors_available(void);
 
 #endif
