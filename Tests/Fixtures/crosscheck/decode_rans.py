@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""An independent decoder of emalog's rANS residual payloads (`delta1-rans`/`delta2-rans`, F32 and
-BF16), written from the format description in Sources/EMALogStoreC/include/EMALogStoreC.h, not
-from the C code. It reads the chunks of a log with Python's sqlite3, decodes the first `--limit`
-elements of every stream of every residual chunk of the first `--steps-count` steps (a full decode of
-streams shorter than that, with its end-of-stream checks), and compares them with the step files.
+"""An independent decoder of emalog's rANS residual payloads (`delta1-rans`/`delta2-rans`, F32,
+BF16 and F16; payload versions 1 and 2), written from the format description in
+Sources/EMALogStoreC/include/EMALogStoreC.h, not from the C code. It reads the chunks of a log with
+Python's sqlite3, decodes the first `--limit` elements of every stream (version 1: each lane;
+version 2: each segment) of every residual chunk of the first `--steps-count` steps (a full decode
+of streams shorter than that, with its end-of-stream checks), and compares them with the step files.
 
     python Tests/Fixtures/crosscheck/decode_rans.py LOG STEPS_FOLDER [--steps-count 40] [--limit 4000]
 
@@ -17,7 +18,9 @@ import struct
 
 import numpy as np
 
-RANS_L = 1 << 23
+RANS_L = 1 << 23     # version 1: byte-wise renormalisation
+RANS2_L = 1 << 16    # version 2: 16-bit words
+LANES2 = 16
 SCALE_BITS = 12
 
 
@@ -39,6 +42,8 @@ def predict(kind, a, b):
     """p1 + (p1 - p2) in the values' own arithmetic; p1 alone without p2 or when p1 == p2."""
     if b is None or a == b:
         return a
+    if kind == 3:
+        return (2 * a - b) & 0xFFFF
     if kind == 1:
         p = np.float32(f32(a) + np.float32(f32(a) - f32(b)))
         return 0x7FC00000 if p != p else int(np.array([p], np.float32).view(np.uint32)[0])
@@ -49,9 +54,9 @@ def predict(kind, a, b):
     return (w + 0x7FFF + ((w >> 16) & 1)) >> 16
 
 
-def decode(payload, p1, p2, n, limit):
-    kind, contexts, mapped = payload[1], payload[2], payload[3]
-    width = 32 if kind == 1 else 16
+def read_tables(payload):
+    """Context map, decoding slots per context, offset past the tables (same in both versions)."""
+    contexts, mapped = payload[2], payload[3]
     at = 4
     cmap = [0] * 256
     for _ in range(mapped):
@@ -69,7 +74,72 @@ def decode(payload, p1, p2, n, limit):
                 slots[start + k] = (sym, freq, k)
             start += freq
         tables.append(slots)
+    return cmap, tables, at
+
+
+def element(kind, sym, bits, position, prev, prev2):
+    """The value from its symbol and the raw bits at `position`; the new position."""
+    width = 32 if kind == 1 else 16
+    u, sign = 0, 0
+    if sym:
+        base, low = shape(sym)
+        v = (bits >> position) & ((1 << (low + 1)) - 1)
+        position += low + 1
+        u, sign = base | (v & ((1 << low) - 1)), v >> low
+    r = (-u if sign else u) & ((1 << width) - 1)
+    return (predict(kind, prev, prev2) + r) & ((1 << width) - 1), position
+
+
+def context_of(kind, cmap, prev):
+    if kind == 1:
+        return cmap[(prev >> 23) & 0xFF]
+    if kind == 2:
+        return cmap[(prev >> 7) & 0xFF]
+    return cmap[(prev >> 10) & 0x1F]
+
+
+def decode(payload, p1, p2, n, limit):
+    kind = payload[1]
+    cmap, tables, at = read_tables(payload)
     segments = 2 if n >= 65536 else 1
+    bounds = [(0, n)] if segments == 1 else [(0, n // 2), (n // 2, n)]
+    out = {}
+    if payload[0] == 2:
+        # G rANS byte counts, G raw byte counts, the G rANS streams (16 states, then u16 words in
+        # the order they are read: element order), the G raw streams (element order).
+        lengths = struct.unpack_from("<%dI" % (2 * segments), payload, at)
+        at += 8 * segments
+        rans_at, raw_at = [], []
+        for g in range(segments):
+            rans_at.append(at)
+            at += lengths[g]
+        for g in range(segments):
+            raw_at.append(at)
+            at += lengths[segments + g]
+        assert at == len(payload), "stream lengths do not add up"
+        for g, (lo, hi) in enumerate(bounds):
+            p, end = rans_at[g], rans_at[g] + lengths[g]
+            states = list(struct.unpack_from("<%dI" % LANES2, payload, p))
+            p += 4 * LANES2
+            bits = int.from_bytes(payload[raw_at[g]:raw_at[g] + lengths[segments + g]], "little")
+            position = 0
+            full = hi - lo <= limit
+            for i in range(lo, min(hi, lo + limit)):
+                lane = (i - lo) % LANES2
+                prev = int(p1[i])
+                x = states[lane]
+                sym, freq, offset = tables[context_of(kind, cmap, prev)][x & ((1 << SCALE_BITS) - 1)]
+                x = freq * (x >> SCALE_BITS) + offset
+                if x < RANS2_L:
+                    x = (x << 16) | struct.unpack_from("<H", payload, p)[0]
+                    p += 2
+                states[lane] = x
+                out[i], position = element(kind, sym, bits, position, prev, None if p2 is None else int(p2[i]))
+            if full:
+                assert p == end and all(x == RANS2_L for x in states), "segment %d does not end where it should" % g
+                assert lengths[segments + g] * 8 - position < 8, "raw stream %d has unused bytes" % g
+        return out
+    assert payload[0] == 1, "unknown payload version %d" % payload[0]
     streams = 2 * segments
     lengths = struct.unpack_from("<%dI" % (2 * streams), payload, at)
     at += 8 * streams
@@ -81,9 +151,6 @@ def decode(payload, p1, p2, n, limit):
         raw_at.append(at)
         at += lengths[streams + t]
     assert at == len(payload), "stream lengths do not add up"
-    bounds = [(0, n)] if segments == 1 else [(0, n // 2), (n // 2, n)]
-    out = {}
-    exp_shift = 23 if kind == 1 else 7
     for t in range(streams):
         lo, hi = bounds[t // 2]
         indices = list(range(lo + t % 2, hi, 2))
@@ -96,19 +163,12 @@ def decode(payload, p1, p2, n, limit):
         position = 0
         for i in indices[:limit]:
             prev = int(p1[i])
-            sym, freq, offset = tables[cmap[(prev >> exp_shift) & 0xFF]][x & ((1 << SCALE_BITS) - 1)]
+            sym, freq, offset = tables[context_of(kind, cmap, prev)][x & ((1 << SCALE_BITS) - 1)]
             x = freq * (x >> SCALE_BITS) + offset
             while x < RANS_L:
                 x = (x << 8) | payload[p]
                 p += 1
-            u, sign = 0, 0
-            if sym:
-                base, low = shape(sym)
-                v = (bits >> position) & ((1 << (low + 1)) - 1)
-                position += low + 1
-                u, sign = base | (v & ((1 << low) - 1)), v >> low
-            r = (-u if sign else u) & ((1 << width) - 1)
-            out[i] = (predict(kind, prev, None if p2 is None else int(p2[i])) + r) & ((1 << width) - 1)
+            out[i], position = element(kind, sym, bits, position, prev, None if p2 is None else int(p2[i]))
         if full:
             assert p == end and x == RANS_L, "stream %d does not end where it should" % t
             assert lengths[streams + t] * 8 - position < 8, "raw stream %d has unused bytes" % t
@@ -121,7 +181,8 @@ def load(path):
     header = json.loads(b[8:8 + n])
     header.pop("__metadata__", None)
     return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
-                             np.uint32 if v["dtype"] == "F32" else np.uint16) for k, v in header.items()}
+                             np.uint32 if v["dtype"] == "F32" else np.uint16) for k, v in header.items()
+            if v["dtype"] in ("F32", "BF16", "F16")}
 
 
 def main():
@@ -137,6 +198,7 @@ def main():
     names = dict(db.execute("SELECT id, name FROM tensors"))
     chunk_bytes = int(db.execute("SELECT value FROM log_info WHERE key = 'chunk_bytes'").fetchone()[0])
     checked = elements = 0
+    versions = set()
     for s, source in enumerate(sources, start=1):
         for tensor_id, index, codec, payload in db.execute(
                 "SELECT tensor_id, chunk_index, codec, data FROM chunks WHERE step = ? AND codec LIKE '%-rans'", (s,)):
@@ -148,11 +210,13 @@ def main():
             p1 = sources[s - 2][name][lo:lo + per]
             p2 = sources[s - 3][name][lo:lo + per] if codec == "delta2-rans" else None
             got = decode(bytes(payload), p1, p2, len(cur), args.limit)
+            versions.add(payload[0])
             for i, v in got.items():
                 assert v == int(cur[i]), "%s step %d element %d: %x != %x" % (name, s, i, v, int(cur[i]))
             checked += 1
             elements += len(got)
-    print("%d rANS chunks, %d elements decoded independently, all equal to the step files" % (checked, elements))
+    print("%d rANS chunks (payload versions %s), %d elements decoded independently, all equal to the step files"
+          % (checked, sorted(versions), elements))
 
 
 if __name__ == "__main__":
