@@ -88,8 +88,8 @@ final class ChunkCoder {
     /// Threads one large rANS chunk may use (it is coded in two segments): all cores when this
     /// coder works alone; a caller that runs coders side by side sets it per chunk.
     var threads = ProcessInfo.processInfo.activeProcessorCount
-    /// Whether rANS payloads decode with the vector loop where the CPU has it (tests turn it off to
-    /// check the scalar decoder against it).
+    /// Whether rANS payloads are coded with the vector loops where the CPU has them (the same
+    /// payloads and values; tests turn it off to check the scalar code against them).
     var vectors = true
     /// Whether this CPU has the rANS vector decoder (AVX-512 F, BW and VBMI).
     static var vectorsAvailable: Bool { emalog_rans_vectors_available() != 0 }

@@ -27,26 +27,6 @@ void emalog_run_jobs(void *(*work)(void *), void *jobs, size_t size, int count, 
     }
 }
 
-// ---- Raw bit stream -------------------------------------------------------------------------
-
-// Branch-free: every put stores 8 bytes at p (the buffer has 8 bytes of slack) and moves p by the
-// whole bytes written.
-typedef struct { uint8_t *p; uint64_t acc; int count; } BitWriter;
-
-static inline void bits_put(BitWriter *w, uint32_t v, int n) {
-    w->acc |= (uint64_t)v << w->count;
-    w->count += n;
-    memcpy(w->p, &w->acc, 8);
-    w->p += w->count >> 3;
-    w->acc >>= w->count & ~7;
-    w->count &= 7;
-}
-
-static inline void bits_flush(BitWriter *w) {
-    if (w->count > 0) *w->p++ = (uint8_t)w->acc;
-    w->count = 0;
-}
-
 // ---- Model --------------------------------------------------------------------------------
 
 // x / freq for any 32-bit x is the high half of x × rcp (rcp = floor(2^64 / freq) + 1 overshoots
@@ -199,6 +179,7 @@ typedef struct {
     uint32_t exponent_count[4][256];
     uint32_t (*counts)[MAX_SYMBOLS];   // [2 × MAX_CONTEXTS][symbol]: even, odd elements
     const uint8_t *map;                // exponent -> context
+    int vectors;                       // classify with the AVX-512 loop
     BitWriter w;
     uint8_t *raw, *rans_end, *rans_start;
     const EncSymbol (*table)[MAX_SYMBOLS];
@@ -214,12 +195,27 @@ static void *exponent_job(void *arg) {
     return NULL;
 }
 
+// The vector pass takes whole groups of 16 (its symbols counted after it, in two tables), the
+// scalar one the rest.
 static void *classify_job(void *arg) {
     SegmentJob *j = arg;
+    size_t done = 0;
+    if (j->vectors) {
+        done = emalog_rans2_classify_avx512(j->x, j->p1, j->p2, j->n, j->kind, j->map, j->symbols, j->contexts, &j->w);
+        size_t i = 0;
+        for (; i + 1 < done; i += 2) {
+            j->counts[j->contexts[i]][j->symbols[i]]++;
+            j->counts[MAX_CONTEXTS + j->contexts[i + 1]][j->symbols[i + 1]]++;
+        }
+        if (i < done) j->counts[j->contexts[i]][j->symbols[i]]++;
+    }
+    const size_t b = (size_t)width_of(j->kind) / 8 * done, rest = j->n - done;
+    const uint8_t *x = j->x + b, *p1 = j->p1 + b, *p2 = j->p2 ? j->p2 + b : NULL;
+    uint8_t *symbols = j->symbols + done, *contexts = j->contexts + done;
     switch (j->kind) {
-    case EMALOG_RANS_F32: classify(j->x, j->p1, j->p2, j->n, j->symbols, j->contexts, j->map, j->counts, &j->w, EMALOG_RANS_F32); break;
-    case EMALOG_RANS_BF16: classify(j->x, j->p1, j->p2, j->n, j->symbols, j->contexts, j->map, j->counts, &j->w, EMALOG_RANS_BF16); break;
-    default: classify(j->x, j->p1, j->p2, j->n, j->symbols, j->contexts, j->map, j->counts, &j->w, EMALOG_RANS_F16); break;
+    case EMALOG_RANS_F32: classify(x, p1, p2, rest, symbols, contexts, j->map, j->counts, &j->w, EMALOG_RANS_F32); break;
+    case EMALOG_RANS_BF16: classify(x, p1, p2, rest, symbols, contexts, j->map, j->counts, &j->w, EMALOG_RANS_BF16); break;
+    default: classify(x, p1, p2, rest, symbols, contexts, j->map, j->counts, &j->w, EMALOG_RANS_F16); break;
     }
     bits_flush(&j->w);
     return NULL;
@@ -253,7 +249,7 @@ static void *rans_job(void *arg) {
 }
 
 size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t n, int kind,
-                          uint8_t *scratch, uint8_t *out, size_t cap, int threads) {
+                          uint8_t *scratch, uint8_t *out, size_t cap, int threads, int vectors) {
     if (cap < emalog_rans_bound(n)) return 0;
     const int width = width_of(kind) / 8, segments = segments_of(n);
     uint8_t *symbols = scratch, *contexts = scratch + n;
@@ -271,6 +267,7 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
         j->p2 = p2 ? (const uint8_t *)p2 + lo * width : NULL;
         j->n = segment_end(n, g) - lo;
         j->kind = kind;
+        j->vectors = vectors && emalog_rans_vectors_available();
         j->symbols = symbols + lo;
         j->contexts = contexts + lo;
         j->counts = counts + 2 * MAX_CONTEXTS * g;

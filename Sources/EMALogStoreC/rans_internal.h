@@ -95,6 +95,36 @@ static inline __attribute__((always_inline)) uint64_t peek_raw(const uint8_t *ra
     return word >> (position & 7);
 }
 
+// ---- Raw bit stream -------------------------------------------------------------------------
+
+// Branch-free: every put stores 8 bytes at p (the buffer has 8 bytes of slack) and moves p by the
+// whole bytes written.
+typedef struct { uint8_t *p; uint64_t acc; int count; } BitWriter;
+
+static inline __attribute__((always_inline)) void bits_put(BitWriter *w, uint32_t v, int n) {
+    w->acc |= (uint64_t)v << w->count;
+    w->count += n;
+    memcpy(w->p, &w->acc, 8);
+    w->p += w->count >> 3;
+    w->acc >>= w->count & ~7;
+    w->count &= 7;
+}
+
+// The same for n <= 56 bits of a 64-bit value (count + n stays below 64).
+static inline __attribute__((always_inline)) void bits_put64(BitWriter *w, uint64_t v, int n) {
+    w->acc |= v << w->count;
+    w->count += n;
+    memcpy(w->p, &w->acc, 8);
+    w->p += w->count >> 3;
+    w->acc >>= w->count & ~7;
+    w->count &= 7;
+}
+
+static inline void bits_flush(BitWriter *w) {
+    if (w->count > 0) *w->p++ = (uint8_t)w->acc;
+    w->count = 0;
+}
+
 // ---- Segments -----------------------------------------------------------------------------
 
 // A chunk of SEGMENT_MIN elements or more is coded as two contiguous halves under one set of
@@ -154,6 +184,12 @@ typedef struct {
 /// Decodes whole groups of 16 while every read stays in bounds without checks; advances `done`.
 /// Call only where emalog_rans2_avx512_available().
 int emalog_rans2_decode_avx512(Decode2Job *j);
+
+/// The encoder's first pass over whole groups of 16 from element 0, as classify_one in rans.c:
+/// each element's symbol and context, its raw bits appended to `w`. Returns the elements done
+/// (the caller classifies the rest and counts the symbols). Only where emalog_rans2_avx512_available().
+size_t emalog_rans2_classify_avx512(const uint8_t *x, const uint8_t *p1, const uint8_t *p2, size_t n, int kind,
+                                    const uint8_t *map, uint8_t *symbols, uint8_t *contexts, BitWriter *w);
 int emalog_rans2_avx512_available(void);
 
 #endif

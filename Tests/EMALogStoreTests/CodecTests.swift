@@ -39,6 +39,12 @@ import Testing
         let (codec, payload) = withBuffers(predecessors[...]) { previous in
             bytes.withUnsafeBytes { coder.encode($0, dtype: dtype, predecessors: previous) }
         }
+        // The scalar encoder writes the payload of the vector one, byte for byte.
+        coder.vectors = false
+        let scalar = withBuffers(predecessors[...]) { previous in
+            bytes.withUnsafeBytes { coder.encode($0, dtype: dtype, predecessors: previous) }
+        }
+        #expect(scalar.0 == codec && scalar.1 == payload, "\(dtype) \(codec.rawValue): scalar and vector payloads differ")
         // Both rANS decoders: the vector loop (where the CPU has it) and the scalar one.
         for vectors in [true, false] {
             coder.vectors = vectors

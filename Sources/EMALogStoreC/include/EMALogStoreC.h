@@ -28,7 +28,8 @@ size_t emalog_rans_scratch_size(size_t n);
 /// Codes n elements of x against the prediction from p1 (and p2, or NULL): the residual's
 /// magnitude class in rANS with one table per exponent of p1, low bits and sign raw.
 /// `scratch` holds emalog_rans_scratch_size(n) bytes. Returns the payload size, 0 when
-/// `cap` < emalog_rans_bound(n).
+/// `cap` < emalog_rans_bound(n). With `vectors` != 0 the first pass runs the AVX-512 loop where
+/// the CPU has it (the same payload, byte for byte; tests compare).
 ///
 /// A chunk of 65536 elements or more is two contiguous segments (two threads when `threads` >= 2
 /// encode or decode it; the payload does not depend on `threads`). In a segment, element i belongs
@@ -40,13 +41,13 @@ size_t emalog_rans_scratch_size(size_t n);
 /// G × u32 raw bytes (G segments), the G rANS streams (16 × u32 states, then u16 words), the G raw
 /// streams. Version 1 payloads (two lanes per segment, byte-wise renormalisation) still decode.
 size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t n, int kind,
-                          uint8_t *scratch, uint8_t *out, size_t cap, int threads);
+                          uint8_t *scratch, uint8_t *out, size_t cap, int threads, int vectors);
 /// The inverse; 0 on success, a negative code when the payload is malformed (nothing is trusted:
 /// every table, length and stream end is checked). With `vectors` != 0 a version 2 payload is
 /// decoded by the AVX-512 loop where the CPU has it (same values, same refusals; tests compare).
 int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, const void *p2, void *out, size_t n,
                        int kind, int threads, int vectors);
-/// Whether this CPU runs the vector decoder (AVX-512 F, BW and VBMI).
+/// Whether this CPU runs the vector loops (AVX-512 F, BW, CD and VBMI).
 int emalog_rans_vectors_available(void);
 
 #endif
