@@ -75,27 +75,36 @@ public enum Widening {
     /// Index of the first NaN or infinity among `count` values of `dtype` at `source`, if any.
     public static func firstNonFinite(_ source: UnsafeRawPointer, dtype: FloatingDType, count: Int) -> Int? {
         switch dtype {
-        case .f32:
-            for i in 0..<count
-            where source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self) & 0x7F80_0000 == 0x7F80_0000 {
-                return i
+        case .f32: firstAllOnes(source, count: count, exponent: UInt32(0x7F80_0000))
+        case .bf16: firstAllOnes(source, count: count, exponent: UInt16(0x7F80))
+        case .f16: firstAllOnes(source, count: count, exponent: UInt16(0x7C00))
+        case .f64: firstAllOnes(source, count: count, exponent: UInt64(0x7FF0_0000_0000_0000))
+        }
+    }
+
+    /// The first value whose `exponent` bits are all ones. Blocks are checked without a branch per
+    /// element (the loop vectorizes: an all-ones field plus its lowest bit carries into the sign
+    /// bit), and only a block with a hit is searched.
+    @inline(__always)
+    static func firstAllOnes<T: FixedWidthInteger & UnsignedInteger>(_ source: UnsafeRawPointer, count: Int, exponent: T) -> Int? {
+        let width = MemoryLayout<T>.size
+        let carry = exponent & (0 &- exponent) // the field's lowest bit
+        let sign = T(1) << (T.bitWidth - 1)
+        var start = 0
+        while start < count {
+            let end = min(start + 4096, count)
+            var hits: T = 0
+            var at = source + width &* start
+            for _ in start..<end {
+                hits |= ((at.loadUnaligned(as: T.self) & exponent) &+ carry) & sign
+                at += width
             }
-        case .bf16:
-            for i in 0..<count
-            where source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7F80 == 0x7F80 {
-                return i
+            if hits != 0 {
+                for i in start..<end where source.loadUnaligned(fromByteOffset: width * i, as: T.self) & exponent == exponent {
+                    return i
+                }
             }
-        case .f16:
-            for i in 0..<count
-            where source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self) & 0x7C00 == 0x7C00 {
-                return i
-            }
-        case .f64:
-            for i in 0..<count
-            where source.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self) & 0x7FF0_0000_0000_0000
-                == 0x7FF0_0000_0000_0000 {
-                return i
-            }
+            start = end
         }
         return nil
     }

@@ -131,4 +131,31 @@ import Testing
         let d: [Double] = [1, -.infinity]
         #expect(d.withUnsafeBytes { Widening.firstNonFinite($0.baseAddress!, dtype: .f64, count: 2) } == 1)
     }
+
+    /// The blockwise search against a plain scan: one non-finite value (each kind, both signs) at
+    /// block edges and elsewhere, the largest finite values beside it, an unaligned start.
+    @Test func nonFiniteSearchMatchesAPlainScan() {
+        let count = 10_000
+        for dtype in FloatingDType.allCases {
+            let width = dtype.byteWidth
+            let (inf, nan, largest): (UInt64, UInt64, UInt64) = switch dtype {
+            case .f32: (0x7F80_0000, 0x7FC0_0001, 0x7F7F_FFFF)
+            case .bf16: (0x7F80, 0x7FC1, 0x7F7F)
+            case .f16: (0x7C00, 0x7E01, 0x7BFF)
+            case .f64: (0x7FF0_0000_0000_0000, 0x7FF8_0000_0000_0001, 0x7FEF_FFFF_FFFF_FFFF)
+            }
+            let sign: UInt64 = 1 << (8 * width - 1)
+            for at in [nil, 0, 4095, 4096, 4097, 8191, 9999] as [Int?] {
+                for special in [inf, nan, inf | sign, nan | sign] {
+                    var bytes = [UInt8](repeating: 0, count: 1 + count * width)
+                    for i in 0..<count {
+                        let v = i == at ? special : (i % 3 == 0 ? largest | (i % 2 == 0 ? sign : 0) : UInt64(i))
+                        for k in 0..<width { bytes[1 + i * width + k] = UInt8(truncatingIfNeeded: v >> (8 * k)) }
+                    }
+                    let found = bytes.withUnsafeBytes { Widening.firstNonFinite($0.baseAddress! + 1, dtype: dtype, count: count) }
+                    #expect(found == at, "\(dtype) at \(String(describing: at))")
+                }
+            }
+        }
+    }
 }
