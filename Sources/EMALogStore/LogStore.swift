@@ -16,17 +16,24 @@ public final class LogStore: Sendable {
     /// to share between cores.
     public let chunkBytes: Int
     let queue: DatabaseQueue
+    /// For a log opened for writing: copies committed WAL frames into the log file beside the writer.
+    let checkpointer: Checkpointer?
 
     /// The SQLite page size chosen for new logs: large blobs need fewer overflow pages.
     public static let pageSize = 16384
     /// The default largest chunk.
     public static let defaultChunkBytes = 16 << 20
+    /// WAL size past which a commit waits for the checkpointer (see `Checkpointer`).
+    public static let walBoundBytes = 64 << 20
 
-    private init(path: String, queue: DatabaseQueue, chunkBytes: Int) {
+    private init(path: String, queue: DatabaseQueue, chunkBytes: Int, checkpointer: Checkpointer? = nil) {
         self.path = path
         self.queue = queue
         self.chunkBytes = chunkBytes
+        self.checkpointer = checkpointer
     }
+
+    deinit { checkpointer?.stop() }
 
     /// Opens an existing log for reading; never modifies it.
     ///
@@ -100,7 +107,9 @@ public final class LogStore: Sendable {
 
     /// Opens a log for writing, creating it (page size, WAL, schema) when the file is new or empty,
     /// and applying any migrations it lacks.
-    public static func openForWriting(at path: String, chunkBytes: Int = defaultChunkBytes) throws(StoreError) -> LogStore {
+    /// `walBoundBytes`: the WAL size past which commits wait for the checkpointer (tests lower it).
+    public static func openForWriting(at path: String, chunkBytes: Int = defaultChunkBytes,
+                                      walBoundBytes: Int = walBoundBytes) throws(StoreError) -> LogStore {
         try checkFile(at: path, mustExist: false)
         do {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -118,6 +127,8 @@ public final class LogStore: Sendable {
             config.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
+                // The checkpointer's thread copies the WAL into the file; commits only append.
+                try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             }
             let queue = try DatabaseQueue(path: path, configuration: config)
             _ = try queue.read { db in
@@ -137,7 +148,7 @@ public final class LogStore: Sendable {
                 return try Int(String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'chunk_bytes'") ?? "")
                     ?? chunkBytes
             }
-            return LogStore(path: path, queue: queue, chunkBytes: storedChunkBytes)
+            return LogStore(path: path, queue: queue, chunkBytes: storedChunkBytes, checkpointer: try Checkpointer(path: path, walBoundBytes: walBoundBytes))
         } catch {
             throw StoreError.wrap(error, path: path)
         }
@@ -204,14 +215,16 @@ public final class LogStore: Sendable {
     /// Errors thrown by `body` pass through; SQLite's become `StoreError`.
     public func write<T>(_ body: (StoreWriter) throws -> T) throws -> T {
         do {
+            defer { checkpointer?.committed() }
             return try queue.write { db in try body(StoreWriter(db: db, path: path, chunkBytes: chunkBytes)) }
         } catch let error as DatabaseError {
             throw StoreError.wrap(error, path: path)
         }
     }
 
-    /// Closes the connection.
+    /// Closes the connection (the last one checkpoints the whole WAL into the file).
     public func close() throws(StoreError) {
+        checkpointer?.stop()
         do { try queue.close() } catch { throw StoreError.wrap(error, path: path) }
     }
 }
@@ -232,5 +245,81 @@ extension LogStore {
         let queue = try DatabaseQueue(path: path, configuration: config)
         try queue.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
         try queue.close()
+    }
+}
+
+/// Copies committed WAL frames into the log file (PASSIVE checkpoints through a connection of its
+/// own, on a thread of its own) while the writer goes on appending: SQLite's automatic checkpoint
+/// would do that copy inside the writer's commits. Woken by commits, at most one copy per
+/// `interval` (many small commits share one). A failed copy changes nothing (the frames stay in
+/// the WAL; the closing connection checkpoints everything).
+///
+/// SQLite restarts the WAL from its start when a write transaction begins with every frame copied.
+/// A writer that keeps beginning while a copy runs would let the WAL grow, so once a copy finds it
+/// past its bound (`LogStore.walBoundBytes`), each commit waits for a copy that started after it.
+final class Checkpointer: @unchecked Sendable {
+    // Everything below `queue` is guarded by `condition`.
+    private let queue: DatabaseQueue
+    private let walBoundFrames: Int
+    private let condition = NSCondition()
+    private var requested = 0, copied = 0
+    private var overBound = false, writerWaiting = false, stopping = false, finished = false
+    static let interval: TimeInterval = 0.01
+
+    init(path: String, walBoundBytes: Int) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(1)
+        queue = try DatabaseQueue(path: path, configuration: config)
+        let pageSize = try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } ?? 4096
+        walBoundFrames = max(1, walBoundBytes / max(pageSize, 512))
+        Thread.detachNewThread { [self] in run() }
+    }
+
+    private func run() {
+        condition.lock()
+        var due = Date.distantPast
+        while true {
+            while requested == copied && !stopping { condition.wait() }
+            while Date() < due && !stopping && !writerWaiting { condition.wait(until: due) }
+            if stopping { break }
+            let target = requested
+            due = Date().addingTimeInterval(Self.interval)
+            condition.unlock()
+            let frames = (try? queue.writeWithoutTransaction { db in try db.checkpoint(.passive) })?.walFrameCount ?? 0
+            condition.lock()
+            copied = target
+            overBound = frames > walBoundFrames
+            condition.broadcast()
+        }
+        // Closed before `finished`: the writer's connection must close last, so that it copies
+        // the whole WAL and removes it.
+        try? queue.close()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// After a commit: wakes the copy; while the WAL is past its bound, waits for it.
+    func committed() {
+        condition.lock()
+        requested += 1
+        let mine = requested
+        condition.broadcast()
+        if overBound {
+            writerWaiting = true
+            condition.broadcast()
+            while copied < mine && !finished { condition.wait() }
+            writerWaiting = false
+        }
+        condition.unlock()
+    }
+
+    /// Waits for a running copy and closes the checkpointer's connection.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
     }
 }
