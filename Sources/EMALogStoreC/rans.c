@@ -180,6 +180,7 @@ typedef struct {
     uint32_t (*counts)[MAX_SYMBOLS];   // [2 × MAX_CONTEXTS][symbol]: even, odd elements
     const uint8_t *map;                // exponent -> context
     int vectors;                       // classify with the AVX-512 loop
+    const uint32_t *packed;            // for the vector rANS pass: [context × MAX_SYMBOLS + symbol] = freq << 12 | start
     BitWriter w;
     uint8_t *raw, *rans_end, *rans_start;
     const EncSymbol (*table)[MAX_SYMBOLS];
@@ -223,25 +224,72 @@ static void *classify_job(void *arg) {
 
 // The word stream backwards from the last element (lanes of a group from 15 down to 0), so the
 // decoder reads it forwards in element order; then the 16 final states in front of it.
+// One element of the rANS pass (scalar).
+static inline void encode_one(const EncSymbol *s, uint32_t *state, uint8_t **q) {
+    uint32_t x = *state;
+    // Branch-free (a word leaves for about one element in four, unpredictably): the word is
+    // always stored below q (the states' room is there), q moves only when it leaves.
+    uint32_t emit = x >= s->x_max;
+    uint16_t word = (uint16_t)x;
+    memcpy(*q - 2, &word, 2);
+    *q -= 2 * emit;
+    x >>= 16 * emit; // a shift, not a select (compilers made that a branch)
+    uint32_t quotient = s->freq == 1 ? x : (uint32_t)(((unsigned __int128)x * s->rcp) >> 64);
+    *state = (quotient << SCALE_BITS) + (x - quotient * s->freq) + s->start;
+}
+
+static pthread_once_t inverse_once = PTHREAD_ONCE_INIT;
+static double inverse[SCALE + 1];
+
+// inverse[f]: the smallest double >= 1 / f, so that x × inverse[f] in double truncates to x / f
+// for every 32-bit x: with 1 / f <= inverse < (1 / f)(1 + 2^-52), x × inverse lies in
+// [x / f, x / f + 2^-20], and x / f is at least 1 / f >= 2^-12 below the next integer (nor can
+// rounding the product to a double reach it, or fall below an integer it is at).
+static void fill_inverse(void) {
+    for (int f = 1; f <= SCALE; f++) {
+        double d = 1.0 / f;
+        uint64_t bits;
+        memcpy(&bits, &d, 8);
+        // d = m × 2^e exactly; d < 1 / f when m × f < 2^-e: then the next double up.
+        uint64_t m = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+        int e = (int)((bits >> 52) & 0x7FF) - 1075;
+        if ((unsigned __int128)m * (unsigned)f < ((unsigned __int128)1 << -e)) {
+            bits += 1;
+            memcpy(&d, &bits, 8);
+        }
+        inverse[f] = d;
+    }
+}
+
+size_t emalog_rans_check_division(size_t samples) {
+    pthread_once(&inverse_once, fill_inverse);
+    size_t wrong = 0;
+    uint64_t s = 1;
+    for (uint32_t f = 1; f <= SCALE; f++) {
+        for (size_t k = 0; k < samples; k++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            uint64_t r = s >> 32, q = r / f;
+            // Random values, multiples of f, one below the next multiple, the top of the range.
+            uint32_t x = k % 4 == 0 ? (uint32_t)r
+                         : k % 4 == 1 ? (uint32_t)(q * f)
+                         : k % 4 == 2 ? (uint32_t)(q * f + f - 1 > 0xFFFFFFFFull ? 0xFFFFFFFFull : q * f + f - 1)
+                                      : 0xFFFFFFFFu - (uint32_t)(k / 4);
+            wrong += (uint32_t)((double)x * inverse[f]) != x / f;
+        }
+    }
+    return wrong;
+}
+
 static void *rans_job(void *arg) {
     SegmentJob *j = arg;
     const uint8_t *symbols = j->symbols, *contexts = j->contexts;
     uint8_t *q = j->rans_end;
     uint32_t state[LANES2];
     for (int l = 0; l < LANES2; l++) state[l] = RANS2_L;
-    for (size_t i = j->n; i-- > 0;) {
-        const EncSymbol *s = &j->table[contexts[i]][symbols[i]];
-        uint32_t x = state[i % LANES2];
-        // Branch-free (a word leaves for about one element in four, unpredictably): the word is
-        // always stored below q (the states' room is there), q moves only when it leaves.
-        uint32_t emit = x >= s->x_max;
-        uint16_t word = (uint16_t)x;
-        memcpy(q - 2, &word, 2);
-        q -= 2 * emit;
-        x >>= 16 * emit; // a shift, not a select (compilers made that a branch)
-        uint32_t q = s->freq == 1 ? x : (uint32_t)(((unsigned __int128)x * s->rcp) >> 64);
-        state[i % LANES2] = (q << SCALE_BITS) + (x - q * s->freq) + s->start;
-    }
+    // The vector loop takes the whole groups below a partial last one (done here first).
+    size_t whole = j->packed ? j->n / LANES2 * LANES2 : 0;
+    for (size_t i = j->n; i-- > whole;) encode_one(&j->table[contexts[i]][symbols[i]], &state[i % LANES2], &q);
+    if (whole) emalog_rans2_encode_avx512(symbols, contexts, whole / LANES2, j->packed, inverse, state, &q);
     q -= sizeof state;
     memcpy(q, state, sizeof state);
     j->rans_start = q;
@@ -257,7 +305,10 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
     memset(jobs, 0, sizeof jobs);
     uint32_t (*counts)[MAX_SYMBOLS] = calloc((size_t)segments * 2 * MAX_CONTEXTS, sizeof *counts);
     EncSymbol (*table)[MAX_SYMBOLS] = calloc(MAX_CONTEXTS, sizeof *table);
-    if (!counts || !table) { free(counts); free(table); return 0; }
+    vectors = vectors && emalog_rans_vectors_available();
+    uint32_t *packed = vectors ? calloc(MAX_CONTEXTS * MAX_SYMBOLS, sizeof *packed) : NULL;
+    if (!counts || !table || (vectors && !packed)) { free(counts); free(table); free(packed); return 0; }
+    if (vectors) pthread_once(&inverse_once, fill_inverse);
     uint8_t *at = scratch + 2 * n; // each segment's raw bits, then its rANS words
     for (int g = 0; g < segments; g++) {
         SegmentJob *j = &jobs[g];
@@ -267,7 +318,7 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
         j->p2 = p2 ? (const uint8_t *)p2 + lo * width : NULL;
         j->n = segment_end(n, g) - lo;
         j->kind = kind;
-        j->vectors = vectors && emalog_rans_vectors_available();
+        j->vectors = vectors;
         j->symbols = symbols + lo;
         j->contexts = contexts + lo;
         j->counts = counts + 2 * MAX_CONTEXTS * g;
@@ -314,6 +365,7 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
         for (int s = 0; s < MAX_SYMBOLS; s++) {
             if (!freq[s]) continue;
             table[c][s] = enc_symbol(freq[s], start);
+            if (packed) packed[c * MAX_SYMBOLS + s] = freq[s] << SCALE_BITS | start;
             start += freq[s];
             *h++ = (uint8_t)s;
             *h++ = (uint8_t)freq[s];
@@ -323,10 +375,14 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
     }
 
     // Pass 2: the rANS words.
-    for (int g = 0; g < segments; g++) jobs[g].table = (const EncSymbol (*)[MAX_SYMBOLS])table;
+    for (int g = 0; g < segments; g++) {
+        jobs[g].table = (const EncSymbol (*)[MAX_SYMBOLS])table;
+        jobs[g].packed = packed;
+    }
     emalog_run_jobs(rans_job, jobs, sizeof jobs[0], segments, threads);
     free(counts);
     free(table);
+    free(packed);
 
     // Lengths (rANS of each segment, then raw of each segment), then the streams in that order.
     uint32_t lengths[2 * MAX_SEGMENTS];

@@ -9,12 +9,12 @@
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
-#define TARGET __attribute__((target("avx512f,avx512bw,avx512cd,avx512vbmi,popcnt")))
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512cd,avx512vl,avx512vbmi,popcnt")))
 
 int emalog_rans2_avx512_available(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
-           __builtin_cpu_supports("avx512vbmi");
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi");
 }
 
 static inline __attribute__((always_inline)) TARGET __m512i load16(const uint8_t *p, const int kind) {
@@ -241,6 +241,43 @@ TARGET size_t emalog_rans2_classify_avx512(const uint8_t *x, const uint8_t *p1, 
     }
 }
 
+// x / freq exactly: x × inverse[freq] in double (x < 2^32 is exact there; inverse[freq] is the
+// smallest double >= 1 / freq, see fill_inverse in rans.c), truncated.
+static inline __attribute__((always_inline)) TARGET __m512i divide16(__m512i x, __m512i freq, const double *inverse) {
+    __m256i lo = _mm512_cvttpd_epu32(_mm512_mul_pd(_mm512_cvtepu32_pd(_mm512_castsi512_si256(x)),
+                                                   _mm512_i32gather_pd(_mm512_castsi512_si256(freq), inverse, 8)));
+    __m256i hi = _mm512_cvttpd_epu32(_mm512_mul_pd(_mm512_cvtepu32_pd(_mm512_extracti64x4_epi64(x, 1)),
+                                                   _mm512_i32gather_pd(_mm512_extracti64x4_epi64(freq, 1), inverse, 8)));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+TARGET void emalog_rans2_encode_avx512(const uint8_t *symbols, const uint8_t *contexts, size_t groups, const uint32_t *packed,
+                                       const double *inverse, uint32_t *state, uint8_t **q) {
+    __m512i x = _mm512_loadu_si512((const void *)state);
+    uint8_t *at = *q;
+    const __m512i low12 = _mm512_set1_epi32(SCALE - 1);
+    for (size_t g = groups; g-- > 0;) {
+        __m512i c = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(contexts + 16 * g)));
+        __m512i s = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(symbols + 16 * g)));
+        __m512i index = _mm512_add_epi32(_mm512_mullo_epi32(c, _mm512_set1_epi32(MAX_SYMBOLS)), s);
+        __m512i entry = _mm512_i32gather_epi32(index, (const void *)packed, 4);
+        __m512i freq = _mm512_srli_epi32(entry, SCALE_BITS), start = _mm512_and_si512(entry, low12);
+        // Renormalise: a lane whose state is at or past freq << 20 leaves its low 16 bits; the
+        // group's words go below `at` in lane order (the decoder reads them that way).
+        __mmask16 emit = _mm512_cmpge_epu32_mask(_mm512_srli_epi32(x, 20), freq);
+        int count = __builtin_popcount(emit);
+        __m256i words = _mm512_cvtepi32_epi16(_mm512_maskz_compress_epi32(emit, x));
+        at -= 2 * count;
+        _mm256_mask_storeu_epi16((void *)at, (__mmask16)((1u << count) - 1), words);
+        x = _mm512_mask_srli_epi32(x, emit, x, 16);
+        __m512i quotient = divide16(x, freq, inverse);
+        x = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(quotient, SCALE_BITS), start),
+                             _mm512_sub_epi32(x, _mm512_mullo_epi32(quotient, freq)));
+    }
+    _mm512_storeu_si512((void *)state, x);
+    *q = at;
+}
+
 TARGET int emalog_rans2_decode_avx512(Decode2Job *j) {
     // Positions in 32-bit lanes; real chunks stay far below (64 MiB of elements).
     if (j->raw_size >= (1u << 28)) return 0;
@@ -268,6 +305,10 @@ TARGET int emalog_rans2_decode_avx512(Decode2Job *j) {
 #else
 int emalog_rans2_avx512_available(void) { return 0; }
 int emalog_rans2_decode_avx512(Decode2Job *j) { (void)j; return 0; }
+void emalog_rans2_encode_avx512(const uint8_t *symbols, const uint8_t *contexts, size_t groups, const uint32_t *packed,
+                                const double *inverse, uint32_t *state, uint8_t **q) {
+    (void)symbols; (void)contexts; (void)groups; (void)packed; (void)inverse; (void)state; (void)q;
+}
 size_t emalog_rans2_classify_avx512(const uint8_t *x, const uint8_t *p1, const uint8_t *p2, size_t n, int kind,
                                     const uint8_t *map, uint8_t *symbols, uint8_t *contexts, BitWriter *w) {
     (void)x; (void)p1; (void)p2; (void)n; (void)kind; (void)map; (void)symbols; (void)contexts; (void)w;

@@ -185,6 +185,12 @@ typedef struct {
 /// Call only where emalog_rans2_avx512_available().
 int emalog_rans2_decode_avx512(Decode2Job *j);
 
+/// The encoder's rANS pass over `groups` whole groups of 16, from the last down to the first, as
+/// encode_one in rans.c: each lane's state in `state`, words stored below *q (moved down).
+/// packed[context × MAX_SYMBOLS + symbol] = freq << 12 | start; inverse[f] >= 1 / f, the nearest.
+void emalog_rans2_encode_avx512(const uint8_t *symbols, const uint8_t *contexts, size_t groups, const uint32_t *packed,
+                                const double *inverse, uint32_t *state, uint8_t **q);
+
 /// The encoder's first pass over whole groups of 16 from element 0, as classify_one in rans.c:
 /// each element's symbol and context, its raw bits appended to `w`. Returns the elements done
 /// (the caller classifies the rest and counts the symbols). Only where emalog_rans2_avx512_available().

@@ -1,5 +1,6 @@
 @testable import EMALogStore
 import EMALogFormats
+import EMALogStoreC
 import Testing
 
 @Suite struct CodecTests {
@@ -119,6 +120,12 @@ import Testing
         }
         let steps = trajectory(dtype, count: 70_001, seed: 5)
         #expect(try roundTrip(steps[2], dtype: dtype, predecessors: [steps[1]]).0 == .delta1Rans)
+    }
+
+    /// The vector encoder's division (a double reciprocal rounded up, truncated) is integer
+    /// division for every frequency (4096 × 4000 values: random, multiples, one below, the top).
+    @Test func theVectorEncodersDivisionIsExact() {
+        #expect(emalog_rans_check_division(4000) == 0)
     }
 
     @Test func damagedRansPayloadsAreRefusedNotCrashed() throws {

@@ -47,6 +47,10 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
 /// decoded by the AVX-512 loop where the CPU has it (same values, same refusals; tests compare).
 int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, const void *p2, void *out, size_t n,
                        int kind, int threads, int vectors);
+/// The vector encoder divides a 32-bit state by a frequency through a double reciprocal; checks
+/// that against integer division for every frequency on `samples` values each (random, multiples,
+/// one below a multiple, the top of the range). Returns the mismatches (tests expect none).
+size_t emalog_rans_check_division(size_t samples);
 /// Whether this CPU runs the vector loops (AVX-512 F, BW, CD and VBMI).
 int emalog_rans_vectors_available(void);
 
