@@ -63,6 +63,7 @@ public final class StepFile: Sendable {
         repeat {
             let part = (range.lowerBound + offset)..<min(range.lowerBound + offset + window, range.upperBound)
             defer { mapped.release(part) }
+            mapped.prefault(part)
             try body(offset, mapped[part])
             offset += window
         } while range.lowerBound + offset < range.upperBound
