@@ -1,6 +1,6 @@
 // libFuzzer target for the rANS residual decoder: any payload is decoded or refused, never read or
-// written out of bounds (AddressSanitizer); the scalar and vector decoders agree (status and
-// values), so do the encoders (payloads); a payload the decoder accepts re-encodes to itself.
+// written out of bounds (AddressSanitizer); the scalar, AVX2 and AVX-512 decoders agree (status
+// and values), so do the encoders (payloads); a payload the decoder accepts re-encodes to itself.
 // Input: u8 kind/predecessor selector, u8 thread count, u24 element count, payload.
 // Built by Fuzz/run.sh with clang -fsanitize=fuzzer,address.
 #include "EMALogStoreC.h"
@@ -28,17 +28,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint8_t *p1 = malloc(n * width), *p2 = malloc(n * width), *out = malloc(n * width);
     memcpy(p1, pattern1, n * width);
     memcpy(p2, pattern2, n * width);
-    int status = emalog_rans_decode(payload, length, p1, has_p2 ? p2 : NULL, out, n, kind, threads, 1);
-    uint8_t *scalar = malloc(n * width + 1);
-    int scalar_status = emalog_rans_decode(payload, length, p1, has_p2 ? p2 : NULL, scalar, n, kind, threads, 0);
-    if (scalar_status != status || (status == 0 && memcmp(scalar, out, n * width) != 0)) abort();
-    free(scalar);
+    int status = emalog_rans_decode(payload, length, p1, has_p2 ? p2 : NULL, out, n, kind, threads, 2);
+    uint8_t *other = malloc(n * width + 1);
+    for (int level = 0; level <= 1; level++) {  // scalar, AVX2
+        int other_status = emalog_rans_decode(payload, length, p1, has_p2 ? p2 : NULL, other, n, kind, threads, level);
+        if (other_status != status || (status == 0 && memcmp(other, out, n * width) != 0)) abort();
+    }
+    free(other);
     if (status == 0 && n > 0) {
         // Accepted: the decoded values encode back to a payload that decodes to the same values.
         size_t cap = emalog_rans_bound(n);
         uint8_t *again = malloc(cap), *scratch = malloc(emalog_rans_scratch_size(n)), *back = malloc(n * width);
         size_t written = emalog_rans_encode(out, p1, has_p2 ? p2 : NULL, n, kind, scratch, again, cap, threads, 1);
-        if (written == 0 || emalog_rans_decode(again, written, p1, has_p2 ? p2 : NULL, back, n, kind, 3 - threads, 1) != 0 ||
+        if (written == 0 || emalog_rans_decode(again, written, p1, has_p2 ? p2 : NULL, back, n, kind, 3 - threads, 2) != 0 ||
             memcmp(back, out, n * width) != 0)
             abort();
         // The scalar encoder writes the same payload as the vector one.

@@ -55,7 +55,7 @@ extension ChunkCoder {
             let n = destination.count / dtype.byteWidth
             let status = emalog_rans_decode(payload.baseAddress?.assumingMemoryBound(to: UInt8.self), payload.count,
                                             predecessors[0].baseAddress, codec == .delta2Rans ? predecessors[1].baseAddress : nil,
-                                            destination.baseAddress, n, kind, Int32(threads), vectors ? 1 : 0)
+                                            destination.baseAddress, n, kind, Int32(threads), vectors.rawValue)
             return status == 0 ? nil : CodecError(reason: "\(codec.rawValue) stream is malformed (code \(status))")
         case .delta1Zstd, .delta2Zstd:
             guard predecessors.count >= codec.predecessors, predecessors.allSatisfy({ $0.count == destination.count }) else {
@@ -83,7 +83,7 @@ extension ChunkCoder {
         let count = emalog_rans_encode(bytes.baseAddress, predecessors[0].baseAddress,
                                        predecessors.count >= 2 ? predecessors[1].baseAddress : nil, n, kind,
                                        symbols.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                       out.baseAddress!.assumingMemoryBound(to: UInt8.self), bound, Int32(threads), vectors ? 1 : 0)
+                                       out.baseAddress!.assumingMemoryBound(to: UInt8.self), bound, Int32(threads), vectors == .widest ? 1 : 0)
         precondition(count > 0, "rANS encoding failed (out of memory)")
         return Array(UnsafeRawBufferPointer(rebasing: out[0..<count]))
     }

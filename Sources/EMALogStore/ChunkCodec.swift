@@ -88,10 +88,11 @@ final class ChunkCoder {
     /// Threads one large rANS chunk may use (it is coded in two segments): all cores when this
     /// coder works alone; a caller that runs coders side by side sets it per chunk.
     var threads = ProcessInfo.processInfo.activeProcessorCount
-    /// Whether rANS payloads are coded with the vector loops where the CPU has them (the same
-    /// payloads and values; tests turn it off to check the scalar code against them).
-    var vectors = true
-    /// Whether this CPU has the rANS vector decoder (AVX-512 F, BW and VBMI).
+    /// How wide the rANS loops may go where the CPU has them (the same payloads and values at
+    /// every level; tests compare them): AVX-512 (encoding and decoding), AVX2 (decoding), none.
+    var vectors = VectorLevel.widest
+    enum VectorLevel: Int32 { case scalar = 0, avx2 = 1, widest = 2 }
+    /// Whether this CPU runs the AVX-512 rANS loops (else AVX2 decoding, else scalar).
     static var vectorsAvailable: Bool { emalog_rans_vectors_available() != 0 }
 
     /// Scratch buffers reused across calls (a replay decodes the same chunk size step after step).

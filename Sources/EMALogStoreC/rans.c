@@ -462,7 +462,8 @@ int emalog_rans_vectors_available(void) {
 
 static void *decode2_job(void *arg) {
     Decode2Job *j = arg;
-    if (j->vectors) emalog_rans2_decode_avx512(j);
+    if (j->vectors == 2) emalog_rans2_decode_avx512(j);
+    else if (j->vectors == 1) emalog_rans2_decode_avx2(j);
     switch (j->kind * 2 + (j->p2 != 0)) {
     case EMALOG_RANS_F32 * 2: decode_rest(j, EMALOG_RANS_F32, 0); break;
     case EMALOG_RANS_F32 * 2 + 1: decode_rest(j, EMALOG_RANS_F32, 1); break;
@@ -529,7 +530,9 @@ int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, cons
     RansModel model;
     int status = emalog_rans_read_model(payload, size, kind, &model);
     if (status) return status;
-    if (payload[0] == VERSION) status = decode_v2(&model, payload + size, p1, p2, out, n, kind, threads, vectors && emalog_rans_vectors_available());
+    // The widest loop this CPU has, up to the level asked for.
+    int level = vectors >= 2 && emalog_rans_vectors_available() ? 2 : vectors >= 1 && emalog_rans2_avx2_available() ? 1 : 0;
+    if (payload[0] == VERSION) status = decode_v2(&model, payload + size, p1, p2, out, n, kind, threads, level);
     else status = emalog_rans_decode_v1(&model, payload + size, p1, p2, out, n, kind, threads);
     emalog_rans_free_model(&model);
     return status;

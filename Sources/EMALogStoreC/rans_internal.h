@@ -177,13 +177,16 @@ typedef struct {
     const uint8_t *p1, *p2;            // at the segment's first element
     uint8_t *out;
     size_t n, done;                    // elements; elements decoded so far
-    int kind, vectors;                 // vectors: run emalog_rans2_decode_avx512 first
+    int kind, vectors;                 // vectors: 2 run the AVX-512 loop first, 1 the AVX2 one
     uint32_t poisoned, overrun;
 } Decode2Job;
 
 /// Decodes whole groups of 16 while every read stays in bounds without checks; advances `done`.
 /// Call only where emalog_rans2_avx512_available().
 int emalog_rans2_decode_avx512(Decode2Job *j);
+/// The same loop in AVX2 (two vectors of 8 lanes per group); only where emalog_rans2_avx2_available().
+int emalog_rans2_decode_avx2(Decode2Job *j);
+int emalog_rans2_avx2_available(void);
 
 /// The encoder's rANS pass over `groups` whole groups of 16, from the last down to the first, as
 /// encode_one in rans.c: each lane's state in `state`, words stored below *q (moved down).

@@ -41,13 +41,13 @@ import Testing
             bytes.withUnsafeBytes { coder.encode($0, dtype: dtype, predecessors: previous) }
         }
         // The scalar encoder writes the payload of the vector one, byte for byte.
-        coder.vectors = false
+        coder.vectors = .scalar
         let scalar = withBuffers(predecessors[...]) { previous in
             bytes.withUnsafeBytes { coder.encode($0, dtype: dtype, predecessors: previous) }
         }
         #expect(scalar.0 == codec && scalar.1 == payload, "\(dtype) \(codec.rawValue): scalar and vector payloads differ")
-        // Both rANS decoders: the vector loop (where the CPU has it) and the scalar one.
-        for vectors in [true, false] {
+        // Every rANS decoder: the AVX-512 and AVX2 loops (where the CPU has them), the scalar one.
+        for vectors in [ChunkCoder.VectorLevel.widest, .avx2, .scalar] {
             coder.vectors = vectors
             var back = [UInt8](repeating: 0, count: bytes.count)
             let failure: CodecError? = payload.withUnsafeBytes { p in
@@ -135,9 +135,9 @@ import Testing
             steps[1].withUnsafeBytes { p1 in steps[0].withUnsafeBytes { p0 in coder.encode(b, dtype: .f32, predecessors: [p1, p0]) } }
         }
         #expect(codec == .delta2Rans)
-        // Both decoders refuse the same payloads with the same code and decode the rest alike.
+        // Every decoder refuses the same payloads with the same code and decodes the rest alike.
         func decode(_ bytes: [UInt8]) -> (CodecError?, [UInt8]) {
-            let results = [true, false].map { vectors -> (CodecError?, [UInt8]) in
+            let results = [ChunkCoder.VectorLevel.widest, .avx2, .scalar].map { vectors -> (CodecError?, [UInt8]) in
                 coder.vectors = vectors
                 var out = [UInt8](repeating: 0, count: steps[2].count)
                 let failure: CodecError? = bytes.withUnsafeBytes { p in
@@ -147,7 +147,9 @@ import Testing
                 }
                 return (failure, out)
             }
-            #expect(results[0].0?.reason == results[1].0?.reason && (results[0].0 != nil || results[0].1 == results[1].1))
+            for other in results.dropFirst() {
+                #expect(results[0].0?.reason == other.0?.reason && (results[0].0 != nil || results[0].1 == other.1))
+            }
             return results[0]
         }
         #expect(decode(payload).0 == nil)

@@ -43,8 +43,9 @@ size_t emalog_rans_scratch_size(size_t n);
 size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t n, int kind,
                           uint8_t *scratch, uint8_t *out, size_t cap, int threads, int vectors);
 /// The inverse; 0 on success, a negative code when the payload is malformed (nothing is trusted:
-/// every table, length and stream end is checked). With `vectors` != 0 a version 2 payload is
-/// decoded by the AVX-512 loop where the CPU has it (same values, same refusals; tests compare).
+/// every table, length and stream end is checked). A version 2 payload is decoded by the widest
+/// loop the CPU has up to `vectors`: 2 AVX-512, 1 AVX2, 0 scalar (same values, same refusals; tests
+/// compare).
 int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, const void *p2, void *out, size_t n,
                        int kind, int threads, int vectors);
 /// The vector encoder divides a 32-bit state by a frequency through a double reciprocal; checks
