@@ -1,0 +1,78 @@
+import Foundation
+import GRDB
+
+/// Copies committed WAL frames into the log file (PASSIVE checkpoints through a connection of its
+/// own, on a thread of its own) while the writer goes on appending: SQLite's automatic checkpoint
+/// would do that copy inside the writer's commits. Woken by commits, at most one copy per
+/// `interval` (many small commits share one). A failed copy changes nothing (the frames stay in
+/// the WAL; the closing connection checkpoints everything).
+///
+/// SQLite restarts the WAL from its start when a write transaction begins with every frame copied.
+/// A writer that keeps beginning while a copy runs would let the WAL grow, so once a copy finds it
+/// past its bound (`LogStore.walBoundBytes`), each commit waits for a copy that started after it.
+final class Checkpointer: @unchecked Sendable {
+    // Everything below `queue` is guarded by `condition`.
+    private let queue: DatabaseQueue
+    private let walBoundFrames: Int
+    private let condition = NSCondition()
+    private var requested = 0, copied = 0
+    private var overBound = false, writerWaiting = false, stopping = false, finished = false
+    static let interval: TimeInterval = 0.01
+
+    init(path: String, walBoundBytes: Int) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(1)
+        queue = try DatabaseQueue(path: path, configuration: config)
+        let pageSize = try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } ?? 4096
+        walBoundFrames = max(1, walBoundBytes / max(pageSize, 512))
+        Thread.detachNewThread { [self] in run() }
+    }
+
+    private func run() {
+        condition.lock()
+        var due = Date.distantPast
+        while true {
+            while requested == copied && !stopping { condition.wait() }
+            while Date() < due && !stopping && !writerWaiting { condition.wait(until: due) }
+            if stopping { break }
+            let target = requested
+            due = Date().addingTimeInterval(Self.interval)
+            condition.unlock()
+            let frames = (try? queue.writeWithoutTransaction { db in try db.checkpoint(.passive) })?.walFrameCount ?? 0
+            condition.lock()
+            copied = target
+            overBound = frames > walBoundFrames
+            condition.broadcast()
+        }
+        // Closed before `finished`: the writer's connection must close last, so that it copies
+        // the whole WAL and removes it.
+        try? queue.close()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// After a commit: wakes the copy; while the WAL is past its bound, waits for it.
+    func committed() {
+        condition.lock()
+        requested += 1
+        let mine = requested
+        condition.broadcast()
+        if overBound {
+            writerWaiting = true
+            condition.broadcast()
+            while copied < mine && !finished { condition.wait() }
+            writerWaiting = false
+        }
+        condition.unlock()
+    }
+
+    /// Waits for a running copy and closes the checkpointer's connection.
+    func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+}
