@@ -29,7 +29,7 @@ let package = Package(
         .executableTarget(
             name: "emalog",
             dependencies: ["EMALogCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "emalog-bench", dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats"]),
+        .executableTarget(name: "emalog-bench", dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStoreC"]),
         .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore", "CZstd"]),
         .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel", "EMAKernelC"]),
         .testTarget(name: "EMALogFormatsTests", dependencies: ["EMALogFormats", "EMALogTestSupport"]),

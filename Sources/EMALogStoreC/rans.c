@@ -460,6 +460,8 @@ int emalog_rans_vectors_available(void) {
     return known;
 }
 
+int emalog_rans_avx2_available(void) { return emalog_rans2_avx2_available(); }
+
 static void *decode2_job(void *arg) {
     Decode2Job *j = arg;
     if (j->vectors == 2) emalog_rans2_decode_avx512(j);

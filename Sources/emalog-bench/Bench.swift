@@ -15,6 +15,7 @@ struct Bench {
         let quick = args.contains("--quick")
         print("emalog-bench \(EMALogCore.version) (medians of \(Measure.runs) runs; release build expected)")
         try KernelBench.run(elements: quick ? 4 << 20 : 32 << 20)
+        CodecBench.run(elements: quick ? 1 << 18 : 1 << 20)
         try IngestBench.run(steps: quick ? 20 : 100, parameters: quick ? 250_000 : 1_000_000)
         try ScaleBench.metrics(lines: quick ? 10_000 : 100_000)
         try ScaleBench.manySteps(rounds: 10, perRound: quick ? 100 : 1000, parameters: 4096)

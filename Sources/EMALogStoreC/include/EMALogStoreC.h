@@ -52,7 +52,9 @@ int emalog_rans_decode(const uint8_t *payload, size_t size, const void *p1, cons
 /// that against integer division for every frequency on `samples` values each (random, multiples,
 /// one below a multiple, the top of the range). Returns the mismatches (tests expect none).
 size_t emalog_rans_check_division(size_t samples);
-/// Whether this CPU runs the vector loops (AVX-512 F, BW, CD and VBMI).
+/// Whether this CPU runs the vector loops (AVX-512 F, BW, CD, VL and VBMI).
 int emalog_rans_vectors_available(void);
+/// Whether this CPU runs the AVX2 decoder (used where the AVX-512 loops are not).
+int emalog_rans_avx2_available(void);
 
 #endif
