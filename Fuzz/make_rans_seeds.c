@@ -13,7 +13,7 @@ static void seed(int kind, int has_p2, size_t n, const char *dir) {
     for (size_t i = 0; i < n; i++) x[i * width] ^= (uint8_t)((i * 7) % 5); // small residuals in the low byte
     size_t cap = emalog_rans_bound(n);
     uint8_t *out = malloc(cap + 5), *scratch = malloc(emalog_rans_scratch_size(n));
-    size_t size = emalog_rans_encode(x, pattern1, has_p2 ? pattern2 : NULL, n, kind, scratch, out + 5, cap, 1, 1);
+    size_t size = emalog_rans_encode(x, pattern1, has_p2 ? pattern2 : NULL, n, kind, scratch, out + 5, cap, 1, 2);
     out[0] = (uint8_t)((kind - 1) | has_p2 << 2);
     out[1] = 0;
     out[2] = (uint8_t)n; out[3] = (uint8_t)(n >> 8); out[4] = (uint8_t)(n >> 16);

@@ -83,7 +83,7 @@ extension ChunkCoder {
         let count = emalog_rans_encode(bytes.baseAddress, predecessors[0].baseAddress,
                                        predecessors.count >= 2 ? predecessors[1].baseAddress : nil, n, kind,
                                        symbols.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                       out.baseAddress!.assumingMemoryBound(to: UInt8.self), bound, Int32(threads), vectors == .widest ? 1 : 0)
+                                       out.baseAddress!.assumingMemoryBound(to: UInt8.self), bound, Int32(threads), vectors.rawValue)
         precondition(count > 0, "rANS encoding failed (out of memory)")
         return Array(UnsafeRawBufferPointer(rebasing: out[0..<count]))
     }

@@ -89,7 +89,7 @@ final class ChunkCoder {
     /// coder works alone; a caller that runs coders side by side sets it per chunk.
     var threads = ProcessInfo.processInfo.activeProcessorCount
     /// How wide the rANS loops may go where the CPU has them (the same payloads and values at
-    /// every level; tests compare them): AVX-512 (encoding and decoding), AVX2 (decoding), none.
+    /// every level; tests compare them): AVX-512, AVX2 (decoding, the encoder's first pass), none.
     var vectors = VectorLevel.widest
     enum VectorLevel: Int32 { case scalar = 0, avx2 = 1, widest = 2 }
     /// Whether this CPU runs the AVX-512 rANS loops (else AVX2 decoding, else scalar).

@@ -179,7 +179,7 @@ typedef struct {
     uint32_t exponent_count[4][256];
     uint32_t (*counts)[MAX_SYMBOLS];   // [2 × MAX_CONTEXTS][symbol]: even, odd elements
     const uint8_t *map;                // exponent -> context
-    int vectors;                       // classify with the AVX-512 loop
+    int vectors;                       // classify with the AVX-512 (2) or AVX2 (1) loop
     const uint32_t *packed;            // for the vector rANS pass: [context × MAX_SYMBOLS + symbol] = freq << 12 | start
     BitWriter w;
     uint8_t *raw, *rans_end, *rans_start;
@@ -202,7 +202,8 @@ static void *classify_job(void *arg) {
     SegmentJob *j = arg;
     size_t done = 0;
     if (j->vectors) {
-        done = emalog_rans2_classify_avx512(j->x, j->p1, j->p2, j->n, j->kind, j->map, j->symbols, j->contexts, &j->w);
+        done = j->vectors == 2 ? emalog_rans2_classify_avx512(j->x, j->p1, j->p2, j->n, j->kind, j->map, j->symbols, j->contexts, &j->w)
+                               : emalog_rans2_classify_avx2(j->x, j->p1, j->p2, j->n, j->kind, j->map, j->symbols, j->contexts, &j->w);
         size_t i = 0;
         for (; i + 1 < done; i += 2) {
             j->counts[j->contexts[i]][j->symbols[i]]++;
@@ -305,10 +306,11 @@ size_t emalog_rans_encode(const void *x, const void *p1, const void *p2, size_t 
     memset(jobs, 0, sizeof jobs);
     uint32_t (*counts)[MAX_SYMBOLS] = calloc((size_t)segments * 2 * MAX_CONTEXTS, sizeof *counts);
     EncSymbol (*table)[MAX_SYMBOLS] = calloc(MAX_CONTEXTS, sizeof *table);
-    vectors = vectors && emalog_rans_vectors_available();
-    uint32_t *packed = vectors ? calloc(MAX_CONTEXTS * MAX_SYMBOLS, sizeof *packed) : NULL;
-    if (!counts || !table || (vectors && !packed)) { free(counts); free(table); free(packed); return 0; }
-    if (vectors) pthread_once(&inverse_once, fill_inverse);
+    // The widest loops this CPU has, up to the level asked for (the rANS pass only in AVX-512).
+    vectors = vectors >= 2 && emalog_rans_vectors_available() ? 2 : vectors >= 1 && emalog_rans2_avx2_available() ? 1 : 0;
+    uint32_t *packed = vectors == 2 ? calloc(MAX_CONTEXTS * MAX_SYMBOLS, sizeof *packed) : NULL;
+    if (!counts || !table || (vectors == 2 && !packed)) { free(counts); free(table); free(packed); return 0; }
+    if (vectors == 2) pthread_once(&inverse_once, fill_inverse);
     uint8_t *at = scratch + 2 * n; // each segment's raw bits, then its rANS words
     for (int g = 0; g < segments; g++) {
         SegmentJob *j = &jobs[g];

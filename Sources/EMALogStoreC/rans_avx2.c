@@ -1,8 +1,8 @@
-// The version 2 rANS decoder's loop for CPUs with AVX2 but not the AVX-512 set rans_avx512.c needs
-// (Zen 2/3, Intel client chips, Skylake servers): each group of 16 elements as two vectors of 8
-// lanes, lanes 0-7 first (the order the words were written). Gathers for the slot entries, a
-// shuffle table for the words, 64-bit gathers for the raw bits. Same arithmetic as decode_one in
-// rans.c.
+// The version 2 rANS coder's loops for CPUs with AVX2 but not the AVX-512 set rans_avx512.c needs
+// (Zen 2/3, Intel client chips, Skylake servers). The decoder takes each group of 16 elements as
+// two vectors of 8 lanes, lanes 0-7 first (the order the words were written): gathers for the slot
+// entries, a shuffle table for the words, 64-bit gathers for the raw bits. The encoder's first pass
+// takes 8 elements at a time. Same arithmetic as decode_one and classify_one in rans.c.
 #include "rans_internal.h"
 #include <pthread.h>
 
@@ -138,6 +138,91 @@ static inline __attribute__((always_inline)) TARGET void run_groups(Decode2Job *
     j->done = i;
 }
 
+// 8 elements of the encoder's first pass, as classify_one in rans.c: symbols and contexts stored,
+// the raw bits appended in four pairs (one by one when a pair would pass 56 bits).
+static inline __attribute__((always_inline)) TARGET void classify8(const uint8_t *x, const uint8_t *p1, const uint8_t *p2,
+                                                                   size_t i, const int32_t *map, uint8_t *symbols,
+                                                                   uint8_t *contexts, BitWriter *w, const int kind,
+                                                                   const int has_p2) {
+    const __m256i zero = _mm256_setzero_si256(), one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
+    const int bytes = kind == EMALOG_RANS_F32 ? 4 : 2, width = kind == EMALOG_RANS_F32 ? 32 : 16;
+    const __m256i mask = _mm256_set1_epi32(kind == EMALOG_RANS_F32 ? -1 : 0xFFFF);
+    __m256i a = load8(p1 + i * bytes, kind);
+    __m256i r = _mm256_and_si256(_mm256_sub_epi32(load8(x + i * bytes, kind), predict8(a, p2, i, kind, has_p2)), mask);
+    __m256i sign = _mm256_srli_epi32(r, width - 1);
+    __m256i negative = _mm256_cmpeq_epi32(sign, one);
+    __m256i u = _mm256_blendv_epi8(r, _mm256_and_si256(_mm256_sub_epi32(zero, r), mask), negative);
+    // Bit length: the top bit alone (smeared down, then xor), whose float exponent is exact.
+    __m256i smear = _mm256_or_si256(u, _mm256_srli_epi32(u, 1));
+    smear = _mm256_or_si256(smear, _mm256_srli_epi32(smear, 2));
+    smear = _mm256_or_si256(smear, _mm256_srli_epi32(smear, 4));
+    smear = _mm256_or_si256(smear, _mm256_srli_epi32(smear, 8));
+    smear = _mm256_or_si256(smear, _mm256_srli_epi32(smear, 16));
+    __m256i top = _mm256_xor_si256(smear, _mm256_srli_epi32(smear, 1));
+    __m256i exponent = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(_mm256_cvtepi32_ps(top)), 23), _mm256_set1_epi32(0xFF));
+    __m256i k = _mm256_max_epi32(_mm256_sub_epi32(exponent, _mm256_set1_epi32(126)), zero);
+    __m256i km1 = _mm256_sub_epi32(k, one);
+    __m256i extra = _mm256_min_epi32(_mm256_max_epi32(km1, zero), two);
+    __m256i low = _mm256_max_epi32(_mm256_sub_epi32(km1, extra), zero);
+    __m256i t = _mm256_and_si256(_mm256_srlv_epi32(u, low), _mm256_sub_epi32(_mm256_sllv_epi32(one, extra), one));
+    __m256i symbol = _mm256_add_epi32(_mm256_slli_epi32(k, 2), t);
+    __m256i nonzero = _mm256_xor_si256(_mm256_cmpeq_epi32(u, zero), _mm256_set1_epi32(-1));
+    __m256i n = _mm256_and_si256(nonzero, _mm256_add_epi32(low, one));
+    __m256i raw = _mm256_and_si256(nonzero, _mm256_or_si256(_mm256_and_si256(u, _mm256_sub_epi32(_mm256_sllv_epi32(one, low), one)),
+                                                            _mm256_sllv_epi32(sign, low)));
+    __m256i e = kind == EMALOG_RANS_F32    ? _mm256_and_si256(_mm256_srli_epi32(a, 23), _mm256_set1_epi32(0xFF))
+                : kind == EMALOG_RANS_BF16 ? _mm256_and_si256(_mm256_srli_epi32(a, 7), _mm256_set1_epi32(0xFF))
+                                           : _mm256_and_si256(_mm256_srli_epi32(a, 10), _mm256_set1_epi32(0x1F));
+    __m256i context = _mm256_i32gather_epi32(map, e, 4);
+    // Bytes: pack 32 -> 16 -> 8 bits (within 128-bit halves), then the two halves' first dwords.
+    const __m256i firsts = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
+    __m256i s8 = _mm256_packus_epi16(_mm256_packus_epi32(symbol, zero), zero);
+    __m256i c8 = _mm256_packus_epi16(_mm256_packus_epi32(context, zero), zero);
+    _mm_storel_epi64((__m128i *)(symbols + i), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(s8, firsts)));
+    _mm_storel_epi64((__m128i *)(contexts + i), _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(c8, firsts)));
+    // Pairs: even lane's bits, then the odd lane's above them.
+    const __m256i low32 = _mm256_set1_epi64x(0xFFFFFFFF);
+    __m256i even_n = _mm256_and_si256(n, low32), odd_n = _mm256_srli_epi64(n, 32);
+    __m256i pair = _mm256_or_si256(_mm256_and_si256(raw, low32), _mm256_sllv_epi64(_mm256_srli_epi64(raw, 32), even_n));
+    __m256i pair_n = _mm256_add_epi64(even_n, odd_n);
+    if (_mm256_movemask_epi8(_mm256_cmpgt_epi64(pair_n, _mm256_set1_epi64x(56)))) {
+        uint32_t v[8], nv[8];
+        _mm256_storeu_si256((__m256i *)v, raw);
+        _mm256_storeu_si256((__m256i *)nv, n);
+        for (int l = 0; l < 8; l++) bits_put(w, v[l], (int)nv[l]);
+        return;
+    }
+    uint64_t v[4], nv[4];
+    _mm256_storeu_si256((__m256i *)v, pair);
+    _mm256_storeu_si256((__m256i *)nv, pair_n);
+    for (int l = 0; l < 4; l++) bits_put64(w, v[l], (int)nv[l]);
+}
+
+static inline __attribute__((always_inline)) TARGET size_t classify_groups(const uint8_t *x, const uint8_t *p1, const uint8_t *p2,
+                                                                           size_t n, const uint8_t *map_bytes, uint8_t *symbols,
+                                                                           uint8_t *contexts, BitWriter *w, const int kind,
+                                                                           const int has_p2) {
+    int32_t map[256];
+    for (int e = 0; e < 256; e++) map[e] = map_bytes[e];
+    BitWriter bw = *w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) classify8(x, p1, p2, i, map, symbols, contexts, &bw, kind, has_p2);
+    *w = bw;
+    return i;
+}
+
+TARGET size_t emalog_rans2_classify_avx2(const uint8_t *x, const uint8_t *p1, const uint8_t *p2, size_t n, int kind,
+                                         const uint8_t *map, uint8_t *symbols, uint8_t *contexts, BitWriter *w) {
+    switch (kind * 2 + (p2 != 0)) {
+    case EMALOG_RANS_F32 * 2: return classify_groups(x, p1, p2, n, map, symbols, contexts, w, EMALOG_RANS_F32, 0);
+    case EMALOG_RANS_F32 * 2 + 1: return classify_groups(x, p1, p2, n, map, symbols, contexts, w, EMALOG_RANS_F32, 1);
+    case EMALOG_RANS_BF16 * 2: return classify_groups(x, p1, p2, n, map, symbols, contexts, w, EMALOG_RANS_BF16, 0);
+    case EMALOG_RANS_BF16 * 2 + 1: return classify_groups(x, p1, p2, n, map, symbols, contexts, w, EMALOG_RANS_BF16, 1);
+    case EMALOG_RANS_F16 * 2: return classify_groups(x, p1, p2, n, map, symbols, contexts, w, EMALOG_RANS_F16, 0);
+    default: return classify_groups(x, p1, p2, n, map, symbols, contexts, w, EMALOG_RANS_F16, 1);
+    }
+}
+
 TARGET int emalog_rans2_decode_avx2(Decode2Job *j) {
     pthread_once(&expand_once, fill_expand);
     if (j->raw_size >= (1u << 28)) return 0;
@@ -165,4 +250,9 @@ TARGET int emalog_rans2_decode_avx2(Decode2Job *j) {
 #else
 int emalog_rans2_avx2_available(void) { return 0; }
 int emalog_rans2_decode_avx2(Decode2Job *j) { (void)j; return 0; }
+size_t emalog_rans2_classify_avx2(const uint8_t *x, const uint8_t *p1, const uint8_t *p2, size_t n, int kind,
+                                  const uint8_t *map, uint8_t *symbols, uint8_t *contexts, BitWriter *w) {
+    (void)x; (void)p1; (void)p2; (void)n; (void)kind; (void)map; (void)symbols; (void)contexts; (void)w;
+    return 0;
+}
 #endif

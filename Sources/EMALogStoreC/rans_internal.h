@@ -194,6 +194,10 @@ int emalog_rans2_avx2_available(void);
 void emalog_rans2_encode_avx512(const uint8_t *symbols, const uint8_t *contexts, size_t groups, const uint32_t *packed,
                                 const double *inverse, uint32_t *state, uint8_t **q);
 
+/// The same first pass in AVX2 (groups of 8); only where emalog_rans2_avx2_available().
+size_t emalog_rans2_classify_avx2(const uint8_t *x, const uint8_t *p1, const uint8_t *p2, size_t n, int kind,
+                                  const uint8_t *map, uint8_t *symbols, uint8_t *contexts, BitWriter *w);
+
 /// The encoder's first pass over whole groups of 16 from element 0, as classify_one in rans.c:
 /// each element's symbol and context, its raw bits appended to `w`. Returns the elements done
 /// (the caller classifies the rest and counts the symbols). Only where emalog_rans2_avx512_available().

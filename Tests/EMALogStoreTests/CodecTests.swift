@@ -40,12 +40,14 @@ import Testing
         let (codec, payload) = withBuffers(predecessors[...]) { previous in
             bytes.withUnsafeBytes { coder.encode($0, dtype: dtype, predecessors: previous) }
         }
-        // The scalar encoder writes the payload of the vector one, byte for byte.
-        coder.vectors = .scalar
-        let scalar = withBuffers(predecessors[...]) { previous in
-            bytes.withUnsafeBytes { coder.encode($0, dtype: dtype, predecessors: previous) }
+        // The AVX2 and scalar encoders write the payload of the widest one, byte for byte.
+        for level in [ChunkCoder.VectorLevel.avx2, .scalar] {
+            coder.vectors = level
+            let other = withBuffers(predecessors[...]) { previous in
+                bytes.withUnsafeBytes { coder.encode($0, dtype: dtype, predecessors: previous) }
+            }
+            #expect(other.0 == codec && other.1 == payload, "\(dtype) \(codec.rawValue): \(level) payload differs")
         }
-        #expect(scalar.0 == codec && scalar.1 == payload, "\(dtype) \(codec.rawValue): scalar and vector payloads differ")
         // Every rANS decoder: the AVX-512 and AVX2 loops (where the CPU has them), the scalar one.
         for vectors in [ChunkCoder.VectorLevel.widest, .avx2, .scalar] {
             coder.vectors = vectors

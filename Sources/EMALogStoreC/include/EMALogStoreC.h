@@ -28,8 +28,9 @@ size_t emalog_rans_scratch_size(size_t n);
 /// Codes n elements of x against the prediction from p1 (and p2, or NULL): the residual's
 /// magnitude class in rANS with one table per exponent of p1, low bits and sign raw.
 /// `scratch` holds emalog_rans_scratch_size(n) bytes. Returns the payload size, 0 when
-/// `cap` < emalog_rans_bound(n). With `vectors` != 0 the first pass runs the AVX-512 loop where
-/// the CPU has it (the same payload, byte for byte; tests compare).
+/// `cap` < emalog_rans_bound(n). The passes run the widest loops the CPU has up to `vectors`: 2
+/// AVX-512, 1 AVX2 (the first pass only), 0 scalar (the same payload, byte for byte; tests
+/// compare).
 ///
 /// A chunk of 65536 elements or more is two contiguous segments (two threads when `threads` >= 2
 /// encode or decode it; the payload does not depend on `threads`). In a segment, element i belongs
