@@ -33,7 +33,7 @@ final class Checkpointer: @unchecked Sendable {
         var due = Date.distantPast
         while true {
             while requested == copied && !stopping { condition.wait() }
-            while Date() < due && !stopping && !writerWaiting { condition.wait(until: due) }
+            while Date() < due && !stopping && !writerWaiting { _ = condition.wait(until: due) }
             if stopping { break }
             let target = requested
             due = Date().addingTimeInterval(Self.interval)

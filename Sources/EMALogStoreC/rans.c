@@ -486,12 +486,8 @@ static int decode_v2(const RansModel *m, const uint8_t *end, const void *p1, con
     const uint8_t *h = m->streams;
     const int segments = segments_of(n);
     uint32_t lengths[2 * MAX_SEGMENTS];
-    if ((size_t)(end - h) < 2 * segments * sizeof(uint32_t)) return -1;
-    memcpy(lengths, h, 2 * segments * sizeof(uint32_t));
-    h += 2 * segments * sizeof(uint32_t);
-    uint64_t total = 0;
-    for (int k = 0; k < 2 * segments; k++) total += lengths[k];
-    if (total != (uint64_t)(end - h)) return -5;
+    int status = read_lengths(&h, end, 2 * segments, lengths);
+    if (status) return status;
     for (int g = 0; g < segments; g++)
         if (lengths[g] < 4 * LANES2 || (lengths[g] - 4 * LANES2) % 2) return -5;
 

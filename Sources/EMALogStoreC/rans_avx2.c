@@ -225,16 +225,8 @@ TARGET size_t emalog_rans2_classify_avx2(const uint8_t *x, const uint8_t *p1, co
 
 TARGET int emalog_rans2_decode_avx2(Decode2Job *j) {
     pthread_once(&expand_once, fill_expand);
-    if (j->raw_size >= (1u << 28)) return 0;
     for (;;) {
-        // As the AVX-512 loop: at most 16 words per group (two 16-byte loads), the raw-bit
-        // gathers read 8 bytes from a start at most 60 bytes past the position's byte.
-        size_t room = (j->n - j->done) / LANES2;
-        size_t words = (size_t)(j->words_end - j->words) / 32;
-        uint64_t need = (j->position >> 3) + 128;
-        size_t bits = j->raw_size > need ? (size_t)((j->raw_size - need) / 64) : 0;
-        if (words < room) room = words;
-        if (bits < room) room = bits;
+        size_t room = vector_room(j);
         if (room < 4) return 1;
         switch (j->kind * 2 + (j->p2 != 0)) {
         case EMALOG_RANS_F32 * 2: run_groups(j, room, EMALOG_RANS_F32, 0); break;

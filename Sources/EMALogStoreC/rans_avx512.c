@@ -279,17 +279,8 @@ TARGET void emalog_rans2_encode_avx512(const uint8_t *symbols, const uint8_t *co
 }
 
 TARGET int emalog_rans2_decode_avx512(Decode2Job *j) {
-    // Positions in 32-bit lanes; real chunks stay far below (64 MiB of elements).
-    if (j->raw_size >= (1u << 28)) return 0;
     for (;;) {
-        // A group takes at most 16 words (the load reads 32 bytes) and 16 × 30 raw bits (the
-        // window read is 128 bytes from the position's byte).
-        size_t room = (j->n - j->done) / LANES2;
-        size_t words = (size_t)(j->words_end - j->words) / 32;
-        uint64_t need = (j->position >> 3) + 128;
-        size_t bits = j->raw_size > need ? (size_t)((j->raw_size - need) / 64) : 0;
-        if (words < room) room = words;
-        if (bits < room) room = bits;
+        size_t room = vector_room(j);
         if (room < 4) return 1;
         switch (j->kind * 2 + (j->p2 != 0)) {
         case EMALOG_RANS_F32 * 2: run_groups(j, room, EMALOG_RANS_F32, 0); break;

@@ -159,6 +159,17 @@ typedef struct {
 int emalog_rans_read_model(const uint8_t *payload, size_t size, int kind, RansModel *m);
 void emalog_rans_free_model(RansModel *m);
 
+/// The table of `count` u32 stream lengths at *h (moved past it) that must add up to the rest of the
+/// payload: 0, -1 when the table is cut, -5 when the lengths do not add up.
+static inline int read_lengths(const uint8_t **h, const uint8_t *end, int count, uint32_t *lengths) {
+    if ((size_t)(end - *h) < count * sizeof(uint32_t)) return -1;
+    memcpy(lengths, *h, count * sizeof(uint32_t));
+    *h += count * sizeof(uint32_t);
+    uint64_t total = 0;
+    for (int k = 0; k < count; k++) total += lengths[k];
+    return total == (uint64_t)(end - *h) ? 0 : -5;
+}
+
 /// The version 1 layout's streams (two lanes per segment, byte-wise renormalisation).
 int emalog_rans_decode_v1(const RansModel *m, const uint8_t *end, const void *p1, const void *p2, void *out,
                           size_t n, int kind, int threads);
@@ -180,6 +191,21 @@ typedef struct {
     int kind, vectors;                 // vectors: 2 run the AVX-512 loop first, 1 the AVX2 one
     uint32_t poisoned, overrun;
 } Decode2Job;
+
+/// Whole groups of 16 a vector loop may decode from where `j` stands with no bounds check: a group
+/// takes at most 16 words (32 bytes; the loops load 32) and 16 × 30 raw bits (60 bytes; the loops
+/// read at most 128 bytes from the position's byte). 0 when positions would not fit 32-bit lanes
+/// (real chunks stay far below: 64 MiB of elements).
+static inline size_t vector_room(const Decode2Job *j) {
+    if (j->raw_size >= (1u << 28)) return 0;
+    size_t room = (j->n - j->done) / LANES2;
+    size_t words = (size_t)(j->words_end - j->words) / 32;
+    uint64_t need = (j->position >> 3) + 128;
+    size_t bits = j->raw_size > need ? (size_t)((j->raw_size - need) / 64) : 0;
+    if (words < room) room = words;
+    if (bits < room) room = bits;
+    return room;
+}
 
 /// Decodes whole groups of 16 while every read stays in bounds without checks; advances `done`.
 /// Call only where emalog_rans2_avx512_available().

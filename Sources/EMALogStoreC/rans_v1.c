@@ -108,12 +108,8 @@ int emalog_rans_decode_v1(const RansModel *model, const uint8_t *end, const void
     const uint8_t *h = model->streams;
     const int segments = segments_of(n), streams = LANES * segments;
     uint32_t lengths[2 * MAX_STREAMS];
-    if ((size_t)(end - h) < 2 * streams * sizeof(uint32_t)) return -1;
-    memcpy(lengths, h, 2 * streams * sizeof(uint32_t));
-    h += 2 * streams * sizeof(uint32_t);
-    uint64_t total = 0;
-    for (int k = 0; k < 2 * streams; k++) total += lengths[k];
-    if (total != (uint64_t)(end - h)) return -5;
+    int status = read_lengths(&h, end, 2 * streams, lengths);
+    if (status) return status;
     for (int t = 0; t < streams; t++) if (lengths[t] < 4) return -5;
 
     DecodeJob jobs[MAX_SEGMENTS];

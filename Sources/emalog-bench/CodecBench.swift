@@ -42,27 +42,19 @@ enum CodecBench {
             }
             return t / Double(n) * 1e9
         }
+        // One line per loop this CPU has, the ratio to the scalar one first measured.
+        func line(_ what: String, _ ns: Double, baseline: Double) {
+            print("\(what.padding(toLength: 32, withPad: " ", startingAt: 0)) \(String(format: "%7.2f ns/element", ns))   \(String(format: "%.2fx", baseline / ns))")
+        }
         let scalarEncode = encode(0)
         print("payload                          \(String(format: "%7.3f B/element", Double(size) / Double(n)))")
-        print("encode, scalar                   \(String(format: "%7.2f ns/element", scalarEncode))   1.00x")
-        if avx2 {
-            let e = encode(1)
-            print("encode, AVX2 (first pass)        \(String(format: "%7.2f ns/element", e))   \(String(format: "%.2fx", scalarEncode / e))")
-        }
-        if avx512 {
-            let e = encode(2)
-            print("encode, AVX-512                  \(String(format: "%7.2f ns/element", e))   \(String(format: "%.2fx", scalarEncode / e))")
-        }
+        line("encode, scalar", scalarEncode, baseline: scalarEncode)
+        if avx2 { line("encode, AVX2 (first pass)", encode(1), baseline: scalarEncode) }
+        if avx512 { line("encode, AVX-512", encode(2), baseline: scalarEncode) }
         let scalarDecode = decode(0)
-        print("decode, scalar                   \(String(format: "%7.2f ns/element", scalarDecode))   1.00x")
-        if avx2 {
-            let d = decode(1)
-            print("decode, AVX2                     \(String(format: "%7.2f ns/element", d))   \(String(format: "%.2fx", scalarDecode / d))")
-        }
-        if avx512 {
-            let d = decode(2)
-            print("decode, AVX-512                  \(String(format: "%7.2f ns/element", d))   \(String(format: "%.2fx", scalarDecode / d))")
-        }
+        line("decode, scalar", scalarDecode, baseline: scalarDecode)
+        if avx2 { line("decode, AVX2", decode(1), baseline: scalarDecode) }
+        if avx512 { line("decode, AVX-512", decode(2), baseline: scalarDecode) }
         if !avx512 { print("(this CPU lacks the AVX-512 set the widest loops need)") }
     }
 }
