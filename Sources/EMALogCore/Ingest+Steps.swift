@@ -164,13 +164,15 @@ extension Ingest {
 
     /// Encodes runs of chunks of `file` against the same runs of its predecessors, on every core.
     func encode(_ runs: [ChunkRun], of file: StepFile, predecessors: [StepFile]) -> EncodedStep {
-        for run in runs {
-            file.mapped.prefault(slice(run, of: file, run.info))
-            for p in predecessors { p.mapped.prefault(slice(run, of: p, p.tensor(named: run.info.name))) }
+        // Each slice's pages are mapped in one call before the encoders read them.
+        func bytes(_ run: ChunkRun, of f: StepFile, _ info: TensorInfo) -> UnsafeRawBufferPointer {
+            let range = slice(run, of: f, info)
+            f.mapped.prefault(range)
+            return f.mapped[range]
         }
         let items = runs.map { run in
-            TensorBytes(tensor: tensorsByName[run.info.name]!, bytes: file.mapped[slice(run, of: file, run.info)],
-                        predecessors: predecessors.map { $0.mapped[slice(run, of: $0, $0.tensor(named: run.info.name))] },
+            TensorBytes(tensor: tensorsByName[run.info.name]!, bytes: bytes(run, of: file, run.info),
+                        predecessors: predecessors.map { bytes(run, of: $0, $0.tensor(named: run.info.name)) },
                         firstChunk: run.chunks.lowerBound)
         }
         return StepEncoder.encode(items, chunkBytes: store.chunkBytes)
