@@ -20,9 +20,7 @@ final class Checkpointer: @unchecked Sendable {
     static let interval: TimeInterval = 0.01
 
     init(path: String, walBoundBytes: Int) throws {
-        var config = Configuration()
-        config.busyMode = .timeout(1)
-        queue = try DatabaseQueue(path: path, configuration: config)
+        queue = try DatabaseQueue(path: path, configuration: LogStore.configuration(busySeconds: 1))
         let pageSize = try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } ?? 4096
         walBoundFrames = max(1, walBoundBytes / max(pageSize, 512))
         Thread.detachNewThread { [self] in run() }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,14 +27,20 @@ public final class LogStore: Sendable {
     /// WAL size past which a commit waits for the checkpointer (see `Checkpointer`).
     public static let walBoundBytes = 64 << 20
 
-    private init(path: String, queue: DatabaseQueue, chunkBytes: Int, checkpointer: Checkpointer? = nil) {
+    /// For a reader that found no -wal or -shm beside the log: remove the ones SQLite made for it.
+    let tidyOnClose: Bool
+    private let closed = Mutex(false)
+
+    private init(path: String, queue: DatabaseQueue, chunkBytes: Int, checkpointer: Checkpointer? = nil,
+                 tidyOnClose: Bool = false) {
         self.path = path
         self.queue = queue
         self.chunkBytes = chunkBytes
         self.checkpointer = checkpointer
+        self.tidyOnClose = tidyOnClose
     }
 
-    deinit { checkpointer?.stop() }
+    deinit { try? close() }
 
     /// Opens an existing log for reading; never modifies it.
     ///
@@ -54,42 +61,59 @@ public final class LogStore: Sendable {
 
     private static func openForReadingOnce(at path: String) throws(StoreError) -> LogStore {
         try checkFile(at: path, mustExist: true)
-        var config = Configuration()
-        config.readonly = true
-        config.busyMode = .timeout(30)
+        // With no -wal or -shm beside the log, no writer is at work: what SQLite creates for this
+        // reader is removed again when it closes (see `close`).
+        let tidy = !FileManager.default.fileExists(atPath: path + "-wal") && !FileManager.default.fileExists(atPath: path + "-shm")
         do {
-            let queue: DatabaseQueue
             do {
-                queue = try DatabaseQueue(path: path, configuration: config)
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN && !folderIsWritable(path) {
-                queue = try openImmutable(path, config)
+                return try openReader(path, immutable: false, tidy: tidy)
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY {
+                // SQLite cannot create or share the -shm file: the folder (or the log) is not
+                // writable by this user, e.g. another user's run or a read-only medium.
+                return try openReader(path, immutable: true, tidy: false)
             }
-            let chunkBytes = try queue.read { db in
-                let chunkBytes = try checkSchema(db, path: path, requireComplete: true)
-                try checkSize(db, path: path)
-                return chunkBytes
-            }
-            return LogStore(path: path, queue: queue, chunkBytes: chunkBytes)
         } catch {
             throw StoreError.wrap(error, path: path)
         }
     }
 
-    /// A log on a read-only medium: SQLite cannot create its shared-memory file, so it is opened
-    /// as immutable (no writer can exist there). Refused when a WAL holds pages not yet in the file.
+    /// Opens a read-only connection and checks the log before anything else is read.
+    private static func openReader(_ path: String, immutable: Bool, tidy: Bool) throws -> LogStore {
+        let config = configuration(readonly: true)
+        let queue = immutable ? try openImmutable(path, config) : try DatabaseQueue(path: path, configuration: config)
+        let chunkBytes = try queue.read { db in
+            let chunkBytes = try checkSchema(db, path: path, requireComplete: true)
+            try checkSize(db, path: path)
+            return chunkBytes
+        }
+        return LogStore(path: path, queue: queue, chunkBytes: chunkBytes, tidyOnClose: tidy)
+    }
+
+    /// Every connection's settings: the log's schema is data, never code (`trusted_schema = OFF`:
+    /// no function of this process can run from a view, trigger or default in the file), and
+    /// waits for a writer's lock up to 30 s.
+    static func configuration(readonly: Bool = false, busySeconds: Double = 30) -> Configuration {
+        var config = Configuration()
+        config.readonly = readonly
+        config.busyMode = .timeout(busySeconds)
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA trusted_schema = OFF") }
+        return config
+    }
+
+    /// A log in a folder this user cannot write (another user's run, a read-only medium): SQLite
+    /// cannot create its shared-memory file, so it is opened as immutable. That is sound when no
+    /// writer is at work: an ingest always keeps a -shm file beside the log, and one this user can
+    /// read is shared instead (SQLite's read-only shared memory). Refused when a WAL holds pages
+    /// not yet in the file and no readable -shm describes them.
     private static func openImmutable(_ path: String, _ config: Configuration) throws -> DatabaseQueue {
         let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
         guard wal == 0 else {
-            throw StoreError.database(path: path, code: 8, message: "the log's folder is read-only and its WAL file "
+            throw StoreError.database(path: path, code: 8, message: "the log's folder is not writable here and its WAL file "
                 + "holds \(wal) bytes not yet in the log; copy the log with its -wal file to a writable folder and read it there")
         }
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
         let escaped = absolute.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? absolute
         return try DatabaseQueue(path: "file:\(escaped)?immutable=1", configuration: config)
-    }
-
-    private static func folderIsWritable(_ path: String) -> Bool {
-        access((URL(fileURLWithPath: path).deletingLastPathComponent().path), W_OK) == 0
     }
 
     /// Refuses a file shorter than the pages SQLite says it has (a truncated copy): cheap, and it
@@ -115,15 +139,14 @@ public final class LogStore: Sendable {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             if size == 0 {
                 // page_size only takes effect before WAL and before the first table.
-                let setup = try DatabaseQueue(path: path)
+                let setup = try DatabaseQueue(path: path, configuration: configuration())
                 try setup.writeWithoutTransaction { db in
                     try db.execute(sql: "PRAGMA page_size = \(pageSize)")
                     try db.execute(sql: "PRAGMA journal_mode = WAL")
                 }
                 try setup.close()
             }
-            var config = Configuration()
-            config.busyMode = .timeout(30)
+            var config = configuration()
             config.prepareDatabase { db in
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
@@ -139,16 +162,15 @@ public final class LogStore: Sendable {
             if try queue.read({ db in try !migrator.hasCompletedMigrations(db) }) {
                 try migrator.migrate(queue)
             }
-            let storedChunkBytes = try queue.write { db in
+            let chunkSize = try queue.write { db in
                 if try String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'log_id'") == nil {
                     try db.execute(sql: """
                         INSERT INTO log_info (key, value) VALUES ('log_id', ?), ('created_at', ?), ('chunk_bytes', ?)
                         """, arguments: [UUID().uuidString.lowercased(), Timestamp.now(), String(chunkBytes)])
                 }
-                return try Int(String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'chunk_bytes'") ?? "")
-                    ?? chunkBytes
+                return try Self.storedChunkBytes(db) ?? chunkBytes
             }
-            return LogStore(path: path, queue: queue, chunkBytes: storedChunkBytes, checkpointer: try Checkpointer(path: path, walBoundBytes: walBoundBytes))
+            return LogStore(path: path, queue: queue, chunkBytes: chunkSize, checkpointer: try Checkpointer(path: path, walBoundBytes: walBoundBytes))
         } catch {
             throw StoreError.wrap(error, path: path)
         }
@@ -157,49 +179,83 @@ public final class LogStore: Sendable {
     /// Refuses a path that is missing (when required), a folder, or a file that is not SQLite,
     /// before SQLite touches it.
     private static func checkFile(at path: String, mustExist: Bool) throws(StoreError) {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            if mustExist { throw .logNotFound(path: path) }
-            return
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT {
+                if mustExist { throw .logNotFound(path: path) }
+                return
+            }
+            throw .database(path: path, code: 14, message: "cannot reach the log file: \(String(cString: strerror(errno)))")
         }
-        if isDirectory.boolValue { throw .notALog(path: path, reason: "it is a folder") }
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw .database(path: path, code: 8, message: "cannot read the log file")
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw .notALog(path: path, reason: "it is a folder")
+        default: throw .notALog(path: path, reason: "it is not a regular file (a FIFO, device or socket)")
         }
-        defer { try? handle.close() }
-        let head = (try? handle.read(upToCount: 16)) ?? Data()
-        if head.isEmpty { return }
-        guard head.elementsEqual(Array("SQLite format 3\0".utf8)) else {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw .database(path: path, code: 8, message: "cannot read the log file: \(String(cString: strerror(errno)))")
+        }
+        defer { Glibc.close(fd) }
+        var head = [UInt8](repeating: 0, count: 16)
+        let count = Glibc.read(fd, &head, 16)
+        if count == 0 { return }
+        guard count == 16, head.elementsEqual(Array("SQLite format 3\0".utf8)) else {
             throw .notALog(path: path, reason: "not an SQLite database")
         }
     }
 
     /// Refuses newer or foreign schemas; returns the log's chunk size.
+    ///
+    /// Only `sqlite_schema` is read before the schema is known to be exactly emalog's: a planted
+    /// view or trigger is refused before any of the log's tables is read or written.
     private static func checkSchema(_ db: Database, path: String, requireComplete: Bool) throws -> Int {
-        let tables = try String.fetchSet(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'")
-        if tables.contains("grdb_migrations") {
-            let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations")
+        let objects = try SchemaCheck.objects(db)
+        if objects.contains(where: { $0.name == "grdb_migrations" }) {
+            let ledger = try SchemaCheck.expected(applied: 1).filter { $0.table == "grdb_migrations" }
+            guard ledger.isSubset(of: objects) else {
+                throw StoreError.foreignSchema(path: path, objects: ["table 'grdb_migrations' is not defined as emalog defines it"])
+            }
+            let applied = try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
             let unknown = applied.filter { !Migrations.identifiers.contains($0) }
             if !unknown.isEmpty { throw StoreError.newerSchema(path: path, unknown: unknown.sorted()) }
+            guard applied == Array(Migrations.identifiers.prefix(applied.count)) else {
+                throw StoreError.foreignSchema(path: path, objects: ["its migrations \(applied.joined(separator: ", ")) "
+                    + "are not a prefix of emalog's (\(Migrations.identifiers.joined(separator: ", ")))"])
+            }
+            let differences = try SchemaCheck.differences(db, applied: applied.count)
+            if !differences.isEmpty { throw StoreError.foreignSchema(path: path, objects: differences) }
             if requireComplete, applied.count < Migrations.identifiers.count {
                 throw StoreError.notALog(path: path, reason: "its schema is older than this emalog; run `emalog ingest` on it once to upgrade it")
             }
-        } else if !tables.isEmpty {
+        } else if !objects.isEmpty {
             throw StoreError.notALog(path: path, reason: "an SQLite database without the emalog schema")
         } else if requireComplete {
             throw StoreError.notALog(path: path, reason: emptyDatabase)
         }
         guard requireComplete else { return LogStore.defaultChunkBytes }
-        if let stored = try Int(String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'chunk_bytes'") ?? ""), stored > 0 {
+        return try storedChunkBytes(db) ?? LogStore.defaultChunkBytes
+    }
+
+    /// The chunk size in `log_info`, validated; nil while a log being created has none yet.
+    private static func storedChunkBytes(_ db: Database) throws -> Int? {
+        if let text = try String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'chunk_bytes'") {
+            guard let stored = Int(text), validChunkBytes.contains(stored), stored % 8 == 0 else {
+                throw StoreError.inconsistent("log_info's chunk_bytes is '\(text.prefix(40))': a chunk size is a multiple "
+                    + "of 8 bytes from 8 to 64 MiB")
+            }
             return stored
         }
         // A log being created has its schema a moment before its log_info; with no chunk stored
         // yet the chunk size does not matter. With chunks, a reader must not guess it.
         guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM chunks)") == false else {
-            throw StoreError.notALog(path: path, reason: "its log_info has no valid chunk_bytes")
+            throw StoreError.inconsistent("log_info has no chunk_bytes, but the log holds chunks")
         }
-        return LogStore.defaultChunkBytes
+        return nil
     }
+
+    /// The chunk sizes a log may declare (the store writes 16 MiB; tests write smaller ones).
+    public static let validChunkBytes = 8...(64 << 20)
 
     /// Runs `body` in one read transaction: a consistent view even while an ingest writes.
     /// Errors thrown by `body` pass through; SQLite's become `StoreError`.
@@ -222,10 +278,17 @@ public final class LogStore: Sendable {
         }
     }
 
-    /// Closes the connection (the last one checkpoints the whole WAL into the file).
+    /// Closes the connection (the last one checkpoints the whole WAL into the file). A reader that
+    /// found no -wal or -shm beside the log then removes the ones SQLite made for it: a short
+    /// writable connection that changes nothing closes last, and SQLite itself deletes them
+    /// unless another connection (an ingest that began meanwhile) still uses them.
     public func close() throws(StoreError) {
+        guard closed.withLock({ done in defer { done = true }; return !done }) else { return }
         checkpointer?.stop()
         do { try queue.close() } catch { throw StoreError.wrap(error, path: path) }
+        if tidyOnClose, FileManager.default.fileExists(atPath: path + "-shm") || FileManager.default.fileExists(atPath: path + "-wal") {
+            try? Self.checkpoint(at: path)
+        }
     }
 }
 
@@ -240,9 +303,9 @@ extension LogStore {
     /// Checkpoints the WAL of the log at `path` (PASSIVE) through a short-lived writable connection.
     /// Changes no content; fails harmlessly on a read-only log.
     public static func checkpoint(at path: String) throws {
-        var config = Configuration()
-        config.busyMode = .timeout(1)
-        let queue = try DatabaseQueue(path: path, configuration: config)
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard access(path, W_OK) == 0, access(folder, W_OK) == 0 else { return }
+        let queue = try DatabaseQueue(path: path, configuration: configuration(busySeconds: 1))
         try queue.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
         try queue.close()
     }

@@ -16,6 +16,8 @@ public enum StoreError: Error, Equatable, Sendable {
     case database(path: String, code: Int32, message: String)
     /// Data the schema should make impossible (a bug or a hand-edited log).
     case inconsistent(String)
+    /// The log's schema holds objects emalog did not create (or lacks some): it is not read.
+    case foreignSchema(path: String, objects: [String])
 }
 
 extension StoreError: CustomStringConvertible {
@@ -36,6 +38,10 @@ extension StoreError: CustomStringConvertible {
             "\(path): \(message) (SQLite error \(code))" + Self.hint(code)
         case let .inconsistent(what):
             "the log is inconsistent: \(what); run `emalog audit`"
+        case let .foreignSchema(path, objects):
+            "\(path) holds a schema emalog did not write: " + objects.prefix(5).joined(separator: "; ")
+                + (objects.count > 5 ? "; and \(objects.count - 5) more" : "")
+                + ". A log is data, never code: it was not read and left untouched; `emalog audit` lists every difference"
         }
     }
 
