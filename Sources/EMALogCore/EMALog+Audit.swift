@@ -56,7 +56,7 @@ extension EMALog {
             report.stepsChecked = replay.steps.count
             let tracks = try r.tracks()
             report.tracksChecked = tracks.count
-            let shadows = try tracks.map { ShadowState(spec: try EMASpec(parsing: "name=\($0.name),\($0.spec)"), tensors: replay.tensors) }
+            let shadows = try tracks.map { try ShadowState(spec: try $0.profile(), tensors: replay.tensors) }
             var snapshotsByStep: [Int: [(Int, SnapshotRecord)]] = [:]
             for (index, track) in tracks.enumerated() {
                 for snapshot in try r.snapshots(track: track.id) { snapshotsByStep[snapshot.step, default: []].append((index, snapshot)) }

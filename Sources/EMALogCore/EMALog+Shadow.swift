@@ -49,7 +49,7 @@ extension EMALog {
             let target = try resolveStep(step, r)
             let tracks = try r.tracks()
             let resolved = try specs.map { spec in
-                let track = try tracks.first { try EMASpec(parsing: $0.spec).hasSameProfile(as: spec) }
+                let track = try tracks.first { try $0.profile().hasSameProfile(as: spec) }
                 return ResolvedTrack(spec: spec, track: track)
             }
             return try computeShadows(resolved, at: target, r, observer: observer)
@@ -62,7 +62,7 @@ extension EMALog {
         let logID = try r.logID()
         var starts: [Int?] = []
         let shadows = try resolved.map { item -> ShadowState in
-            let shadow = ShadowState(spec: item.spec, tensors: replay.tensors)
+            let shadow = try ShadowState(spec: item.spec, tensors: replay.tensors)
             if let track = item.track, let snapshot = try r.snapshot(track: track.id, atOrBefore: target) {
                 try replay.load(snapshot, into: shadow)
             }

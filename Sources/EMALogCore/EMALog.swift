@@ -32,7 +32,7 @@ public final class EMALog {
 
     /// Resolves a selector: a track name, a spec equal to a tracked profile (that track), or post hoc.
     func resolve(_ selector: TrackSelector, _ r: StoreReader) throws -> ResolvedTrack {
-        let tracks = try r.tracks().map { ($0, try EMASpec(parsing: "name=\($0.name),\($0.spec)")) }
+        let tracks = try r.tracks().map { ($0, try $0.profile()) }
         let spec: EMASpec
         switch selector {
         case .only:

@@ -83,6 +83,8 @@ public enum QueryError: Error, Equatable, Sendable {
     case unknownTrack(String, reason: String, available: [String])
     case invalidSpec(EMASpecError)
     case outputFailed(path: String, reason: String)
+    /// An allocation of `bytes` for `what` failed.
+    case outOfMemory(what: String, bytes: Int)
 }
 
 extension QueryError: CustomStringConvertible, ExitCoded {
@@ -104,6 +106,8 @@ extension QueryError: CustomStringConvertible, ExitCoded {
             "\(error)"
         case let .outputFailed(path, reason):
             "cannot write \(path): \(reason)"
+        case let .outOfMemory(what, bytes):
+            "not enough memory for \(what): \(bytes) bytes; run on a machine with more memory"
         }
     }
 
@@ -111,7 +115,7 @@ extension QueryError: CustomStringConvertible, ExitCoded {
         switch self {
         case .stepNotFound, .emptyLog: .badInput
         case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec: .usage
-        case .outputFailed: .io
+        case .outputFailed, .outOfMemory: .io
         }
     }
 }

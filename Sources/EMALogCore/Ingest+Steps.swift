@@ -194,8 +194,8 @@ extension Ingest {
             tensorsByName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
         }
         let first = firstStep ?? file.step
-        let actions = tracks.indices.map { index -> (ShadowState, ShadowUpdate.Action) in
-            if tracks[index].shadow == nil { tracks[index].shadow = ShadowState(spec: tracks[index].spec, tensors: tensors) }
+        let actions = try tracks.indices.map { index -> (ShadowState, ShadowUpdate.Action) in
+            if tracks[index].shadow == nil { tracks[index].shadow = try ShadowState(spec: tracks[index].spec, tensors: tensors) }
             let shadow = tracks[index].shadow!
             return (shadow, ShadowUpdate.action(for: shadow.spec, hasState: shadow.step != nil, step: file.step,
                                                 firstStep: first, previousStep: previous))
@@ -281,7 +281,7 @@ extension Ingest {
             let replay = try Replay(reader: w.reader)
             var shadows: [ShadowState] = []
             for index in tracks.indices {
-                let shadow = ShadowState(spec: tracks[index].spec, tensors: tensors)
+                let shadow = try ShadowState(spec: tracks[index].spec, tensors: tensors)
                 if let record = tracks[index].record, let snapshot = try w.reader.snapshot(track: record.id, atOrBefore: lastStep) {
                     try replay.load(snapshot, into: shadow)
                 }

@@ -110,7 +110,7 @@ public final class Ingest {
             firstStep = try r.firstStep()
             lastStep = try r.lastStep()
             tracks = try r.tracks().map { record in
-                let spec = try EMASpec(parsing: "name=\(record.name),\(record.spec)")
+                let spec = try record.profile()
                 return LiveTrack(spec: spec, record: record)
             }
         }

@@ -32,6 +32,9 @@ public struct Replay {
 
     /// Loads a snapshot's Float32 bytes into `shadow`.
     public func load(_ snapshot: SnapshotRecord, into shadow: ShadowState) throws {
+        guard let at = self.step(before: snapshot.step + 1), at == snapshot.step else {
+            throw StoreError.inconsistent("snapshot \(snapshot.id) is at step \(snapshot.step), which the log does not hold")
+        }
         for tensor in floating {
             let buffer = UnsafeMutableRawBufferPointer(start: shadow.pointer(tensor.id), count: tensor.elementCount * 4)
             try reader.readTensor(tensor, in: .snapshot(snapshot.id), into: buffer)

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import EMAKernel
 import EMALogFormats
 import EMALogStore
@@ -12,18 +17,24 @@ public final class ShadowState {
     /// Buffers by tensor id, one Float per element.
     private(set) var buffers: [Int64: UnsafeMutableBufferPointer<Float>] = [:]
 
-    /// An empty shadow for `spec` over the floating tensors of `tensors`.
-    public init(spec: EMASpec, tensors: [TensorRecord]) {
+    /// An empty shadow for `spec` over the floating tensors of `tensors`. Throws
+    /// `QueryError.outOfMemory` when the machine cannot hold it (an allocation sized from a log
+    /// never aborts the process).
+    public init(spec: EMASpec, tensors: [TensorRecord]) throws(QueryError) {
         self.spec = spec
         for tensor in tensors where tensor.dtype.isFloating {
-            let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: max(tensor.elementCount, 1))
-            buffer.initialize(repeating: 0)
-            buffers[tensor.id] = buffer
+            let count = max(tensor.elementCount, 1)
+            guard let memory = calloc(count, MemoryLayout<Float>.stride) else {
+                throw .outOfMemory(what: "the shadow of tensor '\(tensor.name)' (track \(spec.name))", bytes: count * 4)
+            }
+            // At least one element is allocated so every buffer has a base address; an empty
+            // tensor's buffer still counts none.
+            buffers[tensor.id] = UnsafeMutableBufferPointer(start: memory.assumingMemoryBound(to: Float.self), count: tensor.elementCount)
         }
     }
 
     deinit {
-        for buffer in buffers.values { buffer.deallocate() }
+        for buffer in buffers.values { free(buffer.baseAddress) }
     }
 
     /// The Float32 values of `tensor`.

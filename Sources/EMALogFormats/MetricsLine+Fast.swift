@@ -81,6 +81,7 @@ extension MetricsLine {
                 guard step == nil, isInteger, p[numberStart] != UInt8(ascii: "-"), numberEnd - numberStart <= 18 else { return nil }
                 var value = 0
                 for k in numberStart..<numberEnd { value = value * 10 + Int(p[k] - 0x30) }
+                guard value <= StepNumber.largest else { return nil }  // the full decoder refuses it
                 step = value
             } else {
                 guard let value = parseDouble(p + numberStart, count: numberEnd - numberStart) else { return nil }

@@ -33,7 +33,7 @@ extension MetricsError: CustomStringConvertible {
         case let .notJSON(error): "not valid JSON (\(error)); each line must be one JSON object"
         case let .notAnObject(kind): "line is \(kind), not a JSON object like {\"step\": 1, \"loss\": 0.5}"
         case .missingStep: "no \"step\" key; every line needs an integer \"step\""
-        case let .invalidStep(text): "\"step\" is \(text), not an integer >= 0"
+        case let .invalidStep(text): "\"step\" is \(text.prefix(40)), not an integer from 0 to \(StepNumber.largest)"
         case let .duplicateKey(key): "key '\(key)' appears twice in the line"
         }
     }
@@ -51,7 +51,7 @@ extension MetricsLine {
         for member in members where member.key == "step" {
             guard step == nil else { throw .duplicateKey("step") }
             guard case let .number(n) = member.value else { throw .invalidStep(member.value.kindName) }
-            guard n.isIntegerLiteral, let value = Int(n.text), value >= 0 else { throw .invalidStep(n.text) }
+            guard n.isIntegerLiteral, let value = Int(n.text), StepNumber.isValid(value) else { throw .invalidStep(n.text) }
             step = value
         }
         guard let step else { throw .missingStep }

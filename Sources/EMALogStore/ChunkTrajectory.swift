@@ -80,9 +80,18 @@ public struct PendingChunk: @unchecked Sendable {
 extension StoreReader {
     /// Byte ranges of `tensor`'s chunks (raw steps), in order.
     public func chunkRanges(of tensor: TensorRecord) -> [Range<Int>] {
-        let total = tensor.byteCount
+        Self.chunkRanges(total: tensor.byteCount, chunkBytes: chunkBytes)
+    }
+
+    /// `total` bytes cut in chunks of `chunkBytes`; one empty chunk for an empty tensor.
+    static func chunkRanges(total: Int, chunkBytes: Int) -> [Range<Int>] {
         guard total > 0 else { return [0..<0] }
         return stride(from: 0, to: total, by: chunkBytes).map { $0..<min($0 + chunkBytes, total) }
+    }
+
+    /// How many chunks `chunkRanges(total:chunkBytes:)` makes.
+    static func chunkCount(total: Int, chunkBytes: Int) -> Int {
+        total == 0 ? 1 : (total - 1) / chunkBytes + 1
     }
 
     func chunkRow(step: Int, tensor: TensorRecord, index: Int) throws -> ChunkRow {
@@ -174,7 +183,7 @@ public final class SequentialStepReader {
 extension StoreReader {
     /// How many chunks each (step, tensor) has, for audits.
     public func chunkCounts() throws -> [(step: Int, tensorID: Int64, count: Int)] {
-        try Row.fetchAll(db, sql: "SELECT step, tensor_id, count(*) FROM chunks GROUP BY step, tensor_id").map { ($0[0], $0[1], $0[2]) }
+        try Row.fetchAll(db, sql: "SELECT step, tensor_id, count(*) FROM chunks GROUP BY step, tensor_id").map { (try $0.decode(atIndex: 0), try $0.decode(atIndex: 1), try $0.decode(atIndex: 2)) }
     }
 
     func chunkCount(step: Int, tensor: TensorRecord) throws -> Int {
@@ -191,7 +200,7 @@ extension StoreReader {
         statement.arguments = [tensor.id, chunkIndex, step]
         let rows = try Row.fetchCursor(statement)
         while let row = try rows.next() {
-            if Codec(rawValue: row["codec"])?.predecessors == 0 { return row["step"] }
+            if Codec(rawValue: try row.decode(forColumn: "codec"))?.predecessors == 0 { return try row.decode(forColumn: "step") }
         }
         throw StoreError.inconsistent("tensor '\(tensor.name)' chunk \(chunkIndex) at step \(step) has no keyframe before it")
     }

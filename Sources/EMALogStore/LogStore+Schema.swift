@@ -49,7 +49,7 @@ enum SchemaCheck {
     /// Every object of `sqlite_schema`.
     static func objects(_ db: Database) throws -> Set<SchemaObject> {
         Set(try Row.fetchAll(db, sql: "SELECT type, name, tbl_name, sql FROM sqlite_schema").map {
-            SchemaObject(type: $0[0], name: $0[1], table: $0[2], sql: $0[3])
+            SchemaObject(type: try $0.decode(atIndex: 0), name: try $0.decode(atIndex: 1), table: try $0.decode(atIndex: 2), sql: try $0.decode(atIndex: 3))
         })
     }
 

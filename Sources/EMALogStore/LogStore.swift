@@ -264,6 +264,8 @@ public final class LogStore: Sendable {
             return try queue.read { db in try body(StoreReader(db: db, path: path, chunkBytes: chunkBytes)) }
         } catch let error as DatabaseError {
             throw StoreError.wrap(error, path: path)
+        } catch let error as RowDecodingError {
+            throw StoreError.wrap(error, path: path)
         }
     }
 
@@ -274,6 +276,8 @@ public final class LogStore: Sendable {
             defer { checkpointer?.committed() }
             return try queue.write { db in try body(StoreWriter(db: db, path: path, chunkBytes: chunkBytes)) }
         } catch let error as DatabaseError {
+            throw StoreError.wrap(error, path: path)
+        } catch let error as RowDecodingError {
             throw StoreError.wrap(error, path: path)
         }
     }

@@ -31,7 +31,7 @@ extension StoreReader {
         var expected = 0
         var decoded: [UInt8] = []
         while let stored = try rows.next() {
-            let row = try chunkRow(stored, step: Int(owner.key), tensor: tensor, label: owner.label)
+            let row = try chunkRow(stored, step: Int(owner.key), tensor: tensor, label: owner.label, snapshot: owner.isSnapshot)
             guard row.index == expected else {
                 throw StoreError.inconsistent("tensor '\(tensor.name)' \(owner.label): chunk \(expected) is missing")
             }
@@ -61,13 +61,28 @@ extension StoreReader {
         }
     }
 
-    func chunkRow(_ row: Row, step: Int, tensor: TensorRecord, label: String) throws -> ChunkRow {
-        let name: String = row["codec"]
+    /// A chunk row, validated before anything is sized from it: a known codec, an index within
+    /// the tensor's chunks and the raw size that chunk must have (a hand-edited size would
+    /// otherwise size an allocation).
+    func chunkRow(_ row: Row, step: Int, tensor: TensorRecord, label: String, snapshot: Bool = false) throws -> ChunkRow {
+        let name: String = try row.decode(forColumn: "codec")
         guard let codec = Codec(rawValue: name) else {
-            throw StoreError.inconsistent("tensor '\(tensor.name)' \(label): unknown codec '\(name)' (written by a newer emalog?)")
+            throw StoreError.inconsistent("tensor '\(tensor.name)' \(label): unknown codec '\(name.prefix(40))' (written by a newer emalog?)")
         }
-        return ChunkRow(step: step, index: row["chunk_index"], codec: codec, rawSize: row["raw_size"],
-                        checksum: UInt64(bitPattern: row["xxh64"] as Int64), payload: try row.withUnsafeData(named: "data") { $0.map { [UInt8]($0) } } ?? [])
+        let index: Int = try row.decode(forColumn: "chunk_index")
+        let rawSize: Int = try row.decode(forColumn: "raw_size")
+        let total = snapshot ? tensor.elementCount * 4 : tensor.byteCount
+        let count = Self.chunkCount(total: total, chunkBytes: chunkBytes)
+        guard index >= 0 && index < count else {
+            throw StoreError.inconsistent("tensor '\(tensor.name)' \(label): chunk index \(index) is outside its \(count) chunks")
+        }
+        let expected = min(chunkBytes, total - index * chunkBytes)
+        guard rawSize == expected else {
+            throw StoreError.inconsistent("tensor '\(tensor.name)' \(label): chunk \(index) claims \(rawSize) bytes, "
+                + "its place in the tensor holds \(expected)")
+        }
+        return ChunkRow(step: step, index: index, codec: codec, rawSize: rawSize,
+                        checksum: UInt64(bitPattern: try row.decode(Int64.self, forColumn: "xxh64")), payload: try row.withUnsafeData(named: "data") { $0.map { [UInt8]($0) } } ?? [])
     }
 
     /// Decodes one chunk of a step by walking back to its keyframe and forward again.
@@ -81,7 +96,7 @@ extension StoreReader {
         while true {
             statement.arguments = [tensor.id, chunkIndex, step, limit]
             chain = try Row.fetchAll(statement).map { row in
-                try chunkRow(row, step: row["step"], tensor: tensor, label: "at step \(row["step"] as Int)")
+                try chunkRow(row, step: try row.decode(forColumn: "step"), tensor: tensor, label: "at step \(try row.decode(Int.self, forColumn: "step"))")
             }
             if chain.contains(where: { $0.codec.predecessors == 0 }) || chain.count < limit { break }
             limit *= 4

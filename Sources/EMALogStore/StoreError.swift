@@ -70,6 +70,9 @@ extension StoreError: CustomStringConvertible {
             }
             return .database(path: path, code: code, message: e.message ?? "\(e)")
         }
+        if error is RowDecodingError {
+            return .inconsistent("a stored value has the wrong type (\(String("\(error)".prefix(200))))")
+        }
         return .database(path: path, code: 1, message: "\(error)")
     }
 }

@@ -51,7 +51,7 @@ extension StoreReader {
     /// Metric keys by name.
     public func metricKeys() throws -> [String: Int64] {
         var keys: [String: Int64] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT id, name FROM metric_keys") { keys[row["name"]] = row["id"] }
+        for row in try Row.fetchAll(db, sql: "SELECT id, name FROM metric_keys") { keys[try row.decode(forColumn: "name")] = try row.decode(forColumn: "id") }
         return keys
     }
 

@@ -16,84 +16,196 @@ public struct StoreReader {
     }
 
     /// The log's tensor set, in data order; empty before the first step.
+    ///
+    /// Every record is validated before anything is sized from it: a known dtype, a shape of
+    /// dimensions >= 0 whose byte count fits, equal to the stored element count, and the first
+    /// step's chunks holding exactly that many bytes (a hand-edited shape such as [1e12] would
+    /// otherwise size a shadow of terabytes).
     public func tensors() throws -> [TensorRecord] {
-        try Row.fetchAll(db, sql: "SELECT id, name, dtype, shape, position FROM tensors ORDER BY position").map { row in
-            let dtypeName: String = row["dtype"]
-            guard let dtype = DType(rawValue: dtypeName) else {
-                throw StoreError.inconsistent("tensor \(row["name"] as String) has unknown dtype \(dtypeName)")
+        let records = try Row.fetchAll(db, sql: "SELECT id, name, dtype, shape, element_count, position FROM tensors ORDER BY position")
+            .map { row -> TensorRecord in
+                let name: String = try row.decode(forColumn: "name")
+                let dtypeName: String = try row.decode(forColumn: "dtype")
+                guard let dtype = DType(rawValue: dtypeName) else {
+                    throw StoreError.inconsistent("tensor '\(name)' has unknown dtype '\(dtypeName.prefix(40))'")
+                }
+                let shapeText: String = try row.decode(forColumn: "shape")
+                guard let shape = Self.shape(shapeText), let count = Self.elementCount(shape),
+                      count.multipliedReportingOverflow(by: max(4, dtype.byteWidth)).overflow == false else {
+                    throw StoreError.inconsistent("tensor '\(name)' has an invalid shape '\(shapeText.prefix(80))'")
+                }
+                guard count == (try row.decode(Int.self, forColumn: "element_count")) else {
+                    throw StoreError.inconsistent("tensor '\(name)' has shape \(shapeText) (\(count) elements) but its "
+                        + "element count says \(try row.decode(Int.self, forColumn: "element_count"))")
+                }
+                return TensorRecord(id: try row.decode(forColumn: "id"), name: name, dtype: dtype, shape: shape, position: try row.decode(forColumn: "position"))
             }
-            let shapeText: String = row["shape"]
-            let shape = try JSONDecoder().decode([Int].self, from: Data(shapeText.utf8))
-            return TensorRecord(id: row["id"], name: row["name"], dtype: dtype, shape: shape, position: row["position"])
+        try checkFirstStepHolds(records)
+        return records
+    }
+
+    /// A stored shape: a JSON array of integers >= 0 (`[]` for a 0-d tensor).
+    static func shape(_ text: String) -> [Int]? {
+        guard text.utf8.first == UInt8(ascii: "["), text.utf8.last == UInt8(ascii: "]") else { return nil }
+        let inner = text.dropFirst().dropLast()
+        if inner.allSatisfy({ $0 == " " }) { return [] }
+        var dims: [Int] = []
+        for part in inner.split(separator: ",", omittingEmptySubsequences: false) {
+            let digits = part.trimmingCharacters(in: .whitespaces)
+            guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let dim = Int(digits) else { return nil }
+            dims.append(dim)
+        }
+        return dims
+    }
+
+    /// The product of `shape`, nil when it overflows.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow else { return nil }
+            count = product
+        }
+        return count
+    }
+
+    /// The first step's chunks must hold each tensor's bytes (their raw sizes are checked again,
+    /// chunk by chunk, when read).
+    private func checkFirstStepHolds(_ tensors: [TensorRecord]) throws {
+        guard !tensors.isEmpty, let first = try firstStep() else { return }
+        var held: [Int64: (chunks: Int, bytes: Int)] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT tensor_id, count(*), sum(raw_size) FROM chunks WHERE step = ? GROUP BY tensor_id",
+                                    arguments: [first]) {
+            held[try row.decode(atIndex: 0)] = (try row.decode(atIndex: 1), try row.decode(atIndex: 2))
+        }
+        for tensor in tensors {
+            let expected = chunkRanges(of: tensor)
+            guard let found = held[tensor.id], found.chunks == expected.count, found.bytes == tensor.byteCount else {
+                let found = held[tensor.id].map { "\($0.chunks) chunks of \($0.bytes) bytes" } ?? "no chunks"
+                throw StoreError.inconsistent("tensor '\(tensor.name)' (\(tensor.dtype.rawValue) \(tensor.shape)) needs "
+                    + "\(expected.count) chunks of \(tensor.byteCount) bytes at the first step \(first), the log holds \(found)")
+            }
         }
     }
 
     /// Every stored step number, ascending.
     public func stepNumbers() throws -> [Int] {
-        try Int.fetchAll(db, sql: "SELECT step FROM steps ORDER BY step")
+        let steps = try Int.fetchAll(db, sql: "SELECT step FROM steps ORDER BY step")
+        if let bad = steps.first(where: { !StepNumber.isValid($0) }) { throw Self.invalidStep(bad, "steps") }
+        return steps
     }
 
     /// The latest stored step.
     public func lastStep() throws -> Int? {
-        try Int.fetchOne(db, sql: "SELECT max(step) FROM steps")
+        try Self.checked(Int.fetchOne(db, sql: "SELECT max(step) FROM steps"), "steps")
     }
 
     /// The first stored step.
     public func firstStep() throws -> Int? {
-        try Int.fetchOne(db, sql: "SELECT min(step) FROM steps")
+        try Self.checked(Int.fetchOne(db, sql: "SELECT min(step) FROM steps"), "steps")
     }
 
     /// The closest stored steps below and above `step`.
     public func neighbours(of step: Int) throws -> (below: Int?, above: Int?) {
-        (try Int.fetchOne(db, sql: "SELECT max(step) FROM steps WHERE step < ?", arguments: [step]),
-         try Int.fetchOne(db, sql: "SELECT min(step) FROM steps WHERE step > ?", arguments: [step]))
+        (try Self.checked(Int.fetchOne(db, sql: "SELECT max(step) FROM steps WHERE step < ?", arguments: [step]), "steps"),
+         try Self.checked(Int.fetchOne(db, sql: "SELECT min(step) FROM steps WHERE step > ?", arguments: [step]), "steps"))
     }
 
-    /// The audit record of `step`, if stored.
+    /// `step` when it is nil or a valid step number.
+    static func checked(_ step: Int?, _ table: String) throws -> Int? {
+        if let step, !StepNumber.isValid(step) { throw invalidStep(step, table) }
+        return step
+    }
+
+    static func invalidStep(_ step: Int, _ table: String) -> StoreError {
+        .inconsistent("\(table) holds step \(step), outside 0...\(StepNumber.largest)")
+    }
+
+    /// The audit record of `step`, if stored; its metadata and hash are validated.
     public func stepRecord(_ step: Int) throws -> StepRecord? {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM steps WHERE step = ?", arguments: [step]) else {
             return nil
         }
-        let metadataText: String = row["metadata"]
-        let metadata = (try? JSONDecoder().decode([String: String].self, from: Data(metadataText.utf8))) ?? [:]
-        return StepRecord(step: row["step"], ingestID: row["ingest_id"], sourcePath: row["source_path"],
-                          sourceSize: row["source_size"], sourceHash: UInt64(row["source_xxh64"] as String, radix: 16) ?? 0,
-                          metadata: metadata, ingestedAt: row["ingested_at"])
+        let metadataText: String = try row.decode(forColumn: "metadata")
+        guard let metadata = Self.stringObject(metadataText) else {
+            throw StoreError.inconsistent("step \(step): its metadata is not a JSON object of strings: '\(metadataText.prefix(80))'")
+        }
+        let hashText: String = try row.decode(forColumn: "source_xxh64")
+        guard hashText.utf8.count == 16, let hash = UInt64(hashText, radix: 16) else {
+            throw StoreError.inconsistent("step \(step): its source hash '\(hashText.prefix(40))' is not 16 hex digits")
+        }
+        let size: Int = try row.decode(forColumn: "source_size")
+        guard size >= 0 else { throw StoreError.inconsistent("step \(step): its source size is \(size)") }
+        return StepRecord(step: try row.decode(forColumn: "step"), ingestID: try row.decode(forColumn: "ingest_id"), sourcePath: try row.decode(forColumn: "source_path"),
+                          sourceSize: size, sourceHash: hash, metadata: metadata, ingestedAt: try row.decode(forColumn: "ingested_at"))
+    }
+
+    /// A JSON object whose values are all strings, as the metadata of a step is stored.
+    static func stringObject(_ text: String) -> [String: String]? {
+        var bytes = Array(text.utf8)
+        guard case let .object(members)? = try? bytes.withUnsafeMutableBytes({ b throws(JSONError) in
+            try JSONParser.parse(UnsafeRawBufferPointer(b))
+        }) else { return nil }
+        var out: [String: String] = [:]
+        for member in members {
+            guard case let .string(value) = member.value, out.updateValue(value, forKey: member.key) == nil else { return nil }
+        }
+        return out
     }
 
     /// Stored tracks, by id.
     public func tracks() throws -> [TrackRecord] {
         try Row.fetchAll(db, sql: "SELECT id, name, spec FROM tracks ORDER BY id").map {
-            TrackRecord(id: $0["id"], name: $0["name"], spec: $0["spec"])
+            TrackRecord(id: try $0.decode(forColumn: "id"), name: try $0.decode(forColumn: "name"), spec: try $0.decode(forColumn: "spec"))
         }
     }
 
     /// A track's snapshots, ascending by step.
     public func snapshots(track: Int64) throws -> [SnapshotRecord] {
         try Row.fetchAll(db, sql: "SELECT id, track_id, step FROM snapshots WHERE track_id = ? ORDER BY step",
-                         arguments: [track]).map { SnapshotRecord(id: $0["id"], trackID: $0["track_id"], step: $0["step"]) }
+                         arguments: [track]).map { try Self.snapshot($0) }
     }
 
     /// The track's latest snapshot at or before `step`.
     public func snapshot(track: Int64, atOrBefore step: Int) throws -> SnapshotRecord? {
         try Row.fetchOne(db, sql: """
             SELECT id, track_id, step FROM snapshots WHERE track_id = ? AND step <= ? ORDER BY step DESC LIMIT 1
-            """, arguments: [track, step]).map { SnapshotRecord(id: $0["id"], trackID: $0["track_id"], step: $0["step"]) }
+            """, arguments: [track, step]).map { try Self.snapshot($0) }
+    }
+
+    static func snapshot(_ row: Row) throws -> SnapshotRecord {
+        SnapshotRecord(id: try row.decode(forColumn: "id"), trackID: try row.decode(forColumn: "track_id"), step: try checked(try row.decode(forColumn: "step"), "snapshots")!)
     }
 
     /// Totals for `info`.
+    ///
+    /// One pass over the chunk rows, aggregated here: SQLite's GROUP BY would sort the rows
+    /// through a temporary b-tree holding the blobs themselves (2.6 GB of temp writes on a large log);
+    /// `length(data)` alone reads a blob's size from its row header, not its pages.
     public func summary() throws -> StoreSummary {
         let steps = try Row.fetchOne(db, sql: "SELECT count(*), min(step), max(step) FROM steps")!
-        let chunks = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(length(data)), 0) FROM chunks")!
         let snaps = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM snapshots), coalesce(sum(length(data)), 0) FROM snapshot_chunks")!
         let metrics = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM metric_keys), (SELECT count(*) FROM metrics)")!
         let ingests = try Int.fetchOne(db, sql: "SELECT count(*) FROM ingests") ?? 0
-        var summary = StoreSummary(stepCount: steps[0], firstStep: steps[1], lastStep: steps[2], chunkCount: chunks[0],
-                                   chunkBytes: chunks[1], snapshotCount: snaps[0], snapshotBytes: snaps[1],
-                                   metricKeyCount: metrics[0], metricValueCount: metrics[1], ingestCount: ingests)
-        summary.codecs = try Row.fetchAll(db, sql: """
-            SELECT codec, count(*), sum(length(data)), sum(raw_size) FROM chunks GROUP BY codec ORDER BY sum(length(data)) DESC
-            """).map { (codec: $0[0], chunks: $0[1], storedBytes: $0[2], rawBytes: $0[3]) }
+        var byCodec: [String: (chunks: Int, storedBytes: Int, rawBytes: Int)] = [:]
+        var chunkCount = 0, chunkBytes = 0
+        let rows = try Row.fetchCursor(db, sql: "SELECT codec, length(data), raw_size FROM chunks")
+        while let row = try rows.next() {
+            let codec: String = try row.decode(atIndex: 0)
+            let stored: Int = try row.decode(atIndex: 1), raw: Int = try row.decode(atIndex: 2)
+            chunkCount += 1
+            chunkBytes += stored
+            byCodec[codec, default: (0, 0, 0)].chunks += 1
+            byCodec[codec]!.storedBytes += stored
+            byCodec[codec]!.rawBytes &+= raw
+        }
+        var summary = StoreSummary(
+            stepCount: try steps.decode(atIndex: 0), firstStep: try Self.checked(steps.decode(atIndex: 1), "steps"),
+            lastStep: try Self.checked(steps.decode(atIndex: 2), "steps"), chunkCount: chunkCount, chunkBytes: chunkBytes,
+            snapshotCount: try snaps.decode(atIndex: 0), snapshotBytes: try snaps.decode(atIndex: 1),
+            metricKeyCount: try metrics.decode(atIndex: 0), metricValueCount: try metrics.decode(atIndex: 1), ingestCount: ingests)
+        summary.codecs = byCodec.map { (codec: $0.key, chunks: $0.value.chunks, storedBytes: $0.value.storedBytes, rawBytes: $0.value.rawBytes) }
+            .sorted { ($0.storedBytes, $1.codec) > ($1.storedBytes, $0.codec) }
         return summary
     }
 

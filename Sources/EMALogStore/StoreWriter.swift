@@ -73,6 +73,6 @@ public struct StoreWriter {
     public func deleteSnapshots(fromStep step: Int) throws -> [(track: Int64, step: Int)] {
         let rows = try Row.fetchAll(db, sql: "SELECT track_id, step FROM snapshots WHERE step >= ?", arguments: [step])
         try db.execute(sql: "DELETE FROM snapshots WHERE step >= ?", arguments: [step])
-        return rows.map { ($0["track_id"], $0["step"]) }
+        return try rows.map { (try $0.decode(forColumn: "track_id"), try $0.decode(forColumn: "step")) }
     }
 }
