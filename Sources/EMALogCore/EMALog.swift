@@ -6,9 +6,10 @@ import EMALogStore
 public final class EMALog {
     let store: LogStore
 
-    /// Opens the log at `path` read-only.
-    public init(openingAt path: String) throws {
-        store = try LogStore.openForReading(at: path)
+    /// Opens the log at `path` read-only. `auditing`: a log whose schema emalog did not write, or
+    /// whose settings are damaged, is opened anyway so `audit` can report why (it reads no table).
+    public init(openingAt path: String, auditing: Bool = false) throws {
+        store = try LogStore.openForReading(at: path, auditing: auditing)
     }
 
     /// The log's path.

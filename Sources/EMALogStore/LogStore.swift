@@ -30,14 +30,18 @@ public final class LogStore: Sendable {
     /// For a reader that found no -wal or -shm beside the log: remove the ones SQLite made for it.
     let tidyOnClose: Bool
     private let closed = Mutex(false)
+    /// For a log opened for an audit: why its tables must not be read (a schema emalog did not
+    /// write, damaged settings); empty when the log is sound enough to read.
+    public let unreadable: [String]
 
     private init(path: String, queue: DatabaseQueue, chunkBytes: Int, checkpointer: Checkpointer? = nil,
-                 tidyOnClose: Bool = false) {
+                 tidyOnClose: Bool = false, unreadable: [String] = []) {
         self.path = path
         self.queue = queue
         self.chunkBytes = chunkBytes
         self.checkpointer = checkpointer
         self.tidyOnClose = tidyOnClose
+        self.unreadable = unreadable
     }
 
     deinit { try? close() }
@@ -46,11 +50,13 @@ public final class LogStore: Sendable {
     ///
     /// A log that an ingest is creating this very moment (an empty file, no schema yet) is waited
     /// for up to `creationWait` seconds.
-    public static func openForReading(at path: String, creationWait: Double = 3) throws(StoreError) -> LogStore {
+    /// `auditing`: keep a foreign schema or damaged settings as findings (`unreadable`) instead of
+    /// refusing the log.
+    public static func openForReading(at path: String, creationWait: Double = 3, auditing: Bool = false) throws(StoreError) -> LogStore {
         let deadline = Date().addingTimeInterval(creationWait)
         while true {
             do {
-                return try openForReadingOnce(at: path)
+                return try openForReadingOnce(at: path, auditing: auditing)
             } catch .notALog(_, let reason) where reason == emptyDatabase && Date() < deadline {
                 usleep(20_000)
             }
@@ -59,34 +65,42 @@ public final class LogStore: Sendable {
 
     static let emptyDatabase = "an empty database"
 
-    private static func openForReadingOnce(at path: String) throws(StoreError) -> LogStore {
+    private static func openForReadingOnce(at path: String, auditing: Bool) throws(StoreError) -> LogStore {
         try checkFile(at: path, mustExist: true)
         // With no -wal or -shm beside the log, no writer is at work: what SQLite creates for this
         // reader is removed again when it closes (see `close`).
         let tidy = !FileManager.default.fileExists(atPath: path + "-wal") && !FileManager.default.fileExists(atPath: path + "-shm")
         do {
             do {
-                return try openReader(path, immutable: false, tidy: tidy)
+                return try openReader(path, immutable: false, tidy: tidy, auditing: auditing)
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY {
                 // SQLite cannot create or share the -shm file: the folder (or the log) is not
                 // writable by this user, e.g. another user's run or a read-only medium.
-                return try openReader(path, immutable: true, tidy: false)
+                return try openReader(path, immutable: true, tidy: false, auditing: auditing)
             }
         } catch {
             throw StoreError.wrap(error, path: path)
         }
     }
 
-    /// Opens a read-only connection and checks the log before anything else is read.
-    private static func openReader(_ path: String, immutable: Bool, tidy: Bool) throws -> LogStore {
+    /// Opens a read-only connection and checks the log before anything else is read. For an audit,
+    /// a schema emalog did not write or damaged settings are kept as `unreadable` findings instead
+    /// of thrown; the audit then reads nothing but SQLite's integrity check.
+    private static func openReader(_ path: String, immutable: Bool, tidy: Bool, auditing: Bool) throws -> LogStore {
         let config = configuration(readonly: true)
         let queue = immutable ? try openImmutable(path, config) : try DatabaseQueue(path: path, configuration: config)
-        let chunkBytes = try queue.read { db in
-            let chunkBytes = try checkSchema(db, path: path, requireComplete: true)
-            try checkSize(db, path: path)
-            return chunkBytes
+        let (chunkBytes, unreadable) = try queue.read { db -> (Int, [String]) in
+            do {
+                let chunkBytes = try checkSchema(db, path: path, requireComplete: true)
+                try checkSize(db, path: path)
+                return (chunkBytes, [])
+            } catch let StoreError.foreignSchema(_, objects) where auditing {
+                return (defaultChunkBytes, objects.map { "schema: \($0)" })
+            } catch let StoreError.inconsistent(what) where auditing {
+                return (defaultChunkBytes, ["settings: \(what)"])
+            }
         }
-        return LogStore(path: path, queue: queue, chunkBytes: chunkBytes, tidyOnClose: tidy)
+        return LogStore(path: path, queue: queue, chunkBytes: chunkBytes, tidyOnClose: tidy, unreadable: unreadable)
     }
 
     /// Every connection's settings: the log's schema is data, never code (`trusted_schema = OFF`:

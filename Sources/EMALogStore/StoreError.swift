@@ -20,6 +20,17 @@ public enum StoreError: Error, Equatable, Sendable {
     case foreignSchema(path: String, objects: [String])
 }
 
+extension StoreError {
+    /// Whether the error is damage found in the log's content (a finding for `audit`), rather than
+    /// a log that cannot be reached or is busy.
+    public var isDamage: Bool {
+        switch self {
+        case .inconsistent, .checksumMismatch, .notALog, .foreignSchema: true
+        case .logNotFound, .newerSchema, .busy, .database: false
+        }
+    }
+}
+
 extension StoreError: CustomStringConvertible {
     public var description: String {
         switch self {

@@ -16,7 +16,7 @@ extension EMALogCommand {
 
         func run() throws {
             try reportingErrors {
-                let report = try EMALog(openingAt: log.db).audit(observer: TerminalProgress())
+                let report = try EMALog(openingAt: log.db, auditing: true).audit(observer: TerminalProgress())
                 TerminalProgress.clear()
                 var text = "audit: \(report.stepsChecked) steps, \(report.chunksVerified) chunks verified, "
                     + "\(report.snapshotsChecked) snapshots of \(report.tracksChecked) tracks re-derived: "
