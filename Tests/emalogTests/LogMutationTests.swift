@@ -1,0 +1,119 @@
+import EMALogTestSupport
+import Foundation
+import Testing
+
+/// Makes "a damaged log crashes emalog" impossible as a class: copies of a small log are damaged at
+/// random (byte flips in its pages; edits of sizes, shapes, settings and specs through sqlite3),
+/// then every reader and an ingest run on each copy. Each must end with a documented exit status
+/// (0, 1 for audit, 65, 74) and a message, never a trap, an abort, a signal or a hang.
+///
+/// `EMALOG_MUTATION_TRIALS=N` runs more trials (CI runs 24 flips and every edit); a failure prints
+/// the seed and trial, and `EMALOG_MUTATION_SEED=S` replays it.
+@Suite struct LogMutationTests {
+    let dir = TemporaryDirectory()
+    let steps: String
+    let metrics = Fixtures.path("mlp-f32/metrics.jsonl")
+    let pristine: Data
+
+    init() throws {
+        steps = try dir.copySteps(from: Fixtures.path("mlp-f32/steps"), to: "steps") { $0 <= "step-00000012.safetensors" }
+        let db = dir.file("pristine.emalog")
+        let r = try CLI.run(["ingest", "--db", db, "--ema", "0.9", "--ema", "name=w,decay=0.99,schedule=warmup,form=lerp",
+                             "--snapshot-every", "4", "--keyframe-every", "4", steps, metrics])
+        precondition(r.status == 0, r.stderr)
+        _ = try LogDump.run("/usr/bin/sqlite3", [db, "PRAGMA wal_checkpoint(TRUNCATE);"])
+        pristine = try Data(contentsOf: URL(fileURLWithPath: db))
+    }
+
+    static let allowed: Set<Int32> = [0, 1, 65, 74]
+
+    /// Runs every reader and an ingest on `db`; records any undocumented ending.
+    func runEverything(on db: String, _ what: String) throws {
+        let out = dir.file("out")
+        let commands: [[String]] = [
+            ["audit", "--db", db], ["info", "--db", db], ["info", "--db", db, "--json"], ["metrics", "--db", db],
+            ["metrics", "--db", db, "--key", "loss", "--format", "json"], ["raw", "--db", db, "-o", out + ".safetensors"],
+            ["raw", "--db", db, "--step", "5", "-o", out + ".npz"], ["shadow", "--db", db, "--ema", "w", "-o", out + ".safetensors"],
+            ["shadow", "--db", db, "--ema", "ema-0.9", "--step", "6", "-o", out + ".json"],
+            ["shadow", "--db", db, "--decay", "0.5", "--dtype", "param", "-o", out + ".safetensors"],
+            ["sweep", "--db", db, "--decays", "0.3,0.6", "-o", out + "-sweep"],
+            ["ingest", "--db", db, "--ema", "0.8", steps, metrics],
+        ]
+        for args in commands {
+            let r = try CLI.run(args)
+            let crashed = r.stderr.contains("Fatal error") || r.stderr.contains("crashed") || r.stderr.contains("Precondition")
+            #expect(Self.allowed.contains(r.status) && !crashed, "\(what): \(args.joined(separator: " ")) ended with \(r.status): \(r.stderr.prefix(600))")
+            if r.status == 1 { #expect(args[0] == "audit", "\(what): \(args[0]) exited 1") }
+            if r.status != 0 && r.status != 1 { #expect(r.stderr.contains("emalog: error: "), "\(what): \(args[0]) said nothing: \(r.stderr)") }
+        }
+    }
+
+    @Test func randomByteFlipsInThePages() throws {
+        let trials = Int(ProcessInfo.processInfo.environment["EMALOG_MUTATION_TRIALS"] ?? "") ?? 24
+        let seed = UInt64(ProcessInfo.processInfo.environment["EMALOG_MUTATION_SEED"] ?? "") ?? 0x5EED_0009
+        var rng = SplitMix64(seed: seed)
+        let pageSize = 16384
+        for trial in 0..<trials {
+            var bytes = [UInt8](pristine)
+            // One page at a time, past the 100-byte file header (damage there is "not a log").
+            let page = Int(rng.next() % UInt64(bytes.count / pageSize))
+            for _ in 0..<(1 + Int(rng.next() % 8)) {
+                let offset = max(100, page * pageSize + Int(rng.next() % UInt64(pageSize)))
+                bytes[offset] ^= UInt8(1 + rng.next() % 255)
+            }
+            let db = dir.file("flip-\(trial).emalog")
+            try Data(bytes).write(to: URL(fileURLWithPath: db))
+            try runEverything(on: db, "seed \(seed) trial \(trial) (page \(page))")
+            try? FileManager.default.removeItem(atPath: db)
+        }
+    }
+
+    @Test(arguments: [
+        "UPDATE chunks SET raw_size = raw_size + 8 WHERE id % 7 = 3",
+        "UPDATE chunks SET raw_size = 9223372036854775807 WHERE id = 2",
+        "UPDATE chunks SET data = substr(data, 1, length(data) / 2) WHERE codec != 'plain'",
+        "UPDATE chunks SET data = zeroblob(length(data)) WHERE id % 5 = 0",
+        "UPDATE chunks SET codec = 'delta2-rans' WHERE codec = 'shuffle-zstd'",
+        "UPDATE chunks SET codec = 'plain'",
+        "UPDATE chunks SET xxh64 = xxh64 + 1 WHERE id = 9",
+        "UPDATE snapshot_chunks SET raw_size = 4 WHERE id = 1",
+        "UPDATE snapshot_chunks SET codec = 'delta1-zstd'",
+        "UPDATE tensors SET shape = '[99999999999,99999999999]'",
+        "UPDATE tensors SET element_count = 0, shape = '[0]' WHERE position = 1",
+        "UPDATE tensors SET dtype = 'BF16' WHERE dtype = 'F32'",
+        "UPDATE tensors SET dtype = 'F32' WHERE dtype = 'I64'",
+        "UPDATE log_info SET value = '-8' WHERE key = 'chunk_bytes'",
+        "UPDATE log_info SET value = '16' WHERE key = 'chunk_bytes'",
+        "DELETE FROM log_info",
+        "UPDATE tracks SET spec = 'decay=2,schedule=warmup'",
+        "UPDATE tracks SET spec = 'decay=0.9,schedule=power,gamma=-3'",
+        "UPDATE tracks SET spec = ''",
+        "UPDATE snapshots SET step = 3 WHERE id = 1",
+        "DELETE FROM snapshot_chunks WHERE id % 2 = 0",
+        "DELETE FROM chunks WHERE step = 5",
+        "DELETE FROM steps WHERE step = 1",
+        "UPDATE steps SET metadata = '{\"step\": 5}' WHERE step = 5",
+        "UPDATE metrics SET step = -5 WHERE rowid IS NOT NULL AND step = 2",
+        "UPDATE metric_keys SET name = ''",
+        "DELETE FROM grdb_migrations",
+    ])
+    func editsThroughSQLite(edit: String) throws {
+        let db = dir.file("edit-\(UUID().uuidString).emalog")
+        try pristine.write(to: URL(fileURLWithPath: db))
+        _ = try LogDump.run("/usr/bin/sqlite3", [db, "PRAGMA foreign_keys=OFF; PRAGMA ignore_check_constraints=ON; \(edit); PRAGMA wal_checkpoint(TRUNCATE);"])
+        try runEverything(on: db, edit)
+    }
+}
+
+/// A small seeded generator (SplitMix64), so a failing trial can be replayed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
