@@ -13,14 +13,14 @@ public final class MappedFile: @unchecked Sendable {
     /// The mapped bytes (empty for an empty file).
     public let bytes: UnsafeRawBufferPointer
 
-    /// Maps `path`; throws `IngestError.unreadable` when it cannot be opened or mapped.
+    /// Maps `path`, which must be a regular file (see `RegularFile`: a FIFO, folder or device is
+    /// refused with `IngestError.notRegularFile`, never opened in a way that blocks; a symbolic link
+    /// to a regular file is followed). Throws `IngestError.inputNotFound` when it does not exist,
+    /// `IngestError.unreadable` when it cannot be opened or mapped.
     public init(path: String) throws(IngestError) {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
+        let (fd, info) = try RegularFile.openForReading(path)
         defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
         let size = Int(info.st_size)
         guard size > 0 else {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)

@@ -81,8 +81,9 @@ public final class StepFile: Sendable {
 
     /// `__metadata__` read from the header alone, or empty when the header cannot be read.
     static func probeMetadata(path: String) -> [String: String] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return [:] }
-        defer { try? handle.close() }
+        // Never FileHandle(forReadingAtPath:): opening a FIFO that way blocks until a writer comes.
+        guard let (fd, _) = try? RegularFile.openForReading(path) else { return [:] }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         guard let prefix = try? handle.read(upToCount: 8), prefix.count == 8 else { return [:] }
         let n = prefix.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard n <= UInt64(Safetensors.maxHeaderLength), let body = try? handle.read(upToCount: Int(n)),
