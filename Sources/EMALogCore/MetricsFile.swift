@@ -29,11 +29,17 @@ struct MetricsFile {
             if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
             if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
                 if let fast = MetricsLine.decodeFast(line, cache: &keys) {
-                    file.lines.append(fast)
+                    file.lines.append(fast)  // its keys are printable ASCII
                 } else {
-                    do { file.lines.append(try MetricsLine.decode(line)) } catch {
+                    let decoded: MetricsLine
+                    do { decoded = try MetricsLine.decode(line) } catch {
                         throw .badMetricsLine(path: path, line: lineNumber, error)
                     }
+                    // SQLite text bound or read through C strings ends at a NUL: such a key cannot be stored.
+                    if let key = decoded.values.first(where: { $0.key.utf8.contains(0) })?.key {
+                        throw .nulInName(path: path, line: lineNumber, name: key)
+                    }
+                    file.lines.append(decoded)
                 }
             }
             start = min(end + 1, bytes.count)

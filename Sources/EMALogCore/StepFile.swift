@@ -21,6 +21,10 @@ public final class StepFile: Sendable {
         } catch {
             throw .badFile(path: path, error)
         }
+        // SQLite text bound or read through C strings ends at a NUL: such a name cannot be stored.
+        if let name = header.tensors.first(where: { $0.name.utf8.contains(0) })?.name {
+            throw .nulInName(path: path, line: nil, name: name)
+        }
         self.mapped = mapped
     }
 
