@@ -158,7 +158,11 @@ public final class Ingest {
 
     /// One step file: compared when stored, appended when new.
     func ingestStep(at path: String) throws {
-        let file = try StepFile(path: path)
+        try ingestStep(StepFile(path: path))
+    }
+
+    /// One opened step file: compared when stored, appended when new.
+    func ingestStep(_ file: StepFile) throws {
         if let lastStep, file.step <= lastStep {
             try waitForPendingWrite()
             try handleStoredStep(file)

@@ -45,6 +45,8 @@ struct MetricsFile {
             start = min(end + 1, bytes.count)
             lineNumber += 1
         }
+        // Growing is what a followed metrics file does; being cut short under the mapping is not.
+        if mapped.wasCutShort { throw .changedWhileReading(path: path, detail: "it was cut short while being read") }
         file.consumed = start
         file.nextLine = lineNumber
         return file

@@ -51,3 +51,14 @@ enum RegularFile {
         code == ENOENT ? .inputNotFound(path: path) : .unreadable(path: path, reason: String(cString: strerror(code)))
     }
 }
+
+extension stat {
+    /// The modification time.
+    var modified: timespec {
+        #if canImport(Darwin)
+        st_mtimespec
+        #else
+        st_mtim
+        #endif
+    }
+}

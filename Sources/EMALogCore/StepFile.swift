@@ -19,6 +19,8 @@ public final class StepFile: Sendable {
             header = try Safetensors.decodeHeader(mapped[8..<(8 + n)], fileSize: mapped.bytes.count)
             step = try Safetensors.step(metadata: header.metadata, fileName: fileName)
         } catch {
+            // A header cut short under the mapping reads as zeros: say what really happened.
+            try mapped.checkUnchanged()
             throw .badFile(path: path, error)
         }
         // SQLite text bound or read through C strings ends at a NUL: such a name cannot be stored.
@@ -27,6 +29,10 @@ public final class StepFile: Sendable {
         }
         self.mapped = mapped
     }
+
+    /// Throws `IngestError.changedWhileReading` when the file was truncated or written to since it
+    /// was opened: what was read from it may be zeros or a mix of two versions.
+    public func checkUnchanged() throws(IngestError) { try mapped.checkUnchanged() }
 
     /// The bytes of `tensor`.
     public func bytes(of tensor: TensorInfo) -> UnsafeRawBufferPointer {
@@ -69,6 +75,7 @@ public final class StepFile: Sendable {
             defer { mapped.release(part) }
             mapped.prefault(part)
             try body(offset, mapped[part])
+            TestHooks.windowRead(of: path, end: part.upperBound)
             offset += window
         } while range.lowerBound + offset < range.upperBound
     }

@@ -45,7 +45,7 @@ import Testing
         let done = Atomic(false)
         let fifos = paths.flatMap { path -> [String] in
             var isFolder: ObjCBool = false
-            FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
+            _ = FileManager.default.fileExists(atPath: path, isDirectory: &isFolder)
             let all = isFolder.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).map { path + "/" + $0 } : [path]
             return all.filter { p in var s = stat(); return stat(p, &s) == 0 && s.st_mode & S_IFMT == S_IFIFO }
         }
