@@ -25,6 +25,8 @@ public final class MappedFile: @unchecked Sendable {
     private let fd: Int32
     /// Size and modification time when opened.
     private let opened: (size: Int, mtime: timespec)
+    /// The file that was opened (device and inode).
+    let identity: FileIdentity
     /// The mapping guard's slot (-1: not guarded).
     private let guardSlot: Int32
 
@@ -37,6 +39,7 @@ public final class MappedFile: @unchecked Sendable {
         let (fd, info) = try RegularFile.openForReading(path)
         let size = Int(info.st_size)
         opened = (size, info.modified)
+        identity = FileIdentity(info)
         guard size > 0 else {
             close(fd)
             self.fd = -1

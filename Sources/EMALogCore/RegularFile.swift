@@ -62,3 +62,14 @@ extension stat {
         #endif
     }
 }
+
+/// Which file a path led to: its device and inode (a file replaced by a rename has another).
+struct FileIdentity: Equatable, Sendable {
+    var device: UInt64
+    var inode: UInt64
+
+    init(_ info: stat) {
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+    }
+}
