@@ -78,14 +78,15 @@ extension Ingest {
         }
     }
 
-    /// Step files of the watched folders (and step files named on the command line that appeared
-    /// late) not ingested yet, in step order; files whose step cannot be known yet come first.
+    /// Step files named on the command line and in the watched folders, not ingested yet, in step
+    /// order; files whose step cannot be known yet come first.
     func unseenStepFiles(_ scan: InputScan, seen: Set<String>) -> [InputScan.Candidate] {
         var paths = scan.stepFiles.filter { !$0.inFolder }.map(\.path)
         for folder in scan.folders {
             paths += (try? InputScan.stepFiles(in: folder)) ?? []  // a folder removed for now lists nothing
         }
-        return paths.filter { !seen.contains(InputScan.absolute($0)) }
+        var listed = seen  // a file named and also in a watched folder is taken once
+        return paths.filter { listed.insert(InputScan.absolute($0)).inserted }
             .map { InputScan.Candidate(path: $0, step: StepFile.probeStep(path: $0), inFolder: true) }
             .sorted { ($0.step ?? -1, $0.path) < ($1.step ?? -1, $1.path) }
     }

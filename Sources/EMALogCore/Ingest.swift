@@ -139,8 +139,9 @@ public final class Ingest {
     }
 
     private func ingest(scan: InputScan, metrics: [MetricsFile]) throws {
-        // With --follow, folder files are taken by the watch loop, which waits for incomplete ones.
-        let ordered = try scan.orderedStepFiles().filter { !(request.follow && $0.inFolder) }
+        // With --follow, step files (in folders or named) are taken by the watch loop, in step
+        // order, which waits for incomplete ones.
+        let ordered = request.follow ? [] : try scan.orderedStepFiles()
         var total = ordered.count
         var done = 0
         for candidate in ordered {

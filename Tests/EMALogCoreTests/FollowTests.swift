@@ -293,4 +293,21 @@ import Testing
         let a = try Goldens.shadow(db, step: 3, .only, in: dir), b = try Goldens.shadow(whole, step: 3, .only, in: dir)
         #expect(a.tensors.mapValues(\.bytes) == b.tensors.mapValues(\.bytes))
     }
+
+    @Test func aNamedStepFileStillBeingWrittenIsWaitedForInStepOrder() async throws {
+        let dir = TemporaryDirectory()
+        let db = dir.file("n.emalog"), watched = dir.file("steps")
+        try FileManager.default.createDirectory(atPath: watched, withIntermediateDirectories: true)
+        _ = try Self.writeStep(2, in: watched)
+        let named = try Self.writeStep(1, in: dir.path, truncatedTo: 100)
+        let task = Self.startFollowing(db, [named, watched], poll: 0.02)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(Self.stepCount(db) == 0)  // step 2 waits behind the half-written step 1
+        _ = try Self.writeStep(1, in: dir.path)
+        #expect(try await Self.wait(upTo: 10) { Self.stepCount(db) == 2 })
+        StopSignal.request()
+        let report = try await task.value
+        StopSignal.reset()
+        #expect(report.stepsAdded == 2 && report.stepsSkipped == 0)
+    }
 }
