@@ -25,7 +25,8 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]),
-        .target(name: "EMALogCore", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore"]),
+        .target(name: "EMALogCoreC"),
+        .target(name: "EMALogCore", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCoreC"]),
         .executableTarget(
             name: "emalog",
             dependencies: ["EMALogCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

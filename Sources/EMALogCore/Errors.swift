@@ -27,6 +27,12 @@ public enum IngestError: Error, Equatable, Sendable {
     case nonFinite(path: String, step: Int, tensor: String, index: Int, value: String)
     case trackConflict(name: String, stored: String, given: String)
     case noInputs
+    /// An input at `path` is not a regular file; `kind` says what it is ("a FIFO", "a folder").
+    case notRegularFile(path: String, kind: String)
+    /// The file at `path` was truncated or rewritten while it was being read; `detail` says how.
+    case changedWhileReading(path: String, detail: String)
+    /// A tensor name (`line` nil) or a metric key (at `line`) holds a NUL character.
+    case nulInName(path: String, line: Int?, name: String)
 }
 
 extension IngestError: CustomStringConvertible, ExitCoded {
@@ -61,6 +67,16 @@ extension IngestError: CustomStringConvertible, ExitCoded {
             "track '\(name)' is stored as \(stored) but --ema gives \(given); use another name for a new profile"
         case .noInputs:
             "no input files: give safetensors files, folders of them, or metrics .jsonl files"
+        case let .notRegularFile(path, kind):
+            "\(path): is \(kind), not a regular file; inputs are read only from regular files: "
+                + "remove it or move it out of the input folder (nothing of it was stored)"
+        case let .changedWhileReading(path, detail):
+            "\(path): changed while it was being read (\(detail)); nothing of it was stored: "
+                + "re-run when the trainer has finished writing it (write step-N.safetensors.tmp and rename it)"
+        case let .nulInName(path, line, name):
+            (line.map { "\(path):\($0): metric key" } ?? "\(path): tensor") + " \(JSONWriter.quoted(name)) contains "
+                + "a NUL character (\\u0000); names must not contain NUL (SQLite and C tools cut them there): "
+                + "rename it in the training script (nothing of this file was stored)"
         }
     }
 

@@ -2,18 +2,12 @@ import EMALogFormats
 import EMALogStore
 
 extension Ingest {
-    /// Where `--follow` resumes reading each metrics file.
-    struct MetricsCursor {
-        var offset: Int
-        var nextLine: Int
-    }
-
     /// Stores decoded metrics files, one transaction each; warns once per skipped key.
     func storeMetrics(_ files: [MetricsFile]) throws -> [String: MetricsCursor] {
         var cursors: [String: MetricsCursor] = [:]
         for file in files {
             try storeMetrics(file)
-            cursors[file.path] = MetricsCursor(offset: file.consumed, nextLine: file.nextLine)
+            cursors[file.path] = file.cursor
         }
         return cursors
     }

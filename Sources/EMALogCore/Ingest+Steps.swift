@@ -14,10 +14,13 @@ extension Ingest {
         // The very file ingested before (same size and XXH64): identical without decoding a chunk.
         let hash = file.fileHash
         if stored.sourceSize == file.mapped.bytes.count && stored.sourceHash == hash {
+            try file.checkUnchanged()
             report.stepsSkipped += 1
             return
         }
-        guard let difference = try firstDifference(file) else {
+        let difference = try firstDifference(file)
+        try file.checkUnchanged()  // a comparison with bytes cut short under the mapping says nothing
+        guard let difference else {
             report.stepsSkipped += 1
             return
         }
@@ -25,15 +28,16 @@ extension Ingest {
             throw IngestError.changedContent(path: file.path, step: file.step, detail: difference)
         }
         try checkFinite(file)
-        try store.write { w in
+        var rederive: [SnapshotKey] = []
+        try guardedWrite { w in
             try beginWrite(w)
             try w.detachDependents(ofStep: file.step, tensors: tensors)
             try w.replaceStep(stepRecord(for: file, hash: hash))
             try insertChunks(of: file, w, predecessors: [])
-            for deleted in try w.deleteSnapshots(fromStep: file.step) {
-                snapshotsToRederive.insert(SnapshotKey(track: deleted.track, step: deleted.step))
-            }
+            rederive = try w.deleteSnapshots(fromStep: file.step).map { SnapshotKey(track: $0.track, step: $0.step) }
+            try file.checkUnchanged()
         }
+        snapshotsToRederive.formUnion(rederive)
         report.stepsReplaced += 1
         report.bytesWritten += file.header.dataLength
         recent.removeAll()  // the next new step is a keyframe
@@ -179,43 +183,32 @@ extension Ingest {
     }
 
     /// Appends a new step: validate, update every live shadow in one pass, then one transaction with
-    /// the step, its chunks and any snapshot due.
+    /// the step, its chunks and any snapshot due. The log's first step stores the tensor set in the
+    /// same transaction. Before anything commits, the step's file and the predecessors its residuals
+    /// were computed against are checked unchanged (`StepFile.checkUnchanged`): a file truncated or
+    /// rewritten while it was read stores nothing.
     func append(_ file: StepFile) throws {
         try checkTensorSet(file)
         try checkFinite(file)
         let hash = file.fileHash
         let previous = lastStep
-        if tensors.isEmpty {
-            let layouts = file.header.tensors.map { TensorLayout(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
-            tensors = try store.write { w in
-                try beginWrite(w)
-                return try w.insertTensors(layouts)
-            }
-            tensorsByName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
-        }
         let first = firstStep ?? file.step
-        let actions = try tracks.indices.map { index -> (ShadowState, ShadowUpdate.Action) in
-            if tracks[index].shadow == nil { tracks[index].shadow = try ShadowState(spec: tracks[index].spec, tensors: tensors) }
-            let shadow = tracks[index].shadow!
-            return (shadow, ShadowUpdate.action(for: shadow.spec, hasState: shadow.step != nil, step: file.step,
-                                                firstStep: first, previousStep: previous))
-        }
-        for info in file.header.tensors where info.dtype.isFloating {
-            file.forEachWindow(of: info) { offset, bytes in
-                ShadowUpdate.apply(actions, tensor: tensorsByName[info.name]!, offset: offset, bytes: bytes)
-            }
-        }
-        for (shadow, _) in actions { shadow.step = file.step }
         let snapshotDue = crossesSnapshotBoundary(previous: previous, step: file.step)
         // A keyframe every `keyframeEvery` steps; predecessors never reach before the latest keyframe.
         let predecessors = sinceKeyframe == 0 ? [] : Array(recent.prefix(min(2, sinceKeyframe)))
+        func unchanged() throws {
+            try file.checkUnchanged()
+            for p in predecessors { try p.checkUnchanged() }
+        }
         // A small step without a snapshot is encoded whole and written on the writer queue while
-        // the next step is read, checked and encoded. The first write (audit trail, tracks), a
-        // snapshot (it reads the live shadows) and large steps (encoded a few chunks at a time to
-        // bound memory) are written here, in order after any pending write.
-        if !snapshotDue, ingestID != nil, tracks.allSatisfy({ $0.record != nil }),
+        // the next step is read, checked and encoded. The first step (tensor set), the first write
+        // (audit trail, tracks), a snapshot (it reads the live shadows) and large steps (encoded a
+        // few chunks at a time to bound memory) are written here, in order after any pending write.
+        if !tensors.isEmpty, !snapshotDue, ingestID != nil, tracks.allSatisfy({ $0.record != nil }),
            file.header.dataLength <= Self.pipelinedStepBytes {
+            try updateShadows(file, firstStep: first, previousStep: previous)
             let encoded = encode(file.header.tensors.map { ($0, 0..<chunkCount(of: $0)) }, of: file, predecessors: predecessors)
+            try unchanged()
             let record = stepRecord(for: file, hash: hash)
             try waitForPendingWrite()
             let pending = PendingWrite()
@@ -234,11 +227,19 @@ extension Ingest {
             pendingWrite = pending
         } else {
             try waitForPendingWrite()
-            try store.write { w in
+            let isFirst = tensors.isEmpty
+            try guardedWrite { w in
                 try beginWrite(w)
+                if isFirst {
+                    let layouts = file.header.tensors.map { TensorLayout(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
+                    tensors = try w.insertTensors(layouts)
+                    tensorsByName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
+                }
+                try updateShadows(file, firstStep: first, previousStep: previous)
                 try w.insertStep(stepRecord(for: file, hash: hash))
                 report.bytesStored += try insertChunks(of: file, w, predecessors: predecessors)
                 if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
+                try unchanged()
             }
         }
         recent.insert(file, at: 0)
@@ -248,6 +249,49 @@ extension Ingest {
         lastStep = file.step
         report.stepsAdded += 1
         report.bytesWritten += file.header.dataLength
+    }
+
+    /// One update of every live shadow toward `file`'s floating tensors (or their start from it).
+    private func updateShadows(_ file: StepFile, firstStep first: Int, previousStep previous: Int?) throws {
+        let actions = try tracks.indices.map { index -> (ShadowState, ShadowUpdate.Action) in
+            if tracks[index].shadow == nil { tracks[index].shadow = try ShadowState(spec: tracks[index].spec, tensors: tensors) }
+            let shadow = tracks[index].shadow!
+            return (shadow, ShadowUpdate.action(for: shadow.spec, hasState: shadow.step != nil, step: file.step,
+                                                firstStep: first, previousStep: previous))
+        }
+        for info in file.header.tensors where info.dtype.isFloating {
+            file.forEachWindow(of: info) { offset, bytes in
+                ShadowUpdate.apply(actions, tensor: tensorsByName[info.name]!, offset: offset, bytes: bytes)
+            }
+        }
+        for (shadow, _) in actions { shadow.step = file.step }
+    }
+
+    /// A write transaction whose failure also undoes what it did to this ingest's state: the
+    /// audit-trail id, stored tracks, the tensor set and the report. The live shadows may hold a
+    /// step that did not commit: `abandonStep()` makes them derived again before the next step.
+    func guardedWrite(_ body: (StoreWriter) throws -> Void) throws {
+        let saved = (ingestID, tracks.map(\.record), tensors, tensorsByName, report)
+        do {
+            try store.write(body)
+        } catch {
+            (ingestID, tensors, tensorsByName, report) = (saved.0, saved.2, saved.3, saved.4)
+            for (index, record) in saved.1.enumerated() { tracks[index].record = record }
+            throw error
+        }
+    }
+
+    /// Forgets a step that was read (its shadow update included) but not stored, so the ingest can
+    /// go on (`--follow` reads a file again once its trainer has finished rewriting it): the live
+    /// shadows are re-derived from the log before the next step, and that step is a keyframe.
+    func abandonStep() {
+        if lastStep == nil {
+            for index in tracks.indices { tracks[index].shadow = nil }
+        } else {
+            needsRestore = true
+        }
+        recent.removeAll()
+        storedSteps.reset()
     }
 
     /// Steps up to this size are encoded whole and written while the next is prepared.

@@ -57,8 +57,13 @@ public final class Ingest {
     public static func run(_ request: IngestRequest, observer: any ProgressObserver = SilentObserver()) throws -> IngestReport {
         let started = Date()
         defer { ChunkCoderPool.drain() }  // coders hold scratch of several chunks
-        let scan = try InputScan(inputs: request.inputs)
-        if scan.stepFiles.isEmpty && scan.metricsFiles.isEmpty && scan.folders.isEmpty { throw IngestError.noInputs }
+        let scan = try InputScan(inputs: request.inputs, waitingForMissing: request.follow)
+        if scan.stepFiles.isEmpty && scan.metricsFiles.isEmpty && scan.folders.isEmpty && scan.missing.isEmpty {
+            throw IngestError.noInputs
+        }
+        for path in scan.missing {
+            observer.warning("\(path): does not exist yet; waiting for it to appear (--follow)")
+        }
         if !request.follow {
             for folder in scan.folders where !scan.stepFiles.contains(where: { $0.path.hasPrefix(folder) }) {
                 observer.warning("\(folder): no *.safetensors files in this folder")
@@ -134,8 +139,9 @@ public final class Ingest {
     }
 
     private func ingest(scan: InputScan, metrics: [MetricsFile]) throws {
-        // With --follow, folder files are taken by the watch loop, which waits for incomplete ones.
-        let ordered = try scan.orderedStepFiles().filter { !(request.follow && $0.inFolder) }
+        // With --follow, step files (in folders or named) are taken by the watch loop, in step
+        // order, which waits for incomplete ones.
+        let ordered = request.follow ? [] : try scan.orderedStepFiles()
         var total = ordered.count
         var done = 0
         for candidate in ordered {
@@ -146,7 +152,7 @@ public final class Ingest {
         }
         try waitForPendingWrite()
         var metricsState = try storeMetrics(metrics)
-        if request.follow && !report.interrupted {
+        if request.follow {  // also when stopped already: it reports the backlog
             try follow(scan: scan, seen: Set(ordered.map { InputScan.absolute($0.path) }), metrics: &metricsState,
                        total: &total, done: &done)
         }
@@ -158,7 +164,11 @@ public final class Ingest {
 
     /// One step file: compared when stored, appended when new.
     func ingestStep(at path: String) throws {
-        let file = try StepFile(path: path)
+        try ingestStep(StepFile(path: path))
+    }
+
+    /// One opened step file: compared when stored, appended when new.
+    func ingestStep(_ file: StepFile) throws {
         if let lastStep, file.step <= lastStep {
             try waitForPendingWrite()
             try handleStoredStep(file)

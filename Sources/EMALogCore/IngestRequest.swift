@@ -21,7 +21,7 @@ public struct IngestRequest: Sendable {
     public var replace = false
     /// Store NaN/Inf weights instead of refusing them.
     public var allowNonFinite = false
-    /// Seconds between scans in `--follow`.
+    /// Seconds between scans in `--follow` that found nothing new (the CLI accepts 0.001 to 3600).
     public var pollInterval = 0.2
     /// The command line, for the audit trail.
     public var arguments: [String] = []
@@ -49,6 +49,10 @@ public struct IngestReport: Sendable, Equatable {
     public var bytesStored = 0
     public var seconds = 0.0
     public var interrupted = false
+    /// With `--follow`, complete step files not yet ingested when it stopped, in step order.
+    public var backlog: [String] = []
+    /// With `--follow`, step files still short of their declared size when it stopped.
+    public var incomplete: [String] = []
 
     public init() {}
 

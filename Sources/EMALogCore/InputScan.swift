@@ -14,25 +14,46 @@ struct InputScan {
     var stepFiles: [Candidate] = []
     var metricsFiles: [String] = []
     var folders: [String] = []
+    /// Inputs that do not exist (yet): kept only when waiting for them (`--follow`).
+    var missing: [String] = []
 
     static let metricsExtensions: Set<String> = ["jsonl", "ndjson", "json"]
 
-    /// Classifies every input; folders contribute their `*.safetensors` (never `*.tmp`).
-    init(inputs: [String]) throws(IngestError) {
-        for input in inputs {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: input, isDirectory: &isDirectory) else {
-                throw .inputNotFound(path: input)
-            }
-            if isDirectory.boolValue {
-                folders.append(input)
-                stepFiles += try Self.stepFiles(in: input).map { Candidate(path: $0, step: StepFile.probeStep(path: $0), inFolder: true) }
-            } else if Self.metricsExtensions.contains((input as NSString).pathExtension.lowercased()) {
-                metricsFiles.append(input)
-            } else {
-                stepFiles.append(Candidate(path: input, step: StepFile.probeStep(path: input)))
-            }
+    /// Classifies every input; folders contribute their `*.safetensors` (never `*.tmp`). A missing
+    /// input throws `inputNotFound`, or is kept in `missing` when `waitingForMissing`.
+    init(inputs: [String], waitingForMissing: Bool = false) throws(IngestError) {
+        for input in inputs where try !add(input) {
+            guard waitingForMissing else { throw .inputNotFound(path: input) }
+            missing.append(input)
         }
+    }
+
+    /// What kind of input `path` is, once it exists.
+    enum Kind { case folder, metricsFile, stepFile }
+
+    /// Classifies `path`: a folder, a metrics file (by extension) or a step file; nil when it does
+    /// not exist.
+    static func kind(of path: String) -> Kind? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return nil }
+        if isDirectory.boolValue { return .folder }
+        return metricsExtensions.contains((path as NSString).pathExtension.lowercased()) ? .metricsFile : .stepFile
+    }
+
+    /// Adds one input; false when it does not exist.
+    private mutating func add(_ input: String) throws(IngestError) -> Bool {
+        switch Self.kind(of: input) {
+        case nil:
+            return false
+        case .folder:
+            folders.append(input)
+            stepFiles += try Self.stepFiles(in: input).map { Candidate(path: $0, step: StepFile.probeStep(path: $0), inFolder: true) }
+        case .metricsFile:
+            metricsFiles.append(input)
+        case .stepFile:
+            stepFiles.append(Candidate(path: input, step: StepFile.probeStep(path: input)))
+        }
+        return true
     }
 
     /// `*.safetensors` files directly inside `folder`, by name.

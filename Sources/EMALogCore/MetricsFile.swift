@@ -1,25 +1,58 @@
 import EMALogFormats
 import Foundation
 
+/// Where a metrics file was read up to, and which file it was, for `--follow` to resume from.
+struct MetricsCursor: Equatable {
+    /// Bytes consumed (whole lines only).
+    var offset = 0
+    /// The line number the next read starts at.
+    var nextLine = 1
+    /// The file read (nil before the first read).
+    var identity: FileIdentity?
+    /// The last bytes before `offset` (up to `tailLength`), to notice a file rewritten in place.
+    var tail: [UInt8] = []
+
+    static let tailLength = 64
+}
+
 /// A metrics JSON Lines file, decoded and validated before anything is stored.
 struct MetricsFile {
     var path: String
     var lines: [MetricsLine] = []
-    /// Bytes consumed (whole lines only), for `--follow` to resume from.
-    var consumed = 0
-    /// The line number the next read starts at.
-    var nextLine = 1
+    /// Where the next read resumes.
+    var cursor = MetricsCursor()
+    /// Why the read started again from the first line rather than at the cursor it was given
+    /// (the file was replaced, truncated or rewritten), or nil.
+    var restarted: String?
 
-    /// Decodes the complete lines of `path` from byte `offset`; a partial last line is left for later
+    /// Decodes the complete lines of `path` from `cursor`; a partial last line is left for later
     /// when `allowPartialTail`, else decoded too. Errors name the file and line.
-    static func read(path: String, from offset: Int = 0, firstLine: Int = 1, allowPartialTail: Bool) throws(IngestError)
+    ///
+    /// A cursor from an earlier read is resumed only when it still describes the file: the same
+    /// device and inode (not replaced by a rename), at least as long (not truncated), and the same
+    /// bytes just before it (not rewritten in place). Otherwise the file is read again from its
+    /// first line (lines already stored are no-ops) and `restarted` says why.
+    static func read(path: String, from cursor: MetricsCursor = MetricsCursor(), allowPartialTail: Bool) throws(IngestError)
         -> MetricsFile
     {
         let mapped = try MappedFile(path: path)
         var file = MetricsFile(path: path)
         let bytes = mapped.bytes
-        var start = offset
-        var lineNumber = firstLine
+        var start = cursor.offset
+        var lineNumber = cursor.nextLine
+        if let identity = cursor.identity {
+            if identity != mapped.identity {
+                file.restarted = "it was replaced by another file"
+            } else if bytes.count < cursor.offset {
+                file.restarted = "it was truncated (\(cursor.offset) bytes read, \(bytes.count) now)"
+            } else if !bytes[(cursor.offset - cursor.tail.count)..<cursor.offset].elementsEqual(cursor.tail) {
+                file.restarted = "it was rewritten"
+            }
+        }
+        if file.restarted != nil {
+            start = 0
+            lineNumber = 1
+        }
         var keys = MetricsKeyCache()
         while start < bytes.count {
             var end = start
@@ -29,18 +62,26 @@ struct MetricsFile {
             if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
             if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
                 if let fast = MetricsLine.decodeFast(line, cache: &keys) {
-                    file.lines.append(fast)
+                    file.lines.append(fast)  // its keys are printable ASCII
                 } else {
-                    do { file.lines.append(try MetricsLine.decode(line)) } catch {
+                    let decoded: MetricsLine
+                    do { decoded = try MetricsLine.decode(line) } catch {
                         throw .badMetricsLine(path: path, line: lineNumber, error)
                     }
+                    // SQLite text bound or read through C strings ends at a NUL: such a key cannot be stored.
+                    if let key = decoded.values.first(where: { $0.key.utf8.contains(0) })?.key {
+                        throw .nulInName(path: path, line: lineNumber, name: key)
+                    }
+                    file.lines.append(decoded)
                 }
             }
             start = min(end + 1, bytes.count)
             lineNumber += 1
         }
-        file.consumed = start
-        file.nextLine = lineNumber
+        // Growing is what a followed metrics file does; being cut short under the mapping is not.
+        if mapped.wasCutShort { throw .changedWhileReading(path: path, detail: "it was cut short while being read") }
+        file.cursor = MetricsCursor(offset: start, nextLine: lineNumber, identity: mapped.identity,
+                                    tail: Array(bytes[max(0, start - MetricsCursor.tailLength)..<start]))
         return file
     }
 }

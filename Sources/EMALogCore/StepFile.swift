@@ -19,10 +19,20 @@ public final class StepFile: Sendable {
             header = try Safetensors.decodeHeader(mapped[8..<(8 + n)], fileSize: mapped.bytes.count)
             step = try Safetensors.step(metadata: header.metadata, fileName: fileName)
         } catch {
+            // A header cut short under the mapping reads as zeros: say what really happened.
+            try mapped.checkUnchanged()
             throw .badFile(path: path, error)
+        }
+        // SQLite text bound or read through C strings ends at a NUL: such a name cannot be stored.
+        if let name = header.tensors.first(where: { $0.name.utf8.contains(0) })?.name {
+            throw .nulInName(path: path, line: nil, name: name)
         }
         self.mapped = mapped
     }
+
+    /// Throws `IngestError.changedWhileReading` when the file was truncated or written to since it
+    /// was opened: what was read from it may be zeros or a mix of two versions.
+    public func checkUnchanged() throws(IngestError) { try mapped.checkUnchanged() }
 
     /// The bytes of `tensor`.
     public func bytes(of tensor: TensorInfo) -> UnsafeRawBufferPointer {
@@ -65,6 +75,7 @@ public final class StepFile: Sendable {
             defer { mapped.release(part) }
             mapped.prefault(part)
             try body(offset, mapped[part])
+            TestHooks.windowRead(of: path, end: part.upperBound)
             offset += window
         } while range.lowerBound + offset < range.upperBound
     }
@@ -81,8 +92,9 @@ public final class StepFile: Sendable {
 
     /// `__metadata__` read from the header alone, or empty when the header cannot be read.
     static func probeMetadata(path: String) -> [String: String] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return [:] }
-        defer { try? handle.close() }
+        // Never FileHandle(forReadingAtPath:): opening a FIFO that way blocks until a writer comes.
+        guard let (fd, _) = try? RegularFile.openForReading(path) else { return [:] }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         guard let prefix = try? handle.read(upToCount: 8), prefix.count == 8 else { return [:] }
         let n = prefix.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
         guard n <= UInt64(Safetensors.maxHeaderLength), let body = try? handle.read(upToCount: Int(n)),

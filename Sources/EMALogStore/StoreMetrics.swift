@@ -18,9 +18,11 @@ public struct MetricValue: Sendable, Equatable {
         a.step == b.step && a.keyID == b.keyID && sameValue(a.value, b.value)
     }
 
-    /// Equal as stored: bit-identical, or both NaN (SQLite keeps no NaN payload).
+    /// Equal as stored: bit-identical, both NaN (SQLite keeps no NaN, NULL stands for it), or both
+    /// zero: a REAL column keeps an integral value as an integer, so -0.0 is stored as 0 and reads
+    /// back as 0.0; telling the two apart would refuse a re-run of the same ingest forever.
     static func sameValue(_ a: Double, _ b: Double) -> Bool {
-        a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN)
+        a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) || (a == 0 && b == 0)
     }
 }
 

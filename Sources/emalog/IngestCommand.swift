@@ -48,7 +48,9 @@ extension EMALogCommand {
         func validate() throws {
             guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") }
             guard keyframeEvery > 0 else { throw ValidationError("--keyframe-every must be > 0") }
-            guard pollInterval > 0 else { throw ValidationError("--poll-interval must be > 0") }
+            guard pollInterval.isFinite, (0.001...3600).contains(pollInterval) else {
+                throw ValidationError("--poll-interval must be a number of seconds from 0.001 to 3600, not \(pollInterval)")
+            }
             guard chunkBytes > 0, chunkBytes % 8 == 0, chunkBytes <= 64 << 20 else {
                 throw ValidationError("--chunk-bytes must be a positive multiple of 8, at most 64 MiB")
             }

@@ -1,0 +1,28 @@
+#ifndef EMALOG_CORE_C_H
+#define EMALOG_CORE_C_H
+
+#include <stddef.h>
+
+/// Guards read-only file mappings against SIGBUS: a file truncated while it is mapped makes every
+/// read of a page past its new end raise SIGBUS, which would kill the process.
+///
+/// `emalog_mapping_guard_register` installs (once) a SIGBUS handler and records a mapping. When a
+/// read faults inside a recorded mapping, the handler maps anonymous zero pages over the rest of
+/// the mapping (from the faulting page to its end, in one mmap call, so a large truncated file costs
+/// one signal, not one per page), sets the mapping's damaged flag and returns: the read goes on and
+/// sees zeros. The owner checks the flag (`emalog_mapping_guard_damaged`) once it has read what it
+/// needs and throws away what it read. A SIGBUS anywhere else is handed to the action that was in
+/// place before (the default one kills the process, as without the guard).
+///
+/// Lookups in the handler are lock-free (a fixed table of slots read with atomic loads); the read
+/// path itself pays nothing. Returns the slot (>= 0) or -1 when the table is full (the mapping is
+/// then unguarded: a truncation kills the process as before).
+int emalog_mapping_guard_register(const void *base, size_t length);
+
+/// Forgets slot `slot` (from register; -1 is ignored). Call before unmapping.
+void emalog_mapping_guard_unregister(int slot);
+
+/// 1 when a read of slot `slot`'s mapping faulted (the file shrank under it), else 0.
+int emalog_mapping_guard_damaged(int slot);
+
+#endif
