@@ -3,9 +3,10 @@ extension Safetensors {
     /// key, the last run of digits in `fileName`.
     public static func step(metadata: [String: String], fileName: String) throws(SafetensorsError) -> Int {
         if let text = metadata["step"] {
-            guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let step = Int(text) else {
+            guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
                 throw .invalidStepMetadata(value: text)
             }
+            guard let step = Int(text) else { throw .stepTooLarge(digits: text, fileName: nil) }
             return step
         }
         var digits: Substring?
@@ -21,7 +22,8 @@ extension Safetensors {
                 current = fileName.index(after: current)
             }
         }
-        guard let digits, let step = Int(digits) else { throw .missingStep(fileName: fileName) }
+        guard let digits else { throw .missingStep(fileName: fileName) }
+        guard let step = Int(digits) else { throw .stepTooLarge(digits: String(digits), fileName: fileName) }
         return step
     }
 }

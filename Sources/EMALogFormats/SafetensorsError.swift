@@ -32,6 +32,8 @@ public enum SafetensorsError: Error, Equatable, Sendable {
     case invalidStepMetadata(value: String)
     /// Neither `__metadata__["step"]` nor digits in the file name give a step.
     case missingStep(fileName: String)
+    /// The step's digits (from `__metadata__` when `fileName` is nil, else from the name) exceed `Int.max`.
+    case stepTooLarge(digits: String, fileName: String?)
 }
 
 extension SafetensorsError: CustomStringConvertible {
@@ -73,6 +75,11 @@ extension SafetensorsError: CustomStringConvertible {
         case let .missingStep(fileName):
             "no step: '\(fileName)' has no __metadata__ step and no digits in its name; "
                 + "save with metadata={\"step\": str(step)} or name it step-N.safetensors"
+        case let .stepTooLarge(digits, fileName?):
+            "the step number \(digits) in the name '\(fileName)' is too large (at most \(Int.max)); "
+                + "save with metadata={\"step\": str(step)} or name it step-N.safetensors"
+        case let .stepTooLarge(digits, nil):
+            "the step number \(digits) in __metadata__ is too large (at most \(Int.max)): write metadata={\"step\": str(step)}"
         }
     }
 }
