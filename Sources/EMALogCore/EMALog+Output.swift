@@ -43,10 +43,12 @@ public struct OutputFolder: Sendable, Equatable {
 
     /// Writes each result to `<track-name>-step-<S>.<format>` (a spec's name holds only letters,
     /// digits, `-`, `_` and `.`, so it never leaves the folder).
+    /// Every target is checked before the first file is written.
     public func write(_ results: [ShadowResult], precision: ShadowResult.Precision) throws {
-        for result in results {
-            try result.write(to: target(named: "\(result.spec.name)-step-\(result.step).\(format.rawValue)"), precision: precision)
+        let targets = try results.map { result throws(QueryError) in
+            try target(named: "\(result.spec.name)-step-\(result.step).\(format.rawValue)").protecting(result.logPath)
         }
+        for (result, target) in zip(results, targets) { try result.write(to: target, precision: precision) }
     }
 
     /// `mkdir -p`, with errors that say which folder could not be made.
