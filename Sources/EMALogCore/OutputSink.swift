@@ -26,8 +26,8 @@ final class OutputSink {
         destination = try target.destination()
         buffer.reserveCapacity(Self.bufferSize)
         switch destination {
-        case .standardOutput:
-            fd = 1
+        case let .descriptor(number):
+            fd = number
         case let .inPlace(file):
             var st = stat()
             let regular = stat(file, &st) == 0 && st.st_mode & S_IFMT == S_IFREG
@@ -67,7 +67,7 @@ final class OutputSink {
         defer { if !finished { discard() } }
         try flush()
         switch destination {
-        case .standardOutput:
+        case .descriptor:
             try sync(allowingUnsupported: true)
         case .inPlace:
             try sync(allowingUnsupported: true)
@@ -88,7 +88,7 @@ final class OutputSink {
     /// Closes and removes the temporary file; nothing of the output remains.
     func discard() {
         finished = true
-        if fd >= 0, destination != .standardOutput { close(fd) }
+        if case .descriptor = destination {} else if fd >= 0 { close(fd) }
         fd = -1
         if let temporary {
             unlink(temporary)
@@ -108,8 +108,14 @@ final class OutputSink {
         while done < bytes.count {
             let n = posixWrite(fd, bytes.baseAddress! + done, bytes.count - done)
             if n < 0 {
-                if errno == EINTR { continue }
-                throw Self.failure(path, "write", errno)
+                let code = errno
+                if code == EINTR { continue }
+                if code == EAGAIN || code == EWOULDBLOCK {  // a non-blocking stdout shared with the parent
+                    var ready = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&ready, 1, -1)
+                    continue
+                }
+                throw Self.failure(path, "write", code)
             }
             done += n
         }

@@ -8,8 +8,8 @@ import Darwin
 /// written. Only a log makes one (`EMALog.output(to:format:)`), so no output can overwrite it.
 ///
 /// - `-` is stdout.
-/// - `/dev/stdout` (and `/dev/fd/1`) is stdout too. A FIFO, a character or block device, or a
-///   view of an open file (`/dev/fd/N`, `/proc/...`) is opened and written in place, never replaced.
+/// - `/dev/stdout`, `/dev/stderr`, `/dev/fd/N` are written through the open descriptor itself. A FIFO,
+///   a character or block device, or a path under `/proc` is opened and written in place, never replaced.
 /// - Anything else is a regular file, replaced atomically: a temporary file created exclusively in
 ///   its folder, written, synced, then renamed over it. A symbolic link is written through: the file
 ///   it points to is replaced and the link is kept; a link to a missing file is refused.
@@ -48,8 +48,9 @@ public struct OutputTarget: Sendable, Equatable {
 
 /// The place an output's bytes are written, as resolved from its path.
 enum OutputDestination: Equatable {
-    /// File descriptor 1.
-    case standardOutput
+    /// An open file descriptor of this process: 1 for `-` and `/dev/stdout`, N for `/dev/fd/N`.
+    /// Written as it is (a `>>` redirection keeps appending), never reopened or replaced.
+    case descriptor(Int32)
     /// An existing file that is not replaced: a FIFO, a device, `/dev/stdout`.
     case inPlace(path: String)
     /// A regular file `folder/name` (existing or not), replaced atomically.
@@ -58,13 +59,15 @@ enum OutputDestination: Equatable {
     static func resolve(_ path: String, format: OutputFormat, protecting log: ProtectedFiles) throws(QueryError)
         -> OutputDestination
     {
-        if path == "-" || Path.standardOutputNames.contains(path) {
+        if let fd = Path.descriptor(named: path) {
             var st = stat()
-            if fstat(1, &st) == 0, let file = log.file(matching: st) {
-                throw .outputIsLog(path: path == "-" ? "stdout" : path, logFile: file)
+            guard fstat(fd, &st) == 0 else {
+                let code = errno
+                throw .outputIO(path: path == "-" ? "stdout" : path, action: "look up", code: code, reason: Path.error(code))
             }
+            if let file = log.file(matching: st) { throw .outputIsLog(path: path == "-" ? "stdout" : path, logFile: file) }
             if path == "-", isatty(1) == 1, format != .json { throw .binaryToTerminal(format: format.rawValue) }
-            return .standardOutput
+            return .descriptor(fd)
         }
         guard !path.isEmpty else { throw .outputFailed(path: "''", reason: "the output path is empty") }
         var st = stat()
@@ -170,14 +173,23 @@ enum Path {
         return String(decoding: buffer[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Spellings of file descriptor 1, written as stdout (so `>>` keeps appending).
-    static let standardOutputNames: Set<String> = ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
-
-    /// Paths that are views of open files or kernel objects, never replaced by a rename
-    /// (`/dev/stderr`, `/dev/fd/3`, `/proc/...`), even when they resolve to a regular file.
-    static func isSpecial(_ path: String) -> Bool {
-        path.hasPrefix("/proc/") || path.hasPrefix("/dev/fd/") || path == "/dev/stderr"
+    /// The descriptor a path names: `-` and `/dev/stdout` are 1, `/dev/stderr` 2, `/dev/fd/N` and
+    /// `/proc/self/fd/N` are N.
+    static func descriptor(named path: String) -> Int32? {
+        switch path {
+        case "-", "/dev/stdout": return 1
+        case "/dev/stderr": return 2
+        default:
+            for prefix in ["/dev/fd/", "/proc/self/fd/"] where path.hasPrefix(prefix) {
+                return Int32(path.dropFirst(prefix.count))
+            }
+            return nil
+        }
     }
+
+    /// Paths under `/proc`: views of kernel objects, never replaced by a rename even when they
+    /// resolve to a regular file.
+    static func isSpecial(_ path: String) -> Bool { path.hasPrefix("/proc/") }
 
     static func error(_ code: Int32) -> String { String(cString: strerror(code)) }
 }

@@ -229,6 +229,16 @@ import Glibc
         #expect(try entries(dir.path) == ["file", "folder", "x.pt"])
     }
 
+    @Test func binaryIsNotWrittenToATerminal() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { return }  // util-linux gives a pty
+        let command = "'\(CLI.binary)' shadow --db '\(db)' -o -"
+        let r = try run(["-qec", command, "/dev/null"], program: "/usr/bin/script")
+        #expect(r.status == 64, "\(r.err)")
+        #expect(String(decoding: r.out, as: UTF8.self).contains("refusing to write safetensors bytes to a terminal"))
+        let json = try run(["-qec", command + " --format json", "/dev/null"], program: "/usr/bin/script")
+        #expect(json.status == 0 && String(decoding: json.out, as: UTF8.self).hasPrefix("{\"metadata\":"))
+    }
+
     /// The umask the binary inherits (read, not set: tests run in parallel).
     private func currentUmask() -> mode_t {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
