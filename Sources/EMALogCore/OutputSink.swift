@@ -169,7 +169,8 @@ final class OutputSink {
 
 /// Removes the temporary output file when a signal that would end the process arrives, then lets
 /// the signal take its default course. Installed only over default dispositions, and only while a
-/// temporary file exists.
+/// temporary file exists; it knows the latest one (outputs are written one at a time: several
+/// written at once from threads would each still be removed on an error, not all on a signal).
 enum OutputCleanup {
     /// The temporary file's path as a C string (its address; 0 for none), read by the handler.
     private static let pending = Atomic<Int>(0)

@@ -9,7 +9,12 @@ import EMALogStore
 
 /// A file format for tensors handed back to the user.
 public enum OutputFormat: String, Sendable, CaseIterable {
-    case safetensors, npz, json
+    /// safetensors (the default), as `load_file` reads it.
+    case safetensors
+    /// numpy's `.npz` (stored zip of `.npy`; BF16 widened to F32), for inspection.
+    case npz
+    /// One JSON object of metadata and tensors with their values, for inspection.
+    case json
 
     /// The format a path's extension names: safetensors without an extension (`-`, `/dev/null`,
     /// `out`); an extension that is none of the formats throws, so `x.pt` is never safetensors by surprise.
@@ -27,9 +32,12 @@ public enum OutputFormat: String, Sendable, CaseIterable {
 /// One tensor to write: its layout and a function that emits its bytes in order. `emit` may be
 /// called more than once (npz computes each entry's checksum before writing it).
 public struct OutputTensor {
+    /// Name, dtype and shape as written.
     public var layout: TensorLayout
+    /// Calls its argument with the tensor's bytes in order, in pieces of any size.
     public var emit: ((UnsafeRawBufferPointer) throws -> Void) throws -> Void
 
+    /// A tensor written from `emit`.
     public init(layout: TensorLayout, emit: @escaping ((UnsafeRawBufferPointer) throws -> Void) throws -> Void) {
         self.layout = layout
         self.emit = emit

@@ -33,12 +33,16 @@ public enum NPZ {
 
     /// One stored (uncompressed) entry of a zip archive.
     public struct Entry: Sendable, Equatable {
+        /// The file name inside the archive (`<tensor>.npy`).
         public var name: String
+        /// CRC-32 of the entry's bytes.
         public var crc: UInt32
+        /// The entry's size in bytes (stored: compressed = uncompressed).
         public var size: Int
         /// Where its local header starts in the archive.
         public var offset: Int
 
+        /// An entry of `size` bytes with checksum `crc`, its local header at `offset`.
         public init(name: String, crc: UInt32, size: Int, offset: Int) {
             self.name = name
             self.crc = crc
