@@ -17,7 +17,7 @@ extension EMALogCommand {
 
                 Examples:
                   emalog ingest --db run.emalog --ema 0.999 steps/ metrics.jsonl
-                  emalog ingest --db run.emalog --ema decay=0.9998,schedule=warmup,form=lerp steps/
+                  emalog ingest --db run.emalog --ema decay=0.9998,schedule=warmup steps/
                   emalog ingest --db run.emalog --follow steps/ metrics.jsonl
                 """)
 
