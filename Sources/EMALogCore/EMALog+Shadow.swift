@@ -12,6 +12,8 @@ public struct ShadowResult {
     public var startedFrom: Int?
     public var tensors: [TensorRecord]
     public var logID: String
+    /// The log's path: outputs never overwrite it.
+    let logPath: String
     let state: ShadowState
     let integers: [Int64: [UInt8]]
 
@@ -78,24 +80,31 @@ extension EMALog {
         }
         return zip(resolved, zip(shadows, starts)).map { item, pair in
             ShadowResult(step: target, spec: item.spec, trackName: item.track?.name, startedFrom: pair.1,
-                         tensors: replay.tensors, logID: logID, state: pair.0, integers: integers)
+                         tensors: replay.tensors, logID: logID, logPath: store.path, state: pair.0, integers: integers)
         }
     }
 
-    /// Writes the raw tensors of `step` (default: the latest) to `path` exactly as ingested, with the
+    /// Writes the raw tensors of `step` (default: the latest) to `target` exactly as ingested, with the
     /// source file's metadata; returns the step written.
     @discardableResult
-    public func writeRaw(atStep step: Int?, to path: String, format: OutputFormat) throws -> Int {
-        try store.read { r in
-            let target = try resolveStep(step, r)
-            let record = try r.stepRecord(target)!
+    public func writeRaw(atStep step: Int?, to target: OutputTarget) throws -> Int {
+        let target = target.protecting(path)
+        return try store.read { r in
+            let written = try resolveStep(step, r)
+            let record = try r.stepRecord(written)!
             let outputs = try r.tensors().map { tensor in
                 OutputTensor(layout: tensor.layout) { emit in
-                    try r.forEachChunk(of: tensor, in: .step(target)) { _, bytes in try emit(bytes) }
+                    try r.forEachChunk(of: tensor, in: .step(written)) { _, bytes in try emit(bytes) }
                 }
             }
-            try TensorOutput.write(outputs, metadata: record.metadata, to: path, format: format)
-            return target
+            try TensorOutput.write(outputs, metadata: record.metadata, to: target)
+            return written
         }
+    }
+
+    /// Writes the raw tensors of `step` to `path` in `format`: `writeRaw(atStep:to:)` of `output(to:format:)`.
+    @discardableResult
+    public func writeRaw(atStep step: Int?, to path: String, format: OutputFormat) throws -> Int {
+        try writeRaw(atStep: step, to: output(to: path, format: format))
     }
 }

@@ -101,6 +101,20 @@ public enum QueryError: Error, Equatable, Sendable {
     case outputFailed(path: String, reason: String)
     /// An allocation of `bytes` for `what` failed.
     case outOfMemory(what: String, bytes: Int)
+    /// `-o` names the log, its `-wal`, `-shm` or `-journal` (`logFile`), by any spelling.
+    case outputIsLog(path: String, logFile: String)
+    /// `-o` has an extension that is not a format, and no `--format` was given.
+    case unknownOutputExtension(path: String, extension: String)
+    /// `-o` of a one-file output is a folder.
+    case outputIsFolder(path: String)
+    /// `-o` of a several-file output (sweep) exists and is not a folder.
+    case outputNotAFolder(path: String)
+    /// A system call on the output failed: `action` (open, write, sync, rename...), errno `code`.
+    case outputIO(path: String, action: String, code: Int32, reason: String)
+    /// The output does not fit its format (npz: 32-bit zip sizes).
+    case outputTooLarge(path: String, reason: String)
+    /// `-o -` of a binary format while stdout is a terminal.
+    case binaryToTerminal(format: String)
 }
 
 extension QueryError: CustomStringConvertible, ExitCoded {
@@ -124,6 +138,23 @@ extension QueryError: CustomStringConvertible, ExitCoded {
             "cannot write \(path): \(reason)"
         case let .outOfMemory(what, bytes):
             "not enough memory for \(what): \(bytes) bytes; run on a machine with more memory"
+        case let .outputIsLog(path, logFile):
+            "refusing to write \(path): it is the log's file \(logFile), which the output would destroy; "
+                + "choose another -o"
+        case let .unknownOutputExtension(_, ext):
+            "unknown output extension '\(ext)': use .safetensors, .npz or .json, or pass --format"
+        case let .outputIsFolder(path):
+            "cannot write \(path): it is a folder; give a file name such as \(path.hasSuffix("/") ? path : path + "/")ema.safetensors"
+        case let .outputNotAFolder(path):
+            "cannot write into \(path): it exists and is not a folder; sweep writes one file per EMA into "
+                + "the folder -o names (created if missing): choose a folder"
+        case let .outputIO(path, action, code, reason):
+            "cannot write \(path): \(action) failed: \(reason)" + Self.outputHint(code)
+        case let .outputTooLarge(path, reason):
+            "cannot write \(path) as npz: \(reason); a plain zip holds at most 4 GiB and 65535 files: use safetensors"
+        case let .binaryToTerminal(format):
+            "refusing to write \(format) bytes to a terminal: redirect stdout (> file, | command), "
+                + "give -o a file, or pass --format json"
         }
     }
 
@@ -132,6 +163,21 @@ extension QueryError: CustomStringConvertible, ExitCoded {
         case .stepNotFound, .emptyLog: .badInput
         case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec: .usage
         case .outputFailed, .outOfMemory: .io
+        case .outputIsLog, .unknownOutputExtension, .binaryToTerminal: .usage
+        case .outputIsFolder, .outputNotAFolder, .outputIO, .outputTooLarge: .io
+        }
+    }
+}
+
+extension QueryError {
+    /// What to do about an errno of an output (values of Linux and Darwin alike).
+    static func outputHint(_ code: Int32) -> String {
+        switch code {
+        case 28, 122, 69: "; the disk is full: free space or choose another -o"  // ENOSPC, EDQUOT (Linux, Darwin)
+        case 13, 1: "; permission denied: choose a file and folder you can write"  // EACCES, EPERM
+        case 30: "; the file system is read-only: choose another -o"  // EROFS
+        case 27: "; the file size limit (ulimit -f) is too small for this output"  // EFBIG
+        default: ""
         }
     }
 }

@@ -6,7 +6,7 @@ extension Safetensors {
             guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
                 throw .invalidStepMetadata(value: text)
             }
-            guard let step = Int(text), StepNumber.isValid(step) else { throw .stepTooLarge(value: text, inFileName: false) }
+            guard let step = Int(text), StepNumber.isValid(step) else { throw .stepTooLarge(digits: text, fileName: nil) }
             return step
         }
         var digits: Substring?
@@ -23,7 +23,7 @@ extension Safetensors {
             }
         }
         guard let digits else { throw .missingStep(fileName: fileName) }
-        guard let step = Int(digits), StepNumber.isValid(step) else { throw .stepTooLarge(value: String(digits), inFileName: true) }
+        guard let step = Int(digits), StepNumber.isValid(step) else { throw .stepTooLarge(digits: String(digits), fileName: fileName) }
         return step
     }
 }

@@ -32,8 +32,8 @@ public enum SafetensorsError: Error, Equatable, Sendable {
     case invalidStepMetadata(value: String)
     /// Neither `__metadata__["step"]` nor digits in the file name give a step.
     case missingStep(fileName: String)
-    /// The step (from `__metadata__` or the file name) is above `StepNumber.largest`.
-    case stepTooLarge(value: String, inFileName: Bool)
+    /// The step's digits (from `__metadata__` when `fileName` is nil, else from the name) exceed `StepNumber.largest`.
+    case stepTooLarge(digits: String, fileName: String?)
 }
 
 extension SafetensorsError: CustomStringConvertible {
@@ -72,13 +72,15 @@ extension SafetensorsError: CustomStringConvertible {
             "__metadata__ \(reason): it must be an object of string values"
         case let .invalidStepMetadata(value):
             "__metadata__ step is '\(value)', not a decimal integer >= 0: write metadata={\"step\": str(step)}"
-        case let .stepTooLarge(value, inFileName):
-            "the step \(value.count > 30 ? String(value.prefix(30)) + "..." : value) "
-                + (inFileName ? "in the file name" : "in __metadata__") + " is too large: steps are integers from 0 to "
-                + "\(StepNumber.largest) (2^53 - 1)" + (inFileName ? "; save with metadata={\"step\": str(step)}" : "")
         case let .missingStep(fileName):
             "no step: '\(fileName)' has no __metadata__ step and no digits in its name; "
                 + "save with metadata={\"step\": str(step)} or name it step-N.safetensors"
+        case let .stepTooLarge(digits, fileName?):
+            "the step number \(digits.prefix(40)) in the name '\(fileName)' is too large: steps are integers from 0 to "
+                + "\(StepNumber.largest) (2^53 - 1); save with metadata={\"step\": str(step)} or name it step-N.safetensors"
+        case let .stepTooLarge(digits, nil):
+            "the step number \(digits.prefix(40)) in __metadata__ is too large: steps are integers from 0 to "
+                + "\(StepNumber.largest) (2^53 - 1)"
         }
     }
 }

@@ -8,6 +8,7 @@ extension EMALogCommand {
             abstract: "Check a log: SQLite integrity, every chunk's checksum, every snapshot against a fresh replay.",
             discussion: """
                 Exits 0 when clean, 1 when something does not match (each problem is listed).
+
                 Example:
                   emalog audit --db run.emalog
                 """)

@@ -7,18 +7,26 @@ extension EMALogCommand {
     struct Ingest: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add steps (safetensors files or folders) and metrics (.jsonl) to a log.",
+            usage: "emalog ingest --db <log> [--ema <spec> ...] [<options>] <input> ...",
             discussion: """
+                A folder means every *.safetensors in it, in step order (names ending in .tmp are \
+                ignored). The step comes from __metadata__["step"], else from the last run of digits in \
+                the file name. Stored tracks always continue; a new --ema track is caught up from the \
+                log's first step. With --follow, the folders and metrics files are watched until \
+                SIGINT or SIGTERM, while training runs.
+
                 Examples:
-                  emalog ingest --db run.emalog --ema 0.999 --ema 0.9999 steps/ metrics.jsonl
-                  emalog ingest --db run.emalog --ema name=timm,decay=0.9998,schedule=warmup,form=lerp steps/
-                  emalog ingest --db run.emalog --follow steps/ metrics.jsonl   # while training runs
+                  emalog ingest --db run.emalog --ema 0.999 steps/ metrics.jsonl
+                  emalog ingest --db run.emalog --ema decay=0.9998,schedule=warmup steps/
+                  emalog ingest --db run.emalog --follow steps/ metrics.jsonl
                 """)
 
         @OptionGroup var log: LogOptions
 
-        @Option(help: ArgumentHelp("An EMA track to maintain (repeatable): 0.999, or "
-            + "name=slow,decay=0.9999,schedule=constant|warmup|tf|power,gamma=1,power=2/3,min=0,sigma_rel=0.05,"
-            + "per=update|step,form=seed|lerp|sub.", valueName: "spec"))
+        @Option(help: ArgumentHelp("An EMA track to maintain (repeatable): a decay such as 0.999, or key=value "
+            + "pairs such as name=slow,decay=0.9999,schedule=warmup,form=lerp. Keys: name, decay, schedule "
+            + "(constant, warmup, tf, power), gamma, power, min, sigma_rel, per (update, step), "
+            + "form (seed, lerp, sub).", valueName: "spec"))
         var ema: [String] = []
 
         @Option(help: ArgumentHelp("Snapshot the shadows whenever a step crosses a multiple of K.", valueName: "K"))
@@ -55,8 +63,16 @@ extension EMALogCommand {
                 throw ValidationError("--chunk-bytes must be a positive multiple of 8, at most 64 MiB")
             }
             guard !inputs.isEmpty else { throw ValidationError("give at least one input: safetensors files, folders, metrics .jsonl") }
-            for spec in ema {
-                do { _ = try EMASpec(parsing: spec) } catch { throw ValidationError("--ema: \(error)") }
+            var seen: [String: (text: String, spec: EMASpec)] = [:]
+            for text in ema {
+                let spec: EMASpec
+                do { spec = try EMASpec(parsing: text) } catch { throw ValidationError("--ema: \(error)") }
+                if let earlier = seen[spec.name], !earlier.spec.hasSameProfile(as: spec) {
+                    throw ValidationError("--ema \(earlier.text) and --ema \(text) clash: both name track '\(spec.name)' "
+                        + "but give different profiles (\(earlier.spec.canonical) vs \(spec.canonical)); give one "
+                        + "of them another name=")
+                }
+                seen[spec.name] = (text, spec)
             }
         }
 

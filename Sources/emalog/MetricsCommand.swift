@@ -7,9 +7,14 @@ extension EMALogCommand {
     struct Metrics: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print metrics: a table on a terminal, CSV when piped, or JSON lines.",
+            usage: """
+                emalog metrics --db <log> [--key <key> ...] [--from <step>] [--to <step>]
+                               [--format <format>]
+                """,
             discussion: """
-                CSV is wide: step,<key>,<key>...; an empty cell where a step lacks a key. Values are printed
-                with enough digits to read back exactly.
+                CSV is wide: step,<key>,<key>...; an empty cell where a step lacks a key. Values are printed \
+                with enough digits to read back exactly. JSON lines hold one object per step.
+
                 Examples:
                   emalog metrics --db run.emalog --key loss --format csv > loss.csv
                   emalog metrics --db run.emalog --key loss --key lr --from 1000 --to 2000
@@ -26,10 +31,12 @@ extension EMALogCommand {
         @Option(help: ArgumentHelp("First step (inclusive).", valueName: "step")) var from: Int?
         @Option(help: ArgumentHelp("Last step (inclusive).", valueName: "step")) var to: Int?
 
-        @Option(help: ArgumentHelp("table, csv or json (default: table on a terminal, csv when piped).", valueName: "format"))
+        @Option(help: ArgumentHelp("Output format (default: table on a terminal, csv when piped).", valueName: "format"))
         var format: Format?
 
         func validate() throws {
+            if let from, from < 0 { throw ValidationError("--from must be a step >= 0, got \(from)") }
+            if let to, to < 0 { throw ValidationError("--to must be a step >= 0, got \(to)") }
             if let from, let to, from > to { throw ValidationError("--from \(from) is after --to \(to)") }
         }
 

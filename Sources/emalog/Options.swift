@@ -3,7 +3,7 @@ import EMALogCore
 
 /// `--db`: the log file.
 struct LogOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The log file (SQLite).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The log file (SQLite).", valueName: "log"))
     var db: String
 }
 
@@ -21,7 +21,7 @@ struct StepOptions: ParsableArguments {
 struct TrackOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "A track name, or a spec such as 0.999 or name=n,decay=0.9999,schedule=warmup,form=lerp "
-            + "(a spec that matches no track is computed post hoc).", valueName: "name|spec"))
+            + "(a spec that matches no track is computed post hoc).", valueName: "spec"))
     var ema: String?
 
     @Option(help: ArgumentHelp("Short for --ema D: a constant decay.", valueName: "D"))
@@ -39,12 +39,30 @@ struct TrackOptions: ParsableArguments {
     }
 }
 
-/// `--format` and `--dtype` of tensor outputs.
+/// `--format` of tensor outputs (its values are listed by the parser).
 struct OutputOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("safetensors, npz or json (default: from the extension, else safetensors).", valueName: "format"))
+    @Option(help: ArgumentHelp("Output format (default: from the extension of -o; safetensors when it has none).",
+                               valueName: "format"))
     var format: OutputFormat?
+}
 
-    func format(for path: String) -> OutputFormat { format ?? OutputFormat.inferred(from: path) }
+/// `--dtype` of shadow outputs.
+struct PrecisionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Floating tensors as f32 (the shadow's own precision) or as param (each parameter's "
+        + "own dtype, rounded to nearest even).", valueName: "dtype"))
+    var dtype: ShadowResult.Precision = .f32
+}
+
+/// What `-o` does, for the discussions of the commands that write tensors.
+enum OutputHelp {
+    static let file = """
+        -o - writes to stdout. A regular file is replaced atomically (a temporary file beside it, then a \
+        rename), so a reader never sees half a file; a symbolic link is written through (the file it \
+        points to is replaced, the link kept; a link to a missing file is refused); a FIFO or device \
+        such as /dev/null is written in place. An extension other than .safetensors, .npz or .json \
+        needs --format; no extension means safetensors. -o never overwrites the log or its -wal/-shm \
+        (exit 64); a folder is refused (exit 74).
+        """
 }
 
 extension OutputFormat: ExpressibleByArgument {}

@@ -5,7 +5,12 @@ extension EMALogCommand {
     struct Raw: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the raw weights of a step exactly as they were ingested.",
+            usage: "emalog raw --db <log> [--step <n>] [--format <format>] -o <out>",
             discussion: """
+                Names, dtypes, shapes and bytes are those of the ingested file, with its __metadata__.
+
+                \(OutputHelp.file)
+
                 Examples:
                   emalog raw --db run.emalog --step 5000 -o raw-5000.safetensors
                   emalog raw --db run.emalog -o latest.npz
@@ -15,12 +20,13 @@ extension EMALogCommand {
         @OptionGroup var step: StepOptions
         @OptionGroup var output: OutputOptions
 
-        @Option(name: .shortAndLong, help: ArgumentHelp("Output file.", valueName: "path"))
+        @Option(name: .shortAndLong, help: ArgumentHelp("Output file, or - for stdout.", valueName: "out"))
         var out: String
 
         func run() throws {
             try reportingErrors {
-                try EMALog(openingAt: log.db).writeRaw(atStep: step.step, to: out, format: output.format(for: out))
+                let emalog = try EMALog(openingAt: log.db)
+                try emalog.writeRaw(atStep: step.step, to: emalog.output(to: out, format: output.format))
             }
         }
     }

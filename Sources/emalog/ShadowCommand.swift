@@ -5,33 +5,39 @@ extension EMALogCommand {
     struct Shadow: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write the EMA shadow weights at a step.",
+            usage: """
+                emalog shadow --db <log> [--step <n>] [--ema <spec> | --decay <D>]
+                              [--dtype <dtype>] [--format <format>] -o <out>
+                """,
             discussion: """
-                A tracked EMA starts from its nearest snapshot at or before the step and replays the raw
+                A tracked EMA starts from its nearest snapshot at or before the step and replays the raw \
                 steps after it; any other decay is computed post hoc from the first step, exactly.
+
+                \(OutputHelp.file)
+
                 Examples:
-                  emalog shadow --db run.emalog --step 5000 --ema 0.999 -o ema-5000.safetensors
+                  emalog shadow --db run.emalog --step 5000 --ema 0.999 -o ema.safetensors
                   emalog shadow --db run.emalog --decay 0.9995 -o posthoc.safetensors
-                  emalog shadow --db run.emalog --ema slow --dtype param -o slow-bf16.safetensors
+                  emalog shadow --db run.emalog --ema slow --dtype param -o slow.safetensors
+                  emalog shadow --db run.emalog --ema slow -o - | python load.py
                 """)
 
         @OptionGroup var log: LogOptions
         @OptionGroup var step: StepOptions
         @OptionGroup var track: TrackOptions
+        @OptionGroup var precision: PrecisionOptions
         @OptionGroup var output: OutputOptions
 
-        @Option(help: ArgumentHelp("f32 (the shadow's precision) or param (each parameter's dtype, round to nearest even).",
-                                   valueName: "dtype"))
-        var dtype: ShadowResult.Precision = .f32
-
-        @Option(name: .shortAndLong, help: ArgumentHelp("Output file.", valueName: "path"))
+        @Option(name: .shortAndLong, help: ArgumentHelp("Output file, or - for stdout.", valueName: "out"))
         var out: String
 
         func run() throws {
             try reportingErrors {
-                let shadow = try EMALog(openingAt: log.db).shadow(atStep: step.step, track: track.selector,
-                                                                  observer: TerminalProgress())
-                try shadow.write(to: out, format: output.format(for: out), precision: dtype)
+                let emalog = try EMALog(openingAt: log.db)
+                let target = try emalog.output(to: out, format: output.format)
+                let shadow = try emalog.shadow(atStep: step.step, track: track.selector, observer: TerminalProgress())
                 TerminalProgress.clear()
+                try shadow.write(to: target, precision: precision.dtype)
             }
         }
     }

@@ -1,22 +1,27 @@
 import ArgumentParser
 import EMAKernel
 import EMALogCore
-import Foundation
 
 extension EMALogCommand {
     struct Sweep: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Compute several EMAs at one step in a single pass; one file per EMA.",
+            usage: """
+                emalog sweep --db <log> [--decays <a,b,c>] [--ema <spec> ...]
+                             [--step <n>] [--dtype <dtype>] [--format <format>] -o <dir>
+                """,
             discussion: """
-                Writes DIR/<track-name>-step-<S>.safetensors for each decay or spec.
+                Writes DIR/<track-name>-step-<S>.safetensors (or .npz, .json with --format) for each decay \
+                or spec. DIR is created if missing; a path that exists and is not a folder is refused \
+                (exit 74). Each file is replaced atomically, and none is ever the log.
+
                 Examples:
                   emalog sweep --db run.emalog --decays 0.99,0.999,0.9999 --step 5000 -o sweep/
-                  emalog sweep --db run.emalog --ema 0.999 --ema name=w,decay=0.9999,schedule=warmup -o sweep/
+                  emalog sweep --db run.emalog --ema 0.999 --ema name=w,decay=0.9999 -o sweep/
                 """)
 
         @OptionGroup var log: LogOptions
         @OptionGroup var step: StepOptions
-        @OptionGroup var output: OutputOptions
 
         @Option(help: ArgumentHelp("Comma-separated constant decays.", valueName: "a,b,c"))
         var decays: String?
@@ -24,8 +29,8 @@ extension EMALogCommand {
         @Option(help: ArgumentHelp("An EMA spec (repeatable).", valueName: "spec"))
         var ema: [String] = []
 
-        @Option(help: ArgumentHelp("f32 or param.", valueName: "dtype"))
-        var dtype: ShadowResult.Precision = .f32
+        @OptionGroup var precision: PrecisionOptions
+        @OptionGroup var output: OutputOptions
 
         @Option(name: .shortAndLong, help: ArgumentHelp("Output folder (created if missing).", valueName: "dir"))
         var out: String
@@ -43,18 +48,16 @@ extension EMALogCommand {
             guard !all.isEmpty else { throw ValidationError("give --decays a,b,c or --ema SPEC") }
             let names = all.map(\.name)
             guard Set(names).count == names.count else { throw ValidationError("two EMAs share a name: give each a name=") }
+            if out == "-" { throw ValidationError("-o - is stdout, but sweep writes one file per EMA: give -o a folder") }
         }
 
         func run() throws {
             try reportingErrors {
-                let results = try EMALog(openingAt: log.db).sweep(try specs(), atStep: step.step, observer: TerminalProgress())
-                try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-                let format = output.format ?? .safetensors
-                for result in results {
-                    let name = "\(result.spec.name)-step-\(result.step).\(format.rawValue)"
-                    try result.write(to: (out as NSString).appendingPathComponent(name), format: format, precision: dtype)
-                }
+                let emalog = try EMALog(openingAt: log.db)
+                let folder = try emalog.outputFolder(at: out, format: output.format ?? .safetensors)
+                let results = try emalog.sweep(try specs(), atStep: step.step, observer: TerminalProgress())
                 TerminalProgress.clear()
+                try folder.write(results, precision: precision.dtype)
             }
         }
     }

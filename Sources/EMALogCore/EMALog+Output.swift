@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension EMALog {
+    /// The output `path` (`-` for stdout) in `format`, or the format its extension names; checked now
+    /// against this log (never the log, its -wal or -shm), a folder, a missing folder, an unknown
+    /// extension, so a bad `-o` fails before any shadow is computed.
+    public func output(to path: String, format: OutputFormat? = nil) throws(QueryError) -> OutputTarget {
+        try OutputTarget(path: path, format: format, logPath: self.path)
+    }
+
+    /// A folder for one file per result (`sweep -o DIR`), created when the first file is written;
+    /// an existing path that is not a folder is refused now.
+    public func outputFolder(at path: String, format: OutputFormat = .safetensors) throws(QueryError) -> OutputFolder {
+        try OutputFolder(path: path, format: format, logPath: self.path)
+    }
+}
+
+/// A folder that receives one output file per result (`sweep`), each checked like any output.
+public struct OutputFolder: Sendable, Equatable {
+    /// The folder as the user gave it.
+    public let path: String
+    /// The format of every file in it.
+    public let format: OutputFormat
+    let logPath: String
+
+    init(path: String, format: OutputFormat, logPath: String) throws(QueryError) {
+        self.path = path
+        self.format = format
+        self.logPath = logPath
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFDIR { throw .outputNotAFolder(path: path) }
+    }
+
+    /// The output `name` inside the folder, which is created (with its parents) if missing.
+    public func target(named name: String) throws(QueryError) -> OutputTarget {
+        try Self.makeFolder(path)
+        return try OutputTarget(path: Path.join(path, name), format: format, logPath: logPath)
+    }
+
+    /// Writes each result to `<track-name>-step-<S>.<format>` (a spec's name holds only letters,
+    /// digits, `-`, `_` and `.`, so it never leaves the folder).
+    /// Every target is checked before the first file is written.
+    public func write(_ results: [ShadowResult], precision: ShadowResult.Precision) throws {
+        let targets = try results.map { result throws(QueryError) in
+            try target(named: "\(result.spec.name)-step-\(result.step).\(format.rawValue)").protecting(result.logPath)
+        }
+        for (result, target) in zip(results, targets) { try result.write(to: target, precision: precision) }
+    }
+
+    /// `mkdir -p`, with errors that say which folder could not be made.
+    private static func makeFolder(_ path: String) throws(QueryError) {
+        var st = stat()
+        if stat(path, &st) == 0 {
+            guard st.st_mode & S_IFMT == S_IFDIR else { throw .outputNotAFolder(path: path) }
+            return
+        }
+        let parent = Path.folder(of: path)
+        if parent != path { try makeFolder(parent) }
+        if mkdir(path, 0o777) != 0, errno != EEXIST {
+            let code = errno
+            throw .outputIO(path: path, action: "create the folder", code: code, reason: Path.error(code))
+        }
+    }
+}
+
+extension ShadowResult {
+    /// Writes the shadow to `target` (which also never overwrites this shadow's own log).
+    public func write(to target: OutputTarget, precision: Precision) throws {
+        try TensorOutput.write(outputTensors(precision: precision), metadata: metadata, to: target.protecting(logPath))
+    }
+
+    /// Writes the shadow to `path` in `format` (`-` for stdout), checked against its log like any output.
+    public func write(to path: String, format: OutputFormat, precision: Precision) throws {
+        try write(to: OutputTarget(path: path, format: format, logPath: logPath), precision: precision)
+    }
+}
