@@ -21,7 +21,12 @@ public enum CLI {
     /// Runs `emalog args...` to completion.
     @discardableResult
     public static func run(_ args: [String]) throws -> Result {
-        let process = try start(args)
+        try run(program: binary, args)
+    }
+
+    /// Runs any program to completion (e.g. `setpriv ... emalog`); returns its status and output.
+    public static func run(program: String, _ args: [String]) throws -> Result {
+        let process = try start(program: program, args)
         let out = process.stdout.fileHandleForReading.readDataToEndOfFile()
         let err = process.stderr.fileHandleForReading.readDataToEndOfFile()
         process.process.waitUntilExit()
@@ -47,13 +52,31 @@ public enum CLI {
 
     /// Starts `emalog args...` without waiting.
     public static func start(_ args: [String]) throws -> Running {
+        try start(program: binary, args)
+    }
+
+    /// Starts `program args...` without waiting.
+    public static func start(program: String, _ args: [String]) throws -> Running {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
+        process.executableURL = URL(fileURLWithPath: program)
         process.arguments = args
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
         try launch.withLock { _ in try process.run() }
         return Running(process: process, stdout: out, stderr: err)
+    }
+}
+
+/// A small seeded generator (SplitMix64), so a failing random trial can be replayed from its seed.
+public struct SeededGenerator: RandomNumberGenerator {
+    public var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -8,22 +8,6 @@ public enum LogDump {
         return try run("/usr/bin/sqlite3", [path, ".dump"])
     }
 
-    /// Runs a program to completion; returns its status, stdout and stderr.
-    public static func runStatus(_ program: String, _ arguments: [String]) throws -> CLI.Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try CLI.serializedLaunch(process)
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                          stderr: String(decoding: stderr, as: UTF8.self))
-    }
-
     /// Runs a program; returns its stdout.
     public static func run(_ program: String, _ arguments: [String]) throws -> String {
         let process = Process()

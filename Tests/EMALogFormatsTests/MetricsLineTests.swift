@@ -1,4 +1,5 @@
 import EMALogFormats
+import EMALogTestSupport
 import Testing
 
 @Suite struct MetricsLineTests {
@@ -56,7 +57,7 @@ import Testing
                 if next(8) != 0 { members.append("\"step\":" + (next(10) == 0 ? values[next(values.count)] : "\(next(1000))")) }
                 for _ in 0..<next(5) { members.append(keys[next(keys.count)] + spaces[next(spaces.count)] + ":" + spaces[next(spaces.count)] + values[next(values.count)]) }
                 if next(2) == 0 {
-                    var shuffler = SplitMix(state: UInt64(round))
+                    var shuffler = SeededGenerator(seed: UInt64(round))
                     members.shuffle(using: &shuffler)
                 }
                 text = spaces[next(spaces.count)] + "{" + members.joined(separator: "," + spaces[next(spaces.count)]) + "}" + spaces[next(spaces.count)]
@@ -73,16 +74,5 @@ import Testing
             if round % 3 == 0 { #expect(fast != nil, "\(text)") }
         }
         #expect(accepted > 7000)
-    }
-}
-
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -51,7 +51,7 @@ import Testing
     @Test func randomByteFlipsInThePages() throws {
         let trials = Int(ProcessInfo.processInfo.environment["EMALOG_MUTATION_TRIALS"] ?? "") ?? 24
         let seed = UInt64(ProcessInfo.processInfo.environment["EMALOG_MUTATION_SEED"] ?? "") ?? 0x5EED_0009
-        var rng = SplitMix64(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         let pageSize = 16384
         for trial in 0..<trials {
             var bytes = [UInt8](pristine)
@@ -102,18 +102,5 @@ import Testing
         try pristine.write(to: URL(fileURLWithPath: db))
         _ = try LogDump.run("/usr/bin/sqlite3", [db, "PRAGMA foreign_keys=OFF; PRAGMA ignore_check_constraints=ON; \(edit); PRAGMA wal_checkpoint(TRUNCATE);"])
         try runEverything(on: db, edit)
-    }
-}
-
-/// A small seeded generator (SplitMix64), so a failing trial can be replayed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -118,7 +118,7 @@ import Glibc
         let before = try Data(contentsOf: URL(fileURLWithPath: db))
         for args in [["info"], ["audit"], ["metrics", "--key", "loss"], ["raw", "-o", out + "/r.safetensors"],
                      ["shadow", "--step", "7", "-o", out + "/s.safetensors"], ["sweep", "--decays", "0.5", "-o", out + "/sw"]] {
-            let r = try LogDump.runStatus("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", CLI.binary,
+            let r = try CLI.run(program: "/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", CLI.binary,
                                                                args[0], "--db", db] + args.dropFirst())
             #expect(r.status == 0, "\(args): \(r.status) \(r.stderr)")
         }
