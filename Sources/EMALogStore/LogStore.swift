@@ -70,13 +70,17 @@ public final class LogStore: Sendable {
         // With no -wal or -shm beside the log, no writer is at work: what SQLite creates for this
         // reader is removed again when it closes (see `close`).
         let tidy = !FileManager.default.fileExists(atPath: path + "-wal") && !FileManager.default.fileExists(atPath: path + "-shm")
+        var opened: LogStore?
         do {
+            defer { if tidy && opened == nil { removeReaderFiles(path) } }
             do {
-                return try openReader(path, immutable: false, tidy: tidy, auditing: auditing)
+                opened = try openReader(path, immutable: false, tidy: tidy, auditing: auditing)
+                return opened!
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CANTOPEN || error.resultCode == .SQLITE_READONLY {
                 // SQLite cannot create or share the -shm file: the folder (or the log) is not
                 // writable by this user, e.g. another user's run or a read-only medium.
-                return try openReader(path, immutable: true, tidy: false, auditing: auditing)
+                opened = try openReader(path, immutable: true, tidy: false, auditing: auditing)
+                return opened!
             }
         } catch {
             throw StoreError.wrap(error, path: path)
@@ -304,9 +308,15 @@ public final class LogStore: Sendable {
         guard closed.withLock({ done in defer { done = true }; return !done }) else { return }
         checkpointer?.stop()
         do { try queue.close() } catch { throw StoreError.wrap(error, path: path) }
-        if tidyOnClose, FileManager.default.fileExists(atPath: path + "-shm") || FileManager.default.fileExists(atPath: path + "-wal") {
-            try? Self.checkpoint(at: path)
-        }
+        if tidyOnClose { Self.removeReaderFiles(path) }
+    }
+
+    /// Removes the -wal and -shm files SQLite made for a reader (also one that refused the log),
+    /// through a short writable connection that closes last; nothing when another connection
+    /// still uses them or the log is not writable here.
+    private static func removeReaderFiles(_ path: String) {
+        guard FileManager.default.fileExists(atPath: path + "-shm") || FileManager.default.fileExists(atPath: path + "-wal") else { return }
+        try? checkpoint(at: path)
     }
 }
 

@@ -49,6 +49,7 @@ import Testing
             #expect(r.stderr.contains("trigger 't1' on 'metrics' was not created by emalog"), "\(args): \(r.stderr)")
         }
         #expect(try bytes(db) == before, "the log changed")
+        for suffix in ["-wal", "-shm"] { #expect(!FileManager.default.fileExists(atPath: db + suffix), "a refusal left \(suffix)") }
         #expect(try LogDump.run("/usr/bin/sqlite3", [db, "SELECT count(*) FROM fired"]) == "0\n")
         let audit = try CLI.run(["audit", "--db", db])
         #expect(audit.status == 1, "\(audit.stdout) \(audit.stderr)")
