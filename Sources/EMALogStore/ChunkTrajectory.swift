@@ -79,17 +79,14 @@ public struct PendingChunk: @unchecked Sendable {
 
 extension StoreReader {
     /// Byte ranges of `tensor`'s chunks (raw steps), in order.
+    /// One empty chunk for an empty tensor.
     public func chunkRanges(of tensor: TensorRecord) -> [Range<Int>] {
-        Self.chunkRanges(total: tensor.byteCount, chunkBytes: chunkBytes)
-    }
-
-    /// `total` bytes cut in chunks of `chunkBytes`; one empty chunk for an empty tensor.
-    static func chunkRanges(total: Int, chunkBytes: Int) -> [Range<Int>] {
+        let total = tensor.byteCount
         guard total > 0 else { return [0..<0] }
         return stride(from: 0, to: total, by: chunkBytes).map { $0..<min($0 + chunkBytes, total) }
     }
 
-    /// How many chunks `chunkRanges(total:chunkBytes:)` makes.
+    /// How many chunks `total` bytes take (as `chunkRanges`, without building them).
     static func chunkCount(total: Int, chunkBytes: Int) -> Int {
         total == 0 ? 1 : (total - 1) / chunkBytes + 1
     }

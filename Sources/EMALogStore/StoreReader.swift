@@ -79,11 +79,11 @@ public struct StoreReader {
             held[try row.decode(atIndex: 0)] = (try row.decode(atIndex: 1), try row.decode(atIndex: 2))
         }
         for tensor in tensors {
-            let expected = chunkRanges(of: tensor)
-            guard let found = held[tensor.id], found.chunks == expected.count, found.bytes == tensor.byteCount else {
+            let expected = Self.chunkCount(total: tensor.byteCount, chunkBytes: chunkBytes)
+            guard let found = held[tensor.id], found.chunks == expected, found.bytes == tensor.byteCount else {
                 let found = held[tensor.id].map { "\($0.chunks) chunks of \($0.bytes) bytes" } ?? "no chunks"
                 throw StoreError.inconsistent("tensor '\(tensor.name)' (\(tensor.dtype.rawValue) \(tensor.shape)) needs "
-                    + "\(expected.count) chunks of \(tensor.byteCount) bytes at the first step \(first), the log holds \(found)")
+                    + "\(expected) chunks of \(tensor.byteCount) bytes at the first step \(first), the log holds \(found)")
             }
         }
     }

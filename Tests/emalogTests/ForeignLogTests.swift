@@ -86,6 +86,8 @@ import Testing
         ("UPDATE chunks SET raw_size = 9000000000000000000 WHERE id = 1", "holds 1 chunks of 9000000000000000000 bytes"),
         ("UPDATE tensors SET shape = '[1000000000000]', element_count = 1000000000000 WHERE position = 0", "needs 476838 chunks"),
         ("UPDATE tensors SET shape = '[1000000000000]' WHERE position = 0", "but its element count says"),
+        ("UPDATE tensors SET shape = '[288230376151711744]', element_count = 288230376151711744 WHERE position = 1",
+         "needs 68719476736 chunks"),
         ("UPDATE tensors SET shape = '[-4]' WHERE position = 0", "invalid shape '[-4]'"),
         ("UPDATE tensors SET shape = '[1e3]' WHERE position = 0", "invalid shape '[1e3]'"),
         ("UPDATE tensors SET dtype = 'F128' WHERE position = 0", "unknown dtype 'F128'"),
