@@ -87,8 +87,3 @@ extension StoreError: CustomStringConvertible {
         return .database(path: path, code: 1, message: "\(error)")
     }
 }
-
-/// The emalog version recorded in logs and outputs.
-public enum EMALogVersion {
-    public static let current = "0.1.0"
-}

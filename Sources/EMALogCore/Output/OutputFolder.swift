@@ -4,21 +4,6 @@ import Glibc
 import Darwin
 #endif
 
-extension EMALog {
-    /// The output `path` (`-` for stdout) in `format`, or the format its extension names; checked now
-    /// against this log (never the log, its -wal or -shm), a folder, a missing folder, an unknown
-    /// extension, so a bad `-o` fails before any shadow is computed.
-    public func output(to path: String, format: OutputFormat? = nil) throws(QueryError) -> OutputTarget {
-        try OutputTarget(path: path, format: format, logPath: self.path)
-    }
-
-    /// A folder for one file per result (`sweep -o DIR`), created when the first file is written;
-    /// an existing path that is not a folder is refused now.
-    public func outputFolder(at path: String, format: OutputFormat = .safetensors) throws(QueryError) -> OutputFolder {
-        try OutputFolder(path: path, format: format, logPath: self.path)
-    }
-}
-
 /// A folder that receives one output file per result (`sweep`), each checked like any output.
 public struct OutputFolder: Sendable, Equatable {
     /// The folder as the user gave it.
@@ -64,17 +49,5 @@ public struct OutputFolder: Sendable, Equatable {
             let code = errno
             throw .outputIO(path: path, action: "create the folder", code: code, reason: Path.error(code))
         }
-    }
-}
-
-extension ShadowResult {
-    /// Writes the shadow to `target` (which also never overwrites this shadow's own log).
-    public func write(to target: OutputTarget, precision: Precision) throws {
-        try TensorOutput.write(outputTensors(precision: precision), metadata: metadata, to: target.protecting(logPath))
-    }
-
-    /// Writes the shadow to `path` in `format` (`-` for stdout), checked against its log like any output.
-    public func write(to path: String, format: OutputFormat, precision: Precision) throws {
-        try write(to: OutputTarget(path: path, format: format, logPath: logPath), precision: precision)
     }
 }

@@ -320,13 +320,6 @@ public final class LogStore: Sendable {
     }
 }
 
-/// ISO 8601 UTC timestamps for the audit trail.
-public enum Timestamp {
-    public static func now() -> String {
-        Date().formatted(.iso8601)
-    }
-}
-
 extension LogStore {
     /// Checkpoints the WAL of the log at `path` (PASSIVE) through a short-lived writable connection.
     /// Changes no content; fails harmlessly on a read-only log.

@@ -1,0 +1,36 @@
+import EMAKernel
+import EMALogStore
+import Foundation
+
+/// What `emalog ingest` was asked to do.
+public struct IngestRequest: Sendable {
+    /// The log to write (created when missing).
+    public var logPath: String
+    /// Safetensors files, folders of them, and metrics `.jsonl` files.
+    public var inputs: [String]
+    /// Tracks to add (stored tracks always continue).
+    public var tracks: [EMASpec] = []
+    /// Snapshot whenever a step crosses a multiple of this (and at the end of each ingest).
+    public var snapshotEvery = 1000
+    /// A raw step is stored whole (a keyframe) every K steps; the steps between are residuals
+    /// against the previous ones, so a query decodes at most K steps of a chunk.
+    public var keyframeEvery = 32
+    /// Keep watching folders (and metrics files) until SIGINT/SIGTERM.
+    public var follow = false
+    /// Overwrite stored steps and metrics that differ instead of refusing them.
+    public var replace = false
+    /// Store NaN/Inf weights instead of refusing them.
+    public var allowNonFinite = false
+    /// Seconds between scans in `--follow` that found nothing new (the CLI accepts 0.001 to 3600).
+    public var pollInterval = 0.2
+    /// The command line, for the audit trail.
+    public var arguments: [String] = []
+    /// Largest chunk for a new log (smaller in tests).
+    public var chunkBytes = defaultChunkBytes
+    public static let defaultChunkBytes = LogStore.defaultChunkBytes
+
+    public init(logPath: String, inputs: [String]) {
+        self.logPath = logPath
+        self.inputs = inputs
+    }
+}

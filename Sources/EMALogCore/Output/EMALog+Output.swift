@@ -1,0 +1,20 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension EMALog {
+    /// The output `path` (`-` for stdout) in `format`, or the format its extension names; checked now
+    /// against this log (never the log, its -wal or -shm), a folder, a missing folder, an unknown
+    /// extension, so a bad `-o` fails before any shadow is computed.
+    public func output(to path: String, format: OutputFormat? = nil) throws(QueryError) -> OutputTarget {
+        try OutputTarget(path: path, format: format, logPath: self.path)
+    }
+
+    /// A folder for one file per result (`sweep -o DIR`), created when the first file is written;
+    /// an existing path that is not a folder is refused now.
+    public func outputFolder(at path: String, format: OutputFormat = .safetensors) throws(QueryError) -> OutputFolder {
+        try OutputFolder(path: path, format: format, logPath: self.path)
+    }
+}

@@ -1,0 +1,32 @@
+import EMAKernel
+import EMALogFormats
+import EMALogStore
+
+/// Shadow weights at a step: Float32 values of the floating tensors, raw bytes of the others.
+public struct ShadowResult {
+    public var step: Int
+    public var spec: EMASpec
+    /// The stored track used, nil for a post-hoc computation.
+    public var trackName: String?
+    /// The snapshot replay started from (nil: from the first step).
+    public var startedFrom: Int?
+    public var tensors: [TensorRecord]
+    public var logID: String
+    /// The log's path: outputs never overwrite it.
+    let logPath: String
+    let state: ShadowState
+    let integers: [Int64: [UInt8]]
+
+    /// `__metadata__` written with the shadow.
+    public var metadata: [String: String] {
+        var m = ["step": String(step), "ema": spec.canonical, "log": logID, "emalog_version": EMALogVersion.current]
+        m["track"] = trackName ?? spec.name
+        return m
+    }
+
+    /// Float32 values of a floating tensor.
+    public func values(of tensor: TensorRecord) -> UnsafeBufferPointer<Float> { state.values(of: tensor.id) }
+
+    /// Raw bytes of an integer tensor at the step.
+    public func integerBytes(of tensor: TensorRecord) -> [UInt8] { integers[tensor.id] ?? [] }
+}
