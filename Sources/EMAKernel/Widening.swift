@@ -40,6 +40,21 @@ public enum Widening {
         }
     }
 
+    /// Rounds `values` to `dtype` block by block (nearest even), calling `body` with each block's
+    /// bytes: a scratch of `block` elements, not a copy of the whole tensor.
+    public static func narrow(_ values: UnsafeBufferPointer<Float>, to dtype: FloatingDType, inBlocksOf block: Int,
+                              _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: block * dtype.byteWidth, alignment: 8)
+        defer { scratch.deallocate() }
+        var start = 0
+        while start < values.count {
+            let n = min(block, values.count - start)
+            narrow(values.baseAddress! + start, count: n, to: dtype, into: scratch)
+            try body(UnsafeRawBufferPointer(start: scratch, count: n * dtype.byteWidth))
+            start += n
+        }
+    }
+
     /// Writes `count` Float32 values as `dtype` little-endian bytes, rounding to nearest even.
     public static func narrow(_ source: UnsafePointer<Float>, count: Int, to dtype: FloatingDType,
                               into destination: UnsafeMutableRawPointer) {

@@ -13,7 +13,7 @@ import Testing
     @Test func theWalStaysBoundedAndIsGoneAfterTheClose() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("a.emalog")
-        let store = try LogStore.openForWriting(at: path, walBoundBytes: 1 << 20)
+        let store = try SQLiteLogStore.openForWriting(at: path, walBoundBytes: 1 << 20)
         let count = 65_536, steps = 400
         let tensor = try store.write { w in
             _ = try w.insertIngest(arguments: ["test"], configuration: "{}")
@@ -34,7 +34,7 @@ import Testing
             try store.write { w in
                 try w.insertStep(StepRecord(step: step, ingestID: 1, sourcePath: "/x", sourceSize: 1, sourceHash: UInt64(step),
                                             metadata: [:], ingestedAt: "now"))
-                try bytes.withUnsafeBytes { try w.insertChunks(of: tensor, in: .step(step), bytes: $0) }
+                try bytes.withUnsafeBytes { try w.insertPlainChunks(of: tensor, in: .step(step), bytes: $0) }
             }
             let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
             largestWal = max(largestWal, wal)
@@ -42,7 +42,7 @@ import Testing
         try store.close()
         #expect(largestWal < 48 << 20, "the WAL grew to \(largestWal) bytes")
         #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
-        let reader = try LogStore.openForReading(at: path)
+        let reader = try SQLiteLogStore.openForReading(at: path)
         for step in [1, 77, steps] {
             var back = [UInt8](repeating: 0, count: 4 * count)
             try reader.read { r in try back.withUnsafeMutableBytes { try r.readTensor(tensor, in: .step(step), into: $0) } }

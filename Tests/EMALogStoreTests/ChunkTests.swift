@@ -6,8 +6,8 @@ import GRDB
 import Testing
 
 @Suite struct ChunkTests {
-    func makeLog(_ dir: TemporaryDirectory, chunkBytes: Int) throws -> (LogStore, TensorRecord) {
-        let store = try LogStore.openForWriting(at: dir.file("a.emalog"), chunkBytes: chunkBytes)
+    func makeLog(_ dir: TemporaryDirectory, chunkBytes: Int) throws -> (SQLiteLogStore, TensorRecord) {
+        let store = try SQLiteLogStore.openForWriting(at: dir.file("a.emalog"), chunkBytes: chunkBytes)
         let tensor = try store.write { w in
             let ingest = try w.insertIngest(arguments: ["test"], configuration: "{}")
             let t = try w.insertTensors([TensorLayout(name: "w", dtype: .f32, shape: [25])])[0]
@@ -22,25 +22,25 @@ import Testing
         let dir = TemporaryDirectory()
         let (store, tensor) = try makeLog(dir, chunkBytes: chunkBytes)
         let values = (0..<25).map { Float($0) * 0.5 }
-        try store.write { w in try values.withUnsafeBytes { try w.insertChunks(of: tensor, in: .step(3), bytes: $0) } }
+        try store.write { w in try values.withUnsafeBytes { try w.insertPlainChunks(of: tensor, in: .step(3), bytes: $0) } }
         var back = [Float](repeating: 0, count: 25)
         try store.read { r in try back.withUnsafeMutableBytes { try r.readTensor(tensor, in: .step(3), into: $0) } }
         #expect(back == values)
         var chunks = 0
-        try store.read { r in try r.forEachChunk(of: tensor, in: .step(3)) { _, b in chunks += 1; #expect(b.count <= chunkBytes) } }
+        _ = try store.read { r in try r.forEachChunk(of: tensor, in: .step(3)) { _, b in chunks += 1; #expect(b.count <= chunkBytes) } }
         #expect(chunks == (100 + chunkBytes - 1) / chunkBytes)
     }
 
     /// A log holding one 100-byte tensor in 40-byte chunks, damaged by `sql`, reopened for reading.
-    func damagedLog(_ dir: TemporaryDirectory, _ sql: String) throws -> (LogStore, TensorRecord) {
+    func damagedLog(_ dir: TemporaryDirectory, _ sql: String) throws -> (SQLiteLogStore, TensorRecord) {
         let (store, tensor) = try makeLog(dir, chunkBytes: 40)
         let values = [Float](repeating: 1, count: 25)
-        try store.write { w in try values.withUnsafeBytes { try w.insertChunks(of: tensor, in: .step(3), bytes: $0) } }
+        try store.write { w in try values.withUnsafeBytes { try w.insertPlainChunks(of: tensor, in: .step(3), bytes: $0) } }
         try store.close()
         let queue = try DatabaseQueue(path: dir.file("a.emalog"))
         try queue.write { db in try db.execute(sql: sql) }
         try queue.close()
-        return (try LogStore.openForReading(at: dir.file("a.emalog")), tensor)
+        return (try SQLiteLogStore.openForReading(at: dir.file("a.emalog")), tensor)
     }
 
     @Test func aDamagedChunkFailsItsChecksum() throws {

@@ -37,13 +37,13 @@ import Testing
 
     func roundTrip(_ bytes: [UInt8], dtype: DType, predecessors: [[UInt8]]) throws -> (Codec, Int) {
         let coder = ChunkCoder()
-        let (codec, payload) = withBuffers(predecessors[...]) { previous in
+        let (codec, payload) = ChunkDecoder.withBuffers(predecessors[...]) { previous in
             bytes.withUnsafeBytes { coder.encode($0, dtype: dtype, predecessors: previous) }
         }
         // The AVX2 and scalar encoders write the payload of the widest one, byte for byte.
         for level in [ChunkCoder.VectorLevel.avx2, .scalar] {
             coder.vectors = level
-            let other = withBuffers(predecessors[...]) { previous in
+            let other = ChunkDecoder.withBuffers(predecessors[...]) { previous in
                 bytes.withUnsafeBytes { coder.encode($0, dtype: dtype, predecessors: previous) }
             }
             #expect(other.0 == codec && other.1 == payload, "\(dtype) \(codec.rawValue): \(level) payload differs")
@@ -54,7 +54,7 @@ import Testing
             var back = [UInt8](repeating: 0, count: bytes.count)
             let failure: CodecError? = payload.withUnsafeBytes { p in
                 back.withUnsafeMutableBytes { d in
-                    withBuffers(predecessors.prefix(codec.predecessors)[...]) { previous in
+                    ChunkDecoder.withBuffers(predecessors.prefix(codec.predecessors)[...]) { previous in
                         coder.decode(p, codec: codec, dtype: dtype, predecessors: previous, into: d)
                     }
                 }
@@ -144,7 +144,7 @@ import Testing
                 var out = [UInt8](repeating: 0, count: steps[2].count)
                 let failure: CodecError? = bytes.withUnsafeBytes { p in
                     out.withUnsafeMutableBytes { d in
-                        withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: .f32, predecessors: $0, into: d) }
+                        ChunkDecoder.withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: .f32, predecessors: $0, into: d) }
                     }
                 }
                 return (failure, out)
@@ -171,7 +171,7 @@ import Testing
         var out = [UInt8](repeating: 0, count: steps[2].count)
         let wrongKind: CodecError? = payload.withUnsafeBytes { p in
             out.withUnsafeMutableBytes { d in
-                withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: .bf16, predecessors: $0, into: d) }
+                ChunkDecoder.withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: .bf16, predecessors: $0, into: d) }
             }
         }
         #expect(wrongKind != nil)
@@ -198,7 +198,7 @@ import Testing
             var out = [UInt8](repeating: 0, count: steps[2].count)
             let failure: CodecError? = one.withUnsafeBytes { p in
                 out.withUnsafeMutableBytes { d in
-                    withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: dtype, predecessors: $0, into: d) }
+                    ChunkDecoder.withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: dtype, predecessors: $0, into: d) }
                 }
             }
             #expect(failure == nil && out == steps[2], "\(threads) threads")
@@ -206,7 +206,7 @@ import Testing
             for cut in stride(from: 0, to: one.count, by: max(1, one.count / 97)) {
                 let refused: CodecError? = Array(one.prefix(cut)).withUnsafeBytes { p in
                     out.withUnsafeMutableBytes { d in
-                        withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: dtype, predecessors: $0, into: d) }
+                        ChunkDecoder.withBuffers([steps[1], steps[0]][...]) { coder.decode(p, codec: codec, dtype: dtype, predecessors: $0, into: d) }
                     }
                 }
                 #expect(refused != nil, "cut at \(cut)")

@@ -5,7 +5,7 @@ import Testing
 @Suite struct MetricsStoreTests {
     @Test func sameValueIsANoOpDifferentIsRefusedUnlessReplace() throws {
         let dir = TemporaryDirectory()
-        let store = try LogStore.openForWriting(at: dir.file("a.emalog"))
+        let store = try SQLiteLogStore.openForWriting(at: dir.file("a.emalog"))
         let ids = try store.write { w in try w.metricKeyIDs(for: ["loss", "acc"]) }
         let values = [MetricValue(step: 1, keyID: ids["loss"]!, value: 0.5), MetricValue(step: 1, keyID: ids["acc"]!, value: .nan),
                       MetricValue(step: 2, keyID: ids["loss"]!, value: -.infinity)]

@@ -18,11 +18,11 @@ import Testing
 
     @Test func newLogHasLargePagesWALAndTheSchema() throws {
         let dir = TemporaryDirectory()
-        let store = try LogStore.openForWriting(at: dir.file("a.emalog"))
+        let store = try SQLiteLogStore.openForWriting(at: dir.file("a.emalog"))
         try store.close()
         let queue = try DatabaseQueue(path: dir.file("a.emalog"))
         try queue.read { db in
-            #expect(try Int.fetchOne(db, sql: "PRAGMA page_size") == LogStore.pageSize)
+            #expect(try Int.fetchOne(db, sql: "PRAGMA page_size") == SQLiteLogStore.pageSize)
             #expect(try String.fetchOne(db, sql: "PRAGMA journal_mode") == "wal")
             #expect(try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations") == Migrations.identifiers)
             let loose = try String.fetchAll(db, sql: """
@@ -39,10 +39,10 @@ import Testing
     @Test func aMissingChunkSizeIsToleratedOnlyWithoutChunks() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("a.emalog")
-        try LogStore.openForWriting(at: path, chunkBytes: 1024).close()
+        try SQLiteLogStore.openForWriting(at: path, chunkBytes: 1024).close()
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in try db.execute(sql: "DELETE FROM log_info WHERE key = 'chunk_bytes'") }
-        #expect(try LogStore.openForReading(at: path).chunkBytes == LogStore.defaultChunkBytes)
+        #expect(try SQLiteLogStore.openForReading(at: path).layout.chunkBytes == ChunkLayout.defaultChunkBytes)
         try queue.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA foreign_keys = OFF")
             try db.execute(sql: """
@@ -50,20 +50,20 @@ import Testing
                 """)
         }
         try queue.close()
-        #expect(throws: StoreError.self) { try LogStore.openForReading(at: path) }
+        #expect(throws: StoreError.self) { try SQLiteLogStore.openForReading(at: path) }
     }
 
     @Test func aLogFromANewerEmalogIsRefusedUntouched() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("a.emalog")
-        try LogStore.openForWriting(at: path).close()
+        try SQLiteLogStore.openForWriting(at: path).close()
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('9999_future')") }
         _ = try queue.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
         try queue.close()
         let before = try Data(contentsOf: URL(fileURLWithPath: path))
-        #expect(throws: StoreError.newerSchema(path: path, unknown: ["9999_future"])) { try LogStore.openForReading(at: path) }
-        #expect(throws: StoreError.newerSchema(path: path, unknown: ["9999_future"])) { try LogStore.openForWriting(at: path) }
+        #expect(throws: StoreError.newerSchema(path: path, unknown: ["9999_future"])) { try SQLiteLogStore.openForReading(at: path) }
+        #expect(throws: StoreError.newerSchema(path: path, unknown: ["9999_future"])) { try SQLiteLogStore.openForWriting(at: path) }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == before)
         #expect("\(StoreError.newerSchema(path: path, unknown: ["9999_future"]))".contains("upgrade emalog"))
     }
@@ -73,8 +73,8 @@ import Testing
         let path = dir.file("notes.emalog")
         let content = Data("hello, this is not a database at all".utf8)
         try content.write(to: URL(fileURLWithPath: path))
-        #expect(throws: StoreError.notALog(path: path, reason: "not an SQLite database")) { try LogStore.openForWriting(at: path) }
-        #expect(throws: StoreError.notALog(path: path, reason: "not an SQLite database")) { try LogStore.openForReading(at: path) }
+        #expect(throws: StoreError.notALog(path: path, reason: "not an SQLite database")) { try SQLiteLogStore.openForWriting(at: path) }
+        #expect(throws: StoreError.notALog(path: path, reason: "not an SQLite database")) { try SQLiteLogStore.openForReading(at: path) }
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == content)
     }
 
@@ -85,12 +85,12 @@ import Testing
         try queue.write { db in try db.execute(sql: "CREATE TABLE t (x)") }
         try queue.close()
         #expect(throws: StoreError.notALog(path: path, reason: "an SQLite database without the emalog schema")) {
-            try LogStore.openForWriting(at: path)
+            try SQLiteLogStore.openForWriting(at: path)
         }
     }
 
     @Test func aMissingLogIsNotFoundForReading() {
-        #expect(throws: StoreError.logNotFound(path: "/nonexistent/x.emalog")) { try LogStore.openForReading(at: "/nonexistent/x.emalog") }
+        #expect(throws: StoreError.logNotFound(path: "/nonexistent/x.emalog")) { try SQLiteLogStore.openForReading(at: "/nonexistent/x.emalog") }
     }
 
     @Test func oneIngestLockAtATime() throws {

@@ -31,16 +31,13 @@ extension Ingest {
         var rederive: [SnapshotKey] = []
         try guardedWrite { w in
             try beginWrite(w)
-            try w.detachDependents(ofStep: file.step, tensors: tensors)
-            try w.replaceStep(stepRecord(for: file, hash: hash))
-            try insertChunks(of: file, w, predecessors: [])
+            _ = try appender.replace(stepRecord(for: file, hash: hash), StepFileSource(file, tensors: tensors), tensors: tensors, in: w)
             rederive = try w.deleteSnapshots(fromStep: file.step).map { SnapshotKey(track: $0.track, step: $0.step) }
-            try file.checkUnchanged()
         }
         snapshotsToRederive.formUnion(rederive)
         report.stepsReplaced += 1
         report.bytesWritten += file.header.dataLength
-        recent.removeAll()  // the next new step is a keyframe
+        appender.forgetPredecessors()  // the next new step is a keyframe
         storedSteps.reset()
         needsRestore = true
     }
@@ -51,14 +48,14 @@ extension Ingest {
             let previous = try r.neighbours(of: file.step).below
             for info in file.header.tensors {
                 let tensor = tensorsByName[info.name]!
-                let bytes = file.bytes(of: info)
                 var differs = false
-                let base = file.fileRange(of: info).lowerBound
-                try storedSteps.forEachChunk(of: tensor, step: file.step, previous: previous, r) { offset, chunk in
-                    if !differs, !ByteCompare.equal(chunk, bytes.baseAddress! + offset) {
-                        differs = true
+                try file.withBytes(of: info) { bytes in
+                    try storedSteps.forEachChunk(of: tensor, step: file.step, previous: previous, r) { offset, chunk in
+                        if !differs, !ByteCompare.equal(chunk, UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + chunk.count)])) {
+                            differs = true
+                        }
+                        file.release(info, offset..<(offset + chunk.count))
                     }
-                    file.mapped.release((base + offset)..<(base + offset + chunk.count))
                 }
                 if differs { return "tensor '\(info.name)' has different values" }
             }
@@ -114,79 +111,11 @@ extension Ingest {
                    ingestedAt: Timestamp.now())
     }
 
-    /// Stores a file's tensors: a keyframe without predecessors, else residuals against them (the
-    /// previous one or two steps appended by this ingest, newest first). Returns the bytes stored.
-    @discardableResult
-    ///
-    /// Chunks are encoded on every core in groups of about one chunk per core (small
-    /// tensors together, large ones a few chunks at a time); each group is inserted and its mapped
-    /// pages released before the next, so memory stays at a few chunks whatever the tensor size.
-    func insertChunks(of file: StepFile, _ w: StoreWriter, predecessors: [StepFile]) throws -> Int {
-        let chunkBytes = store.chunkBytes
-        var stored = 0
-        var group: [ChunkRun] = []
-        var groupBytes = 0
-        func flush() throws {
-            guard !group.isEmpty else { return }
-            stored += try w.insert(encode(group, of: file, predecessors: predecessors), step: file.step)
-            for run in group {
-                file.mapped.release(slice(run, of: file, run.info))
-                for p in predecessors { p.mapped.release(slice(run, of: p, p.tensor(named: run.info.name))) }
-            }
-            group.removeAll()
-            groupBytes = 0
-        }
-        let perGroup = max(2, ProcessInfo.processInfo.activeProcessorCount)  // one chunk per core at a time
-        for info in file.header.tensors {
-            let count = chunkCount(of: info)
-            var start = 0
-            while start < count {
-                let end = min(count, start + perGroup)
-                group.append((info, start..<end))
-                groupBytes += min(info.byteCount, (end - start) * chunkBytes)
-                if groupBytes >= perGroup * chunkBytes { try flush() }
-                start = end
-            }
-        }
-        try flush()
-        return stored
-    }
-
-    /// A run of chunks of one tensor of a step file.
-    typealias ChunkRun = (info: TensorInfo, chunks: Range<Int>)
-
-    /// How many chunks `tensor` is stored in (one for an empty tensor).
-    func chunkCount(of tensor: TensorInfo) -> Int { max(1, (tensor.byteCount + store.chunkBytes - 1) / store.chunkBytes) }
-
-    /// The bytes of `run` in `file`, whose entry for the run's tensor is `info` (a predecessor has
-    /// its own offsets).
-    func slice(_ run: ChunkRun, of file: StepFile, _ info: TensorInfo) -> Range<Int> {
-        let range = file.fileRange(of: info)
-        return (range.lowerBound + run.chunks.lowerBound * store.chunkBytes)
-            ..< min(range.lowerBound + run.chunks.upperBound * store.chunkBytes, range.upperBound)
-    }
-
-    /// Encodes runs of chunks of `file` against the same runs of its predecessors, on every core.
-    func encode(_ runs: [ChunkRun], of file: StepFile, predecessors: [StepFile]) -> EncodedStep {
-        // Each slice's pages are mapped in one call before the encoders read them.
-        func bytes(_ run: ChunkRun, of f: StepFile, _ info: TensorInfo) -> UnsafeRawBufferPointer {
-            let range = slice(run, of: f, info)
-            f.mapped.prefault(range)
-            return f.mapped[range]
-        }
-        let items = runs.map { run in
-            TensorBytes(tensor: tensorsByName[run.info.name]!, bytes: bytes(run, of: file, run.info),
-                        predecessors: predecessors.map { bytes(run, of: $0, $0.tensor(named: run.info.name)) },
-                        firstChunk: run.chunks.lowerBound)
-        }
-        return StepEncoder.encode(items, chunkBytes: store.chunkBytes)
-    }
-
-    /// Appends a new step: validate, update every live shadow in one pass, then one transaction with
-    /// the step, its chunks and any snapshot due. The log's first step stores the tensor set in the
-    /// same transaction. Before anything commits, the step's file and the predecessors its residuals
-    /// were computed against are checked unchanged (`StepFile.checkUnchanged`): a file truncated or
-    /// rewritten while it was read stores nothing.
+    /// Appends a new step: validate, update every live shadow in one pass, then store it (the
+    /// store's `StepAppender` encodes its chunks) with any snapshot due, in one transaction. The
+    /// log's first step stores the tensor set in the same transaction. Before anything commits,
+    /// the step's file and the predecessors its residuals were computed against are checked
+    /// unchanged: a file truncated or rewritten while it was read stores nothing.
     func append(_ file: StepFile) throws {
         try checkTensorSet(file)
         try checkFinite(file)
@@ -194,37 +123,15 @@ extension Ingest {
         let previous = lastStep
         let first = firstStep ?? file.step
         let snapshotDue = crossesSnapshotBoundary(previous: previous, step: file.step)
-        // A keyframe every `keyframeEvery` steps; predecessors never reach before the latest keyframe.
-        let predecessors = sinceKeyframe == 0 ? [] : Array(recent.prefix(min(2, sinceKeyframe)))
-        func unchanged() throws {
-            try file.checkUnchanged()
-            for p in predecessors { try p.checkUnchanged() }
-        }
-        // A small step without a snapshot is encoded whole and written on the writer queue while
-        // the next step is read, checked and encoded. The first step (tensor set), the first write
-        // (audit trail, tracks), a snapshot (it reads the live shadows) and large steps (encoded a
-        // few chunks at a time to bound memory) are written here, in order after any pending write.
+        // A small step whose transaction holds nothing else is encoded here and written on the
+        // appender's writer queue while the next step is read, checked and encoded. The first step
+        // (tensor set), the first write (audit trail, tracks), a snapshot (it reads the live
+        // shadows) and large steps (encoded a few chunks at a time to bound memory) are written
+        // here, in order after any pending write.
         if !tensors.isEmpty, !snapshotDue, ingestID != nil, tracks.allSatisfy({ $0.record != nil }),
-           file.header.dataLength <= Self.pipelinedStepBytes {
+           appender.canPipeline(bytes: file.header.dataLength) {
             try updateShadows(file, firstStep: first, previousStep: previous)
-            let encoded = encode(file.header.tensors.map { ($0, 0..<chunkCount(of: $0)) }, of: file, predecessors: predecessors)
-            try unchanged()
-            let record = stepRecord(for: file, hash: hash)
-            try waitForPendingWrite()
-            let pending = PendingWrite()
-            let work = UncheckedBox((store, record, encoded, pending))
-            pending.group.enter()
-            writer.async {
-                let (store, record, encoded, pending) = work.value
-                pending.result = Result {
-                    try store.write { w in
-                        try w.insertStep(record)
-                        return try w.insert(encoded, step: record.step)
-                    }
-                }
-                pending.group.leave()
-            }
-            pendingWrite = pending
+            try appender.appendPipelined(stepRecord(for: file, hash: hash), StepFileSource(file, tensors: tensors), tensors: tensors)
         } else {
             try waitForPendingWrite()
             let isFirst = tensors.isEmpty
@@ -236,15 +143,11 @@ extension Ingest {
                     tensorsByName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
                 }
                 try updateShadows(file, firstStep: first, previousStep: previous)
-                try w.insertStep(stepRecord(for: file, hash: hash))
-                report.bytesStored += try insertChunks(of: file, w, predecessors: predecessors)
+                report.bytesStored += try appender.append(stepRecord(for: file, hash: hash), StepFileSource(file, tensors: tensors),
+                                                          tensors: tensors, in: w)
                 if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
-                try unchanged()
             }
         }
-        recent.insert(file, at: 0)
-        if recent.count > 2 { recent.removeLast() }
-        sinceKeyframe = (sinceKeyframe + 1) % request.keyframeEvery
         firstStep = first
         lastStep = file.step
         report.stepsAdded += 1
@@ -270,7 +173,7 @@ extension Ingest {
     /// A write transaction whose failure also undoes what it did to this ingest's state: the
     /// audit-trail id, stored tracks, the tensor set and the report. The live shadows may hold a
     /// step that did not commit: `abandonStep()` makes them derived again before the next step.
-    func guardedWrite(_ body: (StoreWriter) throws -> Void) throws {
+    func guardedWrite(_ body: (any LogWriter) throws -> Void) throws {
         let saved = (ingestID, tracks.map(\.record), tensors, tensorsByName, report)
         do {
             try store.write(body)
@@ -290,27 +193,21 @@ extension Ingest {
         } else {
             needsRestore = true
         }
-        recent.removeAll()
+        appender.forgetPredecessors()
         storedSteps.reset()
     }
 
-    /// Steps up to this size are encoded whole and written while the next is prepared.
-    static let pipelinedStepBytes = 64 << 20
-
-    /// Waits for the step on the writer queue and takes its outcome (its error, if it failed).
+    /// Waits for the step on the appender's writer queue and takes its outcome (its error, if it failed).
     func waitForPendingWrite() throws {
-        guard let pending = pendingWrite else { return }
-        pendingWrite = nil
-        pending.group.wait()
-        report.bytesStored += try pending.result.get()
+        report.bytesStored += try appender.waitForPendingWrite()
     }
 
     /// Stores `track`'s live shadow as a snapshot at its step.
-    func writeSnapshot(_ track: LiveTrack, _ w: StoreWriter) throws {
+    func writeSnapshot(_ track: LiveTrack, _ w: any LogWriter) throws {
         guard let shadow = track.shadow, let step = shadow.step, let record = track.record else { return }
         let snapshot = try w.insertSnapshot(track: record.id, step: step)
         for tensor in tensors where tensor.dtype.isFloating {
-            try w.insertChunks(of: tensor, in: .snapshot(snapshot.id), bytes: shadow.bytes(of: tensor))
+            try shadow.withBytes(of: tensor) { try w.insertPlainChunks(of: tensor, in: .snapshot(snapshot.id), bytes: $0) }
         }
         report.snapshotsWritten += 1
     }
@@ -322,11 +219,11 @@ extension Ingest {
         guard let lastStep else { return }
         try store.write { w in
             if tracks.contains(where: { $0.record == nil }) || !snapshotsToRederive.isEmpty { try beginWrite(w) }
-            let replay = try Replay(reader: w.reader)
+            let replay = try Replay(reader: w)
             var shadows: [ShadowState] = []
             for index in tracks.indices {
                 let shadow = try ShadowState(spec: tracks[index].spec, tensors: tensors)
-                if let record = tracks[index].record, let snapshot = try w.reader.snapshot(track: record.id, atOrBefore: lastStep) {
+                if let record = tracks[index].record, let snapshot = try w.snapshot(track: record.id, atOrBefore: lastStep) {
                     try replay.load(snapshot, into: shadow)
                 }
                 tracks[index].shadow = shadow
@@ -334,7 +231,7 @@ extension Ingest {
             }
             var storedSnapshots: Set<SnapshotKey> = []
             for track in tracks {
-                for s in try w.reader.snapshots(track: track.record!.id) { storedSnapshots.insert(SnapshotKey(track: s.trackID, step: s.step)) }
+                for s in try w.snapshots(track: track.record!.id) { storedSnapshots.insert(SnapshotKey(track: s.trackID, step: s.step)) }
             }
             // Replay in segments that end where a snapshot is due, writing it there.
             let begin = shadows.map { $0.step ?? Int.min }.min() ?? lastStep
@@ -364,16 +261,10 @@ extension Ingest {
         try store.write { w in
             for track in tracks {
                 guard let record = track.record, track.shadow?.step == lastStep else { continue }
-                if try w.reader.snapshot(track: record.id, atOrBefore: lastStep)?.step != lastStep {
+                if try w.snapshot(track: record.id, atOrBefore: lastStep)?.step != lastStep {
                     try writeSnapshot(track, w)
                 }
             }
         }
     }
-}
-
-/// A step transaction running on the ingest's writer queue; `result` is set before `group` is left.
-final class PendingWrite: @unchecked Sendable {
-    let group = DispatchGroup()
-    var result: Result<Int, any Error> = .success(0)
 }

@@ -12,8 +12,10 @@ import Foundation
 public final class Ingest {
     let request: IngestRequest
     let observer: any ProgressObserver
-    let store: LogStore
-    let lock: IngestLock
+    /// The log, opened for this ingest (it holds the ingest lock).
+    let store: any LogStore
+    /// Stores the raw steps: chunks, keyframes, residuals, the write pipeline.
+    let appender: StepAppender
     var report = IngestReport()
 
     /// The log's tensor set (empty before its first step), by name.
@@ -28,19 +30,12 @@ public final class Ingest {
     /// Set when restore must run before appending (new tracks, replaced steps).
     var needsRestore = false
     var restored = false
-    /// The last steps appended by this ingest (newest first), the predecessors of the next one.
-    var recent: [StepFile] = []
     /// Decodes stored steps given again, in order, for the identical-content check.
     let storedSteps = SequentialStepReader()
-    /// Steps stored since the latest keyframe (0: the next step is a keyframe).
-    var sinceKeyframe = 0
     /// Snapshots deleted by `--replace`, to write again during restore.
     var snapshotsToRederive: Set<SnapshotKey> = []
     /// When `run` began (metrics decoding included in the reported time).
     var started = Date()
-    /// The previous step's transaction, still being written while the next step is encoded.
-    var pendingWrite: PendingWrite?
-    let writer = DispatchQueue(label: "emalog.ingest.writer")
 
     struct LiveTrack {
         var spec: EMASpec
@@ -56,7 +51,6 @@ public final class Ingest {
     /// Runs an ingest; returns its report. Throws `IngestError`, `StoreError` or `EMASpecError`.
     public static func run(_ request: IngestRequest, observer: any ProgressObserver = SilentObserver()) throws -> IngestReport {
         let started = Date()
-        defer { ChunkCoderPool.drain() }  // coders hold scratch of several chunks
         let scan = try InputScan(inputs: request.inputs, waitingForMissing: request.follow)
         if scan.stepFiles.isEmpty && scan.metricsFiles.isEmpty && scan.folders.isEmpty && scan.missing.isEmpty {
             throw IngestError.noInputs
@@ -73,13 +67,13 @@ public final class Ingest {
         for path in scan.metricsFiles {
             metrics.append(try MetricsFile.read(path: path, allowPartialTail: request.follow))
         }
-        let existed = FileManager.default.fileExists(atPath: request.logPath)
-        let lock = try IngestLock(path: request.logPath)
+        // A log created here and left without a recorded ingest is removed again when closed.
+        let store = try LogStores.openForIngest(request.logPath, chunkBytes: request.chunkBytes)
         let ingest: Ingest
         do {
-            ingest = try Ingest(request: request, observer: observer, lock: lock)
+            ingest = try Ingest(request: request, observer: observer, store: store)
         } catch {
-            if !existed { removeLog(request.logPath) }
+            try? store.close()
             throw error
         }
         ingest.started = started
@@ -88,28 +82,20 @@ public final class Ingest {
             try ingest.waitForPendingWrite()
         } catch {
             try? ingest.waitForPendingWrite()  // a step already handed to the writer still commits
-            let wroteNothing = ingest.ingestID == nil
-            try? ingest.store.close()
-            if !existed && wroteNothing { removeLog(request.logPath) }
+            try? store.close()
             throw error
         }
-        try ingest.store.close()
-        if !existed && ingest.ingestID == nil { removeLog(request.logPath) }
+        try store.close()
         // Closing checkpoints the WAL into the log file: part of what the ingest cost.
         ingest.report.seconds = Date().timeIntervalSince(started)
         return ingest.report
     }
 
-    /// Removes a log this ingest created and never wrote to.
-    static func removeLog(_ path: String) {
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-    }
-
-    private init(request: IngestRequest, observer: any ProgressObserver, lock: IngestLock) throws {
+    private init(request: IngestRequest, observer: any ProgressObserver, store: any LogStore) throws {
         self.request = request
         self.observer = observer
-        self.lock = lock
-        store = try LogStore.openForWriting(at: request.logPath, chunkBytes: request.chunkBytes)
+        self.store = store
+        appender = StepAppender(store: store, keyframeEvery: request.keyframeEvery)
         try store.read { r in
             tensors = try r.tensors()
             firstStep = try r.firstStep()
@@ -182,7 +168,7 @@ public final class Ingest {
     }
 
     /// Opens this ingest's audit-trail record and stores pending tracks, inside a write transaction.
-    func beginWrite(_ w: StoreWriter) throws {
+    func beginWrite(_ w: any LogWriter) throws {
         if ingestID == nil {
             ingestID = try w.insertIngest(arguments: request.arguments, configuration: configurationJSON())
         }

@@ -27,7 +27,7 @@ public struct IngestRequest: Sendable {
     public var arguments: [String] = []
     /// Largest chunk for a new log (smaller in tests).
     public var chunkBytes = defaultChunkBytes
-    public static let defaultChunkBytes = LogStore.defaultChunkBytes
+    public static let defaultChunkBytes = ChunkLayout.defaultChunkBytes
 
     public init(logPath: String, inputs: [String]) {
         self.logPath = logPath

@@ -34,9 +34,26 @@ public final class StepFile: Sendable {
     /// was opened: what was read from it may be zeros or a mix of two versions.
     public func checkUnchanged() throws(IngestError) { try mapped.checkUnchanged() }
 
-    /// The bytes of `tensor`.
-    public func bytes(of tensor: TensorInfo) -> UnsafeRawBufferPointer {
-        mapped[fileRange(of: tensor)]
+    /// Calls `body` with the bytes of `tensor` (valid during the call).
+    public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(mapped[fileRange(of: tensor)])
+    }
+
+    /// Calls `body` with the bytes of each of `tensors` (valid during the call).
+    public func withBytes<R>(of tensors: [TensorInfo], _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+        try body(tensors.map { mapped[fileRange(of: $0)] })
+    }
+
+    /// Maps in the pages of `range` of `tensor`'s bytes in one call, before they are read.
+    public func prefault(_ tensor: TensorInfo, _ range: Range<Int>) { mapped.prefault(fileRange(of: tensor, range)) }
+
+    /// Gives back the mapped pages of `range` of `tensor`'s bytes (see `MappedFile.release`).
+    public func release(_ tensor: TensorInfo, _ range: Range<Int>) { mapped.release(fileRange(of: tensor, range)) }
+
+    /// The file offsets of `range` of `tensor`'s bytes.
+    func fileRange(of tensor: TensorInfo, _ range: Range<Int>) -> Range<Int> {
+        let start = fileRange(of: tensor).lowerBound
+        return (start + range.lowerBound)..<(start + range.upperBound)
     }
 
     /// XXH64 of the whole file, read in windows that are released behind the hash.

@@ -23,20 +23,12 @@ extension ShadowResult {
                 let bytes = integerBytes(of: tensor)
                 return OutputTensor(layout: tensor.layout) { emit in try bytes.withUnsafeBytes(emit) }
             }
-            let values = self.values(of: tensor)
             let dtype = precision == .param ? FloatingDType(rawValue: tensor.dtype.rawValue)! : .f32
             let layout = TensorLayout(name: tensor.name, dtype: DType(rawValue: dtype.rawValue)!, shape: tensor.shape)
             return OutputTensor(layout: layout) { emit in
-                if dtype == .f32 { try emit(UnsafeRawBufferPointer(values)); return }
-                let block = 1 << 16
-                let scratch = UnsafeMutableRawPointer.allocate(byteCount: block * dtype.byteWidth, alignment: 8)
-                defer { scratch.deallocate() }
-                var start = 0
-                while start < values.count {
-                    let n = min(block, values.count - start)
-                    Widening.narrow(values.baseAddress! + start, count: n, to: dtype, into: scratch)
-                    try emit(UnsafeRawBufferPointer(start: scratch, count: n * dtype.byteWidth))
-                    start += n
+                try withValues(of: tensor) { values in
+                    if dtype == .f32 { return try emit(UnsafeRawBufferPointer(values)) }
+                    try Widening.narrow(values, to: dtype, inBlocksOf: 1 << 16, emit)
                 }
             }
         }

@@ -39,7 +39,7 @@ extension EMALog {
         return report
     }
 
-    private func auditContent(_ r: StoreReader, _ report: inout AuditReport, _ observer: any ProgressObserver) throws {
+    private func auditContent(_ r: any LogReader, _ report: inout AuditReport, _ observer: any ProgressObserver) throws {
         let replay = try Replay(reader: r)
         for step in replay.steps {
             do { _ = try r.stepRecord(step) } catch let error as StoreError where error.isDamage { report.problems.append("\(error)") }
@@ -78,11 +78,11 @@ extension EMALog {
 
     /// Every chunk of every step, decoded and checked, chunk-major: one chunk of one tensor through
     /// every step, so memory stays at a few chunks.
-    private func verifyChunks(_ replay: Replay, _ r: StoreReader, _ report: inout AuditReport, _ observer: any ProgressObserver) throws {
-        let total = replay.tensors.reduce(0) { $0 + r.chunkRanges(of: $1).count }
+    private func verifyChunks(_ replay: Replay, _ r: any LogReader, _ report: inout AuditReport, _ observer: any ProgressObserver) throws {
+        let total = replay.tensors.reduce(0) { $0 + r.layout.ranges(of: $1).count }
         var done = 0
         for tensor in replay.tensors {
-            for (index, range) in r.chunkRanges(of: tensor).enumerated() {
+            for (index, range) in r.layout.ranges(of: tensor).enumerated() {
                 let trajectory = ChunkTrajectory(tensor: tensor, chunkIndex: index)
                 var previous: Int?
                 for step in replay.steps {
@@ -107,23 +107,27 @@ extension EMALog {
                 report.problems.append("step \(step): chunks of an unknown tensor id \(tensorID)")
                 continue
             }
-            let expected = r.chunkRanges(of: tensor).count
+            let expected = r.layout.ranges(of: tensor).count
             if count != expected { report.problems.append("step \(step): tensor '\(tensor.name)' has \(count) chunks, expected \(expected)") }
         }
     }
 
-    private func compare(_ shadow: ShadowState, with snapshot: SnapshotRecord, _ replay: Replay, _ r: StoreReader) throws -> String? {
+    private func compare(_ shadow: ShadowState, with snapshot: SnapshotRecord, _ replay: Replay, _ r: any LogReader) throws -> String? {
         for tensor in replay.floating {
-            let live = UnsafeRawBufferPointer(shadow.values(of: tensor.id))
-            var mismatch: Int?
-            try r.forEachChunk(of: tensor, in: .snapshot(snapshot.id)) { offset, bytes in
-                if mismatch == nil, !ByteCompare.equal(bytes, live.baseAddress! + offset) {
-                    for i in 0..<(bytes.count / 4) where bytes.load(fromByteOffset: 4 * i, as: UInt32.self)
-                        != live.load(fromByteOffset: offset + 4 * i, as: UInt32.self) {
-                        mismatch = offset / 4 + i
-                        break
+            let mismatch = try shadow.withValues(of: tensor.id) { values -> Int? in
+                let live = UnsafeRawBufferPointer(values)
+                var mismatch: Int?
+                try r.forEachChunk(of: tensor, in: .snapshot(snapshot.id)) { offset, bytes in
+                    let replayed = UnsafeRawBufferPointer(rebasing: live[offset..<(offset + bytes.count)])
+                    if mismatch == nil, !ByteCompare.equal(bytes, replayed) {
+                        for i in 0..<(bytes.count / 4) where bytes.load(fromByteOffset: 4 * i, as: UInt32.self)
+                            != replayed.load(fromByteOffset: 4 * i, as: UInt32.self) {
+                            mismatch = offset / 4 + i
+                            break
+                        }
                     }
                 }
+                return mismatch
             }
             if let mismatch { return "tensor '\(tensor.name)' differs from the replay at element \(mismatch)" }
         }

@@ -43,7 +43,7 @@ public struct LogInfo: Sendable {
 extension EMALog {
     /// Summarises the log; first moves the WAL into the file when the log is writable, so sizes are final.
     public func info() throws -> LogInfo {
-        try? LogStore.checkpoint(at: store.path)
+        let size = store.storedSize()
         return try store.read { r in
             let summary = try r.summary()
             let tensors = try r.tensors()
@@ -57,13 +57,9 @@ extension EMALog {
                 bytesPerStep: tensors.reduce(0) { $0 + $1.byteCount }, tracks: tracks,
                 snapshotCount: summary.snapshotCount, metricKeys: try r.metricKeys().keys.sorted(),
                 metricValueCount: summary.metricValueCount, ingestCount: summary.ingestCount,
-                migrations: try r.appliedMigrations(), fileBytes: Self.size(store.path),
-                walBytes: Self.size(store.path + "-wal"), rawChunkBytes: summary.chunkBytes,
+                migrations: try r.appliedMigrations(), fileBytes: size.main,
+                walBytes: size.pending, rawChunkBytes: summary.chunkBytes,
                 snapshotChunkBytes: summary.snapshotBytes, codecs: summary.codecs)
         }
-    }
-
-    static func size(_ path: String) -> Int {
-        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
     }
 }

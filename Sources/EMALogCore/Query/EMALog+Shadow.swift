@@ -29,7 +29,7 @@ extension EMALog {
         }
     }
 
-    func computeShadows(_ resolved: [ResolvedTrack], at target: Int, _ r: StoreReader,
+    func computeShadows(_ resolved: [ResolvedTrack], at target: Int, _ r: any LogReader,
                         observer: any ProgressObserver) throws -> [ShadowResult] {
         let replay = try Replay(reader: r)
         let logID = try r.logID()

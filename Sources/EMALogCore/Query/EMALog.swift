@@ -4,12 +4,17 @@ import EMALogStore
 
 /// A log opened for queries: shadows, raw steps, sweeps, metrics, info and audit. Never writes.
 public final class EMALog {
-    let store: LogStore
+    let store: any LogStore
 
     /// Opens the log at `path` read-only. `auditing`: a log whose schema emalog did not write, or
     /// whose settings are damaged, is opened anyway so `audit` can report why (it reads no table).
-    public init(openingAt path: String, auditing: Bool = false) throws {
-        store = try LogStore.openForReading(at: path, auditing: auditing)
+    public convenience init(openingAt path: String, auditing: Bool = false) throws {
+        self.init(store: try LogStores.openForReading(path, auditing: auditing))
+    }
+
+    /// Queries `store`, a log opened by any backend.
+    public init(store: any LogStore) {
+        self.store = store
     }
 
     /// The log's path.
@@ -32,7 +37,7 @@ public final class EMALog {
     }
 
     /// Resolves a selector: a track name, a spec equal to a tracked profile (that track), or post hoc.
-    func resolve(_ selector: TrackSelector, _ r: StoreReader) throws -> ResolvedTrack {
+    func resolve(_ selector: TrackSelector, _ r: any LogReader) throws -> ResolvedTrack {
         let tracks = try r.tracks().map { ($0, try $0.profile()) }
         let spec: EMASpec
         switch selector {
@@ -58,7 +63,7 @@ public final class EMALog {
     }
 
     /// `step`, or the latest when nil; a step the log lacks throws, naming its neighbours.
-    func resolveStep(_ step: Int?, _ r: StoreReader) throws -> Int {
+    func resolveStep(_ step: Int?, _ r: any LogReader) throws -> Int {
         guard let last = try r.lastStep() else { throw QueryError.emptyLog(path: store.path) }
         guard let step else { return last }
         if try r.stepRecord(step) == nil {

@@ -24,8 +24,10 @@ public struct ShadowResult {
         return m
     }
 
-    /// Float32 values of a floating tensor.
-    public func values(of tensor: TensorRecord) -> UnsafeBufferPointer<Float> { state.values(of: tensor.id) }
+    /// Calls `body` with the Float32 values of floating tensor `tensor` (valid during the call).
+    public func withValues<R>(of tensor: TensorRecord, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try state.withValues(of: tensor.id, body)
+    }
 
     /// Raw bytes of an integer tensor at the step.
     public func integerBytes(of tensor: TensorRecord) -> [UInt8] { integers[tensor.id] ?? [] }

@@ -7,13 +7,13 @@ import Synchronization
 
 /// Re-derives shadows from the log: load a snapshot (or start at the first step), then replay raw steps.
 public struct Replay {
-    let reader: StoreReader
+    let reader: any LogReader
     let tensors: [TensorRecord]
     let floating: [TensorRecord]
     /// Every stored step, ascending.
     let steps: [Int]
 
-    public init(reader: StoreReader) throws {
+    public init(reader: any LogReader) throws {
         self.reader = reader
         tensors = try reader.tensors()
         floating = tensors.filter { $0.dtype.isFloating }
@@ -36,8 +36,7 @@ public struct Replay {
             throw StoreError.inconsistent("snapshot \(snapshot.id) is at step \(snapshot.step), which the log does not hold")
         }
         for tensor in floating {
-            let buffer = UnsafeMutableRawBufferPointer(start: shadow.pointer(tensor.id), count: tensor.elementCount * 4)
-            try reader.readTensor(tensor, in: .snapshot(snapshot.id), into: buffer)
+            try shadow.withMutableBytes(of: tensor) { try reader.readTensor(tensor, in: .snapshot(snapshot.id), into: $0) }
         }
         shadow.step = snapshot.step
     }
@@ -69,7 +68,7 @@ public struct Replay {
         // not applied).
         var units: [ReplayUnit] = []
         for tensor in floating {
-            for (index, range) in reader.chunkRanges(of: tensor).enumerated() {
+            for (index, range) in reader.layout.ranges(of: tensor).enumerated() {
                 let keyframe = try reader.keyframeStep(tensor: tensor, chunkIndex: index, atOrBefore: first.step)
                 let warmUp = steps.filter { $0 >= keyframe && $0 < first.step }.map { s in
                     (step: s, previous: step(before: s), actions: [(ShadowState, ShadowUpdate.Action)]())
@@ -98,37 +97,26 @@ public struct Replay {
     /// Raw chunk bytes replayed side by side (four 16 MiB chunks: both cores busy, memory small).
     static let batchBytes = 64 << 20
 
-    /// Step-major over the units: the rows of round k + 1 are fetched on this thread (the only
-    /// one that touches the database) while the workers decode and apply round k, one unit each.
+    /// Step-major over the units: the chunks of round k + 1 are fetched on this thread (the only
+    /// one that touches the store) while the workers decode and apply round k, one unit each.
     private func run(_ units: [ReplayUnit], stepDone: () -> Void) throws {
         let rounds = units.map(\.items.count).max() ?? 0
-        let trajectories = units.map { ChunkTrajectory(tensor: $0.tensor, chunkIndex: $0.chunkIndex) }
+        let total = units.reduce(0) { $0 + $1.range.count }
+        let batch = ReplayBatch(units: units, threads: units.map { segmentThreads(chunk: $0.range.count, total: total) })
         func fetch(_ round: Int) throws -> [PendingChunk?] {
             try units.indices.map { u in
-                round < units[u].items.count ? try trajectories[u].pending(at: units[u].items[round].step, reader) : nil
+                round < units[u].items.count ? try batch.trajectories[u].pending(at: units[u].items[round].step, reader) : nil
             }
         }
         var pending = try fetch(0)
-        let total = units.reduce(0) { $0 + $1.range.count }
-        let threads = units.map { segmentThreads(chunk: $0.range.count, total: total) }
         let queue = DispatchQueue(label: "emalog.replay", attributes: .concurrent)
         let failures = Mutex<[any Error]>([])
         for round in 0..<rounds {
             let group = DispatchGroup()
-            let work = UncheckedBox((units, trajectories, pending, reader, threads))
-            for u in units.indices where pending[u] != nil {
+            for u in units.indices {
+                guard let chunk = pending[u] else { continue }
                 queue.async(group: group) {
-                    let (units, trajectories, pending, reader, threads) = work.value
-                    let unit = units[u]
-                    let item = unit.items[round]
-                    do {
-                        let bytes = try trajectories[u].decode(pending[u]!, previous: item.previous, threads: threads[u], reader)
-                        if !item.actions.isEmpty {
-                            bytes.withUnsafeBytes { ShadowUpdate.apply(item.actions, tensor: unit.tensor, offset: unit.range.lowerBound, bytes: $0) }
-                        }
-                    } catch {
-                        failures.withLock { $0.append(error) }
-                    }
+                    do { try batch.decodeAndApply(unit: u, round: round, chunk) } catch { failures.withLock { $0.append(error) } }
                 }
             }
             var fetchFailure: (any Error)?

@@ -37,15 +37,21 @@ public final class ShadowState {
         for buffer in buffers.values { free(buffer.baseAddress) }
     }
 
-    /// The Float32 values of `tensor`.
-    public func values(of tensorID: Int64) -> UnsafeBufferPointer<Float> {
+    /// Calls `body` with the Float32 values of floating tensor `tensorID` (valid during the call).
+    public func withValues<R>(of tensorID: Int64, _ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         guard let buffer = buffers[tensorID] else { preconditionFailure("no shadow for tensor \(tensorID)") }
-        return UnsafeBufferPointer(buffer)
+        return try body(UnsafeBufferPointer(buffer))
     }
 
-    /// The shadow as raw bytes (Float32 little-endian) for snapshots.
-    func bytes(of tensor: TensorRecord) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: buffers[tensor.id]!.baseAddress, count: tensor.elementCount * 4)
+    /// Calls `body` with the shadow of `tensor` as raw bytes (Float32 little-endian), for snapshots.
+    func withBytes<R>(of tensor: TensorRecord, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withValues(of: tensor.id) { try body(UnsafeRawBufferPointer($0)) }
+    }
+
+    /// Calls `body` with the shadow of `tensor` as writable raw bytes (a snapshot loaded into it).
+    func withMutableBytes<R>(of tensor: TensorRecord, _ body: (UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        guard let buffer = buffers[tensor.id] else { preconditionFailure("no shadow for tensor \(tensor.name)") }
+        return try body(UnsafeMutableRawBufferPointer(buffer))
     }
 
     func pointer(_ tensorID: Int64) -> UnsafeMutablePointer<Float> { buffers[tensorID]!.baseAddress! }

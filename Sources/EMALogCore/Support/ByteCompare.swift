@@ -6,8 +6,8 @@ import Darwin
 
 /// Byte-for-byte comparison of stored chunks with other memory.
 enum ByteCompare {
-    /// True when the `a.count` bytes at `b` equal `a`.
-    static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawPointer) -> Bool {
-        a.count == 0 || memcmp(a.baseAddress!, b, a.count) == 0
+    /// True when `a` and `b` hold the same bytes.
+    static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        a.count == b.count && (a.count == 0 || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0)
     }
 }

@@ -64,24 +64,25 @@ public enum ChunkOwner: Sendable, Equatable {
     case step(Int)
     case snapshot(Int64)
 
-    var table: String {
-        switch self {
-        case .step: "chunks"
-        case .snapshot: "snapshot_chunks"
-        }
+    public var isSnapshot: Bool {
+        if case .snapshot = self { return true }
+        return false
     }
 
-    var column: String {
-        switch self {
-        case .step: "step"
-        case .snapshot: "snapshot_id"
-        }
+    /// The bytes `tensor` takes for this owner: its own dtype in a raw step, Float32 in a snapshot
+    /// (a shadow is kept in Float32 whatever the parameter's dtype).
+    public func byteCount(of tensor: TensorRecord) -> Int {
+        isSnapshot ? tensor.elementCount * 4 : tensor.byteCount
     }
 
-    var key: Int64 {
+    /// The dtype the owner's chunks hold for `tensor`.
+    public func dtype(of tensor: TensorRecord) -> DType { isSnapshot ? .f32 : tensor.dtype }
+
+    /// "at step 3", "in snapshot 2", for messages.
+    public var label: String {
         switch self {
-        case let .step(s): Int64(s)
-        case let .snapshot(id): id
+        case let .step(s): "at step \(s)"
+        case let .snapshot(id): "in snapshot \(id)"
         }
     }
 }

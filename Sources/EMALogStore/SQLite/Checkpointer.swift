@@ -9,7 +9,7 @@ import GRDB
 ///
 /// SQLite restarts the WAL from its start when a write transaction begins with every frame copied.
 /// A writer that keeps beginning while a copy runs would let the WAL grow, so once a copy finds it
-/// past its bound (`LogStore.walBoundBytes`), each commit waits for a copy that started after it.
+/// past its bound (`SQLiteLogStore.walBoundBytes`), each commit waits for a copy that started after it.
 final class Checkpointer: @unchecked Sendable {
     // Everything below `queue` is guarded by `condition`.
     private let queue: DatabaseQueue
@@ -20,7 +20,7 @@ final class Checkpointer: @unchecked Sendable {
     static let interval: TimeInterval = 0.01
 
     init(path: String, walBoundBytes: Int) throws {
-        queue = try DatabaseQueue(path: path, configuration: LogStore.configuration(busySeconds: 1))
+        queue = try DatabaseQueue(path: path, configuration: SQLiteLogStore.configuration(busySeconds: 1))
         let pageSize = try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } ?? 4096
         walBoundFrames = max(1, walBoundBytes / max(pageSize, 512))
         Thread.detachNewThread { [self] in run() }

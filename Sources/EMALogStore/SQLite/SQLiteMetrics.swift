@@ -2,63 +2,16 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
-/// A metric value.
-public struct MetricValue: Sendable, Equatable {
-    public var step: Int
-    public var keyID: Int64
-    public var value: Double
-
-    public init(step: Int, keyID: Int64, value: Double) {
-        self.step = step
-        self.keyID = keyID
-        self.value = value
-    }
-
-    public static func == (a: MetricValue, b: MetricValue) -> Bool {
-        a.step == b.step && a.keyID == b.keyID && sameValue(a.value, b.value)
-    }
-
-    /// Equal as stored: bit-identical, both NaN (SQLite keeps no NaN, NULL stands for it), or both
-    /// zero: a REAL column keeps an integral value as an integer, so -0.0 is stored as 0 and reads
-    /// back as 0.0; telling the two apart would refuse a re-run of the same ingest forever.
-    static func sameValue(_ a: Double, _ b: Double) -> Bool {
-        a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) || (a == 0 && b == 0)
-    }
-}
-
-/// A (step, key) pair already stored with a different value.
-public struct MetricConflict: Error, Equatable, Sendable {
-    public var step: Int
-    public var key: String
-    public var stored: Double
-    public var new: Double
-
-    public init(step: Int, key: String, stored: Double, new: Double) {
-        self.step = step
-        self.key = key
-        self.stored = stored
-        self.new = new
-    }
-}
-
-/// What a metrics write did.
-public struct MetricsWriteResult: Sendable, Equatable {
-    public var inserted = 0
-    public var unchanged = 0
-    public var replaced = 0
-    public init() {}
-}
-
-extension StoreReader {
+extension SQLiteAccess {
     /// Metric keys by name.
-    public func metricKeys() throws -> [String: Int64] {
+    func metricKeys() throws -> [String: Int64] {
         var keys: [String: Int64] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT id, name FROM metric_keys") { keys[try row.decode(forColumn: "name")] = try row.decode(forColumn: "id") }
         return keys
     }
 
     /// Values of `keyIDs` with step in `range`, ordered by step then key.
-    public func metricValues(keyIDs: [Int64], steps range: ClosedRange<Int>) throws -> [MetricValue] {
+    func metricValues(keyIDs: [Int64], steps range: ClosedRange<Int>) throws -> [MetricValue] {
         guard !keyIDs.isEmpty else { return [] }
         let list = keyIDs.map(String.init).joined(separator: ",")
         let statement = try db.makeStatement(sql: """
@@ -82,10 +35,10 @@ extension StoreReader {
     }
 }
 
-extension StoreWriter {
+extension SQLiteWriter {
     /// Ids of `names`, adding the keys not yet stored.
-    public func metricKeyIDs(for names: some Sequence<String>) throws -> [String: Int64] {
-        var keys = try reader.metricKeys()
+    func metricKeyIDs(for names: some Sequence<String>) throws -> [String: Int64] {
+        var keys = try metricKeys()
         for name in names where keys[name] == nil {
             try db.execute(sql: "INSERT INTO metric_keys (name) VALUES (?)", arguments: [name])
             keys[name] = db.lastInsertedRowID
@@ -95,7 +48,7 @@ extension StoreWriter {
 
     /// Stores values; the same value again is a no-op, a different one throws `MetricConflict`
     /// unless `replace`.
-    public func insertMetrics(_ values: [MetricValue], replace: Bool, keyName: (Int64) -> String) throws -> MetricsWriteResult {
+    func insertMetrics(_ values: [MetricValue], replace: Bool, keyName: (Int64) -> String) throws -> MetricsWriteResult {
         let insert = try db.cachedStatement(sql: "INSERT INTO metrics (step, key_id, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
         let select = try db.cachedStatement(sql: "SELECT value FROM metrics WHERE step = ? AND key_id = ?")
         let connection = db.sqliteConnection

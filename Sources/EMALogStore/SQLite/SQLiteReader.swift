@@ -2,16 +2,23 @@ import EMALogFormats
 import Foundation
 import GRDB
 
-/// Read access to a log, valid only inside `LogStore.read {}` or `write {}`.
-public struct StoreReader {
+/// A connection inside one of `SQLiteLogStore`'s transactions: the reads of `LogReader`, the same
+/// for a read view and a write transaction.
+protocol SQLiteAccess: LogReader {
+    var db: Database { get }
+}
+
+/// `LogReader` over SQLite, valid only inside `SQLiteLogStore.read {}`.
+struct SQLiteReader: SQLiteAccess {
     let db: Database
-    /// The log's path, for messages.
-    public let path: String
-    /// Largest chunk, in bytes.
-    public let chunkBytes: Int
+    let path: String
+    let layout: ChunkLayout
+}
+
+extension SQLiteAccess {
 
     /// The log's identity (a UUID made when it was created).
-    public func logID() throws -> String {
+    func logID() throws -> String {
         try String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'log_id'") ?? ""
     }
 
@@ -21,7 +28,7 @@ public struct StoreReader {
     /// dimensions >= 0 whose byte count fits, equal to the stored element count, and the first
     /// step's chunks holding exactly that many bytes (a hand-edited shape such as [1e12] would
     /// otherwise size a shadow of terabytes).
-    public func tensors() throws -> [TensorRecord] {
+    func tensors() throws -> [TensorRecord] {
         let records = try Row.fetchAll(db, sql: "SELECT id, name, dtype, shape, element_count, position FROM tensors ORDER BY position")
             .map { row -> TensorRecord in
                 let name: String = try row.decode(forColumn: "name")
@@ -79,7 +86,7 @@ public struct StoreReader {
             held[try row.decode(atIndex: 0)] = (try row.decode(atIndex: 1), try row.decode(atIndex: 2))
         }
         for tensor in tensors {
-            let expected = Self.chunkCount(total: tensor.byteCount, chunkBytes: chunkBytes)
+            let expected = layout.count(of: tensor.byteCount)
             guard let found = held[tensor.id], found.chunks == expected, found.bytes == tensor.byteCount else {
                 let found = held[tensor.id].map { "\($0.chunks) chunks of \($0.bytes) bytes" } ?? "no chunks"
                 throw StoreError.inconsistent("tensor '\(tensor.name)' (\(tensor.dtype.rawValue) \(tensor.shape)) needs "
@@ -89,24 +96,24 @@ public struct StoreReader {
     }
 
     /// Every stored step number, ascending.
-    public func stepNumbers() throws -> [Int] {
+    func stepNumbers() throws -> [Int] {
         let steps = try Int.fetchAll(db, sql: "SELECT step FROM steps ORDER BY step")
         if let bad = steps.first(where: { !StepNumber.isValid($0) }) { throw Self.invalidStep(bad, "steps") }
         return steps
     }
 
     /// The latest stored step.
-    public func lastStep() throws -> Int? {
+    func lastStep() throws -> Int? {
         try Self.checked(Int.fetchOne(db, sql: "SELECT max(step) FROM steps"), "steps")
     }
 
     /// The first stored step.
-    public func firstStep() throws -> Int? {
+    func firstStep() throws -> Int? {
         try Self.checked(Int.fetchOne(db, sql: "SELECT min(step) FROM steps"), "steps")
     }
 
     /// The closest stored steps below and above `step`.
-    public func neighbours(of step: Int) throws -> (below: Int?, above: Int?) {
+    func neighbours(of step: Int) throws -> (below: Int?, above: Int?) {
         (try Self.checked(Int.fetchOne(db, sql: "SELECT max(step) FROM steps WHERE step < ?", arguments: [step]), "steps"),
          try Self.checked(Int.fetchOne(db, sql: "SELECT min(step) FROM steps WHERE step > ?", arguments: [step]), "steps"))
     }
@@ -122,7 +129,7 @@ public struct StoreReader {
     }
 
     /// The audit record of `step`, if stored; its metadata and hash are validated.
-    public func stepRecord(_ step: Int) throws -> StepRecord? {
+    func stepRecord(_ step: Int) throws -> StepRecord? {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM steps WHERE step = ?", arguments: [step]) else {
             return nil
         }
@@ -154,20 +161,20 @@ public struct StoreReader {
     }
 
     /// Stored tracks, by id.
-    public func tracks() throws -> [TrackRecord] {
+    func tracks() throws -> [TrackRecord] {
         try Row.fetchAll(db, sql: "SELECT id, name, spec FROM tracks ORDER BY id").map {
             TrackRecord(id: try $0.decode(forColumn: "id"), name: try $0.decode(forColumn: "name"), spec: try $0.decode(forColumn: "spec"))
         }
     }
 
     /// A track's snapshots, ascending by step.
-    public func snapshots(track: Int64) throws -> [SnapshotRecord] {
+    func snapshots(track: Int64) throws -> [SnapshotRecord] {
         try Row.fetchAll(db, sql: "SELECT id, track_id, step FROM snapshots WHERE track_id = ? ORDER BY step",
                          arguments: [track]).map { try Self.snapshot($0) }
     }
 
     /// The track's latest snapshot at or before `step`.
-    public func snapshot(track: Int64, atOrBefore step: Int) throws -> SnapshotRecord? {
+    func snapshot(track: Int64, atOrBefore step: Int) throws -> SnapshotRecord? {
         try Row.fetchOne(db, sql: """
             SELECT id, track_id, step FROM snapshots WHERE track_id = ? AND step <= ? ORDER BY step DESC LIMIT 1
             """, arguments: [track, step]).map { try Self.snapshot($0) }
@@ -182,7 +189,7 @@ public struct StoreReader {
     /// One pass over the chunk rows, aggregated here: SQLite's GROUP BY would sort the rows
     /// through a temporary b-tree holding the blobs themselves (2.6 GB of temp writes on a large log);
     /// `length(data)` alone reads a blob's size from its row header, not its pages.
-    public func summary() throws -> StoreSummary {
+    func summary() throws -> StoreSummary {
         let steps = try Row.fetchOne(db, sql: "SELECT count(*), min(step), max(step) FROM steps")!
         let snaps = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM snapshots), coalesce(sum(length(data)), 0) FROM snapshot_chunks")!
         let metrics = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM metric_keys), (SELECT count(*) FROM metrics)")!
@@ -210,14 +217,12 @@ public struct StoreReader {
     }
 
     /// Applied migrations, in order.
-    public func appliedMigrations() throws -> [String] {
+    func appliedMigrations() throws -> [String] {
         try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
     }
-}
 
-extension StoreReader {
     /// SQLite's `PRAGMA integrity_check` lines ("ok" when sound).
-    public func integrityCheck() throws -> [String] {
+    func integrityCheck() throws -> [String] {
         try String.fetchAll(db, sql: "PRAGMA integrity_check")
     }
 }

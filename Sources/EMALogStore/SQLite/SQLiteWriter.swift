@@ -2,17 +2,14 @@ import EMALogFormats
 import Foundation
 import GRDB
 
-/// Write access to a log, valid only inside `LogStore.write {}`: everything commits together.
-public struct StoreWriter {
+/// `LogWriter` over SQLite, valid only inside `SQLiteLogStore.write {}`: everything commits together.
+struct SQLiteWriter: SQLiteAccess, LogWriter {
     let db: Database
-    public let path: String
-    public let chunkBytes: Int
-
-    /// Reads within the same transaction.
-    public var reader: StoreReader { StoreReader(db: db, path: path, chunkBytes: chunkBytes) }
+    let path: String
+    let layout: ChunkLayout
 
     /// Records an ingest in the audit trail; returns its id.
-    public func insertIngest(arguments: [String], configuration: String) throws -> Int64 {
+    func insertIngest(arguments: [String], configuration: String) throws -> Int64 {
         let args = "[" + arguments.map(JSONWriter.quoted).joined(separator: ",") + "]"
         try db.execute(sql: """
             INSERT INTO ingests (started_at, emalog_version, arguments, configuration) VALUES (?, ?, ?, ?)
@@ -21,7 +18,7 @@ public struct StoreWriter {
     }
 
     /// Defines the log's tensor set (first step only).
-    public func insertTensors(_ tensors: [TensorLayout]) throws -> [TensorRecord] {
+    func insertTensors(_ tensors: [TensorLayout]) throws -> [TensorRecord] {
         var records: [TensorRecord] = []
         for (position, tensor) in tensors.enumerated() {
             let shape = "[" + tensor.shape.map(String.init).joined(separator: ",") + "]"
@@ -35,7 +32,7 @@ public struct StoreWriter {
     }
 
     /// Adds a step's audit record (its chunks follow with `insertChunks`).
-    public func insertStep(_ record: StepRecord) throws {
+    func insertStep(_ record: StepRecord) throws {
         try db.execute(sql: """
             INSERT INTO steps (step, ingest_id, source_path, source_size, source_xxh64, metadata, ingested_at)
             VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -44,7 +41,7 @@ public struct StoreWriter {
     }
 
     /// Replaces a stored step's record and drops its chunks, ready for new ones (`--replace`).
-    public func replaceStep(_ record: StepRecord) throws {
+    func replaceStep(_ record: StepRecord) throws {
         try db.execute(sql: "DELETE FROM chunks WHERE step = ?", arguments: [record.step])
         try db.execute(sql: """
             UPDATE steps SET ingest_id = ?, source_path = ?, source_size = ?, source_xxh64 = ?, metadata = ?,
@@ -54,14 +51,14 @@ public struct StoreWriter {
     }
 
     /// Adds a track; returns its record.
-    public func insertTrack(name: String, spec: String, ingestID: Int64) throws -> TrackRecord {
+    func insertTrack(name: String, spec: String, ingestID: Int64) throws -> TrackRecord {
         try db.execute(sql: "INSERT INTO tracks (name, spec, ingest_id) VALUES (?, ?, ?)",
                        arguments: [name, spec, ingestID])
         return TrackRecord(id: db.lastInsertedRowID, name: name, spec: spec)
     }
 
     /// Adds a snapshot row (its chunks follow with `insertChunks`), replacing one at the same step.
-    public func insertSnapshot(track: Int64, step: Int) throws -> SnapshotRecord {
+    func insertSnapshot(track: Int64, step: Int) throws -> SnapshotRecord {
         try db.execute(sql: "DELETE FROM snapshots WHERE track_id = ? AND step = ?", arguments: [track, step])
         try db.execute(sql: "INSERT INTO snapshots (track_id, step, created_at) VALUES (?, ?, ?)",
                        arguments: [track, step, Timestamp.now()])
@@ -70,7 +67,7 @@ public struct StoreWriter {
 
     /// Deletes every snapshot at or after `step` (their shadows depend on a replaced step); returns
     /// the (track, step) pairs deleted.
-    public func deleteSnapshots(fromStep step: Int) throws -> [(track: Int64, step: Int)] {
+    func deleteSnapshots(fromStep step: Int) throws -> [(track: Int64, step: Int)] {
         let rows = try Row.fetchAll(db, sql: "SELECT track_id, step FROM snapshots WHERE step >= ?", arguments: [step])
         try db.execute(sql: "DELETE FROM snapshots WHERE step >= ?", arguments: [step])
         return try rows.map { (try $0.decode(forColumn: "track_id"), try $0.decode(forColumn: "step")) }

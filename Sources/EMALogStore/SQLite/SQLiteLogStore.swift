@@ -5,25 +5,22 @@ import Synchronization
 import Glibc
 #endif
 
-/// One emalog log: an SQLite file in WAL mode whose schema is `migrations/`.
+/// A log in one SQLite file in WAL mode, whose schema is `migrations/` (embedded in
+/// `Migrations.generated.swift`): the `LogStore` every training host writes.
 ///
-/// The `Database` handle never leaves this module: callers get a `StoreReader` or `StoreWriter`
+/// The `Database` handle never leaves this module: callers get a `LogReader` or `LogWriter`
 /// inside `read {}` / `write {}` closures, valid only during the closure.
-public final class LogStore: Sendable {
+public final class SQLiteLogStore: LogStore {
     /// The log file's path.
     public let path: String
-    /// Largest chunk stored, in bytes (16 MiB for new logs, 64 MiB before; smaller in tests). SPEC
-    /// allows up to 64 MiB; 16 MiB keeps an ingest's working set small and gives replays chunks
-    /// to share between cores.
-    public let chunkBytes: Int
+    /// The log's chunk size (16 MiB for new logs, 64 MiB in logs of early versions; smaller in tests).
+    public let layout: ChunkLayout
     let queue: DatabaseQueue
     /// For a log opened for writing: copies committed WAL frames into the log file beside the writer.
     let checkpointer: Checkpointer?
 
     /// The SQLite page size chosen for new logs: large blobs need fewer overflow pages.
     public static let pageSize = 16384
-    /// The default largest chunk.
-    public static let defaultChunkBytes = 16 << 20
     /// WAL size past which a commit waits for the checkpointer (see `Checkpointer`).
     public static let walBoundBytes = 64 << 20
 
@@ -33,15 +30,21 @@ public final class LogStore: Sendable {
     /// For a log opened for an audit: why its tables must not be read (a schema emalog did not
     /// write, damaged settings); empty when the log is sound enough to read.
     public let unreadable: [String]
+    /// For a log opened for an ingest: the ingest lock, held until the store is released.
+    private let lock: IngestLock?
+    /// For a log this store created for an ingest: removed again on close when no ingest was recorded.
+    private let created: Bool
 
     private init(path: String, queue: DatabaseQueue, chunkBytes: Int, checkpointer: Checkpointer? = nil,
-                 tidyOnClose: Bool = false, unreadable: [String] = []) {
+                 tidyOnClose: Bool = false, unreadable: [String] = [], lock: IngestLock? = nil, created: Bool = false) {
         self.path = path
         self.queue = queue
-        self.chunkBytes = chunkBytes
+        layout = ChunkLayout(chunkBytes: chunkBytes)
         self.checkpointer = checkpointer
         self.tidyOnClose = tidyOnClose
         self.unreadable = unreadable
+        self.lock = lock
+        self.created = created
     }
 
     deinit { try? close() }
@@ -52,7 +55,7 @@ public final class LogStore: Sendable {
     /// for up to `creationWait` seconds.
     /// `auditing`: keep a foreign schema or damaged settings as findings (`unreadable`) instead of
     /// refusing the log.
-    public static func openForReading(at path: String, creationWait: Double = 3, auditing: Bool = false) throws(StoreError) -> LogStore {
+    public static func openForReading(at path: String, creationWait: Double = 3, auditing: Bool = false) throws(StoreError) -> SQLiteLogStore {
         let deadline = Date().addingTimeInterval(creationWait)
         while true {
             do {
@@ -65,12 +68,12 @@ public final class LogStore: Sendable {
 
     static let emptyDatabase = "an empty database"
 
-    private static func openForReadingOnce(at path: String, auditing: Bool) throws(StoreError) -> LogStore {
+    private static func openForReadingOnce(at path: String, auditing: Bool) throws(StoreError) -> SQLiteLogStore {
         try checkFile(at: path, mustExist: true)
         // With no -wal or -shm beside the log, no writer is at work: what SQLite creates for this
         // reader is removed again when it closes (see `close`).
         let tidy = !FileManager.default.fileExists(atPath: path + "-wal") && !FileManager.default.fileExists(atPath: path + "-shm")
-        var opened: LogStore?
+        var opened: SQLiteLogStore?
         do {
             defer { if tidy && opened == nil { removeReaderFiles(path) } }
             do {
@@ -90,7 +93,7 @@ public final class LogStore: Sendable {
     /// Opens a read-only connection and checks the log before anything else is read. For an audit,
     /// a schema emalog did not write or damaged settings are kept as `unreadable` findings instead
     /// of thrown; the audit then reads nothing but SQLite's integrity check.
-    private static func openReader(_ path: String, immutable: Bool, tidy: Bool, auditing: Bool) throws -> LogStore {
+    private static func openReader(_ path: String, immutable: Bool, tidy: Bool, auditing: Bool) throws -> SQLiteLogStore {
         let config = configuration(readonly: true)
         let queue = immutable ? try openImmutable(path, config) : try DatabaseQueue(path: path, configuration: config)
         let (chunkBytes, unreadable) = try queue.read { db -> (Int, [String]) in
@@ -99,12 +102,12 @@ public final class LogStore: Sendable {
                 try checkSize(db, path: path)
                 return (chunkBytes, [])
             } catch let StoreError.foreignSchema(_, objects) where auditing {
-                return (defaultChunkBytes, objects.map { "schema: \($0)" })
+                return (ChunkLayout.defaultChunkBytes, objects.map { "schema: \($0)" })
             } catch let StoreError.inconsistent(what) where auditing {
-                return (defaultChunkBytes, ["settings: \(what)"])
+                return (ChunkLayout.defaultChunkBytes, ["settings: \(what)"])
             }
         }
-        return LogStore(path: path, queue: queue, chunkBytes: chunkBytes, tidyOnClose: tidy, unreadable: unreadable)
+        return SQLiteLogStore(path: path, queue: queue, chunkBytes: chunkBytes, tidyOnClose: tidy, unreadable: unreadable)
     }
 
     /// Every connection's settings: the log's schema is data, never code (`trusted_schema = OFF`:
@@ -150,8 +153,28 @@ public final class LogStore: Sendable {
     /// Opens a log for writing, creating it (page size, WAL, schema) when the file is new or empty,
     /// and applying any migrations it lacks.
     /// `walBoundBytes`: the WAL size past which commits wait for the checkpointer (tests lower it).
-    public static func openForWriting(at path: String, chunkBytes: Int = defaultChunkBytes,
-                                      walBoundBytes: Int = walBoundBytes) throws(StoreError) -> LogStore {
+    public static func openForWriting(at path: String, chunkBytes: Int = ChunkLayout.defaultChunkBytes,
+                                      walBoundBytes: Int = walBoundBytes) throws(StoreError) -> SQLiteLogStore {
+        try openForWriting(at: path, chunkBytes: chunkBytes, walBoundBytes: walBoundBytes, lock: nil, created: false)
+    }
+
+    /// Opens the log at `path` for an ingest, creating it when missing: takes the ingest lock
+    /// first (`StoreError.busy` at once when another ingest holds it) and keeps it until the store
+    /// is released. A log created here is removed again by `close()` when no ingest was recorded in it.
+    public static func openForIngest(at path: String, chunkBytes: Int = ChunkLayout.defaultChunkBytes) throws(StoreError) -> SQLiteLogStore {
+        let existed = FileManager.default.fileExists(atPath: path)
+        let lock = try IngestLock(path: path)
+        do {
+            return try openForWriting(at: path, chunkBytes: chunkBytes, walBoundBytes: walBoundBytes, lock: lock, created: !existed)
+        } catch {
+            if !existed { removeFiles(path) }
+            throw error
+        }
+    }
+
+    private static func openForWriting(at path: String, chunkBytes: Int, walBoundBytes: Int, lock: IngestLock?,
+                                       created: Bool) throws(StoreError) -> SQLiteLogStore {
+        precondition(ChunkLayout.validChunkBytes.contains(chunkBytes) && chunkBytes % 8 == 0, "chunk size \(chunkBytes)")
         try checkFile(at: path, mustExist: false)
         do {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -188,7 +211,8 @@ public final class LogStore: Sendable {
                 }
                 return try Self.storedChunkBytes(db) ?? chunkBytes
             }
-            return LogStore(path: path, queue: queue, chunkBytes: chunkSize, checkpointer: try Checkpointer(path: path, walBoundBytes: walBoundBytes))
+            return SQLiteLogStore(path: path, queue: queue, chunkBytes: chunkSize,
+                                  checkpointer: try Checkpointer(path: path, walBoundBytes: walBoundBytes), lock: lock, created: created)
         } catch {
             throw StoreError.wrap(error, path: path)
         }
@@ -251,14 +275,14 @@ public final class LogStore: Sendable {
         } else if requireComplete {
             throw StoreError.notALog(path: path, reason: emptyDatabase)
         }
-        guard requireComplete else { return LogStore.defaultChunkBytes }
-        return try storedChunkBytes(db) ?? LogStore.defaultChunkBytes
+        guard requireComplete else { return ChunkLayout.defaultChunkBytes }
+        return try storedChunkBytes(db) ?? ChunkLayout.defaultChunkBytes
     }
 
     /// The chunk size in `log_info`, validated; nil while a log being created has none yet.
     private static func storedChunkBytes(_ db: Database) throws -> Int? {
         if let text = try String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'chunk_bytes'") {
-            guard let stored = Int(text), validChunkBytes.contains(stored), stored % 8 == 0 else {
+            guard let stored = Int(text), ChunkLayout.validChunkBytes.contains(stored), stored % 8 == 0 else {
                 throw StoreError.inconsistent("log_info's chunk_bytes is '\(text.prefix(40))': a chunk size is a multiple "
                     + "of 8 bytes from 8 to 64 MiB")
             }
@@ -272,14 +296,11 @@ public final class LogStore: Sendable {
         return nil
     }
 
-    /// The chunk sizes a log may declare (the store writes 16 MiB; tests write smaller ones).
-    public static let validChunkBytes = 8...(64 << 20)
-
     /// Runs `body` in one read transaction: a consistent view even while an ingest writes.
     /// Errors thrown by `body` pass through; SQLite's become `StoreError`.
-    public func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
+    public func read<T>(_ body: (any LogReader) throws -> T) throws -> T {
         do {
-            return try queue.read { db in try body(StoreReader(db: db, path: path, chunkBytes: chunkBytes)) }
+            return try queue.read { db in try body(SQLiteReader(db: db, path: path, layout: layout)) }
         } catch let error as DatabaseError {
             throw StoreError.wrap(error, path: path)
         } catch let error as RowDecodingError {
@@ -289,10 +310,10 @@ public final class LogStore: Sendable {
 
     /// Runs `body` in one write transaction: everything it writes commits together or not at all.
     /// Errors thrown by `body` pass through; SQLite's become `StoreError`.
-    public func write<T>(_ body: (StoreWriter) throws -> T) throws -> T {
+    public func write<T>(_ body: (any LogWriter) throws -> T) throws -> T {
         do {
             defer { checkpointer?.committed() }
-            return try queue.write { db in try body(StoreWriter(db: db, path: path, chunkBytes: chunkBytes)) }
+            return try queue.write { db in try body(SQLiteWriter(db: db, path: path, layout: layout)) }
         } catch let error as DatabaseError {
             throw StoreError.wrap(error, path: path)
         } catch let error as RowDecodingError {
@@ -304,11 +325,27 @@ public final class LogStore: Sendable {
     /// found no -wal or -shm beside the log then removes the ones SQLite made for it: a short
     /// writable connection that changes nothing closes last, and SQLite itself deletes them
     /// unless another connection (an ingest that began meanwhile) still uses them.
+    ///
+    /// A log this store created for an ingest that recorded nothing is removed (with its -wal and -shm).
     public func close() throws(StoreError) {
         guard closed.withLock({ done in defer { done = true }; return !done }) else { return }
         checkpointer?.stop()
+        let discard = created && (try? queue.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM ingests)") }) != true
         do { try queue.close() } catch { throw StoreError.wrap(error, path: path) }
+        if discard { Self.removeFiles(path) }
         if tidyOnClose { Self.removeReaderFiles(path) }
+    }
+
+    /// The log file's size, and its WAL's, after a checkpoint when the log is writable here.
+    public func storedSize() -> StoredSize {
+        try? Self.checkpoint(at: path)
+        func size(_ path: String) -> Int { (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0 }
+        return StoredSize(main: size(path), pending: size(path + "-wal"))
+    }
+
+    /// Removes the log at `path` with its -wal and -shm.
+    private static func removeFiles(_ path: String) {
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
     /// Removes the -wal and -shm files SQLite made for a reader (also one that refused the log),
@@ -320,7 +357,7 @@ public final class LogStore: Sendable {
     }
 }
 
-extension LogStore {
+extension SQLiteLogStore {
     /// Checkpoints the WAL of the log at `path` (PASSIVE) through a short-lived writable connection.
     /// Changes no content; fails harmlessly on a read-only log.
     public static func checkpoint(at path: String) throws {

@@ -1,0 +1,32 @@
+import EMALogFormats
+import EMALogStore
+
+/// A step file as the store's `StepAppender` reads it: the bytes of the log's tensors (found by
+/// name: a file may list them in any order), its mapped pages faulted in and given back around
+/// each group of chunks.
+final class StepFileSource: StepSource {
+    let file: StepFile
+    /// The file's entry for each tensor of the log, in the log's order.
+    private let entries: [TensorInfo]
+
+    /// `file`'s tensors in the order of `tensors` (the tensor set was checked against the log's).
+    init(_ file: StepFile, tensors: [TensorRecord]) {
+        self.file = file
+        let byName = Dictionary(file.header.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        entries = tensors.map { tensor in
+            guard let entry = byName[tensor.name] else { preconditionFailure("\(file.path) has no tensor \(tensor.name)") }
+            return entry
+        }
+    }
+
+    func withBytes<R>(of tensors: [TensorRecord], _ body: ([UnsafeRawBufferPointer]) throws -> R) throws -> R {
+        precondition(tensors.count == entries.count, "the log's tensor set changed under an ingest")
+        return try file.withBytes(of: entries, body)
+    }
+
+    func willRead(tensor index: Int, _ range: Range<Int>) { file.prefault(entries[index], range) }
+
+    func release(tensor index: Int, _ range: Range<Int>) { file.release(entries[index], range) }
+
+    func checkUnchanged() throws { try file.checkUnchanged() }
+}

@@ -1,0 +1,103 @@
+import EMALogFormats
+
+/// How a tensor's bytes are cut into chunks: chunk k holds bytes [k·chunkBytes, (k+1)·chunkBytes)
+/// of the tensor, the last one what remains; an empty tensor is one empty chunk. Raw steps and
+/// snapshots alike; the one place chunk bounds are computed.
+///
+/// A chunk is the unit of encoding, of checksums and of the residual chain: chunk k of a step is
+/// predicted from chunk k of the steps before it, so its bounds must not change within a log
+/// (the size is stored in the log when it is created).
+public struct ChunkLayout: Sendable, Equatable {
+    /// Largest chunk, in bytes: a multiple of 8 (whole elements of every dtype), at most 64 MiB.
+    public let chunkBytes: Int
+
+    public init(chunkBytes: Int) {
+        precondition(Self.validChunkBytes.contains(chunkBytes) && chunkBytes % 8 == 0, "chunk size \(chunkBytes)")
+        self.chunkBytes = chunkBytes
+    }
+
+    /// The chunk sizes a log may declare (new logs use `defaultChunkBytes`; tests smaller ones).
+    public static let validChunkBytes = 8...(64 << 20)
+    /// 16 MiB keeps an ingest's working set small and gives replays chunks to share between cores.
+    public static let defaultChunkBytes = 16 << 20
+
+    /// How many chunks `total` bytes are stored in (one for an empty tensor).
+    public func count(of total: Int) -> Int {
+        total == 0 ? 1 : (total - 1) / chunkBytes + 1
+    }
+
+    /// The byte range of chunk `index` within `total` bytes.
+    public func range(_ index: Int, of total: Int) -> Range<Int> {
+        let start = index * chunkBytes
+        return start..<min(start + chunkBytes, total)
+    }
+
+    /// The byte range chunks `chunks` cover within `total` bytes.
+    public func span(_ chunks: Range<Int>, of total: Int) -> Range<Int> {
+        guard !chunks.isEmpty else { return 0..<0 }
+        return range(chunks.lowerBound, of: total).lowerBound..<range(chunks.upperBound - 1, of: total).upperBound
+    }
+
+    /// Every chunk's byte range within `total` bytes, in order.
+    public func ranges(of total: Int) -> [Range<Int>] {
+        (0..<count(of: total)).map { range($0, of: total) }
+    }
+
+    /// `tensor`'s chunk ranges in a raw step.
+    public func ranges(of tensor: TensorRecord) -> [Range<Int>] { ranges(of: tensor.byteCount) }
+}
+
+/// A chunk's description as stored beside its payload.
+public struct ChunkHeader: Sendable, Equatable {
+    public var index: Int
+    public var codec: Codec
+    /// The chunk's size once decoded.
+    public var rawSize: Int
+    /// XXH64 of the decoded bytes.
+    public var checksum: UInt64
+
+    public init(index: Int, codec: Codec, rawSize: Int, checksum: UInt64) {
+        self.index = index
+        self.codec = codec
+        self.rawSize = rawSize
+        self.checksum = checksum
+    }
+}
+
+/// A stored chunk as read back, validated before anything is sized from it.
+public struct StoredChunk: Sendable {
+    public let owner: ChunkOwner
+    public let header: ChunkHeader
+    public let payload: [UInt8]
+
+    /// Validates a stored chunk of `tensor`: a known codec, an index within the tensor's chunks, and
+    /// the raw size that chunk must have (a hand-edited size would otherwise size an allocation).
+    public init(owner: ChunkOwner, tensor: TensorRecord, layout: ChunkLayout, codec name: String, index: Int,
+                rawSize: Int, checksum: UInt64, payload: [UInt8]) throws(StoreError) {
+        let what = "tensor '\(tensor.name)' \(owner.label)"
+        guard let codec = Codec(rawValue: name) else {
+            throw .inconsistent("\(what): unknown codec '\(name.prefix(40))' (written by a newer emalog?)")
+        }
+        let total = owner.byteCount(of: tensor)
+        let count = layout.count(of: total)
+        guard index >= 0 && index < count else {
+            throw .inconsistent("\(what): chunk index \(index) is outside its \(count) chunks")
+        }
+        let expected = layout.range(index, of: total).count
+        guard rawSize == expected else {
+            throw .inconsistent("\(what): chunk \(index) claims \(rawSize) bytes, its place in the tensor holds \(expected)")
+        }
+        if owner.isSnapshot && codec.predecessors > 0 {
+            throw .inconsistent("\(what): a snapshot chunk cannot be a delta")
+        }
+        self.owner = owner
+        header = ChunkHeader(index: index, codec: codec, rawSize: rawSize, checksum: checksum)
+        self.payload = payload
+    }
+
+    /// The step of a raw chunk (nil for a snapshot's).
+    public var step: Int? {
+        if case let .step(s) = owner { return s }
+        return nil
+    }
+}

@@ -1,0 +1,46 @@
+/// A metric value.
+public struct MetricValue: Sendable, Equatable {
+    public var step: Int
+    public var keyID: Int64
+    public var value: Double
+
+    public init(step: Int, keyID: Int64, value: Double) {
+        self.step = step
+        self.keyID = keyID
+        self.value = value
+    }
+
+    public static func == (a: MetricValue, b: MetricValue) -> Bool {
+        a.step == b.step && a.keyID == b.keyID && sameValue(a.value, b.value)
+    }
+
+    /// Equal as stored: bit-identical, both NaN (SQLite keeps no NaN, NULL stands for it), or both
+    /// zero: a REAL column keeps an integral value as an integer, so -0.0 is stored as 0 and reads
+    /// back as 0.0; telling the two apart would refuse a re-run of the same ingest forever.
+    static func sameValue(_ a: Double, _ b: Double) -> Bool {
+        a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) || (a == 0 && b == 0)
+    }
+}
+
+/// A (step, key) pair already stored with a different value.
+public struct MetricConflict: Error, Equatable, Sendable {
+    public var step: Int
+    public var key: String
+    public var stored: Double
+    public var new: Double
+
+    public init(step: Int, key: String, stored: Double, new: Double) {
+        self.step = step
+        self.key = key
+        self.stored = stored
+        self.new = new
+    }
+}
+
+/// What a metrics write did.
+public struct MetricsWriteResult: Sendable, Equatable {
+    public var inserted = 0
+    public var unchanged = 0
+    public var replaced = 0
+    public init() {}
+}
