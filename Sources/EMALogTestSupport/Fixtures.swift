@@ -22,8 +22,7 @@ public enum Fixtures {
 }
 
 /// A temporary folder removed when the value is released.
-public final class TemporaryDirectory: @unchecked Sendable {
-    // Immutable after init.
+public final class TemporaryDirectory: Sendable {
     public let path: String
 
     public init() {

@@ -13,7 +13,7 @@ extension Ingest {
         try checkTensorSet(file)
         // The very file ingested before (same size and XXH64): identical without decoding a chunk.
         let hash = file.fileHash
-        if stored.sourceSize == file.mapped.bytes.count && stored.sourceHash == hash {
+        if stored.sourceSize == file.size && stored.sourceHash == hash {
             try file.checkUnchanged()
             report.stepsSkipped += 1
             return
@@ -93,11 +93,7 @@ extension Ingest {
         for info in file.header.tensors {
             guard let dtype = FloatingDType(rawValue: info.dtype.rawValue) else { continue }
             try file.forEachWindow(of: info) { offset, bytes in
-                let count = bytes.count / dtype.byteWidth
-                guard let bad = Widening.firstNonFinite(bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 8)!, dtype: dtype,
-                                                        count: count) else { return }
-                var value = Float.zero
-                Widening.widen(bytes.baseAddress! + bad * dtype.byteWidth, dtype: dtype, count: 1, into: &value)
+                guard let (bad, value) = Widening.firstNonFinite(in: bytes, dtype: dtype) else { return }
                 throw IngestError.nonFinite(path: file.path, step: file.step, tensor: info.name,
                                             index: offset / dtype.byteWidth + bad,
                                             value: value.isNaN ? "NaN" : (value < 0 ? "-Inf" : "Inf"))
@@ -107,7 +103,7 @@ extension Ingest {
 
     func stepRecord(for file: StepFile, hash: UInt64) -> StepRecord {
         StepRecord(step: file.step, ingestID: ingestID!, sourcePath: InputScan.absolute(file.path),
-                   sourceSize: file.mapped.bytes.count, sourceHash: hash, metadata: file.header.metadata,
+                   sourceSize: file.size, sourceHash: hash, metadata: file.header.metadata,
                    ingestedAt: Timestamp.now())
     }
 

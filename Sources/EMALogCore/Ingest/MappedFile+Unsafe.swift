@@ -16,11 +16,11 @@ import EMALogCoreC
 ///
 /// `@unchecked Sendable`: the mapping is immutable (PROT_READ; the guard only ever replaces pages
 /// past the file's end with zeros) and lives until deinit, as does the descriptor kept for `fstat`.
-public final class MappedFile: @unchecked Sendable {
+final class MappedFile: @unchecked Sendable {
     /// The file's path.
-    public let path: String
+    let path: String
     /// The mapped bytes (empty for an empty file).
-    public let bytes: UnsafeRawBufferPointer
+    let bytes: UnsafeRawBufferPointer
     /// The open file (kept to `fstat` the same inode in `change()`), or -1 for an empty file.
     private let fd: Int32
     /// Size and modification time when opened.
@@ -34,7 +34,7 @@ public final class MappedFile: @unchecked Sendable {
     /// refused with `IngestError.notRegularFile`, never opened in a way that blocks; a symbolic link
     /// to a regular file is followed). Throws `IngestError.inputNotFound` when it does not exist,
     /// `IngestError.unreadable` when it cannot be opened or mapped.
-    public init(path: String) throws(IngestError) {
+    init(path: String) throws(IngestError) {
         self.path = path
         let (fd, info) = try RegularFile.openForReading(path)
         let size = Int(info.st_size)
@@ -66,7 +66,7 @@ public final class MappedFile: @unchecked Sendable {
 
     /// How the file changed since it was opened, or nil when the mapped bytes are still the file's:
     /// a read past its end faulted (it was truncated), or its size or modification time differ.
-    public func change() -> String? {
+    func change() -> String? {
         guard fd >= 0 else { return nil }
         var now = stat()
         let known = fstat(fd, &now) == 0
@@ -84,10 +84,10 @@ public final class MappedFile: @unchecked Sendable {
 
     /// True when a read past the file's end faulted: it was truncated while mapped, and what was
     /// read past the new end are zeros.
-    public var wasCutShort: Bool { emalog_mapping_guard_damaged(guardSlot) != 0 }
+    var wasCutShort: Bool { emalog_mapping_guard_damaged(guardSlot) != 0 }
 
     /// Throws `IngestError.changedWhileReading` when `change()` finds the file changed.
-    public func checkUnchanged() throws(IngestError) {
+    func checkUnchanged() throws(IngestError) {
         if let detail = change() { throw .changedWhileReading(path: path, detail: detail) }
     }
 
@@ -96,7 +96,7 @@ public final class MappedFile: @unchecked Sendable {
     /// Files up to `keepResident` stay mapped: an ingest holds at most three of them (a step and
     /// its two predecessors), and faulting their pages in again for each pass cost more than the
     /// passes themselves.
-    public func release(_ range: Range<Int>) {
+    func release(_ range: Range<Int>) {
         guard bytes.count > Self.keepResident, let base = bytes.baseAddress, !range.isEmpty else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = (range.lowerBound + page - 1) / page * page
@@ -110,7 +110,7 @@ public final class MappedFile: @unchecked Sendable {
     /// Maps the pages of `range` in one call (MADV_POPULATE_READ, Linux 5.14+; elsewhere nothing
     /// happens and they fault in as they are read): a pass over a window of a large file otherwise
     /// takes one page fault per 4 KiB.
-    public func prefault(_ range: Range<Int>) {
+    func prefault(_ range: Range<Int>) {
         #if os(Linux)
         guard bytes.count > Self.keepResident, let base = bytes.baseAddress, !range.isEmpty else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
@@ -121,7 +121,7 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// The bytes in `range`.
-    public subscript(range: Range<Int>) -> UnsafeRawBufferPointer {
+    subscript(range: Range<Int>) -> UnsafeRawBufferPointer {
         precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "range \(range) outside \(path)")
         return UnsafeRawBufferPointer(rebasing: bytes[range])
     }

@@ -2,15 +2,18 @@ import EMALogFormats
 import Foundation
 
 /// A safetensors file of one training step, mapped and validated.
-public final class StepFile: Sendable {
+final class StepFile: Sendable {
     /// The file as given.
-    public let path: String
-    public let step: Int
-    public let header: SafetensorsHeader
-    public let mapped: MappedFile
+    let path: String
+    let step: Int
+    let header: SafetensorsHeader
+    let mapped: MappedFile
+
+    /// The file's size in bytes.
+    var size: Int { mapped.bytes.count }
 
     /// Maps and validates `path`; every format rule is checked here.
-    public init(path: String) throws(IngestError) {
+    init(path: String) throws(IngestError) {
         self.path = path
         let mapped = try MappedFile(path: path)
         let fileName = (path as NSString).lastPathComponent
@@ -32,23 +35,23 @@ public final class StepFile: Sendable {
 
     /// Throws `IngestError.changedWhileReading` when the file was truncated or written to since it
     /// was opened: what was read from it may be zeros or a mix of two versions.
-    public func checkUnchanged() throws(IngestError) { try mapped.checkUnchanged() }
+    func checkUnchanged() throws(IngestError) { try mapped.checkUnchanged() }
 
     /// Calls `body` with the bytes of `tensor` (valid during the call).
-    public func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(mapped[fileRange(of: tensor)])
     }
 
     /// Calls `body` with the bytes of each of `tensors` (valid during the call).
-    public func withBytes<R>(of tensors: [TensorInfo], _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+    func withBytes<R>(of tensors: [TensorInfo], _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
         try body(tensors.map { mapped[fileRange(of: $0)] })
     }
 
     /// Maps in the pages of `range` of `tensor`'s bytes in one call, before they are read.
-    public func prefault(_ tensor: TensorInfo, _ range: Range<Int>) { mapped.prefault(fileRange(of: tensor, range)) }
+    func prefault(_ tensor: TensorInfo, _ range: Range<Int>) { mapped.prefault(fileRange(of: tensor, range)) }
 
     /// Gives back the mapped pages of `range` of `tensor`'s bytes (see `MappedFile.release`).
-    public func release(_ tensor: TensorInfo, _ range: Range<Int>) { mapped.release(fileRange(of: tensor, range)) }
+    func release(_ tensor: TensorInfo, _ range: Range<Int>) { mapped.release(fileRange(of: tensor, range)) }
 
     /// The file offsets of `range` of `tensor`'s bytes.
     func fileRange(of tensor: TensorInfo, _ range: Range<Int>) -> Range<Int> {
@@ -57,19 +60,19 @@ public final class StepFile: Sendable {
     }
 
     /// XXH64 of the whole file, read in windows that are released behind the hash.
-    public var fileHash: UInt64 {
+    var fileHash: UInt64 {
         var hasher = XXH64()
         forEachWindow(in: 0..<mapped.bytes.count, unit: 1) { _, bytes in hasher.update(bytes) }
         return hasher.finalize()
     }
 
     /// The file offsets of `tensor`'s bytes.
-    public func fileRange(of tensor: TensorInfo) -> Range<Int> {
+    func fileRange(of tensor: TensorInfo) -> Range<Int> {
         (header.dataOffset + tensor.byteRange.lowerBound)..<(header.dataOffset + tensor.byteRange.upperBound)
     }
 
     /// The header entry of the tensor named `name` (the tensor set was checked against the log's).
-    public func tensor(named name: String) -> TensorInfo {
+    func tensor(named name: String) -> TensorInfo {
         guard let info = header.tensors.first(where: { $0.name == name }) else { preconditionFailure("\(path) has no tensor \(name)") }
         return info
     }
@@ -77,7 +80,7 @@ public final class StepFile: Sendable {
     /// Calls `body` with `tensor`'s bytes in windows of about 64 MiB (whole elements), each
     /// released after its call, so a pass over a large tensor keeps only a window resident.
     /// `body` gets the window's byte offset in the tensor.
-    public func forEachWindow(of tensor: TensorInfo, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows {
+    func forEachWindow(of tensor: TensorInfo, _ body: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows {
         try forEachWindow(in: fileRange(of: tensor), unit: max(1, tensor.dtype.byteWidth), body)
     }
 
@@ -98,11 +101,11 @@ public final class StepFile: Sendable {
     }
 
     /// Releases the mapped pages of `tensor` (see `MappedFile.release`).
-    public func release(_ tensor: TensorInfo) { mapped.release(fileRange(of: tensor)) }
+    func release(_ tensor: TensorInfo) { mapped.release(fileRange(of: tensor)) }
 
     /// The step a file would have without reading its tensors: metadata, else the name's digits.
     /// Returns nil when neither gives one (the full read will report why).
-    public static func probeStep(path: String) -> Int? {
+    static func probeStep(path: String) -> Int? {
         let fileName = (path as NSString).lastPathComponent
         return try? Safetensors.step(metadata: probeMetadata(path: path), fileName: fileName)
     }
@@ -113,7 +116,7 @@ public final class StepFile: Sendable {
         guard let (fd, _) = try? RegularFile.openForReading(path) else { return [:] }
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         guard let prefix = try? handle.read(upToCount: 8), prefix.count == 8 else { return [:] }
-        let n = prefix.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+        let n = prefix.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }  // little-endian
         guard n <= UInt64(Safetensors.maxHeaderLength), let body = try? handle.read(upToCount: Int(n)),
               body.count == Int(n),
               case let .object(members)? = try? body.withUnsafeBytes({ b throws(JSONError) in try JSONParser.parse(b) })

@@ -119,13 +119,7 @@ extension EMALog {
                 var mismatch: Int?
                 try r.forEachChunk(of: tensor, in: .snapshot(snapshot.id)) { offset, bytes in
                     let replayed = UnsafeRawBufferPointer(rebasing: live[offset..<(offset + bytes.count)])
-                    if mismatch == nil, !ByteCompare.equal(bytes, replayed) {
-                        for i in 0..<(bytes.count / 4) where bytes.load(fromByteOffset: 4 * i, as: UInt32.self)
-                            != replayed.load(fromByteOffset: 4 * i, as: UInt32.self) {
-                            mismatch = offset / 4 + i
-                            break
-                        }
-                    }
+                    if mismatch == nil, let i = ByteCompare.firstDifference(bytes, replayed, width: 4) { mismatch = offset / 4 + i }
                 }
                 return mismatch
             }

@@ -1,6 +1,51 @@
+import Foundation
 import CZstd
 import EMALogFormats
 import EMALogStoreC
+
+/// Encoder and decoder with reusable zstd contexts; one per thread.
+///
+/// `@unchecked Sendable` is not claimed: a coder is used by one thread at a time.
+final class ChunkCoder {
+    let cctx: OpaquePointer
+    let dctx: OpaquePointer
+    /// zstd level for planes (1: fast; higher levels barely help on float noise).
+    static let level: Int32 = 1
+    static let formatVersion: UInt8 = 1
+    /// Threads one large rANS chunk may use (it is coded in two segments): all cores when this
+    /// coder works alone; a caller that runs coders side by side sets it per chunk.
+    var threads = ProcessInfo.processInfo.activeProcessorCount
+    /// How wide the rANS loops may go where the CPU has them (the same payloads and values at
+    /// every level; tests compare them): AVX-512, AVX2 (decoding, the encoder's first pass), none.
+    var vectors = VectorLevel.widest
+    enum VectorLevel: Int32 { case scalar = 0, avx2 = 1, widest = 2 }
+    /// Whether this CPU runs the AVX-512 rANS loops (else AVX2 decoding, else scalar).
+    static var vectorsAvailable: Bool { emalog_rans_vectors_available() != 0 }
+
+    /// Scratch buffers reused across calls (a replay decodes the same chunk size step after step).
+    private var scratch: [UnsafeMutableRawBufferPointer] = []
+
+    init() {
+        cctx = ZSTD_createCCtx()
+        dctx = ZSTD_createDCtx()
+    }
+
+    deinit {
+        ZSTD_freeCCtx(cctx)
+        ZSTD_freeDCtx(dctx)
+        for buffer in scratch { buffer.deallocate() }
+    }
+
+    /// Scratch buffer `slot` (0, 1 or 2) of at least `count` bytes, valid until the next call for that slot.
+    func scratch(_ slot: Int, count: Int) -> UnsafeMutableRawBufferPointer {
+        while scratch.count <= slot { scratch.append(UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 16)) }
+        if scratch[slot].count < count {
+            scratch[slot].deallocate()
+            scratch[slot] = UnsafeMutableRawBufferPointer.allocate(byteCount: count, alignment: 16)
+        }
+        return UnsafeMutableRawBufferPointer(rebasing: scratch[slot][0..<count])
+    }
+}
 
 extension ChunkCoder {
     /// Encodes `bytes` (whole elements of `width` bytes) as a keyframe, or as a residual against

@@ -10,6 +10,11 @@ import GRDB
 /// SQLite restarts the WAL from its start when a write transaction begins with every frame copied.
 /// A writer that keeps beginning while a copy runs would let the WAL grow, so once a copy finds it
 /// past its bound (`SQLiteLogStore.walBoundBytes`), each commit waits for a copy that started after it.
+///
+/// `@unchecked Sendable` is safe here because every mutable property below is read and written
+/// only while `condition` is locked (the writer's thread in `committed()`/`stop()`, the
+/// checkpointer's own thread in `run()`), and `queue` (a GRDB `DatabaseQueue`, itself thread-safe)
+/// is used by the checkpointer's thread only.
 final class Checkpointer: @unchecked Sendable {
     // Everything below `queue` is guarded by `condition`.
     private let queue: DatabaseQueue

@@ -87,6 +87,16 @@ public enum Widening {
         return UInt16(truncatingIfNeeded: (bits &+ rounding) >> 16)
     }
 
+    /// The first NaN or infinity among the values of `dtype` in `bytes`: its index and its value
+    /// widened to Float (NaN, +Inf or -Inf), if any.
+    public static func firstNonFinite(in bytes: UnsafeRawBufferPointer, dtype: FloatingDType) -> (index: Int, value: Float)? {
+        guard let base = bytes.baseAddress,
+              let index = firstNonFinite(base, dtype: dtype, count: bytes.count / dtype.byteWidth) else { return nil }
+        var value = Float.zero
+        widen(base + index * dtype.byteWidth, dtype: dtype, count: 1, into: &value)
+        return (index, value)
+    }
+
     /// Index of the first NaN or infinity among `count` values of `dtype` at `source`, if any.
     public static func firstNonFinite(_ source: UnsafeRawPointer, dtype: FloatingDType, count: Int) -> Int? {
         switch dtype {
