@@ -3,7 +3,7 @@ import EMALogFormats
 import Foundation
 import Testing
 
-/// The CLI contract of SPEC, end to end on real files: commands, outputs, exit codes, messages.
+/// The CLI contract (README "Commands" and "Exit codes"), end to end on real files: commands, outputs, exit codes, messages.
 @Suite struct CommandLineTests {
     let dir = TemporaryDirectory()
     var db: String { dir.file("run.emalog") }

@@ -7,7 +7,7 @@ import Testing
 import Glibc
 #endif
 
-/// `-o` of shadow, raw and sweep (SPEC "Outputs", issue 9.1): never the log, stdout, FIFOs and devices
+/// `-o` of shadow, raw and sweep (README "Outputs"): never the log, stdout, FIFOs and devices
 /// in place, regular files replaced atomically, no temporary file left behind, clear refusals.
 @Suite struct OutputTests {
     let dir = TemporaryDirectory()
