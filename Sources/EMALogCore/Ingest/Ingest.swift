@@ -48,8 +48,16 @@ public final class Ingest {
         var step: Int
     }
 
-    /// Runs an ingest; returns its report. Throws `IngestError`, `StoreError` or `EMASpecError`.
+    /// Runs an ingest into the log at `request.logPath` (created when missing); returns its report.
+    /// Throws `IngestError`, `StoreError` or `EMASpecError`.
     public static func run(_ request: IngestRequest, observer: any ProgressObserver = SilentObserver()) throws -> IngestReport {
+        try run(request, observer: observer) { try LogStores.openForIngest(request.logPath, chunkBytes: request.chunkBytes) }
+    }
+
+    /// Runs an ingest into the store `open` returns (called once the inputs are read, so a bad
+    /// input never opens the log); the store is closed at the end. `request.logPath` is ignored.
+    public static func run(_ request: IngestRequest, observer: any ProgressObserver = SilentObserver(),
+                           into open: () throws -> any LogStore) throws -> IngestReport {
         let started = Date()
         let scan = try InputScan(inputs: request.inputs, waitingForMissing: request.follow)
         if scan.stepFiles.isEmpty && scan.metricsFiles.isEmpty && scan.folders.isEmpty && scan.missing.isEmpty {
@@ -68,7 +76,7 @@ public final class Ingest {
             metrics.append(try MetricsFile.read(path: path, allowPartialTail: request.follow))
         }
         // A log created here and left without a recorded ingest is removed again when closed.
-        let store = try LogStores.openForIngest(request.logPath, chunkBytes: request.chunkBytes)
+        let store = try open()
         let ingest: Ingest
         do {
             ingest = try Ingest(request: request, observer: observer, store: store)

@@ -330,7 +330,8 @@ public final class SQLiteLogStore: LogStore {
     public func close() throws(StoreError) {
         guard closed.withLock({ done in defer { done = true }; return !done }) else { return }
         checkpointer?.stop()
-        let discard = created && (try? queue.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM ingests)") }) != true
+        // Only a log known to hold no ingest is removed (a failed read keeps it).
+        let discard = created && (try? queue.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM ingests)") }) == false
         do { try queue.close() } catch { throw StoreError.wrap(error, path: path) }
         if discard { Self.removeFiles(path) }
         if tidyOnClose { Self.removeReaderFiles(path) }
