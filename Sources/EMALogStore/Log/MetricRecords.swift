@@ -17,7 +17,7 @@ public struct MetricValue: Sendable, Equatable {
     /// Equal as stored: bit-identical, both NaN (SQLite keeps no NaN, NULL stands for it), or both
     /// zero: a REAL column keeps an integral value as an integer, so -0.0 is stored as 0 and reads
     /// back as 0.0; telling the two apart would refuse a re-run of the same ingest forever.
-    static func sameValue(_ a: Double, _ b: Double) -> Bool {
+    public static func sameValue(_ a: Double, _ b: Double) -> Bool {
         a.bitPattern == b.bitPattern || (a.isNaN && b.isNaN) || (a == 0 && b == 0)
     }
 }

@@ -50,6 +50,12 @@ public struct TrackRecord: Sendable, Equatable {
     public var name: String
     /// The canonical spec text (without the name).
     public var spec: String
+
+    public init(id: Int64, name: String, spec: String) {
+        self.id = id
+        self.name = name
+        self.spec = spec
+    }
 }
 
 /// A stored shadow snapshot.
@@ -57,6 +63,12 @@ public struct SnapshotRecord: Sendable, Equatable {
     public var id: Int64
     public var trackID: Int64
     public var step: Int
+
+    public init(id: Int64, trackID: Int64, step: Int) {
+        self.id = id
+        self.trackID = trackID
+        self.step = step
+    }
 }
 
 /// Where a blob's chunks live: a raw step or a snapshot.
@@ -101,4 +113,20 @@ public struct StoreSummary: Sendable {
     public var ingestCount: Int
     /// Raw-step chunks by codec: (codec, chunks, stored bytes, raw bytes), most stored first.
     public var codecs: [(codec: String, chunks: Int, storedBytes: Int, rawBytes: Int)] = []
+
+    public init(stepCount: Int, firstStep: Int?, lastStep: Int?, chunkCount: Int, chunkBytes: Int, snapshotCount: Int,
+                snapshotBytes: Int, metricKeyCount: Int, metricValueCount: Int, ingestCount: Int,
+                codecs: [(codec: String, chunks: Int, storedBytes: Int, rawBytes: Int)] = []) {
+        self.stepCount = stepCount
+        self.firstStep = firstStep
+        self.lastStep = lastStep
+        self.chunkCount = chunkCount
+        self.chunkBytes = chunkBytes
+        self.snapshotCount = snapshotCount
+        self.snapshotBytes = snapshotBytes
+        self.metricKeyCount = metricKeyCount
+        self.metricValueCount = metricValueCount
+        self.ingestCount = ingestCount
+        self.codecs = codecs
+    }
 }
