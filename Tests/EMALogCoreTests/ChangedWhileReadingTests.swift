@@ -5,6 +5,7 @@ import Darwin
 #endif
 @testable import EMALogCore
 import EMALogTestSupport
+import FormatsTestSupport
 import Foundation
 import Synchronization
 import Testing

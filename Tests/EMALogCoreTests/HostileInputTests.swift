@@ -1,6 +1,7 @@
 import EMALogCore
 import EMALogFormats
 import EMALogTestSupport
+import FormatsTestSupport
 import Foundation
 import Testing
 

@@ -2,6 +2,7 @@ import EMALogCore
 import EMALogFormats
 import EMALogStore
 import EMALogTestSupport
+import FormatsTestSupport
 import Foundation
 import Testing
 

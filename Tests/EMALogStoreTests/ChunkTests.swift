@@ -27,7 +27,7 @@ import Testing
         try store.read { r in try back.withUnsafeMutableBytes { try r.readTensor(tensor, in: .step(3), into: $0) } }
         #expect(back == values)
         var chunks = 0
-        try store.read { r in try r.forEachChunk(of: tensor, in: .step(3)) { _, b in chunks += 1; #expect(b.count <= chunkBytes) } }
+        _ = try store.read { r in try r.forEachChunk(of: tensor, in: .step(3)) { _, b in chunks += 1; #expect(b.count <= chunkBytes) } }
         #expect(chunks == (100 + chunkBytes - 1) / chunkBytes)
     }
 
