@@ -187,7 +187,7 @@ extension StoreError: ExitCoded {
         switch self {
         case .logNotFound: .notFound
         case .busy: .busy
-        case .database(_, let code, _) where code & 0xFF == 5 || code & 0xFF == 6: .busy
+        case _ where isLockContention: .busy
         default: .io
         }
     }

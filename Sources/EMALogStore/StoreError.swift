@@ -12,8 +12,8 @@ public enum StoreError: Error, Equatable, Sendable {
     case busy(path: String)
     /// A chunk's bytes do not match their checksum.
     case checksumMismatch(what: String)
-    /// An SQLite or file-system error.
-    case database(path: String, code: Int32, message: String)
+    /// An SQLite or file-system error, with SQLite's (extended) result code.
+    case database(path: String, code: ResultCode, message: String)
     /// Data the schema should make impossible (a bug or a hand-edited log).
     case inconsistent(String)
     /// The log's schema holds objects emalog did not create (or lacks some): it is not read.
@@ -28,6 +28,15 @@ extension StoreError {
         case .inconsistent, .checksumMismatch, .notALog, .foreignSchema: true
         case .logNotFound, .newerSchema, .busy, .database: false
         }
+    }
+}
+
+extension StoreError {
+    /// Whether SQLite found the log locked by another connection (`SQLITE_BUSY`, `SQLITE_LOCKED`):
+    /// the same call may succeed later.
+    public var isLockContention: Bool {
+        guard case let .database(_, code, _) = self else { return false }
+        return code.primaryResultCode == .SQLITE_BUSY || code.primaryResultCode == .SQLITE_LOCKED
     }
 }
 
@@ -46,7 +55,7 @@ extension StoreError: CustomStringConvertible {
         case let .checksumMismatch(what):
             "checksum mismatch in \(what): the log is damaged; run `emalog audit` for a full report"
         case let .database(path, code, message):
-            "\(path): \(message) (SQLite error \(code))" + Self.hint(code)
+            "\(path): \(message) (SQLite error \(code.rawValue))" + Self.hint(code)
         case let .inconsistent(what):
             "the log is inconsistent: \(what); run `emalog audit`"
         case let .foreignSchema(path, objects):
@@ -56,14 +65,15 @@ extension StoreError: CustomStringConvertible {
         }
     }
 
-    private static func hint(_ code: Int32) -> String {
-        switch code & 0xFF {
-        case 13: "; the disk is full: free space and run the same command again (what was committed is kept)"
-        case 8: "; the log or its folder is read-only: copy it somewhere writable"
-        case 26: "; this is not an emalog log"
-        case 11: "; the log file is damaged"
-        case 5, 6: "; the log is locked by another process: retry"
-        case 10, 14: "; check the disk and the path's permissions"
+    /// What to do about an SQLite result code (extended codes match their primary code).
+    private static func hint(_ code: ResultCode) -> String {
+        switch code {
+        case .SQLITE_FULL: "; the disk is full: free space and run the same command again (what was committed is kept)"
+        case .SQLITE_READONLY: "; the log or its folder is read-only: copy it somewhere writable"
+        case .SQLITE_NOTADB: "; this is not an emalog log"
+        case .SQLITE_CORRUPT: "; the log file is damaged"
+        case .SQLITE_BUSY, .SQLITE_LOCKED: "; the log is locked by another process: retry"
+        case .SQLITE_IOERR, .SQLITE_CANTOPEN: "; check the disk and the path's permissions"
         default: ""
         }
     }
@@ -72,18 +82,17 @@ extension StoreError: CustomStringConvertible {
     static func wrap(_ error: any Error, path: String) -> StoreError {
         if let e = error as? StoreError { return e }
         if let e = error as? DatabaseError {
-            let code = e.extendedResultCode.rawValue
             if e.resultCode == .SQLITE_NOTADB {
                 return .notALog(path: path, reason: e.message ?? "not a database")
             }
             if e.resultCode == .SQLITE_CORRUPT {
                 return .notALog(path: path, reason: "the file is damaged or truncated: \(e.message ?? "malformed")")
             }
-            return .database(path: path, code: code, message: e.message ?? "\(e)")
+            return .database(path: path, code: e.extendedResultCode, message: e.message ?? "\(e)")
         }
         if error is RowDecodingError {
             return .inconsistent("a stored value has the wrong type (\(String("\(error)".prefix(200))))")
         }
-        return .database(path: path, code: 1, message: "\(error)")
+        return .database(path: path, code: .SQLITE_ERROR, message: "\(error)")
     }
 }
