@@ -30,7 +30,7 @@ let package = Package(
         .executableTarget(
             name: "emalog",
             dependencies: [
-                "EMALogCore", "EMAKernel", "EMALogFormats",
+                "EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "emalog-bench", dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStoreC"]),
@@ -47,7 +47,13 @@ let package = Package(
         .testTarget(
             name: "EMALogCoreTests",
             dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "EMALogTestSupport", "FormatsTestSupport"]),
-        .testTarget(name: "emalogTests", dependencies: ["emalog", "EMALogFormats", "EMALogTestSupport", "FormatsTestSupport"]),
+        .testTarget(
+            name: "emalogTests",
+            dependencies: [
+                "emalog", "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "EMALogTestSupport", "FormatsTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -8,7 +8,7 @@ public enum StoreError: Error, Equatable, Sendable {
     case notALog(path: String, reason: String)
     /// The log was written by a newer emalog (unknown migrations).
     case newerSchema(path: String, unknown: [String])
-    /// Another `emalog ingest` holds the log.
+    /// Another ingest holds the log's ingest lock.
     case busy(path: String)
     /// A chunk's bytes do not match their checksum.
     case checksumMismatch(what: String)
@@ -41,17 +41,20 @@ extension StoreError {
 }
 
 extension StoreError: CustomStringConvertible {
+    /// What happened and to which log; the CLI adds its flags and commands. The damage cases
+    /// (`checksumMismatch`, `inconsistent`, `foreignSchema`) still name `emalog audit` themselves:
+    /// audit findings embed these descriptions word for word (EMALog+Audit.swift).
     public var description: String {
         switch self {
         case let .logNotFound(path):
-            "no log at \(path): check the --db path, or create one with `emalog ingest --db \(path) ...`"
+            "no log at \(path)"
         case let .notALog(path, reason):
             "\(path) is not a usable emalog log (\(reason)); it was left untouched"
         case let .newerSchema(path, unknown):
             "\(path) was written by a newer emalog (schema migrations \(unknown.joined(separator: ", ")) "
                 + "are unknown to this version \(EMALogVersion.current)); upgrade emalog to read it. It was left untouched"
         case let .busy(path):
-            "\(path) is being written by another `emalog ingest`; wait for it to finish (readers may run meanwhile)"
+            "\(path) is being written by another ingest; wait for it to finish (readers may run meanwhile)"
         case let .checksumMismatch(what):
             "checksum mismatch in \(what): the log is damaged; run `emalog audit` for a full report"
         case let .database(path, code, message):

@@ -6,7 +6,8 @@ import Foundation
 import Glibc
 #endif
 
-/// Runs a command body; any error is printed to stderr as `emalog: error: ...` and becomes its exit code.
+/// Runs a command body; any error is printed to stderr as `emalog: error: ...` in the CLI's wording
+/// (`message(for:)`) and becomes its exit code (`ExitStatus(for:)`).
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
@@ -16,8 +17,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw error
     } catch {
         TerminalProgress.clear()
-        printError("error: \(error)")
-        throw ExitCode(exitStatus(of: error).rawValue)
+        printError("error: \(message(for: error))")
+        throw ExitCode(ExitStatus(for: error).rawValue)
     }
 }
 
@@ -44,6 +45,10 @@ final class TerminalProgress: ProgressObserver, @unchecked Sendable {
     func warning(_ message: String) {
         Self.clear()
         printError("warning: \(message)")
+    }
+
+    func notIngested(_ error: any Error) {
+        warning("not ingested: \(message(for: error))")
     }
 
     static func clear() {

@@ -19,16 +19,6 @@ public struct MetricsTable: Sendable, Equatable {
     }
 }
 
-/// A metrics key the log does not have.
-public struct UnknownMetricKey: Error, Equatable, Sendable, CustomStringConvertible, ExitCoded {
-    public var key: String
-    public var available: [String]
-    public var description: String {
-        "no metric named '\(key)' in the log; keys: " + (available.isEmpty ? "none" : available.joined(separator: ", "))
-    }
-    public var exitStatus: ExitStatus { .badInput }
-}
-
 extension EMALog {
     /// Values of `keys` (every key, in name order, when empty) for steps in `from...to`.
     public func metrics(keys: [String], from: Int? = nil, to: Int? = nil) throws -> MetricsTable {
