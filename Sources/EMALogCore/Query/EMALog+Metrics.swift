@@ -6,6 +6,11 @@ public struct MetricsTable: Sendable, Equatable {
     /// Rows by step; a nil cell is a step without that key.
     public var rows: [(step: Int, values: [Double?])]
 
+    public init(keys: [String], rows: [(step: Int, values: [Double?])]) {
+        self.keys = keys
+        self.rows = rows
+    }
+
     public static func == (a: MetricsTable, b: MetricsTable) -> Bool {
         a.keys == b.keys && a.rows.elementsEqual(b.rows) { x, y in
             x.step == y.step && x.values.elementsEqual(y.values) { u, v in
