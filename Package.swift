@@ -29,16 +29,31 @@ let package = Package(
         .target(name: "EMALogCore", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCoreC"]),
         .executableTarget(
             name: "emalog",
-            dependencies: ["EMALogCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
         .executableTarget(name: "emalog-bench", dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStoreC"]),
-        .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore", "CZstd"]),
+        .target(name: "FormatsTestSupport", dependencies: ["EMALogFormats"]),
+        .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore", "CZstd", "FormatsTestSupport"]),
         .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel", "EMAKernelC"]),
-        .testTarget(name: "EMALogFormatsTests", dependencies: ["EMALogFormats", "EMALogTestSupport"]),
+        .testTarget(name: "EMALogFormatsTests", dependencies: ["EMALogFormats", "FormatsTestSupport"]),
         .testTarget(
             name: "EMALogStoreTests",
-            dependencies: ["EMALogStore", "EMALogTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "EMALogCoreTests", dependencies: ["EMAKernel", "EMALogStore", "EMALogCore", "EMALogTestSupport"]),
-        .testTarget(name: "emalogTests", dependencies: ["emalog", "EMALogTestSupport"]),
+            dependencies: [
+                "EMALogStore", "EMALogFormats", "EMALogStoreC", "EMALogTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
+        .testTarget(
+            name: "EMALogCoreTests",
+            dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "EMALogTestSupport", "FormatsTestSupport"]),
+        .testTarget(
+            name: "emalogTests",
+            dependencies: [
+                "emalog", "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "EMALogTestSupport", "FormatsTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

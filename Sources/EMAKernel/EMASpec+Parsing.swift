@@ -1,10 +1,3 @@
-/// A `--ema` spec that could not be parsed, with the reason.
-public struct EMASpecError: Error, Equatable, Sendable, CustomStringConvertible {
-    public let spec: String
-    public let reason: String
-    public var description: String { "invalid EMA spec '\(spec)': \(reason)" }
-}
-
 extension EMASpec {
     /// The keys a long-form spec may use.
     public static let keys = ["name", "decay", "schedule", "gamma", "power", "min", "sigma_rel", "per", "form"]

@@ -2,17 +2,6 @@ import EMAKernel
 import EMALogFormats
 import EMALogStore
 
-/// The process exit status a failure maps to (SPEC: 0 ok, 1 audit mismatch, 64 usage, 65 bad data,
-/// 66 missing file, 74 I/O or database, 75 busy, 70 anything else).
-public enum ExitStatus: Int32, Sendable {
-    case success = 0, auditMismatch = 1, usage = 64, badInput = 65, notFound = 66, software = 70, io = 74, busy = 75
-}
-
-/// An error that knows its exit status.
-public protocol ExitCoded: Error {
-    var exitStatus: ExitStatus { get }
-}
-
 /// Why an ingest refused its input or stopped.
 public enum IngestError: Error, Equatable, Sendable {
     case inputNotFound(path: String)
@@ -35,7 +24,8 @@ public enum IngestError: Error, Equatable, Sendable {
     case nulInName(path: String, line: Int?, name: String)
 }
 
-extension IngestError: CustomStringConvertible, ExitCoded {
+extension IngestError: CustomStringConvertible {
+    /// What was refused, where (file, line, step, tensor), and why; the CLI adds its flags.
     public var description: String {
         switch self {
         case let .inputNotFound(path):
@@ -47,24 +37,21 @@ extension IngestError: CustomStringConvertible, ExitCoded {
         case let .badMetricsLine(path, line, error):
             "\(path):\(line): \(error)"
         case let .metricConflict(path, c):
-            "\(path): step \(c.step) key '\(c.key)' is stored as \(c.stored), the file says \(c.new); "
-                + "metrics are stored once: pass --replace to overwrite (nothing of this file was stored)"
+            "\(path): step \(c.step) key '\(c.key)' is stored as \(c.stored), the file says \(c.new); metrics are stored once"
         case let .duplicateStep(step, first, second):
             "\(second): step \(step) is also given by \(first); keep one file per step"
         case let .olderStep(path, step, latest):
             "\(path): step \(step) is older than the log's latest step \(latest); EMA depends on order, so steps "
                 + "must arrive in increasing order. Start a new log to ingest this run from its beginning"
         case let .changedContent(path, step, detail):
-            "\(path): step \(step) is already stored with different content (\(detail)); "
-                + "pass --replace to overwrite it (later snapshots are re-derived)"
+            "\(path): step \(step) is already stored with different content (\(detail))"
         case let .tensorSetChanged(path, step, detail):
             "\(path): step \(step): \(detail); every step of a log must hold the same tensors with the same "
                 + "dtypes and shapes: start a new log for a different model"
         case let .nonFinite(path, step, tensor, index, value):
-            "\(path): step \(step): tensor '\(tensor)' holds \(value) at index \(index); NaN/Inf would poison the EMA. "
-                + "Fix the run, or pass --allow-nonfinite to store it anyway"
+            "\(path): step \(step): tensor '\(tensor)' holds \(value) at index \(index); NaN/Inf would poison the EMA"
         case let .trackConflict(name, stored, given):
-            "track '\(name)' is stored as \(stored) but --ema gives \(given); use another name for a new profile"
+            "track '\(name)' is stored as \(stored) but the ingest gives \(given); use another name for a new profile"
         case .noInputs:
             "no input files: give safetensors files, folders of them, or metrics .jsonl files"
         case let .notRegularFile(path, kind):
@@ -77,15 +64,6 @@ extension IngestError: CustomStringConvertible, ExitCoded {
             (line.map { "\(path):\($0): metric key" } ?? "\(path): tensor") + " \(JSONWriter.quoted(name)) contains "
                 + "a NUL character (\\u0000); names must not contain NUL (SQLite and C tools cut them there): "
                 + "rename it in the training script (nothing of this file was stored)"
-        }
-    }
-
-    public var exitStatus: ExitStatus {
-        switch self {
-        case .inputNotFound: .notFound
-        case .unreadable: .io
-        case .trackConflict, .noInputs: .usage
-        default: .badInput
         }
     }
 }
@@ -101,34 +79,35 @@ public enum QueryError: Error, Equatable, Sendable {
     case outputFailed(path: String, reason: String)
     /// An allocation of `bytes` for `what` failed.
     case outOfMemory(what: String, bytes: Int)
-    /// `-o` names the log, its `-wal`, `-shm` or `-journal` (`logFile`), by any spelling.
+    /// The output path names the log, its `-wal`, `-shm` or `-journal` (`logFile`), by any spelling.
     case outputIsLog(path: String, logFile: String)
-    /// `-o` has an extension that is not a format, and no `--format` was given.
+    /// The output path has an extension that is not a format, and no format was given.
     case unknownOutputExtension(path: String, extension: String)
-    /// `-o` of a one-file output is a folder.
+    /// The path of a one-file output is a folder.
     case outputIsFolder(path: String)
-    /// `-o` of a several-file output (sweep) exists and is not a folder.
+    /// The path of a several-file output (sweep) exists and is not a folder.
     case outputNotAFolder(path: String)
     /// A system call on the output failed: `action` (open, write, sync, rename...), errno `code`.
     case outputIO(path: String, action: String, code: Int32, reason: String)
     /// The output does not fit its format (npz: 32-bit zip sizes).
     case outputTooLarge(path: String, reason: String)
-    /// `-o -` of a binary format while stdout is a terminal.
+    /// A binary format written to stdout while stdout is a terminal.
     case binaryToTerminal(format: String)
 }
 
-extension QueryError: CustomStringConvertible, ExitCoded {
+extension QueryError: CustomStringConvertible {
+    /// What could not be answered or written, and where; the CLI adds its flags and commands.
     public var description: String {
         switch self {
         case let .emptyLog(path):
-            "\(path) holds no steps yet: ingest some with `emalog ingest --db \(path) steps/`"
+            "\(path) holds no steps yet"
         case let .stepNotFound(step, below, above):
             "step \(step) is not in the log; " + [below.map { "the nearest before is \($0)" }, above.map { "the nearest after is \($0)" }]
-                .compactMap { $0 }.joined(separator: ", ") + "; `emalog info` lists the range"
+                .compactMap { $0 }.joined(separator: ", ")
         case .noTracks:
-            "the log has no EMA tracks: pass --decay D or --ema SPEC for a post-hoc shadow"
+            "the log has no EMA tracks"
         case let .ambiguousTrack(available):
-            "the log has several tracks (\(available.joined(separator: ", "))): choose one with --ema NAME"
+            "the log has several tracks (\(available.joined(separator: ", ")))"
         case let .unknownTrack(text, reason, available):
             "no track named '\(text)' and it is not a valid spec (\(reason)); tracks: "
                 + (available.isEmpty ? "none" : available.joined(separator: ", "))
@@ -139,68 +118,34 @@ extension QueryError: CustomStringConvertible, ExitCoded {
         case let .outOfMemory(what, bytes):
             "not enough memory for \(what): \(bytes) bytes; run on a machine with more memory"
         case let .outputIsLog(path, logFile):
-            "refusing to write \(path): it is the log's file \(logFile), which the output would destroy; "
-                + "choose another -o"
+            "refusing to write \(path): it is the log's file \(logFile), which the output would destroy"
         case let .unknownOutputExtension(_, ext):
-            "unknown output extension '\(ext)': use .safetensors, .npz or .json, or pass --format"
+            "unknown output extension '\(ext)': use .safetensors, .npz or .json"
         case let .outputIsFolder(path):
             "cannot write \(path): it is a folder; give a file name such as \(path.hasSuffix("/") ? path : path + "/")ema.safetensors"
         case let .outputNotAFolder(path):
-            "cannot write into \(path): it exists and is not a folder; sweep writes one file per EMA into "
-                + "the folder -o names (created if missing): choose a folder"
-        case let .outputIO(path, action, code, reason):
-            "cannot write \(path): \(action) failed: \(reason)" + Self.outputHint(code)
+            "cannot write into \(path): it exists and is not a folder"
+        case let .outputIO(path, action, _, reason):
+            "cannot write \(path): \(action) failed: \(reason)"
         case let .outputTooLarge(path, reason):
             "cannot write \(path) as npz: \(reason); a plain zip holds at most 4 GiB and 65535 files: use safetensors"
         case let .binaryToTerminal(format):
-            "refusing to write \(format) bytes to a terminal: redirect stdout (> file, | command), "
-                + "give -o a file, or pass --format json"
-        }
-    }
-
-    public var exitStatus: ExitStatus {
-        switch self {
-        case .stepNotFound, .emptyLog: .badInput
-        case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec: .usage
-        case .outputFailed, .outOfMemory: .io
-        case .outputIsLog, .unknownOutputExtension, .binaryToTerminal: .usage
-        case .outputIsFolder, .outputNotAFolder, .outputIO, .outputTooLarge: .io
+            "refusing to write \(format) bytes to a terminal"
         }
     }
 }
 
-extension QueryError {
-    /// What to do about an errno of an output (values of Linux and Darwin alike).
-    static func outputHint(_ code: Int32) -> String {
-        switch code {
-        case 28, 122, 69: "; the disk is full: free space or choose another -o"  // ENOSPC, EDQUOT (Linux, Darwin)
-        case 13, 1: "; permission denied: choose a file and folder you can write"  // EACCES, EPERM
-        case 30: "; the file system is read-only: choose another -o"  // EROFS
-        case 27: "; the file size limit (ulimit -f) is too small for this output"  // EFBIG
-        default: ""
-        }
+/// A metrics key the log does not have.
+public struct UnknownMetricKey: Error, Equatable, Sendable, CustomStringConvertible {
+    public var key: String
+    public var available: [String]
+
+    public init(key: String, available: [String]) {
+        self.key = key
+        self.available = available
+    }
+
+    public var description: String {
+        "no metric named '\(key)' in the log; keys: " + (available.isEmpty ? "none" : available.joined(separator: ", "))
     }
 }
-
-extension StoreError: ExitCoded {
-    public var exitStatus: ExitStatus {
-        switch self {
-        case .logNotFound: .notFound
-        case .busy: .busy
-        case .database(_, let code, _) where code & 0xFF == 5 || code & 0xFF == 6: .busy
-        default: .io
-        }
-    }
-}
-
-extension EMASpecError: ExitCoded {
-    public var exitStatus: ExitStatus { .usage }
-}
-
-/// The exit status of any error.
-public func exitStatus(of error: any Error) -> ExitStatus {
-    (error as? any ExitCoded)?.exitStatus ?? .software
-}
-
-/// The emalog version.
-public let version = EMALogVersion.current

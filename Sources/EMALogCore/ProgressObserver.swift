@@ -8,6 +8,15 @@ public protocol ProgressObserver: Sendable {
     func progress(_ label: String, done: Int, total: Int)
     /// A non-fatal remark (e.g. a skipped metrics key).
     func warning(_ message: String)
+    /// A file left out because of `error` (a backlog file that cannot be read when `--follow` stops).
+    func notIngested(_ error: any Error)
+}
+
+extension ProgressObserver {
+    /// By default, a warning with the error's description.
+    public func notIngested(_ error: any Error) {
+        warning("not ingested: \(error)")
+    }
 }
 
 /// An observer that ignores everything.

@@ -55,16 +55,3 @@ public struct JSONNumber: Sendable, Equatable {
         }
     }
 }
-
-/// Why a JSON text could not be parsed.
-public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
-    /// Byte offset of the problem within the text.
-    public let offset: Int
-    public let reason: String
-    public var description: String { "\(reason) at byte \(offset)" }
-
-    public init(offset: Int, reason: String) {
-        self.offset = offset
-        self.reason = reason
-    }
-}

@@ -1,5 +1,106 @@
-/// Minimal JSON text building: quoted strings and round-trip numbers.
-public enum JSONWriter {
+/// Writes JSON text the one way emalog writes it: no spaces, members in the order given, strings
+/// escaped, integers in decimal, Doubles in the shortest form that reads back exactly (non-finite
+/// values as Python writes them).
+///
+/// Containers are opened with `object { }` and `array { }`, values and `key: value` members added
+/// inside them; the writer places the commas. `take()` hands back the text written so far and keeps
+/// the open containers, so a large document (tensor values) can be streamed piece by piece.
+///
+/// ```swift
+/// var json = JSONWriter()
+/// json.object { json in
+///     json.field("step", 3)
+///     json.field("keys", ["loss", "lr"])
+/// }
+/// json.text  // {"step":3,"keys":["loss","lr"]}
+/// ```
+public struct JSONWriter {
+    /// The text written so far (since the last `take()`).
+    public private(set) var text = ""
+    /// How many items each open container holds, innermost last.
+    private var counts: [Int] = []
+    /// True between a member's key and its value.
+    private var afterKey = false
+
+    public init() {}
+
+    /// Returns the text written so far and clears it; open containers stay open.
+    public mutating func take() -> String {
+        defer { text = "" }
+        return text
+    }
+
+    // MARK: Containers
+
+    /// An object whose members `body` writes.
+    public mutating func object(_ body: (inout JSONWriter) throws -> Void) rethrows {
+        try container("{", "}", body)
+    }
+
+    /// An array whose elements `body` writes.
+    public mutating func array(_ body: (inout JSONWriter) throws -> Void) rethrows {
+        try container("[", "]", body)
+    }
+
+    /// A member `key` whose value is an object.
+    public mutating func object(_ key: String, _ body: (inout JSONWriter) throws -> Void) rethrows {
+        self.key(key)
+        try object(body)
+    }
+
+    /// A member `key` whose value is an array.
+    public mutating func array(_ key: String, _ body: (inout JSONWriter) throws -> Void) rethrows {
+        self.key(key)
+        try array(body)
+    }
+
+    /// The key of the next member; its value follows.
+    public mutating func key(_ key: String) {
+        separate()
+        text += Self.quoted(key) + ":"
+        afterKey = true
+    }
+
+    // MARK: Values (array elements, or the value after `key`)
+
+    public mutating func value(_ string: String) { put(Self.quoted(string)) }
+    /// An integer, or null.
+    public mutating func value(_ integer: Int?) { put(integer.map { String($0) } ?? "null") }
+    /// A Double in its shortest exact form, or null.
+    public mutating func value(_ number: Double?) { put(number.map(Self.number) ?? "null") }
+    public mutating func value(_ bool: Bool) { put(bool ? "true" : "false") }
+
+    // MARK: Members
+
+    public mutating func field(_ key: String, _ string: String) { self.key(key); value(string) }
+    /// `key` with an integer value, or null.
+    public mutating func field(_ key: String, _ integer: Int?) { self.key(key); value(integer) }
+    /// `key` with a Double value, or null.
+    public mutating func field(_ key: String, _ number: Double?) { self.key(key); value(number) }
+    public mutating func field(_ key: String, _ bool: Bool) { self.key(key); value(bool) }
+
+    /// `key` with an array of strings.
+    public mutating func field(_ key: String, _ strings: [String]) {
+        array(key) { json in for string in strings { json.value(string) } }
+    }
+
+    /// `key` with an array of integers.
+    public mutating func field(_ key: String, _ integers: [Int]) {
+        array(key) { json in for integer in integers { json.value(integer) } }
+    }
+
+    /// `key` with an object of string values, keys sorted.
+    public mutating func field(_ key: String, _ strings: [String: String]) {
+        object(key) { json in json.members(strings) }
+    }
+
+    /// The members of an object of string values, keys sorted.
+    public mutating func members(_ strings: [String: String]) {
+        for name in strings.keys.sorted() { field(name, strings[name]!) }
+    }
+
+    // MARK: Text of single values
+
     /// `text` as a JSON string literal.
     public static func quoted(_ text: String) -> String {
         var out = "\""
@@ -26,8 +127,41 @@ public enum JSONWriter {
         return "\(value)"
     }
 
+    /// A Float in the shortest form that reads back as the same Float; non-finite values as Python writes them.
+    public static func number(_ value: Float) -> String {
+        value.isFinite ? "\(value)" : number(Double(value))
+    }
+
     /// An object of string values, keys sorted.
     public static func object(_ fields: [String: String]) -> String {
-        "{" + fields.keys.sorted().map { "\(quoted($0)):\(quoted(fields[$0]!))" }.joined(separator: ",") + "}"
+        var json = JSONWriter()
+        json.object { json in json.members(fields) }
+        return json.text
+    }
+
+    // MARK: Commas
+
+    private mutating func container(_ open: String, _ close: String, _ body: (inout JSONWriter) throws -> Void) rethrows {
+        put(open)
+        counts.append(0)
+        try body(&self)
+        counts.removeLast()
+        text += close
+    }
+
+    /// Writes a value: after a key as it is, else as the next item of the open container.
+    private mutating func put(_ literal: String) {
+        separate()
+        text += literal
+    }
+
+    private mutating func separate() {
+        if afterKey {
+            afterKey = false
+            return
+        }
+        guard let count = counts.last else { return }
+        if count > 0 { text += "," }
+        counts[counts.count - 1] = count + 1
     }
 }

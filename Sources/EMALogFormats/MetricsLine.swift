@@ -13,32 +13,6 @@ public struct MetricsLine: Sendable, Equatable {
     }
 }
 
-/// Why a metrics line was refused.
-public enum MetricsError: Error, Equatable, Sendable {
-    /// The line is not valid JSON.
-    case notJSON(JSONError)
-    /// The line is JSON but not an object.
-    case notAnObject(kind: String)
-    /// No `"step"` key.
-    case missingStep
-    /// `"step"` is not an integer >= 0.
-    case invalidStep(String)
-    /// The same flattened key appears twice in one line.
-    case duplicateKey(String)
-}
-
-extension MetricsError: CustomStringConvertible {
-    public var description: String {
-        switch self {
-        case let .notJSON(error): "not valid JSON (\(error)); each line must be one JSON object"
-        case let .notAnObject(kind): "line is \(kind), not a JSON object like {\"step\": 1, \"loss\": 0.5}"
-        case .missingStep: "no \"step\" key; every line needs an integer \"step\""
-        case let .invalidStep(text): "\"step\" is \(text.prefix(40)), not an integer from 0 to \(StepNumber.largest)"
-        case let .duplicateKey(key): "key '\(key)' appears twice in the line"
-        }
-    }
-}
-
 extension MetricsLine {
     /// Decodes one JSON Lines record. `NaN`, `Infinity`, `-Infinity` are accepted as values.
     public static func decode(_ line: UnsafeRawBufferPointer) throws(MetricsError) -> MetricsLine {

@@ -20,18 +20,21 @@ extension Safetensors {
     /// The header is padded with spaces to a multiple of 8 bytes, as the reference writer does,
     /// so the data that follows is aligned.
     public static func encodeHeader(_ tensors: [TensorLayout], metadata: [String: String]) -> [UInt8] {
-        var json = "{"
-        if !metadata.isEmpty { json += "\"__metadata__\":" + JSONWriter.object(metadata) }
-        var offset = 0
-        for tensor in tensors {
-            if json.count > 1 { json += "," }
-            let end = offset + tensor.byteCount
-            json += JSONWriter.quoted(tensor.name) + ":{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":["
-                + tensor.shape.map(String.init).joined(separator: ",") + "],\"data_offsets\":[\(offset),\(end)]}"
-            offset = end
+        var json = JSONWriter()
+        json.object { json in
+            if !metadata.isEmpty { json.field("__metadata__", metadata) }
+            var offset = 0
+            for tensor in tensors {
+                let end = offset + tensor.byteCount
+                json.object(tensor.name) { json in
+                    json.field("dtype", tensor.dtype.rawValue)
+                    json.field("shape", tensor.shape)
+                    json.field("data_offsets", [offset, end])
+                }
+                offset = end
+            }
         }
-        json += "}"
-        var body = Array(json.utf8)
+        var body = Array(json.text.utf8)
         while (body.count + 8) % 8 != 0 { body.append(0x20) }
         var out = [UInt8]()
         out.reserveCapacity(8 + body.count)

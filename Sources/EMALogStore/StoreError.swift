@@ -8,12 +8,12 @@ public enum StoreError: Error, Equatable, Sendable {
     case notALog(path: String, reason: String)
     /// The log was written by a newer emalog (unknown migrations).
     case newerSchema(path: String, unknown: [String])
-    /// Another `emalog ingest` holds the log.
+    /// Another ingest holds the log's ingest lock.
     case busy(path: String)
     /// A chunk's bytes do not match their checksum.
     case checksumMismatch(what: String)
-    /// An SQLite or file-system error.
-    case database(path: String, code: Int32, message: String)
+    /// An SQLite or file-system error, with SQLite's (extended) result code.
+    case database(path: String, code: ResultCode, message: String)
     /// Data the schema should make impossible (a bug or a hand-edited log).
     case inconsistent(String)
     /// The log's schema holds objects emalog did not create (or lacks some): it is not read.
@@ -31,22 +31,34 @@ extension StoreError {
     }
 }
 
+extension StoreError {
+    /// Whether SQLite found the log locked by another connection (`SQLITE_BUSY`, `SQLITE_LOCKED`):
+    /// the same call may succeed later.
+    public var isLockContention: Bool {
+        guard case let .database(_, code, _) = self else { return false }
+        return code.primaryResultCode == .SQLITE_BUSY || code.primaryResultCode == .SQLITE_LOCKED
+    }
+}
+
 extension StoreError: CustomStringConvertible {
+    /// What happened and to which log; the CLI adds its flags and commands. The damage cases
+    /// (`checksumMismatch`, `inconsistent`, `foreignSchema`) still name `emalog audit` themselves:
+    /// audit findings embed these descriptions word for word (EMALog+Audit.swift).
     public var description: String {
         switch self {
         case let .logNotFound(path):
-            "no log at \(path): check the --db path, or create one with `emalog ingest --db \(path) ...`"
+            "no log at \(path)"
         case let .notALog(path, reason):
             "\(path) is not a usable emalog log (\(reason)); it was left untouched"
         case let .newerSchema(path, unknown):
             "\(path) was written by a newer emalog (schema migrations \(unknown.joined(separator: ", ")) "
                 + "are unknown to this version \(EMALogVersion.current)); upgrade emalog to read it. It was left untouched"
         case let .busy(path):
-            "\(path) is being written by another `emalog ingest`; wait for it to finish (readers may run meanwhile)"
+            "\(path) is being written by another ingest; wait for it to finish (readers may run meanwhile)"
         case let .checksumMismatch(what):
             "checksum mismatch in \(what): the log is damaged; run `emalog audit` for a full report"
         case let .database(path, code, message):
-            "\(path): \(message) (SQLite error \(code))" + Self.hint(code)
+            "\(path): \(message) (SQLite error \(code.rawValue))" + Self.hint(code)
         case let .inconsistent(what):
             "the log is inconsistent: \(what); run `emalog audit`"
         case let .foreignSchema(path, objects):
@@ -56,14 +68,15 @@ extension StoreError: CustomStringConvertible {
         }
     }
 
-    private static func hint(_ code: Int32) -> String {
-        switch code & 0xFF {
-        case 13: "; the disk is full: free space and run the same command again (what was committed is kept)"
-        case 8: "; the log or its folder is read-only: copy it somewhere writable"
-        case 26: "; this is not an emalog log"
-        case 11: "; the log file is damaged"
-        case 5, 6: "; the log is locked by another process: retry"
-        case 10, 14: "; check the disk and the path's permissions"
+    /// What to do about an SQLite result code (extended codes match their primary code).
+    private static func hint(_ code: ResultCode) -> String {
+        switch code {
+        case .SQLITE_FULL: "; the disk is full: free space and run the same command again (what was committed is kept)"
+        case .SQLITE_READONLY: "; the log or its folder is read-only: copy it somewhere writable"
+        case .SQLITE_NOTADB: "; this is not an emalog log"
+        case .SQLITE_CORRUPT: "; the log file is damaged"
+        case .SQLITE_BUSY, .SQLITE_LOCKED: "; the log is locked by another process: retry"
+        case .SQLITE_IOERR, .SQLITE_CANTOPEN: "; check the disk and the path's permissions"
         default: ""
         }
     }
@@ -72,18 +85,17 @@ extension StoreError: CustomStringConvertible {
     static func wrap(_ error: any Error, path: String) -> StoreError {
         if let e = error as? StoreError { return e }
         if let e = error as? DatabaseError {
-            let code = e.extendedResultCode.rawValue
             if e.resultCode == .SQLITE_NOTADB {
                 return .notALog(path: path, reason: e.message ?? "not a database")
             }
             if e.resultCode == .SQLITE_CORRUPT {
                 return .notALog(path: path, reason: "the file is damaged or truncated: \(e.message ?? "malformed")")
             }
-            return .database(path: path, code: code, message: e.message ?? "\(e)")
+            return .database(path: path, code: e.extendedResultCode, message: e.message ?? "\(e)")
         }
         if error is RowDecodingError {
             return .inconsistent("a stored value has the wrong type (\(String("\(error)".prefix(200))))")
         }
-        return .database(path: path, code: 1, message: "\(error)")
+        return .database(path: path, code: .SQLITE_ERROR, message: "\(error)")
     }
 }

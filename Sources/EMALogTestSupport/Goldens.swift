@@ -1,6 +1,7 @@
 import EMAKernel
 import EMALogCore
 import EMALogFormats
+import FormatsTestSupport
 import Foundation
 
 /// Helpers to ingest fixtures and compare results with golden files bit for bit.

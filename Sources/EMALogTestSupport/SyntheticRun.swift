@@ -1,3 +1,4 @@
+import FormatsTestSupport
 import Foundation
 
 /// A deterministic synthetic training run (a random walk on a few tensors) written as step files.

@@ -55,23 +55,45 @@ extension EMALogCommand {
         }
 
         static func json(_ i: LogInfo) -> String {
-            let tracks = i.tracks.map { t in
-                "{\"name\":\(JSONWriter.quoted(t.name)),\"spec\":\(JSONWriter.quoted(t.spec)),\"snapshot_steps\":[\(t.snapshotSteps.map(String.init).joined(separator: ","))]}"
+            var json = JSONWriter()
+            json.object { json in
+                json.field("path", i.path)
+                json.field("log_id", i.logID)
+                json.field("steps", i.stepCount)
+                json.field("first_step", i.firstStep)
+                json.field("last_step", i.lastStep)
+                json.field("tensors", i.tensorCount)
+                json.field("parameters", i.parameterCount)
+                json.field("bytes_per_step", i.bytesPerStep)
+                json.array("tracks") { json in
+                    for t in i.tracks {
+                        json.object { json in
+                            json.field("name", t.name)
+                            json.field("spec", t.spec)
+                            json.field("snapshot_steps", t.snapshotSteps)
+                        }
+                    }
+                }
+                json.field("snapshots", i.snapshotCount)
+                json.field("metric_keys", i.metricKeys)
+                json.field("metric_values", i.metricValueCount)
+                json.field("ingests", i.ingestCount)
+                json.field("file_bytes", i.fileBytes)
+                json.field("wal_bytes", i.walBytes)
+                json.field("bytes_per_parameter_step", i.bytesPerParameterStep)
+                json.array("codecs") { json in
+                    for c in i.codecs {
+                        json.object { json in
+                            json.field("codec", c.codec)
+                            json.field("chunks", c.chunks)
+                            json.field("stored_bytes", c.storedBytes)
+                            json.field("raw_bytes", c.rawBytes)
+                        }
+                    }
+                }
+                json.field("migrations", i.migrations)
             }
-            let fields: [String] = [
-                "\"path\":\(JSONWriter.quoted(i.path))", "\"log_id\":\(JSONWriter.quoted(i.logID))",
-                "\"steps\":\(i.stepCount)", "\"first_step\":\(i.firstStep.map(String.init) ?? "null")",
-                "\"last_step\":\(i.lastStep.map(String.init) ?? "null")", "\"tensors\":\(i.tensorCount)",
-                "\"parameters\":\(i.parameterCount)", "\"bytes_per_step\":\(i.bytesPerStep)",
-                "\"tracks\":[\(tracks.joined(separator: ","))]", "\"snapshots\":\(i.snapshotCount)",
-                "\"metric_keys\":[\(i.metricKeys.map(JSONWriter.quoted).joined(separator: ","))]",
-                "\"metric_values\":\(i.metricValueCount)", "\"ingests\":\(i.ingestCount)",
-                "\"file_bytes\":\(i.fileBytes)", "\"wal_bytes\":\(i.walBytes)",
-                "\"bytes_per_parameter_step\":\(i.bytesPerParameterStep.map { JSONWriter.number($0) } ?? "null")",
-                "\"codecs\":[\(i.codecs.map { "{\"codec\":\(JSONWriter.quoted($0.codec)),\"chunks\":\($0.chunks),\"stored_bytes\":\($0.storedBytes),\"raw_bytes\":\($0.rawBytes)}" }.joined(separator: ","))]",
-                "\"migrations\":[\(i.migrations.map(JSONWriter.quoted).joined(separator: ","))]",
-            ]
-            return "{" + fields.joined(separator: ",") + "}\n"
+            return json.text + "\n"
         }
     }
 }

@@ -79,11 +79,14 @@ enum MetricsRendering {
     static func jsonLines(_ t: MetricsTable) -> String {
         var out = ""
         for row in t.rows {
-            var fields = ["\"step\":\(row.step)"]
-            for (key, value) in zip(t.keys, row.values) {
-                if let value { fields.append(JSONWriter.quoted(key) + ":" + JSONWriter.number(value)) }
+            var json = JSONWriter()
+            json.object { json in
+                json.field("step", row.step)
+                for (key, value) in zip(t.keys, row.values) {
+                    if let value { json.field(key, value) }
+                }
             }
-            out += "{" + fields.joined(separator: ",") + "}\n"
+            out += json.text + "\n"
         }
         return out
     }

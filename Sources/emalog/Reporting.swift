@@ -1,12 +1,14 @@
 import ArgumentParser
 import EMALogCore
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Runs a command body; any error is printed to stderr as `emalog: error: ...` and becomes its exit code.
+/// Runs a command body; any error is printed to stderr as `emalog: error: ...` in the CLI's wording
+/// (`message(for:)`) and becomes its exit code (`ExitStatus(for:)`).
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
@@ -16,8 +18,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw error
     } catch {
         TerminalProgress.clear()
-        printError("error: \(error)")
-        throw ExitCode(exitStatus(of: error).rawValue)
+        printError("error: \(message(for: error))")
+        throw ExitCode(ExitStatus(for: error).rawValue)
     }
 }
 
@@ -27,18 +29,25 @@ func printError(_ message: String) {
 }
 
 /// Progress on stderr when it is a terminal; silent when piped.
-final class TerminalProgress: ProgressObserver, @unchecked Sendable {
-    // Mutable state is touched only from the thread running the command.
-    private var lastDraw = Date.distantPast
+///
+/// Sendable as it is: the time of the last drawing is behind a mutex and whether a line is drawn
+/// (shared by every observer, so `clear()` can erase it) is atomic.
+final class TerminalProgress: ProgressObserver {
+    private let lastDraw = Mutex(Date.distantPast)
     static let isTerminal = isatty(2) == 1
-    nonisolated(unsafe) private static var drawn = false
+    private static let drawn = Atomic(false)
 
     func progress(_ label: String, done: Int, total: Int) {
-        guard Self.isTerminal, Date().timeIntervalSince(lastDraw) > 0.1 else { return }
-        lastDraw = Date()
+        guard Self.isTerminal else { return }
+        let due = lastDraw.withLock { last in
+            guard Date().timeIntervalSince(last) > 0.1 else { return false }
+            last = Date()
+            return true
+        }
+        guard due else { return }
         let text = total > 0 ? "\(label) \(done)/\(total)" : "\(label) \(done)"
         FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
-        Self.drawn = true
+        Self.drawn.store(true, ordering: .relaxed)
     }
 
     func warning(_ message: String) {
@@ -46,9 +55,12 @@ final class TerminalProgress: ProgressObserver, @unchecked Sendable {
         printError("warning: \(message)")
     }
 
+    func notIngested(_ error: any Error) {
+        warning("not ingested: \(message(for: error))")
+    }
+
     static func clear() {
-        guard isTerminal, drawn else { return }
+        guard isTerminal, drawn.exchange(false, ordering: .relaxed) else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
-        drawn = false
     }
 }

@@ -6,6 +6,7 @@ import Darwin
 import EMAKernel
 @testable import EMALogCore
 import EMALogTestSupport
+import FormatsTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -19,7 +20,7 @@ import Testing
         let watched = dir.file("steps")
         try FileManager.default.createDirectory(atPath: watched, withIntermediateDirectories: true)
         let metrics = dir.file("metrics.jsonl")
-        FileManager.default.createFile(atPath: metrics, contents: nil)
+        _ = FileManager.default.createFile(atPath: metrics, contents: nil)
         let source = Fixtures.path("mlp-f32/steps")
         for n in 1...3 {
             try FileManager.default.copyItem(atPath: "\(source)/step-\(String(format: "%08d", n)).safetensors",

@@ -1,5 +1,6 @@
 import EMALogCore
 import EMALogTestSupport
+import FormatsTestSupport
 import Testing
 
 /// Shadows from emalog against independent implementations (Tests/Fixtures/make_fixtures.py), bit for bit.

@@ -1,5 +1,6 @@
 import EMALogCore
 import EMALogTestSupport
+import FormatsTestSupport
 import Foundation
 import Testing
 

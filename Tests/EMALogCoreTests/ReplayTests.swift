@@ -1,6 +1,7 @@
 import EMAKernel
 import EMALogCore
 import EMALogTestSupport
+import FormatsTestSupport
 import Foundation
 import Testing
 

@@ -3,6 +3,7 @@ import EMALogCore
 import EMALogFormats
 import EMALogStore
 import EMALogTestSupport
+import FormatsTestSupport
 import Foundation
 import Testing
 

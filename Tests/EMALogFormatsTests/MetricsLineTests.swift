@@ -1,5 +1,5 @@
 import EMALogFormats
-import EMALogTestSupport
+import FormatsTestSupport
 import Testing
 
 @Suite struct MetricsLineTests {

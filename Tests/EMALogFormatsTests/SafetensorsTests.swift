@@ -1,5 +1,5 @@
 import EMALogFormats
-import EMALogTestSupport
+import FormatsTestSupport
 import Foundation
 import Testing
 

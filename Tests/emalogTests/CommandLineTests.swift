@@ -1,5 +1,6 @@
 import EMALogTestSupport
 import EMALogFormats
+import FormatsTestSupport
 import Foundation
 import Testing
 

@@ -1,5 +1,6 @@
 import EMALogFormats
 import EMALogTestSupport
+import FormatsTestSupport
 import Foundation
 import Testing
 

@@ -1,4 +1,5 @@
 import EMALogTestSupport
+import FormatsTestSupport
 import Foundation
 import Testing
 

@@ -153,7 +153,7 @@ extension Ingest {
                     continue
                 }
             } catch {
-                observer.warning("not ingested: \(error)")
+                observer.notIngested(error)
             }
         }
         if let first = report.backlog.first {

@@ -187,12 +187,18 @@ public final class Ingest {
     }
 
     private func configurationJSON() -> String {
-        let specs = tracks.map { JSONWriter.quoted($0.spec.description) }.joined(separator: ",")
-        return "{\"tracks\":[\(specs)],\"snapshot_every\":\(request.snapshotEvery),\"replace\":\(request.replace),"
-            + "\"allow_nonfinite\":\(request.allowNonFinite),\"follow\":\(request.follow),"
-            + "\"keyframe_every\":\(request.keyframeEvery),"
-            + "\"emalog_version\":\(JSONWriter.quoted(EMALogVersion.current)),"
-            + "\"migrations\":[\(Migrations.identifiers.map(JSONWriter.quoted).joined(separator: ","))]}"
+        var json = JSONWriter()
+        json.object { json in
+            json.field("tracks", tracks.map(\.spec.description))
+            json.field("snapshot_every", request.snapshotEvery)
+            json.field("replace", request.replace)
+            json.field("allow_nonfinite", request.allowNonFinite)
+            json.field("follow", request.follow)
+            json.field("keyframe_every", request.keyframeEvery)
+            json.field("emalog_version", EMALogVersion.current)
+            json.field("migrations", Migrations.identifiers)
+        }
+        return json.text
     }
 
     /// True when a snapshot is due at `step`: a multiple of the interval lies in (previous, step].

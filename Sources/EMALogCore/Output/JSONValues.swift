@@ -52,13 +52,12 @@ struct JSONValues {
     static func text(_ b: UnsafeRawBufferPointer, dtype: DType) -> String {
         let n = dtype.byteWidth == 0 ? 0 : b.count / dtype.byteWidth
         func at<T>(_ i: Int, _: T.Type) -> T { b.loadUnaligned(fromByteOffset: i * dtype.byteWidth, as: T.self) }
-        func float(_ x: Float) -> String { x.isFinite ? "\(x)" : JSONWriter.number(Double(x)) }
         return (0..<n).lazy.map { i -> String in
             switch dtype {
             case .f64: return JSONWriter.number(at(i, Double.self))
-            case .f32: return float(at(i, Float.self))
-            case .f16: return float(Float(Float16(bitPattern: at(i, UInt16.self))))
-            case .bf16: return float(Float(bitPattern: UInt32(at(i, UInt16.self)) << 16))
+            case .f32: return JSONWriter.number(at(i, Float.self))
+            case .f16: return JSONWriter.number(Float(Float16(bitPattern: at(i, UInt16.self))))
+            case .bf16: return JSONWriter.number(Float(bitPattern: UInt32(at(i, UInt16.self)) << 16))
             case .i64: return "\(at(i, Int64.self))"
             case .i32: return "\(at(i, Int32.self))"
             case .i16: return "\(at(i, Int16.self))"

@@ -95,16 +95,27 @@ public enum TensorOutput {
         }
     }
 
+    /// `{"metadata":{...},"tensors":{"<name>":{"dtype":..,"shape":[..],"values":[..]},...}}`, the
+    /// values streamed.
     private static func writeJSON(_ tensors: [OutputTensor], metadata: [String: String], to sink: OutputSink) throws {
-        try sink.write("{\"metadata\":" + JSONWriter.object(metadata) + ",\"tensors\":{")
-        for (index, tensor) in tensors.enumerated() {
-            let layout = tensor.layout
-            try sink.write((index > 0 ? "," : "") + JSONWriter.quoted(layout.name) + ":{\"dtype\":\"\(layout.dtype.rawValue)\","
-                + "\"shape\":[\(layout.shape.map(String.init).joined(separator: ","))],\"values\":[")
-            var values = JSONValues(dtype: layout.dtype)
-            try tensor.emit { bytes in try values.append(bytes, to: sink) }
-            try sink.write("]}")
+        var json = JSONWriter()
+        try json.object { json in
+            json.field("metadata", metadata)
+            try json.object("tensors") { json in
+                for tensor in tensors {
+                    let layout = tensor.layout
+                    try json.object(layout.name) { json in
+                        json.field("dtype", layout.dtype.rawValue)
+                        json.field("shape", layout.shape)
+                        try json.array("values") { json in
+                            try sink.write(json.take())  // the values are streamed, block by block
+                            var values = JSONValues(dtype: layout.dtype)
+                            try tensor.emit { bytes in try values.append(bytes, to: sink) }
+                        }
+                    }
+                }
+            }
         }
-        try sink.write("}}\n")
+        try sink.write(json.take() + "\n")
     }
 }

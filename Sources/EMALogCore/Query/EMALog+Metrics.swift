@@ -6,6 +6,11 @@ public struct MetricsTable: Sendable, Equatable {
     /// Rows by step; a nil cell is a step without that key.
     public var rows: [(step: Int, values: [Double?])]
 
+    public init(keys: [String], rows: [(step: Int, values: [Double?])]) {
+        self.keys = keys
+        self.rows = rows
+    }
+
     public static func == (a: MetricsTable, b: MetricsTable) -> Bool {
         a.keys == b.keys && a.rows.elementsEqual(b.rows) { x, y in
             x.step == y.step && x.values.elementsEqual(y.values) { u, v in
@@ -17,16 +22,6 @@ public struct MetricsTable: Sendable, Equatable {
             }
         }
     }
-}
-
-/// A metrics key the log does not have.
-public struct UnknownMetricKey: Error, Equatable, Sendable, CustomStringConvertible, ExitCoded {
-    public var key: String
-    public var available: [String]
-    public var description: String {
-        "no metric named '\(key)' in the log; keys: " + (available.isEmpty ? "none" : available.joined(separator: ", "))
-    }
-    public var exitStatus: ExitStatus { .badInput }
 }
 
 extension EMALog {

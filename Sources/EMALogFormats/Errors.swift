@@ -40,8 +40,7 @@ extension SafetensorsError: CustomStringConvertible {
     public var description: String {
         switch self {
         case let .truncated(offset, needed):
-            "file is truncated: needed \(needed) more bytes at offset \(offset); was it still being written? "
-                + "Re-save it, or use --follow for a directory training is still writing"
+            "file is truncated: needed \(needed) more bytes at offset \(offset); was it still being written?"
         case let .headerTooLarge(length, limit):
             "header length \(length) exceeds the \(limit)-byte cap: this is not a safetensors file or it is corrupt"
         case .headerNotUTF8:
@@ -82,5 +81,44 @@ extension SafetensorsError: CustomStringConvertible {
             "the step number \(digits.prefix(40)) in __metadata__ is too large: steps are integers from 0 to "
                 + "\(StepNumber.largest) (2^53 - 1)"
         }
+    }
+}
+
+/// Why a metrics line was refused.
+public enum MetricsError: Error, Equatable, Sendable {
+    /// The line is not valid JSON.
+    case notJSON(JSONError)
+    /// The line is JSON but not an object.
+    case notAnObject(kind: String)
+    /// No `"step"` key.
+    case missingStep
+    /// `"step"` is not an integer >= 0.
+    case invalidStep(String)
+    /// The same flattened key appears twice in one line.
+    case duplicateKey(String)
+}
+
+extension MetricsError: CustomStringConvertible {
+    public var description: String {
+        switch self {
+        case let .notJSON(error): "not valid JSON (\(error)); each line must be one JSON object"
+        case let .notAnObject(kind): "line is \(kind), not a JSON object like {\"step\": 1, \"loss\": 0.5}"
+        case .missingStep: "no \"step\" key; every line needs an integer \"step\""
+        case let .invalidStep(text): "\"step\" is \(text.prefix(40)), not an integer from 0 to \(StepNumber.largest)"
+        case let .duplicateKey(key): "key '\(key)' appears twice in the line"
+        }
+    }
+}
+
+/// Why a JSON text could not be parsed.
+public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Byte offset of the problem within the text.
+    public let offset: Int
+    public let reason: String
+    public var description: String { "\(reason) at byte \(offset)" }
+
+    public init(offset: Int, reason: String) {
+        self.offset = offset
+        self.reason = reason
     }
 }

@@ -1,0 +1,4 @@
+import EMALogStore
+
+/// The emalog version.
+public let version = EMALogVersion.current

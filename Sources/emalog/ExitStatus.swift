@@ -1,0 +1,53 @@
+import EMAKernel
+import EMALogCore
+import EMALogStore
+
+/// The process exit status of each outcome (SPEC: 0 ok, 1 audit mismatch, 64 usage, 65 bad input data or a
+/// step the log does not have, 66 a missing log or input, 74 I/O or database, 75 log busy, 70 anything else).
+enum ExitStatus: Int32, Sendable {
+    case success = 0, auditMismatch = 1, usage = 64, badInput = 65, notFound = 66, software = 70, io = 74, busy = 75
+}
+
+extension ExitStatus {
+    /// The status a command ends with when `error` stops it.
+    init(for error: any Error) {
+        switch error {
+        case let error as IngestError: self = Self.of(error)
+        case let error as QueryError: self = Self.of(error)
+        case let error as StoreError: self = Self.of(error)
+        case is UnknownMetricKey: self = .badInput
+        case is EMASpecError: self = .usage
+        default: self = .software
+        }
+    }
+
+    private static func of(_ error: IngestError) -> ExitStatus {
+        switch error {
+        case .inputNotFound: .notFound
+        case .unreadable: .io
+        case .trackConflict, .noInputs: .usage
+        case .badFile, .badMetricsLine, .metricConflict, .duplicateStep, .olderStep, .changedContent, .tensorSetChanged,
+             .nonFinite, .notRegularFile, .changedWhileReading, .nulInName:
+            .badInput
+        }
+    }
+
+    private static func of(_ error: QueryError) -> ExitStatus {
+        switch error {
+        case .stepNotFound, .emptyLog: .badInput
+        case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec: .usage
+        case .outputIsLog, .unknownOutputExtension, .binaryToTerminal: .usage
+        case .outputFailed, .outOfMemory: .io
+        case .outputIsFolder, .outputNotAFolder, .outputIO, .outputTooLarge: .io
+        }
+    }
+
+    private static func of(_ error: StoreError) -> ExitStatus {
+        switch error {
+        case .logNotFound: .notFound
+        case .busy: .busy
+        case _ where error.isLockContention: .busy
+        case .notALog, .newerSchema, .checksumMismatch, .database, .inconsistent, .foreignSchema: .io
+        }
+    }
+}
