@@ -6,6 +6,8 @@ public enum StoreError: Error, Equatable, Sendable {
     case logNotFound(path: String)
     /// The file exists but is not an SQLite database, or is damaged.
     case notALog(path: String, reason: String)
+    /// The log lacks migrations this emalog knows: an ingest upgrades it, a reader does not.
+    case olderSchema(path: String)
     /// The log was written by a newer emalog (unknown migrations).
     case newerSchema(path: String, unknown: [String])
     /// Another ingest holds the log's ingest lock.
@@ -26,7 +28,7 @@ extension StoreError {
     public var isDamage: Bool {
         switch self {
         case .inconsistent, .checksumMismatch, .notALog, .foreignSchema: true
-        case .logNotFound, .newerSchema, .busy, .database: false
+        case .logNotFound, .newerSchema, .olderSchema, .busy, .database: false
         }
     }
 }
@@ -41,30 +43,31 @@ extension StoreError {
 }
 
 extension StoreError: CustomStringConvertible {
-    /// What happened and to which log; the CLI adds its flags and commands. The damage cases
-    /// (`checksumMismatch`, `inconsistent`, `foreignSchema`) still name `emalog audit` themselves:
-    /// audit findings embed these descriptions word for word (EMALog+Audit.swift).
+    /// What happened and to which log; the CLI adds its flags and commands (audit findings quote
+    /// these descriptions as they are).
     public var description: String {
         switch self {
         case let .logNotFound(path):
             "no log at \(path)"
         case let .notALog(path, reason):
             "\(path) is not a usable emalog log (\(reason)); it was left untouched"
+        case let .olderSchema(path):
+            "\(path) is not a usable emalog log (its schema is older than this emalog); it was left untouched"
         case let .newerSchema(path, unknown):
             "\(path) was written by a newer emalog (schema migrations \(unknown.joined(separator: ", ")) "
                 + "are unknown to this version \(EMALogVersion.current)); upgrade emalog to read it. It was left untouched"
         case let .busy(path):
             "\(path) is being written by another ingest; wait for it to finish (readers may run meanwhile)"
         case let .checksumMismatch(what):
-            "checksum mismatch in \(what): the log is damaged; run `emalog audit` for a full report"
+            "checksum mismatch in \(what): the log is damaged"
         case let .database(path, code, message):
             "\(path): \(message) (SQLite error \(code.rawValue))" + Self.hint(code)
         case let .inconsistent(what):
-            "the log is inconsistent: \(what); run `emalog audit`"
+            "the log is inconsistent: \(what)"
         case let .foreignSchema(path, objects):
             "\(path) holds a schema emalog did not write: " + objects.prefix(5).joined(separator: "; ")
                 + (objects.count > 5 ? "; and \(objects.count - 5) more" : "")
-                + ". A log is data, never code: it was not read and left untouched; `emalog audit` lists every difference"
+                + ". A log is data, never code: it was not read and left untouched"
         }
     }
 
@@ -98,4 +101,25 @@ extension StoreError: CustomStringConvertible {
         }
         return .database(path: path, code: .SQLITE_ERROR, message: "\(error)")
     }
+}
+
+/// A (step, key) pair already stored with a different value.
+public struct MetricConflict: Error, Equatable, Sendable {
+    public var step: Int
+    public var key: String
+    public var stored: Double
+    public var new: Double
+
+    public init(step: Int, key: String, stored: Double, new: Double) {
+        self.step = step
+        self.key = key
+        self.stored = stored
+        self.new = new
+    }
+}
+
+/// A chunk codec failure: the stored payload does not decode (a damaged or foreign log).
+struct CodecError: Error, CustomStringConvertible {
+    var reason: String
+    var description: String { "chunk payload does not decode: \(reason)" }
 }

@@ -67,6 +67,15 @@ private func message(for error: StoreError) -> String {
         "\(error): check the --db path, or create one with `emalog ingest --db \(path) ...`"
     case let .busy(path):
         "\(path) is being written by another `emalog ingest`; wait for it to finish (readers may run meanwhile)"
+    case let .olderSchema(path):
+        "\(path) is not a usable emalog log (its schema is older than this emalog; run `emalog ingest` on it once "
+            + "to upgrade it); it was left untouched"
+    case .checksumMismatch:
+        "\(error); run `emalog audit` for a full report"
+    case .inconsistent:
+        "\(error); run `emalog audit`"
+    case .foreignSchema:
+        "\(error); `emalog audit` lists every difference"
     default:
         "\(error)"
     }

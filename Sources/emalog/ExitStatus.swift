@@ -2,7 +2,7 @@ import EMAKernel
 import EMALogCore
 import EMALogStore
 
-/// The process exit status of each outcome (SPEC: 0 ok, 1 audit mismatch, 64 usage, 65 bad input data or a
+/// The process exit status of each outcome (README "Exit codes": 0 ok, 1 audit mismatch, 64 usage, 65 bad input data or a
 /// step the log does not have, 66 a missing log or input, 74 I/O or database, 75 log busy, 70 anything else).
 enum ExitStatus: Int32, Sendable {
     case success = 0, auditMismatch = 1, usage = 64, badInput = 65, notFound = 66, software = 70, io = 74, busy = 75
@@ -47,7 +47,7 @@ extension ExitStatus {
         case .logNotFound: .notFound
         case .busy: .busy
         case _ where error.isLockContention: .busy
-        case .notALog, .newerSchema, .checksumMismatch, .database, .inconsistent, .foreignSchema: .io
+        case .notALog, .olderSchema, .newerSchema, .checksumMismatch, .database, .inconsistent, .foreignSchema: .io
         }
     }
 }

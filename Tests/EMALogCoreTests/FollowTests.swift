@@ -200,8 +200,8 @@ import Testing
         #expect(arrived)
         #expect(report.stepsAdded == 3 && report.metricValues == 2)
         let waiting = warnings.messages.filter { $0.contains("does not exist yet") }
-        #expect(waiting == ["\(watched): does not exist yet; waiting for it to appear (--follow)",
-                            "\(metrics): does not exist yet; waiting for it to appear (--follow)"])
+        #expect(waiting == ["\(watched): does not exist yet; waiting for it to appear",
+                            "\(metrics): does not exist yet; waiting for it to appear"])
     }
 
     @Test func aMetricsFileTruncatedOrReplacedWhileFollowedIsReadAgain() async throws {

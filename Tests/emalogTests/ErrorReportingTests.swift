@@ -69,6 +69,7 @@ typealias CLIExit = emalog.ExitStatus
         (.database(path: "r", code: ResultCode(rawValue: 517), message: "snapshot"), .busy),  // SQLITE_BUSY_SNAPSHOT
         (.inconsistent("a bad row"), .io),
         (.foreignSchema(path: "r", objects: ["trigger 't'"]), .io),
+        (.olderSchema(path: "r"), .io),
     ]
 
     @Test func everyErrorCaseHasItsExitStatus() {
@@ -135,6 +136,10 @@ typealias CLIExit = emalog.ExitStatus
         (StoreError.checksumMismatch(what: "chunk 0"),
          "checksum mismatch in chunk 0: the log is damaged; run `emalog audit` for a full report"),
         (StoreError.inconsistent("a bad row"), "the log is inconsistent: a bad row; run `emalog audit`"),
+        (StoreError.foreignSchema(path: "r", objects: ["trigger 't'"]), "r holds a schema emalog did not write: trigger 't'. "
+            + "A log is data, never code: it was not read and left untouched; `emalog audit` lists every difference"),
+        (StoreError.olderSchema(path: "r"), "r is not a usable emalog log (its schema is older than this emalog; run "
+            + "`emalog ingest` on it once to upgrade it); it was left untouched"),
         (StoreError.database(path: "r", code: .SQLITE_FULL, message: "database or disk is full"),
          "r: database or disk is full (SQLite error 13); the disk is full: free space and run the same command again "
             + "(what was committed is kept)"),
@@ -152,17 +157,9 @@ typealias CLIExit = emalog.ExitStatus
         for (error, text) in Self.messages { #expect(message(for: error) == text) }
     }
 
-    /// What the layers say on their own names no flag and no command of the CLI, except the damage
-    /// cases of StoreError that audit findings quote word for word.
+    /// What the layers say on their own names no flag and no command of the CLI.
     @Test func theLayersDescriptionsNameNoFlag() {
-        func quotedByAudit(_ error: StoreError) -> Bool {
-            switch error {
-            case .checksumMismatch, .inconsistent, .foreignSchema: true
-            default: false
-            }
-        }
-        let errors: [any Error] = Self.ingestErrors.map(\.0) + Self.queryErrors.map(\.0)
-            + Self.storeErrors.map(\.0).filter { !quotedByAudit($0) }
+        let errors: [any Error] = Self.ingestErrors.map(\.0) + Self.queryErrors.map(\.0) + Self.storeErrors.map(\.0)
             + [SafetensorsError.truncated(offset: 1, needed: 2), UnknownMetricKey(key: "k", available: [])]
         for error in errors {
             let text = "\(error)"

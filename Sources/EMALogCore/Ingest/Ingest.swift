@@ -64,7 +64,7 @@ public final class Ingest {
             throw IngestError.noInputs
         }
         for path in scan.missing {
-            observer.warning("\(path): does not exist yet; waiting for it to appear (--follow)")
+            observer.warning("\(path): does not exist yet; waiting for it to appear")
         }
         if !request.follow {
             for folder in scan.folders where !scan.stepFiles.contains(where: { $0.path.hasPrefix(folder) }) {

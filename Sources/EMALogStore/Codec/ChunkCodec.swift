@@ -69,9 +69,3 @@ struct ExponentKey {
         }
     }
 }
-
-/// A chunk codec failure: the stored payload does not decode (a damaged or foreign log).
-struct CodecError: Error, CustomStringConvertible {
-    var reason: String
-    var description: String { "chunk payload does not decode: \(reason)" }
-}

@@ -22,21 +22,6 @@ public struct MetricValue: Sendable, Equatable {
     }
 }
 
-/// A (step, key) pair already stored with a different value.
-public struct MetricConflict: Error, Equatable, Sendable {
-    public var step: Int
-    public var key: String
-    public var stored: Double
-    public var new: Double
-
-    public init(step: Int, key: String, stored: Double, new: Double) {
-        self.step = step
-        self.key = key
-        self.stored = stored
-        self.new = new
-    }
-}
-
 /// What a metrics write did.
 public struct MetricsWriteResult: Sendable, Equatable {
     public var inserted = 0

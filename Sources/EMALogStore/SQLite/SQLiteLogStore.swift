@@ -268,7 +268,7 @@ public final class SQLiteLogStore: LogStore {
             let differences = try SchemaCheck.differences(db, applied: applied.count)
             if !differences.isEmpty { throw StoreError.foreignSchema(path: path, objects: differences) }
             if requireComplete, applied.count < Migrations.identifiers.count {
-                throw StoreError.notALog(path: path, reason: "its schema is older than this emalog; run `emalog ingest` on it once to upgrade it")
+                throw StoreError.olderSchema(path: path)
             }
         } else if !objects.isEmpty {
             throw StoreError.notALog(path: path, reason: "an SQLite database without the emalog schema")
