@@ -40,6 +40,23 @@ public enum Widening {
         }
     }
 
+    /// Widens the whole elements of `dtype` in `bytes` to Float32 block by block, calling `body`
+    /// with each block's bytes: a scratch of `block` elements, not a copy of the whole tensor.
+    public static func widen(_ bytes: UnsafeRawBufferPointer, dtype: FloatingDType, inBlocksOf block: Int,
+                             _ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        let count = bytes.count / dtype.byteWidth
+        guard count > 0 else { return }
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: min(block, count))
+        defer { scratch.deallocate() }
+        var start = 0
+        while start < count {
+            let n = min(block, count - start)
+            widen(bytes.baseAddress! + start * dtype.byteWidth, dtype: dtype, count: n, into: scratch)
+            try body(UnsafeRawBufferPointer(start: scratch, count: n * 4))
+            start += n
+        }
+    }
+
     /// Rounds `values` to `dtype` block by block (nearest even), calling `body` with each block's
     /// bytes: a scratch of `block` elements, not a copy of the whole tensor.
     public static func narrow(_ values: UnsafeBufferPointer<Float>, to dtype: FloatingDType, inBlocksOf block: Int,

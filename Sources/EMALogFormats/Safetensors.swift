@@ -10,7 +10,7 @@ public enum Safetensors {
         guard fileSize >= 8, prefix.count >= 8 else {
             throw .truncated(offset: max(0, min(fileSize, prefix.count)), needed: 8 - max(0, min(fileSize, prefix.count)))
         }
-        let length = UInt64(littleEndian: prefix.loadUnaligned(as: UInt64.self))
+        let length = prefix.prefix(8).reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }  // little-endian
         guard length <= UInt64(maxHeaderLength) else { throw .headerTooLarge(length: length, limit: maxHeaderLength) }
         let n = Int(length)
         guard fileSize - 8 >= n else { throw .truncated(offset: fileSize, needed: n - (fileSize - 8)) }

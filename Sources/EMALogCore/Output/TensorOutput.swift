@@ -72,9 +72,6 @@ public enum TensorOutput {
 
     private static func emitNPY(_ tensor: OutputTensor, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard tensor.layout.dtype == .bf16 else { return try tensor.emit(body) }
-        let block = 1 << 15
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: block)
-        defer { scratch.deallocate() }
         var carry: UInt8?
         try tensor.emit { bytes in
             var bytes = bytes
@@ -84,13 +81,8 @@ public enum TensorOutput {
                 bytes = UnsafeRawBufferPointer(rebasing: bytes.dropFirst())
                 carry = nil
             }
-            var start = 0
-            while bytes.count - start >= 2 {
-                let n = min(block, (bytes.count - start) / 2)
-                Widening.widen(bytes.baseAddress! + start, dtype: .bf16, count: n, into: scratch)
-                try body(UnsafeRawBufferPointer(start: scratch, count: n * 4))
-                start += 2 * n
-            }
+            let start = bytes.count / 2 * 2
+            try Widening.widen(UnsafeRawBufferPointer(rebasing: bytes[..<start]), dtype: .bf16, inBlocksOf: 1 << 15, body)
             if start < bytes.count { carry = bytes[start] }
         }
     }
