@@ -2,7 +2,7 @@
 """Makes the small training runs and the golden EMA shadows that the Swift tests assert bit for bit.
 
 Independent implementations, run once here and committed with their output (make_fixtures.out.txt):
-  - the reference EMA recipe of SPEC (form=seed): shadow = (1.0 - decay) * param + decay * shadow, in PyTorch;
+  - the reference EMA recipe (form=seed, the PyTorch loop users write by hand): shadow = (1.0 - decay) * param + decay * shadow, in PyTorch;
   - timm 1.0.31 ModelEmaV3 (torch lerp_, warmup schedule; integers copied)       -> form=lerp;
   - diffusers EMAModel (foreach=False: s.sub_((1 - decay) * (s - p)); tf and warmup schedules) -> form=sub;
   - a BF16 model with a Float32 shadow on widened weights, and its round-to-nearest-even cast back;
