@@ -37,7 +37,6 @@ extension Ingest {
         snapshotsToRederive.formUnion(rederive)
         report.stepsReplaced += 1
         report.bytesWritten += file.header.dataLength
-        appender.forgetPredecessors()  // the next new step is a keyframe
         storedSteps.reset()
         needsRestore = true
     }
@@ -172,7 +171,7 @@ extension Ingest {
     func guardedWrite(_ body: (any LogWriter) throws -> Void) throws {
         let saved = (ingestID, tracks.map(\.record), tensors, tensorsByName, report)
         do {
-            try store.write(body)
+            try appender.write(body)
         } catch {
             (ingestID, tensors, tensorsByName, report) = (saved.0, saved.2, saved.3, saved.4)
             for (index, record) in saved.1.enumerated() { tracks[index].record = record }

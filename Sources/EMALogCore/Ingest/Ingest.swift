@@ -178,7 +178,7 @@ public final class Ingest {
     /// Opens this ingest's audit-trail record and stores pending tracks, inside a write transaction.
     func beginWrite(_ w: any LogWriter) throws {
         if ingestID == nil {
-            ingestID = try w.insertIngest(arguments: request.arguments, configuration: configurationJSON())
+            ingestID = try w.insertIngest(arguments: request.arguments, configuration: configurationJSON(migrations: try w.appliedMigrations()))
         }
         for index in tracks.indices where tracks[index].record == nil {
             tracks[index].record = try w.insertTrack(name: tracks[index].spec.name, spec: tracks[index].spec.canonical,
@@ -186,7 +186,7 @@ public final class Ingest {
         }
     }
 
-    private func configurationJSON() -> String {
+    private func configurationJSON(migrations: [String]) -> String {
         var json = JSONWriter()
         json.object { json in
             json.field("tracks", tracks.map(\.spec.description))
@@ -196,7 +196,7 @@ public final class Ingest {
             json.field("follow", request.follow)
             json.field("keyframe_every", request.keyframeEvery)
             json.field("emalog_version", EMALogVersion.current)
-            json.field("migrations", Migrations.identifiers)
+            json.field("migrations", migrations)
         }
         return json.text
     }

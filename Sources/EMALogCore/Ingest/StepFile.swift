@@ -71,12 +71,6 @@ final class StepFile: Sendable {
         (header.dataOffset + tensor.byteRange.lowerBound)..<(header.dataOffset + tensor.byteRange.upperBound)
     }
 
-    /// The header entry of the tensor named `name` (the tensor set was checked against the log's).
-    func tensor(named name: String) -> TensorInfo {
-        guard let info = header.tensors.first(where: { $0.name == name }) else { preconditionFailure("\(path) has no tensor \(name)") }
-        return info
-    }
-
     /// Calls `body` with `tensor`'s bytes in windows of about 64 MiB (whole elements), each
     /// released after its call, so a pass over a large tensor keeps only a window resident.
     /// `body` gets the window's byte offset in the tensor.
@@ -99,9 +93,6 @@ final class StepFile: Sendable {
             offset += window
         } while range.lowerBound + offset < range.upperBound
     }
-
-    /// Releases the mapped pages of `tensor` (see `MappedFile.release`).
-    func release(_ tensor: TensorInfo) { mapped.release(fileRange(of: tensor)) }
 
     /// The step a file would have without reading its tensors: metadata, else the name's digits.
     /// Returns nil when neither gives one (the full read will report why).

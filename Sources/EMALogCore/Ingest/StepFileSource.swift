@@ -20,7 +20,8 @@ final class StepFileSource: StepSource {
     }
 
     func withBytes<R>(of tensors: [TensorRecord], _ body: ([UnsafeRawBufferPointer]) throws -> R) throws -> R {
-        precondition(tensors.count == entries.count, "the log's tensor set changed under an ingest")
+        precondition(tensors.count == entries.count && zip(tensors, entries).allSatisfy { $0.name == $1.name },
+                     "asked for other tensors than this source was made for")
         return try file.withBytes(of: entries, body)
     }
 

@@ -103,9 +103,9 @@ public struct Replay {
         let rounds = units.map(\.items.count).max() ?? 0
         let total = units.reduce(0) { $0 + $1.range.count }
         let batch = ReplayBatch(units: units, threads: units.map { segmentThreads(chunk: $0.range.count, total: total) })
-        func fetch(_ round: Int) throws -> [PendingChunk?] {
-            try units.indices.map { u in
-                round < units[u].items.count ? try batch.trajectories[u].pending(at: units[u].items[round].step, reader) : nil
+        func fetch(_ round: Int) throws -> [StoredChunk?] {
+            try units.map { unit in
+                round < unit.items.count ? try reader.storedChunk(of: unit.tensor, index: unit.chunkIndex, step: unit.items[round].step) : nil
             }
         }
         var pending = try fetch(0)

@@ -54,5 +54,7 @@ public final class ShadowState {
         return try body(UnsafeMutableRawBufferPointer(buffer))
     }
 
+    /// The start of `tensorID`'s buffer, for the update kernel (`ShadowUpdate+Unsafe.swift`), which
+    /// writes `[offset, offset + count)` of it for a chunk of that tensor.
     func pointer(_ tensorID: Int64) -> UnsafeMutablePointer<Float> { buffers[tensorID]!.baseAddress! }
 }

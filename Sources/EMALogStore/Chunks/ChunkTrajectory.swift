@@ -4,7 +4,8 @@ import EMALogFormats
 /// decoded, so each residual costs one decode; a jump or a first call walks back to the keyframe.
 ///
 /// A replay over many chunks splits each step in two: the stored chunk is fetched on the reader's
-/// thread (`pending`), the decode runs on a worker (`decode`), which touches no store.
+/// thread (`LogReader.storedChunk`), the decode runs on a worker (`decode(_:previous:threads:)`),
+/// which touches no store.
 public final class ChunkTrajectory {
     public let tensor: TensorRecord
     public let chunkIndex: Int
@@ -29,16 +30,10 @@ public final class ChunkTrajectory {
         return try decode(chunk)
     }
 
-    /// The stored chunk at `step`, to decode later with `decode`.
-    public func pending(at step: Int, _ reader: any LogReader) throws -> PendingChunk {
-        PendingChunk(chunk: try reader.storedChunk(of: tensor, index: chunkIndex, step: step))
-    }
-
     /// Decodes a fetched chunk, which must be a keyframe or follow the step decoded last
     /// (`previous`); on any thread, one at a time per trajectory.
     /// `threads`: how many threads one large chunk may use.
-    public func decode(_ pending: PendingChunk, previous: Int?, threads: Int = 1) throws -> [UInt8] {
-        let chunk = pending.chunk
+    public func decode(_ chunk: StoredChunk, previous: Int?, threads: Int = 1) throws -> [UInt8] {
         coder.threads = threads
         guard follows(chunk, previous: previous) else {
             throw StoreError.inconsistent("tensor '\(tensor.name)' chunk \(chunkIndex) \(chunk.owner.label): "
@@ -70,9 +65,4 @@ public final class ChunkTrajectory {
         lastStep = chunk.step
         return decoded
     }
-}
-
-/// A stored chunk fetched for a later decode (see `ChunkTrajectory.pending`).
-public struct PendingChunk: Sendable {
-    let chunk: StoredChunk
 }

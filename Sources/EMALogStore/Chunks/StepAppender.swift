@@ -24,7 +24,9 @@ public protocol StepSource: AnyObject {
 /// steps before it otherwise (`ResidualChain`), encoded on every core.
 ///
 /// Keeps the steps appended last (the predecessors of the next one) and the write on the writer
-/// queue. Use from one thread.
+/// queue. A step stored inside a transaction counts as a predecessor only once that transaction
+/// has committed, so open the transactions that store steps with the appender's `write`. Use
+/// from one thread.
 public final class StepAppender {
     public let store: any LogStore
     let keyframeEvery: Int
@@ -33,6 +35,8 @@ public final class StepAppender {
     /// Steps stored since the latest keyframe (0: the next step is a keyframe).
     private var sinceKeyframe = 0
     private var pendingWrite: PendingWrite?
+    /// Inside `write`: the steps stored by the open transaction, taken as predecessors on commit.
+    private var uncommitted: [any StepSource]?
     private let writer = DispatchQueue(label: "emalog.append.writer")
 
     /// Steps up to this size are encoded whole and written while the next one is prepared.
@@ -89,26 +93,45 @@ public final class StepAppender {
     /// Bytes stored by pipelined writes already waited for, not yet reported.
     private var pendingBytes = 0
 
-    /// Stores a new step's record and chunks inside the caller's transaction `w`, a few chunks at
-    /// a time (chunks are encoded on every core in groups of about one chunk per core, small
-    /// tensors together, and each group's pages released once stored), so memory stays at a few
-    /// chunks whatever the tensor size. Call `waitForPendingWrite()` before opening `w`.
-    /// Returns the bytes stored.
+    /// Stores a new step's record and chunks inside `w`, a transaction opened with this appender's
+    /// `write`, a few chunks at a time (chunks are encoded on every core in groups of about one
+    /// chunk per core, small tensors together, and each group's pages released once stored), so
+    /// memory stays at a few chunks whatever the tensor size. Returns the bytes stored.
     public func append(_ record: StepRecord, _ source: any StepSource, tensors: [TensorRecord], in w: any LogWriter) throws -> Int {
-        precondition(pendingWrite == nil, "waitForPendingWrite() before a transaction")
+        precondition(uncommitted?.isEmpty == true, "append(in:) runs inside the appender's write {}, one step per transaction")
         let predecessors = self.predecessors
         try w.insertStep(record)
         let stored = try insertChunks(step: record.step, source, predecessors: predecessors, tensors: tensors, in: w)
         try checkUnchanged(source, predecessors)
-        advance(source)
+        uncommitted = [source]
         return stored
+    }
+
+    /// Runs `body` in one write transaction of the store, after the write on the writer queue (it
+    /// waits for it: the bytes it stored are added to the next `waitForPendingWrite()`). A step
+    /// `append`ed in `body` becomes the next step's predecessor when the transaction commits; when
+    /// it fails, the next step is a keyframe.
+    public func write<T>(_ body: (any LogWriter) throws -> T) throws -> T {
+        precondition(uncommitted == nil, "write {} does not nest")
+        try awaitPending()
+        uncommitted = []
+        defer { uncommitted = nil }
+        do {
+            let result = try store.write(body)
+            if let source = uncommitted?.first { advance(source) }
+            return result
+        } catch {
+            forgetPredecessors()
+            throw error
+        }
     }
 
     /// Replaces stored step `record.step` with `source` (`--replace`) inside `w`: the steps whose
     /// residuals reach back to it are re-encoded without it, its record is replaced and its chunks
     /// stored as keyframes. Returns the bytes stored.
     public func replace(_ record: StepRecord, _ source: any StepSource, tensors: [TensorRecord], in w: any LogWriter) throws -> Int {
-        precondition(pendingWrite == nil, "waitForPendingWrite() before a transaction")
+        precondition(uncommitted != nil, "replace(in:) runs inside the appender's write {}")
+        forgetPredecessors()  // the next new step is a keyframe
         try w.detachDependents(ofStep: record.step, tensors: tensors)
         try w.replaceStep(record)
         let stored = try insertChunks(step: record.step, source, predecessors: [], tensors: tensors, in: w)
@@ -132,7 +155,12 @@ public final class StepAppender {
         guard let pending = pendingWrite else { return }
         pendingWrite = nil
         pending.group.wait()
-        pendingBytes += try pending.result.withLock { $0 }.get()
+        do {
+            pendingBytes += try pending.result.withLock { $0 }.get()
+        } catch {
+            forgetPredecessors()  // that step is not stored: nothing may be predicted from it
+            throw error
+        }
     }
 
     private func advance(_ source: any StepSource) {

@@ -17,6 +17,38 @@ public struct TensorRecord: Sendable, Equatable {
         self.position = position
     }
 
+    /// A record as read back from a backend, validated before anything is sized from it: a known
+    /// dtype, a shape (nil: the stored text did not parse) whose element and byte counts fit, as
+    /// the dtype and as a Float32 shadow, equal to the stored element count (a hand-edited shape
+    /// such as [1e12] would otherwise size a shadow of terabytes). `shapeText` is the shape as the
+    /// backend stores it, for messages. Backends also check that the first step's chunks hold
+    /// exactly these bytes.
+    public init(validating id: Int64, name: String, dtype dtypeName: String, shape: [Int]?, shapeText: String,
+                elementCount stored: Int, position: Int) throws(StoreError) {
+        guard let dtype = DType(rawValue: dtypeName) else {
+            throw .inconsistent("tensor '\(name)' has unknown dtype '\(dtypeName.prefix(40))'")
+        }
+        guard let shape, shape.allSatisfy({ $0 >= 0 }), let count = Self.elementCount(shape),
+              count.multipliedReportingOverflow(by: max(4, dtype.byteWidth)).overflow == false else {
+            throw .inconsistent("tensor '\(name)' has an invalid shape '\(shapeText.prefix(80))'")
+        }
+        guard count == stored else {
+            throw .inconsistent("tensor '\(name)' has shape \(shapeText) (\(count) elements) but its element count says \(stored)")
+        }
+        self.init(id: id, name: name, dtype: dtype, shape: shape, position: position)
+    }
+
+    /// The product of `shape`, nil when it overflows.
+    static func elementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow else { return nil }
+            count = product
+        }
+        return count
+    }
+
     public var elementCount: Int { shape.reduce(1, *) }
     public var byteCount: Int { elementCount * dtype.byteWidth }
     public var layout: TensorLayout { TensorLayout(name: name, dtype: dtype, shape: shape) }

@@ -26,8 +26,11 @@ public final class IngestLock: Sendable {
         self.fd = fd
     }
 
-    deinit {
+    deinit { release() }
+
+    /// Releases the lock (again: nothing). The descriptor is intentionally left open: closing it
+    /// would release SQLite's POSIX locks on the same file held by other connections of this process.
+    func release() {
         flock(fd, LOCK_UN)
-        // The descriptor is intentionally left open: closing it would release SQLite's POSIX locks.
     }
 }

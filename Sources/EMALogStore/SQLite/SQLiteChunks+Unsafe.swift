@@ -74,7 +74,8 @@ extension SQLiteAccess {
         statement.arguments = [tensor.id, index, step]
         let rows = try Row.fetchCursor(statement)
         while let row = try rows.next() {
-            guard try body(try row.decode(forColumn: "step"), Codec(rawValue: try row.decode(forColumn: "codec"))) else { return }
+            let at = try Self.checked(try row.decode(forColumn: "step"), "chunks")!
+            guard try body(at, Codec(rawValue: try row.decode(forColumn: "codec"))) else { return }
         }
     }
 

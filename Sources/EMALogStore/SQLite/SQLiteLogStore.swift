@@ -164,10 +164,13 @@ public final class SQLiteLogStore: LogStore {
     public static func openForIngest(at path: String, chunkBytes: Int = ChunkLayout.defaultChunkBytes) throws(StoreError) -> SQLiteLogStore {
         let existed = FileManager.default.fileExists(atPath: path)
         let lock = try IngestLock(path: path)
+        // Created here only when it still is the empty file the lock made: another ingest may have
+        // created and filled it between the look and the lock.
+        let created = !existed && ((try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0) == 0
         do {
-            return try openForWriting(at: path, chunkBytes: chunkBytes, walBoundBytes: walBoundBytes, lock: lock, created: !existed)
+            return try openForWriting(at: path, chunkBytes: chunkBytes, walBoundBytes: walBoundBytes, lock: lock, created: created)
         } catch {
-            if !existed { removeFiles(path) }
+            if created { removeFiles(path) }
             throw error
         }
     }
@@ -334,6 +337,7 @@ public final class SQLiteLogStore: LogStore {
         let discard = created && (try? queue.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM ingests)") }) == false
         do { try queue.close() } catch { throw StoreError.wrap(error, path: path) }
         if discard { Self.removeFiles(path) }
+        lock?.release()
         if tidyOnClose { Self.removeReaderFiles(path) }
     }
 

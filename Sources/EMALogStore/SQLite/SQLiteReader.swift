@@ -31,21 +31,10 @@ extension SQLiteAccess {
     func tensors() throws -> [TensorRecord] {
         let records = try Row.fetchAll(db, sql: "SELECT id, name, dtype, shape, element_count, position FROM tensors ORDER BY position")
             .map { row -> TensorRecord in
-                let name: String = try row.decode(forColumn: "name")
-                let dtypeName: String = try row.decode(forColumn: "dtype")
-                guard let dtype = DType(rawValue: dtypeName) else {
-                    throw StoreError.inconsistent("tensor '\(name)' has unknown dtype '\(dtypeName.prefix(40))'")
-                }
                 let shapeText: String = try row.decode(forColumn: "shape")
-                guard let shape = Self.shape(shapeText), let count = Self.elementCount(shape),
-                      count.multipliedReportingOverflow(by: max(4, dtype.byteWidth)).overflow == false else {
-                    throw StoreError.inconsistent("tensor '\(name)' has an invalid shape '\(shapeText.prefix(80))'")
-                }
-                guard count == (try row.decode(Int.self, forColumn: "element_count")) else {
-                    throw StoreError.inconsistent("tensor '\(name)' has shape \(shapeText) (\(count) elements) but its "
-                        + "element count says \(try row.decode(Int.self, forColumn: "element_count"))")
-                }
-                return TensorRecord(id: try row.decode(forColumn: "id"), name: name, dtype: dtype, shape: shape, position: try row.decode(forColumn: "position"))
+                return try TensorRecord(validating: try row.decode(forColumn: "id"), name: try row.decode(forColumn: "name"),
+                                        dtype: try row.decode(forColumn: "dtype"), shape: Self.shape(shapeText), shapeText: shapeText,
+                                        elementCount: try row.decode(forColumn: "element_count"), position: try row.decode(forColumn: "position"))
             }
         try checkFirstStepHolds(records)
         return records
@@ -63,17 +52,6 @@ extension SQLiteAccess {
             dims.append(dim)
         }
         return dims
-    }
-
-    /// The product of `shape`, nil when it overflows.
-    static func elementCount(_ shape: [Int]) -> Int? {
-        var count = 1
-        for dim in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
-            guard !overflow else { return nil }
-            count = product
-        }
-        return count
     }
 
     /// The first step's chunks must hold each tensor's bytes (their raw sizes are checked again,

@@ -10,7 +10,9 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
 
     /// Records an ingest in the audit trail; returns its id.
     func insertIngest(arguments: [String], configuration: String) throws -> Int64 {
-        let args = "[" + arguments.map(JSONWriter.quoted).joined(separator: ",") + "]"
+        var json = JSONWriter()
+        json.array { json in for argument in arguments { json.value(argument) } }
+        let args = json.take()
         try db.execute(sql: """
             INSERT INTO ingests (started_at, emalog_version, arguments, configuration) VALUES (?, ?, ?, ?)
             """, arguments: [Timestamp.now(), EMALogVersion.current, args, configuration])
@@ -21,7 +23,9 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
     func insertTensors(_ tensors: [TensorLayout]) throws -> [TensorRecord] {
         var records: [TensorRecord] = []
         for (position, tensor) in tensors.enumerated() {
-            let shape = "[" + tensor.shape.map(String.init).joined(separator: ",") + "]"
+            var json = JSONWriter()
+            json.array { json in for dim in tensor.shape { json.value(dim) } }
+            let shape = json.take()
             try db.execute(sql: """
                 INSERT INTO tensors (name, dtype, shape, element_count, position) VALUES (?, ?, ?, ?, ?)
                 """, arguments: [tensor.name, tensor.dtype.rawValue, shape, tensor.shape.reduce(1, *), position])
@@ -31,7 +35,7 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
         return records
     }
 
-    /// Adds a step's audit record (its chunks follow with `insertChunks`).
+    /// Adds a step's audit record (its chunks follow with `insertChunk`).
     func insertStep(_ record: StepRecord) throws {
         try db.execute(sql: """
             INSERT INTO steps (step, ingest_id, source_path, source_size, source_xxh64, metadata, ingested_at)
@@ -57,7 +61,7 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
         return TrackRecord(id: db.lastInsertedRowID, name: name, spec: spec)
     }
 
-    /// Adds a snapshot row (its chunks follow with `insertChunks`), replacing one at the same step.
+    /// Adds a snapshot row (its chunks follow with `insertChunk`), replacing one at the same step.
     func insertSnapshot(track: Int64, step: Int) throws -> SnapshotRecord {
         try db.execute(sql: "DELETE FROM snapshots WHERE track_id = ? AND step = ?", arguments: [track, step])
         try db.execute(sql: "INSERT INTO snapshots (track_id, step, created_at) VALUES (?, ?, ?)",
