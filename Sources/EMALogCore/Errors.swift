@@ -149,3 +149,16 @@ public struct UnknownMetricKey: Error, Equatable, Sendable, CustomStringConverti
         "no metric named '\(key)' in the log; keys: " + (available.isEmpty ? "none" : available.joined(separator: ", "))
     }
 }
+
+/// Why `verify` could not start.
+public enum VerifyError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A search for the spec of a checkpoint has no decay to try: none given, none in its metadata.
+    case noDecayToTry(path: String)
+
+    public var description: String {
+        switch self {
+        case let .noDecayToTry(path):
+            "\(path): no decay to try: its metadata has no 'decay', 'ema_decay' or 'beta'"
+        }
+    }
+}

@@ -10,7 +10,7 @@ struct EMALogCommand: ParsableCommand {
             Ingest each step's safetensors and metrics into one SQLite log, keep EMA shadow weights \
             incrementally, and get shadow or raw weights back at any step.
 
-            Exit codes: 0 ok, 1 audit mismatch, 64 usage, 65 bad input or missing step, 66 missing \
+            Exit codes: 0 ok, 1 audit or verify mismatch, 64 usage, 65 bad input or missing step, 66 missing \
             file, 74 I/O or database, 75 log busy, 70 anything else.
 
             Shell completion: emalog --generate-completion-script bash (or zsh, fish) prints a \
@@ -20,5 +20,5 @@ struct EMALogCommand: ParsableCommand {
               emalog ingest --db run.emalog --ema 0.999 steps/ metrics.jsonl
             """,
         version: EMALogCore.version,
-        subcommands: [Ingest.self, Shadow.self, Raw.self, Sweep.self, Metrics.self, Info.self, Audit.self])
+        subcommands: [Ingest.self, Shadow.self, Raw.self, Sweep.self, Metrics.self, Info.self, Audit.self, Verify.self])
 }

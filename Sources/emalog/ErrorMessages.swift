@@ -15,6 +15,7 @@ func message(for error: any Error) -> String {
     case let error as QueryError: message(for: error)
     case let error as StoreError: message(for: error)
     case let error as SafetensorsError: message(for: error)
+    case let error as VerifyError: "\(error); give one with --decay D"
     default: "\(error)"
     }
 }

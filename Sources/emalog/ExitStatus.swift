@@ -16,6 +16,7 @@ extension ExitStatus {
         case let error as QueryError: self = Self.of(error)
         case let error as StoreError: self = Self.of(error)
         case is UnknownMetricKey: self = .badInput
+        case is VerifyError: self = .usage
         case is EMASpecError: self = .usage
         default: self = .software
         }
