@@ -1,31 +1,85 @@
 import ArgumentParser
 import EMALogCore
+import EMALogFormats
 import Foundation
 
 extension EMALogCommand {
     struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check a log: SQLite integrity, every chunk's checksum, every snapshot against a fresh replay.",
+            abstract: "Check a log: SQLite integrity, schema, audit trail, every chunk, every snapshot, metrics, sources.",
             discussion: """
-                Exits 0 when clean, 1 when something does not match (each problem is listed).
+                Exits 0 when clean, 1 when something does not match (each finding is listed).
+                --sources DIR re-hashes each step's source file, found by its recorded file name in DIR.
 
-                Example:
+                Examples:
                   emalog audit --db run.emalog
+                  emalog audit --db run.emalog --sources steps/ --format json
                 """)
 
+        enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
+
         @OptionGroup var log: LogOptions
+        @Option(help: ArgumentHelp("A folder holding the steps' source files, checked by name against their recorded size and XXH64.",
+                                   valueName: "dir"))
+        var sources: String?
+        @Option(help: "Output: text or json (one object).") var format: Format = .text
+
+        func validate() throws {
+            if let sources {
+                var folder: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: sources, isDirectory: &folder), folder.boolValue else {
+                    throw ValidationError("--sources must be a folder, got '\(sources)'")
+                }
+            }
+        }
 
         func run() throws {
             try reportingErrors {
-                let report = try EMALog(openingAt: log.db, auditing: true).audit(observer: TerminalProgress())
+                let report = try EMALog(openingAt: log.db, auditing: true).audit(sources: sources, observer: TerminalProgress())
                 TerminalProgress.clear()
-                var text = "audit: \(report.stepsChecked) steps, \(report.chunksVerified) chunks verified, "
-                    + "\(report.snapshotsChecked) snapshots of \(report.tracksChecked) tracks re-derived: "
-                text += report.isClean ? "clean\n" : "\(report.problems.count) problem(s)\n"
-                for problem in report.problems { text += "  \(problem)\n" }
+                let text = format == .json ? Self.json(report) : Self.text(report)
                 FileHandle.standardOutput.write(Data(text.utf8))
                 if !report.isClean { throw ExitCode(ExitStatus.auditMismatch.rawValue) }
             }
+        }
+
+        static func text(_ report: AuditReport) -> String {
+            var text = "audit: \(report.stepsChecked) steps, \(report.chunksVerified) chunks verified, "
+                + "\(report.snapshotsChecked) snapshots of \(report.tracksChecked) tracks re-derived"
+                + (report.sourcesChecked > 0 ? ", \(report.sourcesChecked) source files re-hashed: " : ": ")
+            text += report.isClean ? "clean\n" : "\(report.findings.count) problem(s)\n"
+            for finding in report.findings { text += "  \(finding.kind.rawValue): \(finding.detail)\n" }
+            return text
+        }
+
+        static func json(_ report: AuditReport) -> String {
+            var json = JSONWriter()
+            json.object { json in
+                json.field("verdict", report.isClean ? "clean" : "findings")
+                json.array("findings") { json in
+                    for f in report.findings {
+                        json.object { json in
+                            json.field("kind", f.kind.rawValue)
+                            json.field("step", f.step)
+                            json.key("tensor"); if let t = f.tensor { json.value(t) } else { json.value(nil as Int?) }
+                            json.field("chunk", f.chunk)
+                            json.key("file"); if let file = f.file { json.value(file) } else { json.value(nil as Int?) }
+                            json.field("detail", f.detail)
+                        }
+                    }
+                }
+                json.object("summary") { json in
+                    json.field("steps", report.stepsChecked)
+                    json.field("chunks", report.chunksVerified)
+                    json.field("snapshots", report.snapshotsChecked)
+                    json.field("tracks", report.tracksChecked)
+                    json.field("ingests", report.ingestsChecked)
+                    json.field("sources", report.sourcesChecked)
+                    json.field("findings", report.findings.count)
+                    json.field("seconds", report.seconds)
+                }
+            }
+            return json.text + "\n"
         }
     }
 }

@@ -11,15 +11,19 @@ extension EMALogCommand {
                 Examples:
                   emalog info --db run.emalog
                   emalog info --db run.emalog --json
+                  emalog info --db run.emalog --provenance
                 """)
 
         @OptionGroup var log: LogOptions
         @Flag(help: "Print one JSON object instead of text.") var json = false
+        @Flag(help: "Add the provenance: every ingest's time, version, command line and configuration; the first and last steps' sources.")
+        var provenance = false
 
         func run() throws {
             try reportingErrors {
                 let info = try EMALog(openingAt: log.db).info()
-                let text = json ? Self.json(info) : Self.text(info)
+                let text = json ? Self.json(info, provenance: provenance)
+                    : Self.text(info) + (provenance ? Self.provenanceText(info) : "")
                 FileHandle.standardOutput.write(Data(text.utf8))
             }
         }
@@ -54,7 +58,79 @@ extension EMALogCommand {
             return lines.joined(separator: "\n") + "\n"
         }
 
-        static func json(_ i: LogInfo) -> String {
+        static func provenanceText(_ i: LogInfo) -> String {
+            var lines = ["", "provenance"]
+            for ingest in i.ingests {
+                lines.append("  ingest \(ingest.id)  \(ingest.startedAt)  emalog \(ingest.emalogVersion)")
+                lines.append("    command        \(ingest.arguments.map(Self.shellQuoted).joined(separator: " "))")
+                lines.append("    configuration  \(ingest.configuration)")
+            }
+            for (label, record) in [("first step", i.firstStepRecord), ("last step ", i.lastStepRecord)] {
+                guard let record else { continue }
+                lines.append("  \(label)  \(record.step)  \(record.sourcePath)  \(record.sourceSize) bytes  xxh64 "
+                    + "\(Self.hex(record.sourceHash))  ingest \(record.ingestID) at \(record.ingestedAt)")
+            }
+            return lines.joined(separator: "\n") + "\n"
+        }
+
+        static func hex(_ value: UInt64) -> String {
+            let digits = String(value, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }
+
+        /// An argument as a POSIX shell would read it back.
+        static func shellQuoted(_ argument: String) -> String {
+            let plain = !argument.isEmpty && argument.allSatisfy { $0.isLetter || $0.isNumber || "-_./=,:+@%".contains($0) }
+            return plain ? argument : "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        }
+
+        /// A JSON value as parsed, written again (the configuration an ingest recorded).
+        static func write(_ value: JSONValue, _ json: inout JSONWriter) {
+            switch value {
+            case .null: json.value(nil as Int?)
+            case let .bool(b): json.value(b)
+            case let .number(n): if n.isIntegerLiteral, let i = Int(n.text) { json.value(i) } else { json.value(Double(n.text)) }
+            case let .string(s): json.value(s)
+            case let .array(items): json.array { json in for item in items { write(item, &json) } }
+            case let .object(members): json.object { json in for m in members { json.key(m.key); write(m.value, &json) } }
+            }
+        }
+
+        static func provenanceJSON(_ i: LogInfo, _ json: inout JSONWriter) {
+            json.object("provenance") { json in
+                json.array("ingests") { json in
+                    for ingest in i.ingests {
+                        json.object { json in
+                            json.field("id", Int(ingest.id))
+                            json.field("started_at", ingest.startedAt)
+                            json.field("emalog_version", ingest.emalogVersion)
+                            json.field("arguments", ingest.arguments)
+                            json.key("configuration")
+                            if let parsed = try? JSONParser.parse(Array(ingest.configuration.utf8)) {
+                                write(parsed, &json)
+                            } else {
+                                json.value(ingest.configuration)
+                            }
+                        }
+                    }
+                }
+                for (key, record) in [("first_step", i.firstStepRecord), ("last_step", i.lastStepRecord)] {
+                    json.key(key)
+                    guard let record else { json.value(nil as Int?); continue }
+                    json.object { json in
+                        json.field("step", record.step)
+                        json.field("ingest_id", Int(record.ingestID))
+                        json.field("source_path", record.sourcePath)
+                        json.field("source_size", record.sourceSize)
+                        json.field("source_xxh64", hex(record.sourceHash))
+                        json.field("ingested_at", record.ingestedAt)
+                        json.field("metadata", record.metadata)
+                    }
+                }
+            }
+        }
+
+        static func json(_ i: LogInfo, provenance: Bool = false) -> String {
             var json = JSONWriter()
             json.object { json in
                 json.field("path", i.path)
@@ -92,6 +168,7 @@ extension EMALogCommand {
                     }
                 }
                 json.field("migrations", i.migrations)
+                if provenance { provenanceJSON(i, &json) }
             }
             return json.text + "\n"
         }

@@ -54,6 +54,7 @@ struct ChunkKey: Hashable {
 struct MemoryState {
     var nextID: Int64 = 1
     var ingests = 0
+    var ingestRecords: [IngestRecord] = []
     var tensors: [TensorRecord] = []
     var steps: [Int: StepRecord] = [:]
     var tracks: [TrackRecord] = []
@@ -98,7 +99,10 @@ final class MemoryWriter: MemoryAccess, LogWriter {
 
     func insertIngest(arguments: [String], configuration: String) throws -> Int64 {
         state.ingests += 1
-        return state.id()
+        let id = state.id()
+        state.ingestRecords.append(IngestRecord(id: id, startedAt: Timestamp.now(), emalogVersion: EMALogVersion.current,
+                                                arguments: arguments, configuration: configuration))
+        return id
     }
 
     func insertTensors(_ tensors: [TensorLayout]) throws -> [TensorRecord] {
@@ -208,6 +212,12 @@ extension MemoryAccess {
 
     func appliedMigrations() throws -> [String] { [] }
     func integrityCheck() throws -> [String] { ["ok"] }
+    func ingests() throws -> [IngestRecord] { state.ingestRecords }
+    func damagedMetricRows() throws -> [DamagedMetricRow] {
+        let keys = Set(state.metricKeys.values)
+        return state.metrics.keys.filter { !keys.contains($0.keyID) }.sorted { ($0.step, $0.keyID) < ($1.step, $1.keyID) }
+            .map { DamagedMetricRow(step: $0.step, keyID: $0.keyID, problem: "its key id names no metric key") }
+    }
     func metricKeys() throws -> [String: Int64] { state.metricKeys }
 
     func metricValues(keyIDs: [Int64], steps: ClosedRange<Int>) throws -> [MetricValue] {

@@ -1,78 +1,129 @@
 import EMAKernel
 import EMALogFormats
 import EMALogStore
-
-/// What `emalog audit` checked and found.
-public struct AuditReport: Sendable {
-    public var stepsChecked = 0
-    public var chunksVerified = 0
-    public var snapshotsChecked = 0
-    public var tracksChecked = 0
-    /// Each problem found, with where it is.
-    public var problems: [String] = []
-
-    public var isClean: Bool { problems.isEmpty }
-}
+import Foundation
 
 extension EMALog {
-    /// Checks the log end to end: SQLite's own integrity check, every raw chunk against its checksum
-    /// and size, and every snapshot against a fresh replay from the first step (bit for bit).
+    /// Checks the log end to end: SQLite's own integrity check, the schema, the audit trail and the
+    /// sequence of steps it recorded, every raw chunk against its checksum and size, every snapshot
+    /// against a fresh replay from the first step (bit for bit), the metric rows, and, given
+    /// `sources` (a folder), every step's source file by name against its recorded size and XXH64.
     ///
     /// Damage is reported, never thrown: a schema emalog did not write (nothing else is read
     /// then), values that fail validation, chunks that fail their checksum, snapshots that differ.
     /// Only a log that cannot be reached (missing, busy, I/O) throws.
-    public func audit(observer: any ProgressObserver = SilentObserver()) throws -> AuditReport {
+    public func audit(sources: String? = nil, observer: any ProgressObserver = SilentObserver()) throws -> AuditReport {
+        let started = Date()
         var report = AuditReport()
         try store.read { r in
-            for problem in try r.integrityCheck() where problem != "ok" { report.problems.append("SQLite: \(problem)") }
+            for problem in try r.integrityCheck() where problem != "ok" { report.add(.sqlite, "SQLite: \(problem)") }
             guard store.unreadable.isEmpty else {
-                report.problems += store.unreadable
-                report.problems.append("the log's tables were not read: a log is data, never code, and this one is not as emalog writes it")
+                for problem in store.unreadable {
+                    if problem.hasPrefix("schema: ") {
+                        report.add(.schema, String(problem.dropFirst("schema: ".count)))
+                    } else {
+                        report.add(.settings, String(problem.dropFirst(problem.hasPrefix("settings: ") ? "settings: ".count : 0)))
+                    }
+                }
+                report.add(.schema, "the log's tables were not read: a log is data, never code, and this one is not as emalog writes it")
                 return
             }
             do {
-                try auditContent(r, &report, observer)
+                try auditContent(r, sources: sources, &report, observer)
             } catch let error as StoreError where error.isDamage {
-                report.problems.append("\(error)")
+                report.add(.content, "\(error)")
             }
         }
+        report.seconds = Date().timeIntervalSince(started)
         return report
     }
 
-    private func auditContent(_ r: any LogReader, _ report: inout AuditReport, _ observer: any ProgressObserver) throws {
+    private func auditContent(_ r: any LogReader, sources: String?, _ report: inout AuditReport, _ observer: any ProgressObserver) throws {
         let replay = try Replay(reader: r)
+        var records: [StepRecord] = []
         for step in replay.steps {
-            do { _ = try r.stepRecord(step) } catch let error as StoreError where error.isDamage { report.problems.append("\(error)") }
+            do {
+                if let record = try r.stepRecord(step) { records.append(record) }
+            } catch let error as StoreError where error.isDamage {
+                report.add(.stepRecord, step: step, "\(error)")
+            }
         }
+        auditSequence(records, r, &report)
+        auditMetrics(r, &report)
+        if let sources { auditSources(records, in: sources, &report, observer) }
         try verifyChunks(replay, r, &report, observer)
         report.stepsChecked = replay.steps.count
-        let tracks = try r.tracks()
-        report.tracksChecked = tracks.count
-        var shadows: [(TrackRecord, ShadowState)] = []
-        for track in tracks {
-            do { shadows.append((track, try ShadowState(spec: try track.profile(), tensors: replay.tensors))) } catch let error as StoreError {
-                report.problems.append("\(error)")
-            }
+        try auditSnapshots(replay, r, &report, observer)
+    }
+
+    /// Every step's ingest is recorded, and steps come in the order the ingests wrote them: a step
+    /// below another written by a later ingest was written by an ingest that replaced steps
+    /// (`--replace`), the only way an ingest writes below the log's latest step.
+    private func auditSequence(_ records: [StepRecord], _ r: any LogReader, _ report: inout AuditReport) {
+        let ingests: [IngestRecord]
+        do { ingests = try r.ingests() } catch {
+            report.add(.ingest, "\(error)")
+            return
         }
-        var snapshotsByStep: [Int: [(ShadowState, TrackRecord, SnapshotRecord)]] = [:]
-        for (track, shadow) in shadows {
-            for snapshot in try r.snapshots(track: track.id) { snapshotsByStep[snapshot.step, default: []].append((shadow, track, snapshot)) }
-        }
-        guard !shadows.isEmpty, report.problems.isEmpty else { return }
-        let total = snapshotsByStep.values.reduce(0) { $0 + $1.count }
-        for step in snapshotsByStep.keys.sorted() {
-            guard replay.step(before: step + 1) == step else {
-                report.problems.append("snapshots at step \(step), which the log does not hold")
+        report.ingestsChecked = ingests.count
+        var replacing: [Int64: Bool] = [:]
+        for ingest in ingests {
+            guard let replace = Self.replaceSetting(ingest.configuration) else {
+                report.add(.ingest, "ingest \(ingest.id): its configuration is not a JSON object with a boolean 'replace': "
+                    + "'\(ingest.configuration.prefix(80))'")
                 continue
             }
-            try replay.advance(shadows.map(\.1), to: step)
-            for (shadow, track, snapshot) in snapshotsByStep[step]! {
-                report.snapshotsChecked += 1
-                let problem: String?
-                do { problem = try compare(shadow, with: snapshot, replay, r) } catch { problem = "\(error)" }
-                if let problem { report.problems.append("track '\(track.name)' snapshot at step \(step): \(problem)") }
+            replacing[ingest.id] = replace
+        }
+        // The latest non-replacing ingest among the steps below, and its first step.
+        var latestAppend: (ingest: Int64, step: Int)?
+        for record in records {
+            guard let replace = replacing[record.ingestID] else {
+                if !ingests.contains(where: { $0.id == record.ingestID }) {
+                    report.add(.sequence, step: record.step, "step \(record.step): written by ingest \(record.ingestID), "
+                        + "which the audit trail does not hold")
+                }
+                continue
             }
-            observer.progress("replay", done: report.snapshotsChecked, total: total)
+            if let latest = latestAppend, record.ingestID < latest.ingest {
+                report.add(.sequence, step: record.step, "step \(record.step): written by ingest \(record.ingestID), "
+                    + "after step \(latest.step) of the later ingest \(latest.ingest), which replaced nothing")
+            }
+            if !replace, record.ingestID > (latestAppend?.ingest ?? Int64.min) { latestAppend = (record.ingestID, record.step) }
+        }
+    }
+
+    /// The `replace` option of an ingest's configuration; nil when it is not a JSON object holding one.
+    static func replaceSetting(_ configuration: String) -> Bool? {
+        guard case let .object(members)? = try? JSONParser.parse(Array(configuration.utf8)),
+              case let .bool(replace)? = members.first(where: { $0.key == "replace" })?.value else { return nil }
+        return replace
+    }
+
+    private func auditMetrics(_ r: any LogReader, _ report: inout AuditReport) {
+        do {
+            for row in try r.damagedMetricRows() {
+                report.add(.metric, step: row.step, "step \(row.step): the metric row of key id \(row.keyID): \(row.problem)")
+            }
+        } catch {
+            report.add(.metric, "\(error)")
+        }
+    }
+
+    /// Each step's source file, found by its recorded name in `folder`, against its recorded size and XXH64.
+    private func auditSources(_ records: [StepRecord], in folder: String, _ report: inout AuditReport, _ observer: any ProgressObserver) {
+        for (done, record) in records.enumerated() {
+            let name = (record.sourcePath as NSString).lastPathComponent
+            let file = (folder as NSString).appendingPathComponent(name)
+            report.sourcesChecked += 1
+            switch SourceFile.check(file, size: record.sourceSize, hash: record.sourceHash) {
+            case .same: break
+            case let .missing(reason):
+                report.add(.sourceMissing, step: record.step, file: file, "step \(record.step): its source \(file) \(reason)")
+            case let .changed(reason):
+                report.add(.sourceChanged, step: record.step, file: file, "step \(record.step): its source \(file) \(reason)")
+            }
+            observer.progress("sources", done: done + 1, total: records.count)
         }
     }
 
@@ -90,11 +141,12 @@ extension EMALog {
                     do {
                         let bytes = try trajectory.bytes(at: step, previous: previous, r)
                         if bytes.count != range.count {
-                            report.problems.append("step \(step): tensor '\(tensor.name)' chunk \(index) holds \(bytes.count) bytes, expected \(range.count)")
+                            report.add(.chunk, step: step, tensor: tensor.name, chunk: index,
+                                       "step \(step): tensor '\(tensor.name)' chunk \(index) holds \(bytes.count) bytes, expected \(range.count)")
                         }
                         report.chunksVerified += 1
                     } catch let error as StoreError where error.isDamage {
-                        report.problems.append("step \(step): \(error)")
+                        report.add(.chunk, step: step, tensor: tensor.name, chunk: index, "step \(step): \(error)")
                     }
                 }
                 done += 1
@@ -104,26 +156,69 @@ extension EMALog {
         let tensorsByID = Dictionary(uniqueKeysWithValues: replay.tensors.map { ($0.id, $0) })
         for (step, tensorID, count) in try r.chunkCounts() {
             guard let tensor = tensorsByID[tensorID] else {
-                report.problems.append("step \(step): chunks of an unknown tensor id \(tensorID)")
+                report.add(.chunk, step: step, "step \(step): chunks of an unknown tensor id \(tensorID)")
                 continue
             }
             let expected = r.layout.ranges(of: tensor).count
-            if count != expected { report.problems.append("step \(step): tensor '\(tensor.name)' has \(count) chunks, expected \(expected)") }
+            if count != expected {
+                report.add(.chunk, step: step, tensor: tensor.name, "step \(step): tensor '\(tensor.name)' has \(count) chunks, expected \(expected)")
+            }
         }
     }
 
-    private func compare(_ shadow: ShadowState, with snapshot: SnapshotRecord, _ replay: Replay, _ r: any LogReader) throws -> String? {
-        for tensor in replay.floating {
-            let mismatch = try shadow.withValues(of: tensor.id) { values -> Int? in
-                let live = UnsafeRawBufferPointer(values)
-                var mismatch: Int?
-                try r.forEachChunk(of: tensor, in: .snapshot(snapshot.id)) { offset, bytes in
-                    let replayed = UnsafeRawBufferPointer(rebasing: live[offset..<(offset + bytes.count)])
-                    if mismatch == nil, let i = ByteCompare.firstDifference(bytes, replayed, width: 4) { mismatch = offset / 4 + i }
-                }
-                return mismatch
+    /// Every snapshot of every track against a replay from the first step, bit for bit.
+    private func auditSnapshots(_ replay: Replay, _ r: any LogReader, _ report: inout AuditReport, _ observer: any ProgressObserver) throws {
+        let tracks = try r.tracks()
+        report.tracksChecked = tracks.count
+        var shadows: [(TrackRecord, ShadowState)] = []
+        for track in tracks {
+            do { shadows.append((track, try ShadowState(spec: try track.profile(), tensors: replay.tensors))) } catch let error as StoreError {
+                report.add(.track, "\(error)")
             }
-            if let mismatch { return "tensor '\(tensor.name)' differs from the replay at element \(mismatch)" }
+        }
+        var snapshotsByStep: [Int: [(ShadowState, TrackRecord, SnapshotRecord)]] = [:]
+        for (track, shadow) in shadows {
+            for snapshot in try r.snapshots(track: track.id) { snapshotsByStep[snapshot.step, default: []].append((shadow, track, snapshot)) }
+        }
+        // A replay over damaged chunks says nothing about the snapshots.
+        guard !shadows.isEmpty, !report.findings.contains(where: { [.chunk, .track, .stepRecord, .content].contains($0.kind) }) else { return }
+        let total = snapshotsByStep.values.reduce(0) { $0 + $1.count }
+        for step in snapshotsByStep.keys.sorted() {
+            guard replay.step(before: step + 1) == step else {
+                report.add(.snapshot, step: step, "snapshots at step \(step), which the log does not hold")
+                continue
+            }
+            try replay.advance(shadows.map(\.1), to: step)
+            for (shadow, track, snapshot) in snapshotsByStep[step]! {
+                report.snapshotsChecked += 1
+                let problem: (tensor: String?, detail: String)?
+                do { problem = try compare(shadow, with: snapshot, replay, r) } catch { problem = (nil, "\(error)") }
+                if let problem {
+                    report.add(.snapshot, step: step, tensor: problem.tensor, "track '\(track.name)' snapshot at step \(step): \(problem.detail)")
+                }
+            }
+            observer.progress("replay", done: report.snapshotsChecked, total: total)
+        }
+    }
+
+    private func compare(_ shadow: ShadowState, with snapshot: SnapshotRecord, _ replay: Replay, _ r: any LogReader) throws
+        -> (tensor: String?, detail: String)? {
+        for tensor in replay.floating {
+            let mismatch: Int?
+            do {
+                mismatch = try shadow.withValues(of: tensor.id) { values -> Int? in
+                    let live = UnsafeRawBufferPointer(values)
+                    var mismatch: Int?
+                    try r.forEachChunk(of: tensor, in: .snapshot(snapshot.id)) { offset, bytes in
+                        let replayed = UnsafeRawBufferPointer(rebasing: live[offset..<(offset + bytes.count)])
+                        if mismatch == nil, let i = ByteCompare.firstDifference(bytes, replayed, width: 4) { mismatch = offset / 4 + i }
+                    }
+                    return mismatch
+                }
+            } catch {
+                return (tensor.name, "\(error)")
+            }
+            if let mismatch { return (tensor.name, "tensor '\(tensor.name)' differs from the replay at element \(mismatch)") }
         }
         return nil
     }

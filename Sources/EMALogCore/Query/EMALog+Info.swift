@@ -33,6 +33,12 @@ public struct LogInfo: Sendable {
     /// Raw-step chunks by codec: (codec, chunks, stored bytes, raw bytes), most stored first.
     public var codecs: [(codec: String, chunks: Int, storedBytes: Int, rawBytes: Int)]
 
+    /// The audit trail: every ingest's time, emalog version, command line and configuration.
+    public var ingests: [IngestRecord]
+    /// The first and last steps' records (source path, size and XXH64, time of ingest).
+    public var firstStepRecord: StepRecord?
+    public var lastStepRecord: StepRecord?
+
     /// The whole log file over parameters times steps.
     public var bytesPerParameterStep: Double? {
         guard parameterCount > 0, stepCount > 0 else { return nil }
@@ -59,7 +65,9 @@ extension EMALog {
                 metricValueCount: summary.metricValueCount, ingestCount: summary.ingestCount,
                 migrations: try r.appliedMigrations(), fileBytes: size.main,
                 walBytes: size.pending, rawChunkBytes: summary.chunkBytes,
-                snapshotChunkBytes: summary.snapshotBytes, codecs: summary.codecs)
+                snapshotChunkBytes: summary.snapshotBytes, codecs: summary.codecs, ingests: try r.ingests(),
+                firstStepRecord: try summary.firstStep.flatMap { try r.stepRecord($0) },
+                lastStepRecord: try summary.lastStep.flatMap { try r.stepRecord($0) })
         }
     }
 }

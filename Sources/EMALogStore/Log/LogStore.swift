@@ -79,6 +79,12 @@ public protocol LogReader {
     func summary() throws -> StoreSummary
     /// The schema migrations applied to the log, in order.
     func appliedMigrations() throws -> [String]
+    /// The audit trail: every recorded ingest, by id; a command line that is not a JSON array of
+    /// strings is `StoreError.inconsistent`.
+    func ingests() throws -> [IngestRecord]
+    /// Metric rows no ingest can have written: a key id that names no key, a value that is not a
+    /// number (NaN is stored as no value). Empty on a sound log.
+    func damagedMetricRows() throws -> [DamagedMetricRow]
     /// The backend's own integrity check, one line per problem ("ok" when sound).
     func integrityCheck() throws -> [String]
     /// Metric keys by name.

@@ -76,6 +76,39 @@ public struct StepRecord: Sendable, Equatable {
     }
 }
 
+/// One `emalog ingest` that wrote something: the audit trail's record of it.
+public struct IngestRecord: Sendable, Equatable {
+    public var id: Int64
+    public var startedAt: String
+    public var emalogVersion: String
+    /// The command line, as given.
+    public var arguments: [String]
+    /// The run configuration, a JSON object (tracks, snapshot interval, options, migrations).
+    public var configuration: String
+
+    public init(id: Int64, startedAt: String, emalogVersion: String, arguments: [String], configuration: String) {
+        self.id = id
+        self.startedAt = startedAt
+        self.emalogVersion = emalogVersion
+        self.arguments = arguments
+        self.configuration = configuration
+    }
+}
+
+/// A metric row that cannot be what an ingest wrote (found by an audit).
+public struct DamagedMetricRow: Sendable, Equatable {
+    public var step: Int
+    public var keyID: Int64
+    /// What is wrong with it.
+    public var problem: String
+
+    public init(step: Int, keyID: Int64, problem: String) {
+        self.step = step
+        self.keyID = keyID
+        self.problem = problem
+    }
+}
+
 /// A stored EMA track.
 public struct TrackRecord: Sendable, Equatable {
     public var id: Int64

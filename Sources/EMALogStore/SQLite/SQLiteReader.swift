@@ -199,6 +199,46 @@ extension SQLiteAccess {
         try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
     }
 
+    /// The audit trail, by id; each command line validated as a JSON array of strings.
+    func ingests() throws -> [IngestRecord] {
+        try Row.fetchAll(db, sql: "SELECT id, started_at, emalog_version, arguments, configuration FROM ingests ORDER BY id").map { row in
+            let id: Int64 = try row.decode(atIndex: 0)
+            let argumentsText: String = try row.decode(atIndex: 3)
+            guard let arguments = Self.stringArray(argumentsText) else {
+                throw StoreError.inconsistent("ingest \(id): its command line is not a JSON array of strings: '\(argumentsText.prefix(80))'")
+            }
+            return IngestRecord(id: id, startedAt: try row.decode(atIndex: 1), emalogVersion: try row.decode(atIndex: 2),
+                                arguments: arguments, configuration: try row.decode(atIndex: 4))
+        }
+    }
+
+    /// A JSON array whose elements are all strings, as an ingest's command line is stored.
+    static func stringArray(_ text: String) -> [String]? {
+        var bytes = Array(text.utf8)
+        guard case let .array(elements)? = try? bytes.withUnsafeMutableBytes({ b throws(JSONError) in
+            try JSONParser.parse(UnsafeRawBufferPointer(b))
+        }) else { return nil }
+        var out: [String] = []
+        for element in elements {
+            guard case let .string(value) = element else { return nil }
+            out.append(value)
+        }
+        return out
+    }
+
+    /// Metric rows whose key id names no key, or whose value is not REAL (NULL stands for NaN).
+    func damagedMetricRows() throws -> [DamagedMetricRow] {
+        try Row.fetchAll(db, sql: """
+            SELECT step, key_id, typeof(value), key_id IN (SELECT id FROM metric_keys) FROM metrics
+            WHERE key_id NOT IN (SELECT id FROM metric_keys) OR typeof(value) NOT IN ('real', 'null') ORDER BY step, key_id
+            """).map { row in
+            let known: Bool = try row.decode(atIndex: 3)
+            let type: String = try row.decode(atIndex: 2)
+            return DamagedMetricRow(step: try row.decode(atIndex: 0), keyID: try row.decode(atIndex: 1),
+                                    problem: known ? "its value is \(type.prefix(20)), not a number" : "its key id names no metric key")
+        }
+    }
+
     /// SQLite's `PRAGMA integrity_check` lines ("ok" when sound).
     func integrityCheck() throws -> [String] {
         try String.fetchAll(db, sql: "PRAGMA integrity_check")
