@@ -22,30 +22,59 @@ public struct StepPosition: Sendable, Equatable {
 }
 
 extension EMASpec {
+    /// True when the update applies at `position`: n = s - s0 is a multiple of `every`.
+    public func updates(at position: StepPosition) -> Bool {
+        every == 1 || (position.step - position.firstStep) % every == 0
+    }
+
     /// β_s for the update at `position`, in Double.
     ///
-    /// n = s - s0, Δ = s - previous step:
-    /// constant β (or pow(β, Δ) with per=step); warmup clamp(1 - (1 + n/γ)^(-power), min, β);
-    /// tf min(β, (1 + n)/(10 + n)); power (1 - Δ/s)^(γ + 1).
+    /// n = s - s0, Δ = s - previous step. β_s = 0 while n ≤ after; then, with m = n - after:
+    /// constant β (or pow(β, Δ) with per=step); warmup clamp(1 - (1 + m/γ)^(-power), min, β);
+    /// tf min(β, (1 + m)/(10 + m)); power (1 - Δ/s)^(γ + 1). With decay_dtype=f32 the same
+    /// formulas run in Float32 as torch evaluates them on a float32 tensor (ema-pytorch), and the
+    /// Float32 result is the decay.
     public func decay(at position: StepPosition) -> Double {
-        let n = Double(position.step - position.firstStep)
+        let steps = position.step - position.firstStep
+        if steps <= after { return 0 }
+        let m = Double(steps - after)
         let delta = Double(position.step - position.previousStep)
+        if decayDType == .f32 { return Double(float32Decay(m)) }
         switch schedule {
         case .constant:
             return per == .step ? pow(decay, delta) : decay
         case .warmup:
-            let value = 1 - pow(1 + n / gamma, -power)
+            let value = 1 - pow(1 + m / gamma, -power)
             return max(min(value, decay), minDecay)
         case .tf:
-            return min(decay, (1 + n) / (10 + n))
+            return min(decay, (1 + m) / (10 + m))
         case .power:
             return pow(1 - delta / Double(position.step), gamma + 1)
         }
     }
 
-    /// The Float32 coefficients of the update at `position`.
-    public func coefficients(at position: StepPosition) -> EMA.Coefficients {
-        EMA.Coefficients(decay: decay(at: position), form: form)
+    /// ema-pytorch's `get_current_decay` on a float32 `epoch` (m): `1 + epoch / inv_gamma` in
+    /// Float, `** -power` (torch raises a float32 tensor to a Python float exponent through the
+    /// Double pow, rounded once), `1 - …` in Float, then `clamp(min, β)` with both bounds in Float.
+    private func float32Decay(_ m: Double) -> Float {
+        let ceiling = Float(decay)
+        switch schedule {
+        case .constant, .power:
+            return ceiling
+        case .warmup:
+            let base = Float(m) / Float(gamma) + 1
+            let value = 1 - Float(pow(Double(base), -power))
+            return min(max(value, Float(minDecay)), ceiling)
+        case .tf:
+            return min(ceiling, Float(1 + m) / Float(10 + m))
+        }
+    }
+
+    /// The Float32 coefficients of the update at `position`, or nil when the update does not
+    /// apply there (`every`).
+    public func coefficients(at position: StepPosition) -> EMA.Coefficients? {
+        guard updates(at: position) else { return nil }
+        return EMA.Coefficients(decay: decay(at: position), form: form)
     }
 }
 

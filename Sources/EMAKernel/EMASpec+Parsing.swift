@@ -1,9 +1,11 @@
 extension EMASpec {
     /// The keys a long-form spec may use.
-    public static let keys = ["name", "decay", "schedule", "gamma", "power", "min", "sigma_rel", "per", "form"]
+    public static let keys = ["name", "decay", "schedule", "gamma", "power", "min", "sigma_rel", "per", "after", "every",
+                              "decay_dtype", "form"]
 
     /// Parses `0.999` (a constant track named `ema-0.999`) or the long form
-    /// `name=slow,decay=0.9999,schedule=warmup,gamma=1,power=2/3,min=0,form=lerp`.
+    /// `name=slow,decay=0.9999,schedule=warmup,gamma=1,power=2/3,min=0,form=lerp`, optionally with
+    /// `after=N`, `every=K` and `decay_dtype=f32`.
     ///
     /// Numbers may be decimals or fractions `a/b`, evaluated in Double.
     public init(parsing text: String) throws(EMASpecError) {
@@ -41,7 +43,15 @@ extension EMASpec {
             }
             return value
         }
+        func count(_ key: String, least: Int) throws(EMASpecError) -> Int? {
+            guard let raw = fields[key] else { return nil }
+            guard let value = Int(raw), value >= least else { throw fail("\(key)=\(raw) is not a whole number >= \(least)") }
+            return value
+        }
         let schedule = try choice("schedule", Schedule.self) ?? .constant
+        let after = try count("after", least: 0)
+        let every = try count("every", least: 1)
+        let decayDType = try choice("decay_dtype", DecayDType.self)
         let form = try choice("form", Form.self) ?? .seed
         let per = try choice("per", Per.self)
         var gamma = try numeric("gamma")
@@ -54,6 +64,10 @@ extension EMASpec {
             if value != nil { throw fail("\(key) does not apply to schedule=\(schedule.rawValue)") }
         }
         if per != nil, schedule != .constant { throw fail("per applies to schedule=constant only") }
+        if per == .step {
+            if every != nil { throw fail("every does not apply to per=step (pow(β, Δ) already spans the gap)") }
+            if decayDType == .f32 { throw fail("decay_dtype=f32 does not apply to per=step") }
+        }
         switch schedule {
         case .constant, .tf:
             try refuse("gamma", gamma); try refuse("power", power); try refuse("min", minDecay)
@@ -64,6 +78,7 @@ extension EMASpec {
             if let power, power <= 0 { throw fail("power must be > 0") }
         case .power:
             try refuse("decay", decay); try refuse("min", minDecay); try refuse("power", power)
+            try refuse("after", after); try refuse("every", every); try refuse("decay_dtype", decayDType)
             if let sigmaRel {
                 guard gamma == nil else { throw fail("give gamma or sigma_rel, not both") }
                 guard sigmaRel > 0, sigmaRel < 0.2887 else { throw fail("sigma_rel must be in (0, 0.2887)") }
@@ -84,7 +99,8 @@ extension EMASpec {
             }
         }
         self.init(name: name, decay: decay ?? 0, schedule: schedule, form: form, per: per ?? .update,
-                  gamma: gamma, power: power ?? 2.0 / 3.0, minDecay: minDecay ?? 0, sigmaRel: sigmaRel)
+                  gamma: gamma, power: power ?? 2.0 / 3.0, minDecay: minDecay ?? 0, sigmaRel: sigmaRel,
+                  after: after ?? 0, every: every ?? 1, decayDType: decayDType ?? .f64)
     }
 
     private static func checkDecay(_ decay: Double, _ fail: (String) -> EMASpecError) throws(EMASpecError) {

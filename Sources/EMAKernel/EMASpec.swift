@@ -33,6 +33,14 @@ public struct EMASpec: Sendable, Hashable {
         case step
     }
 
+    /// The precision the schedule's decay is evaluated in before the update's coefficients are rounded.
+    public enum DecayDType: String, Sendable, Hashable, CaseIterable {
+        /// Double, the contract's default.
+        case f64
+        /// Float32 tensor arithmetic, as ema-pytorch computes its decay (then read back as a Double).
+        case f32
+    }
+
     /// The track's label; defaults to a name derived from the parameters.
     public var name: String
     /// β, the decay (0 ≤ β < 1); unused by the power schedule.
@@ -48,6 +56,14 @@ public struct EMASpec: Sendable, Hashable {
     public var minDecay: Double
     /// power: σ_rel when the profile was given that way (gamma is then derived from it).
     public var sigmaRel: Double?
+    /// Steps (n ≤ after) whose update makes the shadow the step's weights (β_s = 0, through the
+    /// form); the schedule then counts n - after. Default 0. (update_after_step, update_starting_at_step.)
+    public var after: Int
+    /// The update applies only at steps with n a multiple of `every`; other steps leave the shadow
+    /// as it is. Default 1. (ema-pytorch update_every, Lightning update_every_n_steps.)
+    public var every: Int
+    /// Double (default) or Float32 schedule arithmetic.
+    public var decayDType: DecayDType
 
     /// A constant-decay, seed-form profile named `ema-<decay>`.
     public init(decay: Double) {
@@ -57,7 +73,8 @@ public struct EMASpec: Sendable, Hashable {
     /// A profile with explicit parameters; `name: nil` derives one.
     public init(name: String?, decay: Double, schedule: Schedule = .constant, form: Form = .seed,
                 per: Per = .update, gamma: Double? = nil, power: Double = 2.0 / 3.0,
-                minDecay: Double = 0, sigmaRel: Double? = nil) {
+                minDecay: Double = 0, sigmaRel: Double? = nil, after: Int = 0, every: Int = 1,
+                decayDType: DecayDType = .f64) {
         self.decay = decay
         self.schedule = schedule
         self.form = form
@@ -66,6 +83,9 @@ public struct EMASpec: Sendable, Hashable {
         self.power = power
         self.minDecay = minDecay
         self.sigmaRel = sigmaRel
+        self.after = after
+        self.every = every
+        self.decayDType = decayDType
         self.name = ""
         self.name = name ?? defaultName
     }
@@ -78,7 +98,9 @@ public struct EMASpec: Sendable, Hashable {
         return a == b
     }
 
-    /// The parameters that matter for this schedule, as `key=value` pairs in a fixed order.
+    /// The parameters that matter for this schedule, as `key=value` pairs in a fixed order; `after`,
+    /// `every` and `decay_dtype` appear only when they differ from their defaults (0, 1, f64), so a
+    /// profile that does not use them keeps the canonical spec it always had.
     public var canonical: String {
         var parts: [String] = []
         if schedule != .power { parts.append("decay=\(Self.format(decay))") }
@@ -92,6 +114,9 @@ public struct EMASpec: Sendable, Hashable {
         case .tf: break
         case .power: parts.append("gamma=\(Self.format(gamma))")
         }
+        if after != 0 { parts.append("after=\(after)") }
+        if every != 1 { parts.append("every=\(every)") }
+        if decayDType != .f64 { parts.append("decay_dtype=\(decayDType.rawValue)") }
         parts.append("form=\(form.rawValue)")
         return parts.joined(separator: ",")
     }
@@ -103,6 +128,9 @@ public struct EMASpec: Sendable, Hashable {
         var name = schedule == .power ? "ema-power-\(Self.format(gamma))" : "ema-\(Self.format(decay))"
         if schedule != .constant && schedule != .power { name += "-\(schedule.rawValue)" }
         if per == .step { name += "-perstep" }
+        if after != 0 { name += "-after\(after)" }
+        if every != 1 { name += "-every\(every)" }
+        if decayDType != .f64 { name += "-\(decayDType.rawValue)" }
         if form != .seed { name += "-\(form.rawValue)" }
         return name
     }

@@ -50,6 +50,59 @@ import Testing
         #expect(spec.decay(at: StepPosition(step: 501, firstStep: 500, previousStep: 500)) == 2.0 / 11.0)
     }
 
+    /// ema-pytorch's own get_current_decay(), printed by Tests/Fixtures/ema_pytorch_decays.py
+    /// (ema_pytorch_decays.out.txt) as hex floats, for update number n (the log's first step n = 0).
+    static let emaPytorchDecays: [(String, [(Int, Double)])] = [
+        ("decay=0.999,schedule=warmup,gamma=1.0,power=2/3,min=0.0,after=0,decay_dtype=f32,form=lerp", [(1, 0x1.7aeba00000000p-2), (2, 0x1.09db280000000p-1), (3, 0x1.34d00c0000000p-1), (8, 0x1.89aa960000000p-1), (9, 0x1.91b1640000000p-1), (10, 0x1.987bdc0000000p-1), (101, 0x1.e88bf80000000p-1), (102, 0x1.e8b2e40000000p-1), (117, 0x1.eab7c60000000p-1), (1000, 0x1.fae2280000000p-1), (4321, 0x1.fe12020000000p-1), (31622, 0x1.ff7cee0000000p-1), (1000000, 0x1.ff7cee0000000p-1)]),
+        ("decay=0.9999,schedule=warmup,gamma=1.0,power=2/3,min=0.0,after=100,decay_dtype=f32,form=lerp", [(1, 0), (2, 0), (3, 0), (8, 0), (9, 0), (10, 0), (101, 0x1.7aeba00000000p-2), (102, 0x1.09db280000000p-1), (117, 0x1.b574580000000p-1), (1000, 0x1.fa82f20000000p-1), (4321, 0x1.fe0a3c0000000p-1), (31622, 0x1.ff7ca60000000p-1), (1000000, 0x1.fff2e40000000p-1)]),
+        ("decay=0.995,schedule=warmup,gamma=3.0,power=3/4,min=0.1,after=7,decay_dtype=f32,form=lerp", [(1, 0), (2, 0), (3, 0), (8, 0x1.8d75e80000000p-3), (9, 0x1.45e8280000000p-2), (10, 0x1.9f20400000000p-2), (101, 0x1.da3d700000000p-1), (102, 0x1.da87820000000p-1), (117, 0x1.de53500000000p-1), (1000, 0x1.f96ac80000000p-1), (4321, 0x1.fd70a40000000p-1), (31622, 0x1.fd70a40000000p-1), (1000000, 0x1.fd70a40000000p-1)]),
+        ("decay=0.9,schedule=warmup,gamma=1e-09,power=2/3,min=0.0,after=0,decay_dtype=f32,form=lerp", [(1, 0x1.cccccc0000000p-1), (2, 0x1.cccccc0000000p-1), (3, 0x1.cccccc0000000p-1), (8, 0x1.cccccc0000000p-1), (9, 0x1.cccccc0000000p-1), (10, 0x1.cccccc0000000p-1), (101, 0x1.cccccc0000000p-1), (102, 0x1.cccccc0000000p-1), (117, 0x1.cccccc0000000p-1), (1000, 0x1.cccccc0000000p-1), (4321, 0x1.cccccc0000000p-1), (31622, 0x1.cccccc0000000p-1), (1000000, 0x1.cccccc0000000p-1)]),
+    ]
+
+    @Test func float32DecayIsEmaPytorchsBitForBit() throws {
+        for (text, values) in Self.emaPytorchDecays {
+            let spec = try EMASpec(parsing: text)
+            for (n, expected) in values {
+                let got = spec.decay(at: at(100 + n, first: 100))
+                #expect(got == expected, "\(text) at n=\(n): \(got) vs \(expected)")
+            }
+        }
+        // The Double schedule is not the same number: that was the ~1e-7 gap.
+        let f64 = try EMASpec(parsing: "decay=0.999,schedule=warmup,form=lerp")
+        #expect(f64.decay(at: at(11)) != 0x1.987bdcp-1)
+        #expect(try EMASpec(parsing: "decay=0.9,decay_dtype=f32").decay(at: at(5)) == Double(Float(0.9)))
+    }
+
+    @Test func afterCopiesThenCountsFromTheStart() throws {
+        // diffusers/timm get_decay(k) with update_after_step=3: 0 while k - 3 - 1 <= 0, then the
+        // schedule of k - 4; the log's first step (n = 0) is update k = 1, so n = k - 1.
+        let warm = try EMASpec(parsing: "decay=0.999,schedule=warmup,after=3")
+        for n in 1...3 { #expect(warm.decay(at: at(1 + n)) == 0) }
+        #expect(warm.decay(at: at(1 + 4)) == 1 - pow(2.0, -2.0 / 3.0))
+        #expect(warm.decay(at: at(1 + 13)) == 1 - pow(11.0, -2.0 / 3.0))
+        let tf = try EMASpec(parsing: "decay=0.999,schedule=tf,after=2")
+        #expect(tf.decay(at: at(3)) == 0 && tf.decay(at: at(4)) == 2.0 / 11.0)
+        let constant = try EMASpec(parsing: "decay=0.9,after=5")
+        #expect(constant.decay(at: at(6)) == 0 && constant.decay(at: at(7)) == 0.9)
+        // β = 0 through the form: lerp and seed give θ exactly; sub gives diffusers' s - (s - θ).
+        let zero = EMA.Coefficients(decay: 0, form: .lerp)
+        #expect(EMA.updated(3.25, toward: -1.5, zero) == -1.5)
+        let sub = EMA.Coefficients(decay: 0, form: .sub)
+        #expect(EMA.updated(1e8, toward: 0.1, sub) == 1e8 - (1e8 - Float(0.1)))
+    }
+
+    @Test func everySkipsTheStepsBetween() throws {
+        let spec = try EMASpec(parsing: "decay=0.9,every=3")
+        let updates = (11...20).filter { spec.coefficients(at: at($0, first: 10)) != nil }
+        #expect(updates == [13, 16, 19])
+        // A sparse log still counts n from the first step, whatever the steps between.
+        #expect(spec.coefficients(at: at(17, first: 10, previous: 14)) == nil)
+        #expect(spec.coefficients(at: at(16, first: 10, previous: 14)) != nil)
+        let two = try EMASpec(parsing: "decay=0.9,every=2")
+        #expect(two.coefficients(at: at(16, first: 10, previous: 14)) != nil)
+        #expect(two.coefficients(at: at(23, first: 10, previous: 16)) == nil)
+    }
+
     @Test func coefficientsRoundOnceFromDouble() {
         let c = EMA.Coefficients(decay: 0.999, form: .seed)
         #expect(c.rate == Float(1.0 - 0.999))

@@ -44,6 +44,19 @@ import Testing
         }
     }
 
+    @Test func startEveryAndDecayDTypeAreInTheCanonicalSpecOnlyWhenSet() throws {
+        let spec = try EMASpec(parsing: "decay=0.9999,schedule=warmup,form=lerp,every=10,after=100,decay_dtype=f32")
+        #expect(spec.after == 100 && spec.every == 10 && spec.decayDType == .f32)
+        #expect(spec.canonical == "decay=0.9999,schedule=warmup,gamma=1,power=0.6666666666666666,min=0,after=100,every=10,decay_dtype=f32,form=lerp")
+        #expect(spec.name == "ema-0.9999-warmup-after100-every10-f32-lerp")
+        #expect(try EMASpec(parsing: spec.description) == spec)
+        // Defaults leave the canonical spec of every existing profile as it was.
+        let plain = try EMASpec(parsing: "decay=0.99,after=0,every=1,decay_dtype=f64")
+        #expect(plain.canonical == "decay=0.99,schedule=constant,per=update,form=seed")
+        #expect(plain.hasSameProfile(as: try EMASpec(parsing: "0.99")))
+        #expect(!spec.hasSameProfile(as: try EMASpec(parsing: "decay=0.9999,schedule=warmup,form=lerp,every=10,after=100")))
+    }
+
     @Test func sigmaRelGivesGamma() throws {
         let spec = try EMASpec(parsing: "name=p,schedule=power,sigma_rel=0.1")
         // numpy.roots([1, 7, 16 - 0.1**-2, 12 - 0.1**-2]).real.max() printed 6.937203937601809
@@ -68,6 +81,15 @@ import Testing
         ("decay=1/0", "is not a number"),
         ("name=a b,decay=0.9", "must be non-empty letters"),
         ("schedule=warmup", "decay is required"),
+        ("decay=0.9,after=-1", "after=-1 is not a whole number >= 0"),
+        ("decay=0.9,after=2.5", "after=2.5 is not a whole number"),
+        ("decay=0.9,every=0", "every=0 is not a whole number >= 1"),
+        ("decay=0.9,every=1/2", "every=1/2 is not a whole number"),
+        ("decay=0.9,decay_dtype=bf16", "decay_dtype=bf16 is not one of f64|f32"),
+        ("decay=0.9,per=step,every=2", "every does not apply to per=step"),
+        ("decay=0.9,per=step,decay_dtype=f32", "decay_dtype=f32 does not apply to per=step"),
+        ("schedule=power,gamma=7,after=3", "after does not apply to schedule=power"),
+        ("schedule=power,gamma=7,every=3", "every does not apply to schedule=power"),
     ])
     func invalidSpecsSayWhy(text: String, reason: String) {
         #expect {

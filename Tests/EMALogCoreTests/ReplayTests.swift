@@ -7,9 +7,11 @@ import Testing
 
 /// Snapshot, replay and ingest-time shadows are one and the same, whatever the path to them.
 @Suite struct ReplayTests {
-    static let tracks = ["0.9", "name=w,decay=0.999,schedule=warmup,form=lerp", "name=s,decay=0.99,schedule=tf,form=sub"]
-    static let selectors = ["ema-0.9", "w", "s"]
-    static let posthoc = ["0.9", "decay=0.999,schedule=warmup,form=lerp", "decay=0.99,schedule=tf,form=sub"]
+    static let tracks = ["0.9", "name=w,decay=0.999,schedule=warmup,form=lerp", "name=s,decay=0.99,schedule=tf,form=sub",
+                         "name=ep,decay=0.99,schedule=warmup,after=3,every=2,decay_dtype=f32,form=lerp"]
+    static let selectors = ["ema-0.9", "w", "s", "ep"]
+    static let posthoc = ["0.9", "decay=0.999,schedule=warmup,form=lerp", "decay=0.99,schedule=tf,form=sub",
+                          "decay=0.99,schedule=warmup,after=3,every=2,decay_dtype=f32,form=lerp"]
 
     func allShadows(_ db: String, _ names: [String], steps: ClosedRange<Int>, _ dir: TemporaryDirectory) throws -> [[String: [UInt8]]] {
         var out: [[String: [UInt8]]] = []

@@ -9,10 +9,12 @@ import EMALogStore
 
 /// Applies steps to several shadows in one pass over each step's bytes.
 public enum ShadowUpdate {
-    /// What to do with each shadow at a step: start from the step's weights, or apply one update.
+    /// What to do with each shadow at a step: start from the step's weights, apply one update, or
+    /// leave it as it is (a step its spec's `every` skips).
     public enum Action {
         case initialize
         case update(EMA.Coefficients)
+        case keep
     }
 
     /// Feeds one chunk of a floating tensor's bytes to every shadow: `offset` is the chunk's byte
@@ -32,6 +34,8 @@ public enum ShadowUpdate {
             case let .update(c):
                 pointers.append(shadow.pointer(tensor.id) + first)
                 coefficients.append(c)
+            case .keep:
+                continue
             }
         }
         if !pointers.isEmpty {
@@ -40,9 +44,11 @@ public enum ShadowUpdate {
     }
 
     /// What a shadow does at `step`: start from the step's weights when it has no state yet (or
-    /// the step is the log's first), else one update with β_s from its spec.
+    /// the step is the log's first), else one update with β_s from its spec, or none at a step its
+    /// spec skips.
     public static func action(for spec: EMASpec, hasState: Bool, step: Int, firstStep: Int, previousStep: Int?) -> Action {
         guard hasState, let previousStep else { return .initialize }
-        return .update(spec.coefficients(at: StepPosition(step: step, firstStep: firstStep, previousStep: previousStep)))
+        let position = StepPosition(step: step, firstStep: firstStep, previousStep: previousStep)
+        return spec.coefficients(at: position).map(Action.update) ?? .keep
     }
 }
