@@ -18,6 +18,8 @@ extension EMA {
         case .lerp:
             // Swift cannot enable FMA per function; the C kernel dispatches on the CPU at run time.
             emalog_lerp_f32(shadow, theta, count, c.rate, c.keep)
+        case .subFMA:
+            emalog_sub_fma_f32(shadow, theta, count, c.rate)
         case .sub:
             let w = c.rate
             for i in 0..<count {

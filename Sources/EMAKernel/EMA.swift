@@ -3,9 +3,9 @@ public enum EMA {
     /// The Float32 constants of one update, derived once per step from β_s (a Double).
     public struct Coefficients: Sendable, Equatable {
         public let form: EMASpec.Form
-        /// seed: Float(1 - β); lerp and sub: w = Float(1 - β).
+        /// seed: Float(1 - β); lerp, sub and sub-fma: w = Float(1 - β).
         public let rate: Float
-        /// seed: Float(β); lerp: w - 1 (computed in Float); sub: unused (0).
+        /// seed: Float(β); lerp: w - 1 (computed in Float); sub and sub-fma: unused (0).
         public let keep: Float
 
         /// Rounds `1 - decay` and `decay` (both computed in Double) to Float32 once each.
@@ -16,7 +16,7 @@ public enum EMA {
             switch form {
             case .seed: keep = Float(decay)
             case .lerp: keep = w - 1
-            case .sub: keep = 0
+            case .sub, .subFMA: keep = 0
             }
         }
     }
@@ -26,6 +26,7 @@ public enum EMA {
     /// - seed: `c1 * θ + c2 * s`, each product and the sum rounded (no FMA).
     /// - lerp: `fma(w, θ - s, s)` when w < 0.5, else `fma(w - 1, θ - s, θ)` (torch's CPU lerp).
     /// - sub: `s - w * (s - θ)`, each operation rounded.
+    /// - sub-fma: `fma(-w, s - θ, s)`, the same fused (= `fma(w, θ - s, s)`).
     @inline(__always)
     public static func updated(_ s: Float, toward theta: Float, _ c: Coefficients) -> Float {
         switch c.form {
@@ -40,6 +41,8 @@ public enum EMA {
             let d = s - theta
             let p = c.rate * d
             return s - p
+        case .subFMA:
+            return s.addingProduct(c.rate, theta - s)
         }
     }
 }

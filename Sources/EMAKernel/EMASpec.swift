@@ -23,6 +23,9 @@ public struct EMASpec: Sendable, Hashable {
         case lerp
         /// `shadow = shadow - w * (shadow - θ)`, no FMA (diffusers EMAModel, TF).
         case sub
+        /// `shadow = fma(-w, shadow - θ, shadow)`: diffusers EMAModel with `foreach=True`, whose
+        /// `_foreach_sub_(…, alpha=w)` torch's CPU kernel fuses.
+        case subFMA = "sub-fma"
     }
 
     /// Whether a constant decay applies once per ingested step or once per training step.

@@ -23,11 +23,14 @@ extension EMALogCommand {
                 otherwise. Library counters, ema-pytorch's online weights and integer buffers that differ \
                 are listed as not compared; with --strict, integer buffers and tensors on one side only \
                 count too. --find tries every form and schedule with the decay given (or the checkpoint \
-                metadata's "decay") and prints the spec that reproduces the checkpoint, or the closest.
+                metadata's "decay"), starting at the log's first step or the one after (after=0|1), \
+                ema-pytorch's Float32 decay (and its defaults after=100, every=10 for its layout), and \
+                prints the spec that reproduces the checkpoint, or the closest.
 
                 Examples:
                   emalog verify --db run.emalog --ema name=t,decay=0.9998,schedule=warmup,form=lerp ema.safetensors
                   emalog verify --db run.emalog --ema slow --step 5000 --format json ema.safetensors
+                  emalog verify --db run.emalog --ema decay=0.9999,schedule=warmup,after=100,every=10,decay_dtype=f32,form=lerp ema-pytorch.safetensors
                   emalog verify --db run.emalog --decay 0.9999 --find ema.safetensors
                 """)
 

@@ -24,14 +24,20 @@ enum VerifyRendering {
         case .withinTolerance: lines.append("found: \(best.spec.canonical) reproduces the checkpoint within the tolerance")
         case .differs: lines.append("not found: no candidate reproduces the checkpoint; the closest is \(best.spec.canonical)")
         }
-        lines.append("candidates, closest first:")
-        for c in candidates {
+        lines.append("candidates, closest first (\(candidates.count) tried):")
+        for c in candidates.prefix(Self.candidatesShown) {
             lines.append("  \(c.report.verdict.rawValue.padding(toLength: 16, withPad: " ", startingAt: 0))  \(summary(c.report))  \(c.spec.canonical)")
+        }
+        if candidates.count > Self.candidatesShown {
+            lines.append("  … \(candidates.count - Self.candidatesShown) more (--format json lists them all)")
         }
         lines.append("")
         lines.append(text(best))
         return lines.joined(separator: "\n")
     }
+
+    /// Candidates listed in text; JSON lists every one.
+    static let candidatesShown = 8
 
     static func json(_ r: VerifyReport) -> String {
         var json = JSONWriter()

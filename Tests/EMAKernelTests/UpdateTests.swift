@@ -52,6 +52,24 @@ import Testing
         }
     }
 
+    @Test func subFMAIsDiffusersForeachUpdate() {
+        // torch._foreach_sub_(s, s - θ, alpha=w) on the CPU: s + (-w) * d in one rounding.
+        for decay in [0.0, 0.2, 0.999] {
+            let c = EMA.Coefficients(decay: decay, form: .subFMA)
+            let w = Float(1.0 - decay)
+            for (s, t) in zip(data(500, seed: 5), data(500, seed: 6)) {
+                let d = s - t
+                let expected = Float(Double(s) - Double(w) * Double(d))
+                #expect(EMA.updated(s, toward: t, c).bitPattern == expected.bitPattern)
+            }
+        }
+        var a = data(50_001, seed: 13), b = a
+        let theta = data(50_001, seed: 14)
+        a.withUnsafeMutableBufferPointer { s in theta.withUnsafeBufferPointer { emalog_sub_fma_f32(s.baseAddress!, $0.baseAddress!, 50_001, 0.3) } }
+        b.withUnsafeMutableBufferPointer { s in theta.withUnsafeBufferPointer { emalog_sub_fma_f32_portable(s.baseAddress!, $0.baseAddress!, 50_001, 0.3) } }
+        #expect(a.map(\.bitPattern) == b.map(\.bitPattern))
+    }
+
     @Test(arguments: [0.2, 0.999])
     func vectorFMAPathEqualsLibmFMA(decay: Double) {
         let n = 50_001

@@ -38,21 +38,33 @@ class MLP(torch.nn.Module):
         return self.fc2(self.ln(torch.relu(self.bn(self.fc1(x))))) + self.frozen.sum()
 
 
-def train(steps, seed, dtype=torch.float32, every=1):
-    """Trains MLP with Adam; returns [(step, state_dict copy)] for steps every, 2*every, ... <= steps."""
+def setup(seed, dtype=torch.float32):
+    """The fixture run's model, optimizer and batch, drawn from `seed` in a fixed order."""
     torch.manual_seed(seed)
     model = MLP().to(dtype)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     x = torch.randn(32, 6).to(dtype)
     y = torch.randint(0, 3, (32,))
-    out = []
+    return model, opt, x, y
+
+
+def optimizer_steps(model, opt, x, y, steps):
+    """Runs `steps` Adam steps, yielding (step, loss) after each (step 1 = after the first)."""
     for step in range(1, steps + 1):
         opt.zero_grad()
         loss = torch.nn.functional.cross_entropy(model(x).float(), y)
         loss.backward()
         opt.step()
+        yield step, float(loss)
+
+
+def train(steps, seed, dtype=torch.float32, every=1):
+    """Trains MLP with Adam; returns [(step, state_dict copy)] for steps every, 2*every, ... <= steps."""
+    model, opt, x, y = setup(seed, dtype)
+    out = []
+    for step, loss in optimizer_steps(model, opt, x, y, steps):
         if step % every == 0:
-            out.append((step, {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}, float(loss)))
+            out.append((step, {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}, loss))
     return model, out
 
 

@@ -19,12 +19,16 @@ go to verify/steps; which steps to ingest and which spec reproduces each checkpo
   - Lightning EMAWeightAveraging (a Trainer run of its own, steps in verify/lightning-steps): the
     checkpoint's state_dict holds the average under the LightningModule's names (`net.`);
     get_ema_avg_fn is `decay * ema + (1 - decay) * current`, i.e. form=seed;
-  - ema-pytorch EMA: ema_model., online_model., initted, step; its decay is computed in Float32, so
-    the warmup one matches within an ulp or so, and a clamped constant one exactly with
-    decay=float32(beta).
+  - ema-pytorch EMA: ema_model., online_model., initted, step; its decay is computed in Float32
+    (decay_dtype=f32); update_after_step and update_every are after= and every=;
+  - the "start after N steps" variants of timm (update_after_step), diffusers (update_after_step,
+    use_ema_warmup, foreach=True, which torch fuses: form=sub-fma; the initial weights are step 0, so
+    after = N + 1) and Lightning
+    (update_starting_at_step, update_every_n_steps: after = the first step index it updates at).
 Usage: python make_verify_checkpoints.py   (needs torch, safetensors; timm, diffusers, ema-pytorch
 for their checkpoints: a library that does not import is reported and skipped)
 """
+import filecmp
 import importlib.metadata
 import importlib.util
 import os
@@ -35,23 +39,11 @@ import sys
 import torch
 from safetensors.torch import save_file
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import MLP, optimizer_steps, setup  # noqa: E402  (the fixture model and its training)
+
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "verify")
-torch.use_deterministic_algorithms(True)
-torch.set_num_threads(1)
 STEPS = 24
-
-
-class MLP(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = torch.nn.Linear(6, 8)
-        self.bn = torch.nn.BatchNorm1d(8)
-        self.ln = torch.nn.LayerNorm(8)
-        self.fc2 = torch.nn.Linear(8, 3)
-        self.frozen = torch.nn.Parameter(torch.linspace(-1, 1, 4), requires_grad=False)
-
-    def forward(self, x):
-        return self.fc2(self.ln(torch.relu(self.bn(self.fc1(x))))) + self.frozen.sum()
 
 
 def load_timm_model_ema():
@@ -83,14 +75,14 @@ def save(name, tensors, note):
     print(f"{name}: {len(tensors)} tensors, checksum {digest}; {note}")
 
 
-def lightning_run():
+def lightning_run(folder, name, note, **callback_args):
+    """A Trainer run of its own with EMAWeightAveraging(**callback_args), its steps saved to `folder`."""
     try:
         import lightning.pytorch as pl
         from lightning.pytorch.callbacks import EMAWeightAveraging
     except Exception as e:
         print(f"lightning: cannot import EMAWeightAveraging: {type(e).__name__}: {e}")
         return
-    folder = os.path.join(HERE, "lightning-steps")
     os.makedirs(folder)
     torch.manual_seed(7)
 
@@ -115,27 +107,39 @@ def lightning_run():
     x = torch.randn(32, 6)
     y = torch.randint(0, 3, (32,))
     data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
-    trainer = pl.Trainer(max_steps=STEPS, callbacks=[SaveSteps(), EMAWeightAveraging(decay=0.9)], accelerator="cpu",
-                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
+    trainer = pl.Trainer(max_steps=STEPS, callbacks=[SaveSteps(), EMAWeightAveraging(**callback_args)],
+                         accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
                          enable_model_summary=False)
     trainer.fit(module, data)
     path = os.path.join(HERE, "lightning.ckpt")
     trainer.save_checkpoint(path)
     checkpoint = torch.load(path, weights_only=False)
     os.remove(path)
-    save("lightning-ema-d0.9.safetensors", checkpoint["state_dict"],
-         f"lightning-steps 1-24, --ema decay=0.9 (form=seed; the LightningModule's net. prefix; "
-         f"averaging_state {sorted(checkpoint['averaging_state'])} not exported)")
+    save(name, checkpoint["state_dict"],
+         f"{note} (form=seed; the LightningModule's net. prefix; averaging_state "
+         f"{sorted(checkpoint['averaging_state'])} not exported)")
+
+
+def lightning_runs():
+    steps = os.path.join(HERE, "lightning-steps")
+    lightning_run(steps, "lightning-ema-d0.9.safetensors", "lightning-steps 1-24, --ema decay=0.9", decay=0.9)
+    if not os.path.isdir(steps):
+        return
+    again = os.path.join(HERE, "lightning-steps-again")
+    lightning_run(again, "lightning-ema-d0.9-start4-every3.safetensors",
+                  "lightning-steps 1-24, --ema decay=0.9,after=6,every=3 (update_starting_at_step=4, "
+                  "update_every_n_steps=3: its first update, a copy, is at step index 6)",
+                  decay=0.9, update_starting_at_step=4, update_every_n_steps=3)
+    names = sorted(os.listdir(steps))
+    same = filecmp.cmpfiles(steps, again, names, shallow=False)[0]
+    assert same == names, "the second Lightning run trained differently"
+    shutil.rmtree(again)
 
 
 def main():
     shutil.rmtree(HERE, ignore_errors=True)
     os.makedirs(os.path.join(HERE, "steps"))
-    torch.manual_seed(7)
-    model = MLP()
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    x = torch.randn(32, 6)
-    y = torch.randint(0, 3, (32,))
+    model, opt, x, y = setup(seed=7)
 
     emas = {}  # name -> (update after each optimizer step, save at the end)
     ModelEmaV3 = None
@@ -147,14 +151,18 @@ def main():
         timm_w = ModelEmaV3(model, decay=0.999, use_warmup=True)
         timm_c = ModelEmaV3(model, decay=0.95)
         timm_n = ModelEmaV3(model, decay=0.95)
-        emas["timm"] = (lambda n: (timm_w.update(model, step=n), timm_c.update(model, step=n), timm_n.update(model)),
+        timm_a = ModelEmaV3(model, decay=0.999, use_warmup=True, update_after_step=3)
+        emas["timm"] = (lambda n: (timm_w.update(model, step=n), timm_c.update(model, step=n), timm_n.update(model),
+                                   timm_a.update(model, step=n)),
                         lambda: (
             save("timm-v3-warmup-d0.999-state_dict_ema.safetensors", timm_w.module.state_dict(),
                  "steps 1-24, --ema decay=0.999,schedule=warmup,form=lerp"),
             save("timm-v3-const-d0.95-wrapper.safetensors", timm_c.state_dict(),
                  "steps 1-24, --ema decay=0.95,form=lerp (module. prefix; update(step=n) copies at n=1)"),
             save("timm-v3-const-d0.95-nostep.safetensors", timm_n.module.state_dict(),
-                 "steps 0-24, --ema decay=0.95,form=lerp (update() without step=: the initial weights are step 0)")))
+                 "steps 0-24, --ema decay=0.95,form=lerp (update() without step=: the initial weights are step 0)"),
+            save("timm-v3-warmup-d0.999-after3.safetensors", timm_a.module.state_dict(),
+                 "steps 1-24, --ema decay=0.999,schedule=warmup,after=3,form=lerp (update_after_step=3)")))
 
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
     avg = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.97), use_buffers=True)
@@ -174,6 +182,7 @@ def main():
 
         dmodel_config = DiffusersMLP().config
         dema = EMAModel(model.parameters(), decay=0.999, model_cls=DiffusersMLP, model_config=dmodel_config)
+        dema_a = EMAModel(model.parameters(), decay=0.999, use_ema_warmup=True, update_after_step=3, foreach=True)
 
         def save_diffusers():
             copy = MLP()
@@ -188,8 +197,14 @@ def main():
             shutil.rmtree(out)
             print("diffusers-tf-d0.999-save_pretrained.safetensors: save_pretrained's own file; steps 1-24, "
                   "--ema decay=0.999,schedule=tf,form=sub; its buffers are a fresh model's")
+            copy = MLP()
+            copy.load_state_dict(model.state_dict())
+            dema_a.copy_to(copy.parameters())
+            save("diffusers-warmup-d0.999-after3-foreach.safetensors", dict(copy.named_parameters()),
+                 "steps 0-24, --ema decay=0.999,schedule=warmup,after=4,form=sub-fma (update_after_step=3, foreach=True: a fused sub; "
+                 "the EMA starts from the initial weights, step 0, and its decay is 0 up to optimization_step 4)")
 
-        emas["diffusers"] = (lambda n: dema.step(model.parameters()), save_diffusers)
+        emas["diffusers"] = (lambda n: (dema.step(model.parameters()), dema_a.step(model.parameters())), save_diffusers)
     except Exception as e:
         print(f"diffusers: cannot import EMAModel/ModelMixin: {type(e).__name__}: {e}")
 
@@ -197,9 +212,14 @@ def main():
         from ema_pytorch import EMA
         ep_w = EMA(model, beta=0.999, update_after_step=0, update_every=1)
         ep_c = EMA(model, beta=0.9, update_after_step=0, update_every=1, inv_gamma=1e-9)
-        emas["ema-pytorch"] = (lambda n: (ep_w.update(), ep_c.update()), lambda: (
+        ep_d = EMA(model, beta=0.99, update_after_step=5, update_every=3)
+        emas["ema-pytorch"] = (lambda n: (ep_w.update(), ep_c.update(), ep_d.update()), lambda: (
             save("ema-pytorch-warmup-d0.999.safetensors", ep_w.state_dict(),
-                 "steps 1-24, --ema decay=0.999,schedule=warmup,form=lerp --max-ulp 8 (Float32 decay: 6 ulps apart here)"),
+                 "steps 1-24, --ema decay=0.999,schedule=warmup,decay_dtype=f32,form=lerp (its decay in Float32; "
+                 "with the Double schedule 6 ulps apart here)"),
+            save("ema-pytorch-warmup-d0.99-after5-every3.safetensors", ep_d.state_dict(),
+                 "steps 1-24, --ema decay=0.99,schedule=warmup,after=5,every=3,decay_dtype=f32,form=lerp "
+                 "(update_after_step=5, update_every=3)"),
             save("ema-pytorch-const-d0.9.safetensors", ep_c.state_dict(),
                  f"steps 1-24, --ema decay={float(torch.tensor(0.9, dtype=torch.float32)).hex()} "
                  f"(= {float(torch.tensor(0.9, dtype=torch.float32))!r}),form=lerp (the clamp gives float32(0.9))")))
@@ -207,16 +227,13 @@ def main():
         print(f"ema-pytorch: cannot import EMA: {type(e).__name__}: {e}")
 
     save_file(state(model), os.path.join(HERE, "steps", "step-00000000.safetensors"), metadata={"step": "0"})
-    for step in range(1, STEPS + 1):
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+    for step, _ in optimizer_steps(model, opt, x, y, STEPS):
         save_file(state(model), os.path.join(HERE, "steps", f"step-{step:08d}.safetensors"), metadata={"step": str(step)})
         for update, _ in emas.values():
             update(step)
     for _, finish in emas.values():
         finish()
-    lightning_run()
+    lightning_runs()
     versions = [f"torch {torch.__version__}", f"python {sys.version.split()[0]}"]
     for dist in ["timm", "diffusers", "ema-pytorch", "lightning", "safetensors"]:
         try:

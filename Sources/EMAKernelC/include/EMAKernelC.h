@@ -9,6 +9,14 @@ void emalog_lerp_f32(float *shadow, const float *theta, long count, float w, flo
 /// The same with libm's fmaf, whatever the CPU (tests compare both paths).
 void emalog_lerp_f32_portable(float *shadow, const float *theta, long count, float w, float w_minus_1);
 
+/// diffusers' foreach update, `_foreach_sub_(s, s - theta, alpha=w)`, which torch's CPU add fuses:
+/// shadow = fma(-w, shadow - theta, shadow) = fma(w, theta - shadow, shadow) (the difference is
+/// negated exactly), vectorised like the lerp.
+void emalog_sub_fma_f32(float *shadow, const float *theta, long count, float w);
+
+/// The same with libm's fmaf.
+void emalog_sub_fma_f32_portable(float *shadow, const float *theta, long count, float w);
+
 /// 1 when the vectorised FMA path is in use.
 int emalog_lerp_uses_fma(void);
 

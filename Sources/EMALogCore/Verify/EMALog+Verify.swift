@@ -16,12 +16,12 @@ extension EMALog {
         return report
     }
 
-    /// `verify --find`: replays every candidate (each form, each schedule, each of `decays` or, when
-    /// empty, the decay in the checkpoint's metadata) in one pass and returns them best first: a
-    /// bit-exact one before any other, then by exact tensors, largest ulp distance, largest
-    /// absolute difference.
+    /// `verify --find`: replays every candidate (see `findCandidates`) and returns them best first:
+    /// a bit-exact one before any other, then by exact tensors, largest ulp distance, largest
+    /// absolute difference. Candidates run together in one pass over the raw steps while their
+    /// shadows fit `memoryBudget` bytes, in as many passes as that takes otherwise.
     public func findSpec(checkpoint path: String, decays: [Double], atStep step: Int?,
-                         tolerance: VerifyTolerance = .exact, strict: Bool = false,
+                         tolerance: VerifyTolerance = .exact, strict: Bool = false, memoryBudget: Int = 4 << 30,
                          observer: any ProgressObserver = SilentObserver()) throws -> [VerifyCandidate] {
         let file = try CheckpointFile(path: path)
         var decays = decays
@@ -30,20 +30,50 @@ extension EMALog {
                 .filter { $0 >= 0 && $0 < 1 }.prefix(1).map { $0 }
         }
         guard !decays.isEmpty else { throw VerifyError.noDecayToTry(path: path) }
-        var specs: [EMASpec] = []
-        for decay in decays {
-            for schedule in [EMASpec.Schedule.constant, .warmup, .tf] {
-                for form in EMASpec.Form.allCases {
-                    specs.append(EMASpec(name: nil, decay: decay, schedule: schedule, form: form))
-                }
+        let logTensors = try store.read { try $0.tensors() }
+        let (layout, _) = CheckpointLayout.recognise(file.header.tensors.map(\.name), logNames: Set(logTensors.map(\.name)))
+        let specs = Self.findCandidates(decays: decays, layout: layout)
+        let shadowBytes = logTensors.filter(\.dtype.isFloating).reduce(0) { $0 + $1.elementCount * 4 }
+        let perPass = max(1, memoryBudget / max(shadowBytes, 1))
+        var candidates: [VerifyCandidate] = []
+        for start in stride(from: 0, to: specs.count, by: perPass) {
+            let batch = Array(specs[start..<min(start + perPass, specs.count)])
+            let shadows = try sweep(batch, atStep: step ?? file.metadataStep, observer: observer)
+            candidates += zip(batch, shadows).map { spec, shadow in
+                VerifyCandidate(spec: spec, report: Self.compare(file, with: shadow, tolerance: tolerance, strict: strict))
             }
         }
-        let shadows = try sweep(specs, atStep: step ?? file.metadataStep, observer: observer)
-        let candidates = zip(specs, shadows).map { spec, shadow in
-            VerifyCandidate(spec: spec, report: Self.compare(file, with: shadow, tolerance: tolerance, strict: strict))
-        }
         try file.checkUnchanged()
-        return candidates.sorted { Self.rank($0.report) < Self.rank($1.report) }
+        // Ties (two forms can agree on a run's every bit) keep the order of findCandidates.
+        return candidates.enumerated().sorted { a, b in
+            let ra = Self.rank(a.element.report), rb = Self.rank(b.element.report)
+            return ra != rb ? ra < rb : a.offset < b.offset
+        }.map(\.element)
+    }
+
+    /// What `--find` tries for each decay: every schedule (constant, warmup, tf) in every form, each
+    /// starting at the log's first step (after=0) or one step later (after=1: the log holds the
+    /// initial weights as its first step, the library starts at the next); ema-pytorch's Float32
+    /// decay (lerp); and, for an ema-pytorch checkpoint, its defaults (update_after_step=100,
+    /// update_every=10).
+    public static func findCandidates(decays: [Double], layout: CheckpointLayout) -> [EMASpec] {
+        var specs: [EMASpec] = []
+        for decay in decays {
+            for after in [0, 1] {
+                for schedule in [EMASpec.Schedule.constant, .warmup, .tf] {
+                    for form in EMASpec.Form.allCases {
+                        specs.append(EMASpec(name: nil, decay: decay, schedule: schedule, form: form, after: after))
+                    }
+                }
+                for schedule in [EMASpec.Schedule.constant, .warmup] {
+                    specs.append(EMASpec(name: nil, decay: decay, schedule: schedule, form: .lerp, after: after, decayDType: .f32))
+                }
+            }
+            if layout == .emaPytorch {
+                specs.append(EMASpec(name: nil, decay: decay, schedule: .warmup, form: .lerp, after: 100, every: 10, decayDType: .f32))
+            }
+        }
+        return specs
     }
 
     /// Smaller is closer: exact first, then more exact tensors, smaller ulp and absolute distances.
