@@ -13,13 +13,16 @@ struct Bench {
     static func main() throws {
         let args = CommandLine.arguments
         let quick = args.contains("--quick")
+        // `--only NAME` runs one section: kernel, codec, ingest, metrics, steps, large.
+        let only = args.firstIndex(of: "--only").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil }
+        func section(_ name: String) -> Bool { only == nil || only == name }
         print("emalog-bench \(EMALogCore.version) (medians of \(Measure.runs) runs; release build expected)")
-        try KernelBench.run(elements: quick ? 4 << 20 : 32 << 20)
-        CodecBench.run(elements: quick ? 1 << 18 : 1 << 20)
-        try IngestBench.run(steps: quick ? 20 : 100, parameters: quick ? 250_000 : 1_000_000)
-        try ScaleBench.metrics(lines: quick ? 10_000 : 100_000)
-        try ScaleBench.manySteps(rounds: 10, perRound: quick ? 100 : 1000, parameters: 4096)
-        try LargeStepBench.run(stepBytes: quick ? 256 << 20 : 1 << 30, steps: 3)
+        if section("kernel") { try KernelBench.run(elements: quick ? 4 << 20 : 32 << 20) }
+        if section("codec") { CodecBench.run(elements: quick ? 1 << 18 : 1 << 20) }
+        if section("ingest") { try IngestBench.run(steps: quick ? 20 : 100, parameters: quick ? 250_000 : 1_000_000) }
+        if section("metrics") { try ScaleBench.metrics(lines: quick ? 10_000 : 100_000) }
+        if section("steps") { try ScaleBench.manySteps(rounds: 10, perRound: quick ? 100 : 1000, parameters: 4096) }
+        if section("large") { try LargeStepBench.run(stepBytes: quick ? 256 << 20 : 1 << 30, steps: 3) }
     }
 }
 

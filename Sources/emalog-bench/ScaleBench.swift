@@ -192,5 +192,20 @@ enum LargeStepBench {
         line("shadow post hoc", try run(["shadow", "--db", db, "--step", "\(steps)", "--decay", "0.9", "-o", dir + "/p.safetensors"]))
         line("raw (holds no shadow)", try run(["raw", "--db", db, "--step", "\(steps)", "-o", dir + "/r.safetensors"]), shadow: false)
         line("audit", try run(["audit", "--db", db]))
+        line("audit --sources", try run(["audit", "--db", db, "--sources", dir + "/steps"]))
+        line("verify (tracked, exact)", try run(["verify", "--db", db, "--ema", "main", "--step", "\(steps)", dir + "/s.safetensors"]))
+        line("verify post hoc", try run(["verify", "--db", db, "--decay", "0.9", "--step", "\(steps)", dir + "/p.safetensors"]))
+        // --find replays 28 candidates, as many per pass as 4 GiB of shadows hold.
+        line("verify --find", try run(["verify", "--db", db, "--decay", "0.9", "--find", "--step", "\(steps)", dir + "/p.safetensors"]))
+        // Baseline, same run: reading the step files once (what any check of them costs at least).
+        let start = DispatchTime.now().uptimeNanoseconds
+        var buffer = [UInt8](repeating: 0, count: 64 << 20)
+        for step in 1...steps {
+            let fd = open(dir + String(format: "/steps/step-%08d.safetensors", step), O_RDONLY)
+            while buffer.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }) > 0 {}
+            close(fd)
+        }
+        let baseline = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        print("baseline: reading the \(steps) step files once: \(String(format: "%.2f s", baseline)) (page cache as the run left it)")
     }
 }

@@ -51,9 +51,8 @@ extension EMALog {
         auditSequence(records, r, &report)
         auditMetrics(r, &report)
         if let sources { auditSources(records, in: sources, &report, observer) }
-        try verifyChunks(replay, r, &report, observer)
         report.stepsChecked = replay.steps.count
-        try auditSnapshots(replay, r, &report, observer)
+        try auditChunksAndSnapshots(replay, r, &report, observer)
     }
 
     /// Every step's ingest is recorded, and steps come in the order the ingests wrote them: a step
@@ -127,12 +126,92 @@ extension EMALog {
         }
     }
 
-    /// Every chunk of every step, decoded and checked, chunk-major: one chunk of one tensor through
-    /// every step, so memory stays at a few chunks.
-    private func verifyChunks(_ replay: Replay, _ r: any LogReader, _ report: inout AuditReport, _ observer: any ProgressObserver) throws {
-        let total = replay.tensors.reduce(0) { $0 + r.layout.ranges(of: $1).count }
+    /// Every chunk of every step decoded and checked, and every snapshot of every track against a
+    /// replay from the first step, bit for bit, in one pass: the replay that re-derives the
+    /// snapshots decodes every floating chunk at every step (checksum and size) on the way, and
+    /// goes on to the last step. Only when that pass meets damage does a second, chunk-major pass
+    /// name every damaged chunk (a replay stops at the first); integer tensors, which no replay
+    /// reads, are checked chunk-major.
+    private func auditChunksAndSnapshots(_ replay: Replay, _ r: any LogReader, _ report: inout AuditReport,
+                                         _ observer: any ProgressObserver) throws {
+        try auditChunkCounts(replay, r, &report)
+        try verifyChunks(replay.tensors.filter { !$0.dtype.isFloating }, replay, r, &report, observer)
+        let tracks = try r.tracks()
+        report.tracksChecked = tracks.count
+        var shadows: [(TrackRecord, ShadowState)] = []
+        for track in tracks {
+            do { shadows.append((track, try ShadowState(spec: try track.profile(), tensors: replay.tensors))) } catch let error as StoreError {
+                report.add(.track, "\(error)")
+            }
+        }
+        var snapshotsByStep: [Int: [(ShadowState, TrackRecord, SnapshotRecord)]] = [:]
+        for (track, shadow) in shadows {
+            for snapshot in try r.snapshots(track: track.id) { snapshotsByStep[snapshot.step, default: []].append((shadow, track, snapshot)) }
+        }
+        let floating = replay.floating
+        guard !report.findings.contains(where: { [.chunk, .track, .stepRecord, .content].contains($0.kind) }) else {
+            // A replay over damaged chunks says nothing about the snapshots; name every damaged chunk.
+            try verifyChunks(floating, replay, r, &report, observer)
+            return
+        }
+        let chunkSteps = floating.reduce(0) { $0 + r.layout.ranges(of: $1).count } * replay.steps.count
+        var base = 0
+        let progress: (Int, Int) -> Void = { done, _ in observer.progress("verify", done: min(base + done, chunkSteps), total: chunkSteps) }
+        var checked = 0
+        defer { report.snapshotsChecked = checked }
+        do {
+            for step in snapshotsByStep.keys.sorted() {
+                guard replay.step(before: step + 1) == step else {
+                    report.add(.snapshot, step: step, "snapshots at step \(step), which the log does not hold")
+                    continue
+                }
+                try replay.advance(shadows.map(\.1), to: step, progress: progress)
+                base = chunkSteps * replay.steps.filter { $0 <= step }.count / max(replay.steps.count, 1)
+                for (shadow, track, snapshot) in snapshotsByStep[step]! {
+                    checked += 1
+                    let problem: (tensor: String?, detail: String)?
+                    do { problem = try compare(shadow, with: snapshot, replay, r) } catch { problem = (nil, "\(error)") }
+                    if let problem {
+                        report.add(.snapshot, step: step, tensor: problem.tensor, "track '\(track.name)' snapshot at step \(step): \(problem.detail)")
+                    }
+                }
+            }
+            if let last = replay.steps.last {
+                if shadows.isEmpty { try replay.decodeAll(through: last, progress: progress) } else {
+                    try replay.advance(shadows.map(\.1), to: last, progress: progress)
+                }
+            }
+            report.chunksVerified += chunkSteps
+        } catch let error as StoreError where error.isDamage {
+            // The replay stopped at the first damaged chunk (the snapshots compared before it
+            // stand): find every damaged chunk, chunk-major.
+            try verifyChunks(floating, replay, r, &report, observer)
+            if !report.findings.contains(where: { $0.kind == .chunk }) { report.add(.content, "\(error)") }
+        }
+    }
+
+    /// Every step holds as many chunks of each tensor as its size needs, of tensors the log knows.
+    private func auditChunkCounts(_ replay: Replay, _ r: any LogReader, _ report: inout AuditReport) throws {
+        let tensorsByID = Dictionary(uniqueKeysWithValues: replay.tensors.map { ($0.id, $0) })
+        for (step, tensorID, count) in try r.chunkCounts() {
+            guard let tensor = tensorsByID[tensorID] else {
+                report.add(.chunk, step: step, "step \(step): chunks of an unknown tensor id \(tensorID)")
+                continue
+            }
+            let expected = r.layout.ranges(of: tensor).count
+            if count != expected {
+                report.add(.chunk, step: step, tensor: tensor.name, "step \(step): tensor '\(tensor.name)' has \(count) chunks, expected \(expected)")
+            }
+        }
+    }
+
+    /// Every chunk of `tensors` at every step, decoded and checked, chunk-major: one chunk of one
+    /// tensor through every step, so memory stays at a few chunks, and each damaged chunk is named.
+    private func verifyChunks(_ tensors: [TensorRecord], _ replay: Replay, _ r: any LogReader, _ report: inout AuditReport,
+                              _ observer: any ProgressObserver) throws {
+        let total = tensors.reduce(0) { $0 + r.layout.ranges(of: $1).count }
         var done = 0
-        for tensor in replay.tensors {
+        for tensor in tensors {
             for (index, range) in r.layout.ranges(of: tensor).enumerated() {
                 let trajectory = ChunkTrajectory(tensor: tensor, chunkIndex: index)
                 var previous: Int?
@@ -152,52 +231,6 @@ extension EMALog {
                 done += 1
                 observer.progress("verify", done: done, total: total)
             }
-        }
-        let tensorsByID = Dictionary(uniqueKeysWithValues: replay.tensors.map { ($0.id, $0) })
-        for (step, tensorID, count) in try r.chunkCounts() {
-            guard let tensor = tensorsByID[tensorID] else {
-                report.add(.chunk, step: step, "step \(step): chunks of an unknown tensor id \(tensorID)")
-                continue
-            }
-            let expected = r.layout.ranges(of: tensor).count
-            if count != expected {
-                report.add(.chunk, step: step, tensor: tensor.name, "step \(step): tensor '\(tensor.name)' has \(count) chunks, expected \(expected)")
-            }
-        }
-    }
-
-    /// Every snapshot of every track against a replay from the first step, bit for bit.
-    private func auditSnapshots(_ replay: Replay, _ r: any LogReader, _ report: inout AuditReport, _ observer: any ProgressObserver) throws {
-        let tracks = try r.tracks()
-        report.tracksChecked = tracks.count
-        var shadows: [(TrackRecord, ShadowState)] = []
-        for track in tracks {
-            do { shadows.append((track, try ShadowState(spec: try track.profile(), tensors: replay.tensors))) } catch let error as StoreError {
-                report.add(.track, "\(error)")
-            }
-        }
-        var snapshotsByStep: [Int: [(ShadowState, TrackRecord, SnapshotRecord)]] = [:]
-        for (track, shadow) in shadows {
-            for snapshot in try r.snapshots(track: track.id) { snapshotsByStep[snapshot.step, default: []].append((shadow, track, snapshot)) }
-        }
-        // A replay over damaged chunks says nothing about the snapshots.
-        guard !shadows.isEmpty, !report.findings.contains(where: { [.chunk, .track, .stepRecord, .content].contains($0.kind) }) else { return }
-        let total = snapshotsByStep.values.reduce(0) { $0 + $1.count }
-        for step in snapshotsByStep.keys.sorted() {
-            guard replay.step(before: step + 1) == step else {
-                report.add(.snapshot, step: step, "snapshots at step \(step), which the log does not hold")
-                continue
-            }
-            try replay.advance(shadows.map(\.1), to: step)
-            for (shadow, track, snapshot) in snapshotsByStep[step]! {
-                report.snapshotsChecked += 1
-                let problem: (tensor: String?, detail: String)?
-                do { problem = try compare(shadow, with: snapshot, replay, r) } catch { problem = (nil, "\(error)") }
-                if let problem {
-                    report.add(.snapshot, step: step, tensor: problem.tensor, "track '\(track.name)' snapshot at step \(step): \(problem.detail)")
-                }
-            }
-            observer.progress("replay", done: report.snapshotsChecked, total: total)
         }
     }
 

@@ -78,6 +78,28 @@ public struct Replay {
         }
         // Batches bound memory: each unit holds its chunk at about four steps (two for the
         // prediction, one recycled, one fetched ahead), and only while its batch runs.
+        try runInBatches(units, progress: progress)
+        for (k, shadow) in shadows.enumerated() { shadow.step = current[k] }
+    }
+
+    /// Decodes every floating chunk of every step up to `target` (checksums and sizes), applying
+    /// nothing: what a replay reads, without shadows (an audit of a log without tracks).
+    public func decodeAll(through target: Int, progress: (Int, Int) -> Void = { _, _ in }) throws {
+        guard let first = steps.first, first <= target else { return }
+        let items = steps.filter { $0 <= target }.map { s in
+            (step: s, previous: step(before: s), actions: [(ShadowState, ShadowUpdate.Action)]())
+        }
+        var units: [ReplayUnit] = []
+        for tensor in floating {
+            for (index, range) in reader.layout.ranges(of: tensor).enumerated() {
+                units.append(ReplayUnit(tensor: tensor, chunkIndex: index, range: range, items: items))
+            }
+        }
+        try runInBatches(units, progress: progress)
+    }
+
+    /// Runs `units` in batches of about `batchBytes` of chunks, reporting chunk-steps done.
+    private func runInBatches(_ units: [ReplayUnit], progress: (Int, Int) -> Void) throws {
         var batch: [ReplayUnit] = [], batchBytes = 0
         let total = units.reduce(0) { $0 + $1.items.count }
         var done = 0
@@ -91,7 +113,6 @@ public struct Replay {
             batchBytes += unit.range.count
         }
         try run(batch) { done += 1; progress(done, total) }
-        for (k, shadow) in shadows.enumerated() { shadow.step = current[k] }
     }
 
     /// Raw chunk bytes replayed side by side (four 16 MiB chunks: both cores busy, memory small).
