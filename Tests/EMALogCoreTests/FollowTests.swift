@@ -65,6 +65,21 @@ import Testing
         #expect(a.tensors.mapValues(\.bytes) == b.tensors.mapValues(\.bytes))
         #expect(try EMALog(openingAt: db).info().tracks[0].snapshotSteps.last == 10)
         #expect(try EMALog(openingAt: db).metrics(keys: ["loss"]).rows.count == 7)
+        // A second follow session over the same folder (the run resumed) appends 11-12; the audit
+        // trail then holds two ingests and the sequence they recorded raises no finding.
+        for n in 11...12 {
+            try FileManager.default.copyItem(atPath: "\(source)/step-\(String(format: "%08d", n)).safetensors",
+                                             toPath: "\(watched)/step-\(String(format: "%08d", n)).safetensors")
+        }
+        let again = Task.detached { try Ingest.run(request) }
+        try await Task.sleep(for: .milliseconds(300))
+        StopSignal.request()
+        let second = try await again.value
+        StopSignal.reset()
+        #expect(second.stepsAdded == 2 && second.stepsSkipped == 10)
+        let audit = try EMALog(openingAt: db).audit()
+        #expect(audit.isClean, "\(audit.problems)")
+        #expect(audit.ingestsChecked == 2 && audit.stepsChecked == 12)
     }
 
     @Test func aHalfWrittenFileAtStartIsWaitedForAndLaterStepsWaitBehindIt() async throws {
