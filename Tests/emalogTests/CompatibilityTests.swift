@@ -21,10 +21,17 @@ import Testing
             .split(separator: "\n").map(String.init)
     }
 
+    func migrations(_ db: String) throws -> [String] {
+        try LogDump.run("/usr/bin/sqlite3", [db, "SELECT identifier FROM grdb_migrations ORDER BY rowid"])
+            .split(separator: "\n").map(String.init)
+    }
+
     @Test func aV1LogWithZstdCodecsReadsAuditsAndGrowsWithRans() throws {
         let db = dir.file("v1.emalog")
         try ZstdFile.decompress(Fixtures.path("logs/v1-zstd-codecs.emalog.zst"), to: db)
         #expect(try codecs(db) == ["delta1-zstd", "delta2-zstd", "plain", "shuffle-zstd"])
+        // A schema-1 log is read as it is (readers never write): 0002 only adds an index.
+        #expect(try migrations(db) == ["0001_initial"])
         let audit = try CLI.run(["audit", "--db", db])
         #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(audit.stdout)\(audit.stderr)")
 
@@ -52,6 +59,8 @@ import Testing
         }
         let ingest = try CLI.run(["ingest", "--db", db, added])
         #expect(ingest.status == 0, "\(ingest.stderr)")
+        #expect(try migrations(db) == ["0001_initial", "0002_chunks_by_tensor"])  // the ingest upgraded it
+        #expect(try LogDump.run("/usr/bin/sqlite3", [db, "SELECT name FROM sqlite_schema WHERE name = 'chunks_by_tensor'"]) == "chunks_by_tensor\n")
         #expect(try codecs(db) == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
         #expect(try CLI.run(["audit", "--db", db]).status == 0)
         // `info` accounts for every codec: stored and raw bytes per codec add up to the chunks'.

@@ -194,7 +194,7 @@ public final class StepAppender {
                 group.removeAll()
                 groupBytes = 0
             }
-            let perGroup = max(2, ProcessInfo.processInfo.activeProcessorCount)  // one chunk per core at a time
+            let perGroup = max(2, Cores.count)  // one chunk per core at a time
             for (k, tensor) in tensors.enumerated() {
                 let count = layout.count(of: tensor.byteCount)
                 var start = 0

@@ -14,7 +14,7 @@ final class ChunkCoder {
     static let formatVersion: UInt8 = 1
     /// Threads one large rANS chunk may use (it is coded in two segments): all cores when this
     /// coder works alone; a caller that runs coders side by side sets it per chunk.
-    var threads = ProcessInfo.processInfo.activeProcessorCount
+    var threads = Cores.count
     /// How wide the rANS loops may go where the CPU has them (the same payloads and values at
     /// every level; tests compare them): AVX-512, AVX2 (decoding, the encoder's first pass), none.
     var vectors = VectorLevel.widest

@@ -39,7 +39,7 @@ public enum Codec: String, Sendable, CaseIterable {
 /// segments side by side) when the chunk is more than one core's fair share, so a big tensor does
 /// not leave a core idle; one otherwise.
 public func segmentThreads(chunk bytes: Int, total: Int) -> Int {
-    bytes > total / max(1, ProcessInfo.processInfo.activeProcessorCount) ? 2 : 1
+    bytes > total / Cores.count ? 2 : 1
 }
 
 /// The rANS coder's element kind for a dtype, nil where residuals go through zstd.

@@ -48,7 +48,7 @@ enum StepEncoder {
             }
         }
         let work = EncodingJobs(runs: runs, jobs: jobs)
-        let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, jobs.count))
+        let workers = max(1, min(Cores.count, jobs.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in work.encodeUntilDone() }
         return EncodedStep(chunks: work.results())
     }

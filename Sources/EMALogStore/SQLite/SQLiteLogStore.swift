@@ -270,7 +270,7 @@ public final class SQLiteLogStore: LogStore {
             }
             let differences = try SchemaCheck.differences(db, applied: applied.count)
             if !differences.isEmpty { throw StoreError.foreignSchema(path: path, objects: differences) }
-            if requireComplete, applied.count < Migrations.identifiers.count {
+            if requireComplete, applied.count < Migrations.readableFrom {
                 throw StoreError.olderSchema(path: path)
             }
         } else if !objects.isEmpty {
