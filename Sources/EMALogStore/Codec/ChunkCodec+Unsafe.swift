@@ -7,8 +7,22 @@ import EMALogStoreC
 ///
 /// `@unchecked Sendable` is not claimed: a coder is used by one thread at a time.
 final class ChunkCoder {
-    let cctx: OpaquePointer
-    let dctx: OpaquePointer
+    /// zstd's contexts, made on first use: only the v1 codecs need them, and a replay of many small
+    /// tensors holds one coder per chunk (two contexts each were ~15 KB per tensor).
+    private var compressor: OpaquePointer?
+    private var decompressor: OpaquePointer?
+    var cctx: OpaquePointer {
+        if let compressor { return compressor }
+        let made = ZSTD_createCCtx()!
+        compressor = made
+        return made
+    }
+    var dctx: OpaquePointer {
+        if let decompressor { return decompressor }
+        let made = ZSTD_createDCtx()!
+        decompressor = made
+        return made
+    }
     /// zstd level for planes (1: fast; higher levels barely help on float noise).
     static let level: Int32 = 1
     static let formatVersion: UInt8 = 1
@@ -25,14 +39,11 @@ final class ChunkCoder {
     /// Scratch buffers reused across calls (a replay decodes the same chunk size step after step).
     private var scratch: [UnsafeMutableRawBufferPointer] = []
 
-    init() {
-        cctx = ZSTD_createCCtx()
-        dctx = ZSTD_createDCtx()
-    }
+    init() {}
 
     deinit {
-        ZSTD_freeCCtx(cctx)
-        ZSTD_freeDCtx(dctx)
+        if let compressor { ZSTD_freeCCtx(compressor) }
+        if let decompressor { ZSTD_freeDCtx(decompressor) }
         for buffer in scratch { buffer.deallocate() }
     }
 
