@@ -54,8 +54,7 @@ extension EMASpec {
     }
 
     /// ema-pytorch's `get_current_decay` on a float32 `epoch` (m): `1 + epoch / inv_gamma` in
-    /// Float, `** -power` (torch raises a float32 tensor to a Python float exponent through the
-    /// Double pow, rounded once), `1 - …` in Float, then `clamp(min, β)` with both bounds in Float.
+    /// Float, `** -power` (`torchPow`), `1 - …` in Float, then `clamp(min, β)` with both bounds in Float.
     private func float32Decay(_ m: Double) -> Float {
         let ceiling = Float(decay)
         switch schedule {
@@ -63,10 +62,21 @@ extension EMASpec {
             return ceiling
         case .warmup:
             let base = Float(m) / Float(gamma) + 1
-            let value = 1 - Float(pow(Double(base), -power))
+            let value = 1 - Self.torchPow(base, -power)
             return min(max(value, Float(minDecay)), ceiling)
         case .tf:
             return min(ceiling, Float(1 + m) / Float(10 + m))
+        }
+    }
+
+    /// torch's CPU `pow(float32 tensor, Python float)`: exponents -0.5, -1 and -2 run as rsqrt,
+    /// reciprocal and 1/(b*b) in Float (its fast paths); any other through the Double pow, rounded once.
+    static func torchPow(_ base: Float, _ exponent: Double) -> Float {
+        switch exponent {
+        case -0.5: return 1 / base.squareRoot()
+        case -1: return 1 / base
+        case -2: return 1 / (base * base)
+        default: return Float(pow(Double(base), exponent))
         }
     }
 

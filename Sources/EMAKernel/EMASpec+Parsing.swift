@@ -67,6 +67,7 @@ extension EMASpec {
         if per == .step {
             if every != nil { throw fail("every does not apply to per=step (pow(β, Δ) already spans the gap)") }
             if decayDType == .f32 { throw fail("decay_dtype=f32 does not apply to per=step") }
+            if after != nil { throw fail("after does not apply to per=step (a gap across the start would need a copy inside it)") }
         }
         switch schedule {
         case .constant, .tf:

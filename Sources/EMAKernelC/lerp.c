@@ -49,11 +49,6 @@ void emalog_sub_fma_f32(float *s, const float *t, long n, float w) {
     if (emalog_lerp_uses_fma()) sub_fma_fma(s, t, n, w); else sub_fma_portable(s, t, n, w);
 }
 #else
-__attribute__((target("avx2,fma")))
-static void sub_fma_fma(float *restrict s, const float *restrict t, long n, float w) {
-    for (long i = 0; i < n; i++) { float d = t[i] - s[i]; s[i] = __builtin_fmaf(w, d, s[i]); }
-}
-
 int emalog_lerp_uses_fma(void) { return 0; }
 void emalog_lerp_f32(float *s, const float *t, long n, float w, float wm1) { lerp_portable(s, t, n, w, wm1); }
 void emalog_sub_fma_f32(float *s, const float *t, long n, float w) { sub_fma_portable(s, t, n, w); }

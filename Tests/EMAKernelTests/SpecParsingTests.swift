@@ -88,6 +88,7 @@ import Testing
         ("decay=0.9,decay_dtype=bf16", "decay_dtype=bf16 is not one of f64|f32"),
         ("decay=0.9,per=step,every=2", "every does not apply to per=step"),
         ("decay=0.9,per=step,decay_dtype=f32", "decay_dtype=f32 does not apply to per=step"),
+        ("decay=0.9,per=step,after=2", "after does not apply to per=step"),
         ("schedule=power,gamma=7,after=3", "after does not apply to schedule=power"),
         ("schedule=power,gamma=7,every=3", "every does not apply to schedule=power"),
     ])

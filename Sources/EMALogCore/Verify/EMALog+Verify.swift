@@ -34,11 +34,13 @@ extension EMALog {
         let (layout, _) = CheckpointLayout.recognise(file.header.tensors.map(\.name), logNames: Set(logTensors.map(\.name)))
         let specs = Self.findCandidates(decays: decays, layout: layout)
         let shadowBytes = logTensors.filter(\.dtype.isFloating).reduce(0) { $0 + $1.elementCount * 4 }
+        // Resolved once: every pass replays to the same step, even while an ingest appends.
+        let target = try store.read { try resolveStep(step ?? file.metadataStep, $0) }
         let perPass = max(1, memoryBudget / max(shadowBytes, 1))
         var candidates: [VerifyCandidate] = []
         for start in stride(from: 0, to: specs.count, by: perPass) {
             let batch = Array(specs[start..<min(start + perPass, specs.count)])
-            let shadows = try sweep(batch, atStep: step ?? file.metadataStep, observer: observer)
+            let shadows = try sweep(batch, atStep: target, observer: observer)
             candidates += zip(batch, shadows).map { spec, shadow in
                 VerifyCandidate(spec: spec, report: Self.compare(file, with: shadow, tolerance: tolerance, strict: strict))
             }
