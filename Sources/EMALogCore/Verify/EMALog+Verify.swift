@@ -30,12 +30,11 @@ extension EMALog {
                 .filter { $0 >= 0 && $0 < 1 }.prefix(1).map { $0 }
         }
         guard !decays.isEmpty else { throw VerifyError.noDecayToTry(path: path) }
-        let logTensors = try store.read { try $0.tensors() }
+        // The step is resolved once: every pass replays to it, even while an ingest appends.
+        let (logTensors, target) = try store.read { r in (try r.tensors(), try resolveStep(step ?? file.metadataStep, r)) }
         let (layout, _) = CheckpointLayout.recognise(file.header.tensors.map(\.name), logNames: Set(logTensors.map(\.name)))
         let specs = Self.findCandidates(decays: decays, layout: layout)
         let shadowBytes = logTensors.filter(\.dtype.isFloating).reduce(0) { $0 + $1.elementCount * 4 }
-        // Resolved once: every pass replays to the same step, even while an ingest appends.
-        let target = try store.read { try resolveStep(step ?? file.metadataStep, $0) }
         let perPass = max(1, memoryBudget / max(shadowBytes, 1))
         var candidates: [VerifyCandidate] = []
         for start in stride(from: 0, to: specs.count, by: perPass) {
