@@ -59,7 +59,7 @@ import Testing
         }
         let ingest = try CLI.run(["ingest", "--db", db, added])
         #expect(ingest.status == 0, "\(ingest.stderr)")
-        #expect(try migrations(db) == ["0001_initial", "0002_chunks_by_tensor"])  // the ingest upgraded it
+        #expect(try migrations(db) == ["0001_initial", "0002_chunks_by_tensor", "0003_metric_blocks"])  // the ingest upgraded it
         #expect(try LogDump.run("/usr/bin/sqlite3", [db, "SELECT name FROM sqlite_schema WHERE name = 'chunks_by_tensor'"]) == "chunks_by_tensor\n")
         #expect(try codecs(db) == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
         #expect(try CLI.run(["audit", "--db", db]).status == 0)
