@@ -20,7 +20,7 @@ struct Bench {
         if section("kernel") { try KernelBench.run(elements: quick ? 4 << 20 : 32 << 20) }
         if section("codec") { CodecBench.run(elements: quick ? 1 << 18 : 1 << 20) }
         if section("ingest") { try IngestBench.run(steps: quick ? 20 : 100, parameters: quick ? 250_000 : 1_000_000) }
-        if section("metrics") { try ScaleBench.metrics(lines: quick ? 10_000 : 100_000) }
+        if section("metrics") { try ScaleBench.metrics(lines: quick ? 10_000 : 100_000, quick: quick) }
         if section("steps") { try ScaleBench.manySteps(rounds: 10, perRound: quick ? 100 : 1000, parameters: 4096) }
         if section("tensors") { try TensorCountBench.run(counts: quick ? [1000, 10000] : [1000, 10000, 100_000]) }
         if section("large") { try LargeStepBench.run(stepBytes: quick ? 256 << 20 : 1 << 30, steps: 3) }

@@ -64,7 +64,7 @@ enum ScaleBench {
     }
 
     /// 1M metric values (lines of 10 keys) ingested, then a 10k-point history read back.
-    static func metrics(lines: Int) throws {
+    static func metrics(lines: Int, quick: Bool) throws {
         let dir = try folder("metrics")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         print("\n## Metrics, \(lines) lines x 10 keys")
@@ -94,6 +94,37 @@ enum ScaleBench {
         let points = min(10_000, lines)
         let query = try Measure.seconds { _ = try log.metrics(keys: ["train/metric_3"], from: 1, to: points) }
         print("metrics query, \(points) points      \(String(format: "%7.4f s", query))")
+        try manyKeys(keys: 100, steps: quick ? 10_000 : 100_000)
+    }
+
+    /// 100 keys x `steps`: ingest rate, and one key's 10k-point history, which must not cost more
+    /// with the other 99 keys and 90k steps beside it (compared with a log of that key alone).
+    static func manyKeys(keys: Int, steps: Int) throws {
+        let dir = try folder("keys")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func write(_ path: String, keys: Int, steps: Int) throws {
+            var text = ""
+            text.reserveCapacity(steps * keys * 24)
+            for step in 1...steps {
+                text += "{\"step\": \(step)"
+                for k in 0..<keys { text += ", \"k\(k)\": \(Double(step * 31 + k) / 7)" }
+                text += "}\n"
+            }
+            try text.write(toFile: path, atomically: false, encoding: .utf8)
+        }
+        try write(dir + "/all.jsonl", keys: keys, steps: steps)
+        try write(dir + "/one.jsonl", keys: 1, steps: 10_000)
+        let values = Double(keys * steps)
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = try Ingest.run(IngestRequest(logPath: dir + "/all.emalog", inputs: [dir + "/all.jsonl"]))
+        let ingest = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        _ = try Ingest.run(IngestRequest(logPath: dir + "/one.emalog", inputs: [dir + "/one.jsonl"]))
+        let all = try EMALog(openingAt: dir + "/all.emalog"), one = try EMALog(openingAt: dir + "/one.emalog")
+        let big = try Measure.seconds { _ = try all.metrics(keys: ["k0"], from: 1, to: 10_000) }
+        let alone = try Measure.seconds { _ = try one.metrics(keys: ["k0"], from: 1, to: 10_000) }
+        print("\(keys) keys x \(steps) steps: ingest \(String(format: "%.2f M values/s (%.2f s)", values / ingest / 1e6, ingest)); "
+            + "one key's 10k points \(String(format: "%.2f ms", big * 1e3)) vs \(String(format: "%.2f ms", alone * 1e3)) in a log of that key alone "
+            + "(\(String(format: "%.2fx", big / alone)))")
     }
 
     /// Many steps of a small model, ingested in rounds of `perRound` (each a resumed ingest): the

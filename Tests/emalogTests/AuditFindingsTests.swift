@@ -74,10 +74,14 @@ import Testing
         #expect(a.status == 1 && a.findings == [Finding(kind: "snapshot", step: step, tensor: tensor, chunk: nil, file: nil)], "\(a.findings)")
     }
 
-    @Test func aDamagedMetricRowIsNamed() throws {
-        _ = try sql("UPDATE metrics SET key_id = 999 WHERE step = 3 AND key_id = (SELECT min(key_id) FROM metrics WHERE step = 3)")
-        let a = try audit()
-        #expect(a.status == 1 && a.findings == [Finding(kind: "metric", step: 3, tensor: nil, chunk: nil, file: nil)], "\(a.findings)")
+    @Test func aDamagedMetricBlockIsNamed() throws {
+        let first = Int(try sql("SELECT min(first_step) FROM metric_blocks").split(separator: "\n")[0])!
+        _ = try sql("UPDATE metric_blocks SET key_id = 999 WHERE key_id = (SELECT min(key_id) FROM metric_blocks)")
+        var a = try audit()
+        #expect(a.status == 1 && a.findings == [Finding(kind: "metric", step: first, tensor: nil, chunk: nil, file: nil)], "\(a.findings)")
+        _ = try sql("UPDATE metric_blocks SET data = substr(data, 1, 24) WHERE key_id = (SELECT max(key_id) FROM metric_blocks WHERE key_id < 999)")
+        a = try audit()
+        #expect(a.status == 1 && a.findings.count == 2 && a.findings.allSatisfy { $0.kind == "metric" }, "\(a.findings)")
     }
 
     @Test func aStepOfNoRecordedIngestIsASequenceFinding() throws {

@@ -59,7 +59,7 @@ import Testing
         }
         let ingest = try CLI.run(["ingest", "--db", db, added])
         #expect(ingest.status == 0, "\(ingest.stderr)")
-        #expect(try migrations(db) == ["0001_initial", "0002_chunks_by_tensor"])  // the ingest upgraded it
+        #expect(try migrations(db) == ["0001_initial", "0002_chunks_by_tensor", "0003_metric_blocks"])  // the ingest upgraded it
         #expect(try LogDump.run("/usr/bin/sqlite3", [db, "SELECT name FROM sqlite_schema WHERE name = 'chunks_by_tensor'"]) == "chunks_by_tensor\n")
         #expect(try codecs(db) == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
         #expect(try CLI.run(["audit", "--db", db]).status == 0)
@@ -118,5 +118,40 @@ import Testing
             #expect(try fileHash(out) == Self.v1RansSources[step - 1], "step \(step)")
         }
     }
-}
 
+    /// A schema-2 log holds its metrics as rows (one per value, NaN as NULL). This build reads them
+    /// as they are; an ingest upgrades the log, keeps the rows, compares new values with them, and
+    /// writes new values as blocks; reads merge both.
+    @Test func schema2MetricRowsAreReadThenKeptBesideBlocks() throws {
+        let db = dir.file("rows.emalog")
+        let first = dir.file("first.jsonl")
+        try "{\"step\": 1, \"loss\": 0.5}\n".write(toFile: first, atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["ingest", "--db", db, first]).status == 0)
+        // Make it the schema-2 log an earlier emalog wrote: rows, no blocks table, two migrations.
+        _ = try LogDump.run("/usr/bin/sqlite3", [db, """
+            DELETE FROM metric_blocks; DROP TABLE metric_blocks; DELETE FROM grdb_migrations WHERE identifier = '0003_metric_blocks';
+            INSERT INTO metrics (step, key_id, value) SELECT 1, id, 0.5 FROM metric_keys WHERE name = 'loss';
+            INSERT INTO metrics (step, key_id, value) SELECT 2, id, NULL FROM metric_keys WHERE name = 'loss';
+            INSERT INTO metrics (step, key_id, value) SELECT 3, id, 0.25 FROM metric_keys WHERE name = 'loss';
+            PRAGMA wal_checkpoint(TRUNCATE);
+            """])
+        #expect(try migrations(db) == ["0001_initial", "0002_chunks_by_tensor"])
+        let before = try CLI.run(["metrics", "--db", db, "--format", "csv"])
+        #expect(before.status == 0 && before.stdout == "step,loss\n1,0.5\n2,nan\n3,0.25\n", "\(before.stdout)\(before.stderr)")
+        // A conflicting value for a row is refused.
+        let conflict = dir.file("conflict.jsonl")
+        try "{\"step\": 3, \"loss\": 0.75}\n".write(toFile: conflict, atomically: true, encoding: .utf8)
+        #expect(try CLI.run(["ingest", "--db", db, conflict]).status == 65)
+        // The same values again are unchanged; new steps go to blocks; all read back in step order.
+        let more = dir.file("more.jsonl")
+        try "{\"step\": 2, \"loss\": NaN}\n{\"step\": 4, \"loss\": 0.125, \"acc\": 1}\n{\"step\": 3, \"loss\": 0.25}\n"
+            .write(toFile: more, atomically: true, encoding: .utf8)
+        let ingest = try CLI.run(["ingest", "--db", db, more])
+        #expect(ingest.status == 0 && ingest.stderr.contains("2 metric values (2 already stored)"), "\(ingest.stderr)")
+        #expect(try migrations(db) == ["0001_initial", "0002_chunks_by_tensor", "0003_metric_blocks"])
+        let after = try CLI.run(["metrics", "--db", db, "--format", "csv"])
+        #expect(after.stdout == "step,acc,loss\n1,,0.5\n2,,nan\n3,,0.25\n4,1.0,0.125\n",
+                "\(after.stdout)")
+        #expect(try CLI.run(["audit", "--db", db]).status == 0)
+    }
+}

@@ -94,7 +94,10 @@ import Testing
         "DELETE FROM chunks WHERE step = 5",
         "DELETE FROM steps WHERE step = 1",
         "UPDATE steps SET metadata = '{\"step\": 5}' WHERE step = 5",
-        "UPDATE metrics SET step = -5 WHERE rowid IS NOT NULL AND step = 2",
+        "UPDATE metric_blocks SET first_step = first_step + 1",
+        "UPDATE metric_blocks SET data = substr(data, 1, 20)",
+        "UPDATE metric_blocks SET count = 100000, last_step = 1",
+        "INSERT INTO metrics SELECT 2, id, 'x' FROM metric_keys",
         "UPDATE metric_keys SET name = ''",
         "DELETE FROM grdb_migrations",
     ])

@@ -10,9 +10,44 @@ extension SQLiteAccess {
         return keys
     }
 
-    /// Values of `keyIDs` with step in `range`, ordered by step then key.
+    /// Values of `keyIDs` with step in `range`, ordered by step then key: each key's blocks that
+    /// overlap the range (found through the (key, first step) key, so other keys and steps are never
+    /// read), then the rows schemas 1-2 wrote.
     func metricValues(keyIDs: [Int64], steps range: ClosedRange<Int>) throws -> [MetricValue] {
         guard !keyIDs.isEmpty else { return [] }
+        var out: [MetricValue] = []
+        if try hasMetricBlocks() {
+            let statement = try db.cachedStatement(sql: """
+                SELECT first_step, last_step, count, data FROM metric_blocks
+                WHERE key_id = ?1 AND first_step >= coalesce((SELECT max(first_step) FROM metric_blocks
+                                                              WHERE key_id = ?1 AND first_step <= ?2), -1)
+                  AND first_step <= ?3
+                ORDER BY first_step
+                """)
+            for key in keyIDs {
+                statement.arguments = [key, range.lowerBound, range.upperBound]
+                let rows = try Row.fetchCursor(statement)
+                while let row = try rows.next() {
+                    let block = try MetricBlock(keyID: key, firstStep: try row.decode(atIndex: 0), lastStep: try row.decode(atIndex: 1),
+                                                count: try row.decode(atIndex: 2), data: [UInt8](try row.decode(Data.self, atIndex: 3)))
+                    for (step, value) in zip(block.steps, block.values) where range.contains(step) {
+                        out.append(MetricValue(step: step, keyID: key, value: value))
+                    }
+                }
+            }
+        }
+        out += try legacyMetricValues(keyIDs: keyIDs, steps: range)
+        out.sort { $0.step != $1.step ? $0.step < $1.step : $0.keyID < $1.keyID }
+        return out
+    }
+
+    /// Whether the log has schema 3's `metric_blocks` (a schema-1 or -2 log is read as it is).
+    func hasMetricBlocks() throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'metric_blocks')") ?? false
+    }
+
+    /// The rows of `metrics` (schemas 1-2: one row per value).
+    private func legacyMetricValues(keyIDs: [Int64], steps range: ClosedRange<Int>) throws -> [MetricValue] {
         let list = keyIDs.map(String.init).joined(separator: ",")
         let statement = try db.makeStatement(sql: """
             SELECT step, key_id, value FROM metrics WHERE step BETWEEN ? AND ? AND key_id IN (\(list)) ORDER BY step, key_id
@@ -47,41 +82,110 @@ extension SQLiteWriter {
     }
 
     /// Stores values; the same value again is a no-op, a different one throws `MetricConflict`
-    /// unless `replace`.
+    /// unless `replace`. Each key's values go into its blocks in step order: appended to its last
+    /// block (a new one each `MetricBlock.capacity` values), or merged into the block that holds
+    /// their steps (split in two past twice the capacity); one row written per block touched.
+    /// A value a schema-1/2 ingest stored as a row stays there.
     func insertMetrics(_ values: [MetricValue], replace: Bool, keyName: (Int64) -> String) throws -> MetricsWriteResult {
-        let insert = try db.cachedStatement(sql: "INSERT INTO metrics (step, key_id, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-        let select = try db.cachedStatement(sql: "SELECT value FROM metrics WHERE step = ? AND key_id = ?")
-        let connection = db.sqliteConnection
         var result = MetricsWriteResult()
-        func step(_ handle: SQLiteStatement?) throws -> Int32 {
-            let code = sqlite3_step(handle)
-            guard code == SQLITE_DONE || code == SQLITE_ROW else {
-                let message = String(cString: sqlite3_errmsg(connection))
-                sqlite3_reset(handle)
-                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message)
-            }
-            return code
-        }
+        let legacy = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM metrics)") ?? false
+        var order: [Int64] = []
+        var groups: [Int64: [(step: Int, value: Double)]] = [:]
         for v in values {
-            let h = insert.sqliteStatement
-            sqlite3_bind_int64(h, 1, Int64(v.step))
-            sqlite3_bind_int64(h, 2, v.keyID)
-            if v.value.isNaN { sqlite3_bind_null(h, 3) } else { sqlite3_bind_double(h, 3, v.value) }
-            _ = try step(h)
-            sqlite3_reset(h)
-            if sqlite3_changes(connection) == 1 { result.inserted += 1; continue }
-            let s = select.sqliteStatement
-            sqlite3_bind_int64(s, 1, Int64(v.step))
-            sqlite3_bind_int64(s, 2, v.keyID)
-            _ = try step(s)
-            let stored = sqlite3_column_type(s, 0) == SQLITE_NULL ? Double.nan : sqlite3_column_double(s, 0)
-            sqlite3_reset(s)
-            if MetricValue.sameValue(stored, v.value) { result.unchanged += 1; continue }
-            guard replace else { throw MetricConflict(step: v.step, key: keyName(v.keyID), stored: stored, new: v.value) }
-            try db.execute(sql: "UPDATE metrics SET value = ? WHERE step = ? AND key_id = ?",
-                           arguments: [v.value.isNaN ? nil : v.value, v.step, v.keyID])
-            result.replaced += 1
+            if groups[v.keyID] == nil { order.append(v.keyID) }
+            groups[v.keyID, default: []].append((v.step, v.value))
+        }
+        for key in order {
+            var points = groups[key]!
+            if !zip(points, points.dropFirst()).allSatisfy({ $0.step <= $1.step }) {
+                // Stable: a step given twice keeps its arrival order (with replace, the later wins).
+                points = points.enumerated().sorted { ($0.element.step, $0.offset) < ($1.element.step, $1.offset) }.map(\.element)
+            }
+            var current: (block: MetricBlock, lower: Int, upper: Int)?
+            for (step, value) in points {
+                if legacy, try legacyMetric(step: step, key: key, value: value, replace: replace, keyName: keyName, &result) { continue }
+                if let c = current, c.lower <= step, step < c.upper {} else {
+                    if let c = current { try save(c.block) }
+                    current = try metricBlock(key: key, holding: step)
+                }
+                // An append past a full block starts the next one.
+                if current!.block.count >= MetricBlock.capacity, step > current!.block.steps.last! {
+                    try save(current!.block)
+                    current = (MetricBlock(keyID: key), step, current!.upper)
+                }
+                let (position, found) = current!.block.index(of: step)
+                if found {
+                    let stored = current!.block.values[position]
+                    if MetricValue.sameValue(stored, value) { result.unchanged += 1; continue }
+                    guard replace else { throw MetricConflict(step: step, key: keyName(key), stored: stored, new: value) }
+                    current!.block.values[position] = value
+                    result.replaced += 1
+                } else {
+                    current!.block.steps.insert(step, at: position)
+                    current!.block.values.insert(value, at: position)
+                    result.inserted += 1
+                }
+                current!.block.dirty = true
+                if current!.block.count > 2 * MetricBlock.capacity {
+                    // Split: the first half keeps the row, the second becomes a block of its own.
+                    let half = current!.block.count / 2
+                    var second = MetricBlock(keyID: key)
+                    second.steps = Array(current!.block.steps[half...])
+                    second.values = Array(current!.block.values[half...])
+                    second.dirty = true
+                    current!.block.steps.removeSubrange(half...)
+                    current!.block.values.removeSubrange(half...)
+                    try save(current!.block)
+                    current = (second, second.steps[0], current!.upper)
+                }
+            }
+            if let c = current { try save(c.block) }
         }
         return result
+    }
+
+    /// The block of `key` whose steps `step` falls among: the one with the greatest first step at
+    /// or below it (else the key's first block, which then reaches down to it; else a new block),
+    /// and the range of steps it stands for, up to the next block's first step.
+    private func metricBlock(key: Int64, holding step: Int) throws -> (block: MetricBlock, lower: Int, upper: Int) {
+        let below = try Row.fetchOne(db, sql: """
+            SELECT first_step, last_step, count, data FROM metric_blocks WHERE key_id = ? AND first_step <= ?
+            ORDER BY first_step DESC LIMIT 1
+            """, arguments: [key, step])
+        let row = try below ?? Row.fetchOne(db, sql: """
+            SELECT first_step, last_step, count, data FROM metric_blocks WHERE key_id = ? ORDER BY first_step LIMIT 1
+            """, arguments: [key])
+        guard let row else { return (MetricBlock(keyID: key), Int.min, Int.max) }
+        let block = try MetricBlock(keyID: key, firstStep: try row.decode(atIndex: 0), lastStep: try row.decode(atIndex: 1),
+                                    count: try row.decode(atIndex: 2), data: [UInt8](try row.decode(Data.self, atIndex: 3)))
+        let next = try Int.fetchOne(db, sql: "SELECT min(first_step) FROM metric_blocks WHERE key_id = ? AND first_step > ?",
+                                    arguments: [key, block.steps[0]])
+        return (block, below == nil ? Int.min : block.steps[0], next ?? Int.max)
+    }
+
+    /// Writes a changed block as its row (moving the row when its first step changed).
+    private func save(_ block: MetricBlock) throws {
+        guard block.dirty, let first = block.steps.first, let last = block.steps.last else { return }
+        if let stored = block.storedFirstStep, stored != first {
+            try db.execute(sql: "DELETE FROM metric_blocks WHERE key_id = ? AND first_step = ?", arguments: [block.keyID, stored])
+        }
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO metric_blocks (key_id, first_step, last_step, count, data) VALUES (?, ?, ?, ?, ?)
+            """, arguments: [block.keyID, first, last, block.count, Data(block.encoded())])
+    }
+
+    /// A value at (step, key) that a schema-1/2 ingest stored as a row: compared, or replaced, there.
+    /// False when there is none.
+    private func legacyMetric(step: Int, key: Int64, value: Double, replace: Bool, keyName: (Int64) -> String,
+                              _ result: inout MetricsWriteResult) throws -> Bool {
+        guard let row = try Row.fetchOne(db, sql: "SELECT value FROM metrics WHERE step = ? AND key_id = ?", arguments: [step, key]) else {
+            return false
+        }
+        let stored: Double = (try row.decode(atIndex: 0) as Double?) ?? .nan
+        if MetricValue.sameValue(stored, value) { result.unchanged += 1; return true }
+        guard replace else { throw MetricConflict(step: step, key: keyName(key), stored: stored, new: value) }
+        try db.execute(sql: "UPDATE metrics SET value = ? WHERE step = ? AND key_id = ?", arguments: [value.isNaN ? nil : value, step, key])
+        result.replaced += 1
+        return true
     }
 }

@@ -182,7 +182,8 @@ extension SQLiteAccess {
     func summary() throws -> StoreSummary {
         let steps = try Row.fetchOne(db, sql: "SELECT count(*), min(step), max(step) FROM steps")!
         let snaps = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM snapshots), coalesce(sum(length(data)), 0) FROM snapshot_chunks")!
-        let metrics = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM metric_keys), (SELECT count(*) FROM metrics)")!
+        let blockValues = try hasMetricBlocks() ? "(SELECT coalesce(sum(count), 0) FROM metric_blocks)" : "0"
+        let metrics = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM metric_keys), (SELECT count(*) FROM metrics) + \(blockValues)")!
         let ingests = try Int.fetchOne(db, sql: "SELECT count(*) FROM ingests") ?? 0
         var byCodec: [String: (chunks: Int, storedBytes: Int, rawBytes: Int)] = [:]
         var chunkCount = 0, chunkBytes = 0
@@ -238,9 +239,30 @@ extension SQLiteAccess {
         return out
     }
 
-    /// Metric rows whose key id names no key, or whose value is not REAL (NULL stands for NaN).
+    /// Metric rows whose key id names no key, or whose value is not REAL (NULL stands for NaN), and
+    /// metric blocks of no key or that do not decode (the block's first step names them).
     func damagedMetricRows() throws -> [DamagedMetricRow] {
-        try Row.fetchAll(db, sql: """
+        var damaged: [DamagedMetricRow] = []
+        if try hasMetricBlocks() {
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT key_id, first_step, last_step, count, data, key_id IN (SELECT id FROM metric_keys) FROM metric_blocks
+                ORDER BY first_step, key_id
+                """)
+            while let row = try rows.next() {
+                let key: Int64 = try row.decode(atIndex: 0), first: Int = try row.decode(atIndex: 1)
+                guard try row.decode(Bool.self, atIndex: 5) else {
+                    damaged.append(DamagedMetricRow(step: first, keyID: key, problem: "its block's key id names no metric key"))
+                    continue
+                }
+                do {
+                    _ = try MetricBlock(keyID: key, firstStep: first, lastStep: try row.decode(atIndex: 2), count: try row.decode(atIndex: 3),
+                                        data: [UInt8](try row.decode(Data.self, atIndex: 4)))
+                } catch {
+                    damaged.append(DamagedMetricRow(step: first, keyID: key, problem: "\(error)"))
+                }
+            }
+        }
+        return damaged + (try Row.fetchAll(db, sql: """
             SELECT step, key_id, typeof(value), key_id IN (SELECT id FROM metric_keys) FROM metrics
             WHERE key_id NOT IN (SELECT id FROM metric_keys) OR typeof(value) NOT IN ('real', 'null') ORDER BY step, key_id
             """).map { row in
@@ -248,7 +270,7 @@ extension SQLiteAccess {
             let type: String = try row.decode(atIndex: 2)
             return DamagedMetricRow(step: try row.decode(atIndex: 0), keyID: try row.decode(atIndex: 1),
                                     problem: known ? "its value is \(type.prefix(20)), not a number" : "its key id names no metric key")
-        }
+        })
     }
 
     /// SQLite's `PRAGMA integrity_check` lines ("ok" when sound).
