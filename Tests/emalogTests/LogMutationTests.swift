@@ -97,6 +97,7 @@ import Testing
         "UPDATE metric_blocks SET first_step = first_step + 1",
         "UPDATE metric_blocks SET data = substr(data, 1, 20)",
         "UPDATE metric_blocks SET count = 100000, last_step = 1",
+        "UPDATE metric_blocks SET count = 4611686018427387904",
         "INSERT INTO metrics SELECT 2, id, 'x' FROM metric_keys",
         "UPDATE metric_keys SET name = ''",
         "DELETE FROM grdb_migrations",

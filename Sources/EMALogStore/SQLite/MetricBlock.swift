@@ -23,7 +23,7 @@ struct MetricBlock {
         func damaged(_ why: String) -> StoreError {
             .inconsistent("the metric block of key id \(keyID) at step \(firstStep) \(why)")
         }
-        guard count >= 1, data.count == count * 16 else {
+        guard count >= 1, data.count % 16 == 0, data.count / 16 == count else {
             throw damaged("holds \(data.count) bytes for \(count) values (16 bytes each)")
         }
         steps.reserveCapacity(count)
