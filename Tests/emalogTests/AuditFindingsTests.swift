@@ -84,6 +84,22 @@ import Testing
         #expect(a.status == 1 && a.findings.count == 2 && a.findings.allSatisfy { $0.kind == "metric" }, "\(a.findings)")
     }
 
+    @Test func overlappingMetricBlocksAndAStepStoredTwiceAreNamed() throws {
+        // A one-value block at step 10 inside the block that holds steps 1-12 of the same key, and
+        // a schema-2 row at step 5 of a step a block holds.
+        _ = try sql("""
+            INSERT INTO metric_blocks (key_id, first_step, last_step, count, data)
+              SELECT min(key_id), 10, 10, 1, x'0a00000000000000000000000000f03f' FROM metric_blocks;
+            INSERT INTO metrics (step, key_id, value) SELECT 5, max(key_id), 1.0 FROM metric_blocks
+            """)
+        let a = try audit()
+        #expect(a.status == 1 && a.findings == [5, 10].map { Finding(kind: "metric", step: $0, tensor: nil, chunk: nil, file: nil) },
+                "\(a.findings)")
+        // Readers refuse them (74) rather than return one of the two values.
+        let r = try CLI.run(["metrics", "--db", db, "--format", "csv"])
+        #expect(r.status == 74 && (r.stderr.contains("overlap") || r.stderr.contains("stored twice")), "\(r.stderr)")
+    }
+
     @Test func aStepOfNoRecordedIngestIsASequenceFinding() throws {
         _ = try sql("UPDATE steps SET ingest_id = 99 WHERE step = 7")
         let a = try audit()

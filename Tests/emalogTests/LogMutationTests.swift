@@ -98,6 +98,7 @@ import Testing
         "UPDATE metric_blocks SET data = substr(data, 1, 20)",
         "UPDATE metric_blocks SET count = 100000, last_step = 1",
         "UPDATE metric_blocks SET count = 4611686018427387904",
+        "INSERT INTO metric_blocks (key_id, first_step, last_step, count, data) SELECT min(key_id), 2, 2, 1, x'02000000000000000000000000000000' FROM metric_blocks",
         "INSERT INTO metrics SELECT 2, id, 'x' FROM metric_keys",
         "UPDATE metric_keys SET name = ''",
         "DELETE FROM grdb_migrations",

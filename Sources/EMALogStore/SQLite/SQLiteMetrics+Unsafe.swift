@@ -27,9 +27,15 @@ extension SQLiteAccess {
             for key in keyIDs {
                 statement.arguments = [key, range.lowerBound, range.upperBound]
                 let rows = try Row.fetchCursor(statement)
+                var previousLast: Int?
                 while let row = try rows.next() {
                     let block = try MetricBlock(keyID: key, firstStep: try row.decode(atIndex: 0), lastStep: try row.decode(atIndex: 1),
                                                 count: try row.decode(atIndex: 2), data: [UInt8](try row.decode(Data.self, atIndex: 3)))
+                    if let previousLast, block.steps[0] <= previousLast {
+                        throw StoreError.inconsistent("the metric blocks of key id \(key) overlap: one reaches step \(previousLast), "
+                            + "the next starts at \(block.steps[0])")
+                    }
+                    previousLast = block.steps.last
                     for (step, value) in zip(block.steps, block.values) where range.contains(step) {
                         out.append(MetricValue(step: step, keyID: key, value: value))
                     }
@@ -38,6 +44,10 @@ extension SQLiteAccess {
         }
         out += try legacyMetricValues(keyIDs: keyIDs, steps: range)
         out.sort { $0.step != $1.step ? $0.step < $1.step : $0.keyID < $1.keyID }
+        // Each (step, key) is stored once: a row and a block that both hold one is damage.
+        if let twice = zip(out, out.dropFirst()).first(where: { $0.step == $1.step && $0.keyID == $1.keyID })?.0 {
+            throw StoreError.inconsistent("step \(twice.step) of metric key id \(twice.keyID) is stored twice (a row and a block)")
+        }
         return out
     }
 
