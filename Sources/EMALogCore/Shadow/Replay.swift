@@ -70,9 +70,7 @@ public struct Replay {
         for tensor in floating {
             for (index, range) in reader.layout.ranges(of: tensor).enumerated() {
                 let keyframe = try reader.keyframeStep(tensor: tensor, chunkIndex: index, atOrBefore: first.step)
-                let warmUp = steps.filter { $0 >= keyframe && $0 < first.step }.map { s in
-                    (step: s, previous: step(before: s), actions: [(ShadowState, ShadowUpdate.Action)]())
-                }
+                let warmUp = decodedOnly(steps.filter { $0 >= keyframe && $0 < first.step })
                 units.append(ReplayUnit(tensor: tensor, chunkIndex: index, range: range, items: warmUp + plan))
             }
         }
@@ -86,9 +84,7 @@ public struct Replay {
     /// nothing: what a replay reads, without shadows (an audit of a log without tracks).
     public func decodeAll(through target: Int, progress: (Int, Int) -> Void = { _, _ in }) throws {
         guard let first = steps.first, first <= target else { return }
-        let items = steps.filter { $0 <= target }.map { s in
-            (step: s, previous: step(before: s), actions: [(ShadowState, ShadowUpdate.Action)]())
-        }
+        let items = decodedOnly(steps.filter { $0 <= target })
         var units: [ReplayUnit] = []
         for tensor in floating {
             for (index, range) in reader.layout.ranges(of: tensor).enumerated() {
@@ -96,6 +92,11 @@ public struct Replay {
             }
         }
         try runInBatches(units, progress: progress)
+    }
+
+    /// Plan items for `stepList` that decode each step and apply nothing.
+    private func decodedOnly(_ stepList: [Int]) -> [(step: Int, previous: Int?, actions: [(ShadowState, ShadowUpdate.Action)])] {
+        stepList.map { s in (step: s, previous: step(before: s), actions: []) }
     }
 
     /// Runs `units` in batches of about `batchBytes` of chunks, reporting chunk-steps done.

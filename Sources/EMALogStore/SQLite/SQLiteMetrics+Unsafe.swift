@@ -2,6 +2,14 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
+extension MetricBlock {
+    /// The block in `row`'s columns `first`, `first + 1`, …: first_step, last_step, count, data.
+    init(keyID: Int64, row: Row, from first: Int) throws {
+        try self.init(keyID: keyID, firstStep: row.decode(atIndex: first), lastStep: row.decode(atIndex: first + 1),
+                      count: row.decode(atIndex: first + 2), data: [UInt8](row.decode(Data.self, atIndex: first + 3)))
+    }
+}
+
 extension SQLiteAccess {
     /// Metric keys by name.
     func metricKeys() throws -> [String: Int64] {
@@ -29,8 +37,7 @@ extension SQLiteAccess {
                 let rows = try Row.fetchCursor(statement)
                 var previousLast: Int?
                 while let row = try rows.next() {
-                    let block = try MetricBlock(keyID: key, firstStep: try row.decode(atIndex: 0), lastStep: try row.decode(atIndex: 1),
-                                                count: try row.decode(atIndex: 2), data: [UInt8](try row.decode(Data.self, atIndex: 3)))
+                    let block = try MetricBlock(keyID: key, row: row, from: 0)
                     if let previousLast, block.steps[0] <= previousLast {
                         throw StoreError.inconsistent("the metric blocks of key id \(key) overlap: one reaches step \(previousLast), "
                             + "the next starts at \(block.steps[0])")
@@ -166,8 +173,7 @@ extension SQLiteWriter {
             SELECT first_step, last_step, count, data FROM metric_blocks WHERE key_id = ? ORDER BY first_step LIMIT 1
             """, arguments: [key])
         guard let row else { return (MetricBlock(keyID: key), Int.min, Int.max) }
-        let block = try MetricBlock(keyID: key, firstStep: try row.decode(atIndex: 0), lastStep: try row.decode(atIndex: 1),
-                                    count: try row.decode(atIndex: 2), data: [UInt8](try row.decode(Data.self, atIndex: 3)))
+        let block = try MetricBlock(keyID: key, row: row, from: 0)
         let next = try Int.fetchOne(db, sql: "SELECT min(first_step) FROM metric_blocks WHERE key_id = ? AND first_step > ?",
                                     arguments: [key, block.steps[0]])
         return (block, below == nil ? Int.min : block.steps[0], next ?? Int.max)

@@ -249,37 +249,35 @@ extension SQLiteAccess {
                 SELECT key_id, first_step, last_step, count, data, key_id IN (SELECT id FROM metric_keys) FROM metric_blocks
                 ORDER BY key_id, first_step
                 """)
-            var previous: (key: Int64, last: Int)?
+            // The furthest step the key's blocks so far reach (a block may lie inside an earlier one).
+            var reach: (key: Int64, last: Int)?
             while let row = try rows.next() {
                 let key: Int64 = try row.decode(atIndex: 0), first: Int = try row.decode(atIndex: 1), last: Int = try row.decode(atIndex: 2)
-                defer { previous = (key, max(last, previous?.key == key ? previous!.last : Int.min)) }
+                let reached = reach?.key == key ? reach?.last : nil
+                reach = (key, max(last, reached ?? last))
                 guard try row.decode(Bool.self, atIndex: 5) else {
                     damaged.append(DamagedMetricRow(step: first, keyID: key, problem: "its block's key id names no metric key"))
                     continue
                 }
-                if let previous, previous.key == key, first <= previous.last {
+                if let reached, first <= reached {
                     damaged.append(DamagedMetricRow(step: first, keyID: key, problem: "its block overlaps the one before, "
-                        + "which reaches step \(previous.last)"))
+                        + "which reaches step \(reached)"))
                 }
                 do {
-                    _ = try MetricBlock(keyID: key, firstStep: first, lastStep: last, count: try row.decode(atIndex: 3),
-                                        data: [UInt8](try row.decode(Data.self, atIndex: 4)))
+                    _ = try MetricBlock(keyID: key, row: row, from: 1)
                 } catch {
                     damaged.append(DamagedMetricRow(step: first, keyID: key, problem: "\(error)"))
                 }
             }
             // A step a schema-1/2 row holds must not be in a block of its key too.
             let twice = try Row.fetchCursor(db, sql: """
-                SELECT m.step, m.key_id, b.data, b.first_step FROM metrics m JOIN metric_blocks b
+                SELECT m.step, m.key_id, b.first_step, b.last_step, b.count, b.data FROM metrics m JOIN metric_blocks b
                 ON b.key_id = m.key_id AND b.first_step <= m.step AND b.last_step >= m.step ORDER BY m.step, m.key_id
                 """)
             while let row = try twice.next() {
                 let step: Int = try row.decode(atIndex: 0), key: Int64 = try row.decode(atIndex: 1)
-                let data = [UInt8](try row.decode(Data.self, atIndex: 2))
-                let held = stride(from: 0, to: data.count - 15, by: 16).contains { offset in
-                    data.withUnsafeBytes { Int(Int64(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: Int64.self))) } == step
-                }
-                if held { damaged.append(DamagedMetricRow(step: step, keyID: key, problem: "it is stored both as a row and in a block")) }
+                // A block that does not decode is named above.
+                if (try? MetricBlock(keyID: key, row: row, from: 2))?.index(of: step).found == true { damaged.append(DamagedMetricRow(step: step, keyID: key, problem: "it is stored both as a row and in a block")) }
             }
             damaged.sort { ($0.step, $0.keyID) < ($1.step, $1.keyID) }
         }
