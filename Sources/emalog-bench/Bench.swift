@@ -13,7 +13,7 @@ struct Bench {
     static func main() throws {
         let args = CommandLine.arguments
         let quick = args.contains("--quick")
-        // `--only NAME` runs one section: kernel, codec, ingest, metrics, steps, tensors, large.
+        // `--only NAME` runs one section: kernel, codec, ingest, metrics, steps, tensors, long, large.
         let only = args.firstIndex(of: "--only").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil }
         func section(_ name: String) -> Bool { only == nil || only == name }
         print("emalog-bench \(EMALogCore.version) (medians of \(Measure.runs) runs; release build expected)")
@@ -23,6 +23,7 @@ struct Bench {
         if section("metrics") { try ScaleBench.metrics(lines: quick ? 10_000 : 100_000, quick: quick) }
         if section("steps") { try ScaleBench.manySteps(rounds: 10, perRound: quick ? 100 : 1000, parameters: 4096) }
         if section("tensors") { try TensorCountBench.run(counts: quick ? [1000, 10000] : [1000, 10000, 100_000]) }
+        if section("long") { try LongRunBench.run(steps: quick ? 10_000 : 100_000) }
         if section("large") { try LargeStepBench.run(stepBytes: quick ? 256 << 20 : 1 << 30, steps: 3) }
     }
 }

@@ -21,4 +21,9 @@ struct EMALogCommand: ParsableCommand {
             """,
         version: EMALogCore.version,
         subcommands: [Ingest.self, Shadow.self, Raw.self, Sweep.self, Metrics.self, Info.self, Audit.self, Verify.self])
+
+    static func main() {
+        ProcessTuning.tuneAllocator()
+        main(nil)
+    }
 }

@@ -119,15 +119,31 @@ public struct Replay {
     /// Raw chunk bytes replayed side by side (four 16 MiB chunks: both cores busy, memory small).
     static let batchBytes = 64 << 20
 
-    /// Step-major over the units: the chunks of round k + 1 are fetched on this thread (the only
-    /// one that touches the store) while the workers decode and apply round k, one unit each.
+    /// Decoded bytes a batch may hold for applying several steps at once.
+    static let spanBytes = 128 << 20
+
+    /// Steps each unit decodes before applying them together (`ShadowUpdate.apply(steps:…)`):
+    /// each shadow's block then takes them all while it is in cache, which is what a sweep of
+    /// many decays costs (the shadows' memory traffic), and fewer rounds mean fewer waits. Up to
+    /// 8, as many as `spanBytes` holds for this batch.
+    static func stepsPerRound(batchBytes: Int) -> Int {
+        max(1, min(8, spanBytes / max(1, batchBytes)))
+    }
+
+    /// Step-major over the units, a round of a few steps at a time: the chunks of round k + 1 are
+    /// fetched on this thread (the only one that touches the store) while the workers decode and
+    /// apply round k, one unit each.
     private func run(_ units: [ReplayUnit], stepDone: () -> Void) throws {
-        let rounds = units.map(\.items.count).max() ?? 0
         let total = units.reduce(0) { $0 + $1.range.count }
-        let batch = ReplayBatch(units: units, threads: units.map { segmentThreads(chunk: $0.range.count, total: total) })
-        func fetch(_ round: Int) throws -> [StoredChunk?] {
+        let span = Self.stepsPerRound(batchBytes: total)
+        let rounds = ((units.map(\.items.count).max() ?? 0) + span - 1) / span
+        let batch = ReplayBatch(units: units, threads: units.map { segmentThreads(chunk: $0.range.count, total: total) },
+                                span: span)
+        func fetch(_ round: Int) throws -> [[StoredChunk]] {
             try units.map { unit in
-                round < unit.items.count ? try reader.storedChunk(of: unit.tensor, index: unit.chunkIndex, step: unit.items[round].step) : nil
+                try unit.items[min(round * span, unit.items.count)..<min((round + 1) * span, unit.items.count)].map {
+                    try reader.storedChunk(of: unit.tensor, index: unit.chunkIndex, step: $0.step)
+                }
             }
         }
         var pending = try fetch(0)
@@ -135,19 +151,20 @@ public struct Replay {
         let failures = Mutex<[any Error]>([])
         for round in 0..<rounds {
             let group = DispatchGroup()
-            for u in units.indices {
-                guard let chunk = pending[u] else { continue }
+            for u in units.indices where !pending[u].isEmpty {
+                let chunks = pending[u]
                 queue.async(group: group) {
-                    do { try batch.decodeAndApply(unit: u, round: round, chunk) } catch { failures.withLock { $0.append(error) } }
+                    do { try batch.decodeAndApply(unit: u, round: round, chunks) } catch { failures.withLock { $0.append(error) } }
                 }
             }
+            let done = pending.reduce(0) { $0 + $1.count }
             var fetchFailure: (any Error)?
             if round + 1 < rounds {
                 do { pending = try fetch(round + 1) } catch { fetchFailure = error }
             }
             group.wait()
             if let failure = failures.withLock({ $0.first }) ?? fetchFailure { throw failure }
-            for unit in units where round < unit.items.count { stepDone() }
+            for _ in 0..<done { stepDone() }
         }
     }
 }

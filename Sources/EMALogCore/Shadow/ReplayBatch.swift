@@ -14,19 +14,48 @@ final class ReplayBatch: @unchecked Sendable {
     let trajectories: [ChunkTrajectory]
     let threads: [Int]
 
-    init(units: [ReplayUnit], threads: [Int]) {
+    /// Steps per round: each unit's chunks at `span` consecutive steps of its plan.
+    let span: Int
+
+    init(units: [ReplayUnit], threads: [Int], span: Int) {
         self.units = units
-        trajectories = units.map { ChunkTrajectory(tensor: $0.tensor, chunkIndex: $0.chunkIndex) }
+        self.span = span
+        trajectories = units.map {
+            let trajectory = ChunkTrajectory(tensor: $0.tensor, chunkIndex: $0.chunkIndex)
+            trajectory.outputsHeld = span
+            return trajectory
+        }
         self.threads = threads
     }
 
-    /// Decodes unit `u`'s chunk at its `round`-th step and applies it to the shadows due there.
-    func decodeAndApply(unit u: Int, round: Int, _ chunk: StoredChunk) throws {
+    /// Decodes unit `u`'s chunks at the steps of its `round` (`span` steps of its plan, in
+    /// order) and applies them to the shadows due there, all steps a block at a time.
+    func decodeAndApply(unit u: Int, round: Int, _ chunks: [StoredChunk]) throws {
         let unit = units[u]
-        let item = unit.items[round]
-        let bytes = try trajectories[u].decode(chunk, previous: item.previous, threads: threads[u])
-        if !item.actions.isEmpty {
-            bytes.withUnsafeBytes { ShadowUpdate.apply(item.actions, tensor: unit.tensor, offset: unit.range.lowerBound, bytes: $0) }
+        var decoded: [(actions: [(ShadowState, ShadowUpdate.Action)], bytes: [UInt8])] = []
+        for (k, chunk) in chunks.enumerated() {
+            let item = unit.items[round * span + k]
+            let bytes = try trajectories[u].decode(chunk, previous: item.previous, threads: threads[u])
+            if !item.actions.isEmpty { decoded.append((item.actions, bytes)) }
+        }
+        guard !decoded.isEmpty else { return }
+        withBuffers(decoded.map(\.bytes)) { buffers in
+            ShadowUpdate.apply(steps: zip(decoded, buffers).map { ($0.actions, $1) }, tensor: unit.tensor,
+                               offset: unit.range.lowerBound)
         }
     }
+}
+
+/// Calls `body` with raw buffers over `arrays` (valid during the call only).
+private func withBuffers<R>(_ arrays: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
+    func nest(_ k: Int, _ acc: inout [UnsafeRawBufferPointer]) -> R {
+        if k == arrays.count { return body(acc) }
+        return arrays[k].withUnsafeBytes { buffer in
+            acc.append(buffer)
+            return nest(k + 1, &acc)
+        }
+    }
+    var acc: [UnsafeRawBufferPointer] = []
+    acc.reserveCapacity(arrays.count)
+    return nest(0, &acc)
 }

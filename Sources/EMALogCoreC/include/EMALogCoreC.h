@@ -25,4 +25,9 @@ void emalog_mapping_guard_unregister(int slot);
 /// 1 when a read of slot `slot`'s mapping faulted (the file shrank under it), else 0.
 int emalog_mapping_guard_damaged(int slot);
 
+/// Makes glibc serve blocks up to 32 MiB from the heap (reused) instead of fresh mmap'd pages,
+/// and hand the heap's top back only past 256 MiB free (see `ProcessTuning` in EMALogCore). No-op
+/// elsewhere.
+void emalog_tune_allocator(void);
+
 #endif

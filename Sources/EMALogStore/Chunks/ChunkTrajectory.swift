@@ -12,8 +12,13 @@ public final class ChunkTrajectory {
     private let coder = ChunkCoder()
     /// The decoded chunk at the last steps, newest first (at most `ResidualChain.depth`).
     private var recent: [[UInt8]] = []
-    /// The step that last dropped out of `recent`, recycled as the next output.
-    private var spare: [UInt8] = []
+    /// Steps that dropped out of `recent`, recycled as outputs, oldest first. One is reused only
+    /// when more than `outputsHeld` wait, so it is not one the caller still holds (the decoder
+    /// then writes it in place, where a held one would be copied first).
+    private var spares: [[UInt8]] = []
+    /// How many of its latest outputs the caller keeps while it decodes the next (a replay that
+    /// applies several steps at once); the trajectory then keeps that many buffers more.
+    public var outputsHeld = 0
     private var lastStep: Int?
 
     public init(tensor: TensorRecord, chunkIndex: Int) {
@@ -50,8 +55,7 @@ public final class ChunkTrajectory {
 
     /// Decodes `chunk` from the kept steps into the recycled buffer, and keeps it.
     private func decode(_ chunk: StoredChunk) throws -> [UInt8] {
-        var decoded = spare
-        spare = []
+        var decoded = spares.count > outputsHeld ? spares.removeFirst() : []
         try ChunkDecoder.decode(chunk, of: tensor, predecessors: recent[...], coder: coder, into: &decoded)
         return remember(decoded, chunk)
     }
@@ -61,7 +65,10 @@ public final class ChunkTrajectory {
     private func remember(_ decoded: [UInt8], _ chunk: StoredChunk) -> [UInt8] {
         recent.insert(decoded, at: 0)
         if chunk.header.codec.predecessors == 0 { recent.removeSubrange(1...) }
-        if recent.count > ResidualChain.depth { spare = recent.removeLast() }
+        if recent.count > ResidualChain.depth {
+            spares.append(recent.removeLast())
+            if spares.count > outputsHeld + 1 { spares.removeFirst() }
+        }
         lastStep = chunk.step
         return decoded
     }
