@@ -12,7 +12,9 @@ import Glibc
 enum LongRunBench {
     static func run(steps total: Int) throws {
         let dir = try ScaleBench.folder("long")
-        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // `--keep` leaves the log for a closer look (its path is printed).
+        let keep = CommandLine.arguments.contains("--keep")
+        defer { if keep { print("kept \(dir)/long.emalog") } else { try? FileManager.default.removeItem(atPath: dir) } }
         let parameters = 4096, tensors = 4
         print("\n## \(total) steps of a \(parameters)-parameter model (\(tensors) tensors), one track snapshotted every 1000 steps, via the CLI")
         let layouts = (0..<tensors).map { TensorLayout(name: "layer\($0).weight", dtype: .f32, shape: [parameters / tensors]) }

@@ -183,6 +183,7 @@ extension MemoryAccess {
     func logID() throws -> String { "memory" }
     func tensors() throws -> [TensorRecord] { state.tensors }
     func stepNumbers() throws -> [Int] { state.steps.keys.sorted() }
+    func stepNumbers(in range: ClosedRange<Int>) throws -> [Int] { state.steps.keys.filter(range.contains).sorted() }
     func firstStep() throws -> Int? { state.steps.keys.min() }
     func lastStep() throws -> Int? { state.steps.keys.max() }
 
@@ -212,6 +213,7 @@ extension MemoryAccess {
 
     func appliedMigrations() throws -> [String] { [] }
     func integrityCheck() throws -> [String] { ["ok"] }
+    func totalsProblems() throws -> [String] { [] }
     func ingests() throws -> [IngestRecord] { state.ingestRecords }
     func damagedMetricRows() throws -> [DamagedMetricRow] {
         let keys = Set(state.metricKeys.values)

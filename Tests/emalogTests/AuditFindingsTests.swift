@@ -100,6 +100,16 @@ import Testing
         #expect(r.status == 74 && (r.stderr.contains("overlap") || r.stderr.contains("stored twice")), "\(r.stderr)")
     }
 
+    /// `info` reads the running totals (schema 4); audit checks them against the rows they count.
+    @Test func runningTotalsThatDisagreeWithTheRowsAreNamed() throws {
+        let before = try CLI.run(["info", "--db", db, "--json"]).stdout
+        _ = try sql("UPDATE chunk_totals SET chunks = chunks + 1 WHERE codec = 'plain'; UPDATE metric_block_totals SET value_count = 7")
+        let a = try audit()
+        #expect(a.status == 1 && a.findings.count == 2 && a.findings.allSatisfy { $0.kind == "content" }, "\(a.findings)")
+        #expect(a.summary["snapshots"] as? Int == 3, "the replay still re-derives every snapshot")
+        #expect(try CLI.run(["info", "--db", db, "--json"]).stdout != before)
+    }
+
     @Test func aStepOfNoRecordedIngestIsASequenceFinding() throws {
         _ = try sql("UPDATE steps SET ingest_id = 99 WHERE step = 7")
         let a = try audit()

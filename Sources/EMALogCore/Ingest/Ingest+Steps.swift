@@ -230,9 +230,18 @@ extension Ingest {
             }
             // Replay in segments that end where a snapshot is due, writing it there.
             let begin = shadows.map { $0.step ?? Int.min }.min() ?? lastStep
-            let due = replay.steps.filter { step in
-                step > begin && (crossesSnapshotBoundary(previous: replay.step(before: step), step: step)
-                    || tracks.contains { snapshotsToRederive.contains(SnapshotKey(track: $0.record!.id, step: step)) })
+            // Only the steps past the shadows are read (a resumed ingest of a 100k-step log reads
+            // the few since the last snapshot).
+            var due: [Int] = []
+            if begin < lastStep {
+                var previous = begin == Int.min ? nil : try replay.step(before: begin + 1)
+                for step in try w.stepNumbers(in: (begin + 1)...lastStep) {
+                    defer { previous = step }
+                    if crossesSnapshotBoundary(previous: previous, step: step)
+                        || tracks.contains(where: { snapshotsToRederive.contains(SnapshotKey(track: $0.record!.id, step: step)) }) {
+                        due.append(step)
+                    }
+                }
             }
             for step in due + [lastStep] {
                 try replay.advance(shadows, to: step)

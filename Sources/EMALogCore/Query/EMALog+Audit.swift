@@ -40,8 +40,9 @@ extension EMALog {
 
     private func auditContent(_ r: any LogReader, sources: String?, _ report: inout AuditReport, _ observer: any ProgressObserver) throws {
         let replay = try Replay(reader: r)
+        let steps = try r.stepNumbers()
         var records: [StepRecord] = []
-        for step in replay.steps {
+        for step in steps {
             do {
                 if let record = try r.stepRecord(step) { records.append(record) }
             } catch let error as StoreError where error.isDamage {
@@ -51,8 +52,10 @@ extension EMALog {
         auditSequence(records, r, &report)
         auditMetrics(r, &report)
         if let sources { auditSources(records, in: sources, &report, observer) }
-        report.stepsChecked = replay.steps.count
-        try auditChunksAndSnapshots(replay, r, &report, observer)
+        report.stepsChecked = steps.count
+        try auditChunksAndSnapshots(replay, steps, r, &report, observer)
+        // After the replay, which a content finding would stop: the totals are not what it reads.
+        for problem in try r.totalsProblems() { report.add(.content, problem) }
     }
 
     /// Every step's ingest is recorded, and steps come in the order the ingests wrote them: a step
@@ -132,10 +135,20 @@ extension EMALog {
     /// goes on to the last step. Only when that pass meets damage does a second, chunk-major pass
     /// name every damaged chunk (a replay stops at the first); integer tensors, which no replay
     /// reads, are checked chunk-major.
-    private func auditChunksAndSnapshots(_ replay: Replay, _ r: any LogReader, _ report: inout AuditReport,
+    /// How many of `steps` (ascending) are at or below `step` (binary search).
+    static func count(_ steps: [Int], atOrBelow step: Int) -> Int {
+        var lo = 0, hi = steps.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if steps[mid] <= step { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+
+    private func auditChunksAndSnapshots(_ replay: Replay, _ steps: [Int], _ r: any LogReader, _ report: inout AuditReport,
                                          _ observer: any ProgressObserver) throws {
         try auditChunkCounts(replay, r, &report)
-        try verifyChunks(replay.tensors.filter { !$0.dtype.isFloating }, replay, r, &report, observer)
+        try verifyChunks(replay.tensors.filter { !$0.dtype.isFloating }, steps, r, &report, observer)
         let tracks = try r.tracks()
         report.tracksChecked = tracks.count
         var shadows: [(TrackRecord, ShadowState)] = []
@@ -151,22 +164,23 @@ extension EMALog {
         let floating = replay.floating
         guard !report.findings.contains(where: { [.chunk, .track, .stepRecord, .content].contains($0.kind) }) else {
             // A replay over damaged chunks says nothing about the snapshots; name every damaged chunk.
-            try verifyChunks(floating, replay, r, &report, observer)
+            try verifyChunks(floating, steps, r, &report, observer)
             return
         }
-        let chunkSteps = floating.reduce(0) { $0 + r.layout.ranges(of: $1).count } * replay.steps.count
+        let chunkSteps = floating.reduce(0) { $0 + r.layout.ranges(of: $1).count } * steps.count
         var base = 0
         let progress: (Int, Int) -> Void = { done, _ in observer.progress("verify", done: min(base + done, chunkSteps), total: chunkSteps) }
         var checked = 0
         defer { report.snapshotsChecked = checked }
         do {
             for step in snapshotsByStep.keys.sorted() {
-                guard replay.step(before: step + 1) == step else {
+                let through = Self.count(steps, atOrBelow: step)
+                guard through > 0, steps[through - 1] == step else {
                     report.add(.snapshot, step: step, "snapshots at step \(step), which the log does not hold")
                     continue
                 }
                 try replay.advance(shadows.map(\.1), to: step, progress: progress)
-                base = chunkSteps * replay.steps.filter { $0 <= step }.count / max(replay.steps.count, 1)
+                base = chunkSteps * through / max(steps.count, 1)
                 for (shadow, track, snapshot) in snapshotsByStep[step]! {
                     checked += 1
                     let problem: (tensor: String?, detail: String)?
@@ -176,7 +190,7 @@ extension EMALog {
                     }
                 }
             }
-            if let last = replay.steps.last {
+            if let last = steps.last {
                 if shadows.isEmpty { try replay.decodeAll(through: last, progress: progress) } else {
                     try replay.advance(shadows.map(\.1), to: last, progress: progress)
                 }
@@ -185,7 +199,7 @@ extension EMALog {
         } catch let error as StoreError where error.isDamage {
             // The replay stopped at the first damaged chunk (the snapshots compared before it
             // stand): find every damaged chunk, chunk-major.
-            try verifyChunks(floating, replay, r, &report, observer)
+            try verifyChunks(floating, steps, r, &report, observer)
             if !report.findings.contains(where: { $0.kind == .chunk }) { report.add(.content, "\(error)") }
         }
     }
@@ -207,7 +221,7 @@ extension EMALog {
 
     /// Every chunk of `tensors` at every step, decoded and checked, chunk-major: one chunk of one
     /// tensor through every step, so memory stays at a few chunks, and each damaged chunk is named.
-    private func verifyChunks(_ tensors: [TensorRecord], _ replay: Replay, _ r: any LogReader, _ report: inout AuditReport,
+    private func verifyChunks(_ tensors: [TensorRecord], _ steps: [Int], _ r: any LogReader, _ report: inout AuditReport,
                               _ observer: any ProgressObserver) throws {
         let total = tensors.reduce(0) { $0 + r.layout.ranges(of: $1).count }
         var done = 0
@@ -215,7 +229,7 @@ extension EMALog {
             for (index, range) in r.layout.ranges(of: tensor).enumerated() {
                 let trajectory = ChunkTrajectory(tensor: tensor, chunkIndex: index)
                 var previous: Int?
-                for step in replay.steps {
+                for step in steps {
                     defer { previous = step }
                     do {
                         let bytes = try trajectory.bytes(at: step, previous: previous, r)

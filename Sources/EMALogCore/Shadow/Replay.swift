@@ -10,29 +10,23 @@ public struct Replay {
     let reader: any LogReader
     let tensors: [TensorRecord]
     let floating: [TensorRecord]
-    /// Every stored step, ascending.
-    let steps: [Int]
 
+    /// Reads the tensor set; steps are read as a replay needs them (only the ones it goes
+    /// through, so a shadow near a snapshot costs the same in a log of 100k steps as of 1k).
     public init(reader: any LogReader) throws {
         self.reader = reader
         tensors = try reader.tensors()
         floating = tensors.filter { $0.dtype.isFloating }
-        steps = try reader.stepNumbers()
     }
 
-    /// The stored step just before `step`, if any (binary search).
-    public func step(before step: Int) -> Int? {
-        var lo = 0, hi = steps.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if steps[mid] < step { lo = mid + 1 } else { hi = mid }
-        }
-        return lo > 0 ? steps[lo - 1] : nil
+    /// The stored step just before `step`, if any.
+    public func step(before step: Int) throws -> Int? {
+        try reader.neighbours(of: step).below
     }
 
     /// Loads a snapshot's Float32 bytes into `shadow`.
     public func load(_ snapshot: SnapshotRecord, into shadow: ShadowState) throws {
-        guard let at = self.step(before: snapshot.step + 1), at == snapshot.step else {
+        guard let at = try self.step(before: snapshot.step + 1), at == snapshot.step else {
             throw StoreError.inconsistent("snapshot \(snapshot.id) is at step \(snapshot.step), which the log does not hold")
         }
         for tensor in floating {
@@ -47,12 +41,13 @@ public struct Replay {
     /// `batchBytes`, so memory stays at the shadows plus a few chunks.
     /// `progress` gets (chunk-steps done, chunk-steps in all).
     public func advance(_ shadows: [ShadowState], to target: Int, progress: (Int, Int) -> Void = { _, _ in }) throws {
-        guard let firstStep = steps.first else { return }
+        guard let firstStep = try reader.firstStep() else { return }
         var current = shadows.map(\.step)
         let begin = current.map { $0 ?? Int.min }.min() ?? target
-        var previous = begin == Int.min ? nil : step(before: begin + 1)
+        guard begin < target else { return }
+        var previous = begin == Int.min ? nil : try step(before: begin + 1)
         var plan: [(step: Int, previous: Int?, actions: [(ShadowState, ShadowUpdate.Action)])] = []
-        for s in steps where s > begin && s <= target {
+        for s in try reader.stepNumbers(in: (begin + 1)...target) {
             var actions: [(ShadowState, ShadowUpdate.Action)] = []
             for (k, shadow) in shadows.enumerated() where (current[k] ?? Int.min) < s {
                 actions.append((shadow, ShadowUpdate.action(for: shadow.spec, hasState: current[k] != nil, step: s,
@@ -67,10 +62,15 @@ public struct Replay {
         // plan, preceded by the steps from its keyframe when the plan starts mid-interval (decoded,
         // not applied).
         var units: [ReplayUnit] = []
+        var warmUps: [Int: [(step: Int, previous: Int?, actions: [(ShadowState, ShadowUpdate.Action)])]] = [:]
         for tensor in floating {
             for (index, range) in reader.layout.ranges(of: tensor).enumerated() {
                 let keyframe = try reader.keyframeStep(tensor: tensor, chunkIndex: index, atOrBefore: first.step)
-                let warmUp = decodedOnly(steps.filter { $0 >= keyframe && $0 < first.step })
+                if warmUps[keyframe] == nil {
+                    warmUps[keyframe] = keyframe < first.step
+                        ? try decodedOnly(reader.stepNumbers(in: keyframe...(first.step - 1))) : []
+                }
+                let warmUp = warmUps[keyframe]!
                 units.append(ReplayUnit(tensor: tensor, chunkIndex: index, range: range, items: warmUp + plan))
             }
         }
@@ -83,8 +83,8 @@ public struct Replay {
     /// Decodes every floating chunk of every step up to `target` (checksums and sizes), applying
     /// nothing: what a replay reads, without shadows (an audit of a log without tracks).
     public func decodeAll(through target: Int, progress: (Int, Int) -> Void = { _, _ in }) throws {
-        guard let first = steps.first, first <= target else { return }
-        let items = decodedOnly(steps.filter { $0 <= target })
+        guard let first = try reader.firstStep(), first <= target else { return }
+        let items = try decodedOnly(reader.stepNumbers(in: first...target))
         var units: [ReplayUnit] = []
         for tensor in floating {
             for (index, range) in reader.layout.ranges(of: tensor).enumerated() {
@@ -94,9 +94,15 @@ public struct Replay {
         try runInBatches(units, progress: progress)
     }
 
-    /// Plan items for `stepList` that decode each step and apply nothing.
-    private func decodedOnly(_ stepList: [Int]) -> [(step: Int, previous: Int?, actions: [(ShadowState, ShadowUpdate.Action)])] {
-        stepList.map { s in (step: s, previous: step(before: s), actions: []) }
+    /// Plan items for `stepList` (consecutive stored steps, ascending) that decode each step and
+    /// apply nothing.
+    private func decodedOnly(_ stepList: [Int]) throws -> [(step: Int, previous: Int?, actions: [(ShadowState, ShadowUpdate.Action)])] {
+        guard let first = stepList.first else { return [] }
+        var previous = try step(before: first)
+        return stepList.map { s in
+            defer { previous = s }
+            return (step: s, previous: previous, actions: [])
+        }
     }
 
     /// Runs `units` in batches of about `batchBytes` of chunks, reporting chunk-steps done.

@@ -65,6 +65,8 @@ public protocol LogReader {
     func stepNumbers() throws -> [Int]
     func firstStep() throws -> Int?
     func lastStep() throws -> Int?
+    /// The stored steps within `range`, ascending.
+    func stepNumbers(in range: ClosedRange<Int>) throws -> [Int]
     /// The closest stored steps below and above `step`.
     func neighbours(of step: Int) throws -> (below: Int?, above: Int?)
     /// The audit record of `step`, if stored.
@@ -87,6 +89,9 @@ public protocol LogReader {
     func damagedMetricRows() throws -> [DamagedMetricRow]
     /// The backend's own integrity check, one line per problem ("ok" when sound).
     func integrityCheck() throws -> [String]
+    /// Where the running totals `summary` reads (chunks per codec, metric values) differ from the
+    /// rows they count, one line each; none for a store that counts the rows every time.
+    func totalsProblems() throws -> [String]
     /// Metric keys by name.
     func metricKeys() throws -> [String: Int64]
     /// Values of `keyIDs` with step in `steps`, ordered by step then key.

@@ -185,8 +185,11 @@ extension SQLiteWriter {
         if let stored = block.storedFirstStep, stored != first {
             try db.execute(sql: "DELETE FROM metric_blocks WHERE key_id = ? AND first_step = ?", arguments: [block.keyID, stored])
         }
+        // An upsert, not INSERT OR REPLACE: a replaced row fires no delete trigger, so the running
+        // totals (schema 4) would count it twice.
         try db.execute(sql: """
-            INSERT OR REPLACE INTO metric_blocks (key_id, first_step, last_step, count, data) VALUES (?, ?, ?, ?, ?)
+            INSERT INTO metric_blocks (key_id, first_step, last_step, count, data) VALUES (?, ?, ?, ?, ?)
+            ON CONFLICT (key_id, first_step) DO UPDATE SET last_step = excluded.last_step, count = excluded.count, data = excluded.data
             """, arguments: [block.keyID, first, last, block.count, Data(block.encoded())])
     }
 

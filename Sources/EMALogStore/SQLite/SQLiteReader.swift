@@ -92,6 +92,13 @@ extension SQLiteAccess {
         return steps
     }
 
+    func stepNumbers(in range: ClosedRange<Int>) throws -> [Int] {
+        let steps = try Int.fetchAll(db, sql: "SELECT step FROM steps WHERE step BETWEEN ? AND ? ORDER BY step",
+                                     arguments: [range.lowerBound, range.upperBound])
+        if let bad = steps.first(where: { !StepNumber.isValid($0) }) { throw Self.invalidStep(bad, "steps") }
+        return steps
+    }
+
     /// The latest stored step.
     func lastStep() throws -> Int? {
         try Self.checked(Int.fetchOne(db, sql: "SELECT max(step) FROM steps"), "steps")
@@ -182,29 +189,73 @@ extension SQLiteAccess {
     func summary() throws -> StoreSummary {
         let steps = try Row.fetchOne(db, sql: "SELECT count(*), min(step), max(step) FROM steps")!
         let snaps = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM snapshots), coalesce(sum(length(data)), 0) FROM snapshot_chunks")!
-        let blockValues = try hasMetricBlocks() ? "(SELECT coalesce(sum(count), 0) FROM metric_blocks)" : "0"
+        let totals = try hasTotals()
+        let blockValues = totals ? "(SELECT coalesce(sum(value_count), 0) FROM metric_block_totals)"
+            : try hasMetricBlocks() ? "(SELECT coalesce(sum(count), 0) FROM metric_blocks)" : "0"
         let metrics = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM metric_keys), (SELECT count(*) FROM metrics) + \(blockValues)")!
         let ingests = try Int.fetchOne(db, sql: "SELECT count(*) FROM ingests") ?? 0
+        let codecs = totals ? try recordedChunkTotals() : try countedChunkTotals()
+        var summary = StoreSummary(
+            stepCount: try steps.decode(atIndex: 0), firstStep: try Self.checked(steps.decode(atIndex: 1), "steps"),
+            lastStep: try Self.checked(steps.decode(atIndex: 2), "steps"), chunkCount: codecs.reduce(0) { $0 &+ $1.chunks },
+            chunkBytes: codecs.reduce(0) { $0 &+ $1.storedBytes },
+            snapshotCount: try snaps.decode(atIndex: 0), snapshotBytes: try snaps.decode(atIndex: 1),
+            metricKeyCount: try metrics.decode(atIndex: 0), metricValueCount: try metrics.decode(atIndex: 1), ingestCount: ingests)
+        summary.codecs = codecs.sorted { ($0.storedBytes, $1.codec) > ($1.storedBytes, $0.codec) }
+        return summary
+    }
+
+    typealias CodecTotal = (codec: String, chunks: Int, storedBytes: Int, rawBytes: Int)
+
+    /// Whether the log keeps running totals (schema 4 on).
+    func hasTotals() throws -> Bool {
+        try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('chunk_totals', 'metric_block_totals')
+            """) == 2
+    }
+
+    /// The raw-step chunks per codec as the triggers recorded them (codecs without chunks left out).
+    private func recordedChunkTotals() throws -> [CodecTotal] {
+        try Row.fetchAll(db, sql: "SELECT codec, chunks, stored_bytes, raw_bytes FROM chunk_totals WHERE chunks != 0").map {
+            (try $0.decode(atIndex: 0), try $0.decode(atIndex: 1), try $0.decode(atIndex: 2), try $0.decode(atIndex: 3))
+        }
+    }
+
+    /// The raw-step chunks per codec, summed from every chunk row.
+    private func countedChunkTotals() throws -> [CodecTotal] {
         var byCodec: [String: (chunks: Int, storedBytes: Int, rawBytes: Int)] = [:]
-        var chunkCount = 0, chunkBytes = 0
         let rows = try Row.fetchCursor(db, sql: "SELECT codec, length(data), raw_size FROM chunks")
         while let row = try rows.next() {
             let codec: String = try row.decode(atIndex: 0)
             let stored: Int = try row.decode(atIndex: 1), raw: Int = try row.decode(atIndex: 2)
-            chunkCount += 1
-            chunkBytes += stored
             byCodec[codec, default: (0, 0, 0)].chunks += 1
-            byCodec[codec]!.storedBytes += stored
+            byCodec[codec]!.storedBytes &+= stored
             byCodec[codec]!.rawBytes &+= raw
         }
-        var summary = StoreSummary(
-            stepCount: try steps.decode(atIndex: 0), firstStep: try Self.checked(steps.decode(atIndex: 1), "steps"),
-            lastStep: try Self.checked(steps.decode(atIndex: 2), "steps"), chunkCount: chunkCount, chunkBytes: chunkBytes,
-            snapshotCount: try snaps.decode(atIndex: 0), snapshotBytes: try snaps.decode(atIndex: 1),
-            metricKeyCount: try metrics.decode(atIndex: 0), metricValueCount: try metrics.decode(atIndex: 1), ingestCount: ingests)
-        summary.codecs = byCodec.map { (codec: $0.key, chunks: $0.value.chunks, storedBytes: $0.value.storedBytes, rawBytes: $0.value.rawBytes) }
-            .sorted { ($0.storedBytes, $1.codec) > ($1.storedBytes, $0.codec) }
-        return summary
+        return byCodec.map { ($0.key, $0.value.chunks, $0.value.storedBytes, $0.value.rawBytes) }
+    }
+
+    func totalsProblems() throws -> [String] {
+        guard try hasTotals() else { return [] }
+        var problems: [String] = []
+        let recorded = Dictionary(try recordedChunkTotals().map { ($0.codec, $0) }, uniquingKeysWith: { a, _ in a })
+        let counted = Dictionary(try countedChunkTotals().map { ($0.codec, $0) }, uniquingKeysWith: { a, _ in a })
+        for codec in Set(recorded.keys).union(counted.keys).sorted() {
+            let r = recorded[codec] ?? (codec, 0, 0, 0), c = counted[codec] ?? (codec, 0, 0, 0)
+            if (r.chunks, r.storedBytes, r.rawBytes) != (c.chunks, c.storedBytes, c.rawBytes) {
+                problems.append("chunk_totals for codec '\(codec.prefix(40))' record \(r.chunks) chunks, \(r.storedBytes) stored "
+                    + "and \(r.rawBytes) raw bytes; the chunks hold \(c.chunks), \(c.storedBytes) and \(c.rawBytes)")
+            }
+        }
+        let rows = try Row.fetchAll(db, sql: "SELECT blocks, value_count FROM metric_block_totals")
+        let blocks = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(count), 0) FROM metric_blocks")!
+        let held: (Int, Int) = (try blocks.decode(atIndex: 0), try blocks.decode(atIndex: 1))
+        let noted: (Int, Int)? = try rows.count == 1 ? (rows[0].decode(atIndex: 0), rows[0].decode(atIndex: 1)) : nil
+        if noted == nil || noted! != held {
+            let what = noted.map { "record \($0.0) blocks of \($0.1) values" } ?? "hold \(rows.count) rows instead of one"
+            problems.append("metric_block_totals \(what); the blocks are \(held.0), of \(held.1) values")
+        }
+        return problems
     }
 
     /// Applied migrations, in order.
