@@ -129,7 +129,6 @@ import Testing
         #expect(try CLI.run(["ingest", "--db", db, first]).status == 0)
         // Make it the schema-2 log an earlier emalog wrote: rows, no blocks table, two migrations.
         _ = try LogDump.run("/usr/bin/sqlite3", [db, """
-            DROP TRIGGER chunk_totals_insert; DROP TRIGGER chunk_totals_delete; DROP TRIGGER chunk_totals_update;
             DROP TRIGGER metric_block_totals_insert; DROP TRIGGER metric_block_totals_delete; DROP TRIGGER metric_block_totals_update;
             DROP TABLE chunk_totals; DROP TABLE metric_block_totals; DELETE FROM grdb_migrations WHERE identifier = '0004_totals';
             DELETE FROM metric_blocks; DROP TABLE metric_blocks; DELETE FROM grdb_migrations WHERE identifier = '0003_metric_blocks';

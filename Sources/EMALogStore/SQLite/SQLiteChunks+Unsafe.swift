@@ -125,10 +125,20 @@ extension SQLiteWriter {
         guard code == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
         }
+        if case .step = owner { addedChunks.add(chunk.codec.rawValue, storedBytes: payload.count, rawBytes: chunk.rawSize) }
     }
 
     func updateChunk(index: Int, tensorID: Int64, step: Int, codec: Codec, payload: [UInt8]) throws {
+        let key: StatementArguments = [step, tensorID, index]
+        if let old = try Row.fetchOne(db, sql: """
+            SELECT codec, length(data), raw_size FROM chunks WHERE step = ? AND tensor_id = ? AND chunk_index = ?
+            """, arguments: key) {
+            let raw: Int = try old.decode(atIndex: 2)
+            try adjustChunkTotals(codec: try old.decode(atIndex: 0), chunks: -1, storedBytes: -(try old.decode(atIndex: 1) as Int),
+                                  rawBytes: -raw)
+            addedChunks.add(codec.rawValue, storedBytes: payload.count, rawBytes: raw)
+        }
         try db.execute(sql: "UPDATE chunks SET codec = ?, data = ? WHERE step = ? AND tensor_id = ? AND chunk_index = ?",
-                       arguments: [codec.rawValue, Data(payload), step, tensorID, index])
+                       arguments: [codec.rawValue, Data(payload)] + key)
     }
 }

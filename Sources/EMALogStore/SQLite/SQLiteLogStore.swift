@@ -316,7 +316,12 @@ public final class SQLiteLogStore: LogStore {
     public func write<T>(_ body: (any LogWriter) throws -> T) throws -> T {
         do {
             defer { checkpointer?.committed() }
-            return try queue.write { db in try body(SQLiteWriter(db: db, path: path, layout: layout)) }
+            return try queue.write { db in
+                let writer = SQLiteWriter(db: db, path: path, layout: layout)
+                let result = try body(writer)
+                try writer.finish()
+                return result
+            }
         } catch let error as DatabaseError {
             throw StoreError.wrap(error, path: path)
         } catch let error as RowDecodingError {

@@ -165,16 +165,16 @@ extension SQLiteWriter {
     /// or below it (else the key's first block, which then reaches down to it; else a new block),
     /// and the range of steps it stands for, up to the next block's first step.
     private func metricBlock(key: Int64, holding step: Int) throws -> (block: MetricBlock, lower: Int, upper: Int) {
-        let below = try Row.fetchOne(db, sql: """
+        let below = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT first_step, last_step, count, data FROM metric_blocks WHERE key_id = ? AND first_step <= ?
             ORDER BY first_step DESC LIMIT 1
-            """, arguments: [key, step])
-        let row = try below ?? Row.fetchOne(db, sql: """
+            """), arguments: [key, step])
+        let row = try below ?? Row.fetchOne(db.cachedStatement(sql: """
             SELECT first_step, last_step, count, data FROM metric_blocks WHERE key_id = ? ORDER BY first_step LIMIT 1
-            """, arguments: [key])
+            """), arguments: [key])
         guard let row else { return (MetricBlock(keyID: key), Int.min, Int.max) }
         let block = try MetricBlock(keyID: key, row: row, from: 0)
-        let next = try Int.fetchOne(db, sql: "SELECT min(first_step) FROM metric_blocks WHERE key_id = ? AND first_step > ?",
+        let next = try Int.fetchOne(db.cachedStatement(sql: "SELECT min(first_step) FROM metric_blocks WHERE key_id = ? AND first_step > ?"),
                                     arguments: [key, block.steps[0]])
         return (block, below == nil ? Int.min : block.steps[0], next ?? Int.max)
     }
@@ -183,14 +183,15 @@ extension SQLiteWriter {
     private func save(_ block: MetricBlock) throws {
         guard block.dirty, let first = block.steps.first, let last = block.steps.last else { return }
         if let stored = block.storedFirstStep, stored != first {
-            try db.execute(sql: "DELETE FROM metric_blocks WHERE key_id = ? AND first_step = ?", arguments: [block.keyID, stored])
+            try db.cachedStatement(sql: "DELETE FROM metric_blocks WHERE key_id = ? AND first_step = ?")
+                .execute(arguments: [block.keyID, stored])
         }
         // An upsert, not INSERT OR REPLACE: a replaced row fires no delete trigger, so the running
-        // totals (schema 4) would count it twice.
-        try db.execute(sql: """
+        // totals (schema 4) would count it twice. Cached: each preparation compiles the triggers too.
+        try db.cachedStatement(sql: """
             INSERT INTO metric_blocks (key_id, first_step, last_step, count, data) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (key_id, first_step) DO UPDATE SET last_step = excluded.last_step, count = excluded.count, data = excluded.data
-            """, arguments: [block.keyID, first, last, block.count, Data(block.encoded())])
+            """).execute(arguments: [block.keyID, first, last, block.count, Data(block.encoded())])
     }
 
     /// A value at (step, key) that a schema-1/2 ingest stored as a row: compared, or replaced, there.

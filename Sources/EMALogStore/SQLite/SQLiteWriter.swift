@@ -7,6 +7,37 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
     let db: Database
     let path: String
     let layout: ChunkLayout
+    /// Raw-step chunks this write added, per codec, added to `chunk_totals` before it commits.
+    let addedChunks = ChunkTotals()
+
+    /// Adds what this write changed to the running totals; `SQLiteLogStore.write` calls it last,
+    /// inside the transaction.
+    func finish() throws {
+        for (codec, total) in addedChunks.byCodec {
+            try adjustChunkTotals(codec: codec, chunks: total.chunks, storedBytes: total.storedBytes, rawBytes: total.rawBytes)
+        }
+        addedChunks.byCodec.removeAll()
+    }
+
+    /// Adds (or, with negative figures, takes away) chunks of `codec` in `chunk_totals`.
+    func adjustChunkTotals(codec: String, chunks: Int, storedBytes: Int, rawBytes: Int) throws {
+        try db.cachedStatement(sql: """
+            INSERT INTO chunk_totals (codec, chunks, stored_bytes, raw_bytes) VALUES (?, ?, ?, ?)
+            ON CONFLICT (codec) DO UPDATE SET chunks = chunks + excluded.chunks, stored_bytes = stored_bytes + excluded.stored_bytes,
+                                             raw_bytes = raw_bytes + excluded.raw_bytes
+            """).execute(arguments: [codec, chunks, storedBytes, rawBytes])
+    }
+
+    /// Takes the chunks of `step` out of `chunk_totals`, before they are deleted.
+    private func subtractChunks(ofStep step: Int) throws {
+        let rows = try Row.fetchAll(db, sql: """
+            SELECT codec, count(*), sum(length(data)), sum(raw_size) FROM chunks WHERE step = ? GROUP BY codec
+            """, arguments: [step])
+        for row in rows {
+            try adjustChunkTotals(codec: try row.decode(atIndex: 0), chunks: -(try row.decode(atIndex: 1) as Int),
+                                  storedBytes: -(try row.decode(atIndex: 2) as Int), rawBytes: -(try row.decode(atIndex: 3) as Int))
+        }
+    }
 
     /// Records an ingest in the audit trail; returns its id.
     func insertIngest(arguments: [String], configuration: String) throws -> Int64 {
@@ -46,6 +77,7 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
 
     /// Replaces a stored step's record and drops its chunks, ready for new ones (`--replace`).
     func replaceStep(_ record: StepRecord) throws {
+        try subtractChunks(ofStep: record.step)
         try db.execute(sql: "DELETE FROM chunks WHERE step = ?", arguments: [record.step])
         try db.execute(sql: """
             UPDATE steps SET ingest_id = ?, source_path = ?, source_size = ?, source_xxh64 = ?, metadata = ?,
@@ -75,5 +107,16 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
         let rows = try Row.fetchAll(db, sql: "SELECT track_id, step FROM snapshots WHERE step >= ?", arguments: [step])
         try db.execute(sql: "DELETE FROM snapshots WHERE step >= ?", arguments: [step])
         return try rows.map { (try $0.decode(forColumn: "track_id"), try $0.decode(forColumn: "step")) }
+    }
+}
+
+/// Chunk counts and bytes per codec, gathered while a write runs.
+final class ChunkTotals {
+    var byCodec: [String: (chunks: Int, storedBytes: Int, rawBytes: Int)] = [:]
+
+    func add(_ codec: String, storedBytes: Int, rawBytes: Int) {
+        byCodec[codec, default: (0, 0, 0)].chunks += 1
+        byCodec[codec]!.storedBytes += storedBytes
+        byCodec[codec]!.rawBytes += rawBytes
     }
 }
