@@ -129,11 +129,13 @@ public struct Replay {
     static let spanBytes = 128 << 20
 
     /// Steps each unit decodes before applying them together (`ShadowUpdate.apply(steps:…)`):
-    /// each shadow's block then takes them all while it is in cache, which is what a sweep of
-    /// many decays costs (the shadows' memory traffic), and fewer rounds mean fewer waits. Up to
-    /// 8, as many as `spanBytes` holds for this batch.
-    static func stepsPerRound(batchBytes: Int) -> Int {
-        max(1, min(8, spanBytes / max(1, batchBytes)))
+    /// each shadow's block then takes them all while it is in cache, so a sweep of many decays
+    /// reads and writes each shadow once per round instead of once per step. The decoded steps
+    /// then leave the cache before they are applied, which costs more than it saves for one or
+    /// two shadows: those apply each step as it is decoded. Up to 8 steps, as many as `spanBytes`
+    /// holds for this batch.
+    static func stepsPerRound(batchBytes: Int, shadows: Int) -> Int {
+        shadows <= 2 ? 1 : max(1, min(8, spanBytes / max(1, batchBytes)))
     }
 
     /// Step-major over the units, a round of a few steps at a time: the chunks of round k + 1 are
@@ -141,7 +143,8 @@ public struct Replay {
     /// apply round k, one unit each.
     private func run(_ units: [ReplayUnit], stepDone: () -> Void) throws {
         let total = units.reduce(0) { $0 + $1.range.count }
-        let span = Self.stepsPerRound(batchBytes: total)
+        let shadows = units.lazy.flatMap(\.items).map(\.actions.count).max() ?? 0
+        let span = Self.stepsPerRound(batchBytes: total, shadows: shadows)
         let rounds = ((units.map(\.items.count).max() ?? 0) + span - 1) / span
         let batch = ReplayBatch(units: units, threads: units.map { segmentThreads(chunk: $0.range.count, total: total) },
                                 span: span)
