@@ -48,6 +48,10 @@ extension EMALogCommand {
         @Flag(help: "Store NaN/Inf weights instead of refusing the step.")
         var allowNonfinite = false
 
+        @Flag(help: ArgumentHelp("Delete each step file once its step is committed (or found identical), never "
+            + "before; refused files and metrics files stay."))
+        var removeIngested = false
+
         @Option(help: .hidden) var chunkBytes = IngestRequest.defaultChunkBytes
 
         @Argument(help: ArgumentHelp("Safetensors files, folders of them, metrics .jsonl files.", valueName: "input"))
@@ -86,12 +90,14 @@ extension EMALogCommand {
                 request.pollInterval = pollInterval
                 request.replace = replace
                 request.allowNonFinite = allowNonfinite
+                request.removeIngested = removeIngested
                 request.chunkBytes = chunkBytes
                 request.arguments = CommandLine.arguments
                 if follow { StopSignal.install() }
                 let report = try EMALogCore.Ingest.run(request, observer: TerminalProgress())
                 TerminalProgress.clear()
                 printError("ingest: " + report.summary + (report.interrupted ? " (stopped by signal)" : ""))
+                for failure in report.removalFailures { printError("warning: could not delete \(failure)") }
             }
         }
     }

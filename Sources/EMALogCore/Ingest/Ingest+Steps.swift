@@ -16,12 +16,14 @@ extension Ingest {
         if stored.sourceSize == file.size && stored.sourceHash == hash {
             try file.checkUnchanged()
             report.stepsSkipped += 1
+            removeIfRequested(file.path)
             return
         }
         let difference = try firstDifference(file)
         try file.checkUnchanged()  // a comparison with bytes cut short under the mapping says nothing
         guard let difference else {
             report.stepsSkipped += 1
+            removeIfRequested(file.path)
             return
         }
         guard request.replace else {
@@ -35,6 +37,7 @@ extension Ingest {
             rederive = try w.deleteSnapshots(fromStep: file.step).map { SnapshotKey(track: $0.track, step: $0.step) }
         }
         snapshotsToRederive.formUnion(rederive)
+        removeIfRequested(file.path)
         report.stepsReplaced += 1
         report.bytesWritten += file.header.dataLength
         storedSteps.reset()
@@ -127,6 +130,9 @@ extension Ingest {
            appender.canPipeline(bytes: file.header.dataLength) {
             try updateShadows(file, firstStep: first, previousStep: previous)
             try appender.appendPipelined(stepRecord(for: file, hash: hash), StepFileSource(file, tensors: tensors), tensors: tensors)
+            // It returns once the step before has committed (it waits for that write first).
+            removeCommittedFile()
+            if request.removeIngested { fileBeingWritten = file.path }
         } else {
             try waitForPendingWrite()
             let isFirst = tensors.isEmpty
@@ -142,6 +148,7 @@ extension Ingest {
                                                           tensors: tensors, in: w)
                 if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
             }
+            removeIfRequested(file.path)
         }
         firstStep = first
         lastStep = file.step
@@ -195,6 +202,25 @@ extension Ingest {
     /// Waits for the step on the appender's writer queue and takes its outcome (its error, if it failed).
     func waitForPendingWrite() throws {
         report.bytesStored += try appender.waitForPendingWrite()
+        removeCommittedFile()
+    }
+
+    /// With `--remove-ingested`, deletes the file of the pipelined step that has now committed.
+    private func removeCommittedFile() {
+        if let path = fileBeingWritten {
+            fileBeingWritten = nil
+            removeIfRequested(path)
+        }
+    }
+
+    /// With `--remove-ingested`, deletes a step file whose step the log holds (committed). The file
+    /// may still be mapped as the next step's predecessor: unlinking leaves the mapping and its
+    /// fstat checks as they were. A file that cannot be deleted is reported, not an error.
+    func removeIfRequested(_ path: String) {
+        guard request.removeIngested else { return }
+        if unlink(path) == 0 { report.filesRemoved += 1 } else {
+            report.removalFailures.append("\(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Stores `track`'s live shadow as a snapshot at its step.

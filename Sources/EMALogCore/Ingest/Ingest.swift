@@ -17,6 +17,8 @@ public final class Ingest {
     /// Stores the raw steps: chunks, keyframes, residuals, the write pipeline.
     let appender: StepAppender
     var report = IngestReport()
+    /// With `--remove-ingested`: the file of the pipelined step whose write may not have committed yet.
+    var fileBeingWritten: String?
 
     /// The log's tensor set (empty before its first step), by name.
     var tensors: [TensorRecord] = []

@@ -20,6 +20,9 @@ public struct IngestReport: Sendable, Equatable {
     public var backlog: [String] = []
     /// With `--follow`, step files still short of their declared size when it stopped.
     public var incomplete: [String] = []
+    /// With `removeIngested`: step files deleted, and those that could not be (path: reason).
+    public var filesRemoved = 0
+    public var removalFailures: [String] = []
 
     public init() {}
 
@@ -33,6 +36,9 @@ public struct IngestReport: Sendable, Equatable {
         parts.append("\(snapshotsWritten) snapshot\(snapshotsWritten == 1 ? "" : "s")")
         let rate = seconds > 0 ? mb / seconds : 0
         let ratio = bytesStored > 0 ? String(format: ", stored as %.1f MB", Double(bytesStored) / 1e6) : ""
-        return parts.joined(separator: ", ") + String(format: "; %.1f MB in %.2f s (%.1f MB/s)", mb, seconds, rate) + ratio
+        let removed = filesRemoved > 0 || !removalFailures.isEmpty
+            ? "; removed \(filesRemoved) step file\(filesRemoved == 1 ? "" : "s")"
+                + (removalFailures.isEmpty ? "" : " (\(removalFailures.count) could not be)") : ""
+        return parts.joined(separator: ", ") + String(format: "; %.1f MB in %.2f s (%.1f MB/s)", mb, seconds, rate) + ratio + removed
     }
 }

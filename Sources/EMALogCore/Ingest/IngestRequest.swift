@@ -21,6 +21,9 @@ public struct IngestRequest: Sendable {
     public var replace = false
     /// Store NaN/Inf weights instead of refusing them.
     public var allowNonFinite = false
+    /// Delete each step file once the log holds its step (committed, or found identical), never
+    /// before; refused files and metrics files are left alone.
+    public var removeIngested = false
     /// Seconds between scans in `--follow` that found nothing new (the CLI accepts 0.001 to 3600).
     public var pollInterval = 0.2
     /// The command line, for the audit trail.
