@@ -22,6 +22,9 @@ public enum IngestError: Error, Equatable, Sendable {
     case changedWhileReading(path: String, detail: String)
     /// A tensor name (`line` nil) or a metric key (at `line`) holds a NUL character.
     case nulInName(path: String, line: Int?, name: String)
+    /// `ingest -`: record `record` (counted from 1) of the stream on stdin is not a step frame or a
+    /// metrics line, or ends early.
+    case badStream(record: Int, detail: String)
 }
 
 extension IngestError: CustomStringConvertible {
@@ -64,6 +67,8 @@ extension IngestError: CustomStringConvertible {
             (line.map { "\(path):\($0): metric key" } ?? "\(path): tensor") + " \(JSONWriter.quoted(name)) contains "
                 + "a NUL character (\\u0000); names must not contain NUL (SQLite and C tools cut them there): "
                 + "rename it in the training script (nothing of this file was stored)"
+        case let .badStream(record, detail):
+            "stdin: record \(record): \(detail); the records before it are stored"
         }
     }
 }

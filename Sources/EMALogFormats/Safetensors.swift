@@ -25,6 +25,16 @@ public enum Safetensors {
     public static func decodeHeader(_ header: UnsafeRawBufferPointer, fileSize: Int) throws(SafetensorsError)
         -> SafetensorsHeader
     {
+        let decoded = try decodeHeader(header)
+        let available = fileSize - decoded.dataOffset
+        if available < decoded.dataLength { throw .truncated(offset: fileSize, needed: decoded.dataLength - available) }
+        if available > decoded.dataLength { throw .trailingBytes(count: available - decoded.dataLength) }
+        return decoded
+    }
+
+    /// Decodes and validates a whole header, without a file: the data buffer's length is what the
+    /// offsets declare (a stream reads exactly that many bytes next).
+    public static func decodeHeader(_ header: UnsafeRawBufferPointer) throws(SafetensorsError) -> SafetensorsHeader {
         guard String(validating: header, as: UTF8.self) != nil else { throw .headerNotUTF8 }
         let json: JSONValue
         do { json = try JSONParser.parse(header) } catch { throw .headerNotJSON(error) }
@@ -46,9 +56,6 @@ public enum Safetensors {
         }
         let dataOffset = 8 + header.count
         let dataLength = try checkLayout(&tensors)
-        let available = fileSize - dataOffset
-        if available < dataLength { throw .truncated(offset: fileSize, needed: dataLength - available) }
-        if available > dataLength { throw .trailingBytes(count: available - dataLength) }
         return SafetensorsHeader(tensors: tensors, metadata: metadata, dataOffset: dataOffset, dataLength: dataLength)
     }
 

@@ -28,7 +28,7 @@ extension ExitStatus {
         case .unreadable: .io
         case .trackConflict, .noInputs: .usage
         case .badFile, .badMetricsLine, .metricConflict, .duplicateStep, .olderStep, .changedContent, .tensorSetChanged,
-             .nonFinite, .notRegularFile, .changedWhileReading, .nulInName:
+             .nonFinite, .notRegularFile, .changedWhileReading, .nulInName, .badStream:
             .badInput
         }
     }

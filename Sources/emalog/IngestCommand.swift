@@ -54,10 +54,15 @@ extension EMALogCommand {
 
         @Option(help: .hidden) var chunkBytes = IngestRequest.defaultChunkBytes
 
-        @Argument(help: ArgumentHelp("Safetensors files, folders of them, metrics .jsonl files.", valueName: "input"))
+        @Argument(help: ArgumentHelp("Safetensors files, folders of them, metrics .jsonl files; or `-` alone: a stream on stdin of records, each S and a safetensors frame or M and one metrics line.", valueName: "input"))
         var inputs: [String] = []
 
         func validate() throws {
+            if inputs.contains("-") {
+                guard inputs == ["-"] else { throw ValidationError("`-` (the stream on stdin) is the only input when given") }
+                guard !follow else { throw ValidationError("--follow watches files; `-` already reads stdin until it closes") }
+                guard !removeIngested else { throw ValidationError("--remove-ingested deletes step files; `-` reads no file") }
+            }
             guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") }
             guard keyframeEvery > 0 else { throw ValidationError("--keyframe-every must be > 0") }
             guard pollInterval.isFinite, (0.001...3600).contains(pollInterval) else {

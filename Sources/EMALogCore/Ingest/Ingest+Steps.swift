@@ -217,7 +217,7 @@ extension Ingest {
     /// may still be mapped as the next step's predecessor: unlinking leaves the mapping and its
     /// fstat checks as they were. A file that cannot be deleted is reported, not an error.
     func removeIfRequested(_ path: String) {
-        guard request.removeIngested else { return }
+        guard request.removeIngested, request.inputs != ["-"] else { return }
         if unlink(path) == 0 { report.filesRemoved += 1 } else {
             report.removalFailures.append("\(path): \(String(cString: strerror(errno)))")
         }

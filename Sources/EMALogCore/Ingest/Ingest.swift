@@ -61,6 +61,7 @@ public final class Ingest {
     public static func run(_ request: IngestRequest, observer: any ProgressObserver = SilentObserver(),
                            into open: () throws -> any LogStore) throws -> IngestReport {
         let started = Date()
+        if request.inputs == ["-"] { return try runStream(request, observer: observer, started: started, into: open) }
         let scan = try InputScan(inputs: request.inputs, waitingForMissing: request.follow)
         if scan.stepFiles.isEmpty && scan.metricsFiles.isEmpty && scan.folders.isEmpty && scan.missing.isEmpty {
             throw IngestError.noInputs
@@ -97,6 +98,50 @@ public final class Ingest {
         }
         try store.close()
         // Closing checkpoints the WAL into the log file: part of what the ingest cost.
+        ingest.report.seconds = Date().timeIntervalSince(started)
+        return ingest.report
+    }
+
+    /// `ingest -`: the records of the stream on stdin (`StepStream`), each step committed as it
+    /// comes (pipelined like files), metrics stored in batches between steps.
+    private static func runStream(_ request: IngestRequest, observer: any ProgressObserver, started: Date,
+                                  into open: () throws -> any LogStore) throws -> IngestReport {
+        let store = try open()
+        let ingest: Ingest
+        do { ingest = try Ingest(request: request, observer: observer, store: store) } catch {
+            try? store.close()
+            throw error
+        }
+        ingest.started = started
+        do {
+            var stream = StepStream(fd: 0)
+            var lines: [MetricsLine] = []
+            func storeLines() throws {
+                guard !lines.isEmpty else { return }
+                try ingest.storeMetrics(MetricsFile(path: "stdin", lines: lines))
+                lines.removeAll(keepingCapacity: true)
+            }
+            while let record = try stream.next() {
+                switch record {
+                case let .step(file):
+                    try storeLines()
+                    try ingest.ingestStep(file)
+                    observer.progress("ingest", done: ingest.report.stepsAdded + ingest.report.stepsSkipped, total: 0)
+                case let .metrics(more):
+                    lines += more
+                    if lines.count >= 4096 { try storeLines() }
+                }
+            }
+            try storeLines()
+            try ingest.waitForPendingWrite()
+            if ingest.needsRestore { try ingest.restore() }
+            try ingest.snapshotAtEnd()
+        } catch {
+            try? ingest.waitForPendingWrite()  // a step already handed to the writer still commits
+            try? store.close()
+            throw error
+        }
+        try store.close()
         ingest.report.seconds = Date().timeIntervalSince(started)
         return ingest.report
     }

@@ -54,6 +54,20 @@ struct MetricsFile {
             lineNumber = 1
         }
         var keys = MetricsKeyCache()
+        (start, lineNumber) = try decodeLines(bytes, from: start, line: lineNumber, allowPartialTail: allowPartialTail,
+                                              path: path, keys: &keys, into: &file.lines)
+        // Growing is what a followed metrics file does; being cut short under the mapping is not.
+        if mapped.wasCutShort { throw .changedWhileReading(path: path, detail: "it was cut short while being read") }
+        file.cursor = MetricsCursor(offset: start, nextLine: lineNumber, identity: mapped.identity,
+                                    tail: Array(bytes[max(0, start - MetricsCursor.tailLength)..<start]))
+        return file
+    }
+
+    /// Decodes the lines of `bytes` from offset `start` (line number `line`) into `lines`; a partial
+    /// last line is left when `allowPartialTail`. Returns where the next read starts and its line.
+    static func decodeLines(_ bytes: UnsafeRawBufferPointer, from start: Int, line: Int, allowPartialTail: Bool, path: String,
+                            keys: inout MetricsKeyCache, into lines: inout [MetricsLine]) throws(IngestError) -> (Int, Int) {
+        var start = start, lineNumber = line
         while start < bytes.count {
             var end = start
             while end < bytes.count && bytes[end] != 0x0A { end += 1 }
@@ -62,7 +76,7 @@ struct MetricsFile {
             if line.last == 0x0D { line = UnsafeRawBufferPointer(rebasing: line.dropLast()) }
             if !line.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) {
                 if let fast = MetricsLine.decodeFast(line, cache: &keys) {
-                    file.lines.append(fast)  // its keys are printable ASCII
+                    lines.append(fast)  // its keys are printable ASCII
                 } else {
                     let decoded: MetricsLine
                     do { decoded = try MetricsLine.decode(line) } catch {
@@ -72,16 +86,12 @@ struct MetricsFile {
                     if let key = decoded.values.first(where: { $0.key.utf8.contains(0) })?.key {
                         throw .nulInName(path: path, line: lineNumber, name: key)
                     }
-                    file.lines.append(decoded)
+                    lines.append(decoded)
                 }
             }
             start = min(end + 1, bytes.count)
             lineNumber += 1
         }
-        // Growing is what a followed metrics file does; being cut short under the mapping is not.
-        if mapped.wasCutShort { throw .changedWhileReading(path: path, detail: "it was cut short while being read") }
-        file.cursor = MetricsCursor(offset: start, nextLine: lineNumber, identity: mapped.identity,
-                                    tail: Array(bytes[max(0, start - MetricsCursor.tailLength)..<start]))
-        return file
+        return (start, lineNumber)
     }
 }

@@ -33,6 +33,20 @@ final class StepFile: Sendable {
         self.mapped = mapped
     }
 
+    /// A step frame already read into memory (`ingest -`), its header decoded; `label` names it
+    /// in messages. The step must be in the metadata (a frame has no file name).
+    init(label: String, mapped: MappedFile, header: SafetensorsHeader, record: Int) throws(IngestError) {
+        path = label
+        self.header = header
+        do throws(SafetensorsError) { step = try Safetensors.step(metadata: header.metadata, fileName: "") } catch {
+            throw .badStream(record: record, detail: "\(error) (a frame must carry its step in __metadata__[\"step\"])")
+        }
+        if let name = header.tensors.first(where: { $0.name.utf8.contains(0) })?.name {
+            throw .nulInName(path: label, line: nil, name: name)
+        }
+        self.mapped = mapped
+    }
+
     /// Throws `IngestError.changedWhileReading` when the file was truncated or written to since it
     /// was opened: what was read from it may be zeros or a mix of two versions.
     func checkUnchanged() throws(IngestError) { try mapped.checkUnchanged() }

@@ -1,0 +1,146 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EMALogFormats
+
+/// The records of `emalog ingest -`, read from a file descriptor (stdin), so a training loop
+/// hands its steps over without writing a file:
+///
+///     record := "S" frame        a safetensors file's bytes: the u64 header length, the header,
+///                                then exactly the data its offsets declare (self-delimiting);
+///                                the step is __metadata__["step"]
+///             | "M" line "\n"    one metrics JSON line
+///
+/// The stream ends at the end of a record; one that ends inside a record is refused (what came
+/// before is stored). A frame is checked by every rule a step file is, read once into memory that
+/// holds it for as long as the log needs it (a step and the two before, for the residuals).
+struct StepStream {
+    enum Record {
+        case step(StepFile)
+        case metrics([MetricsLine])
+    }
+
+    let fd: Int32
+    private var buffer = [UInt8](repeating: 0, count: 1 << 20)
+    private var start = 0, end = 0
+    /// Records read so far (the current one's number in messages).
+    private(set) var count = 0
+    private var keys = MetricsKeyCache()
+
+    /// Longest metrics line accepted.
+    static let maxLineLength = 16 << 20
+
+    init(fd: Int32) { self.fd = fd }
+
+    /// The next record, or nil at the end of the stream.
+    mutating func next() throws -> Record? {
+        guard try fill(atLeast: 1) else { return nil }
+        count += 1
+        let tag = buffer[start]
+        start += 1
+        switch tag {
+        case UInt8(ascii: "S"): return .step(try frame())
+        case UInt8(ascii: "M"): return .metrics(try line())
+        default:
+            let shown = (0x20..<0x7F).contains(tag) ? " ('\(Character(Unicode.Scalar(tag)))')" : ""
+            throw IngestError.badStream(record: count, detail: "starts with byte 0x\(String(tag, radix: 16))\(shown); a record is "
+                + "\"S\" and a safetensors frame, or \"M\" and one metrics line")
+        }
+    }
+
+    private var label: String { "stdin record \(count)" }
+
+    private mutating func frame() throws -> StepFile {
+        var prefix = [UInt8](repeating: 0, count: 8)
+        try prefix.withUnsafeMutableBytes { try read(exactly: $0, what: "the header length") }
+        let n: Int, header: SafetensorsHeader
+        var headerBytes: [UInt8] = []
+        do {
+            n = try prefix.withUnsafeBytes { try Safetensors.headerLength(prefix: $0, fileSize: Safetensors.maxHeaderLength + 8) }
+            headerBytes = [UInt8](repeating: 0, count: n)
+            try headerBytes.withUnsafeMutableBytes { try read(exactly: $0, what: "the header") }
+            header = try headerBytes.withUnsafeBytes { try Safetensors.decodeHeader($0) }
+        } catch let error as SafetensorsError {
+            throw IngestError.badFile(path: label, error)
+        }
+        let total = header.dataOffset + header.dataLength
+        let mapped = try MappedFile(label: label, count: total) { bytes in
+            bytes.copyMemory(from: UnsafeRawBufferPointer(start: prefix, count: 8))
+            headerBytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: bytes[8..<header.dataOffset]).copyMemory(from: $0) }
+            try read(exactly: UnsafeMutableRawBufferPointer(rebasing: bytes[header.dataOffset...]), what: "the tensor data")
+        }
+        return try StepFile(label: label, mapped: mapped, header: header, record: count)
+    }
+
+    private mutating func line() throws -> [MetricsLine] {
+        var searched = 0  // bytes after `start` known to hold no newline
+        while true {
+            if let newline = buffer[(start + searched)..<end].firstIndex(of: 0x0A) {
+                var lines: [MetricsLine] = []
+                let path = label, from = start
+                try buffer.withUnsafeBytes { all in
+                    _ = try MetricsFile.decodeLines(UnsafeRawBufferPointer(rebasing: all[from..<newline]), from: 0, line: 1,
+                                                    allowPartialTail: false, path: path, keys: &keys, into: &lines)
+                }
+                start = newline + 1
+                return lines
+            }
+            searched = end - start
+            guard searched < Self.maxLineLength else {
+                throw IngestError.badStream(record: count, detail: "a metrics line longer than \(Self.maxLineLength) bytes")
+            }
+            guard try fill(atLeast: searched + 1) else {
+                throw IngestError.badStream(record: count, detail: "the stream ended inside a metrics line (no newline)")
+            }
+        }
+    }
+
+    /// Makes at least `needed` unread bytes available in the buffer (growing it for a long line);
+    /// false when the stream ends first.
+    private mutating func fill(atLeast needed: Int) throws -> Bool {
+        if end - start >= needed { return true }
+        if start > 0 {
+            buffer.withUnsafeMutableBytes { b in b.baseAddress!.copyMemory(from: b.baseAddress! + start, byteCount: end - start) }
+            end -= start
+            start = 0
+        }
+        if buffer.count < needed { buffer += [UInt8](repeating: 0, count: needed - buffer.count + (1 << 20)) }
+        while end < needed {
+            let got = buffer.withUnsafeMutableBytes { b in readBytes(fd, b.baseAddress! + end, b.count - end) }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw IngestError.unreadable(path: "stdin", reason: String(cString: strerror(errno)))
+            }
+            if got == 0 { return false }
+            end += got
+        }
+        return true
+    }
+
+    /// Fills `destination` from the buffer, then straight from the stream (large data is not copied twice).
+    private mutating func read(exactly destination: UnsafeMutableRawBufferPointer, what: String) throws {
+        let buffered = min(end - start, destination.count)
+        buffer.withUnsafeBytes { b in destination.baseAddress?.copyMemory(from: b.baseAddress! + start, byteCount: buffered) }
+        start += buffered
+        var done = buffered
+        while done < destination.count {
+            let got = readBytes(fd, destination.baseAddress! + done, destination.count - done)
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw IngestError.unreadable(path: "stdin", reason: String(cString: strerror(errno)))
+            }
+            if got == 0 {
+                throw IngestError.badStream(record: count, detail: "the stream ended inside \(what) (\(done) of \(destination.count) bytes); "
+                    + "that step is not stored")
+            }
+            done += got
+        }
+    }
+}
+
+/// read(2), retried by the callers on EINTR.
+private func readBytes(_ fd: Int32, _ destination: UnsafeMutableRawPointer, _ count: Int) -> Int {
+    read(fd, destination, count)
+}
