@@ -24,6 +24,20 @@ public enum CLI {
         try run(program: binary, args)
     }
 
+    /// Runs `emalog args...` to completion with `input` on its stdin (written to a file first, so a
+    /// large input never blocks on a full pipe).
+    public static func run(_ args: [String], stdin input: Data) throws -> Result {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-stdin-\(UUID().uuidString)").path
+        try input.write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let process = try start(program: binary, args, stdin: FileHandle(forReadingAtPath: path))
+        let out = process.stdout.fileHandleForReading.readDataToEndOfFile()
+        let err = process.stderr.fileHandleForReading.readDataToEndOfFile()
+        process.process.waitUntilExit()
+        return Result(status: process.process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+                      stderr: String(decoding: err, as: UTF8.self))
+    }
+
     /// Runs any program to completion (e.g. `setpriv ... emalog`); returns its status and output.
     public static func run(program: String, _ args: [String]) throws -> Result {
         let process = try start(program: program, args)
@@ -56,10 +70,11 @@ public enum CLI {
     }
 
     /// Starts `program args...` without waiting.
-    public static func start(program: String, _ args: [String]) throws -> Running {
+    public static func start(program: String, _ args: [String], stdin: FileHandle? = nil) throws -> Running {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = args
+        if let stdin { process.standardInput = stdin }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

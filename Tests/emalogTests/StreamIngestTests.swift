@@ -1,0 +1,98 @@
+import EMALogTestSupport
+import FormatsTestSupport
+import Foundation
+import Testing
+
+/// `ingest -` reads records from stdin ("S" + a safetensors frame, "M" + a metrics line) and
+/// stores exactly what ingesting the same steps as files stores; bad or cut-short records are
+/// refused with what came before kept.
+@Suite struct StreamIngestTests {
+    let dir = TemporaryDirectory()
+    var stepFiles: [String] {
+        get throws {
+            let folder = Fixtures.path("mlp-f32/steps")
+            return try FileManager.default.contentsOfDirectory(atPath: folder).sorted().map { (folder as NSString).appendingPathComponent($0) }
+        }
+    }
+    let tracks = ["--ema", "0.9", "--ema", "name=w,decay=0.99,schedule=warmup,form=lerp", "--snapshot-every", "8"]
+
+    func stream(_ files: [String], metrics: Bool = true) throws -> Data {
+        var data = Data()
+        for (k, file) in files.enumerated() {
+            data.append(UInt8(ascii: "S"))
+            data.append(try Data(contentsOf: URL(fileURLWithPath: file)))
+            if metrics { data.append(Data("M{\"step\": \(k + 1), \"loss\": \(1.0 / Double(k + 1))}\n".utf8)) }
+        }
+        return data
+    }
+
+    func dump(_ db: String, _ selectors: [String]) throws -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for selector in selectors {
+            let path = dir.file("\(selector)-\(UUID().uuidString).safetensors")
+            let r = try CLI.run(["shadow", "--db", db, "--ema", selector, "-o", path])
+            #expect(r.status == 0, "\(r.stderr)")
+            for (name, t) in try LoadedSafetensors(path: path).tensors { out[selector + "/" + name] = t.bytes }
+        }
+        return out
+    }
+
+    @Test func aStreamStoresWhatTheFilesStore() throws {
+        let files = try stepFiles
+        let streamed = dir.file("streamed.emalog"), filed = dir.file("filed.emalog")
+        let r = try CLI.run(["ingest", "--db", streamed] + tracks + ["-"], stdin: try stream(files))
+        #expect(r.status == 0 && r.stderr.contains("added \(files.count) steps") && r.stderr.contains("\(files.count) metric values"),
+                "\(r.stderr)")
+        #expect(try CLI.run(["ingest", "--db", filed] + tracks + [Fixtures.path("mlp-f32/steps")]).status == 0)
+        #expect(try dump(streamed, ["ema-0.9", "w"]) == dump(filed, ["ema-0.9", "w"]))
+        for step in [1, 9, files.count] {
+            let a = dir.file("a-\(step).safetensors"), b = dir.file("b-\(step).safetensors")
+            _ = try CLI.run(["raw", "--db", streamed, "--step", "\(step)", "-o", a])
+            _ = try CLI.run(["raw", "--db", filed, "--step", "\(step)", "-o", b])
+            #expect(try LoadedSafetensors(path: a).tensors.mapValues(\.bytes) == LoadedSafetensors(path: b).tensors.mapValues(\.bytes))
+        }
+        let csv = try CLI.run(["metrics", "--db", streamed, "--format", "csv"]).stdout
+        #expect(csv.hasPrefix("step,loss\n1,1.0\n2,0.5\n"), "\(csv.prefix(80))")
+        #expect(try CLI.run(["audit", "--db", streamed]).status == 0)
+        // The same stream again is a no-op; a stream continuing it resumes the tracks.
+        let again = try CLI.run(["ingest", "--db", streamed, "-"], stdin: try stream(files))
+        #expect(again.status == 0 && again.stderr.contains("skipped \(files.count) identical"), "\(again.stderr)")
+    }
+
+    @Test func aStreamResumedInPiecesEqualsOneStream() throws {
+        let files = try stepFiles
+        let whole = dir.file("whole.emalog"), pieces = dir.file("pieces.emalog")
+        #expect(try CLI.run(["ingest", "--db", whole] + tracks + ["-"], stdin: try stream(files)).status == 0)
+        let half = files.count / 2
+        #expect(try CLI.run(["ingest", "--db", pieces] + tracks + ["-"], stdin: try stream(Array(files[..<half]))).status == 0)
+        #expect(try CLI.run(["ingest", "--db", pieces, "-"], stdin: try stream(Array(files[half...]), metrics: false)).status == 0)
+        #expect(try dump(whole, ["ema-0.9", "w"]) == dump(pieces, ["ema-0.9", "w"]))
+    }
+
+    @Test func badAndCutShortRecordsAreRefusedAfterStoringWhatCameBefore() throws {
+        let files = try stepFiles
+        let good = try stream(Array(files[..<3]))
+        let third = try Data(contentsOf: URL(fileURLWithPath: files[3]))
+        let cases: [(String, Data, String)] = [
+            ("cut inside a frame's data", good + Data([UInt8(ascii: "S")]) + third.prefix(third.count - 5), "ended inside the tensor data"),
+            ("cut inside the header", good + Data([UInt8(ascii: "S")]) + third.prefix(12), "ended inside the header"),
+            ("an unknown record", good + Data("X".utf8), "starts with byte 0x58"),
+            ("a metrics line without its newline", good + Data("M{\"step\": 4, \"loss\": 1}".utf8), "inside a metrics line"),
+            ("a bad metrics line", good + Data("M{\"loss\": 1}\n".utf8), "stdin record 7"),
+        ]
+        for (k, (what, data, message)) in cases.enumerated() {
+            let db = dir.file("bad-\(k).emalog")
+            let r = try CLI.run(["ingest", "--db", db, "--ema", "0.9", "-"], stdin: data)
+            #expect(r.status == 65 && r.stderr.contains(message), "\(what): \(r.stderr)")
+            let info = try CLI.run(["info", "--db", db])
+            #expect(info.stdout.contains("steps        3 (1 ... 3)"), "\(what): \(info.stdout)")
+            #expect(try CLI.run(["audit", "--db", db]).status == 0, "\(what)")
+        }
+        // A frame without a step in its metadata has no file name to take one from.
+        var frame = SafetensorsBuilder()
+        frame.add("w", shape: [2], floats: [0, 1])
+        let r = try CLI.run(["ingest", "--db", dir.file("nostep.emalog"), "-"], stdin: Data([UInt8(ascii: "S")] + frame.bytes()))
+        #expect(r.status == 65 && r.stderr.contains("__metadata__"), "\(r.stderr)")
+        #expect(try CLI.run(["ingest", "--db", dir.file("x.emalog"), "-", files[0]]).status == 64)
+    }
+}
