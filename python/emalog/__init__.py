@@ -1,0 +1,9 @@
+"""emalog for Python: log steps from the training loop, load EMA shadows back as state_dicts.
+
+Drives the `emalog` binary (found through $EMALOG or PATH)."""
+from ._cli import EmalogError, binary
+from ._load import info, load_raw, load_shadow, metrics, sweep
+from .logger import Logger
+
+__all__ = ["EmalogError", "Logger", "binary", "info", "load_raw", "load_shadow", "metrics", "sweep"]
+__version__ = "0.1.0"

@@ -1,0 +1,140 @@
+"""Logging from the training loop into a long-running `emalog ingest -` child."""
+import queue
+import subprocess
+import threading
+
+from . import _frame
+from ._cli import EmalogError, binary, error_text
+
+_CLOSE = object()
+
+
+class Logger:
+    """Feeds each step (and metrics) to `emalog ingest --db DB ... -` over a pipe: no step files.
+
+    `step()` builds the step's frame (one copy of each tensor; a GPU tensor is copied to the CPU
+    once, straight into the frame) and hands it to a writer thread through a queue of
+    `queue_steps` frames: training waits only when the child is that far behind, so memory stays
+    at about `queue_steps + 1` steps plus the pipe's 64 KiB. A refusal or crash of the child
+    surfaces as `EmalogError` with emalog's message on the next call; `close()` (or leaving the
+    `with` block) waits until every step sent has committed and raises if any did not. The child
+    runs in its own session, so a Ctrl-C in the training script does not reach it: it commits
+    every step it received whole, and a step cut short by the script's end is refused alone.
+    """
+
+    def __init__(self, db, ema=(), snapshot_every=None, keyframe_every=None, queue_steps=2, replace=False,
+                 allow_nonfinite=False):
+        if isinstance(ema, str):
+            ema = [ema]
+        args = [binary(), "ingest", "--db", str(db)]
+        for spec in ema:
+            args += ["--ema", str(spec)]
+        if snapshot_every is not None:
+            args += ["--snapshot-every", str(int(snapshot_every))]
+        if keyframe_every is not None:
+            args += ["--keyframe-every", str(int(keyframe_every))]
+        if replace:
+            args.append("--replace")
+        if allow_nonfinite:
+            args.append("--allow-nonfinite")
+        args.append("-")
+        self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                         start_new_session=True)
+        self._stderr = bytearray()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
+        self._queue = queue.Queue(maxsize=max(1, int(queue_steps)))
+        self._failure = None
+        self._closed = False
+        self.summary = None
+        self._writer = threading.Thread(target=self._write, daemon=True)
+        self._writer.start()
+
+    def _read_stderr(self):
+        for chunk in iter(lambda: self._process.stderr.read1(65536), b""):
+            self._stderr += chunk
+
+    def _write(self):
+        stdin = self._process.stdin
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _CLOSE:
+                    break
+                for part in item:
+                    stdin.write(part)
+        except (BrokenPipeError, OSError) as error:
+            self._failure = error
+            # Let a blocked put() go on: drop what is queued (the child has stopped).
+            while True:
+                try:
+                    if self._queue.get_nowait() is _CLOSE:
+                        break
+                except queue.Empty:
+                    break
+        finally:
+            try:
+                stdin.close()
+            except OSError:
+                pass
+
+    def _raise_if_failed(self):
+        if self._failure is not None or self._process.poll() not in (None, 0):
+            self._process.wait()
+            self._stderr_reader.join()
+            raise EmalogError(error_text(bytes(self._stderr)) or f"emalog ingest exited with {self._process.returncode}",
+                              self._process.returncode)
+
+    def _put(self, parts):
+        if self._closed:
+            raise EmalogError("this Logger is closed")
+        self._raise_if_failed()
+        while True:
+            try:
+                self._queue.put(parts, timeout=0.5)
+                return
+            except queue.Full:
+                self._raise_if_failed()
+
+    def step(self, step, state, metrics=None):
+        """Logs one step: `state` is an nn.Module, a state_dict, or a dict of numpy arrays (the
+        same tensors every step); `metrics` a dict of numbers for this step."""
+        parts = [b"S", _frame.build(state, step)]
+        if metrics:
+            parts += [b"M", _frame.metrics_line(step, metrics)]
+        self._put(parts)
+
+    def metrics(self, step, metrics):
+        """Logs metrics for any step (an eval that comes late)."""
+        self._put([b"M", _frame.metrics_line(step, metrics)])
+
+    def close(self):
+        """Waits until every step sent has committed; returns emalog's summary line. Raises
+        EmalogError when emalog refused something or failed."""
+        if self._closed:
+            return self.summary
+        self._closed = True
+        if self._failure is None:
+            self._queue.put(_CLOSE)
+        self._writer.join()
+        status = self._process.wait()
+        self._stderr_reader.join()
+        text = bytes(self._stderr).decode("utf-8", "replace")
+        lines = [line for line in text.splitlines() if line.startswith("emalog: ingest: ")]
+        self.summary = lines[-1][len("emalog: "):] if lines else None
+        if status != 0:
+            raise EmalogError(error_text(text) or f"emalog ingest exited with {status}", status)
+        return self.summary
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if kind is None:
+            self.close()
+        else:
+            try:
+                self.close()  # what was sent still commits
+            except EmalogError:
+                pass  # the exception already in flight says more
+        return False
