@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages emalog needs when they are missing: the SQLite and zstd libraries and headers,
-# and the sqlite3 tool (tests and the acceptance kit read logs with it). Swift itself must be on PATH.
+# the sqlite3 tool (tests and the acceptance kit read logs with it) and python3-venv (the Python
+# package's tests run in a virtualenv). Swift itself must be on PATH.
 set -euo pipefail
 need=()
-for pkg in libsqlite3-dev libzstd-dev sqlite3; do
+for pkg in libsqlite3-dev libzstd-dev sqlite3 python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then
