@@ -61,7 +61,6 @@ extension EMALogCommand {
             if inputs.contains("-") {
                 guard inputs == ["-"] else { throw ValidationError("`-` (the stream on stdin) is the only input when given") }
                 guard !follow else { throw ValidationError("--follow watches files; `-` already reads stdin until it closes") }
-                guard !removeIngested else { throw ValidationError("--remove-ingested deletes step files; `-` reads no file") }
             }
             guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") }
             guard keyframeEvery > 0 else { throw ValidationError("--keyframe-every must be > 0") }

@@ -36,47 +36,84 @@ def tensors_of(state):
     return dict(state.items())
 
 
-def build(state, step):
-    """The frame's bytes (a bytearray): header, then each tensor's bytes in name order. A tensor on
-    a GPU is copied once, straight into the frame; a CPU tensor or array is copied once too."""
-    torch = _torch()
-    tensors = tensors_of(state)
-    entries, layout, offset = {}, [], 0
-    for name in sorted(tensors):
-        value = tensors[name]
-        if torch is not None and isinstance(value, torch.Tensor):
-            dtypes = _torch_dtypes(torch)
-            if value.dtype not in dtypes:
-                raise TypeError(f"tensor {name!r} has dtype {value.dtype}, which safetensors cannot hold")
-            dtype, shape, nbytes = dtypes[value.dtype], list(value.shape), value.numel() * value.element_size()
-        else:
-            array = np.asarray(value)
-            if array.dtype not in _NUMPY_DTYPES:
-                raise TypeError(f"tensor {name!r} has dtype {array.dtype}, which safetensors cannot hold")
-            value = array
-            dtype, shape, nbytes = _NUMPY_DTYPES[array.dtype], list(array.shape), array.nbytes
-        entries[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + nbytes]}
-        layout.append((name, value, offset, nbytes))
-        offset += nbytes
-    entries["__metadata__"] = {"step": str(int(step))}
-    header = json.dumps(entries, separators=(",", ":")).encode()
-    header += b" " * (-len(header) % 8)  # data 8-byte aligned, as safetensors writes it
-    start = 8 + len(header)
-    frame = bytearray(start + offset)
-    frame[:8] = len(header).to_bytes(8, "little")
-    frame[8:start] = header
-    if torch is not None and layout:
-        frame_tensor = torch.frombuffer(frame, dtype=torch.uint8) if len(frame) else None
-    for name, value, at, nbytes in layout:
-        if nbytes == 0:
-            continue
-        if torch is not None and isinstance(value, torch.Tensor):
-            target = frame_tensor[start + at:start + at + nbytes].view(value.dtype).view(value.shape)
-            target.copy_(value.detach())
-        else:
-            np.frombuffer(frame, dtype=np.uint8, count=nbytes, offset=start + at)[:] = \
-                np.ascontiguousarray(value).reshape(-1).view(np.uint8)
-    return frame
+class Frame:
+    """A step's safetensors layout (header and where each tensor goes), filled into any buffer."""
+
+    def __init__(self, state, step):
+        self.torch = _torch()
+        tensors = tensors_of(state)
+        entries, self.layout, offset = {}, [], 0
+        for name in sorted(tensors):
+            value = tensors[name]
+            if self.torch is not None and isinstance(value, self.torch.Tensor):
+                dtypes = _torch_dtypes(self.torch)
+                if value.dtype not in dtypes:
+                    raise TypeError(f"tensor {name!r} has dtype {value.dtype}, which safetensors cannot hold")
+                dtype, shape, nbytes = dtypes[value.dtype], list(value.shape), value.numel() * value.element_size()
+            else:
+                array = np.asarray(value)
+                if array.dtype not in _NUMPY_DTYPES:
+                    raise TypeError(f"tensor {name!r} has dtype {array.dtype}, which safetensors cannot hold")
+                value = array
+                dtype, shape, nbytes = _NUMPY_DTYPES[array.dtype], list(array.shape), array.nbytes
+            entries[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + nbytes]}
+            self.layout.append((name, value, offset, nbytes))
+            offset += nbytes
+        entries["__metadata__"] = {"step": str(int(step))}
+        header = json.dumps(entries, separators=(",", ":")).encode()
+        self.header = header + b" " * (-len(header) % 8)  # data 8-byte aligned, as safetensors writes it
+        self.start = 8 + len(self.header)
+        self.size = self.start + offset
+
+    def fill(self, buffer):
+        """Writes the frame into `buffer` (writable, `size` bytes): one copy of each tensor (a GPU
+        tensor straight from the device)."""
+        view = memoryview(buffer)
+        view[:8] = len(self.header).to_bytes(8, "little")
+        view[8:self.start] = self.header
+        torch = self.torch
+        whole = None
+        for name, value, at, nbytes in self.layout:
+            if nbytes == 0:
+                continue
+            if torch is not None and isinstance(value, torch.Tensor):
+                if whole is None:
+                    whole = torch.frombuffer(buffer, dtype=torch.uint8)
+                whole[self.start + at:self.start + at + nbytes].view(value.dtype).view(value.shape).copy_(value.detach())
+            else:
+                np.frombuffer(buffer, dtype=np.uint8, count=nbytes, offset=self.start + at)[:] = \
+                    np.ascontiguousarray(value).reshape(-1).view(np.uint8)
+
+
+def build(state, step, spares=None):
+    """The frame's bytes (a bytearray). `spares`: a list of frames already sent, one of which is
+    reused when it has the right size (a fresh bytearray of hundreds of MB costs a page fault
+    per 4 KiB)."""
+    frame = Frame(state, step)
+    buffer = None
+    while spares:
+        candidate = spares.pop()
+        if len(candidate) == frame.size:
+            buffer = candidate
+            break
+    if buffer is None:
+        buffer = bytearray(frame.size)
+    frame.fill(buffer)
+    return buffer
+
+
+def write_file(state, step, path):
+    """Writes the step as a safetensors file at `path`, filled in place through a memory map."""
+    import mmap
+    import os
+    frame = Frame(state, step)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.ftruncate(fd, frame.size)
+        with mmap.mmap(fd, frame.size) as mapped:
+            frame.fill(mapped)
+    finally:
+        os.close(fd)
 
 
 def metrics_line(step, metrics):

@@ -47,8 +47,10 @@ def train(log, steps, seed=0):
 
 def test_a_training_loop_logs_and_loads_back_bit_exact(db, tmp_path):
     with emalog.Logger(db, ema=["0.99", "name=w,decay=0.999,schedule=warmup,form=lerp"], snapshot_every=8) as log:
+        spool = log._spool
         model, states = train(log, 30)
         log.metrics(30, {"eval/acc": 0.75})
+    assert spool is None or not os.path.exists(spool), "the spool is emptied and removed"
     assert log.summary.startswith("ingest: added 30 steps")
     shadow = emalog.load_shadow(db, ema="ema-0.99")
     expected = reference_ema(states, 0.99)
@@ -80,11 +82,12 @@ def test_a_training_loop_logs_and_loads_back_bit_exact(db, tmp_path):
     assert not any(p.suffix == ".safetensors" for p in tmp_path.rglob("*")), "no step file is left behind"
 
 
-def test_numpy_only_states_and_framework(db):
+@pytest.mark.parametrize("spool", ["auto", None])
+def test_numpy_only_states_and_framework(db, spool):
     rng = np.random.default_rng(1)
     w = rng.standard_normal((8, 8)).astype(np.float32)
     states = []
-    with emalog.Logger(db, ema="0.9") as log:
+    with emalog.Logger(db, ema="0.9", spool=spool) as log:
         for step in range(1, 11):
             w = w + np.float32(0.01) * rng.standard_normal(w.shape).astype(np.float32)
             log.step(step, {"w": w, "count": np.array([step], dtype=np.int64)})
@@ -94,8 +97,9 @@ def test_numpy_only_states_and_framework(db):
     assert emalog.load_raw(db, step=4, framework="numpy")["count"].tolist() == [4]
 
 
-def test_a_refused_step_surfaces_as_an_exception_with_emalogs_message(db):
-    log = emalog.Logger(db, ema="0.9")
+@pytest.mark.parametrize("spool", ["auto", None])
+def test_a_refused_step_surfaces_as_an_exception_with_emalogs_message(db, spool):
+    log = emalog.Logger(db, ema="0.9", spool=spool)
     log.step(1, {"w": np.zeros(4, np.float32)})
     log.step(2, {"w": np.array([0, np.nan, 0, 0], np.float32)})
     with pytest.raises(emalog.EmalogError) as raised:

@@ -16,14 +16,14 @@ extension Ingest {
         if stored.sourceSize == file.size && stored.sourceHash == hash {
             try file.checkUnchanged()
             report.stepsSkipped += 1
-            removeIfRequested(file.path)
+            removeIfRequested(file)
             return
         }
         let difference = try firstDifference(file)
         try file.checkUnchanged()  // a comparison with bytes cut short under the mapping says nothing
         guard let difference else {
             report.stepsSkipped += 1
-            removeIfRequested(file.path)
+            removeIfRequested(file)
             return
         }
         guard request.replace else {
@@ -37,7 +37,7 @@ extension Ingest {
             rederive = try w.deleteSnapshots(fromStep: file.step).map { SnapshotKey(track: $0.track, step: $0.step) }
         }
         snapshotsToRederive.formUnion(rederive)
-        removeIfRequested(file.path)
+        removeIfRequested(file)
         report.stepsReplaced += 1
         report.bytesWritten += file.header.dataLength
         storedSteps.reset()
@@ -132,7 +132,7 @@ extension Ingest {
             try appender.appendPipelined(stepRecord(for: file, hash: hash), StepFileSource(file, tensors: tensors), tensors: tensors)
             // It returns once the step before has committed (it waits for that write first).
             removeCommittedFile()
-            if request.removeIngested { fileBeingWritten = file.path }
+            if request.removeIngested, file.isFile { fileBeingWritten = file.path }
         } else {
             try waitForPendingWrite()
             let isFirst = tensors.isEmpty
@@ -148,7 +148,7 @@ extension Ingest {
                                                           tensors: tensors, in: w)
                 if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
             }
-            removeIfRequested(file.path)
+            removeIfRequested(file)
         }
         firstStep = first
         lastStep = file.step
@@ -209,15 +209,18 @@ extension Ingest {
     private func removeCommittedFile() {
         if let path = fileBeingWritten {
             fileBeingWritten = nil
-            removeIfRequested(path)
+            remove(path)
         }
     }
 
     /// With `--remove-ingested`, deletes a step file whose step the log holds (committed). The file
     /// may still be mapped as the next step's predecessor: unlinking leaves the mapping and its
     /// fstat checks as they were. A file that cannot be deleted is reported, not an error.
-    func removeIfRequested(_ path: String) {
-        guard request.removeIngested, request.inputs != ["-"] else { return }
+    func removeIfRequested(_ file: StepFile) {
+        if request.removeIngested, file.isFile { remove(file.path) }
+    }
+
+    private func remove(_ path: String) {
         if unlink(path) == 0 { report.filesRemoved += 1 } else {
             report.removalFailures.append("\(path): \(String(cString: strerror(errno)))")
         }

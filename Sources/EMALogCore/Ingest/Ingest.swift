@@ -127,6 +127,10 @@ public final class Ingest {
                     try storeLines()
                     try ingest.ingestStep(file)
                     observer.progress("ingest", done: ingest.report.stepsAdded + ingest.report.stepsSkipped, total: 0)
+                case let .file(path):
+                    try storeLines()
+                    try ingest.ingestStep(at: path)
+                    observer.progress("ingest", done: ingest.report.stepsAdded + ingest.report.stepsSkipped, total: 0)
                 case let .metrics(more):
                     lines += more
                     if lines.count >= 4096 { try storeLines() }

@@ -8,6 +8,8 @@ final class StepFile: Sendable {
     let step: Int
     let header: SafetensorsHeader
     let mapped: MappedFile
+    /// A file on disk (not a frame read from a stream), which `--remove-ingested` may delete.
+    let isFile: Bool
 
     /// The file's size in bytes.
     var size: Int { mapped.bytes.count }
@@ -31,6 +33,7 @@ final class StepFile: Sendable {
             throw .nulInName(path: path, line: nil, name: name)
         }
         self.mapped = mapped
+        isFile = true
     }
 
     /// A step frame already read into memory (`ingest -`), its header decoded; `label` names it
@@ -45,6 +48,7 @@ final class StepFile: Sendable {
             throw .nulInName(path: label, line: nil, name: name)
         }
         self.mapped = mapped
+        isFile = false
     }
 
     /// Throws `IngestError.changedWhileReading` when the file was truncated or written to since it

@@ -12,6 +12,8 @@ import EMALogFormats
 ///                                then exactly the data its offsets declare (self-delimiting);
 ///                                the step is __metadata__["step"]
 ///             | "M" line "\n"    one metrics JSON line
+///             | "F" path "\n"    a complete step file to ingest (deleted once committed with
+///                                --remove-ingested: the Python Logger's spool in /dev/shm)
 ///
 /// The stream ends at the end of a record; one that ends inside a record is refused (what came
 /// before is stored). A frame is checked by every rule a step file is, read once into memory that
@@ -20,6 +22,8 @@ struct StepStream {
     enum Record {
         case step(StepFile)
         case metrics([MetricsLine])
+        /// A step file named by an "F" record.
+        case file(String)
     }
 
     let fd: Int32
@@ -43,10 +47,11 @@ struct StepStream {
         switch tag {
         case UInt8(ascii: "S"): return .step(try frame())
         case UInt8(ascii: "M"): return .metrics(try line())
+        case UInt8(ascii: "F"): return .file(try path())
         default:
             let shown = (0x20..<0x7F).contains(tag) ? " ('\(Character(Unicode.Scalar(tag)))')" : ""
             throw IngestError.badStream(record: count, detail: "starts with byte 0x\(String(tag, radix: 16))\(shown); a record is "
-                + "\"S\" and a safetensors frame, or \"M\" and one metrics line")
+                + "\"S\" and a safetensors frame, \"M\" and one metrics line, or \"F\" and a step file's path")
         }
     }
 
@@ -72,6 +77,26 @@ struct StepStream {
             try read(exactly: UnsafeMutableRawBufferPointer(rebasing: bytes[header.dataOffset...]), what: "the tensor data")
         }
         return try StepFile(label: label, mapped: mapped, header: header, record: count)
+    }
+
+    /// An "F" record's path, up to its newline (at most 4096 bytes of UTF-8, no NUL).
+    private mutating func path() throws -> String {
+        var searched = 0
+        while true {
+            if let newline = buffer[(start + searched)..<end].firstIndex(of: 0x0A) {
+                let bytes = buffer[start..<newline]
+                start = newline + 1
+                guard !bytes.isEmpty, !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else {
+                    throw IngestError.badStream(record: count, detail: "an \"F\" record's path is empty, not UTF-8 or holds a NUL")
+                }
+                return text
+            }
+            searched = end - start
+            guard searched <= 4096 else { throw IngestError.badStream(record: count, detail: "an \"F\" record's path is longer than 4096 bytes") }
+            guard try fill(atLeast: searched + 1) else {
+                throw IngestError.badStream(record: count, detail: "the stream ended inside an \"F\" record (no newline)")
+            }
+        }
     }
 
     private mutating func line() throws -> [MetricsLine] {
