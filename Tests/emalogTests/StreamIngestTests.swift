@@ -69,6 +69,29 @@ import Testing
         #expect(try dump(whole, ["ema-0.9", "w"]) == dump(pieces, ["ema-0.9", "w"]))
     }
 
+    /// "F" records name step files: ingested like files given on the command line, and deleted
+    /// once committed only with --remove-ingested.
+    @Test func fileRecordsAreIngestedAndRemovedOnlyWhenAsked() throws {
+        let files = try stepFiles
+        for remove in [false, true] {
+            let spool = dir.file("spool-\(remove)")
+            try FileManager.default.createDirectory(atPath: spool, withIntermediateDirectories: true)
+            var data = Data()
+            for file in files.prefix(5) {
+                let copy = (spool as NSString).appendingPathComponent((file as NSString).lastPathComponent)
+                try FileManager.default.copyItem(atPath: file, toPath: copy)
+                data.append(Data("F\(copy)\n".utf8))
+            }
+            let db = dir.file("f-\(remove).emalog")
+            let r = try CLI.run(["ingest", "--db", db, "--ema", "0.9"] + (remove ? ["--remove-ingested"] : []) + ["-"], stdin: data)
+            #expect(r.status == 0 && r.stderr.contains("added 5 steps"), "\(r.stderr)")
+            let left = try FileManager.default.contentsOfDirectory(atPath: spool)
+            #expect(left.count == (remove ? 0 : 5), "\(left)")
+        }
+        let r = try CLI.run(["ingest", "--db", dir.file("f-missing.emalog"), "-"], stdin: Data("F/nonexistent/step-1.safetensors\n".utf8))
+        #expect(r.status == 66, "\(r.stderr)")
+    }
+
     @Test func badAndCutShortRecordsAreRefusedAfterStoringWhatCameBefore() throws {
         let files = try stepFiles
         let good = try stream(Array(files[..<3]))
