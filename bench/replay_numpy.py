@@ -12,11 +12,11 @@ import time
 import numpy as np
 from safetensors.numpy import load_file
 
-files = sorted(glob.glob(sys.argv[1] + "/*.safetensors"))
-decay = np.float32(0.99)
-runs = []
-for _ in range(5):
-    start = time.perf_counter()
+
+
+def numpy_loop(files, decay=0.99):
+    """The EMA of the files' floating tensors (seed at the first), as a numpy loop does it."""
+    decay = np.float32(decay)
     shadow = None
     for path in files:
         step = load_file(path)
@@ -26,5 +26,14 @@ for _ in range(5):
             for k, s in shadow.items():
                 s *= decay
                 s += (np.float32(1) - decay) * step[k].astype(np.float32, copy=False)
-    runs.append(time.perf_counter() - start)
-print(f"{len(files)} steps: median {sorted(runs)[2]:.3f} s (runs: {', '.join(f'{r:.3f}' for r in runs)})")
+    return shadow
+
+
+if __name__ == "__main__":
+    files = sorted(glob.glob(sys.argv[1] + "/*.safetensors"))
+    runs = []
+    for _ in range(5):
+        start = time.perf_counter()
+        numpy_loop(files)
+        runs.append(time.perf_counter() - start)
+    print(f"{len(files)} steps: median {sorted(runs)[2]:.3f} s (runs: {', '.join(f'{r:.3f}' for r in runs)})")

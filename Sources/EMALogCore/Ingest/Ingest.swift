@@ -78,7 +78,16 @@ public final class Ingest {
         for path in scan.metricsFiles {
             metrics.append(try MetricsFile.read(path: path, allowPartialTail: request.follow))
         }
-        // A log created here and left without a recorded ingest is removed again when closed.
+        return try running(request, observer: observer, started: started, into: open) { ingest in
+            try ingest.ingest(scan: scan, metrics: metrics)
+        }
+    }
+
+    /// Opens the store, runs `body` on an ingest over it, waits for the last write and closes the
+    /// store, also when `body` throws (a step already handed to the writer still commits). A log
+    /// created here and left without a recorded ingest is removed again when closed.
+    private static func running(_ request: IngestRequest, observer: any ProgressObserver, started: Date,
+                                into open: () throws -> any LogStore, _ body: (Ingest) throws -> Void) throws -> IngestReport {
         let store = try open()
         let ingest: Ingest
         do {
@@ -89,10 +98,10 @@ public final class Ingest {
         }
         ingest.started = started
         do {
-            try ingest.ingest(scan: scan, metrics: metrics)
+            try body(ingest)
             try ingest.waitForPendingWrite()
         } catch {
-            try? ingest.waitForPendingWrite()  // a step already handed to the writer still commits
+            try? ingest.waitForPendingWrite()
             try? store.close()
             throw error
         }
@@ -106,14 +115,7 @@ public final class Ingest {
     /// comes (pipelined like files), metrics stored in batches between steps.
     private static func runStream(_ request: IngestRequest, observer: any ProgressObserver, started: Date,
                                   into open: () throws -> any LogStore) throws -> IngestReport {
-        let store = try open()
-        let ingest: Ingest
-        do { ingest = try Ingest(request: request, observer: observer, store: store) } catch {
-            try? store.close()
-            throw error
-        }
-        ingest.started = started
-        do {
+        try running(request, observer: observer, started: started, into: open) { ingest in
             var stream = StepStream(fd: 0)
             var lines: [MetricsLine] = []
             func storeLines() throws {
@@ -126,28 +128,21 @@ public final class Ingest {
                 case let .step(file):
                     try storeLines()
                     try ingest.ingestStep(file)
-                    observer.progress("ingest", done: ingest.report.stepsAdded + ingest.report.stepsSkipped, total: 0)
                 case let .file(path):
                     try storeLines()
                     try ingest.ingestStep(at: path)
-                    observer.progress("ingest", done: ingest.report.stepsAdded + ingest.report.stepsSkipped, total: 0)
                 case let .metrics(more):
                     lines += more
                     if lines.count >= 4096 { try storeLines() }
+                    continue
                 }
+                observer.progress("ingest", done: ingest.report.stepsAdded + ingest.report.stepsSkipped, total: 0)
             }
             try storeLines()
             try ingest.waitForPendingWrite()
             if ingest.needsRestore { try ingest.restore() }
             try ingest.snapshotAtEnd()
-        } catch {
-            try? ingest.waitForPendingWrite()  // a step already handed to the writer still commits
-            try? store.close()
-            throw error
         }
-        try store.close()
-        ingest.report.seconds = Date().timeIntervalSince(started)
-        return ingest.report
     }
 
     private init(request: IngestRequest, observer: any ProgressObserver, store: any LogStore) throws {
