@@ -152,3 +152,29 @@ def test_kill_9_of_the_training_process_then_resume(db, tmp_path):
     with emalog.Logger(db, ema="0.99") as log:
         log.step(last + 1, {"w": np.ones(1000, np.float32)})
     assert emalog.info(db)["last_step"] == last + 1
+
+
+def test_without_torch_everything_is_numpy(db, tmp_path):
+    """torch is optional: with it unimportable, states are numpy arrays and loads return numpy."""
+    script = tmp_path / "no_torch.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.modules["torch"] = None  # import torch now raises ImportError
+        import numpy as np, emalog
+        w = np.arange(6, dtype=np.float32)
+        with emalog.Logger({db!r}, ema="0.9") as log:
+            for step in range(1, 4):
+                log.step(step, {{"w": w + step}}, metrics={{"loss": 1.0 / step}})
+        shadow = emalog.load_shadow({db!r})
+        assert isinstance(shadow["w"], np.ndarray), type(shadow["w"])
+        c1, c2 = np.float32(0.1), np.float32(0.9)
+        s = w + 1
+        for step in (2, 3):
+            s = c1 * (w + step) + c2 * s
+        assert shadow["w"].tobytes() == s.tobytes()
+        assert isinstance(emalog.load_raw({db!r}, step=2)["w"], np.ndarray)
+        print("ok")
+    """))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(emalog.__file__)))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == b"ok", done.stderr.decode()
