@@ -45,7 +45,7 @@ def main():
     for label, state in [("raw weights", emalog.load_raw(args.db)),
                          ("EMA 0.99 (tracked)", emalog.load_shadow(args.db, ema="ema-0.99")),
                          ("timm-style warmup EMA (tracked)", emalog.load_shadow(args.db, ema="timm")),
-                         ("EMA 0.995 (post hoc)", emalog.load_shadow(args.db, decay=0.995))]:
+                         ("EMA 0.95 (post hoc)", emalog.load_shadow(args.db, decay=0.95))]:
         model.load_state_dict(state)
         print(f"{label:34s} test mse {test_loss():.4f}")
     print(emalog.metrics(args.db, keys="eval/mse"))
