@@ -26,6 +26,12 @@ import Testing
         return data
     }
 
+    /// A frame whose header declares one F32 tensor of `bytes` bytes, with none of them following.
+    static func frame(declaring bytes: Int) -> Data {
+        let header = Data("{\"w\":{\"dtype\":\"F32\",\"shape\":[\(bytes / 4)],\"data_offsets\":[0,\(bytes)]},\"__metadata__\":{\"step\":\"4\"}}".utf8)
+        return Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init)) + header
+    }
+
     func dump(_ db: String, _ selectors: [String]) throws -> [String: [UInt8]] {
         var out: [String: [UInt8]] = [:]
         for selector in selectors {
@@ -102,6 +108,7 @@ import Testing
             ("an unknown record", good + Data("X".utf8), "starts with byte 0x58"),
             ("a metrics line without its newline", good + Data("M{\"step\": 4, \"loss\": 1}".utf8), "inside a metrics line"),
             ("a bad metrics line", good + Data("M{\"loss\": 1}\n".utf8), "stdin record 7"),
+            ("a frame larger than memory", good + Data([UInt8(ascii: "S")]) + Self.frame(declaring: 1 << 50), "more than this machine's"),
         ]
         for (k, (what, data, message)) in cases.enumerated() {
             let db = dir.file("bad-\(k).emalog")

@@ -71,6 +71,13 @@ struct StepStream {
             throw IngestError.badFile(path: label, error)
         }
         let total = header.dataOffset + header.dataLength
+        // A frame is held in memory whole: one larger than the machine's memory is refused as what
+        // it says, not as a failed allocation.
+        let memory = Int(sysconf(Int32(_SC_PHYS_PAGES))) &* Int(sysconf(Int32(_SC_PAGESIZE)))
+        if memory > 0, total > memory {
+            throw IngestError.badStream(record: count, detail: "a frame of \(total) bytes (its header's offsets), more than "
+                + "this machine's \(memory) bytes of memory; a frame is read into memory whole: write such steps as files")
+        }
         let mapped = try MappedFile(label: label, count: total) { bytes in
             bytes.copyMemory(from: UnsafeRawBufferPointer(start: prefix, count: 8))
             headerBytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: bytes[8..<header.dataOffset]).copyMemory(from: $0) }
