@@ -7,4 +7,14 @@ public enum StepNumber {
 
     /// Whether `step` is a valid step number.
     public static func isValid(_ step: Int) -> Bool { step >= 0 && step <= largest }
+
+    /// How many of `steps` (ascending) are below `step`: where `step` is or would go (binary search).
+    public static func count(below step: Int, in steps: [Int]) -> Int {
+        var lo = 0, hi = steps.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if steps[mid] < step { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
 }

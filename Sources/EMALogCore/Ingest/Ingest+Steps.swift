@@ -132,7 +132,7 @@ extension Ingest {
             try appender.appendPipelined(stepRecord(for: file, hash: hash), StepFileSource(file, tensors: tensors), tensors: tensors)
             // It returns once the step before has committed (it waits for that write first).
             removeCommittedFile()
-            if request.removeIngested, file.isFile { fileBeingWritten = file.path }
+            if removes(file) { fileBeingWritten = file.path }
         } else {
             try waitForPendingWrite()
             let isFirst = tensors.isEmpty
@@ -217,8 +217,11 @@ extension Ingest {
     /// may still be mapped as the next step's predecessor: unlinking leaves the mapping and its
     /// fstat checks as they were. A file that cannot be deleted is reported, not an error.
     func removeIfRequested(_ file: StepFile) {
-        if request.removeIngested, file.isFile { remove(file.path) }
+        if removes(file) { remove(file.path) }
     }
+
+    /// Whether `--remove-ingested` deletes `file` once its step is held (a frame has no file).
+    private func removes(_ file: StepFile) -> Bool { request.removeIngested && file.isFile }
 
     private func remove(_ path: String) {
         if unlink(path) == 0 { report.filesRemoved += 1 } else {

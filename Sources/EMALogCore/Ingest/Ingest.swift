@@ -139,9 +139,7 @@ public final class Ingest {
                 observer.progress("ingest", done: ingest.report.stepsAdded + ingest.report.stepsSkipped, total: 0)
             }
             try storeLines()
-            try ingest.waitForPendingWrite()
-            if ingest.needsRestore { try ingest.restore() }
-            try ingest.snapshotAtEnd()
+            try ingest.finishSteps()
         }
     }
 
@@ -196,10 +194,16 @@ public final class Ingest {
             try follow(scan: scan, seen: Set(ordered.map { InputScan.absolute($0.path) }), metrics: &metricsState,
                        total: &total, done: &done)
         }
+        try finishSteps()
+        report.seconds = Date().timeIntervalSince(started)
+    }
+
+    /// After the last input: the last write committed, the live shadows restored if a replaced
+    /// step or a new track left them behind, and a snapshot of every track at the last step.
+    private func finishSteps() throws {
         try waitForPendingWrite()
         if needsRestore { try restore() }
         try snapshotAtEnd()
-        report.seconds = Date().timeIntervalSince(started)
     }
 
     /// One step file: compared when stored, appended when new.

@@ -28,12 +28,16 @@ final class StepFile: Sendable {
             try mapped.checkUnchanged()
             throw .badFile(path: path, error)
         }
-        // SQLite text bound or read through C strings ends at a NUL: such a name cannot be stored.
+        try Self.checkNames(header, path: path)
+        self.mapped = mapped
+        isFile = true
+    }
+
+    /// SQLite text bound or read through C strings ends at a NUL: such a tensor name cannot be stored.
+    private static func checkNames(_ header: SafetensorsHeader, path: String) throws(IngestError) {
         if let name = header.tensors.first(where: { $0.name.utf8.contains(0) })?.name {
             throw .nulInName(path: path, line: nil, name: name)
         }
-        self.mapped = mapped
-        isFile = true
     }
 
     /// A step frame already read into memory (`ingest -`), its header decoded; `label` names it
@@ -44,9 +48,7 @@ final class StepFile: Sendable {
         do throws(SafetensorsError) { step = try Safetensors.step(metadata: header.metadata, fileName: "") } catch {
             throw .badStream(record: record, detail: "\(error) (a frame must carry its step in __metadata__[\"step\"])")
         }
-        if let name = header.tensors.first(where: { $0.name.utf8.contains(0) })?.name {
-            throw .nulInName(path: label, line: nil, name: name)
-        }
+        try Self.checkNames(header, path: label)
         self.mapped = mapped
         isFile = false
     }

@@ -88,43 +88,40 @@ struct StepStream {
 
     /// An "F" record's path, up to its newline (at most 4096 bytes of UTF-8, no NUL).
     private mutating func path() throws -> String {
-        var searched = 0
-        while true {
-            if let newline = buffer[(start + searched)..<end].firstIndex(of: 0x0A) {
-                let bytes = buffer[start..<newline]
-                start = newline + 1
-                guard !bytes.isEmpty, !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else {
-                    throw IngestError.badStream(record: count, detail: "an \"F\" record's path is empty, not UTF-8 or holds a NUL")
-                }
-                return text
-            }
-            searched = end - start
-            guard searched <= 4096 else { throw IngestError.badStream(record: count, detail: "an \"F\" record's path is longer than 4096 bytes") }
-            guard try fill(atLeast: searched + 1) else {
-                throw IngestError.badStream(record: count, detail: "the stream ended inside an \"F\" record (no newline)")
-            }
+        let range = try lineRange(longest: 4096, what: "an \"F\" record's path")
+        let bytes = buffer[range]
+        guard !bytes.isEmpty, !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else {
+            throw IngestError.badStream(record: count, detail: "an \"F\" record's path is empty, not UTF-8 or holds a NUL")
         }
+        return text
     }
 
     private mutating func line() throws -> [MetricsLine] {
+        let range = try lineRange(longest: Self.maxLineLength, what: "a metrics line")
+        var lines: [MetricsLine] = []
+        let path = label
+        try buffer.withUnsafeBytes { all in
+            _ = try MetricsFile.decodeLines(UnsafeRawBufferPointer(rebasing: all[range]), from: 0, line: 1,
+                                            allowPartialTail: false, path: path, keys: &keys, into: &lines)
+        }
+        return lines
+    }
+
+    /// The buffer's bytes up to the next newline (read in as needed; at most `longest` of them),
+    /// consumed with the newline; valid until the buffer is next filled.
+    private mutating func lineRange(longest: Int, what: String) throws -> Range<Int> {
         var searched = 0  // bytes after `start` known to hold no newline
         while true {
             if let newline = buffer[(start + searched)..<end].firstIndex(of: 0x0A) {
-                var lines: [MetricsLine] = []
-                let path = label, from = start
-                try buffer.withUnsafeBytes { all in
-                    _ = try MetricsFile.decodeLines(UnsafeRawBufferPointer(rebasing: all[from..<newline]), from: 0, line: 1,
-                                                    allowPartialTail: false, path: path, keys: &keys, into: &lines)
-                }
-                start = newline + 1
-                return lines
+                defer { start = newline + 1 }
+                return start..<newline
             }
             searched = end - start
-            guard searched < Self.maxLineLength else {
-                throw IngestError.badStream(record: count, detail: "a metrics line longer than \(Self.maxLineLength) bytes")
+            guard searched <= longest else {
+                throw IngestError.badStream(record: count, detail: "\(what) longer than \(longest) bytes")
             }
             guard try fill(atLeast: searched + 1) else {
-                throw IngestError.badStream(record: count, detail: "the stream ended inside a metrics line (no newline)")
+                throw IngestError.badStream(record: count, detail: "the stream ended inside \(what) (no newline)")
             }
         }
     }
@@ -140,11 +137,8 @@ struct StepStream {
         }
         if buffer.count < needed { buffer += [UInt8](repeating: 0, count: needed - buffer.count + (1 << 20)) }
         while end < needed {
-            let got = buffer.withUnsafeMutableBytes { b in readBytes(fd, b.baseAddress! + end, b.count - end) }
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw IngestError.unreadable(path: "stdin", reason: String(cString: strerror(errno)))
-            }
+            let (fd, filled) = (self.fd, end)
+            let got = try buffer.withUnsafeMutableBytes { b in try Self.readSome(fd, into: b.baseAddress! + filled, count: b.count - filled) }
             if got == 0 { return false }
             end += got
         }
@@ -158,11 +152,7 @@ struct StepStream {
         start += buffered
         var done = buffered
         while done < destination.count {
-            let got = readBytes(fd, destination.baseAddress! + done, destination.count - done)
-            if got < 0 {
-                if errno == EINTR { continue }
-                throw IngestError.unreadable(path: "stdin", reason: String(cString: strerror(errno)))
-            }
+            let got = try Self.readSome(fd, into: destination.baseAddress! + done, count: destination.count - done)
             if got == 0 {
                 throw IngestError.badStream(record: count, detail: "the stream ended inside \(what) (\(done) of \(destination.count) bytes); "
                     + "that step is not stored")
@@ -172,7 +162,18 @@ struct StepStream {
     }
 }
 
-/// read(2), retried by the callers on EINTR.
-private func readBytes(_ fd: Int32, _ destination: UnsafeMutableRawPointer, _ count: Int) -> Int {
+extension StepStream {
+    /// One read(2) of up to `count` bytes (retried on EINTR): how many came, 0 at the end.
+    fileprivate static func readSome(_ fd: Int32, into destination: UnsafeMutableRawPointer, count: Int) throws -> Int {
+        while true {
+            let got = systemRead(fd, destination, count)
+            if got >= 0 { return got }
+            if errno != EINTR { throw IngestError.unreadable(path: "stdin", reason: String(cString: strerror(errno))) }
+        }
+    }
+}
+
+/// read(2), under a name the stream's own `read(exactly:what:)` does not hide.
+private func systemRead(_ fd: Int32, _ destination: UnsafeMutableRawPointer, _ count: Int) -> Int {
     read(fd, destination, count)
 }

@@ -135,16 +135,6 @@ extension EMALog {
     /// goes on to the last step. Only when that pass meets damage does a second, chunk-major pass
     /// name every damaged chunk (a replay stops at the first); integer tensors, which no replay
     /// reads, are checked chunk-major.
-    /// How many of `steps` (ascending) are at or below `step` (binary search).
-    static func count(_ steps: [Int], atOrBelow step: Int) -> Int {
-        var lo = 0, hi = steps.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if steps[mid] <= step { lo = mid + 1 } else { hi = mid }
-        }
-        return lo
-    }
-
     private func auditChunksAndSnapshots(_ replay: Replay, _ steps: [Int], _ r: any LogReader, _ report: inout AuditReport,
                                          _ observer: any ProgressObserver) throws {
         try auditChunkCounts(replay, r, &report)
@@ -174,7 +164,7 @@ extension EMALog {
         defer { report.snapshotsChecked = checked }
         do {
             for step in snapshotsByStep.keys.sorted() {
-                let through = Self.count(steps, atOrBelow: step)
+                let through = StepNumber.count(below: step + 1, in: steps)  // stored steps up to this one
                 guard through > 0, steps[through - 1] == step else {
                     report.add(.snapshot, step: step, "snapshots at step \(step), which the log does not hold")
                     continue

@@ -1,3 +1,5 @@
+import EMALogFormats
+
 /// One key's metric values over a run of steps, stored as one `metric_blocks` row: `count` pairs
 /// of (step as Int64, value as its Float64 bits), little-endian, steps strictly ascending. NaN and
 /// -0.0 keep their bits.
@@ -59,11 +61,7 @@ struct MetricBlock {
     /// Where `step` is or would go (binary search).
     func index(of step: Int) -> (position: Int, found: Bool) {
         if let last = steps.last, step > last { return (steps.count, false) }
-        var lo = 0, hi = steps.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if steps[mid] < step { lo = mid + 1 } else { hi = mid }
-        }
-        return (lo, lo < steps.count && steps[lo] == step)
+        let position = StepNumber.count(below: step, in: steps)
+        return (position, position < steps.count && steps[position] == step)
     }
 }
