@@ -129,10 +129,13 @@ class Logger:
             self._raise_if_failed()
             time.sleep(0.001)
 
-    def _put(self, parts):
+    def _check_usable(self):
+        """Before any work for a call: the Logger is open and emalog has not stopped."""
         if self._closed:
             raise EmalogError("this Logger is closed")
         self._raise_if_failed()
+
+    def _put(self, parts):
         if self._spool:
             for k in range(0, len(parts), 2):
                 self._send(parts[k] + parts[k + 1])
@@ -147,10 +150,8 @@ class Logger:
     def step(self, step, state, metrics=None):
         """Logs one step: `state` is an nn.Module, a state_dict, or a dict of numpy arrays (the
         same tensors every step); `metrics` a dict of numbers for this step."""
+        self._check_usable()
         if self._spool:
-            if self._closed:
-                raise EmalogError("this Logger is closed")
-            self._raise_if_failed()
             self._wait_for_spool()
             path = os.path.join(self._spool, f"step-{int(step):012d}.safetensors")
             _frame.write_file(state, step, path)
@@ -164,6 +165,7 @@ class Logger:
 
     def metrics(self, step, metrics):
         """Logs metrics for any step (an eval that comes late)."""
+        self._check_usable()
         self._put([b"M", _frame.metrics_line(step, metrics)])
 
     def close(self):
