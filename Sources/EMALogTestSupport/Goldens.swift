@@ -29,6 +29,26 @@ public enum Goldens {
         return try LoadedSafetensors(path: out)
     }
 
+    /// Each track's shadow at the latest step as `emalog shadow` writes it: every tensor's bytes,
+    /// keyed "track/tensor". Throws when the command fails.
+    public static func cliShadows(_ db: String, tracks: [String], in dir: TemporaryDirectory) throws -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for track in tracks {
+            let path = dir.file("\(track)-\(UUID().uuidString).safetensors")
+            let r = try CLI.run(["shadow", "--db", db, "--ema", track, "-o", path])
+            guard r.status == 0 else { throw CLIFailure(arguments: ["shadow", "--db", db, "--ema", track], result: r) }
+            for (name, t) in try LoadedSafetensors(path: path).tensors { out[track + "/" + name] = t.bytes }
+        }
+        return out
+    }
+
+    /// A command that exited with a status other than 0.
+    public struct CLIFailure: Error, CustomStringConvertible {
+        public var arguments: [String]
+        public var result: CLI.Result
+        public var description: String { "emalog \(arguments.joined(separator: " ")) exited \(result.status): \(result.stderr)" }
+    }
+
     /// Tensors of `golden` that differ from `candidate` (missing, dtype, shape or any bit); empty when equal.
     /// Extra tensors in the candidate are allowed.
     public static func differences(_ candidate: LoadedSafetensors, _ golden: LoadedSafetensors) -> [String] {

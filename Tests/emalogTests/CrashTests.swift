@@ -15,14 +15,7 @@ import Glibc
     let tracks = ["--ema", "0.99", "--ema", "name=w,decay=0.999,schedule=warmup,form=lerp", "--snapshot-every", "16"]
 
     func shadows(_ db: String) throws -> [String: [UInt8]] {
-        var out: [String: [UInt8]] = [:]
-        for track in ["ema-0.99", "w"] {
-            let path = dir.file("\(track)-\(UUID().uuidString).safetensors")
-            let r = try CLI.run(["shadow", "--db", db, "--ema", track, "-o", path])
-            #expect(r.status == 0, "\(r.stderr)")
-            for (name, t) in try LoadedSafetensors(path: path).tensors { out[track + "/" + name] = t.bytes }
-        }
-        return out
+        try Goldens.cliShadows(db, tracks: ["ema-0.99", "w"], in: dir)
     }
 
     @Test func sigkillAtRandomMomentsThenResume() throws {

@@ -33,14 +33,7 @@ import Testing
     }
 
     func dump(_ db: String, _ selectors: [String]) throws -> [String: [UInt8]] {
-        var out: [String: [UInt8]] = [:]
-        for selector in selectors {
-            let path = dir.file("\(selector)-\(UUID().uuidString).safetensors")
-            let r = try CLI.run(["shadow", "--db", db, "--ema", selector, "-o", path])
-            #expect(r.status == 0, "\(r.stderr)")
-            for (name, t) in try LoadedSafetensors(path: path).tensors { out[selector + "/" + name] = t.bytes }
-        }
-        return out
+        try Goldens.cliShadows(db, tracks: selectors, in: dir)
     }
 
     @Test func aStreamStoresWhatTheFilesStore() throws {
