@@ -26,7 +26,8 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]),
         .target(name: "EMALogCoreC"),
-        .target(name: "EMALogCore", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCoreC"]),
+        .target(name: "EMAChart"),
+        .target(name: "EMALogCore", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCoreC", "EMAChart"]),
         .executableTarget(
             name: "emalog",
             dependencies: [
@@ -37,6 +38,7 @@ let package = Package(
         .target(name: "FormatsTestSupport", dependencies: ["EMALogFormats"]),
         .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore", "CZstd", "FormatsTestSupport"]),
         .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel", "EMAKernelC"]),
+        .testTarget(name: "EMAChartTests", dependencies: ["EMAChart"]),
         .testTarget(name: "EMALogFormatsTests", dependencies: ["EMALogFormats", "FormatsTestSupport"]),
         .testTarget(
             name: "EMALogStoreTests",
@@ -51,6 +53,7 @@ let package = Package(
             name: "emalogTests",
             dependencies: [
                 "emalog", "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "EMALogTestSupport", "FormatsTestSupport",
+                "EMAChart",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),

@@ -98,6 +98,10 @@ public enum QueryError: Error, Equatable, Sendable {
     case outputTooLarge(path: String, reason: String)
     /// A binary format written to stdout while stdout is a terminal.
     case binaryToTerminal(format: String)
+    /// A tensor the log does not have (or that is not floating, where one is needed).
+    case unknownTensor(String, available: [String])
+    /// A picture or page whose file name does not end in one of the extensions it is written as.
+    case wrongDocumentExtension(path: String, expected: [String])
 }
 
 extension QueryError: CustomStringConvertible {
@@ -136,6 +140,12 @@ extension QueryError: CustomStringConvertible {
             "cannot write \(path) as npz: \(reason); a plain zip holds at most 4 GiB and 65535 files: use safetensors"
         case let .binaryToTerminal(format):
             "refusing to write \(format) bytes to a terminal"
+        case let .unknownTensor(name, available):
+            "no floating tensor named '\(name.prefix(200))' in the log; floating tensors: "
+                + (available.isEmpty ? "none" : available.prefix(20).joined(separator: ", ") + (available.count > 20 ? ", ..." : ""))
+        case let .wrongDocumentExtension(path, expected):
+            "cannot write \(path): this output is \(expected[0].uppercased()); name the file ."
+                + expected.joined(separator: " or .") + ", or give - for stdout"
         }
     }
 }

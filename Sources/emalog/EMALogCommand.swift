@@ -20,7 +20,8 @@ struct EMALogCommand: ParsableCommand {
               emalog ingest --db run.emalog --ema 0.999 steps/ metrics.jsonl
             """,
         version: EMALogCore.version,
-        subcommands: [Ingest.self, Shadow.self, Raw.self, Sweep.self, Metrics.self, Info.self, Audit.self, Verify.self])
+        subcommands: [Ingest.self, Shadow.self, Raw.self, Sweep.self, Metrics.self, Info.self, Audit.self, Verify.self,
+                      Plot.self, Report.self])
 
     static func main() {
         ProcessTuning.tuneAllocator()

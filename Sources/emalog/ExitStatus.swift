@@ -35,9 +35,9 @@ extension ExitStatus {
 
     private static func of(_ error: QueryError) -> ExitStatus {
         switch error {
-        case .stepNotFound, .emptyLog: .badInput
+        case .stepNotFound, .emptyLog, .unknownTensor: .badInput
         case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec: .usage
-        case .outputIsLog, .unknownOutputExtension, .binaryToTerminal: .usage
+        case .outputIsLog, .unknownOutputExtension, .binaryToTerminal, .wrongDocumentExtension: .usage
         case .outputFailed, .outOfMemory: .io
         case .outputIsFolder, .outputNotAFolder, .outputIO, .outputTooLarge: .io
         }

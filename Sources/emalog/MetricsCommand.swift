@@ -58,23 +58,9 @@ extension EMALogCommand {
 
 /// Text forms of a metrics table.
 enum MetricsRendering {
-    static func number(_ v: Double) -> String {
-        if v.isNaN { return "nan" }
-        if v.isInfinite { return v < 0 ? "-inf" : "inf" }
-        return "\(v)"
-    }
+    static func number(_ v: Double) -> String { MetricsTable.number(v) }
 
-    static func csvField(_ text: String) -> String {
-        text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
-    }
-
-    static func csv(_ t: MetricsTable) -> String {
-        var out = (["step"] + t.keys).map(csvField).joined(separator: ",") + "\n"
-        for row in t.rows {
-            out += String(row.step) + row.values.map { "," + ($0.map(number) ?? "") }.joined() + "\n"
-        }
-        return out
-    }
+    static func csv(_ t: MetricsTable) -> String { t.csv }
 
     static func jsonLines(_ t: MetricsTable) -> String {
         var out = ""

@@ -17,4 +17,21 @@ extension EMALog {
     public func outputFolder(at path: String, format: OutputFormat = .safetensors) throws(QueryError) -> OutputFolder {
         try OutputFolder(path: path, format: format, logPath: self.path)
     }
+
+    /// A text document (SVG, HTML) at `path` (`-` for stdout), whose name must end in one of
+    /// `extensions`; checked now against every log in `logs`.
+    public static func documentOutput(to path: String, extensions: [String], protecting logs: [EMALog]) throws(QueryError)
+        -> OutputTarget
+    {
+        try OutputTarget(documentAt: path, extensions: extensions, logPaths: logs.map(\.path))
+    }
+}
+
+extension OutputTarget {
+    /// Writes `text` (UTF-8) to the target: atomically for a regular file, in place for a FIFO or device.
+    public func write(text: String) throws(QueryError) {
+        let sink = try OutputSink(self)
+        try sink.write(text)
+        try sink.commit()
+    }
 }

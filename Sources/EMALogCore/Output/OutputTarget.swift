@@ -22,6 +22,8 @@ public struct OutputTarget: Sendable, Equatable {
     public private(set) var format: OutputFormat
     /// The logs this output must never overwrite.
     private(set) var logPaths: [String]
+    /// A text document (SVG, HTML) rather than tensors: may go to a terminal; `format` is unused.
+    private(set) var isDocument = false
 
     /// Checks `path` now (so a bad `-o` is refused before any work); `format` nil infers it from the extension.
     init(path: String, format: OutputFormat?, logPath: String) throws(QueryError) {
@@ -30,6 +32,22 @@ public struct OutputTarget: Sendable, Equatable {
         self.logPaths = [logPath]
         _ = try destination()  // the log, a folder, a missing folder: before the extension
         if format == nil { self.format = try OutputFormat.inferred(from: path) }
+    }
+
+    /// A text document (a picture, a page) at `path`, which must end in one of `extensions` (or be
+    /// `-` or a device); checked now against every log in `logPaths`.
+    init(documentAt path: String, extensions: [String], logPaths: [String]) throws(QueryError) {
+        self.path = path
+        format = .json
+        self.logPaths = logPaths
+        isDocument = true
+        let destination = try destination()
+        if case .replace = destination {
+            let name = Path.name(of: path).lowercased()
+            guard extensions.contains(where: { name.hasSuffix("." + $0) }) else {
+                throw .wrongDocumentExtension(path: path, expected: extensions)
+            }
+        }
     }
 
     /// The same output, also never overwriting the log at `logPath`.
@@ -42,7 +60,8 @@ public struct OutputTarget: Sendable, Equatable {
     /// Where the bytes go now: resolved again at each write, since files may come and go while a
     /// shadow is computed.
     func destination() throws(QueryError) -> OutputDestination {
-        try OutputDestination.resolve(path, format: format, protecting: ProtectedFiles(logs: logPaths))
+        try OutputDestination.resolve(path, binary: !isDocument && format != .json, format: format,
+                                      protecting: ProtectedFiles(logs: logPaths))
     }
 }
 
@@ -56,7 +75,7 @@ enum OutputDestination: Equatable {
     /// A regular file `folder/name` (existing or not), replaced atomically.
     case replace(folder: String, name: String)
 
-    static func resolve(_ path: String, format: OutputFormat, protecting log: ProtectedFiles) throws(QueryError)
+    static func resolve(_ path: String, binary: Bool, format: OutputFormat, protecting log: ProtectedFiles) throws(QueryError)
         -> OutputDestination
     {
         if let fd = Path.descriptor(named: path) {
@@ -66,7 +85,7 @@ enum OutputDestination: Equatable {
                 throw .outputIO(path: path == "-" ? "stdout" : path, action: "look up", code: code, reason: Path.error(code))
             }
             if let file = log.file(matching: st) { throw .outputIsLog(path: path == "-" ? "stdout" : path, logFile: file) }
-            if path == "-", isatty(1) == 1, format != .json { throw .binaryToTerminal(format: format.rawValue) }
+            if path == "-", isatty(1) == 1, binary { throw .binaryToTerminal(format: format.rawValue) }
             return .descriptor(fd)
         }
         guard !path.isEmpty else { throw .outputFailed(path: "''", reason: "the output path is empty") }

@@ -24,6 +24,31 @@ public struct MetricsTable: Sendable, Equatable {
     }
 }
 
+extension MetricsTable {
+    /// The table as wide CSV: `step,<key>,...`, one row per step, an empty cell where a step lacks
+    /// a key, values with enough digits to read back exactly (`nan`, `inf`, `-inf` otherwise).
+    public var csv: String {
+        var out = (["step"] + keys).map(Self.csvField).joined(separator: ",") + "\n"
+        for row in rows {
+            out += String(row.step) + row.values.map { "," + ($0.map(Self.number) ?? "") }.joined() + "\n"
+        }
+        return out
+    }
+
+    /// A value as the CSV writes it.
+    public static func number(_ v: Double) -> String {
+        if v.isNaN { return "nan" }
+        if v.isInfinite { return v < 0 ? "-inf" : "inf" }
+        return "\(v)"
+    }
+
+    /// A CSV field, quoted when it holds a comma, quote, or line break.
+    static func csvField(_ text: String) -> String {
+        text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+            ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+    }
+}
+
 extension EMALog {
     /// Values of `keys` (every key, in name order, when empty) for steps in `from...to`.
     public func metrics(keys: [String], from: Int? = nil, to: Int? = nil) throws -> MetricsTable {

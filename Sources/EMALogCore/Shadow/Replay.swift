@@ -19,6 +19,14 @@ public struct Replay {
         floating = tensors.filter { $0.dtype.isFloating }
     }
 
+    /// A replay of the floating tensors `included` picks (shadows still hold every floating tensor;
+    /// the others stay as they are): a diagnostic of one tensor decodes that tensor alone.
+    init(reader: any LogReader, including included: (TensorRecord) -> Bool) throws {
+        self.reader = reader
+        tensors = try reader.tensors()
+        floating = tensors.filter { $0.dtype.isFloating && included($0) }
+    }
+
     /// The stored step just before `step`, if any.
     public func step(before step: Int) throws -> Int? {
         try reader.neighbours(of: step).below
@@ -41,6 +49,13 @@ public struct Replay {
     /// `batchBytes`, so memory stays at the shadows plus a few chunks.
     /// `progress` gets (chunk-steps done, chunk-steps in all).
     public func advance(_ shadows: [ShadowState], to target: Int, progress: (Int, Int) -> Void = { _, _ in }) throws {
+        try advance(shadows, to: target, measuring: nil, progress: progress)
+    }
+
+    /// `advance`, gathering into `measure` (when given) each step's sums of squares of the raw
+    /// weights and of each shadow's distance to them, after that step's update.
+    func advance(_ shadows: [ShadowState], to target: Int, measuring measure: DistanceSums?,
+                 progress: (Int, Int) -> Void = { _, _ in }) throws {
         guard let firstStep = try reader.firstStep() else { return }
         var current = shadows.map(\.step)
         let begin = current.map { $0 ?? Int.min }.min() ?? target
@@ -76,7 +91,7 @@ public struct Replay {
         }
         // Batches bound memory: each unit holds its chunk at about four steps (two for the
         // prediction, one recycled, one fetched ahead), and only while its batch runs.
-        try runInBatches(units, progress: progress)
+        try runInBatches(units, measure: measure, progress: progress)
         for (k, shadow) in shadows.enumerated() { shadow.step = current[k] }
     }
 
@@ -91,7 +106,7 @@ public struct Replay {
                 units.append(ReplayUnit(tensor: tensor, chunkIndex: index, range: range, items: items))
             }
         }
-        try runInBatches(units, progress: progress)
+        try runInBatches(units, measure: nil, progress: progress)
     }
 
     /// Plan items for `stepList` (consecutive stored steps, ascending) that decode each step and
@@ -106,20 +121,20 @@ public struct Replay {
     }
 
     /// Runs `units` in batches of about `batchBytes` of chunks, reporting chunk-steps done.
-    private func runInBatches(_ units: [ReplayUnit], progress: (Int, Int) -> Void) throws {
+    private func runInBatches(_ units: [ReplayUnit], measure: DistanceSums?, progress: (Int, Int) -> Void) throws {
         var batch: [ReplayUnit] = [], batchBytes = 0
         let total = units.reduce(0) { $0 + $1.items.count }
         var done = 0
         for unit in units {
             if !batch.isEmpty && batchBytes + unit.range.count > Self.batchBytes {
-                try run(batch) { done += 1; progress(done, total) }
+                try run(batch, measure: measure) { done += 1; progress(done, total) }
                 batch = []
                 batchBytes = 0
             }
             batch.append(unit)
             batchBytes += unit.range.count
         }
-        try run(batch) { done += 1; progress(done, total) }
+        try run(batch, measure: measure) { done += 1; progress(done, total) }
     }
 
     /// Raw chunk bytes replayed side by side (four 16 MiB chunks: both cores busy, memory small).
@@ -141,13 +156,13 @@ public struct Replay {
     /// Step-major over the units, a round of a few steps at a time: the chunks of round k + 1 are
     /// fetched on this thread (the only one that touches the store) while the workers decode and
     /// apply round k, one unit each.
-    private func run(_ units: [ReplayUnit], stepDone: () -> Void) throws {
+    private func run(_ units: [ReplayUnit], measure: DistanceSums?, stepDone: () -> Void) throws {
         let total = units.reduce(0) { $0 + $1.range.count }
         let shadows = units.lazy.flatMap(\.items).map(\.actions.count).max() ?? 0
         let span = Self.stepsPerRound(batchBytes: total, shadows: shadows)
         let rounds = ((units.map(\.items.count).max() ?? 0) + span - 1) / span
         let batch = ReplayBatch(units: units, threads: units.map { segmentThreads(chunk: $0.range.count, total: total) },
-                                span: span)
+                                span: span, measure: measure)
         func fetch(_ round: Int) throws -> [[StoredChunk]] {
             try units.map { unit in
                 try unit.items[min(round * span, unit.items.count)..<min((round + 1) * span, unit.items.count)].map {

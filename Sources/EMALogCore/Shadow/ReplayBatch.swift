@@ -17,9 +17,13 @@ final class ReplayBatch: @unchecked Sendable {
     /// Steps per round: each unit's chunks at `span` consecutive steps of its plan.
     let span: Int
 
-    init(units: [ReplayUnit], threads: [Int], span: Int) {
+    /// Where each step's sums of squares go, when the replay measures distances.
+    let measure: DistanceSums?
+
+    init(units: [ReplayUnit], threads: [Int], span: Int, measure: DistanceSums? = nil) {
         self.units = units
         self.span = span
+        self.measure = measure
         trajectories = units.map {
             let trajectory = ChunkTrajectory(tensor: $0.tensor, chunkIndex: $0.chunkIndex)
             trajectory.outputsHeld = span
@@ -32,16 +36,23 @@ final class ReplayBatch: @unchecked Sendable {
     /// order) and applies them to the shadows due there, all steps a block at a time.
     func decodeAndApply(unit u: Int, round: Int, _ chunks: [StoredChunk]) throws {
         let unit = units[u]
-        var decoded: [(actions: [(ShadowState, ShadowUpdate.Action)], bytes: [UInt8])] = []
+        var decoded: [(step: Int, actions: [(ShadowState, ShadowUpdate.Action)], bytes: [UInt8])] = []
         for (k, chunk) in chunks.enumerated() {
             let item = unit.items[round * span + k]
             let bytes = try trajectories[u].decode(chunk, previous: item.previous, threads: threads[u])
-            if !item.actions.isEmpty { decoded.append((item.actions, bytes)) }
+            if !item.actions.isEmpty { decoded.append((item.step, item.actions, bytes)) }
         }
         guard !decoded.isEmpty else { return }
         withBuffers(decoded.map(\.bytes)) { buffers in
-            ShadowUpdate.apply(steps: zip(decoded, buffers).map { ($0.actions, $1) }, tensor: unit.tensor,
-                               offset: unit.range.lowerBound)
+            let steps = zip(decoded, buffers).map { ($0.actions, $1) }
+            if let measure {
+                measure.add(steps: decoded.map(\.step)) { sums in
+                    ShadowUpdate.apply(steps: steps, tensor: unit.tensor, offset: unit.range.lowerBound,
+                                       measuring: (measure.shadowIndex, sums))
+                }
+            } else {
+                ShadowUpdate.apply(steps: steps, tensor: unit.tensor, offset: unit.range.lowerBound)
+            }
         }
     }
 }

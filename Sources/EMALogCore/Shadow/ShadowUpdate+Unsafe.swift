@@ -50,9 +50,21 @@ public enum ShadowUpdate {
     /// step-by-step `apply`, so the results are bit-identical.
     public static func apply(steps: [(actions: [(ShadowState, Action)], bytes: UnsafeRawBufferPointer)],
                              tensor: TensorRecord, offset: Int) {
+        apply(steps: steps, tensor: tensor, offset: offset, measuring: nil)
+    }
+
+    /// `apply(steps:…)`, and with `measuring` also adds, for each step t, Σθ² of the chunk at
+    /// `sums[t * width]` and Σ(shadow − θ)² of shadow k after its action at `sums[t * width + 1 + index[k]]`
+    /// (width = 1 + the number of indexed shadows), in Double, each block while it is in cache.
+    static func apply(steps: [(actions: [(ShadowState, Action)], bytes: UnsafeRawBufferPointer)],
+                      tensor: TensorRecord, offset: Int,
+                      measuring: (index: [ObjectIdentifier: Int], sums: UnsafeMutableBufferPointer<Double>)?) {
         guard let dtype = FloatingDType(rawValue: tensor.dtype.rawValue), let count = steps.first?.bytes.count,
               count > 0 else { return }
-        if steps.count == 1 { return apply(steps[0].actions, tensor: tensor, offset: offset, bytes: steps[0].bytes) }
+        if steps.count == 1 && measuring == nil {
+            return apply(steps[0].actions, tensor: tensor, offset: offset, bytes: steps[0].bytes)
+        }
+        let width = 1 + (measuring?.index.count ?? 0)
         precondition(offset % dtype.byteWidth == 0 && count % dtype.byteWidth == 0, "chunk splits an element")
         precondition(steps.allSatisfy { $0.bytes.count == count }, "steps of one chunk differ in size")
         let first = offset / dtype.byteWidth
@@ -83,20 +95,55 @@ public enum ShadowUpdate {
                     Widening.widen(source, dtype: dtype, count: n, into: target)
                     return UnsafePointer(target)
                 }
+                if let sums = measuring?.sums {
+                    for t in steps.indices { sums[t * width] += sumOfSquares(thetas[t], n) }
+                }
                 for id in order {
                     let plan = plans[id]!
                     let shadow = plan.shadow.pointer(tensor.id) + first + start
+                    let k = measuring?.index[id]
                     for (t, action) in plan.actions.enumerated() {
                         switch action {
                         case .initialize: shadow.update(from: thetas[t], count: n)
                         case let .update(c): EMA.update(shadow, toward: thetas[t], count: n, coefficients: c)
-                        case .keep, nil: continue
+                        case .keep: break
+                        case nil: continue
+                        }
+                        if let k, let sums = measuring?.sums {
+                            sums[t * width + 1 + k] += sumOfSquaredDifferences(UnsafePointer(shadow), thetas[t], n)
                         }
                     }
                 }
                 start += n
             }
         }
+    }
+
+    /// Σ v² over `n` Floats, in Double (four sums side by side, then added).
+    static func sumOfSquares(_ v: UnsafePointer<Float>, _ n: Int) -> Double {
+        var a = 0.0, b = 0.0, c = 0.0, d = 0.0
+        var i = 0
+        while i + 4 <= n {
+            let x0 = Double(v[i]), x1 = Double(v[i + 1]), x2 = Double(v[i + 2]), x3 = Double(v[i + 3])
+            a += x0 * x0; b += x1 * x1; c += x2 * x2; d += x3 * x3
+            i += 4
+        }
+        while i < n { let x = Double(v[i]); a += x * x; i += 1 }
+        return (a + b) + (c + d)
+    }
+
+    /// Σ (u − v)² over `n` Floats, each difference and square in Double.
+    static func sumOfSquaredDifferences(_ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>, _ n: Int) -> Double {
+        var a = 0.0, b = 0.0, c = 0.0, d = 0.0
+        var i = 0
+        while i + 4 <= n {
+            let x0 = Double(u[i]) - Double(v[i]), x1 = Double(u[i + 1]) - Double(v[i + 1])
+            let x2 = Double(u[i + 2]) - Double(v[i + 2]), x3 = Double(u[i + 3]) - Double(v[i + 3])
+            a += x0 * x0; b += x1 * x1; c += x2 * x2; d += x3 * x3
+            i += 4
+        }
+        while i < n { let x = Double(u[i]) - Double(v[i]); a += x * x; i += 1 }
+        return (a + b) + (c + d)
     }
 
     /// What a shadow does at `step`: start from the step's weights when it has no state yet (or

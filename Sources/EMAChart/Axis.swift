@@ -1,0 +1,216 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// How values map to positions along an axis.
+public enum AxisScale: Sendable, Equatable {
+    /// Evenly spaced values.
+    case linear
+    /// Powers of ten evenly spaced; values <= 0 cannot be drawn.
+    case log
+    /// Decays: 0.9, 0.99, 0.999 evenly spaced (the position is -log10(1 - v)); values >= 1 cannot
+    /// be drawn. For an EMA's decay, whose interesting part is its nines.
+    case nines
+
+    /// Where `value` sits in the scale's own units, nil when the scale cannot show it.
+    public func transform(_ value: Double) -> Double? {
+        guard value.isFinite else { return nil }
+        switch self {
+        case .linear: return value
+        case .log: return value > 0 ? log10(value) : nil
+        case .nines: return value < 1 && value >= 0 ? -log10(1 - value) : nil
+        }
+    }
+
+    /// The value at `t` in the scale's own units.
+    public func value(at t: Double) -> Double {
+        switch self {
+        case .linear: return t
+        case .log: return pow(10, t)
+        case .nines: return 1 - pow(10, -t)
+        }
+    }
+}
+
+/// One labelled tick.
+public struct Tick: Sendable, Equatable {
+    public var value: Double
+    public var label: String
+}
+
+/// An axis: a scale over a domain (in the scale's own units), drawn over a pixel range.
+public struct Axis: Sendable {
+    public var scale: AxisScale
+    /// The domain in the scale's units (`transform` of the values), never empty.
+    public private(set) var lower: Double
+    public private(set) var upper: Double
+    /// Pixels: `lower` maps to `start`, `upper` to `end` (end < start for a y axis).
+    public var start: Double
+    public var end: Double
+    /// Whether tick labels are step numbers (12k, 1.5M).
+    public var isSteps: Bool
+
+    /// An axis over the values `extent` (already in the scale's units), widened to nice bounds
+    /// when `nice` (a y axis), padded when the extent is a single value.
+    public init(scale: AxisScale, extent: (Double, Double)?, start: Double, end: Double, nice: Bool, isSteps: Bool = false) {
+        self.scale = scale
+        self.start = start
+        self.end = end
+        self.isSteps = isSteps
+        var (lo, hi) = extent ?? (scale == .linear ? (0, 1) : (0, 1))
+        if !(lo.isFinite && hi.isFinite) || lo > hi { (lo, hi) = (0, 1) }
+        if lo == hi {
+            let pad = scale == .linear ? (isSteps ? 1 : lo == 0 ? 0.5 : abs(lo) * 0.05) : 0.5
+            lo -= pad
+            hi += pad
+            if scale == .nines { lo = max(lo, 0) }
+        }
+        if nice {
+            if scale == .linear {
+                let step = Self.niceStep((hi - lo) / 5)
+                lo = (lo / step).rounded(.down) * step
+                hi = (hi / step).rounded(.up) * step
+            } else if hi - lo >= 1 {
+                lo = lo.rounded(.down)
+                hi = hi.rounded(.up)
+            }
+        }
+        lower = lo
+        upper = hi
+    }
+
+    /// The pixel for `t` in the scale's units.
+    public func pixel(_ t: Double) -> Double {
+        start + (t - lower) / (upper - lower) * (end - start)
+    }
+
+    /// The pixel for a value, nil when the scale cannot show it.
+    public func pixel(value: Double) -> Double? {
+        scale.transform(value).map(pixel)
+    }
+
+    /// 1, 2 or 5 times a power of ten, the nearest at or above `rough`.
+    static func niceStep(_ rough: Double) -> Double {
+        guard rough > 0, rough.isFinite else { return 1 }
+        let power = pow(10, floor(log10(rough)))
+        let fraction = rough / power
+        let nice: Double = fraction <= 1 ? 1 : fraction <= 2 ? 2 : fraction <= 5 ? 5 : 10
+        return nice * power
+    }
+
+    /// Ticks inside the domain, about `target` of them, with labels.
+    public func ticks(target: Int = 6) -> [Tick] {
+        switch scale {
+        case .linear:
+            return linearTicks(target: target)
+        case .log:
+            let decades = decadeTicks(target: target)
+            if decades.count >= 2 { return decades.map { Tick(value: $0, label: Self.label(log: $0)) } }
+            return linearTicksInValues(target: target)
+        case .nines:
+            let nines = decadeTicks(target: target)
+            if nines.count >= 2 { return nines.map { Tick(value: $0, label: Self.label(nines: $0)) } }
+            return linearTicksInValues(target: target)
+        }
+    }
+
+    private func linearTicks(target: Int) -> [Tick] {
+        var step = Self.niceStep((upper - lower) / Double(max(1, target)))
+        if isSteps { step = max(step, 1) }
+        var ticks: [Tick] = []
+        var k = (lower / step - 1e-9).rounded(.up)
+        while k * step <= upper + step * 1e-9, ticks.count < 50 {
+            let v = k * step
+            ticks.append(Tick(value: v, label: isSteps ? Self.stepLabel(v) : Self.label(v, step: step)))
+            k += 1
+        }
+        return ticks
+    }
+
+    /// Whole units (decades, nines) inside the domain, thinned to about `target`.
+    private func decadeTicks(target: Int) -> [Double] {
+        let first = lower.rounded(.up), last = upper.rounded(.down)
+        guard first <= last else { return [] }
+        let count = Int(last - first) + 1
+        let every = max(1, (count + target - 1) / target)
+        return stride(from: first, through: last, by: Double(every)).map { $0 }
+    }
+
+    /// For a log or nines domain narrower than two whole units: nice steps of the values
+    /// themselves, placed at their transformed positions.
+    private func linearTicksInValues(target: Int) -> [Tick] {
+        let a = scale.value(at: lower), b = scale.value(at: upper)
+        let step = Self.niceStep((b - a) / Double(max(1, target)))
+        var ticks: [Tick] = []
+        var k = (a / step - 1e-9).rounded(.up)
+        while k * step <= b + step * 1e-9, ticks.count < 50 {
+            if let t = scale.transform(k * step), t >= lower - 1e-12, t <= upper + 1e-12 {
+                ticks.append(Tick(value: t, label: Self.label(k * step, step: step)))
+            }
+            k += 1
+        }
+        return ticks
+    }
+
+    /// `value` with as many decimals as `step` needs; exponent form for very large or small magnitudes.
+    public static func label(_ value: Double, step: Double) -> String {
+        if abs(value) < step * 1e-6 { return "0" }
+        let magnitude = abs(value)
+        if magnitude >= 1e6 || magnitude < 1e-4 {
+            let digits = max(0, Int(floor(log10(magnitude))) - Int(floor(log10(step) + 1e-9)))
+            return exponentForm(value, digits: min(digits, 6))
+        }
+        let decimals = max(0, -Int(floor(log10(step) + 1e-9)))
+        return fixed(value, decimals: min(decimals, 12))
+    }
+
+    /// A step number: 950, 12k, 1.5M.
+    static func stepLabel(_ value: Double) -> String {
+        let magnitude = abs(value)
+        if magnitude >= 1_000_000, (value / 100_000).rounded() == value / 100_000 { return trimmed(value / 1_000_000) + "M" }
+        if magnitude >= 10_000, (value / 100).rounded() == value / 100 { return trimmed(value / 1000) + "k" }
+        return fixed(value, decimals: 0)
+    }
+
+    /// A decade 10^t: 0.01, 1, 1000, 1e-5.
+    static func label(log t: Double) -> String {
+        let k = Int(t.rounded())
+        if k >= 0 && k <= 4 { return fixed(pow(10, Double(k)), decimals: 0) }
+        if k < 0 && k >= -3 { return fixed(pow(10, Double(k)), decimals: -k) }
+        return "1e\(k)"
+    }
+
+    /// A number of nines: 0, 0.9, 0.99, 0.999.
+    static func label(nines t: Double) -> String {
+        let k = Int(t.rounded())
+        return k <= 0 ? "0" : "0." + String(repeating: "9", count: k)
+    }
+
+    private static func trimmed(_ v: Double) -> String {
+        var text = fixed(v, decimals: 1)
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        return text
+    }
+
+    static func fixed(_ v: Double, decimals: Int) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        _ = withVaList([Int32(decimals), v]) { vsnprintf(&buffer, buffer.count, "%.*f", $0) }
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text == "-0" || text.allSatisfy({ "-0.".contains($0) }) && text.hasPrefix("-") ? String(text.dropFirst()) : text
+    }
+
+    private static func exponentForm(_ v: Double, digits: Int) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        _ = withVaList([Int32(digits), v]) { vsnprintf(&buffer, buffer.count, "%.*e", $0) }
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // 1.5e+06 -> 1.5e6, 2e-05 -> 2e-5
+        guard let e = text.firstIndex(of: "e") else { return text }
+        let mantissa = text[..<e]
+        var exponent = String(text[text.index(after: e)...])
+        let negative = exponent.hasPrefix("-")
+        exponent = String(exponent.drop { $0 == "+" || $0 == "-" || $0 == "0" })
+        return mantissa + "e" + (negative ? "-" : "") + (exponent.isEmpty ? "0" : exponent)
+    }
+}

@@ -1,0 +1,55 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EMALogStore
+
+/// One metric key's history: its values at the steps that have it, in step order.
+public struct MetricCurve: Sendable {
+    public var key: String
+    public var steps: [Int]
+    public var values: [Double]
+
+    public init(key: String, steps: [Int], values: [Double]) {
+        self.key = key
+        self.steps = steps
+        self.values = values
+    }
+}
+
+extension EMALog {
+    /// The histories of `keys` (every key, in name order, when empty) over `from...to`, one read
+    /// view for all; a key the log lacks throws, naming the keys it has.
+    public func metricCurves(keys: [String], from: Int? = nil, to: Int? = nil) throws -> [MetricCurve] {
+        try store.read { r in
+            let all = try r.metricKeys()
+            let names = keys.isEmpty ? all.keys.sorted() : keys
+            for name in names where all[name] == nil { throw UnknownMetricKey(key: name, available: all.keys.sorted()) }
+            return try names.map { name in
+                let values = try r.metricValues(keyIDs: [all[name]!], steps: (from ?? 0)...(to ?? Int.max))
+                return MetricCurve(key: name, steps: values.map(\.step), values: values.map(\.value))
+            }
+        }
+    }
+}
+
+/// The smoothing of TensorBoard's slider: an exponential moving average with its start-up bias
+/// removed (divided by 1 - w^n after n values), so the curve starts at the first value instead of
+/// near 0. A value that is not finite passes through as it is and does not enter the average; a
+/// constant history is returned as it is. `weight` 0 returns the values; 1 is refused by callers.
+public enum Smoothing {
+    public static func debiased(_ values: [Double], weight: Double) -> [Double] {
+        guard weight > 0, !values.isEmpty else { return values }
+        if values.allSatisfy({ $0 == values[0] }) { return values }
+        var last = 0.0
+        var count = 0.0
+        return values.map { value in
+            guard value.isFinite else { return value }
+            last = last * weight + (1 - weight) * value
+            count += 1
+            let debias = weight == 1 ? 1 : 1 - pow(weight, count)
+            return last / debias
+        }
+    }
+}

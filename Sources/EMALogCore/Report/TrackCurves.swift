@@ -1,0 +1,106 @@
+import EMAKernel
+import EMALogFormats
+import EMALogStore
+
+/// How an EMA follows the weights: its relative distance to them and the decay it applied, per step.
+public struct TrackCurve: Sendable {
+    /// The track's name (a post-hoc spec's name).
+    public var name: String
+    /// The canonical spec.
+    public var spec: String
+    /// Every step of the log, and ||shadow − θ|| / ||θ|| after that step's update (NaN where ||θ|| is 0).
+    public var steps: [Int]
+    public var relativeDistance: [Double]
+    /// The steps where the shadow changed, and the decay of each (0 at the first step, which the
+    /// shadow copies, and while `after` holds it to the weights); steps an `every` skips are left out.
+    public var decaySteps: [Int]
+    public var decays: [Double]
+}
+
+/// The distances and decays of a log's EMAs over the whole run (`plot --tracks`).
+public struct TrackDiagnostics: Sendable {
+    /// The tensor measured, nil for all floating tensors together.
+    public var tensor: String?
+    /// Elements measured.
+    public var parameters: Int
+    public var curves: [TrackCurve]
+}
+
+extension EMALog {
+    /// Replays every track (and each of `extra`, tracked or post hoc) from the first step to the
+    /// last in one pass over the raw steps, measuring after each step how far each shadow is from
+    /// the weights, over every floating tensor or only `tensor`. Without tracks or `extra`, throws
+    /// `QueryError.noTracks`.
+    public func trackDiagnostics(extra: [String] = [], tensor: String? = nil,
+                                 observer: any ProgressObserver = SilentObserver()) throws -> TrackDiagnostics {
+        try store.read { r in
+            guard let first = try r.firstStep(), let last = try r.lastStep() else { throw QueryError.emptyLog(path: store.path) }
+            var specs = try r.tracks().map { try $0.profile() }
+            for text in extra {
+                let spec = try resolve(.nameOrSpec(text), r).spec
+                if !specs.contains(where: { $0.name == spec.name && $0.hasSameProfile(as: spec) }) { specs.append(spec) }
+            }
+            guard !specs.isEmpty else { throw QueryError.noTracks }
+            let all = try r.tensors()
+            if let tensor {
+                guard let found = all.first(where: { $0.name == tensor }) else {
+                    throw QueryError.unknownTensor(tensor, available: all.filter { $0.dtype.isFloating }.map(\.name))
+                }
+                guard found.dtype.isFloating else {
+                    throw QueryError.unknownTensor(tensor, available: all.filter { $0.dtype.isFloating }.map(\.name))
+                }
+            }
+            let replay = try Replay(reader: r, including: { tensor == nil || $0.name == tensor })
+            let shadows = try specs.map { try ShadowState(spec: $0, tensors: replay.tensors) }
+            let steps = try r.stepNumbers(in: first...last)
+            let measure = DistanceSums(shadows: shadows, steps: steps)
+            try replay.advance(shadows, to: last, measuring: measure) { done, total in
+                observer.progress("replay", done: done, total: total)
+            }
+            let (theta, distances) = measure.totals()
+            let curves = specs.enumerated().map { k, spec in
+                var decaySteps: [Int] = [], decays: [Double] = []
+                var previous: Int?
+                for step in steps {
+                    defer { previous = step }
+                    switch ShadowUpdate.action(for: spec, hasState: previous != nil, step: step, firstStep: first,
+                                               previousStep: previous) {
+                    case .initialize:
+                        decaySteps.append(step)
+                        decays.append(0)
+                    case .update:
+                        decaySteps.append(step)
+                        decays.append(spec.decay(at: StepPosition(step: step, firstStep: first, previousStep: previous!)))
+                    case .keep:
+                        continue
+                    }
+                }
+                let relative = zip(distances[k], theta).map { d, t in t > 0 ? (d / t).squareRoot() : .nan }
+                return TrackCurve(name: spec.name, spec: spec.canonical, steps: steps, relativeDistance: relative,
+                                  decaySteps: decaySteps, decays: decays)
+            }
+            return TrackDiagnostics(tensor: tensor, parameters: replay.floating.reduce(0) { $0 + $1.elementCount },
+                                    curves: curves)
+        }
+    }
+}
+
+extension TrackDiagnostics {
+    /// The same curves, only the steps in `from...to` (either end open when nil).
+    public func restricted(from: Int?, to: Int?) -> TrackDiagnostics {
+        guard from != nil || to != nil else { return self }
+        let range = (from ?? Int.min)...(to ?? Int.max)
+        var copy = self
+        copy.curves = curves.map { curve in
+            var c = curve
+            let kept = curve.steps.indices.filter { range.contains(curve.steps[$0]) }
+            c.steps = kept.map { curve.steps[$0] }
+            c.relativeDistance = kept.map { curve.relativeDistance[$0] }
+            let keptDecays = curve.decaySteps.indices.filter { range.contains(curve.decaySteps[$0]) }
+            c.decaySteps = keptDecays.map { curve.decaySteps[$0] }
+            c.decays = keptDecays.map { curve.decays[$0] }
+            return c
+        }
+        return copy
+    }
+}
