@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "FormatsTestSupport", dependencies: ["EMALogFormats"]),
         .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore", "CZstd", "FormatsTestSupport"]),
         .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel", "EMAKernelC"]),
-        .testTarget(name: "EMAChartTests", dependencies: ["EMAChart"]),
+        .testTarget(name: "EMAChartTests", dependencies: ["EMAChart", "FormatsTestSupport"]),
         .testTarget(name: "EMALogFormatsTests", dependencies: ["EMALogFormats", "FormatsTestSupport"]),
         .testTarget(
             name: "EMALogStoreTests",

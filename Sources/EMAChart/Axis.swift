@@ -73,8 +73,9 @@ public struct Axis: Sendable {
                 lo = (lo / step).rounded(.down) * step
                 hi = (hi / step).rounded(.up) * step
             } else if hi - lo >= 1 {
-                lo = lo.rounded(.down)
-                hi = hi.rounded(.up)
+                // Whole decades or nines, forgiving the last bits (-log10(1 - 0.9999) is 4 within 1e-12).
+                lo = (lo + 1e-9).rounded(.down)
+                hi = (hi - 1e-9).rounded(.up)
             }
         }
         lower = lo
@@ -131,7 +132,7 @@ public struct Axis: Sendable {
 
     /// Whole units (decades, nines) inside the domain, thinned to about `target`.
     private func decadeTicks(target: Int) -> [Double] {
-        let first = lower.rounded(.up), last = upper.rounded(.down)
+        let first = (lower - 1e-9).rounded(.up), last = (upper + 1e-9).rounded(.down)
         guard first <= last else { return [] }
         let count = Int(last - first) + 1
         let every = max(1, (count + target - 1) / target)

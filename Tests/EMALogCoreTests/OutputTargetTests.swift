@@ -13,7 +13,7 @@ import Glibc
     let dir = TemporaryDirectory()
 
     func resolve(_ path: String, log: String) throws(QueryError) -> OutputDestination {
-        try OutputDestination.resolve(path, format: .safetensors, protecting: ProtectedFiles(logs: [log]))
+        try OutputDestination.resolve(path, binary: true, format: .safetensors, protecting: ProtectedFiles(logs: [log]))
     }
 
     @Test func aWALThatDoesNotExistYetIsRefusedByResolvedFolderAndName() throws {
