@@ -99,9 +99,7 @@ extension EMALogCommand {
                 let labels = pictures.labels
                 var panels: [Panel] = []
                 if !tracks || !pictures.key.isEmpty {
-                    let runs = try zip(labels, logs).map { label, log in
-                        (label, try log.metricCurves(keys: pictures.key, from: from, to: to))
-                    }
+                    let runs = Array(zip(labels, try EMALog.metricCurves(logs, keys: pictures.key, from: from, to: to)))
                     var metricPanels = Plots.metrics(runs, smoothing: pictures.smooth, logY: pictures.logY)
                     if pictures.key.isEmpty && metricPanels.count > 24 {
                         TerminalProgress().warning("\(metricPanels.count) keys: drawing the first 24 in name order; choose with --key")

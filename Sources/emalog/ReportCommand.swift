@@ -50,9 +50,7 @@ extension EMALogCommand {
                 options.audit = !noAudit
                 options.width = pictures.width
                 let observer = TerminalProgress()
-                let runs = try zip(pictures.labels, logs).map { label, log in
-                    try RunReport.gather(log, label: label, options: options, observer: observer)
-                }
+                let runs = try RunReport.gather(logs, labels: pictures.labels, options: options, observer: observer)
                 TerminalProgress.clear()
                 try target.write(text: ReportPage.html(runs, options: options))
             }

@@ -40,12 +40,20 @@ public struct RunReport: Sendable {
     /// Why the audit is not shown (skipped, or it could not run).
     public var auditSkipped: String?
 
+    /// Gathers every log's part, in order; a key in `options.keys` that no log has throws first
+    /// (`UnknownMetricKey`), before the long work.
+    public static func gather(_ logs: [EMALog], labels: [String], options: ReportOptions,
+                              observer: any ProgressObserver = SilentObserver()) throws -> [RunReport] {
+        if !options.keys.isEmpty { _ = try EMALog.metricCurves(logs, keys: options.keys, from: 0, to: 0) }
+        return try zip(logs, labels).map { log, label in try gather(log, label: label, options: options, observer: observer) }
+    }
+
     /// Gathers everything the page shows for `log`.
     public static func gather(_ log: EMALog, label: String, options: ReportOptions,
                               observer: any ProgressObserver = SilentObserver()) throws -> RunReport {
         let info = try log.info()
         let keys = options.keys.isEmpty ? info.metricKeys : options.keys.filter(info.metricKeys.contains)
-        let curves = try log.metricCurves(keys: keys)
+        let curves = keys.isEmpty ? [] : try log.metricCurves(keys: keys)
         let table = try log.metrics(keys: [])
         var tracks: TrackDiagnostics?, tracksSkipped: String?
         if !options.tracks {
