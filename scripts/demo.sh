@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up what a fresh Debian machine lacks, builds emalog (release), and runs the main job on the
-# sample run in examples/demo-run (120 steps of a small PyTorch MLP, made by examples/train_mlp.py).
+# sample run in examples/demo-run (120 steps of a small PyTorch MLP, made by examples/train_mlp.py),
+# ending with a picture and a one-page report (demo-out/report.html: open it in a browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -18,4 +19,6 @@ run sweep --db "$out/demo.emalog" --decays 0.9,0.95,0.99 --step 120 -o "$out/swe
 run metrics --db "$out/demo.emalog" --key loss --key eval/acc --from 98 --to 101 --format table
 run info --db "$out/demo.emalog"
 run audit --db "$out/demo.emalog"
+run plot --db "$out/demo.emalog" --key loss --tracks -o "$out/loss-and-tracks.svg"
+run report --db "$out/demo.emalog" -o "$out/report.html"
 echo "outputs in $out/:" && ls "$out" "$out/sweep"

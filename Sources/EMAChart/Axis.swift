@@ -78,6 +78,12 @@ public struct Axis: Sendable {
                 hi = (hi - 1e-9).rounded(.up)
             }
         }
+        if nice {
+            // A little room at both ends, so a line along a bound is not cut in half by the frame.
+            let room = (hi - lo) * 0.02
+            lo -= scale == .nines ? min(room, lo) : room
+            hi += room
+        }
         lower = lo
         upper = hi
     }

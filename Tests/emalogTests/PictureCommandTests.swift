@@ -85,7 +85,7 @@ import Testing
         #expect(panels[1].find("text", class: "tick").map(\.text).contains("0.99"))
         let one = try CLI.run(["plot", "--db", db, "--tracks", "--tensor", "fc1.weight", "--from", "3", "-o", "-"])
         #expect(one.status == 0, "\(one.stderr)")
-        #expect(try XMLNode.parse(one.stdout).find("text", class: "note")[0].text.contains("tensor fc1.weight, 48 values"))
+        #expect(try XMLNode.parse(one.stdout).find("text", class: "note")[0].text.contains("tensor fc1.weight (48 values)"))
         let missing = try CLI.run(["plot", "--db", db, "--tracks", "--tensor", "fc9", "-o", "-"])
         #expect(missing.status == 65 && missing.stderr.contains("fc1.weight"), "\(missing.stderr)")
         let both = try CLI.run(["plot", "--db", db, "--tracks", "--key", "loss", "-o", "-"])

@@ -74,14 +74,15 @@ public enum Plots {
                 color += 1
             }
         }
-        let measured = runs.map { run in
-            (runs.count > 1 ? run.label + ": " : "")
-                + (run.diagnostics.tensor.map { "tensor \($0)" } ?? "all floating tensors") + ", \(run.diagnostics.parameters) values"
-        }.joined(separator: "; ")
+        let scopes = runs.map { run in
+            (run.diagnostics.tensor.map { "tensor \($0)" } ?? "every floating tensor") + " (\(run.diagnostics.parameters) values)"
+        }
+        let measured = Set(scopes).count == 1 ? scopes[0]
+            : zip(runs, scopes).map { "\($0.label): \($1)" }.joined(separator: "; ")
         return [
             Panel(title: "distance to the weights: ||shadow - θ|| / ||θ||", yLabel: "relative distance", yScale: .log,
                   series: distance,
-                  note: "after each step's update, over \(measured); the first step (shadow = weights, distance 0) is off the log axis"),
+                  note: "after each step's update, over \(measured); 0 at the first step, off the log axis"),
             Panel(title: "decay applied at each update", yLabel: "decay", yScale: .nines, series: decay,
                   note: "0 where the shadow copies the weights; steps an every= schedule skips are left out"),
         ]
