@@ -46,6 +46,8 @@ public struct Axis: Sendable {
     /// The domain in the scale's units (`transform` of the values), never empty.
     public private(set) var lower: Double
     public private(set) var upper: Double
+    /// The bounds ticks are chosen in: the domain before its room at the ends.
+    private var tickLower = 0.0, tickUpper = 1.0
     /// Pixels: `lower` maps to `start`, `upper` to `end` (end < start for a y axis).
     public var start: Double
     public var end: Double
@@ -78,8 +80,11 @@ public struct Axis: Sendable {
                 hi = (hi - 1e-9).rounded(.up)
             }
         }
+        tickLower = lo
+        tickUpper = hi
         if nice {
-            // A little room at both ends, so a line along a bound is not cut in half by the frame.
+            // A little room at both ends, so a line along a bound is not cut in half by the frame
+            // (ticks stay those of the nice bounds).
             let room = (hi - lo) * 0.02
             lo -= scale == .nines ? min(room, lo) : room
             hi += room
@@ -124,11 +129,11 @@ public struct Axis: Sendable {
     }
 
     private func linearTicks(target: Int) -> [Tick] {
-        var step = Self.niceStep((upper - lower) / Double(max(1, target)))
+        var step = Self.niceStep((tickUpper - tickLower) / Double(max(1, target)))
         if isSteps { step = max(step, 1) }
         var ticks: [Tick] = []
-        var k = (lower / step - 1e-9).rounded(.up)
-        while k * step <= upper + step * 1e-9, ticks.count < 50 {
+        var k = (tickLower / step - 1e-9).rounded(.up)
+        while k * step <= tickUpper + step * 1e-9, ticks.count < 50 {
             let v = k * step
             ticks.append(Tick(value: v, label: isSteps ? Self.stepLabel(v) : Self.label(v, step: step)))
             k += 1
@@ -138,7 +143,7 @@ public struct Axis: Sendable {
 
     /// Whole units (decades, nines) inside the domain, thinned to about `target`.
     private func decadeTicks(target: Int) -> [Double] {
-        let first = (lower - 1e-9).rounded(.up), last = (upper + 1e-9).rounded(.down)
+        let first = (tickLower - 1e-9).rounded(.up), last = (tickUpper + 1e-9).rounded(.down)
         guard first <= last else { return [] }
         let count = Int(last - first) + 1
         let every = max(1, (count + target - 1) / target)
@@ -148,12 +153,12 @@ public struct Axis: Sendable {
     /// For a log or nines domain narrower than two whole units: nice steps of the values
     /// themselves, placed at their transformed positions.
     private func linearTicksInValues(target: Int) -> [Tick] {
-        let a = scale.value(at: lower), b = scale.value(at: upper)
+        let a = scale.value(at: tickLower), b = scale.value(at: tickUpper)
         let step = Self.niceStep((b - a) / Double(max(1, target)))
         var ticks: [Tick] = []
         var k = (a / step - 1e-9).rounded(.up)
         while k * step <= b + step * 1e-9, ticks.count < 50 {
-            if let t = scale.transform(k * step), t >= lower - 1e-12, t <= upper + 1e-12 {
+            if let t = scale.transform(k * step), t >= lower - 1e-12, t <= tickUpper + 1e-12 {
                 ticks.append(Tick(value: t, label: Self.label(k * step, step: step)))
             }
             k += 1
@@ -176,6 +181,7 @@ public struct Axis: Sendable {
     /// A step number: 950, 12k, 1.5M.
     static func stepLabel(_ value: Double) -> String {
         let magnitude = abs(value)
+        if magnitude >= 1e9 { return exponentForm(value, digits: 2) }
         if magnitude >= 1_000_000, (value / 100_000).rounded() == value / 100_000 { return trimmed(value / 1_000_000) + "M" }
         if magnitude >= 10_000, (value / 100).rounded() == value / 100 { return trimmed(value / 1000) + "k" }
         return fixed(value, decimals: 0)
