@@ -220,7 +220,11 @@ public struct Axis: Sendable {
         let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         // 1.5e+06 -> 1.5e6, 2e-05 -> 2e-5
         guard let e = text.firstIndex(of: "e") else { return text }
-        let mantissa = text[..<e]
+        var mantissa = Substring(text[..<e])
+        if mantissa.contains(".") {
+            while mantissa.hasSuffix("0") { mantissa.removeLast() }
+            if mantissa.hasSuffix(".") { mantissa.removeLast() }
+        }
         var exponent = String(text[text.index(after: e)...])
         let negative = exponent.hasPrefix("-")
         exponent = String(exponent.drop { $0 == "+" || $0 == "-" || $0 == "0" })

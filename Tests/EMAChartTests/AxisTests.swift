@@ -23,6 +23,8 @@ import Testing
         #expect(labels(.linear, 0, 100_000, nice: false, steps: true) == ["0", "20k", "40k", "60k", "80k", "100k"])
         #expect(labels(.linear, 0, 3_000_000, nice: false, steps: true).contains("1.5M"))
         #expect(labels(.linear, 1, 7, nice: false, steps: true) == ["1", "2", "3", "4", "5", "6", "7"])
+        #expect(labels(.linear, 0, 4e18, nice: false, steps: true) == ["0", "1e18", "2e18", "3e18", "4e18"])
+        #expect(labels(.linear, 0, 3e9, nice: false, steps: true).contains("1.5e9"))
     }
 
     @Test func logTicksAreDecades() {
