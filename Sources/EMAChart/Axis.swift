@@ -61,10 +61,16 @@ public struct Axis: Sendable {
         self.start = start
         self.end = end
         self.isSteps = isSteps
-        var (lo, hi) = extent ?? (scale == .linear ? (0, 1) : (0, 1))
+        var (lo, hi) = extent ?? (0, 1)
         if !(lo.isFinite && hi.isFinite) || lo > hi { (lo, hi) = (0, 1) }
+        // Values near the ends of Double: the domain is held within ±max/8, so its width, its nice
+        // bounds and every position computed from it stay finite (what lies beyond is clipped).
+        let limit = Double.greatestFiniteMagnitude / 8
+        lo = min(max(lo, -limit), limit)
+        hi = min(max(hi, -limit), limit)
         if lo == hi {
-            let pad = scale == .linear ? (isSteps ? 1 : lo == 0 ? 0.5 : abs(lo) * 0.05) : 0.5
+            var pad = scale == .linear ? (isSteps ? 1 : abs(lo) * 0.05) : 0.5
+            if !(pad >= Double.leastNormalMagnitude) || lo - pad == lo { pad = max(0.5, abs(lo) * 0.05) }
             lo -= pad
             hi += pad
             if scale == .nines { lo = max(lo, 0) }
@@ -72,8 +78,8 @@ public struct Axis: Sendable {
         if nice {
             if scale == .linear {
                 let step = Self.niceStep((hi - lo) / 5)
-                lo = (lo / step).rounded(.down) * step
-                hi = (hi / step).rounded(.up) * step
+                let niceLo = (lo / step).rounded(.down) * step, niceHi = (hi / step).rounded(.up) * step
+                if niceLo.isFinite && niceHi.isFinite && niceHi > niceLo { (lo, hi) = (niceLo, niceHi) }
             } else if hi - lo >= 1 {
                 // Whole decades or nines, forgiving the last bits (-log10(1 - 0.9999) is 4 within 1e-12).
                 lo = (lo + 1e-9).rounded(.down)
@@ -95,7 +101,10 @@ public struct Axis: Sendable {
 
     /// The pixel for `t` in the scale's units.
     public func pixel(_ t: Double) -> Double {
-        start + (t - lower) / (upper - lower) * (end - start)
+        // Far outside the domain is drawn just outside it (clipped), never at an infinite position.
+        let span = upper - lower
+        let held = min(max(t, lower - span), upper + span)
+        return start + (held - lower) / span * (end - start)
     }
 
     /// The pixel for a value, nil when the scale cannot show it.
@@ -120,6 +129,8 @@ public struct Axis: Sendable {
         case .log:
             let decades = decadeTicks(target: target)
             if decades.count >= 2 { return decades.map { Tick(value: $0, label: Self.label(log: $0)) } }
+            let oneTwoFive = oneTwoFiveTicks()
+            if oneTwoFive.count >= 3 { return oneTwoFive }
             return linearTicksInValues(target: target)
         case .nines:
             let nines = decadeTicks(target: target)
@@ -128,6 +139,9 @@ public struct Axis: Sendable {
         }
     }
 
+    /// The largest magnitude the ticks reach: one notation for the whole axis.
+    private var magnitude: Double { max(abs(tickLower), abs(tickUpper)) }
+
     private func linearTicks(target: Int) -> [Tick] {
         var step = Self.niceStep((tickUpper - tickLower) / Double(max(1, target)))
         if isSteps { step = max(step, 1) }
@@ -135,19 +149,38 @@ public struct Axis: Sendable {
         var k = (tickLower / step - 1e-9).rounded(.up)
         while k * step <= tickUpper + step * 1e-9, ticks.count < 50 {
             let v = k * step
-            ticks.append(Tick(value: v, label: isSteps ? Self.stepLabel(v) : Self.label(v, step: step)))
+            ticks.append(Tick(value: v, label: isSteps ? Self.stepLabel(v) : Self.label(v, step: step, magnitude: magnitude)))
             k += 1
         }
         return ticks
     }
 
-    /// Whole units (decades, nines) inside the domain, thinned to about `target`.
+    /// Whole units (decades, nines) inside the domain, thinned to about `target` at multiples of
+    /// a nice interval (1e-300, 1e-200, ... rather than every 121st decade).
     private func decadeTicks(target: Int) -> [Double] {
         let first = (tickLower - 1e-9).rounded(.up), last = (tickUpper + 1e-9).rounded(.down)
         guard first <= last else { return [] }
-        let count = Int(last - first) + 1
-        let every = max(1, (count + target - 1) / target)
-        return stride(from: first, through: last, by: Double(every)).map { $0 }
+        let count = last - first + 1
+        let every = count <= Double(target) ? 1 : max(1, Self.niceStep(count / Double(target)))
+        let start = (first / every).rounded(.up) * every
+        return stride(from: start, through: last, by: every).map { $0 }
+    }
+
+    /// 1, 2 and 5 times each power of ten inside a log domain narrower than two decades.
+    private func oneTwoFiveTicks() -> [Tick] {
+        var ticks: [Tick] = []
+        var decade = (tickLower - 1e-9).rounded(.down)
+        while decade <= tickUpper, ticks.count < 50 {
+            for m in [1.0, 2, 5] {
+                let t = decade + log10(m)
+                if t >= tickLower - 1e-9 && t <= tickUpper + 1e-9 {
+                    let v = pow(10, decade) * m
+                    ticks.append(Tick(value: t, label: Self.label(v, step: pow(10, decade), magnitude: abs(v))))
+                }
+            }
+            decade += 1
+        }
+        return ticks
     }
 
     /// For a log or nines domain narrower than two whole units: nice steps of the values
@@ -159,19 +192,21 @@ public struct Axis: Sendable {
         var k = (a / step - 1e-9).rounded(.up)
         while k * step <= b + step * 1e-9, ticks.count < 50 {
             if let t = scale.transform(k * step), t >= lower - 1e-12, t <= tickUpper + 1e-12 {
-                ticks.append(Tick(value: t, label: Self.label(k * step, step: step)))
+                ticks.append(Tick(value: t, label: Self.label(k * step, step: step, magnitude: max(abs(a), abs(b)))))
             }
             k += 1
         }
         return ticks
     }
 
-    /// `value` with as many decimals as `step` needs; exponent form for very large or small magnitudes.
-    public static func label(_ value: Double, step: Double) -> String {
+    /// `value` with as many decimals as `step` needs; exponent form when the axis reaches very
+    /// large or small magnitudes (`magnitude`, default the value's own), for every tick alike.
+    public static func label(_ value: Double, step: Double, magnitude axis: Double? = nil) -> String {
+        guard value.isFinite, step.isFinite, step > 0 else { return "" }
         if abs(value) < step * 1e-6 { return "0" }
-        let magnitude = abs(value)
+        let magnitude = axis ?? abs(value)
         if magnitude >= 1e6 || magnitude < 1e-4 {
-            let digits = max(0, Int(floor(log10(magnitude))) - Int(floor(log10(step) + 1e-9)))
+            let digits = max(0, Int(floor(log10(abs(value)))) - Int(floor(log10(step) + 1e-9)))
             return exponentForm(value, digits: min(digits, 6))
         }
         let decimals = max(0, -Int(floor(log10(step) + 1e-9)))

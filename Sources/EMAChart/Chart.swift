@@ -80,6 +80,20 @@ public struct Chart: Sendable {
     /// A rough width of one character of 11 px text, for laying out legends without font metrics.
     static let characterWidth = 6.4
 
+    /// Beyond the palette's eight colours, series are told apart by dashes too (dashed, then dotted).
+    static func dash(_ color: Int) -> String {
+        switch (color / palette.count) % 3 {
+        case 0: ""
+        case 1: " stroke-dasharray=\"6 3\""
+        default: " stroke-dasharray=\"1.5 2.5\""
+        }
+    }
+
+    /// How many characters of `size` px text fit in `width` px (a rough width per character).
+    func fitting(width: Double, size: Double) -> Int {
+        max(8, Int(width / (size * Self.characterWidth / 11)))
+    }
+
     /// The picture as a standalone SVG file.
     public func svgDocument() -> String {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + svg()
@@ -91,7 +105,8 @@ public struct Chart: Sendable {
         var y = 8.0
         if let title {
             body += "<text class=\"title\" x=\"\(Markup.coordinate(Self.margin.left))\" y=\"26\" font-size=\"17\" font-weight=\"600\">"
-                + Markup.escape(Markup.clipped(title, to: 120)) + "</text>\n"
+                + Markup.escape(Markup.clipped(title, to: fitting(width: Double(width) - Self.margin.left - Self.margin.right, size: 17)))
+                + "</text>\n"
             y = 40
         }
         for (index, panel) in panels.enumerated() {
@@ -112,21 +127,21 @@ public struct Chart: Sendable {
         let left = Self.margin.left, right = Double(width) - Self.margin.right
         out += "<g class=\"panel\" data-title=\"\(Markup.escape(panel.title))\">\n"
         out += "<text class=\"panel-title\" x=\"\(Markup.coordinate(left))\" y=\"\(Markup.coordinate(top + 14))\" font-size=\"13\" font-weight=\"600\">"
-            + Markup.escape(Markup.clipped(panel.title, to: 90)) + "</text>\n"
+            + Markup.escape(Markup.clipped(panel.title, to: fitting(width: right - left, size: 13))) + "</text>\n"
         // The legend: entries in rows under the title, wrapping at the right edge.
         var rowY = top + 32, cursor = left
         var entries = panel.series.filter(\.inLegend)
         if entries.count == 1 && entries[0].name == panel.title { entries = [] }  // the title says it
         out += "<g class=\"legend\">\n"
         for series in entries {
-            let label = Markup.clipped(series.name, to: 60)
+            let label = Markup.clipped(series.name, to: min(60, fitting(width: right - left - 40, size: 11)))
             let entryWidth = 22 + Double(label.count) * Self.characterWidth + 16
             if cursor > left && cursor + entryWidth > right {
                 rowY += 16
                 cursor = left
             }
             let color = Self.palette[series.color % Self.palette.count]
-            out += "<line x1=\"\(Markup.coordinate(cursor))\" y1=\"\(Markup.coordinate(rowY - 4))\" x2=\"\(Markup.coordinate(cursor + 16))\" "
+            out += "<line\(Self.dash(series.color)) x1=\"\(Markup.coordinate(cursor))\" y1=\"\(Markup.coordinate(rowY - 4))\" x2=\"\(Markup.coordinate(cursor + 16))\" "
                 + "y2=\"\(Markup.coordinate(rowY - 4))\" stroke=\"\(color)\" stroke-width=\"2.5\"/>"
             out += "<text class=\"legend-label\" x=\"\(Markup.coordinate(cursor + 22))\" y=\"\(Markup.coordinate(rowY))\">"
                 + Markup.escape(label) + "</text>\n"
@@ -137,7 +152,7 @@ public struct Chart: Sendable {
         if let note = panel.note {
             rowY += 15
             out += "<text class=\"note\" x=\"\(Markup.coordinate(left))\" y=\"\(Markup.coordinate(rowY))\" fill=\"#666\">"
-                + Markup.escape(Markup.clipped(note, to: 160)) + "</text>\n"
+                + Markup.escape(Markup.clipped(note, to: fitting(width: right - left, size: 11))) + "</text>\n"
         }
         let plotTop = rowY + 12, plotBottom = plotTop + Double(plotHeight)
 
@@ -164,7 +179,7 @@ public struct Chart: Sendable {
         }
         let middle = Markup.coordinate((plotTop + plotBottom) / 2)
         out += "<text class=\"axis-label\" transform=\"translate(14,\(middle)) rotate(-90)\" text-anchor=\"middle\">"
-            + Markup.escape(Markup.clipped(panel.yLabel, to: 50)) + "</text>\n</g>\n"
+            + Markup.escape(Markup.clipped(panel.yLabel, to: min(50, fitting(width: Double(plotHeight), size: 11)))) + "</text>\n</g>\n"
         out += "<g class=\"axis x\">\n"
         for tick in x.ticks(target: max(3, width / 110)) {
             let px = Markup.coordinate(x.pixel(tick.value))
@@ -173,7 +188,8 @@ public struct Chart: Sendable {
                 + Markup.escape(tick.label) + "</text>\n"
         }
         out += "<text class=\"axis-label\" x=\"\(Markup.coordinate((left + right) / 2))\" y=\"\(Markup.coordinate(plotBottom + 36))\" "
-            + "text-anchor=\"middle\">" + Markup.escape(Markup.clipped(panel.xLabel, to: 50)) + "</text>\n</g>\n"
+            + "text-anchor=\"middle\">" + Markup.escape(Markup.clipped(panel.xLabel, to: min(50, fitting(width: right - left, size: 11))))
+            + "</text>\n</g>\n"
 
         // Series: faint ones first, so solid lines sit on top; clipped to the plot area.
         let clip = "\(idPrefix)-clip-\(index)"
@@ -191,10 +207,11 @@ public struct Chart: Sendable {
                 for (k, point) in segment.enumerated() {
                     d += (k == 0 ? (d.isEmpty ? "M" : " M") : " L") + Markup.coordinate(point.x) + " " + Markup.coordinate(point.y)
                 }
-                if segment.count == 1 { d += " l0 0" }
+                // A lone point (between gaps, or a history of one) as a small ring, visible at any size.
+                if segment.count == 1 { d += " m-2.5 0 a2.5 2.5 0 1 0 5 0 a2.5 2.5 0 1 0 -5 0" }
             }
             let color = Self.palette[series.color % Self.palette.count]
-            let look = series.style == .line ? "stroke-width=\"1.8\"" : "stroke-width=\"1\" stroke-opacity=\"0.3\""
+            let look = (series.style == .line ? "stroke-width=\"1.8\"" : "stroke-width=\"1\" stroke-opacity=\"0.3\"") + Self.dash(series.color)
             let kind = series.style == .line ? "line" : "faint"
             out += "<path class=\"series \(kind)\" data-series=\"\(Markup.escape(series.name))\" stroke=\"\(color)\" \(look) d=\"\(d)\">"
                 + "<title>\(Markup.escape(series.name))</title></path>\n"

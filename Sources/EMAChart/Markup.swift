@@ -16,7 +16,11 @@ public enum Markup {
             case "'": out += "&#39;"
             case "\t", "\n", "\r": out.unicodeScalars.append(scalar)
             default:
-                if scalar.value < 0x20 || scalar.value == 0x7F || scalar.value == 0xFFFE || scalar.value == 0xFFFF {
+                // Also the bidirectional overrides and isolates (U+202A-202E, U+2066-2069): a key
+                // cannot make the text around it read backwards.
+                let v = scalar.value
+                if v < 0x20 || v == 0x7F || v == 0xFFFE || v == 0xFFFF || (0x202A...0x202E).contains(v)
+                    || (0x2066...0x2069).contains(v) {
                     out += "\u{FFFD}"
                 } else {
                     out.unicodeScalars.append(scalar)
@@ -26,10 +30,12 @@ public enum Markup {
         return out
     }
 
-    /// `text` cut to at most `limit` characters, with an ellipsis when cut (labels from a log can be
-    /// of any length).
+    /// `text` cut to at most `limit` characters, the middle replaced by an ellipsis (labels from a
+    /// log can be of any length; two long keys that differ only at the end stay distinguishable).
     public static func clipped(_ text: String, to limit: Int) -> String {
-        text.count <= limit ? text : String(text.prefix(max(1, limit - 1))) + "…"
+        guard text.count > limit else { return text }
+        let keep = max(2, limit) - 1
+        return String(text.prefix(keep - keep / 3)) + "…" + String(text.suffix(keep / 3))
     }
 
     /// A coordinate with one decimal (a tenth of a pixel), without a trailing `.0`: short and

@@ -102,6 +102,10 @@ public enum QueryError: Error, Equatable, Sendable {
     case unknownTensor(String, available: [String])
     /// A picture or page whose file name does not end in one of the extensions it is written as.
     case wrongDocumentExtension(path: String, expected: [String])
+    /// An EMA to draw whose name is already another EMA's (`spec`), with another profile.
+    case trackNameTaken(String, spec: String)
+    /// Metric curves asked of logs that hold none.
+    case noMetrics(paths: [String])
 }
 
 extension QueryError: CustomStringConvertible {
@@ -143,6 +147,10 @@ extension QueryError: CustomStringConvertible {
         case let .unknownTensor(name, available):
             "no floating tensor named '\(name.prefix(200))' in the log; floating tensors: "
                 + (available.isEmpty ? "none" : available.prefix(20).joined(separator: ", ") + (available.count > 20 ? ", ..." : ""))
+        case let .trackNameTaken(name, spec):
+            "the name '\(name)' is already the EMA \(spec); give the new one another name"
+        case let .noMetrics(paths):
+            "\(paths.joined(separator: ", ")) hold\(paths.count == 1 ? "s" : "") no metrics"
         case let .wrongDocumentExtension(path, expected):
             "cannot write \(path): this output is \(expected[0].uppercased()); name the file ."
                 + expected.joined(separator: " or .") + ", or give - for stdout"

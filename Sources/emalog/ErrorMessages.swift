@@ -55,6 +55,8 @@ private func message(for error: QueryError) -> String {
         "\(error); sweep writes one file per EMA into the folder -o names (created if missing): choose a folder"
     case let .outputIO(_, _, code, _):
         "\(error)" + outputHint(errno: code)
+    case .noMetrics:
+        "\(error): draw --tracks instead, or ingest a metrics file (emalog ingest --db LOG metrics.jsonl)"
     case .binaryToTerminal:
         "\(error): redirect stdout (> file, | command), give -o a file, or pass --format json"
     default:

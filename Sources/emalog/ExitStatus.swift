@@ -35,8 +35,8 @@ extension ExitStatus {
 
     private static func of(_ error: QueryError) -> ExitStatus {
         switch error {
-        case .stepNotFound, .emptyLog, .unknownTensor: .badInput
-        case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec: .usage
+        case .stepNotFound, .emptyLog, .unknownTensor, .noMetrics: .badInput
+        case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec, .trackNameTaken: .usage
         case .outputIsLog, .unknownOutputExtension, .binaryToTerminal, .wrongDocumentExtension: .usage
         case .outputFailed, .outOfMemory: .io
         case .outputIsFolder, .outputNotAFolder, .outputIO, .outputTooLarge: .io

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EMAChart
 import EMALogCore
+import Foundation
 
 /// Flags `plot` and `report` share: the logs and how metric curves are drawn.
 struct PictureOptions: ParsableArguments {
@@ -12,7 +13,10 @@ struct PictureOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Smoothing weight in [0, 1) for metric curves, TensorBoard's debiased EMA: raw values "
         + "are drawn faint beneath the smoothed curve; 0 draws the raw values alone.", valueName: "w"))
-    var smooth: Double = 0.9
+    var smooth: Double?
+
+    /// The smoothing weight, 0.9 unless given.
+    var smoothing: Double { smooth ?? 0.9 }
 
     @Flag(help: "A logarithmic y axis for metric curves (values <= 0 are left out and counted).")
     var logY = false
@@ -26,7 +30,12 @@ struct PictureOptions: ParsableArguments {
 
     func validate() throws {
         if db.isEmpty { throw ValidationError("give at least one --db") }
-        if !(smooth >= 0 && smooth < 1) { throw ValidationError("--smooth must be in [0, 1), got \(smooth)") }
+        if let smooth, !(smooth >= 0 && smooth < 1) { throw ValidationError("--smooth must be in [0, 1), got \(smooth)") }
+        // The same log twice would draw one curve over the other under one name.
+        let resolved = db.map { path in URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
+        if let twice = resolved.indices.first(where: { resolved[..<$0].contains(resolved[$0]) }) {
+            throw ValidationError("--db \(db[twice]) is given twice (as \(db[resolved.firstIndex(of: resolved[twice])!])): give each log once")
+        }
         if !(320...10_000).contains(width) { throw ValidationError("--width must be between 320 and 10000, got \(width)") }
     }
 
@@ -90,6 +99,9 @@ extension EMALogCommand {
             if !(80...4_000).contains(height) { throw ValidationError("--height must be between 80 and 4000, got \(height)") }
             if !tracks && !ema.isEmpty { throw ValidationError("--ema adds an EMA to --tracks: pass --tracks too") }
             if !tracks && pictures.tensor != nil { throw ValidationError("--tensor chooses what --tracks measures: pass --tracks too") }
+            if tracks && pictures.key.isEmpty && (pictures.smooth != nil || pictures.logY) {
+                throw ValidationError("--smooth and --log-y shape metric curves, and --tracks alone draws none: add --key K")
+            }
         }
 
         func run() throws {
@@ -100,13 +112,15 @@ extension EMALogCommand {
                 var panels: [Panel] = []
                 if !tracks || !pictures.key.isEmpty {
                     let runs = Array(zip(labels, try EMALog.metricCurves(logs, keys: pictures.key, from: from, to: to)))
-                    var metricPanels = Plots.metrics(runs, smoothing: pictures.smooth, logY: pictures.logY)
+                    var metricPanels = Plots.metrics(runs, smoothing: pictures.smoothing, logY: pictures.logY, from: from, to: to)
                     if pictures.key.isEmpty && metricPanels.count > 24 {
                         TerminalProgress().warning("\(metricPanels.count) keys: drawing the first 24 in name order; choose with --key")
                         metricPanels = Array(metricPanels.prefix(24))
                     }
-                    if metricPanels.isEmpty {
-                        throw ValidationError("the log\(logs.count > 1 ? "s hold" : " holds") no metrics; draw --tracks instead")
+                    if metricPanels.isEmpty { throw QueryError.noMetrics(paths: pictures.db) }
+                    if runs.allSatisfy({ $0.1.allSatisfy(\.steps.isEmpty) }) {
+                        TerminalProgress().warning("no metric values in steps \(from.map(String.init) ?? "...")-\(to.map(String.init) ?? "..."): "
+                            + "the panels are empty; `emalog info` lists the steps")
                     }
                     panels += metricPanels
                 }
@@ -117,7 +131,7 @@ extension EMALogCommand {
                             .restricted(from: from, to: to))
                     }
                     TerminalProgress.clear()
-                    panels += Plots.tracks(runs)
+                    panels += Plots.tracks(runs, from: from, to: to)
                 }
                 let chart = Chart(title: title ?? labels.joined(separator: " vs "), panels: panels, width: pictures.width,
                                   plotHeight: height)

@@ -37,13 +37,17 @@ extension EMALogCommand {
         @Option(name: .shortAndLong, help: ArgumentHelp("Output file (.html), or - for stdout.", valueName: "out"))
         var out: String
 
+        func validate() throws {
+            if noTracks && pictures.tensor != nil { throw ValidationError("--tensor chooses what the track panels measure: drop --no-tracks") }
+        }
+
         func run() throws {
             try reportingErrors {
                 let logs = try pictures.db.map { try EMALog(openingAt: $0) }
                 let target = try EMALog.documentOutput(to: out, extensions: ["html", "htm"], protecting: logs)
                 var options = ReportOptions()
                 options.keys = pictures.key
-                options.smoothing = pictures.smooth
+                options.smoothing = pictures.smoothing
                 options.logY = pictures.logY
                 options.tracks = !noTracks
                 options.tensor = pictures.tensor

@@ -116,8 +116,21 @@ import Testing
         #expect(try CLI.run(["ingest", "--db", plain, Fixtures.path("mlp-f32/steps")]).status == 0)
         let r = try CLI.run(["plot", "--db", plain, "--tracks", "-o", "-"])
         #expect(r.status == 64 && r.stderr.contains("--ema"), "\(r.stderr)")
-        let metricsOnly = try CLI.run(["plot", "--db", plain, "-o", "-"])
-        #expect(metricsOnly.status == 64 && metricsOnly.stderr.contains("no metrics"), "\(metricsOnly.stderr)")
+        let stepsOnly = try CLI.run(["plot", "--db", plain, "-o", "-"])
+        #expect(stepsOnly.status == 65 && stepsOnly.stderr.contains("no metrics"), "\(stepsOnly.stderr)")
+        // The same log twice (any spelling), an EMA name already taken, flags that would be ignored.
+        let refused: [([String], String)] = [
+            (["plot", "--db", db, "--db", dir.path + "/./run.emalog", "-o", "-"], "twice"),
+            (["report", "--db", db, "--db", db, "-o", "-"], "twice"),
+            (["plot", "--db", db, "--tracks", "--ema", "name=w,decay=0.7", "-o", "-"], "already"),
+            (["plot", "--db", db, "--tracks", "--log-y", "-o", "-"], "--key"),
+            (["plot", "--db", db, "--tracks", "--smooth", "0.5", "-o", "-"], "--key"),
+            (["report", "--db", db, "--no-tracks", "--tensor", "fc1.weight", "-o", "-"], "--no-tracks"),
+        ]
+        for (args, words) in refused {
+            let r = try CLI.run(args)
+            #expect(r.status == 64 && r.stderr.contains(words), "\(args): \(r.status) \(r.stderr)")
+        }
     }
 
     @Test func theReportIsOneSelfContainedPage() throws {

@@ -17,12 +17,20 @@ public enum Plots {
 
     /// One panel per key (keys in the order first seen), each run's history in its own colour:
     /// raw values faint, smoothed (`smoothing` > 0, TensorBoard's debiased EMA) solid.
-    public static func metrics(_ runs: [(label: String, curves: [MetricCurve])], smoothing: Double, logY: Bool) -> [Panel] {
+    /// The x axis every panel of a picture shares: `from...to` where given, else the steps drawn.
+    static func domain(_ steps: [Int], from: Int?, to: Int?) -> (Double, Double)? {
+        let lo = from ?? steps.min(), hi = to ?? steps.max()
+        guard let lo, let hi else { return nil }
+        return (Double(min(lo, hi)), Double(max(lo, hi)))
+    }
+
+    public static func metrics(_ runs: [(label: String, curves: [MetricCurve])], smoothing: Double, logY: Bool,
+                               from: Int? = nil, to: Int? = nil) -> [Panel] {
         var keys: [String] = []
         for run in runs { for curve in run.curves where !keys.contains(curve.key) { keys.append(curve.key) } }
         let scale: AxisScale = logY ? .log : .linear
         let steps = runs.flatMap { $0.curves.flatMap { [$0.steps.first, $0.steps.last].compactMap { $0 } } }
-        let domain = steps.min().map { (Double($0), Double(steps.max()!)) }
+        let domain = Self.domain(steps, from: from, to: to)
         return keys.map { key in
             var series: [Series] = []
             var hidden = 0
@@ -63,11 +71,17 @@ public enum Plots {
 
     /// Two panels over every run's tracks: the relative distance ||shadow − θ|| / ||θ|| (log axis),
     /// and the decay applied at each update (a nines axis: 0.9, 0.99, 0.999 evenly spaced).
-    public static func tracks(_ runs: [(label: String, diagnostics: TrackDiagnostics)]) -> [Panel] {
+    public static func tracks(_ runs: [(label: String, diagnostics: TrackDiagnostics)], from: Int? = nil, to: Int? = nil)
+        -> [Panel]
+    {
         var distance: [Series] = [], decay: [Series] = []
         var color = 0
+        var undefined = 0
+        var steps: [Int] = []
         for run in runs {
             for curve in run.diagnostics.curves {
+                steps += [curve.steps.first, curve.steps.last, curve.decaySteps.first, curve.decaySteps.last].compactMap { $0 }
+                undefined += curve.relativeDistance.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
                 let name = (runs.count > 1 ? run.label + ": " : "") + curve.name + " (" + summary(curve.spec) + ")"
                 distance.append(Series(name: name, color: color, xs: curve.steps.map(Double.init), ys: curve.relativeDistance))
                 decay.append(Series(name: name, color: color, xs: curve.decaySteps.map(Double.init), ys: curve.decays))
@@ -79,12 +93,17 @@ public enum Plots {
         }
         let measured = Set(scopes).count == 1 ? scopes[0]
             : zip(runs, scopes).map { "\($0.label): \($1)" }.joined(separator: "; ")
-        return [
+        let gaps = undefined == 0 ? ""
+            : "; \(undefined) not drawn (||θ|| = 0, or weights that are not finite)"
+        var panels = [
             Panel(title: "distance to the weights: ||shadow - θ|| / ||θ||", yLabel: "relative distance", yScale: .log,
                   series: distance,
-                  note: "after each step's update, over \(measured); 0 at the first step, off the log axis"),
+                  note: "after each step's update, over \(measured); 0 at the first step, off the log axis" + gaps),
             Panel(title: "decay applied at each update", yLabel: "decay", yScale: .nines, series: decay,
                   note: "0 where the shadow copies the weights; steps an every= schedule skips are left out"),
         ]
+        let shared = domain(steps, from: from, to: to)
+        for k in panels.indices { panels[k].xDomain = shared }
+        return panels
     }
 }

@@ -35,10 +35,17 @@ extension EMALog {
                                  observer: any ProgressObserver = SilentObserver()) throws -> TrackDiagnostics {
         try store.read { r in
             guard let first = try r.firstStep(), let last = try r.lastStep() else { throw QueryError.emptyLog(path: store.path) }
-            var specs = try r.tracks().map { try $0.profile() }
+            let stored = try r.tracks()
+            var specs = try stored.map { try $0.profile() }
             for text in extra {
-                let spec = try resolve(.nameOrSpec(text), r).spec
-                if !specs.contains(where: { $0.name == spec.name && $0.hasSameProfile(as: spec) }) { specs.append(spec) }
+                if stored.contains(where: { $0.name == text }) { continue }  // a track: drawn already
+                var spec = try resolve(.nameOrSpec(text), r).spec  // a bad spec throws here, worded as for shadow
+                if let own = try? EMASpec(parsing: text) { spec = own }  // its own name, even with a tracked profile
+                if let same = specs.first(where: { $0.name == spec.name }) {
+                    if same.hasSameProfile(as: spec) { continue }
+                    throw QueryError.trackNameTaken(spec.name, spec: same.canonical)
+                }
+                specs.append(spec)
             }
             guard !specs.isEmpty else { throw QueryError.noTracks }
             let all = try r.tensors()
