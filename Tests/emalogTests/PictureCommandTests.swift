@@ -163,6 +163,16 @@ import Testing
         #expect(String(decoding: try #require(Data(base64Encoded: encoded)), as: UTF8.self) == csv)
     }
 
+    @Test func aDamagedLogGetsAPageThatNamesTheDamage() throws {
+        _ = try LogDump.run("/usr/bin/sqlite3", [db, "UPDATE chunks SET xxh64 = 1 WHERE step = 5 AND chunk_index = 0 AND tensor_id = 2; PRAGMA wal_checkpoint(TRUNCATE);"])
+        let r = try CLI.run(["report", "--db", db, "-o", "-"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("class=\"bad\">") && r.stdout.contains("checksum"))
+        #expect(r.stdout.contains("not drawn: the replay stopped at damaged data"))
+        let plot = try CLI.run(["plot", "--db", db, "--tracks", "-o", "-"])
+        #expect(plot.status == 74 && plot.stderr.contains("emalog audit"), "\(plot.stderr)")
+    }
+
     @Test func aHostileLogCannotInjectIntoThePage() throws {
         let hostile = dir.file("hostile.emalog")
         let metrics = dir.file("hostile.jsonl")

@@ -55,6 +55,12 @@ public struct RunReport: Sendable {
         let keys = options.keys.isEmpty ? info.metricKeys : options.keys.filter(info.metricKeys.contains)
         let curves = keys.isEmpty ? [] : try log.metricCurves(keys: keys)
         let table = try log.metrics(keys: [])
+        var audit: AuditReport?, auditSkipped: String?
+        if options.audit {
+            audit = try EMALog(openingAt: log.path, auditing: true).audit(observer: observer)
+        } else {
+            auditSkipped = "not run (--no-audit)"
+        }
         var tracks: TrackDiagnostics?, tracksSkipped: String?
         if !options.tracks {
             tracksSkipped = "not computed (--no-tracks)"
@@ -63,13 +69,12 @@ public struct RunReport: Sendable {
         } else if info.stepCount == 0 {
             tracksSkipped = "the log has no steps"
         } else {
-            tracks = try log.trackDiagnostics(tensor: options.tensor, observer: observer)
-        }
-        var audit: AuditReport?, auditSkipped: String?
-        if options.audit {
-            audit = try EMALog(openingAt: log.path, auditing: true).audit(observer: observer)
-        } else {
-            auditSkipped = "not run (--no-audit)"
+            do {
+                tracks = try log.trackDiagnostics(tensor: options.tensor, observer: observer)
+            } catch let error as StoreError where error.isDamage {
+                // A damaged chunk stops the replay, not the page: the audit above names it.
+                tracksSkipped = "not drawn: the replay stopped at damaged data (\(error))"
+            }
         }
         return RunReport(label: label, info: info, curves: curves, table: table, tracks: tracks, tracksSkipped: tracksSkipped,
                          audit: audit, auditSkipped: auditSkipped)
