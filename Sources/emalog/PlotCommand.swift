@@ -34,7 +34,8 @@ struct PictureOptions: ParsableArguments {
         // The same log twice would draw one curve over the other under one name.
         let resolved = db.map { path in URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path }
         if let twice = resolved.indices.first(where: { resolved[..<$0].contains(resolved[$0]) }) {
-            throw ValidationError("--db \(db[twice]) is given twice (as \(db[resolved.firstIndex(of: resolved[twice])!])): give each log once")
+            let first = db[resolved.firstIndex(of: resolved[twice])!]
+            throw ValidationError("--db \(db[twice]) is given twice" + (first == db[twice] ? "" : " (also as \(first))") + ": give each log once")
         }
         if !(320...10_000).contains(width) { throw ValidationError("--width must be between 320 and 10000, got \(width)") }
     }

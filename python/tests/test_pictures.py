@@ -1,3 +1,4 @@
+import shutil
 import xml.dom.minidom
 
 import numpy as np
@@ -25,9 +26,13 @@ def panels(svg):
 def test_plot_returns_svg_or_writes_a_file(logged, tmp_path):
     svg = emalog.plot(logged, keys=["loss"], smooth=0.5, log_y=True, steps=(5, None))
     assert panels(svg) == ["loss"]
-    out = emalog.plot([logged, logged], out=tmp_path / "t.svg", tracks=True, ema="0.999", keys="eval/acc")
+    other = str(tmp_path / "other.emalog")
+    shutil.copyfile(logged, other)
+    out = emalog.plot([logged, other], out=tmp_path / "t.svg", tracks=True, ema="0.999", keys="eval/acc")
     titles = panels(open(out, encoding="utf-8").read())
     assert titles[0] == "eval/acc" and len(titles) == 3
+    with pytest.raises(emalog.EmalogError, match="twice"):
+        emalog.plot([logged, logged], out=tmp_path / "u.svg")
 
 
 def test_report_is_a_page_and_refusals_raise(logged, tmp_path):
