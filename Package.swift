@@ -11,6 +11,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         .target(name: "EMAKernelC", cSettings: [.unsafeFlags(["-ffp-contract=off", "-fno-math-errno"])]),
@@ -25,9 +26,12 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ]),
+        .target(
+            name: "EMALogPostgres",
+            dependencies: ["EMALogStore", "EMALogFormats", .product(name: "PostgresNIO", package: "postgres-nio")]),
         .target(name: "EMALogCoreC"),
         .target(name: "EMAChart"),
-        .target(name: "EMALogCore", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCoreC", "EMAChart"]),
+        .target(name: "EMALogCore", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCoreC", "EMAChart", "EMALogPostgres"]),
         .executableTarget(
             name: "emalog",
             dependencies: [
@@ -53,7 +57,7 @@ let package = Package(
             name: "emalogTests",
             dependencies: [
                 "emalog", "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "EMALogTestSupport", "FormatsTestSupport",
-                "EMAChart",
+                "EMAChart", "EMALogPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),

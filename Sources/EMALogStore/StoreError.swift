@@ -20,6 +20,10 @@ public enum StoreError: Error, Equatable, Sendable {
     case inconsistent(String)
     /// The log's schema holds objects emalog did not create (or lacks some): it is not read.
     case foreignSchema(path: String, objects: [String])
+    /// A team store's address that cannot be used (`postgresql://USER@HOST:PORT/DATABASE`).
+    case badServerAddress(address: String, reason: String)
+    /// A team store (PostgreSQL) refused or failed `action`, or could not be reached.
+    case server(address: String, action: String, message: String)
 }
 
 extension StoreError {
@@ -28,7 +32,7 @@ extension StoreError {
     public var isDamage: Bool {
         switch self {
         case .inconsistent, .checksumMismatch, .notALog, .foreignSchema: true
-        case .logNotFound, .newerSchema, .olderSchema, .busy, .database: false
+        case .logNotFound, .newerSchema, .olderSchema, .busy, .database, .badServerAddress, .server: false
         }
     }
 }
@@ -64,6 +68,10 @@ extension StoreError: CustomStringConvertible {
             "\(path): \(message) (SQLite error \(code.rawValue))" + Self.hint(code)
         case let .inconsistent(what):
             "the log is inconsistent: \(what)"
+        case let .badServerAddress(address, reason):
+            "cannot use the server address \(address): \(reason)"
+        case let .server(address, action, message):
+            "\(address): cannot \(action): \(message)"
         case let .foreignSchema(path, objects):
             "\(path) holds a schema emalog did not write: " + objects.prefix(5).joined(separator: "; ")
                 + (objects.count > 5 ? "; and \(objects.count - 5) more" : "")

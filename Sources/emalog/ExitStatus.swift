@@ -48,7 +48,8 @@ extension ExitStatus {
         case .logNotFound: .notFound
         case .busy: .busy
         case _ where error.isLockContention: .busy
-        case .notALog, .olderSchema, .newerSchema, .checksumMismatch, .database, .inconsistent, .foreignSchema: .io
+        case .notALog, .olderSchema, .newerSchema, .checksumMismatch, .database, .inconsistent, .foreignSchema, .server: .io
+        case .badServerAddress: .usage
         }
     }
 }

@@ -80,10 +80,21 @@ enum MetricsRendering {
     static func table(_ t: MetricsTable) -> String {
         let header = ["step"] + t.keys
         let cells = t.rows.map { [String($0.step)] + $0.values.map { $0.map(number) ?? "" } }
-        let widths = header.indices.map { i in max(header[i].count, cells.map { $0[i].count }.max() ?? 0) }
+        return columns(header, cells, alignRight: true)
+    }
+
+    /// `rows` under `header` in aligned columns (right-aligned for numbers, else left).
+    static func columns(_ header: [String], _ rows: [[String]], alignRight: Bool = false) -> String {
+        let widths = header.indices.map { i in max(header[i].count, rows.map { $0[i].count }.max() ?? 0) }
         func line(_ fields: [String]) -> String {
-            zip(fields, widths).map { String(repeating: " ", count: $1 - $0.count) + $0 }.joined(separator: "  ") + "\n"
+            let padded = zip(fields, widths).map { field, width in
+                let pad = String(repeating: " ", count: width - field.count)
+                return alignRight ? pad + field : field + pad
+            }
+            var text = padded.joined(separator: "  ")
+            while !alignRight && text.hasSuffix(" ") { text.removeLast() }
+            return text + "\n"
         }
-        return line(header) + cells.map(line).joined()
+        return line(header) + rows.map(line).joined()
     }
 }

@@ -1,0 +1,59 @@
+import ArgumentParser
+import EMALogCore
+import EMALogFormats
+import Foundation
+
+extension EMALogCommand {
+    struct Runs: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the runs in a team store (PostgreSQL).",
+            usage: "emalog runs --db postgresql://USER@HOST:PORT/DATABASE [--format table|json]",
+            discussion: """
+                Connects to the server, creates or brings up to date emalog's schema there (its own \
+                migrations, applied in order and recorded; a database written by a newer emalog is \
+                refused), and lists its runs by name. The password, if any, comes from the address or \
+                PGPASSWORD and is never printed.
+
+                Examples:
+                  emalog runs --db postgresql://emalog@127.0.0.1:5432/emalog
+                  emalog runs --db postgresql://me@db.lab:5432/runs --format json
+                """)
+
+        enum Format: String, ExpressibleByArgument, CaseIterable { case table, json }
+
+        @Option(name: .long, help: ArgumentHelp("The team store: postgresql://USER@HOST:PORT/DATABASE.", valueName: "url"))
+        var db: String
+
+        @Option(help: ArgumentHelp("Output format.", valueName: "format"))
+        var format: Format = .table
+
+        func validate() throws {
+            if !TeamStore.isServer(db) {
+                throw ValidationError("--db must be a team store (postgresql://USER@HOST:PORT/DATABASE); a log file has one run: emalog info")
+            }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let runs = try TeamStore.runs(at: db)
+                var out = ""
+                switch format {
+                case .json:
+                    for run in runs {
+                        var json = JSONWriter()
+                        json.object { json in
+                            json.field("name", run.name)
+                            json.field("log_id", run.logID)
+                            json.field("pushed_at", run.pushedAt)
+                        }
+                        out += json.text + "\n"
+                    }
+                case .table:
+                    out = runs.isEmpty ? "no runs yet\n"
+                        : MetricsRendering.columns(["run", "log id", "pushed"], runs.map { [$0.name, $0.logID, $0.pushedAt] })
+                }
+                FileHandle.standardOutput.write(Data(out.utf8))
+            }
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import EMALogPostgres
+import EMALogTestSupport
+import Foundation
+import Testing
+
+/// The team store's first part: addresses, the server's own schema (migrations applied in order,
+/// recorded, a newer one refused) and `emalog runs`, against a real throwaway PostgreSQL.
+@Suite(.enabled(if: ThrowawayPostgres.enabled, "EMALOG_NO_POSTGRES=1: the team-store tests are skipped"))
+struct TeamStoreTests {
+    @Test func embeddedServerMigrationsMatchTheSQLFiles() throws {
+        let folder = Fixtures.packageRoot + "/migrations-server"
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(ServerMigrations.identifiers == files.map { String($0.dropLast(4)) }, "run scripts/embed-migrations.sh")
+        for (file, migration) in zip(files, ServerMigrations.all) {
+            #expect(migration.sql + "\n" == (try String(contentsOfFile: folder + "/" + file, encoding: .utf8)), "\(file) changed")
+        }
+    }
+
+    @Test func addressesAreParsedAndPasswordsNeverShown() throws {
+        let url = try ServerURL("postgresql://me:s%40cret@db.lab:6543/runs", environment: [:])
+        #expect(url.user == "me" && url.password == "s@cret" && url.host == "db.lab" && url.port == 6543 && url.database == "runs")
+        #expect(url.description == "postgresql://me@db.lab:6543/runs")
+        #expect(try ServerURL("postgres://me@h/d", environment: ["PGPASSWORD": "p"]).password == "p")
+        #expect(try ServerURL("postgres://me@h/d", environment: [:]).port == 5432)
+        for bad in ["postgresql://h/d", "postgresql://me@/d", "postgresql://me@h", "postgresql://me@h:0/d", "http://me@h/d"] {
+            #expect(throws: (any Error).self, "\(bad)") { _ = try ServerURL(bad, environment: [:]) }
+        }
+        let r = try CLI.run(["runs", "--db", "postgresql://me:topsecret@127.0.0.1/"])
+        #expect(r.status == 64 && r.stderr.contains("no database") && !r.stderr.contains("topsecret"), "\(r.stderr)")
+    }
+
+    @Test func theSchemaIsAppliedOnceAndRecorded() throws {
+        let db = try ThrowawayPostgres.database()
+        let first = try TeamServer(db)
+        #expect(first.migratedNow == ServerMigrations.identifiers)
+        #expect(try first.appliedMigrations() == ServerMigrations.identifiers)
+        #expect(try first.runs().isEmpty)
+        first.close()
+        let again = try TeamServer(db)
+        #expect(again.migratedNow.isEmpty)
+        again.close()
+        let r = try CLI.run(["runs", "--db", db])
+        #expect(r.status == 0 && r.stdout == "no runs yet\n", "\(r.stderr)")
+        let json = try CLI.run(["runs", "--db", db, "--format", "json"])
+        #expect(json.status == 0 && json.stdout.isEmpty)
+    }
+
+    @Test func aRunIsListedAndANewerSchemaIsRefused() throws {
+        let db = try ThrowawayPostgres.database()
+        try TeamServer(db).close()
+        let insert = ThrowawayPostgres.sql(db,
+            "INSERT INTO runs (name, log_id, chunk_bytes, created_at, pushed_at) VALUES ('base', 'abc', 1024, 'x', '2026-12-01T10:00:00Z')")
+        #expect(insert.status == 0, "\(insert.output)")
+        let r = try CLI.run(["runs", "--db", db])
+        #expect(r.status == 0 && r.stdout == "run   log id  pushed\nbase  abc     2026-12-01T10:00:00Z\n", "\(r.stdout)")
+        let json = try CLI.run(["runs", "--db", db, "--format", "json"])
+        #expect(json.stdout == "{\"name\":\"base\",\"log_id\":\"abc\",\"pushed_at\":\"2026-12-01T10:00:00Z\"}\n")
+
+        #expect(ThrowawayPostgres.sql(db, "INSERT INTO emalog_migrations (identifier) VALUES ('9999_future')").status == 0)
+        let newer = try CLI.run(["runs", "--db", db])
+        #expect(newer.status == 74 && newer.stderr.contains("newer emalog") && newer.stderr.contains("9999_future"), "\(newer.stderr)")
+    }
+
+    @Test func anUnreachableServerAndReadersOfAServerAreClearErrors() throws {
+        let r = try CLI.run(["runs", "--db", "postgresql://emalog@127.0.0.1:1/emalog"])
+        #expect(r.status == 74 && r.stderr.contains("cannot connect"), "\(r.stderr)")
+        let db = try ThrowawayPostgres.database()
+        for args in [["info", "--db", db], ["metrics", "--db", db], ["plot", "--db", db, "-o", "-"]] {
+            let reader = try CLI.run(args)
+            #expect(reader.status == 64 && reader.stderr.contains("emalog runs"), "\(args): \(reader.stderr)")
+        }
+        let notServer = try CLI.run(["runs", "--db", "run.emalog"])
+        #expect(notServer.status == 64)
+    }
+}
