@@ -35,16 +35,24 @@ extension EMALog {
 }
 
 extension EMALog {
+    /// Each log's metric keys; throws `UnknownMetricKey` for a key of `keys` that no log has,
+    /// naming every key the logs have.
+    @discardableResult
+    public static func requireKeys(_ keys: [String], in logs: [EMALog]) throws -> [Set<String>] {
+        let available = try logs.map { log in try log.store.read { try Set($0.metricKeys().keys) } }
+        for key in keys where !available.contains(where: { $0.contains(key) }) {
+            throw UnknownMetricKey(key: key, available: available.reduce(Set<String>()) { $0.union($1) }.sorted())
+        }
+        return available
+    }
+
     /// The histories of `keys` in each of `logs`, for drawing them side by side: a key may be
     /// missing from some logs (that log draws nothing for it), not from all (`UnknownMetricKey`,
     /// naming every key the logs have). Empty `keys`: every key of each log.
     public static func metricCurves(_ logs: [EMALog], keys: [String], from: Int? = nil, to: Int? = nil) throws
         -> [[MetricCurve]]
     {
-        let available = try logs.map { log in try log.store.read { try Set($0.metricKeys().keys) } }
-        for key in keys where !available.contains(where: { $0.contains(key) }) {
-            throw UnknownMetricKey(key: key, available: available.reduce(Set<String>()) { $0.union($1) }.sorted())
-        }
+        let available = try requireKeys(keys, in: logs)
         return try zip(logs, available).map { log, have in
             let wanted = keys.filter(have.contains)
             return keys.isEmpty || !wanted.isEmpty ? try log.metricCurves(keys: wanted, from: from, to: to) : []

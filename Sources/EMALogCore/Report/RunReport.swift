@@ -44,7 +44,7 @@ public struct RunReport: Sendable {
     /// (`UnknownMetricKey`), before the long work.
     public static func gather(_ logs: [EMALog], labels: [String], options: ReportOptions,
                               observer: any ProgressObserver = SilentObserver()) throws -> [RunReport] {
-        if !options.keys.isEmpty { _ = try EMALog.metricCurves(logs, keys: options.keys, from: 0, to: 0) }
+        try EMALog.requireKeys(options.keys, in: logs)
         return try zip(logs, labels).map { log, label in try gather(log, label: label, options: options, observer: observer) }
     }
 
