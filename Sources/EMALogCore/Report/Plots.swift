@@ -15,8 +15,13 @@ public enum Plots {
         return zip(paths, names).map { path, short in names.filter { $0 == short }.count > 1 ? path : short }
     }
 
-    /// One panel per key (keys in the order first seen), each run's history in its own colour:
-    /// raw values faint, smoothed (`smoothing` > 0, TensorBoard's debiased EMA) solid.
+    /// The keys of every run's curves, in the order first seen.
+    static func keys(_ runs: [[MetricCurve]]) -> [String] {
+        var keys: [String] = []
+        for curves in runs { for curve in curves where !keys.contains(curve.key) { keys.append(curve.key) } }
+        return keys
+    }
+
     /// The x axis every panel of a picture shares: `from...to` where given, else the steps drawn.
     static func domain(_ steps: [Int], from: Int?, to: Int?) -> (Double, Double)? {
         let lo = from ?? steps.min(), hi = to ?? steps.max()
@@ -24,10 +29,11 @@ public enum Plots {
         return (Double(min(lo, hi)), Double(max(lo, hi)))
     }
 
+    /// One panel per key (keys in the order first seen), each run's history in its own colour:
+    /// raw values faint, smoothed (`smoothing` > 0, TensorBoard's debiased EMA) solid.
     public static func metrics(_ runs: [(label: String, curves: [MetricCurve])], smoothing: Double, logY: Bool,
                                from: Int? = nil, to: Int? = nil) -> [Panel] {
-        var keys: [String] = []
-        for run in runs { for curve in run.curves where !keys.contains(curve.key) { keys.append(curve.key) } }
+        let keys = Self.keys(runs.map(\.curves))
         let scale: AxisScale = logY ? .log : .linear
         let steps = runs.flatMap { $0.curves.flatMap { [$0.steps.first, $0.steps.last].compactMap { $0 } } }
         let domain = Self.domain(steps, from: from, to: to)

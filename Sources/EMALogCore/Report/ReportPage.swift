@@ -128,8 +128,7 @@ public enum ReportPage {
 
     static func metricsSection(_ runs: [RunReport], options: ReportOptions) -> String {
         var out = "<section id=\"metrics\"><h2>Metrics</h2>\n"
-        var keys: [String] = []
-        for run in runs { for curve in run.curves where !keys.contains(curve.key) { keys.append(curve.key) } }
+        let keys = Plots.keys(runs.map(\.curves))
         guard !keys.isEmpty else { return out + "<p class=\"note\">no metrics</p></section>\n" }
         let drawn = options.keys.isEmpty ? Array(keys.prefix(options.maxCharts)) : keys
         if drawn.count < keys.count {
