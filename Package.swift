@@ -12,6 +12,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Already built for postgres-nio; its SHA-256 (BoringSSL, SHA-NI) names chunk bodies on a team store.
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .target(name: "EMAKernelC", cSettings: [.unsafeFlags(["-ffp-contract=off", "-fno-math-errno"])]),
@@ -28,7 +30,10 @@ let package = Package(
             ]),
         .target(
             name: "EMALogPostgres",
-            dependencies: ["EMALogStore", "EMALogFormats", .product(name: "PostgresNIO", package: "postgres-nio")]),
+            dependencies: [
+                "EMALogStore", "EMALogFormats", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         .target(name: "EMALogCoreC"),
         .target(name: "EMAChart"),
         .target(name: "EMALogCore", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCoreC", "EMAChart", "EMALogPostgres"]),

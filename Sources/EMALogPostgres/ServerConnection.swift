@@ -46,6 +46,39 @@ final class ServerConnection: @unchecked Sendable {
         try query(PostgresQuery(unsafeSQL: sql), action)
     }
 
+    /// Runs `query` and decodes each row with `decode`; a row that does not decode is
+    /// `StoreError.inconsistent` (a database not written by emalog, or damaged).
+    func rows<T>(_ query: PostgresQuery, _ action: String, _ decode: (PostgresRow) throws -> T) throws(StoreError) -> [T] {
+        let rows = try self.query(query, action)
+        do {
+            return try rows.map(decode)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw .inconsistent("the team store's answer to '\(action)' cannot be read: \(String("\(error)".prefix(200)))")
+        }
+    }
+
+    /// The first row of `query`, decoded; nil when there is none.
+    func row<T>(_ query: PostgresQuery, _ action: String, _ decode: (PostgresRow) throws -> T) throws(StoreError) -> T? {
+        try rows(query, action, decode).first
+    }
+
+    /// Runs `body` in one transaction (`BEGIN` with `mode`, e.g. "ISOLATION LEVEL REPEATABLE READ
+    /// READ ONLY"): committed when it returns, rolled back when it throws. Errors pass through.
+    func transaction<T>(_ mode: String = "", _ body: () throws -> T) throws -> T {
+        try execute("BEGIN" + (mode.isEmpty ? "" : " " + mode), "begin a transaction")
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            try? execute("ROLLBACK", "roll back")
+            throw error
+        }
+        try execute("COMMIT", "commit")
+        return result
+    }
+
     func close() { try? connection.close().wait() }
 
     /// The server's message (its SQLSTATE and text) or the connection failure, without noise.

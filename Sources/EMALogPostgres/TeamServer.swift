@@ -15,6 +15,14 @@ public final class TeamServer {
         public var name: String
         public var logID: String
         public var pushedAt: String
+        public var steps: Int
+        public var lastStep: Int?
+        public var tensors: Int
+        public var tracks: Int
+        /// Stored bytes of its chunks, snapshots and metric blocks (bodies shared with other runs
+        /// are counted in each).
+        public var storedBytes: Int
+        public var metricValues: Int
     }
 
     /// Connects to `address` and migrates its schema.
@@ -29,18 +37,16 @@ public final class TeamServer {
         try ServerMigrations.recorded(connection)
     }
 
-    /// Every run, by name.
+    /// Every run, by name, with the totals its last push counted.
     public func runs() throws(StoreError) -> [Run] {
-        let rows = try connection.query(
-            "SELECT name, log_id, to_char(pushed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM runs ORDER BY name",
-            "list the runs")
-        do {
-            return try rows.map { row in
-                let (name, logID, pushed) = try row.decode((String, String, String).self)
-                return Run(name: name, logID: logID, pushedAt: pushed)
-            }
-        } catch {
-            throw .inconsistent("the team store's runs cannot be read: \(error)")
+        try connection.rows("""
+            SELECT name, log_id, to_char(pushed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                   step_count, last_step, tensor_count, track_count, stored_bytes, metric_values FROM runs ORDER BY name
+            """, "list the runs") { row in
+            let (name, logID, pushed, steps, last, tensors, tracks, bytes, values)
+                = try row.decode((String, String, String, Int, Int?, Int, Int, Int, Int).self)
+            return Run(name: name, logID: logID, pushedAt: pushed, steps: steps, lastStep: last, tensors: tensors, tracks: tracks,
+                       storedBytes: bytes, metricValues: values)
         }
     }
 

@@ -24,6 +24,12 @@ public enum StoreError: Error, Equatable, Sendable {
     case badServerAddress(address: String, reason: String)
     /// A team store (PostgreSQL) refused or failed `action`, or could not be reached.
     case server(address: String, action: String, message: String)
+    /// The team store at `address` has no run `run`; `available` are the runs it has.
+    case runNotFound(address: String, run: String, available: [String])
+    /// A push cannot go to run `run`: the name holds another log (`reason` says which).
+    case runConflict(address: String, run: String, reason: String)
+    /// Another push to run `run` is running.
+    case runBusy(address: String, run: String)
 }
 
 extension StoreError {
@@ -32,7 +38,7 @@ extension StoreError {
     public var isDamage: Bool {
         switch self {
         case .inconsistent, .checksumMismatch, .notALog, .foreignSchema: true
-        case .logNotFound, .newerSchema, .olderSchema, .busy, .database, .badServerAddress, .server: false
+        case .logNotFound, .newerSchema, .olderSchema, .busy, .database, .badServerAddress, .server, .runNotFound, .runConflict, .runBusy: false
         }
     }
 }
@@ -72,6 +78,14 @@ extension StoreError: CustomStringConvertible {
             "cannot use the server address \(address): \(reason)"
         case let .server(address, action, message):
             "\(address): cannot \(action): \(message)"
+        case let .runNotFound(address, run, available):
+            "\(address) has no run '\(run)'; "
+                + (available.isEmpty ? "it has no runs yet" : "its runs are " + available.prefix(20).joined(separator: ", ")
+                    + (available.count > 20 ? " and \(available.count - 20) more" : ""))
+        case let .runConflict(address, run, reason):
+            "\(address): cannot push to run '\(run)': \(reason)"
+        case let .runBusy(address, run):
+            "\(address): another push to run '\(run)' is running; wait for it to finish (readers may run meanwhile)"
         case let .foreignSchema(path, objects):
             "\(path) holds a schema emalog did not write: " + objects.prefix(5).joined(separator: "; ")
                 + (objects.count > 5 ? "; and \(objects.count - 5) more" : "")

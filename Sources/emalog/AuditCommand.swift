@@ -35,7 +35,7 @@ extension EMALogCommand {
 
         func run() throws {
             try reportingErrors {
-                let report = try EMALog(openingAt: log.db, auditing: true).audit(sources: sources, observer: TerminalProgress())
+                let report = try EMALog(openingAt: log.db, run: log.run, auditing: true).audit(sources: sources, observer: TerminalProgress())
                 TerminalProgress.clear()
                 let text = format == .json ? Self.json(report) : Self.text(report)
                 FileHandle.standardOutput.write(Data(text.utf8))

@@ -45,8 +45,10 @@ extension ExitStatus {
 
     private static func of(_ error: StoreError) -> ExitStatus {
         switch error {
-        case .logNotFound: .notFound
+        case .logNotFound, .runNotFound: .notFound
         case .busy: .busy
+        case .runBusy: .busy
+        case .runConflict: .badInput
         case _ where error.isLockContention: .busy
         case .notALog, .olderSchema, .newerSchema, .checksumMismatch, .database, .inconsistent, .foreignSchema, .server: .io
         case .badServerAddress: .usage

@@ -21,7 +21,7 @@ extension EMALogCommand {
 
         func run() throws {
             try reportingErrors {
-                let info = try EMALog(openingAt: log.db).info()
+                let info = try EMALog(openingAt: log.db, run: log.run).info()
                 let text = json ? Self.json(info, provenance: provenance)
                     : Self.text(info) + (provenance ? Self.provenanceText(info) : "")
                 FileHandle.standardOutput.write(Data(text.utf8))

@@ -10,20 +10,29 @@ extension EMALogCommand {
             usage: """
                 emalog metrics --db <log> [--key <key> ...] [--from <step>] [--to <step>]
                                [--format <format>]
+                emalog metrics --db postgresql://... --run <name> [--run <name> ...] [--key <key> ...]
                 """,
             discussion: """
                 CSV is wide: step,<key>,<key>...; an empty cell where a step lacks a key. Values are printed \
-                with enough digits to read back exactly. JSON lines hold one object per step.
+                with enough digits to read back exactly. JSON lines hold one object per step. With \
+                several --run (a team store), the runs are side by side: one column RUN:KEY per run and key, \
+                every step any of them has.
 
                 Examples:
                   emalog metrics --db run.emalog --key loss --format csv > loss.csv
                   emalog metrics --db run.emalog --key loss --key lr --from 1000 --to 2000
                   emalog metrics --db run.emalog --format json | jq .loss
+                  emalog metrics --db postgresql://me@db.lab:5432/runs --run base --run wd0.1 --key loss
                 """)
 
         enum Format: String, ExpressibleByArgument, CaseIterable { case table, csv, json }
 
-        @OptionGroup var log: LogOptions
+        @Option(name: .long, help: ArgumentHelp(
+            "The log file (SQLite), or a team store postgresql://USER@HOST:PORT/DATABASE with --run.", valueName: "log"))
+        var db: String
+
+        @Option(name: .customLong("run"), help: ArgumentHelp("A run of the team store (repeatable: runs side by side).", valueName: "name"))
+        var runs: [String] = []
 
         @Option(help: ArgumentHelp("A metric key (repeatable; default: every key in name order).", valueName: "key"))
         var key: [String] = []
@@ -38,11 +47,19 @@ extension EMALogCommand {
             if let from, from < 0 { throw ValidationError("--from must be a step >= 0, got \(from)") }
             if let to, to < 0 { throw ValidationError("--to must be a step >= 0, got \(to)") }
             if let from, let to, from > to { throw ValidationError("--from \(from) is after --to \(to)") }
+            if !runs.isEmpty && !TeamStore.isServer(db) {
+                throw ValidationError("--run names a run of a team store (--db postgresql://...); --db \(db) is a log file, one run")
+            }
+            if let twice = runs.first(where: { name in runs.filter { $0 == name }.count > 1 }) {
+                throw ValidationError("--run \(twice) is given twice: give each run once")
+            }
         }
 
         func run() throws {
             try reportingErrors {
-                let table = try EMALog(openingAt: log.db).metrics(keys: key, from: from, to: to)
+                let table = runs.count > 1
+                    ? try EMALog.metrics(comparing: runs.map { ($0, try EMALog(openingAt: db, run: $0)) }, keys: key, from: from, to: to)
+                    : try EMALog(openingAt: db, run: runs.first).metrics(keys: key, from: from, to: to)
                 let chosen = format ?? (isatty(1) == 1 ? .table : .csv)
                 var out = ""
                 switch chosen {

@@ -1,10 +1,20 @@
 import ArgumentParser
 import EMALogCore
 
-/// `--db`: the log file.
+/// `--db`: the log file, or a team store with `--run`.
 struct LogOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The log file (SQLite).", valueName: "log"))
+    @Option(name: .long, help: ArgumentHelp("The log file (SQLite), or a team store postgresql://USER@HOST:PORT/DATABASE with --run.",
+                                            valueName: "log"))
     var db: String
+
+    @Option(help: ArgumentHelp("The run to read when --db is a team store (emalog runs lists them).", valueName: "name"))
+    var run: String?
+
+    func validate() throws {
+        if run != nil && !TeamStore.isServer(db) {
+            throw ValidationError("--run names a run of a team store (--db postgresql://...); --db \(db) is a log file, one run")
+        }
+    }
 }
 
 /// `--step`: a training step, the latest when left out.

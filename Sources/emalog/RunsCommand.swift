@@ -11,7 +11,7 @@ extension EMALogCommand {
             discussion: """
                 Connects to the server, creates or brings up to date emalog's schema there (its own \
                 migrations, applied in order and recorded; a database written by a newer emalog is \
-                refused), and lists its runs by name. The password, if any, comes from the address or \
+                refused), and lists its runs by name: steps, last step, tensors, tracks, stored size, metric values. The password, if any, comes from the address or \
                 PGPASSWORD and is never printed.
 
                 Examples:
@@ -45,12 +45,23 @@ extension EMALogCommand {
                             json.field("name", run.name)
                             json.field("log_id", run.logID)
                             json.field("pushed_at", run.pushedAt)
+                            json.field("steps", run.steps)
+                            json.field("last_step", run.lastStep)
+                            json.field("tensors", run.tensors)
+                            json.field("tracks", run.tracks)
+                            json.field("stored_bytes", run.storedBytes)
+                            json.field("metric_values", run.metricValues)
                         }
                         out += json.text + "\n"
                     }
                 case .table:
                     out = runs.isEmpty ? "no runs yet\n"
-                        : MetricsRendering.columns(["run", "log id", "pushed"], runs.map { [$0.name, $0.logID, $0.pushedAt] })
+                        : MetricsRendering.columns(
+                            ["run", "steps", "last step", "tensors", "tracks", "size", "metric values", "pushed", "log id"],
+                            runs.map {
+                                [$0.name, String($0.steps), $0.lastStep.map(String.init) ?? "-", String($0.tensors), String($0.tracks),
+                                 ByteCount.text($0.storedBytes), String($0.metricValues), $0.pushedAt, $0.logID]
+                            })
                 }
                 FileHandle.standardOutput.write(Data(out.utf8))
             }

@@ -33,7 +33,7 @@ extension EMALogCommand {
 
         func run() throws {
             try reportingErrors {
-                let emalog = try EMALog(openingAt: log.db)
+                let emalog = try EMALog(openingAt: log.db, run: log.run)
                 let target = try emalog.output(to: out, format: output.format)
                 let shadow = try emalog.shadow(atStep: step.step, track: track.selector, observer: TerminalProgress())
                 TerminalProgress.clear()

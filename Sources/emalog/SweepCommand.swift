@@ -53,7 +53,7 @@ extension EMALogCommand {
 
         func run() throws {
             try reportingErrors {
-                let emalog = try EMALog(openingAt: log.db)
+                let emalog = try EMALog(openingAt: log.db, run: log.run)
                 let folder = try emalog.outputFolder(at: out, format: output.format ?? .safetensors)
                 let results = try emalog.sweep(try specs(), atStep: step.step, observer: TerminalProgress())
                 TerminalProgress.clear()

@@ -74,7 +74,7 @@ extension EMALogCommand {
 
         func run() throws {
             try reportingErrors {
-                let emalog = try EMALog(openingAt: log.db)
+                let emalog = try EMALog(openingAt: log.db, run: log.run)
                 let report: VerifyReport
                 var text: String
                 if find {

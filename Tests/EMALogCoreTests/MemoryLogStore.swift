@@ -192,6 +192,9 @@ extension MemoryAccess {
     }
 
     func stepRecord(_ step: Int) throws -> StepRecord? { state.steps[step] }
+    func stepRecords(in range: ClosedRange<Int>) throws -> [StepRecord] {
+        state.steps.values.filter { range.contains($0.step) }.sorted { $0.step < $1.step }
+    }
     func tracks() throws -> [TrackRecord] { state.tracks }
 
     func snapshots(track: Int64) throws -> [SnapshotRecord] {

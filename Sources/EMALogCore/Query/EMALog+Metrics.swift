@@ -67,4 +67,37 @@ extension EMALog {
             return MetricsTable(keys: names, rows: rows)
         }
     }
+
+    /// Several logs side by side: one column `NAME:KEY` per log and key (keys in the order given,
+    /// else every key any log has, by name; logs in the order given), a row for every step any of
+    /// them has. A key no log has throws, naming the keys there are.
+    public static func metrics(comparing logs: [(name: String, log: EMALog)], keys: [String], from: Int? = nil,
+                               to: Int? = nil) throws -> MetricsTable {
+        let held = try logs.map { entry in try entry.log.store.read { r in try r.metricKeys() } }
+        let everyKey = Set(held.flatMap(\.keys)).sorted()
+        for name in keys where !everyKey.contains(name) { throw UnknownMetricKey(key: name, available: everyKey) }
+        let names = keys.isEmpty ? everyKey : keys
+        var columns: [String] = []
+        var columnKeys: [Int] = []
+        var byStep: [Int: [Double?]] = [:]
+        var tables: [(offset: Int, table: MetricsTable)] = []
+        for (entry, keys) in zip(logs, held) {
+            let mine = names.filter { keys[$0] != nil }
+            guard !mine.isEmpty else { continue }
+            tables.append((columns.count, try entry.log.metrics(keys: mine, from: from, to: to)))
+            columns += mine.map { "\(entry.name):\($0)" }
+            columnKeys += mine.map { names.firstIndex(of: $0)! }
+        }
+        for (offset, table) in tables {
+            for row in table.rows {
+                var cells = byStep[row.step] ?? Array(repeating: nil, count: columns.count)
+                for (i, value) in row.values.enumerated() { cells[offset + i] = value }
+                byStep[row.step] = cells
+            }
+        }
+        // Column order: by key, then log.
+        let order = columns.indices.sorted { (columnKeys[$0], $0) < (columnKeys[$1], $1) }
+        let rows = byStep.sorted { $0.key < $1.key }.map { step, cells in (step: step, values: order.map { cells[$0] }) }
+        return MetricsTable(keys: order.map { columns[$0] }, rows: rows)
+    }
 }

@@ -6,10 +6,11 @@ import EMALogStore
 public final class EMALog {
     let store: any LogStore
 
-    /// Opens the log at `path` read-only. `auditing`: a log whose schema emalog did not write, or
-    /// whose settings are damaged, is opened anyway so `audit` can report why (it reads no table).
-    public convenience init(openingAt path: String, auditing: Bool = false) throws {
-        self.init(store: try LogStores.openForReading(path, auditing: auditing))
+    /// Opens the log at `path` read-only (with `run`: that run of the team store at `path`).
+    /// `auditing`: a log whose schema emalog did not write, or whose settings are damaged, is
+    /// opened anyway so `audit` can report why (it reads no table).
+    public convenience init(openingAt path: String, run: String? = nil, auditing: Bool = false) throws {
+        self.init(store: try LogStores.openForReading(path, run: run, auditing: auditing))
     }
 
     /// Queries `store`, a log opened by any backend.

@@ -51,12 +51,7 @@ public enum ReportPage {
         return String(format: "%.6g", v)
     }
 
-    static func bytes(_ n: Int) -> String {
-        let units = ["B", "KB", "MB", "GB", "TB"]
-        var v = Double(n), u = 0
-        while v >= 1000 && u < units.count - 1 { v /= 1000; u += 1 }
-        return u == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[u])
-    }
+    static func bytes(_ n: Int) -> String { ByteCount.text(n) }
 
     /// The summary: one column per log.
     static func summary(_ runs: [RunReport]) -> String {

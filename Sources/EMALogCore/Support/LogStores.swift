@@ -1,27 +1,32 @@
 import EMALogPostgres
 import EMALogStore
 
-/// Where a log location is opened: the one place that picks a `LogStore` implementation. Every
-/// log is one SQLite file today; a second backend is chosen here (e.g. by a URL scheme), and the
-/// use cases above stay as they are.
+/// Where a log location is opened: the one place that picks a `LogStore` implementation. A path
+/// is a SQLite log file; a `postgresql://` address with a run name is a run of a team store,
+/// read-only; the use cases above stay as they are.
 enum LogStores {
-    /// Opens the log at `location` for queries; never modifies it. `auditing`: a log whose schema
-    /// or settings are not as emalog writes them is opened anyway, with `unreadable` saying why.
-    static func openForReading(_ location: String, auditing: Bool = false) throws(StoreError) -> any LogStore {
-        if ServerURL.isServer(location) { throw notYet(location) }
+    /// Opens the log at `location` (with `run`, a team store's run) for queries; never modifies
+    /// it. `auditing`: a log whose schema or settings are not as emalog writes them is opened
+    /// anyway, with `unreadable` saying why.
+    static func openForReading(_ location: String, run: String? = nil, auditing: Bool = false) throws(StoreError) -> any LogStore {
+        if ServerURL.isServer(location) {
+            guard let run else {
+                throw .badServerAddress(address: ServerURL.redacted(location), reason: "a team store holds many runs: name one")
+            }
+            return try ServerRunStore(address: location, run: run)
+        }
+        if run != nil {
+            throw .badServerAddress(address: location, reason: "a run is named in a team store (postgresql://...); a log file is one run")
+        }
         return try SQLiteLogStore.openForReading(at: location, auditing: auditing)
     }
 
     /// Opens (or creates) the log at `location` for an ingest, holding its ingest lock until closed.
     static func openForIngest(_ location: String, chunkBytes: Int) throws(StoreError) -> any LogStore {
-        if ServerURL.isServer(location) { throw notYet(location) }
+        if ServerURL.isServer(location) {
+            throw .badServerAddress(address: ServerURL.redacted(location),
+                                    reason: "an ingest writes a local log file; push it to the team store afterwards (or while it runs)")
+        }
         return try SQLiteLogStore.openForIngest(at: location, chunkBytes: chunkBytes)
-    }
-
-    /// A team store where a log file is needed: this version lists a server's runs (`runs`) and
-    /// reads and writes logs as local files only.
-    private static func notYet(_ location: String) -> StoreError {
-        .badServerAddress(address: ServerURL.redacted(location),
-                          reason: "this emalog lists a team store's runs (emalog runs) but reads and writes only local log files")
     }
 }

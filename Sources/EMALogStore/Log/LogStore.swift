@@ -71,6 +71,8 @@ public protocol LogReader {
     func neighbours(of step: Int) throws -> (below: Int?, above: Int?)
     /// The audit record of `step`, if stored.
     func stepRecord(_ step: Int) throws -> StepRecord?
+    /// The audit records of the stored steps within `range`, ascending.
+    func stepRecords(in range: ClosedRange<Int>) throws -> [StepRecord]
     /// Stored tracks, in the order they were added.
     func tracks() throws -> [TrackRecord]
     /// A track's snapshots, ascending by step.

@@ -36,34 +36,11 @@ extension SQLiteAccess {
         while let row = try rows.next() {
             let shapeText: String = try row.decode(atIndex: 3)
             records.append(try TensorRecord(validating: try row.decode(atIndex: 0), name: try row.decode(atIndex: 1),
-                                            dtype: try row.decode(atIndex: 2), shape: Self.shape(shapeText), shapeText: shapeText,
+                                            dtype: try row.decode(atIndex: 2), shape: StoredText.shape(shapeText), shapeText: shapeText,
                                             elementCount: try row.decode(atIndex: 4), position: try row.decode(atIndex: 5)))
         }
         try checkFirstStepHolds(records)
         return records
-    }
-
-    /// A stored shape: a JSON array of integers >= 0 (`[]` for a 0-d tensor).
-    static func shape(_ text: String) -> [Int]? {
-        let bytes = Array(text.utf8)
-        guard bytes.count >= 2, bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]") else { return nil }
-        let inner = bytes[1..<(bytes.count - 1)]
-        if inner.allSatisfy({ $0 == UInt8(ascii: " ") }) { return [] }
-        var dims: [Int] = []
-        for part in inner.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false) {
-            let digits = part.drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
-                .reversed().drop { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }.reversed()
-            guard !digits.isEmpty, digits.count <= 19, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-            var dim = 0
-            for digit in digits {
-                let (times, o1) = dim.multipliedReportingOverflow(by: 10)
-                let (sum, o2) = times.addingReportingOverflow(Int(digit - 0x30))
-                guard !o1, !o2 else { return nil }
-                dim = sum
-            }
-            dims.append(dim)
-        }
-        return dims
     }
 
     /// The first step's chunks must hold each tensor's bytes (their raw sizes are checked again,
@@ -127,11 +104,20 @@ extension SQLiteAccess {
 
     /// The audit record of `step`, if stored; its metadata and hash are validated.
     func stepRecord(_ step: Int) throws -> StepRecord? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM steps WHERE step = ?", arguments: [step]) else {
-            return nil
-        }
+        try Row.fetchOne(db, sql: "SELECT * FROM steps WHERE step = ?", arguments: [step]).map(Self.stepRecord)
+    }
+
+    /// The audit records of the stored steps within `range`, ascending.
+    func stepRecords(in range: ClosedRange<Int>) throws -> [StepRecord] {
+        try Row.fetchAll(db, sql: "SELECT * FROM steps WHERE step BETWEEN ? AND ? ORDER BY step",
+                         arguments: [range.lowerBound, range.upperBound]).map(Self.stepRecord)
+    }
+
+    /// A `steps` row, validated.
+    private static func stepRecord(_ row: Row) throws -> StepRecord {
+        let step: Int = try row.decode(forColumn: "step")
         let metadataText: String = try row.decode(forColumn: "metadata")
-        guard let metadata = Self.stringObject(metadataText) else {
+        guard let metadata = StoredText.stringObject(metadataText) else {
             throw StoreError.inconsistent("step \(step): its metadata is not a JSON object of strings: '\(metadataText.prefix(80))'")
         }
         let hashText: String = try row.decode(forColumn: "source_xxh64")
@@ -140,21 +126,8 @@ extension SQLiteAccess {
         }
         let size: Int = try row.decode(forColumn: "source_size")
         guard size >= 0 else { throw StoreError.inconsistent("step \(step): its source size is \(size)") }
-        return StepRecord(step: try row.decode(forColumn: "step"), ingestID: try row.decode(forColumn: "ingest_id"), sourcePath: try row.decode(forColumn: "source_path"),
+        return StepRecord(step: step, ingestID: try row.decode(forColumn: "ingest_id"), sourcePath: try row.decode(forColumn: "source_path"),
                           sourceSize: size, sourceHash: hash, metadata: metadata, ingestedAt: try row.decode(forColumn: "ingested_at"))
-    }
-
-    /// A JSON object whose values are all strings, as the metadata of a step is stored.
-    static func stringObject(_ text: String) -> [String: String]? {
-        var bytes = Array(text.utf8)
-        guard case let .object(members)? = try? bytes.withUnsafeMutableBytes({ b throws(JSONError) in
-            try JSONParser.parse(UnsafeRawBufferPointer(b))
-        }) else { return nil }
-        var out: [String: String] = [:]
-        for member in members {
-            guard case let .string(value) = member.value, out.updateValue(value, forKey: member.key) == nil else { return nil }
-        }
-        return out
     }
 
     /// Stored tracks, by id.
@@ -268,26 +241,12 @@ extension SQLiteAccess {
         try Row.fetchAll(db, sql: "SELECT id, started_at, emalog_version, arguments, configuration FROM ingests ORDER BY id").map { row in
             let id: Int64 = try row.decode(atIndex: 0)
             let argumentsText: String = try row.decode(atIndex: 3)
-            guard let arguments = Self.stringArray(argumentsText) else {
+            guard let arguments = StoredText.stringArray(argumentsText) else {
                 throw StoreError.inconsistent("ingest \(id): its command line is not a JSON array of strings: '\(argumentsText.prefix(80))'")
             }
             return IngestRecord(id: id, startedAt: try row.decode(atIndex: 1), emalogVersion: try row.decode(atIndex: 2),
                                 arguments: arguments, configuration: try row.decode(atIndex: 4))
         }
-    }
-
-    /// A JSON array whose elements are all strings, as an ingest's command line is stored.
-    static func stringArray(_ text: String) -> [String]? {
-        var bytes = Array(text.utf8)
-        guard case let .array(elements)? = try? bytes.withUnsafeMutableBytes({ b throws(JSONError) in
-            try JSONParser.parse(UnsafeRawBufferPointer(b))
-        }) else { return nil }
-        var out: [String] = []
-        for element in elements {
-            guard case let .string(value) = element else { return nil }
-            out.append(value)
-        }
-        return out
     }
 
     /// Metric rows whose key id names no key, or whose value is not REAL (NULL stands for NaN), and

@@ -1,25 +1,25 @@
 import EMALogFormats
 
-/// One key's metric values over a run of steps, stored as one `metric_blocks` row: `count` pairs
-/// of (step as Int64, value as its Float64 bits), little-endian, steps strictly ascending. NaN and
-/// -0.0 keep their bits.
-struct MetricBlock {
-    var keyID: Int64
-    var steps: [Int] = []
-    var values: [Double] = []
+/// One key's metric values over a run of steps, stored as one row (SQLite's `metric_blocks`, the
+/// team store's `run_metric_blocks`): `count` pairs of (step as Int64, value as its Float64 bits),
+/// little-endian, steps strictly ascending. NaN and -0.0 keep their bits.
+public struct MetricBlock: Sendable {
+    public var keyID: Int64
+    public var steps: [Int] = []
+    public var values: [Double] = []
     /// The `first_step` of the stored row this block was read from (nil: not stored yet).
     var storedFirstStep: Int?
     var dirty = false
 
-    /// Values a block holds when an ingest appends (4,000 bytes: four rows fill a 16 KB page); a
+    /// Values a SQLite block holds when an ingest appends (4,000 bytes: four rows fill a 16 KB page); a
     /// block that grows past twice this in the middle of a history is split in two. (Rows this size
     /// must live in a rowid table: a WITHOUT ROWID row over ~4 KB spills into an overflow page.)
     static let capacity = 250
 
-    init(keyID: Int64) { self.keyID = keyID }
+    public init(keyID: Int64) { self.keyID = keyID }
 
     /// A stored row, validated: a blob of `count` pairs, steps >= 0 ascending, first and last as recorded.
-    init(keyID: Int64, firstStep: Int, lastStep: Int, count: Int, data: [UInt8]) throws(StoreError) {
+    public init(keyID: Int64, firstStep: Int, lastStep: Int, count: Int, data: [UInt8]) throws(StoreError) {
         self.keyID = keyID
         storedFirstStep = firstStep
         func damaged(_ why: String) -> StoreError {
@@ -44,10 +44,10 @@ struct MetricBlock {
         }
     }
 
-    var count: Int { steps.count }
+    public var count: Int { steps.count }
 
     /// The blob.
-    func encoded() -> [UInt8] {
+    public func encoded() -> [UInt8] {
         var out = [UInt8](repeating: 0, count: steps.count * 16)
         out.withUnsafeMutableBytes { raw in
             for i in steps.indices {

@@ -1,0 +1,476 @@
+import Crypto
+import EMALogFormats
+import EMALogStore
+import Foundation
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// What a push did.
+public struct PushReport: Sendable, Equatable {
+    public var run = ""
+    /// Steps written now (new ones, and ones the log replaced since the last push).
+    public var steps = 0
+    public var replacedSteps = 0
+    public var snapshots = 0
+    public var deletedSnapshots = 0
+    /// Chunk bodies uploaded, and their stored bytes.
+    public var bodies = 0
+    public var bodyBytes = 0
+    /// Stored bytes of chunks whose body the server had already (this run or another).
+    public var sharedBytes = 0
+    public var metricBlocks = 0
+    public var metricValues = 0
+    public var seconds = 0.0
+    /// Whether the push changed nothing (the server held the whole log already).
+    public var upToDate: Bool { steps == 0 && snapshots == 0 && deletedSnapshots == 0 && metricBlocks == 0 && !headerChanged }
+    var headerChanged = false
+
+    public init() {}
+}
+
+/// `emalog push`: copies a local log into a run of a team store, sending only what the server
+/// lacks. Each step's rows (its record, chunk rows, the snapshots taken at it) commit in one
+/// transaction, in step order, so the run on the server is always a prefix of the log that every
+/// reader can use; the bodies they name (by sha256 of the stored bytes) are uploaded first, in
+/// short transactions of their own, and shared by every run that has the same bytes. A push
+/// killed at any moment leaves at most bodies nothing names yet, which the next push reuses.
+public enum RunPush {
+    /// Values per metric block on the server (16 KiB of data).
+    static let blockValues = 1024
+    /// Stored bytes of chunk bodies uploaded per statement.
+    static let uploadBytes = 16 << 20
+
+    /// Pushes the log `open()` opens (called once per connection, so reads run side by side) to
+    /// run `run` (default: the log's id) at `address`, over `connections` connections.
+    public static func push(open: @escaping @Sendable () throws -> any LogStore, to address: String, run requested: String?, connections: Int = 2,
+                            progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> PushReport {
+        let start = Date()
+        let server = try TeamServer(address)
+        defer { server.close() }
+        let connection = server.connection
+        let local = try open()
+        defer { try? local.close() }
+
+        // What the log holds now (later steps an ingest commits meanwhile wait for the next push).
+        let plan = try local.read { r in try LocalPlan(r) }
+        let name = requested ?? plan.logID
+        var report = PushReport()
+        report.run = name
+        guard !name.isEmpty else { throw StoreError.inconsistent("the log has no id; give --run NAME") }
+
+        // One push per run at a time: a session lock, released when this connection ends (also when killed).
+        let locked = try connection.row("SELECT pg_try_advisory_lock(\(Int32(0x656D61)), hashtext(\(name)))", "lock the run") {
+            try $0.decode(Bool.self)
+        } ?? false
+        guard locked else { throw StoreError.runBusy(address: server.url.description, run: name) }
+
+        let runID = try runRow(connection, server: server, name: name, plan: plan, layout: local.layout)
+        report.headerChanged = try pushHeader(connection, runID: runID, plan: plan)
+        let remote = try RemoteState(connection, runID: runID)
+        let work = try plan.work(against: remote)
+        report.replacedSteps = work.replaced.count
+        if !work.staleSnapshots.isEmpty {
+            try connection.transaction {
+                try connection.query("""
+                    DELETE FROM run_snapshots WHERE run_id = \(runID) AND id = ANY(\(work.staleSnapshots))
+                    """, "delete stale snapshots")
+            }
+            report.deletedSnapshots = work.staleSnapshots.count
+        }
+
+        // Steps in order over `connections` workers: each reads and uploads its step's bodies,
+        // then commits the step's rows when the step before it has committed.
+        let items = work.items
+        let turn = Turn()
+        let totals = Mutex(PushReport())
+        let failure = Mutex<(any Error)?>(nil)
+        let workers = max(1, min(connections, items.count))
+        let url = server.url
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            do {
+                let conn = worker == 0 ? connection : try ServerConnection(url)
+                let store = worker == 0 ? local : try open()
+                defer { if worker != 0 { conn.close(); try? store.close() } }
+                var i = worker
+                while i < items.count {
+                    if failure.withLock({ $0 != nil }) { return }
+                    let staged = try store.read { r in try stage(items[i], reader: r, connection: conn, plan: plan) }
+                    try turn.wait(for: i, failed: { failure.withLock { $0 != nil } })
+                    try conn.transaction { try commit(staged, connection: conn, runID: runID) }
+                    turn.done(i)
+                    totals.withLock { t in
+                        t.steps += staged.step == nil ? 0 : 1
+                        t.snapshots += staged.snapshots.count
+                        t.bodies += staged.uploaded
+                        t.bodyBytes += staged.uploadedBytes
+                        t.sharedBytes += staged.sharedBytes
+                    }
+                    progress(i + 1, items.count)
+                    i += workers
+                }
+            } catch {
+                failure.withLock { if $0 == nil { $0 = error } }
+                turn.fail()
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        let t = totals.withLock { $0 }
+        report.steps = t.steps
+        report.snapshots = t.snapshots
+        report.bodies = t.bodies
+        report.bodyBytes = t.bodyBytes
+        report.sharedBytes = t.sharedBytes
+
+        let (blocks, values) = try local.read { r in try pushMetrics(r, connection, runID: runID, plan: plan) }
+        report.metricBlocks = blocks
+        report.metricValues = values
+        if !report.upToDate { try recountTotals(connection, runID: runID) }
+        report.seconds = Date().timeIntervalSince(start)
+        return report
+    }
+
+    // MARK: the run and its header
+
+    /// The run's id, creating its row; a name that holds another log is refused.
+    private static func runRow(_ connection: ServerConnection, server: TeamServer, name: String, plan: LocalPlan,
+                               layout: ChunkLayout) throws -> Int64 {
+        try connection.query("""
+            INSERT INTO runs (name, log_id, chunk_bytes, created_at) VALUES (\(name), \(plan.logID), \(layout.chunkBytes), \(plan.createdAt))
+            ON CONFLICT (name) DO NOTHING
+            """, "create the run")
+        guard let (id, logID, chunkBytes) = try connection.row("SELECT id, log_id, chunk_bytes FROM runs WHERE name = \(name)",
+                                                               "find the run", { try $0.decode((Int64, String, Int).self) }) else {
+            throw StoreError.inconsistent("run '\(name)' vanished while it was created")
+        }
+        guard logID == plan.logID else {
+            throw StoreError.runConflict(address: server.url.description, run: name,
+                                         reason: "it holds another log (id \(logID)), this one is \(plan.logID); give another run name")
+        }
+        guard chunkBytes == layout.chunkBytes else {
+            throw StoreError.inconsistent("run '\(name)' has chunk size \(chunkBytes), its log \(layout.chunkBytes)")
+        }
+        return id
+    }
+
+    /// Tensors (the first push), ingests, tracks and metric keys the server lacks; true when any was added.
+    private static func pushHeader(_ connection: ServerConnection, runID: Int64, plan: LocalPlan) throws -> Bool {
+        try connection.transaction {
+            var added = 0
+            let stored = try connection.rows("SELECT id, name, dtype, shape FROM run_tensors WHERE run_id = \(runID) ORDER BY position",
+                                             "read the tensors") { try $0.decode((Int64, String, String, String).self) }
+            if stored.isEmpty && !plan.tensors.isEmpty {
+                let t = plan.tensors
+                try connection.query("""
+                    INSERT INTO run_tensors (run_id, id, name, dtype, shape, element_count, position)
+                    SELECT \(runID), * FROM unnest(\(t.map(\.id)), \(t.map(\.name)), \(t.map(\.dtype.rawValue)),
+                                                   \(t.map { shapeText($0.shape) }), \(t.map { Int64($0.elementCount) }), \(t.map { Int64($0.position) }))
+                    """, "store the tensors")
+                added += t.count
+            } else if !stored.isEmpty {
+                let mine = plan.tensors.map { ($0.id, $0.name, $0.dtype.rawValue, shapeText($0.shape)) }
+                guard stored.count == mine.count, zip(stored, mine).allSatisfy({ $0 == $1 }) else {
+                    throw StoreError.inconsistent("the run's tensors on the server differ from the log's (same log id, another tensor set)")
+                }
+            }
+            let i = plan.ingests
+            if !i.isEmpty {
+                added += try insertedCount(connection.query("""
+                    INSERT INTO run_ingests (run_id, id, started_at, emalog_version, arguments, configuration)
+                    SELECT \(runID), * FROM unnest(\(i.map(\.id)), \(i.map(\.startedAt)), \(i.map(\.emalogVersion)),
+                                                   \(i.map { argumentsText($0.arguments) }), \(i.map(\.configuration)))
+                    ON CONFLICT DO NOTHING RETURNING id
+                    """, "store the ingests"))
+            }
+            let tr = plan.tracks
+            if !tr.isEmpty {
+                added += try insertedCount(connection.query("""
+                    INSERT INTO run_tracks (run_id, id, name, spec)
+                    SELECT \(runID), * FROM unnest(\(tr.map(\.id)), \(tr.map(\.name)), \(tr.map(\.spec)))
+                    ON CONFLICT DO NOTHING RETURNING id
+                    """, "store the tracks"))
+            }
+            let keys = plan.metricKeys.sorted { $0.value < $1.value }
+            if !keys.isEmpty {
+                added += try insertedCount(connection.query("""
+                    INSERT INTO run_metric_keys (run_id, id, name)
+                    SELECT \(runID), * FROM unnest(\(keys.map(\.value)), \(keys.map(\.key)))
+                    ON CONFLICT DO NOTHING RETURNING id
+                    """, "store the metric keys"))
+            }
+            return added > 0
+        }
+    }
+
+    private static func insertedCount(_ rows: [PostgresRow]) -> Int { rows.count }
+
+    /// A shape as both backends store it: a JSON array of dimensions.
+    static func shapeText(_ shape: [Int]) -> String { "[" + shape.map(String.init).joined(separator: ",") + "]" }
+
+    // MARK: steps and snapshots
+
+    /// One transaction's worth: a step (with the snapshots taken at it), or a snapshot alone.
+    struct Item: Sendable {
+        var step: Int?
+        var replace: Bool
+        var snapshots: [SnapshotRecord]
+    }
+
+    /// A chunk row ready to commit (its body is on the server).
+    struct ChunkRow {
+        var tensorID: Int64
+        var index: Int
+        var codec: String
+        var rawSize: Int
+        var checksum: UInt64
+        var storedSize: Int
+        var sha256: ByteBuffer
+    }
+
+    /// An item read from the log with its bodies uploaded: only rows are left to commit.
+    struct Staged {
+        var step: StepRecord?
+        var replace: Bool
+        var chunks: [ChunkRow] = []
+        var snapshots: [(record: SnapshotRecord, chunks: [ChunkRow])] = []
+        var uploaded = 0
+        var uploadedBytes = 0
+        var sharedBytes = 0
+    }
+
+    /// Reads `item` from the log in one read view, uploading the bodies the server lacks.
+    private static func stage(_ item: Item, reader r: any LogReader, connection: ServerConnection, plan: LocalPlan) throws -> Staged {
+        var staged = Staged(step: nil, replace: item.replace)
+        var uploader = BodyUploader(connection: connection)
+        if let step = item.step {
+            guard let record = try r.stepRecord(step) else { throw StoreError.inconsistent("step \(step) vanished from the log") }
+            staged.step = record
+            for tensor in plan.tensors {
+                try r.forEachStoredChunk(of: tensor, in: .step(step)) { chunk in
+                    staged.chunks.append(try uploader.add(chunk, tensorID: tensor.id))
+                }
+            }
+        }
+        for snapshot in item.snapshots {
+            var rows: [ChunkRow] = []
+            for tensor in plan.tensors where tensor.dtype.isFloating {
+                try r.forEachStoredChunk(of: tensor, in: .snapshot(snapshot.id)) { chunk in
+                    rows.append(try uploader.add(chunk, tensorID: tensor.id))
+                }
+            }
+            staged.snapshots.append((snapshot, rows))
+        }
+        try uploader.flush()
+        staged.uploaded = uploader.uploaded
+        staged.uploadedBytes = uploader.uploadedBytes
+        staged.sharedBytes = uploader.sharedBytes
+        return staged
+    }
+
+    /// Writes a staged item's rows (inside its transaction).
+    private static func commit(_ staged: Staged, connection: ServerConnection, runID: Int64) throws {
+        if let step = staged.step {
+            if staged.replace {
+                try connection.query("DELETE FROM run_steps WHERE run_id = \(runID) AND step = \(step.step)", "replace a step")
+            }
+            try connection.query("""
+                INSERT INTO run_steps (run_id, step, ingest_id, source_path, source_size, source_xxh64, metadata, ingested_at)
+                VALUES (\(runID), \(step.step), \(step.ingestID), \(step.sourcePath), \(step.sourceSize),
+                        \(hex16(step.sourceHash)), \(JSONWriter.object(step.metadata)), \(step.ingestedAt))
+                """, "store step \(step.step)")
+            try insertChunkRows(staged.chunks, connection: connection, table: "run_chunks", ownerColumn: "step",
+                                owner: Int64(step.step), runID: runID)
+        }
+        for (snapshot, rows) in staged.snapshots {
+            try connection.query("""
+                INSERT INTO run_snapshots (run_id, id, track_id, step)
+                VALUES (\(runID), \(snapshot.id), \(snapshot.trackID), \(snapshot.step))
+                """, "store the snapshot at step \(snapshot.step)")
+            try insertChunkRows(rows, connection: connection, table: "run_snapshot_chunks", ownerColumn: "snapshot_id",
+                                owner: snapshot.id, runID: runID)
+        }
+    }
+
+    private static func insertChunkRows(_ rows: [ChunkRow], connection: ServerConnection, table: String, ownerColumn: String,
+                                        owner: Int64, runID: Int64) throws {
+        // Bounded statements: a step of 100k tensors is sent in parts.
+        for start in stride(from: 0, to: rows.count, by: 20_000) {
+            let part = rows[start..<min(start + 20_000, rows.count)]
+            var binds = PostgresBindings(capacity: 7)
+            binds.append(part.map(\.tensorID))
+            binds.append(part.map { Int64($0.index) })
+            binds.append(part.map(\.codec))
+            binds.append(part.map { Int64($0.rawSize) })
+            binds.append(part.map { Int64(bitPattern: $0.checksum) })
+            binds.append(part.map { Int64($0.storedSize) })
+            binds.append(part.map(\.sha256))
+            try connection.query(PostgresQuery(unsafeSQL: """
+                INSERT INTO \(table) (run_id, \(ownerColumn), tensor_id, chunk_index, codec, raw_size, xxh64, stored_size, sha256)
+                SELECT \(runID), \(owner), * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::BIGINT[], $5::BIGINT[],
+                                                         $6::BIGINT[], $7::BYTEA[])
+                """, binds: binds), "store chunk rows")
+        }
+    }
+
+    static func hex16(_ value: UInt64) -> String { value.hex16 }
+
+    /// A command line as both backends store it: a JSON array of strings.
+    static func argumentsText(_ arguments: [String]) -> String {
+        var json = JSONWriter()
+        json.array { json in for argument in arguments { json.value(argument) } }
+        return json.take()
+    }
+
+    // MARK: metrics
+
+    /// Each key's values in blocks of `blockValues` by position; blocks whose checksum the server
+    /// already has are skipped, the rest written, extra ones deleted, all in one transaction.
+    private static func pushMetrics(_ r: any LogReader, _ connection: ServerConnection, runID: Int64,
+                                    plan: LocalPlan) throws -> (blocks: Int, values: Int) {
+        var remote: [Int64: [Int: Int64]] = [:]
+        for (key, index, checksum) in try connection.rows(
+            "SELECT key_id, block_index, xxh64 FROM run_metric_blocks WHERE run_id = \(runID)", "read the metric blocks", {
+                try $0.decode((Int64, Int, Int64).self)
+            }) { remote[key, default: [:]][index] = checksum }
+        var keys: [Int64] = [], indices: [Int64] = [], firsts: [Int64] = [], lasts: [Int64] = [], counts: [Int64] = []
+        var checksums: [Int64] = [], datas: [ByteBuffer] = []
+        var extra: [(key: Int64, from: Int)] = []
+        var values = 0
+        for key in plan.metricKeys.values.sorted() {
+            let points = try r.metricValues(keyIDs: [key], steps: 0...StepNumber.largest)
+            var index = 0
+            for start in stride(from: 0, to: points.count, by: blockValues) {
+                var block = MetricBlock(keyID: key)
+                for p in points[start..<min(start + blockValues, points.count)] {
+                    block.steps.append(p.step)
+                    block.values.append(p.value)
+                }
+                let data = block.encoded()
+                let checksum = Int64(bitPattern: data.withUnsafeBytes { XXH64.hash($0) })
+                if remote[key]?[index] != checksum {
+                    keys.append(key); indices.append(Int64(index)); firsts.append(Int64(block.steps[0]))
+                    lasts.append(Int64(block.steps.last!)); counts.append(Int64(block.count)); checksums.append(checksum)
+                    datas.append(ByteBuffer(bytes: data))
+                    values += block.count
+                }
+                index += 1
+            }
+            if let stored = remote[key], stored.keys.contains(where: { $0 >= index }) { extra.append((key, index)) }
+        }
+        guard !keys.isEmpty || !extra.isEmpty else { return (0, 0) }
+        try connection.transaction {
+            for (key, from) in extra {
+                try connection.query("""
+                    DELETE FROM run_metric_blocks WHERE run_id = \(runID) AND key_id = \(key) AND block_index >= \(from)
+                    """, "delete metric blocks")
+            }
+            for start in stride(from: 0, to: keys.count, by: 4096) {
+                let r = start..<min(start + 4096, keys.count)
+                var binds = PostgresBindings(capacity: 7)
+                binds.append(Array(keys[r])); binds.append(Array(indices[r])); binds.append(Array(firsts[r]))
+                binds.append(Array(lasts[r])); binds.append(Array(counts[r])); binds.append(Array(checksums[r]))
+                binds.append(Array(datas[r]))
+                try connection.query(PostgresQuery(unsafeSQL: """
+                    INSERT INTO run_metric_blocks (run_id, key_id, block_index, first_step, last_step, count, xxh64, data)
+                    SELECT \(runID), * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[],
+                                                   $6::BIGINT[], $7::BYTEA[])
+                    ON CONFLICT (run_id, key_id, block_index) DO UPDATE SET first_step = excluded.first_step,
+                        last_step = excluded.last_step, count = excluded.count, xxh64 = excluded.xxh64, data = excluded.data
+                    """, binds: binds), "store metric blocks")
+            }
+        }
+        return (keys.count, values)
+    }
+
+    /// The totals `emalog runs` lists, counted from the run's rows.
+    private static func recountTotals(_ connection: ServerConnection, runID: Int64) throws {
+        try connection.query("""
+            UPDATE runs SET
+                step_count = (SELECT count(*) FROM run_steps WHERE run_id = \(runID)),
+                last_step = (SELECT max(step) FROM run_steps WHERE run_id = \(runID)),
+                tensor_count = (SELECT count(*) FROM run_tensors WHERE run_id = \(runID)),
+                track_count = (SELECT count(*) FROM run_tracks WHERE run_id = \(runID)),
+                stored_bytes = (SELECT coalesce(sum(stored_size), 0) FROM run_chunks WHERE run_id = \(runID))
+                    + (SELECT coalesce(sum(stored_size), 0) FROM run_snapshot_chunks WHERE run_id = \(runID))
+                    + (SELECT coalesce(sum(length(data)), 0) FROM run_metric_blocks WHERE run_id = \(runID)),
+                metric_values = (SELECT coalesce(sum(count), 0) FROM run_metric_blocks WHERE run_id = \(runID)),
+                pushed_at = now()
+            WHERE id = \(runID)
+            """, "count the run's totals")
+    }
+}
+
+/// Bodies of one item, uploaded in statements of about `RunPush.uploadBytes`: the hashes the
+/// server lacks are asked first, so a body it has (from this run or another) is never sent.
+struct BodyUploader {
+    let connection: ServerConnection
+    private var pending: [(sha: ByteBuffer, digest: Data, body: ByteBuffer)] = []
+    private var pendingBytes = 0
+    var uploaded = 0
+    var uploadedBytes = 0
+    var sharedBytes = 0
+
+    init(connection: ServerConnection) { self.connection = connection }
+
+    mutating func add(_ chunk: StoredChunk, tensorID: Int64) throws -> RunPush.ChunkRow {
+        let digest = Data(SHA256.hash(data: chunk.payload))
+        let sha = ByteBuffer(bytes: digest)
+        pending.append((sha, digest, ByteBuffer(bytes: chunk.payload)))
+        pendingBytes += chunk.payload.count
+        if pendingBytes >= RunPush.uploadBytes || pending.count >= 4096 { try flush() }
+        return RunPush.ChunkRow(tensorID: tensorID, index: chunk.header.index, codec: chunk.header.codec.rawValue,
+                                rawSize: chunk.header.rawSize, checksum: chunk.header.checksum, storedSize: chunk.payload.count,
+                                sha256: sha)
+    }
+
+    mutating func flush() throws {
+        guard !pending.isEmpty else { return }
+        defer { pending = []; pendingBytes = 0 }
+        let present = Set(try connection.rows("SELECT sha256 FROM chunk_bodies WHERE sha256 = ANY(\(pending.map(\.sha)))",
+                                              "look up chunk bodies") { Data((try $0.decode(ByteBuffer.self)).readableBytesView) })
+        var seen = Set<Data>()
+        var shas: [ByteBuffer] = [], bodies: [ByteBuffer] = []
+        for item in pending {
+            if present.contains(item.digest) || !seen.insert(item.digest).inserted {
+                sharedBytes += item.body.readableBytes
+                continue
+            }
+            shas.append(item.sha)
+            bodies.append(item.body)
+            uploadedBytes += item.body.readableBytes
+        }
+        uploaded += shas.count
+        guard !shas.isEmpty else { return }
+        try connection.query("""
+            INSERT INTO chunk_bodies (sha256, body) SELECT * FROM unnest(\(shas)::BYTEA[], \(bodies)::BYTEA[]) ON CONFLICT DO NOTHING
+            """, "upload chunk bodies")
+    }
+}
+
+/// Lets items commit in order: item i commits once i - 1 has.
+final class Turn: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var next = 0
+    private var failed = false
+
+    func wait(for item: Int, failed isFailed: () -> Bool) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        while next != item && !failed { condition.wait() }
+        if failed || isFailed() { throw CancellationError() }
+    }
+
+    func done(_ item: Int) {
+        condition.lock()
+        next = item + 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func fail() {
+        condition.lock()
+        failed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+}
