@@ -36,7 +36,12 @@ let package = Package(
             ]),
         .target(name: "EMALogCoreC"),
         .target(name: "EMAChart"),
-        .target(name: "EMALogCore", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCoreC", "EMAChart", "EMALogPostgres"]),
+        .target(
+            name: "EMALogCore",
+            dependencies: [
+                "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCoreC", "EMAChart", "EMALogPostgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
         .executableTarget(
             name: "emalog",
             dependencies: [

@@ -96,8 +96,10 @@ public enum RunPush {
                 while i < items.count {
                     if failure.withLock({ $0 != nil }) { return }
                     let staged = try store.read { r in try stage(items[i], reader: r, connection: conn, plan: plan) }
+                    killForTest(item: i, phase: "staged")
                     try turn.wait(for: i, failed: { failure.withLock { $0 != nil } })
                     try conn.transaction { try commit(staged, connection: conn, runID: runID) }
+                    killForTest(item: i, phase: "committed")
                     turn.done(i)
                     totals.withLock { t in
                         t.steps += staged.step == nil ? 0 : 1
@@ -128,6 +130,14 @@ public enum RunPush {
         if !report.upToDate { try recountTotals(connection, runID: runID) }
         report.seconds = Date().timeIntervalSince(start)
         return report
+    }
+
+    /// Tests of resuming: `EMALOG_TEST_KILL_PUSH=N:staged` (item N's bodies uploaded, its rows
+    /// not committed) or `N:committed` sends this process SIGKILL there.
+    private static let killPoint = ProcessInfo.processInfo.environment["EMALOG_TEST_KILL_PUSH"]
+
+    private static func killForTest(item: Int, phase: String) {
+        if let killPoint, killPoint == "\(item):\(phase)" { kill(getpid(), SIGKILL) }
     }
 
     // MARK: the run and its header
@@ -269,10 +279,20 @@ public enum RunPush {
 
     /// Writes a staged item's rows (inside its transaction).
     private static func commit(_ staged: Staged, connection: ServerConnection, runID: Int64) throws {
+        // The run's totals move with each commit, so `emalog runs` is current during a push too.
+        var bytes = staged.chunks.reduce(0) { $0 + $1.storedSize }
+            + staged.snapshots.reduce(0) { $0 + $1.chunks.reduce(0) { $0 + $1.storedSize } }
         if let step = staged.step {
             if staged.replace {
+                bytes -= try connection.row("""
+                    SELECT coalesce(sum(stored_size), 0)::BIGINT FROM run_chunks WHERE run_id = \(runID) AND step = \(step.step)
+                    """, "replace a step") { try $0.decode(Int.self) } ?? 0
                 try connection.query("DELETE FROM run_steps WHERE run_id = \(runID) AND step = \(step.step)", "replace a step")
             }
+            try connection.query("""
+                UPDATE runs SET step_count = step_count + \(staged.replace ? 0 : 1),
+                    last_step = greatest(last_step, \(step.step)) WHERE id = \(runID)
+                """, "count the step")
             try connection.query("""
                 INSERT INTO run_steps (run_id, step, ingest_id, source_path, source_size, source_xxh64, metadata, ingested_at)
                 VALUES (\(runID), \(step.step), \(step.ingestID), \(step.sourcePath), \(step.sourceSize),
@@ -289,6 +309,8 @@ public enum RunPush {
             try insertChunkRows(rows, connection: connection, table: "run_snapshot_chunks", ownerColumn: "snapshot_id",
                                 owner: snapshot.id, runID: runID)
         }
+        try connection.query("UPDATE runs SET stored_bytes = stored_bytes + \(bytes), pushed_at = now() WHERE id = \(runID)",
+                             "count the stored bytes")
     }
 
     private static func insertChunkRows(_ rows: [ChunkRow], connection: ServerConnection, table: String, ownerColumn: String,

@@ -24,7 +24,7 @@ public enum StoreError: Error, Equatable, Sendable {
     case badServerAddress(address: String, reason: String)
     /// A team store (PostgreSQL) refused or failed `action`, or could not be reached.
     case server(address: String, action: String, message: String)
-    /// The team store at `address` has no run `run`; `available` are the runs it has.
+    /// The team store at `address` has no run `run` (empty: none was named); `available` are the runs it has.
     case runNotFound(address: String, run: String, available: [String])
     /// A push cannot go to run `run`: the name holds another log (`reason` says which).
     case runConflict(address: String, run: String, reason: String)
@@ -79,7 +79,7 @@ extension StoreError: CustomStringConvertible {
         case let .server(address, action, message):
             "\(address): cannot \(action): \(message)"
         case let .runNotFound(address, run, available):
-            "\(address) has no run '\(run)'; "
+            (run.isEmpty ? "\(address) holds runs, not one log: name one; " : "\(address) has no run '\(run)'; ")
                 + (available.isEmpty ? "it has no runs yet" : "its runs are " + available.prefix(20).joined(separator: ", ")
                     + (available.count > 20 ? " and \(available.count - 20) more" : ""))
         case let .runConflict(address, run, reason):

@@ -79,6 +79,8 @@ private func message(for error: StoreError) -> String {
         "\(error); run `emalog audit`"
     case .foreignSchema:
         "\(error); `emalog audit` lists every difference"
+    case let .runNotFound(address, _, _):
+        "\(error). Give --run NAME (`emalog runs --db \(address)` lists them)"
     default:
         "\(error)"
     }

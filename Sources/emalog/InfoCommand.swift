@@ -12,18 +12,28 @@ extension EMALogCommand {
                   emalog info --db run.emalog
                   emalog info --db run.emalog --json
                   emalog info --db run.emalog --provenance
+                  emalog info --db run.emalog --digest
+                  emalog info --db postgresql://emalog@127.0.0.1:5432/emalog --run baseline --digest
+
+                --digest adds a SHA-256 of everything the log stores (every step's chunks as stored, \
+                snapshots, metrics, the audit trail; it reads the whole log): a log, its pushed run and \
+                a pulled copy have the same digest.
                 """)
 
         @OptionGroup var log: LogOptions
         @Flag(help: "Print one JSON object instead of text.") var json = false
         @Flag(help: "Add the provenance: every ingest's time, version, command line and configuration; the first and last steps' sources.")
         var provenance = false
+        @Flag(help: "Add a SHA-256 of the log's whole content (reads every stored byte).") var digest = false
 
         func run() throws {
             try reportingErrors {
-                let info = try EMALog(openingAt: log.db, run: log.run).info()
-                let text = json ? Self.json(info, provenance: provenance)
+                let emalog = try EMALog(openingAt: log.db, run: log.run)
+                let info = try emalog.info()
+                let content = digest ? try emalog.contentDigest() : nil
+                var text = json ? Self.json(info, provenance: provenance, digest: content)
                     : Self.text(info) + (provenance ? Self.provenanceText(info) : "")
+                if let content, !json { text += "content      sha256:\(content)\n" }
                 FileHandle.standardOutput.write(Data(text.utf8))
             }
         }
@@ -130,11 +140,12 @@ extension EMALogCommand {
             }
         }
 
-        static func json(_ i: LogInfo, provenance: Bool = false) -> String {
+        static func json(_ i: LogInfo, provenance: Bool = false, digest: String? = nil) -> String {
             var json = JSONWriter()
             json.object { json in
                 json.field("path", i.path)
                 json.field("log_id", i.logID)
+                if let digest { json.field("content_sha256", digest) }
                 json.field("steps", i.stepCount)
                 json.field("first_step", i.firstStep)
                 json.field("last_step", i.lastStep)

@@ -8,12 +8,12 @@ import Testing
         ("[9223372036854775807]", [Int.max]),
     ] as [(String, [Int])])
     func shapesRead(text: String, dims: [Int]) {
-        #expect(SQLiteReader.shape(text) == dims)
+        #expect(StoredText.shape(text) == dims)
     }
 
     @Test(arguments: ["", "[", "]", "2,3", "[-4]", "[1e3]", "[2,]", "[,]", "[2 3]", "[+2]", "[9223372036854775808]",
                       "[99999999999999999999]", "[0x10]", "[٣]"])
     func damagedShapesAreRefused(text: String) {
-        #expect(SQLiteReader.shape(text) == nil)
+        #expect(StoredText.shape(text) == nil)
     }
 }

@@ -11,7 +11,9 @@ enum LogStores {
     static func openForReading(_ location: String, run: String? = nil, auditing: Bool = false) throws(StoreError) -> any LogStore {
         if ServerURL.isServer(location) {
             guard let run else {
-                throw .badServerAddress(address: ServerURL.redacted(location), reason: "a team store holds many runs: name one")
+                let server = try TeamServer(location)
+                defer { server.close() }
+                throw .runNotFound(address: server.url.description, run: "", available: try server.runs().map(\.name))
             }
             return try ServerRunStore(address: location, run: run)
         }

@@ -1,0 +1,160 @@
+import EMALogPostgres
+import EMALogTestSupport
+import Foundation
+import Testing
+
+/// `emalog push` and the readers on a team store's run, against a real throwaway PostgreSQL: every
+/// reader gives the local log's bytes, a push sends only what the server lacks, a killed push
+/// resumes to the same content, identical chunks are stored once.
+@Suite(.enabled(if: ThrowawayPostgres.enabled, "EMALOG_NO_POSTGRES=1: the team-store tests are skipped"))
+struct TeamPushTests {
+    let steps = Fixtures.path("mlp-f32/steps")
+    let metrics = Fixtures.path("mlp-f32/metrics.jsonl")
+
+    /// A log of mlp-f32's steps within `range` (two tracks, snapshots every 5 steps, the metrics).
+    func makeLog(_ dir: TemporaryDirectory, _ name: String = "run.emalog", steps range: ClosedRange<Int> = 1...24) throws -> String {
+        let log = dir.file(name)
+        let folder = try dir.copySteps(from: steps, to: name + "-steps") { file in
+            guard let n = Int(file.dropFirst(5).prefix(8)) else { return false }
+            return range.contains(n)
+        }
+        let r = try CLI.run(["ingest", "--db", log, "--ema", "0.9", "--ema", "name=warm,decay=0.99,schedule=warmup",
+                             "--snapshot-every", "5", folder, metrics])
+        #expect(r.status == 0, "\(r.stderr)")
+        return log
+    }
+
+    func digest(_ args: [String]) throws -> String {
+        let r = try CLI.run(["info"] + args + ["--digest", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        guard let range = r.stdout.range(of: "\"content_sha256\":\"") else { return "none: \(r.stdout) \(r.stderr)" }
+        return String(r.stdout[range.upperBound...].prefix(64))
+    }
+
+    func push(_ log: String, _ db: String, run: String = "r", env: [String] = []) throws -> CLI.Result {
+        try CLI.run(program: "/usr/bin/env", env + [CLI.binary, "push", "--db", log, "--to", db, "--run", run])
+    }
+
+    @Test func everyReaderOnTheServerGivesTheLocalLogsBytes() throws {
+        let dir = TemporaryDirectory()
+        let log = try makeLog(dir)
+        let db = try ThrowawayPostgres.database()
+        let pushed = try push(log, db)
+        #expect(pushed.status == 0 && pushed.stdout.contains("pushed run 'r': 24 steps"), "\(pushed.stdout) \(pushed.stderr)")
+        let server = ["--db", db, "--run", "r"], local = ["--db", log]
+
+        for (i, query) in [["shadow", "--ema", "0.9"], ["shadow", "--ema", "warm", "--step", "13"], ["shadow", "--decay", "0.95", "--step", "17"],
+                           ["shadow", "--ema", "0.9", "--dtype", "param", "--step", "3"], ["raw", "--step", "11"], ["raw"]].enumerated() {
+            let a = dir.file("local-\(i).safetensors"), b = dir.file("server-\(i).safetensors")
+            let ra = try CLI.run(query + local + ["-o", a]), rb = try CLI.run(query + server + ["-o", b])
+            #expect(ra.status == 0 && rb.status == 0, "\(query): \(ra.stderr) \(rb.stderr)")
+            #expect(FileManager.default.contentsEqual(atPath: a, andPath: b), "\(query): the server's output differs")
+        }
+        let sa = try CLI.run(["sweep", "--decays", "0.9,0.99,0.999", "--step", "20", "-o", dir.file("sweep-local")] + local)
+        let sb = try CLI.run(["sweep", "--decays", "0.9,0.99,0.999", "--step", "20", "-o", dir.file("sweep-server")] + server)
+        #expect(sa.status == 0 && sb.status == 0, "\(sa.stderr) \(sb.stderr)")
+        for file in try FileManager.default.contentsOfDirectory(atPath: dir.file("sweep-local")) {
+            #expect(FileManager.default.contentsEqual(atPath: dir.file("sweep-local/" + file), andPath: dir.file("sweep-server/" + file)), "\(file)")
+        }
+        for query in [["metrics", "--format", "csv"], ["metrics", "--key", "loss", "--from", "3", "--to", "9", "--format", "json"]] {
+            let a = try CLI.run(query + local), b = try CLI.run(query + server)
+            #expect(a.status == 0 && a.stdout == b.stdout && !a.stdout.isEmpty, "\(query): \(b.stderr)")
+        }
+        let audit = try CLI.run(["audit"] + server)
+        #expect(audit.status == 0 && audit.stdout.contains("24 steps") && audit.stdout.contains("clean"), "\(audit.stdout) \(audit.stderr)")
+        // A checkpoint written from the local log verifies exactly against the run on the server.
+        let verify = try CLI.run(["verify", "--ema", "0.9"] + server + [dir.file("local-0.safetensors")])
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+        #expect(try digest(local) == (try digest(server)))
+
+        let runs = try CLI.run(["runs", "--db", db, "--format", "json"])
+        #expect(runs.stdout.contains("\"name\":\"r\"") && runs.stdout.contains("\"steps\":24") && runs.stdout.contains("\"last_step\":24")
+                && runs.stdout.contains("\"tracks\":2"), "\(runs.stdout)")
+    }
+
+    @Test func aSecondPushIsANoOpAndLaterStepsGoAlone() throws {
+        let dir = TemporaryDirectory()
+        let log = try makeLog(dir, steps: 1...12)
+        let db = try ThrowawayPostgres.database()
+        #expect(try push(log, db).status == 0)
+        let again = try push(log, db)
+        #expect(again.status == 0 && again.stdout.contains("up to date"), "\(again.stdout)")
+        // The rest of the run, ingested later (the metrics file again: its values are unchanged).
+        let more = try dir.copySteps(from: steps, to: "more") { $0 > "step-00000012.safetensors" }
+        #expect(try CLI.run(["ingest", "--db", log, more, metrics]).status == 0)
+        let next = try push(log, db)
+        #expect(next.status == 0 && next.stdout.contains("pushed run 'r': 12 steps"), "\(next.stdout) \(next.stderr)")
+        #expect(try digest(["--db", log]) == (try digest(["--db", db, "--run", "r"])))
+    }
+
+    @Test func aReplacedStepIsPushedAgainWithTheStepsThatDependedOnIt() throws {
+        let dir = TemporaryDirectory()
+        try SyntheticRun.write(steps: 1...12, parameters: 3000, to: dir.file("a"))
+        try SyntheticRun.write(steps: 6...6, parameters: 3000, to: dir.file("b"), seed: 7)
+        let log = dir.file("run.emalog")
+        #expect(try CLI.run(["ingest", "--db", log, "--ema", "0.9", "--snapshot-every", "4", dir.file("a")]).status == 0)
+        let db = try ThrowawayPostgres.database()
+        #expect(try push(log, db).status == 0)
+        let replace = try CLI.run(["ingest", "--db", log, "--replace", dir.file("b")])
+        #expect(replace.status == 0, "\(replace.stderr)")
+        let again = try push(log, db)
+        #expect(again.status == 0 && again.stdout.contains("replaced in the log"), "\(again.stdout) \(again.stderr)")
+        #expect(try digest(["--db", log]) == (try digest(["--db", db, "--run", "r"])))
+        let a = dir.file("l.safetensors"), b = dir.file("s.safetensors")
+        #expect(try CLI.run(["shadow", "--db", log, "--step", "8", "-o", a]).status == 0)
+        #expect(try CLI.run(["shadow", "--db", db, "--run", "r", "--step", "8", "-o", b]).status == 0)
+        #expect(FileManager.default.contentsEqual(atPath: a, andPath: b))
+    }
+
+    @Test func identicalChunksOfTwoRunsAreStoredOnce() throws {
+        let dir = TemporaryDirectory()
+        let log = try makeLog(dir, steps: 1...8)
+        let db = try ThrowawayPostgres.database()
+        #expect(try push(log, db, run: "first").status == 0)
+        let bodies = ThrowawayPostgres.sql(db, "SELECT 'bodies=' || count(*) FROM chunk_bodies").output
+        let second = try push(log, db, run: "second")
+        #expect(second.status == 0 && second.stdout.contains("uploaded 0 chunk bodies"), "\(second.stdout)")
+        #expect(ThrowawayPostgres.sql(db, "SELECT 'bodies=' || count(*) FROM chunk_bodies").output == bodies)
+        let side = try CLI.run(["metrics", "--db", db, "--run", "first", "--run", "second", "--key", "loss", "--format", "csv"])
+        #expect(side.status == 0 && side.stdout.hasPrefix("step,first:loss,second:loss\n"), "\(side.stdout) \(side.stderr)")
+    }
+
+    @Test func aKilledPushResumesToTheSameContent() throws {
+        let dir = TemporaryDirectory()
+        let log = try makeLog(dir)
+        let db = try ThrowawayPostgres.database()
+        // SIGKILL with bodies uploaded but the step not committed, and just after a commit.
+        for point in ["0:staged", "3:committed", "7:staged", "12:committed"] {
+            let killed = try push(log, db, env: ["EMALOG_TEST_KILL_PUSH=\(point)"])
+            #expect(killed.status != 0 && killed.stdout.isEmpty, "\(point): \(killed.status) \(killed.stdout)")
+            // What was committed is a readable prefix of the log.
+            let audit = try CLI.run(["audit", "--db", db, "--run", "r"])
+            #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(point): \(audit.stdout) \(audit.stderr)")
+        }
+        let resumed = try push(log, db)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try digest(["--db", log]) == (try digest(["--db", db, "--run", "r"])))
+        #expect(try push(log, db).stdout.contains("up to date"))
+    }
+
+    @Test func refusalsNameWhatToDo() throws {
+        let dir = TemporaryDirectory()
+        let log = try makeLog(dir, steps: 1...4)
+        let db = try ThrowawayPostgres.database()
+        #expect(try push(log, db).status == 0)
+        let other = try makeLog(dir, "other.emalog", steps: 1...4)
+        let taken = try push(other, db)
+        #expect(taken.status == 65 && taken.stderr.contains("another log") && taken.stderr.contains("another run name"), "\(taken.stderr)")
+        let missing = try CLI.run(["shadow", "--db", db, "--run", "nope", "-o", dir.file("x.safetensors")])
+        #expect(missing.status == 66 && missing.stderr.contains("no run 'nope'") && missing.stderr.contains("its runs are r"), "\(missing.stderr)")
+        let unnamed = try CLI.run(["info", "--db", db])
+        #expect(unnamed.status == 66 && unnamed.stderr.contains("--run NAME"), "\(unnamed.stderr)")
+        let runOnAFile = try CLI.run(["info", "--db", log, "--run", "r"])
+        #expect(runOnAFile.status == 64)
+        let ingest = try CLI.run(["ingest", "--db", db, "--run", "r", steps])
+        #expect(ingest.status == 64 && ingest.stderr.contains("push"), "\(ingest.stderr)")
+        let toAFile = try CLI.run(["push", "--db", log, "--to", log])
+        #expect(toAFile.status == 64)
+        #expect(!FileManager.default.fileExists(atPath: dir.file("x.safetensors")))
+    }
+}
