@@ -9,7 +9,16 @@ ALTER TABLE runs
     ADD COLUMN tensor_count BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN track_count BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN stored_bytes BIGINT NOT NULL DEFAULT 0,
-    ADD COLUMN metric_values BIGINT NOT NULL DEFAULT 0;
+    ADD COLUMN metric_values BIGINT NOT NULL DEFAULT 0,
+    -- A rank of sharded training: its log holds dim-0 slices of the tensors; the ranks of one
+    -- group (named by `push --run GROUP --rank R --ranks N`, each run named GROUP/rankR) are
+    -- read together as the full tensors.
+    ADD COLUMN shard_group TEXT,
+    ADD COLUMN shard_rank INTEGER,
+    ADD COLUMN shard_count INTEGER,
+    ADD CONSTRAINT runs_shard CHECK ((shard_group IS NULL AND shard_rank IS NULL AND shard_count IS NULL)
+        OR (shard_group IS NOT NULL AND shard_count >= 1 AND shard_rank >= 0 AND shard_rank < shard_count)),
+    ADD CONSTRAINT runs_shard_rank UNIQUE (shard_group, shard_rank);
 
 CREATE TABLE run_ingests (
     run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,

@@ -106,6 +106,12 @@ public enum QueryError: Error, Equatable, Sendable {
     case trackNameTaken(String, spec: String)
     /// Metric curves asked of logs that hold none.
     case noMetrics(paths: [String])
+    /// A pull's target exists: a pull writes a new log.
+    case pullTargetExists(path: String)
+    /// A use case that reads one log, asked of sharded run `name`.
+    case shardedRun(name: String, ranks: Int, what: String)
+    /// The ranks of sharded run `name` do not fit together.
+    case shardsDisagree(name: String, detail: String)
 }
 
 extension QueryError: CustomStringConvertible {
@@ -126,6 +132,13 @@ extension QueryError: CustomStringConvertible {
                 + (available.isEmpty ? "none" : available.joined(separator: ", "))
         case let .invalidSpec(error):
             "\(error)"
+        case let .shardedRun(name, ranks, what):
+            "run '\(name)' is sharded over \(ranks) ranks: shadows, sweeps and raw steps read it whole; \(what) reads one log, "
+                + "such as its rank 0, run '\(name)/rank0'"
+        case let .shardsDisagree(name, detail):
+            "the ranks of sharded run '\(name)' do not fit together: \(detail)"
+        case let .pullTargetExists(path):
+            "\(path) exists: a pull writes a new log file, never over another"
         case let .outputFailed(path, reason):
             "cannot write \(path): \(reason)"
         case let .outOfMemory(what, bytes):

@@ -43,7 +43,10 @@ public enum RunPush {
 
     /// Pushes the log `open()` opens (called once per connection, so reads run side by side) to
     /// run `run` (default: the log's id) at `address`, over `connections` connections.
-    public static func push(open: @escaping @Sendable () throws -> any LogStore, to address: String, run requested: String?, connections: Int = 2,
+    /// `shard`: the log is rank `rank` of `count` of sharded run `requested` (required then); it
+    /// is pushed as run `requested/rankR`, and read with the other ranks as the full tensors.
+    public static func push(open: @escaping @Sendable () throws -> any LogStore, to address: String, run requested: String?,
+                            shard: (rank: Int, count: Int)? = nil, connections: Int = 2,
                             progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> PushReport {
         let start = Date()
         let server = try TeamServer(address)
@@ -54,7 +57,8 @@ public enum RunPush {
 
         // What the log holds now (later steps an ingest commits meanwhile wait for the next push).
         let plan = try local.read { r in try LocalPlan(r) }
-        let name = requested ?? plan.logID
+        if shard != nil && requested == nil { throw StoreError.inconsistent("a rank of a sharded run needs the run's name") }
+        let name = shard.map { "\(requested!)/rank\($0.rank)" } ?? requested ?? plan.logID
         var report = PushReport()
         report.run = name
         guard !name.isEmpty else { throw StoreError.inconsistent("the log has no id; give --run NAME") }
@@ -65,7 +69,8 @@ public enum RunPush {
         } ?? false
         guard locked else { throw StoreError.runBusy(address: server.url.description, run: name) }
 
-        let runID = try runRow(connection, server: server, name: name, plan: plan, layout: local.layout)
+        let runID = try runRow(connection, server: server, name: name, plan: plan, layout: local.layout,
+                               shard: shard.map { (requested!, $0.rank, $0.count) })
         report.headerChanged = try pushHeader(connection, runID: runID, plan: plan)
         let remote = try RemoteState(connection, runID: runID)
         let work = try plan.work(against: remote)
@@ -142,20 +147,42 @@ public enum RunPush {
 
     // MARK: the run and its header
 
-    /// The run's id, creating its row; a name that holds another log is refused.
+    /// The run's id, creating its row; a name that holds another log is refused, and so is a rank
+    /// of another group, or a group named like a run.
     private static func runRow(_ connection: ServerConnection, server: TeamServer, name: String, plan: LocalPlan,
-                               layout: ChunkLayout) throws -> Int64 {
+                               layout: ChunkLayout, shard: (group: String, rank: Int, count: Int)?) throws -> Int64 {
+        let address = server.url.description
+        if let shard {
+            guard try !server.hasRun(shard.group) else {
+                throw StoreError.runConflict(address: address, run: name, reason: "'\(shard.group)' is a run, not a sharded run's name")
+            }
+            if let other = try connection.row("SELECT shard_count FROM runs WHERE shard_group = \(shard.group) LIMIT 1", "find the ranks", {
+                try $0.decode(Int.self)
+            }), other != shard.count {
+                throw StoreError.runConflict(address: address, run: name,
+                                             reason: "sharded run '\(shard.group)' has \(other) ranks, not \(shard.count)")
+            }
+        } else if try server.shardRanks(of: name) != nil {
+            throw StoreError.runConflict(address: address, run: name, reason: "it is a sharded run's name; push each rank with --rank")
+        }
         try connection.query("""
-            INSERT INTO runs (name, log_id, chunk_bytes, created_at) VALUES (\(name), \(plan.logID), \(layout.chunkBytes), \(plan.createdAt))
+            INSERT INTO runs (name, log_id, chunk_bytes, created_at, shard_group, shard_rank, shard_count)
+            VALUES (\(name), \(plan.logID), \(layout.chunkBytes), \(plan.createdAt), \(shard?.group), \(shard?.rank), \(shard?.count))
             ON CONFLICT (name) DO NOTHING
             """, "create the run")
-        guard let (id, logID, chunkBytes) = try connection.row("SELECT id, log_id, chunk_bytes FROM runs WHERE name = \(name)",
-                                                               "find the run", { try $0.decode((Int64, String, Int).self) }) else {
+        guard let (id, logID, chunkBytes, group, rank) = try connection.row(
+            "SELECT id, log_id, chunk_bytes, shard_group, shard_rank FROM runs WHERE name = \(name)", "find the run", {
+                try $0.decode((Int64, String, Int, String?, Int?).self)
+            }) else {
             throw StoreError.inconsistent("run '\(name)' vanished while it was created")
         }
         guard logID == plan.logID else {
-            throw StoreError.runConflict(address: server.url.description, run: name,
+            throw StoreError.runConflict(address: address, run: name,
                                          reason: "it holds another log (id \(logID)), this one is \(plan.logID); give another run name")
+        }
+        guard group == shard?.group, rank == shard?.rank else {
+            throw StoreError.runConflict(address: address, run: name, reason: group == nil
+                ? "it was pushed as a run of its own, not as a rank" : "it was pushed as rank \(rank ?? 0) of '\(group ?? "")'")
         }
         guard chunkBytes == layout.chunkBytes else {
             throw StoreError.inconsistent("run '\(name)' has chunk size \(chunkBytes), its log \(layout.chunkBytes)")

@@ -50,5 +50,25 @@ public final class TeamServer {
         }
     }
 
+    /// Whether a run named `name` exists.
+    public func hasRun(_ name: String) throws(StoreError) -> Bool {
+        try connection.row("SELECT count(*)::BIGINT FROM runs WHERE name = \(name)", "find the run") { try $0.decode(Int.self) } == 1
+    }
+
+    /// The runs of sharded run `group`, in rank order; nil when there is no such group. A group
+    /// missing a rank throws, naming the ranks there are.
+    public func shardRanks(of group: String) throws(StoreError) -> [String]? {
+        let ranks = try connection.rows("""
+            SELECT name, shard_rank, shard_count FROM runs WHERE shard_group = \(group) ORDER BY shard_rank
+            """, "find the ranks") { try $0.decode((String, Int, Int).self) }
+        guard let count = ranks.first?.2 else { return nil }
+        guard ranks.count == count, ranks.enumerated().allSatisfy({ $0.offset == $0.element.1 && $0.element.2 == count }) else {
+            throw .runNotFound(address: url.description, run: group,
+                               available: ["(sharded over \(count) ranks, pushed: " + ranks.map { "rank \($0.1)" }.joined(separator: ", ")
+                                           + "; push the others with --rank)"])
+        }
+        return ranks.map(\.0)
+    }
+
     public func close() { connection.close() }
 }

@@ -21,7 +21,7 @@ struct EMALogCommand: ParsableCommand {
             """,
         version: EMALogCore.version,
         subcommands: [Ingest.self, Shadow.self, Raw.self, Sweep.self, Metrics.self, Info.self, Audit.self, Verify.self,
-                      Plot.self, Report.self, Runs.self, Push.self])
+                      Plot.self, Report.self, Runs.self, Push.self, Pull.self])
 
     static func main() {
         ProcessTuning.tuneAllocator()

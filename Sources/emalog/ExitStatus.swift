@@ -35,9 +35,9 @@ extension ExitStatus {
 
     private static func of(_ error: QueryError) -> ExitStatus {
         switch error {
-        case .stepNotFound, .emptyLog, .unknownTensor, .noMetrics: .badInput
+        case .stepNotFound, .emptyLog, .unknownTensor, .noMetrics, .shardsDisagree: .badInput
         case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec, .trackNameTaken: .usage
-        case .outputIsLog, .unknownOutputExtension, .binaryToTerminal, .wrongDocumentExtension: .usage
+        case .outputIsLog, .unknownOutputExtension, .binaryToTerminal, .wrongDocumentExtension, .pullTargetExists, .shardedRun: .usage
         case .outputFailed, .outOfMemory: .io
         case .outputIsFolder, .outputNotAFolder, .outputIO, .outputTooLarge: .io
         }

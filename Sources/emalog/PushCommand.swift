@@ -6,7 +6,10 @@ extension EMALogCommand {
     struct Push: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Copy a local log into a run of a team store (PostgreSQL), sending only what it lacks.",
-            usage: "emalog push --db <log> --to postgresql://USER@HOST:PORT/DATABASE [--run <name>] [--connections <n>]",
+            usage: """
+                emalog push --db <log> --to postgresql://USER@HOST:PORT/DATABASE [--run <name>] [--connections <n>]
+                emalog push --db rank<r>.emalog --to postgresql://... --run <name> --rank <r> --ranks <n>
+                """,
             discussion: """
                 Incremental and resumable: each step commits in its own transaction, in step order, so an \
                 interrupted push (even a kill) leaves a usable prefix, and the same command again goes on \
@@ -15,9 +18,16 @@ extension EMALogCommand {
                 the SHA-256 of their bytes: identical chunks of different runs are stored once. The run's \
                 name defaults to the log's id; a name that holds another log is refused.
 
+                Sharded training: each rank ingests its own log of its dim-0 slice of every tensor (as FSDP2 \
+                shards parameters; 0-d tensors are taken from rank 0) and pushes it with --rank R --ranks N \
+                as run NAME/rankR. `emalog shadow`, `sweep` and `raw` with --run NAME read the ranks together \
+                as the full tensors; the EMA is elementwise, so the result equals, bit for bit, the EMA of the \
+                unsharded run.
+
                 Examples:
                   emalog push --db run.emalog --to postgresql://emalog@127.0.0.1:5432/emalog --run baseline
                   emalog push --db run.emalog --to postgresql://me@db.lab:5432/runs
+                  emalog push --db rank3.emalog --to postgresql://me@db.lab:5432/runs --run big --rank 3 --ranks 8
                 """)
 
         @Option(name: .long, help: ArgumentHelp("The local log file to push.", valueName: "log"))
@@ -29,6 +39,12 @@ extension EMALogCommand {
         @Option(name: .customLong("run"), help: ArgumentHelp("The run's name on the server (default: the log's id).", valueName: "name"))
         var runName: String?
 
+        @Option(help: ArgumentHelp("This log is rank R of a sharded run (with --ranks and --run).", valueName: "r"))
+        var rank: Int?
+
+        @Option(help: ArgumentHelp("How many ranks the sharded run has.", valueName: "n"))
+        var ranks: Int?
+
         @Option(help: ArgumentHelp("Connections uploading side by side.", valueName: "n"))
         var connections: Int = 2
 
@@ -38,13 +54,21 @@ extension EMALogCommand {
             if let run = runName, run.isEmpty || run.count > 200 || run.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
                 throw ValidationError("--run must be 1 to 200 characters without control characters")
             }
+            if (rank == nil) != (ranks == nil) { throw ValidationError("give --rank and --ranks together") }
+            if let rank, let ranks {
+                if !(1...65536).contains(ranks) { throw ValidationError("--ranks must be in 1...65536, got \(ranks)") }
+                if !(0..<ranks).contains(rank) { throw ValidationError("--rank must be in 0...\(ranks - 1), got \(rank)") }
+                if runName == nil { throw ValidationError("a rank needs the sharded run's name: --run NAME") }
+                if runName!.contains("/") { throw ValidationError("a sharded run's name has no '/'; its ranks are NAME/rankR") }
+            }
             if !(1...16).contains(connections) { throw ValidationError("--connections must be in 1...16, got \(connections)") }
         }
 
         func run() throws {
             try reportingErrors {
                 let progress = TerminalProgress()
-                let r = try TeamStore.push(log: db, to: to, run: runName, connections: connections, observer: progress)
+                let r = try TeamStore.push(log: db, to: to, run: runName,
+                                              shard: rank.map { ($0, ranks!) }, connections: connections, observer: progress)
                 TerminalProgress.clear()
                 var text: String
                 if r.upToDate {

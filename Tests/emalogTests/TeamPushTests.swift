@@ -1,5 +1,7 @@
+import EMALogFormats
 import EMALogPostgres
 import EMALogTestSupport
+import FormatsTestSupport
 import Foundation
 import Testing
 
@@ -156,5 +158,114 @@ struct TeamPushTests {
         let toAFile = try CLI.run(["push", "--db", log, "--to", log])
         #expect(toAFile.status == 64)
         #expect(!FileManager.default.fileExists(atPath: dir.file("x.safetensors")))
+    }
+}
+
+extension TeamPushTests {
+    @Test func aPulledLogIsTheRun() throws {
+        let dir = TemporaryDirectory()
+        let log = try makeLog(dir, steps: 1...10)
+        let db = try ThrowawayPostgres.database()
+        #expect(try push(log, db).status == 0)
+        let copy = dir.file("pulled.emalog")
+        let pulled = try CLI.run(["pull", "--db", db, "--run", "r", "-o", copy])
+        #expect(pulled.status == 0 && pulled.stdout.contains("10 steps"), "\(pulled.stdout) \(pulled.stderr)")
+        #expect(try digest(["--db", copy]) == (try digest(["--db", log])))
+        let audit = try CLI.run(["audit", "--db", copy])
+        #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(audit.stdout)")
+        // The copy is the same log: pushing it changes nothing.
+        #expect(try push(copy, db).stdout.contains("up to date"))
+        let again = try CLI.run(["pull", "--db", db, "--run", "r", "-o", copy])
+        #expect(again.status == 64 && again.stderr.contains("exists"), "\(again.stderr)")
+        let missing = try CLI.run(["pull", "--db", db, "--run", "nope", "-o", dir.file("none.emalog")])
+        #expect(missing.status == 66 && !FileManager.default.fileExists(atPath: dir.file("none.emalog")))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).allSatisfy { !$0.contains(".pull-") })
+    }
+}
+
+extension TeamPushTests {
+    /// Splits each step file of `source` into `ranks` files as FSDP2 shards parameters: rank r
+    /// holds dim-0 rows [r·c, (r+1)·c) with c = ceil(rows / ranks) (so late ranks may hold fewer,
+    /// or none); 0-d tensors are whole on every rank.
+    static func shard(_ source: String, ranks: Int, into folder: (Int) -> String) throws {
+        for name in try FileManager.default.contentsOfDirectory(atPath: source).sorted() where name.hasSuffix(".safetensors") {
+            let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: source + "/" + name)))
+            let header = try bytes.withUnsafeBytes { raw in
+                let length = try Safetensors.headerLength(prefix: UnsafeRawBufferPointer(rebasing: raw[0..<8]), fileSize: raw.count)
+                return try Safetensors.decodeHeader(UnsafeRawBufferPointer(rebasing: raw[8..<(8 + length)]), fileSize: raw.count)
+            }
+            var builders = (0..<ranks).map { _ in SafetensorsBuilder() }
+            for r in builders.indices { builders[r].metadata = header.metadata }
+            for t in header.tensors {
+                let data = Array(bytes[(header.dataOffset + t.byteRange.lowerBound)..<(header.dataOffset + t.byteRange.upperBound)])
+                guard let rows = t.shape.first else {
+                    for r in builders.indices { builders[r].add(t.name, dtype: t.dtype, shape: [], bytes: data) }
+                    continue
+                }
+                let rowBytes = rows == 0 ? 0 : data.count / rows
+                let per = (rows + ranks - 1) / ranks
+                for r in builders.indices {
+                    let lo = min(rows, r * per), hi = min(rows, (r + 1) * per)
+                    builders[r].add(t.name, dtype: t.dtype, shape: [hi - lo] + t.shape.dropFirst(), bytes: Array(data[(lo * rowBytes)..<(hi * rowBytes)]))
+                }
+            }
+            for r in builders.indices {
+                try FileManager.default.createDirectory(atPath: folder(r), withIntermediateDirectories: true)
+                try builders[r].write(to: folder(r) + "/" + name)
+            }
+        }
+    }
+
+    @Test func aShardedRunReadsAsTheUnshardedRun() throws {
+        let dir = TemporaryDirectory()
+        let full = try makeLog(dir, steps: 1...14)
+        try Self.shard(dir.file("run.emalog-steps"), ranks: 4) { dir.file("rank\($0)-steps") }
+        let db = try ThrowawayPostgres.database()
+        for rank in 0..<4 {
+            let log = dir.file("rank\(rank).emalog")
+            let ingest = try CLI.run(["ingest", "--db", log, "--ema", "0.9", "--ema", "name=warm,decay=0.99,schedule=warmup",
+                                      "--snapshot-every", "5", dir.file("rank\(rank)-steps")] + (rank == 0 ? [metrics] : []))
+            #expect(ingest.status == 0, "\(ingest.stderr)")
+            if rank < 3 {
+                let pushed = try CLI.run(["push", "--db", log, "--to", db, "--run", "big", "--rank", String(rank), "--ranks", "4"])
+                #expect(pushed.status == 0 && pushed.stdout.contains("run 'big/rank\(rank)'"), "\(pushed.stdout) \(pushed.stderr)")
+            }
+        }
+        // Three of four ranks: the run is not whole yet.
+        let partial = try CLI.run(["shadow", "--db", db, "--run", "big", "-o", dir.file("partial.safetensors")])
+        #expect(partial.status == 66 && partial.stderr.contains("rank 0, rank 1, rank 2"), "\(partial.stderr)")
+        #expect(try CLI.run(["push", "--db", dir.file("rank3.emalog"), "--to", db, "--run", "big", "--rank", "3", "--ranks", "4"]).status == 0)
+
+        for (i, query) in [["shadow", "--ema", "0.9"], ["shadow", "--ema", "warm", "--step", "12"], ["shadow", "--decay", "0.95", "--step", "7"],
+                           ["shadow", "--ema", "0.9", "--dtype", "param"], ["raw", "--step", "9"]].enumerated() {
+            let a = dir.file("full-\(i).safetensors"), b = dir.file("sharded-\(i).safetensors")
+            let ra = try CLI.run(query + ["--db", full, "-o", a]), rb = try CLI.run(query + ["--db", db, "--run", "big", "-o", b])
+            #expect(ra.status == 0 && rb.status == 0, "\(query): \(ra.stderr) \(rb.stderr)")
+            // The same tensors bit for bit; only the metadata's log id differs.
+            #expect(try Self.tensorBytes(a) == (try Self.tensorBytes(b)), "\(query)")
+        }
+        let sweep = try CLI.run(["sweep", "--db", db, "--run", "big", "--decays", "0.9,0.99", "-o", dir.file("sweep")])
+        #expect(sweep.status == 0, "\(sweep.stderr)")
+        let info = try CLI.run(["info", "--db", db, "--run", "big"])
+        #expect(info.status == 64 && info.stderr.contains("big/rank0"), "\(info.stderr)")
+        #expect(try CLI.run(["info", "--db", db, "--run", "big/rank2"]).status == 0)
+        let metricsOfRank0 = try CLI.run(["metrics", "--db", db, "--run", "big", "--key", "loss", "--format", "csv"])
+        let metricsOfFull = try CLI.run(["metrics", "--db", full, "--key", "loss", "--format", "csv"])
+        #expect(metricsOfRank0.status == 0 && metricsOfRank0.stdout == metricsOfFull.stdout)
+        let wrongCount = try CLI.run(["push", "--db", dir.file("rank3.emalog"), "--to", db, "--run", "big", "--rank", "3", "--ranks", "8"])
+        #expect(wrongCount.status == 65 && wrongCount.stderr.contains("4 ranks"), "\(wrongCount.stderr)")
+    }
+
+    /// Each tensor's name, dtype, shape and bytes in a safetensors file (its metadata left out).
+    static func tensorBytes(_ path: String) throws -> [String] {
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let header = try bytes.withUnsafeBytes { raw in
+            let length = try Safetensors.headerLength(prefix: UnsafeRawBufferPointer(rebasing: raw[0..<8]), fileSize: raw.count)
+            return try Safetensors.decodeHeader(UnsafeRawBufferPointer(rebasing: raw[8..<(8 + length)]), fileSize: raw.count)
+        }
+        return header.tensors.map { t in
+            "\(t.name) \(t.dtype.rawValue) \(t.shape) " + bytes[(header.dataOffset + t.byteRange.lowerBound)..<(header.dataOffset + t.byteRange.upperBound)]
+                .map { String($0, radix: 16) }.joined()
+        }
     }
 }

@@ -49,6 +49,7 @@ public struct LogInfo: Sendable {
 extension EMALog {
     /// Summarises the log; first moves the WAL into the file when the log is writable, so sizes are final.
     public func info() throws -> LogInfo {
+        try requireOneLog("info")
         let size = store.storedSize()
         return try store.read { r in
             let summary = try r.summary()

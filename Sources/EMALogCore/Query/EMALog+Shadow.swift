@@ -7,7 +7,10 @@ extension EMALog {
     /// nearest snapshot at or before the step; anything else replays from the first step.
     public func shadow(atStep step: Int?, track selector: TrackSelector,
                        observer: any ProgressObserver = SilentObserver()) throws -> ShadowResult {
-        try store.read { r in
+        if !shards.isEmpty {
+            return try shardedShadows(atStep: step) { rank, at in [try rank.shadow(atStep: at, track: selector, observer: observer)] }[0]
+        }
+        return try store.read { r in
             let target = try resolveStep(step, r)
             let resolved = try resolve(selector, r)
             return try computeShadows([resolved], at: target, r, observer: observer)[0]
@@ -18,7 +21,10 @@ extension EMALog {
     public func sweep(_ specs: [EMASpec], atStep step: Int?, observer: any ProgressObserver = SilentObserver()) throws
         -> [ShadowResult]
     {
-        try store.read { r in
+        if !shards.isEmpty {
+            return try shardedShadows(atStep: step) { rank, at in try rank.sweep(specs, atStep: at, observer: observer) }
+        }
+        return try store.read { r in
             let target = try resolveStep(step, r)
             let tracks = try r.tracks()
             let resolved = try specs.map { spec in
@@ -60,6 +66,7 @@ extension EMALog {
     @discardableResult
     public func writeRaw(atStep step: Int?, to target: OutputTarget) throws -> Int {
         let target = target.protecting(path)
+        if !shards.isEmpty { return try writeShardedRaw(atStep: step, to: target) }
         return try store.read { r in
             let written = try resolveStep(step, r)
             let record = try r.stepRecord(written)!

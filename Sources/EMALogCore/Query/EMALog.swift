@@ -5,17 +5,36 @@ import EMALogStore
 /// A log opened for queries: shadows, raw steps, sweeps, metrics, info and audit. Never writes.
 public final class EMALog {
     let store: any LogStore
+    /// A sharded run: one log per rank, in rank order, each holding dim-0 slices of the tensors
+    /// (`store` is rank 0's). Empty for one log.
+    let shards: [EMALog]
+    /// The sharded run's name.
+    let shardGroup: String?
 
-    /// Opens the log at `path` read-only (with `run`: that run of the team store at `path`).
-    /// `auditing`: a log whose schema emalog did not write, or whose settings are damaged, is
-    /// opened anyway so `audit` can report why (it reads no table).
+    /// Opens the log at `path` read-only (with `run`: that run of the team store at `path`, or the
+    /// ranks of a sharded run of that name). `auditing`: a log whose schema emalog did not write,
+    /// or whose settings are damaged, is opened anyway so `audit` can report why (it reads no table).
     public convenience init(openingAt path: String, run: String? = nil, auditing: Bool = false) throws {
-        self.init(store: try LogStores.openForReading(path, run: run, auditing: auditing))
+        let stores = try LogStores.openRun(path, run: run, auditing: auditing)
+        if stores.count == 1 && stores[0].shardGroup == nil {
+            self.init(store: stores[0].store)
+        } else {
+            self.init(shards: stores.map { EMALog(store: $0.store) }, group: stores[0].shardGroup ?? run ?? "")
+        }
     }
 
     /// Queries `store`, a log opened by any backend.
     public init(store: any LogStore) {
         self.store = store
+        shards = []
+        shardGroup = nil
+    }
+
+    /// Queries a sharded run: `shards` in rank order.
+    init(shards: [EMALog], group: String) {
+        store = shards[0].store
+        self.shards = shards
+        shardGroup = group
     }
 
     /// The log's path.

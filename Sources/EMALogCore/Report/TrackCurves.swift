@@ -33,7 +33,8 @@ extension EMALog {
     /// `QueryError.noTracks`.
     public func trackDiagnostics(extra: [String] = [], tensor: String? = nil,
                                  observer: any ProgressObserver = SilentObserver()) throws -> TrackDiagnostics {
-        try store.read { r in
+        try requireOneLog("drawing tracks")
+        return try store.read { r in
             guard let first = try r.firstStep(), let last = try r.lastStep() else { throw QueryError.emptyLog(path: store.path) }
             let stored = try r.tracks()
             var specs = try stored.map { try $0.profile() }

@@ -31,4 +31,23 @@ enum LogStores {
         }
         return try SQLiteLogStore.openForIngest(at: location, chunkBytes: chunkBytes)
     }
+
+    /// Creates a log file at `path` to be filled as a copy of another log (`pull`), with the
+    /// source's identity (`SQLiteLogStore.adopt`).
+    static func createForCopy(_ path: String, chunkBytes: Int) throws(StoreError) -> SQLiteLogStore {
+        try SQLiteLogStore.openForIngest(at: path, chunkBytes: chunkBytes)
+    }
+
+    /// The stores of `run` at `location`: one log, or each rank of a sharded run (`shardGroup`
+    /// set), in rank order.
+    static func openRun(_ location: String, run: String?, auditing: Bool) throws -> [(store: any LogStore, shardGroup: String?)] {
+        if ServerURL.isServer(location), let run {
+            let server = try TeamServer(location)
+            defer { server.close() }
+            if try !server.hasRun(run), let ranks = try server.shardRanks(of: run) {
+                return try ranks.map { (try ServerRunStore(address: location, run: $0), run) }
+            }
+        }
+        return [(try openForReading(location, run: run, auditing: auditing), nil)]
+    }
 }

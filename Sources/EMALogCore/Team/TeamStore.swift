@@ -15,12 +15,14 @@ public enum TeamStore {
 
     /// Pushes the local log at `path` to run `run` (default: the log's id) at `address`: only what
     /// the server lacks, one transaction per step, resumable after any interruption.
-    public static func push(log path: String, to address: String, run: String?, connections: Int = 2,
-                            observer: any ProgressObserver = SilentObserver()) throws -> PushReport {
+    /// `shard`: the log is rank `rank` of `count` of sharded run `run`.
+    public static func push(log path: String, to address: String, run: String?, shard: (rank: Int, count: Int)? = nil,
+                            connections: Int = 2, observer: any ProgressObserver = SilentObserver()) throws -> PushReport {
         guard !isServer(path) else {
             throw StoreError.badServerAddress(address: ServerURL.redacted(path), reason: "a push reads a local log file")
         }
-        return try RunPush.push(open: { try LogStores.openForReading(path) }, to: address, run: run, connections: connections) {
+        return try RunPush.push(open: { try LogStores.openForReading(path) }, to: address, run: run, shard: shard,
+                                connections: connections) {
             observer.progress("push: steps", done: $0, total: $1)
         }
     }

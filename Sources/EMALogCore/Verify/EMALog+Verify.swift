@@ -9,6 +9,7 @@ extension EMALog {
     public func verify(checkpoint path: String, track selector: TrackSelector, atStep step: Int?,
                        tolerance: VerifyTolerance = .exact, strict: Bool = false,
                        observer: any ProgressObserver = SilentObserver()) throws -> VerifyReport {
+        try requireOneLog("verify")
         let file = try CheckpointFile(path: path)
         let shadow = try self.shadow(atStep: step ?? file.metadataStep, track: selector, observer: observer)
         let report = Self.compare(file, with: shadow, tolerance: tolerance, strict: strict)
@@ -23,6 +24,7 @@ extension EMALog {
     public func findSpec(checkpoint path: String, decays: [Double], atStep step: Int?,
                          tolerance: VerifyTolerance = .exact, strict: Bool = false, memoryBudget: Int = 4 << 30,
                          observer: any ProgressObserver = SilentObserver()) throws -> [VerifyCandidate] {
+        try requireOneLog("verify")
         let file = try CheckpointFile(path: path)
         var decays = decays
         if decays.isEmpty {

@@ -1,0 +1,107 @@
+import EMALogFormats
+import EMALogPostgres
+import EMALogStore
+import Foundation
+
+/// What a pull wrote.
+public struct PullReport: Sendable {
+    public var run: String
+    public var steps = 0
+    public var snapshots = 0
+    public var metricValues = 0
+    /// Stored bytes of the chunks copied (raw steps and snapshots).
+    public var bytes = 0
+    public var seconds = 0.0
+}
+
+extension TeamStore {
+    /// Materialises run `run` at `address` as a new local log at `path`: the same id, audit trail,
+    /// steps, chunks (their stored bytes as they are), tracks, snapshots and metrics, so every
+    /// reader gives the same results and `info --digest` is the run's. Written beside `path` and
+    /// renamed into place at the end: an interrupted pull leaves no log behind.
+    public static func pull(from address: String, run: String, to path: String,
+                            observer: any ProgressObserver = SilentObserver()) throws -> PullReport {
+        let start = Date()
+        guard !isServer(path) else {
+            throw StoreError.badServerAddress(address: ServerURL.redacted(path), reason: "a pull writes a local log file")
+        }
+        if FileManager.default.fileExists(atPath: path) { throw QueryError.pullTargetExists(path: path) }
+        let source = try ServerRunStore(address: address, run: run)
+        defer { try? source.close() }
+        let temp = path + ".pull-\(getpid())"
+        let dest = try LogStores.createForCopy(temp, chunkBytes: source.layout.chunkBytes)
+        var report = PullReport(run: run)
+        do {
+            try copy(source, into: dest, report: &report, observer: observer)
+            try dest.close()
+            guard rename(temp, path) == 0 else {
+                throw QueryError.outputIO(path: path, action: "rename", code: errno, reason: String(cString: strerror(errno)))
+            }
+        } catch {
+            try? dest.close()
+            for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) }
+            throw error
+        }
+        report.seconds = Date().timeIntervalSince(start)
+        return report
+    }
+
+    private static func copy(_ source: ServerRunStore, into dest: SQLiteLogStore, report: inout PullReport,
+                             observer: any ProgressObserver) throws {
+        let (logID, tensors, ingests, tracks, steps, snapshots, keys) = try source.read { r in
+            (try r.logID(), try r.tensors(), try r.ingests(), try r.tracks(), try r.stepNumbers(),
+             try r.tracks().flatMap { try r.snapshots(track: $0.id) }, try r.metricKeys())
+        }
+        try dest.adopt(logID: logID, ingests: ingests)
+        // Ids are the destination's own; everything else is the run's.
+        let (destTensors, destTracks) = try dest.write { w in
+            let made = tensors.isEmpty ? [] : try w.insertTensors(tensors.map(\.layout))
+            let madeTracks = try tracks.map { try w.insertTrack(name: $0.name, spec: $0.spec, ingestID: ingests.first?.id ?? 1) }
+            return (made, madeTracks)
+        }
+        let trackID = Dictionary(uniqueKeysWithValues: zip(tracks.map(\.id), destTracks.map(\.id)))
+        let snapshotsAt = Dictionary(grouping: snapshots, by: \.step)
+        for (done, step) in steps.enumerated() {
+            // One transaction per step, streaming its chunks from the server's read view.
+            let copied = try dest.write { w in
+                try source.read { r in
+                    guard let record = try r.stepRecord(step) else { throw StoreError.inconsistent("step \(step) vanished from the run") }
+                    try w.insertStep(record)
+                    var bytes = 0
+                    for (from, to) in zip(tensors, destTensors) {
+                        try r.forEachStoredChunk(of: from, in: .step(step)) { chunk in
+                            try chunk.payload.withUnsafeBytes { try w.insertChunk(chunk.header, in: .step(step), tensorID: to.id, payload: $0) }
+                            bytes += chunk.payload.count
+                        }
+                    }
+                    var taken = 0
+                    for snapshot in snapshotsAt[step] ?? [] {
+                        let made = try w.insertSnapshot(track: trackID[snapshot.trackID]!, step: step)
+                        for (from, to) in zip(tensors, destTensors) where from.dtype.isFloating {
+                            try r.forEachStoredChunk(of: from, in: .snapshot(snapshot.id)) { chunk in
+                                try chunk.payload.withUnsafeBytes {
+                                    try w.insertChunk(chunk.header, in: .snapshot(made.id), tensorID: to.id, payload: $0)
+                                }
+                                bytes += chunk.payload.count
+                            }
+                        }
+                        taken += 1
+                    }
+                    return (bytes, taken)
+                }
+            }
+            report.steps += 1
+            report.bytes += copied.0
+            report.snapshots += copied.1
+            observer.progress("pull: steps", done: done + 1, total: steps.count)
+        }
+        for (name, id) in keys.sorted(by: { $0.value < $1.value }) {
+            let values = try source.read { r in try r.metricValues(keyIDs: [id], steps: 0...StepNumber.largest) }
+            try dest.write { w in
+                let destID = try w.metricKeyIDs(for: [name])[name]!
+                _ = try w.insertMetrics(values.map { MetricValue(step: $0.step, keyID: destID, value: $0.value) }, replace: false) { _ in name }
+            }
+            report.metricValues += values.count
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import EMAKernel
+import EMALogCore
+import EMALogFormats
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The team store against its goals, on a throwaway PostgreSQL on loopback (started here with
+/// scripts/postgres-throwaway.sh, or `EMALOG_BENCH_POSTGRES=postgresql://...` for another one):
+/// push throughput against reading the same stored bytes locally, metrics pushed per second, a
+/// 10k-point history and a shadow from the server against the local log, and pushes SIGKILLed at
+/// random moments, then resumed, compared by content digest.
+enum TeamBench {
+    static func run(steps: Int, parameters: Int, killTrials: Int) throws {
+        let folder = try ScaleBench.folder("team")
+        var started: String?
+        let url: String
+        if let given = ProcessInfo.processInfo.environment["EMALOG_BENCH_POSTGRES"] {
+            url = given
+        } else {
+            let r = shell(["scripts/postgres-throwaway.sh", "start", folder + "/pg"])
+            guard r.status == 0, let line = r.output.split(separator: "\n").last else {
+                print("\n## Team store: skipped (no throwaway PostgreSQL: \(r.output.prefix(200)))")
+                return
+            }
+            url = String(line)
+            started = folder + "/pg"
+        }
+        defer {
+            if let started { _ = shell(["scripts/postgres-throwaway.sh", "stop", started]) }
+            try? FileManager.default.removeItem(atPath: folder)
+        }
+        print("\n## Team store (PostgreSQL on loopback): \(steps) steps x \(parameters) float32 parameters")
+
+        // A log of large steps (one 16 MiB chunk per tensor), two tracks with snapshots every 10 steps.
+        let db = folder + "/run.emalog"
+        try writeSteps(folder + "/steps", steps: steps, parameters: parameters, seed: 3)
+        var request = IngestRequest(logPath: db, inputs: [folder + "/steps"])
+        request.tracks = [EMASpec(decay: 0.999), try EMASpec(parsing: "name=warm,decay=0.9999,schedule=warmup")]
+        request.snapshotEvery = 10
+        _ = try Ingest.run(request)
+        let local = try EMALog(openingAt: db)
+        let stored = try local.info().rawChunkBytes + (try local.info().snapshotChunkBytes)
+
+        // Baseline: every stored byte of the log read locally, as a push reads it.
+        let read = try Measure.seconds { _ = try local.contentDigest() }
+        print(String(format: "read + SHA-256 of the log's %.0f MB locally (the push's source)  %7.3f s  %7.1f MB/s  1.00x",
+                     Double(stored) / 1e6, read, Double(stored) / read / 1e6))
+        for connections in [1, 2] {
+            clear(url)
+            let start = Date()
+            let report = try TeamStore.push(log: db, to: url, run: "bench", connections: connections)
+            let t = Date().timeIntervalSince(start)
+            print(String(format: "push, %d connection%@ (%.0f MB uploaded)                          %7.3f s  %7.1f MB/s  %.2fx",
+                         connections, connections == 1 ? " " : "s", Double(report.bodyBytes) / 1e6, t,
+                         Double(stored) / t / 1e6, read / t))
+        }
+        let again = Date()
+        let noop = try TeamStore.push(log: db, to: url, run: "bench")
+        print(String(format: "a second push of the same log (%@)                     %7.3f s",
+                     noop.upToDate ? "nothing to do" : "CHANGED", Date().timeIntervalSince(again)))
+
+        // The same digest on both sides.
+        let server = try EMALog(openingAt: url, run: "bench")
+        print("content digest of the run equals the log's:                    \(try server.contentDigest() == (try local.contentDigest()))")
+
+        // A shadow 5 steps past a snapshot: the server against the local log, whole process.
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("emalog").path
+        let at = String(min(steps, 15))
+        let localShadow = try Measure.seconds {
+            _ = shell([binary, "shadow", "--db", db, "--ema", "0.999", "--step", at, "-o", folder + "/local.safetensors"])
+        }
+        let serverShadow = try Measure.seconds {
+            _ = shell([binary, "shadow", "--db", url, "--run", "bench", "--ema", "0.999", "--step", at, "-o", folder + "/server.safetensors"])
+        }
+        let same = FileManager.default.contentsEqual(atPath: folder + "/local.safetensors", andPath: folder + "/server.safetensors")
+        print(String(format: "emalog shadow at step %@ (5 steps past a snapshot), local log   %7.3f s  1.00x", at, localShadow))
+        print(String(format: "the same from the server (bit-identical: %@)                 %7.3f s  %.2fx",
+                     same ? "yes" : "NO", serverShadow, serverShadow / localShadow))
+
+        try metrics(folder: folder, url: url, binary: binary)
+        try kills(folder: folder, url: url, binary: binary, trials: killTrials)
+    }
+
+    /// Metrics pushed per second, and a 10k-point history read back.
+    static func metrics(folder: String, url: String, binary: String) throws {
+        let keys = 10, points = 100_000
+        var text = ""
+        text.reserveCapacity(keys * points * 30)
+        var state: UInt64 = 5
+        for step in 0..<points {
+            text += "{\"step\": \(step)"
+            for k in 0..<keys {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                text += ", \"k\(k)\": \(Double(state >> 11) / Double(1 << 53))"
+            }
+            text += "}\n"
+        }
+        try text.write(toFile: folder + "/metrics.jsonl", atomically: false, encoding: .utf8)
+        let db = folder + "/metrics.emalog"
+        _ = try Ingest.run(IngestRequest(logPath: db, inputs: [folder + "/metrics.jsonl"]))
+        clear(url)
+        let start = Date()
+        let report = try TeamStore.push(log: db, to: url, run: "metrics")
+        let t = Date().timeIntervalSince(start)
+        print(String(format: "push of %d metric values (%d keys, %d blocks)                %7.3f s  %9.0f values/s",
+                     report.metricValues, keys, report.metricBlocks, t, Double(report.metricValues) / t))
+        let localLog = try EMALog(openingAt: db)
+        let serverLog = try EMALog(openingAt: url, run: "metrics")
+        let l = try Measure.seconds { _ = try localLog.metrics(keys: ["k3"], from: 20_000, to: 29_999) }
+        let s = try Measure.seconds { _ = try serverLog.metrics(keys: ["k3"], from: 20_000, to: 29_999) }
+        let equal = try localLog.metrics(keys: ["k3"], from: 20_000, to: 29_999) == serverLog.metrics(keys: ["k3"], from: 20_000, to: 29_999)
+        print(String(format: "a 10k-point history of one key, local log (in process)          %7.2f ms  1.00x", l * 1e3))
+        print(String(format: "the same from the server (in process; equal: %@)               %7.2f ms  %.2fx", equal ? "yes" : "NO", s * 1e3, s / l))
+        let whole = try Measure.seconds {
+            _ = shell([binary, "metrics", "--db", url, "--run", "metrics", "--key", "k3", "--from", "20000", "--to", "29999", "--format", "csv"])
+        }
+        print(String(format: "the same as a whole emalog metrics process                      %7.2f ms", whole * 1e3))
+    }
+
+    /// Pushes killed with SIGKILL at a random moment, then the same command again; the run's
+    /// digest must equal the log's.
+    static func kills(folder: String, url: String, binary: String, trials: Int) throws {
+        let db = folder + "/kill.emalog"
+        try writeSteps(folder + "/kill-steps", steps: 24, parameters: 1 << 20, seed: 9)
+        var request = IngestRequest(logPath: db, inputs: [folder + "/kill-steps"])
+        request.tracks = [EMASpec(decay: 0.99)]
+        request.snapshotEvery = 5
+        _ = try Ingest.run(request)
+        let digest = try EMALog(openingAt: db).contentDigest()
+        clear(url)
+        let start = Date()
+        _ = shell([binary, "push", "--db", db, "--to", url, "--run", "kill"])
+        let full = Date().timeIntervalSince(start)
+        var equal = 0, killedMidway = 0
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<trials {
+            clear(url)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = ["push", "--db", db, "--to", url, "--run", "kill"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            usleep(UInt32(Double.random(in: 0.02...max(0.05, full * 0.95), using: &generator) * 1e6))
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            if process.terminationReason == .uncaughtSignal { killedMidway += 1 }
+            _ = shell([binary, "push", "--db", db, "--to", url, "--run", "kill"])
+            if (try? EMALog(openingAt: url, run: "kill").contentDigest()) == digest { equal += 1 }
+        }
+        print(String(format: "pushes SIGKILLed at a random moment (of a %.2f s push), then resumed: %d/%d digests equal (%d killed midway)",
+                     full, equal, trials, killedMidway))
+    }
+
+    /// `steps` step files of one float32 tensor of `parameters` values, a random walk.
+    static func writeSteps(_ folder: String, steps: Int, parameters: Int, seed: UInt64) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var values = (0..<parameters).map { Float($0 % 977) * 1e-3 - 0.5 }
+        var state = seed
+        let header = Safetensors.encodeHeader([TensorLayout(name: "w", dtype: .f32, shape: [parameters])], metadata: [:])
+        for step in 1...steps {
+            ScaleBench.walk(&values, &state)
+            ScaleBench.writeStep(folder + String(format: "/step-%08d.safetensors", step), header: header, values: values)
+        }
+    }
+
+    /// Removes every run and chunk body, so the next push uploads everything again.
+    static func clear(_ url: String) {
+        _ = shell(["/usr/bin/psql", url, "-q", "-c", "DELETE FROM runs; DELETE FROM chunk_bodies;"])
+    }
+
+    /// Runs a program to completion; its output goes through a file, not a pipe (a server started
+    /// by the script keeps a pipe's write end open forever).
+    static func shell(_ args: [String]) -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: args[0].hasPrefix("/") ? args[0] : FileManager.default.currentDirectoryPath + "/" + args[0])
+        process.arguments = Array(args.dropFirst())
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-bench-out-\(getpid())").path
+        FileManager.default.createFile(atPath: log, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        guard let handle = FileHandle(forWritingAtPath: log) else { return (127, "cannot write \(log)") }
+        process.standardOutput = handle
+        process.standardError = handle
+        do { try process.run() } catch { return (127, "\(error)") }
+        process.waitUntilExit()
+        try? handle.close()
+        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+}
