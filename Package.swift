@@ -48,7 +48,8 @@ let package = Package(
                 "EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "emalog-bench", dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStoreC", "EMAChart"]),
+        .executableTarget(
+            name: "emalog-bench", dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStoreC", "EMAChart", "EMALogTestSupport"]),
         .target(name: "FormatsTestSupport", dependencies: ["EMALogFormats"]),
         .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore", "CZstd", "FormatsTestSupport"]),
         .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel", "EMAKernelC"]),

@@ -58,27 +58,8 @@ public enum ThrowawayPostgres {
         _ = spawn(root + "/scripts/postgres-throwaway.sh", ["stop", folder])
     }
 
-    /// Runs `program` to completion with posix_spawn and waitpid, its stdout and stderr in a
-    /// temporary file. Not Foundation's Process: its waitUntilExit needs a dispatch thread, and
-    /// tests blocked on the server (one starting it, the others waiting) can hold them all.
     static func spawn(_ program: String, _ arguments: [String]) -> (status: Int32, output: String) {
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-spawn-\(UUID().uuidString)").path
-        defer { unlink(log) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = ([program] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        guard posix_spawn(&pid, program, &actions, nil, argv, environ) == 0 else { return (127, "cannot run \(program)") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        let exited = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        return (exited, output)
+        Spawn.run(program, arguments)
     }
 
     public struct StartFailure: Error, CustomStringConvertible {

@@ -1,6 +1,7 @@
 import EMAKernel
 import EMALogCore
 import EMALogFormats
+import EMALogTestSupport
 import Foundation
 
 #if canImport(Glibc)
@@ -48,7 +49,23 @@ enum TeamBench {
         let read = try Measure.seconds { _ = try local.contentDigest() }
         print(String(format: "read + SHA-256 of the log's %.0f MB locally (the push's source)  %7.3f s  %7.1f MB/s  1.00x",
                      Double(stored) / 1e6, read, Double(stored) / read / 1e6))
-        for connections in [1, 2] {
+        // The server's own write rate for bodies this size, with no client: a ceiling for a push.
+        let sizeEach = stored / max(1, steps)
+        let inServer = shell(["/usr/bin/psql", url, "-qAt", "-c", """
+            CREATE TEMP TABLE src AS SELECT convert_to(string_agg(md5(i::text), ''), 'UTF8') AS b FROM generate_series(1, \(sizeEach / 32)) i;
+            CREATE TABLE bench_bodies (id int, body bytea); ALTER TABLE bench_bodies ALTER COLUMN body SET STORAGE EXTERNAL;
+            SELECT extract(epoch FROM clock_timestamp());
+            INSERT INTO bench_bodies SELECT g, b FROM src, generate_series(1, 20) g;
+            SELECT extract(epoch FROM clock_timestamp());
+            DROP TABLE bench_bodies;
+            """])
+        let stamps = inServer.output.split(separator: "\n").compactMap { Double($0) }
+        if stamps.count == 2 {
+            let t = stamps[1] - stamps[0]
+            print(String(format: "the server writing 20 bodies of %.1f MB itself (INSERT ... SELECT)   %7.3f s  %7.1f MB/s",
+                         Double(sizeEach) / 1e6, t, Double(20 * sizeEach) / t / 1e6))
+        }
+        for connections in [1, 2, 3] {
             clear(url)
             let start = Date()
             let report = try TeamStore.push(log: db, to: url, run: "bench", connections: connections)
@@ -56,6 +73,14 @@ enum TeamBench {
             print(String(format: "push, %d connection%@ (%.0f MB uploaded)                          %7.3f s  %7.1f MB/s  %.2fx",
                          connections, connections == 1 ? " " : "s", Double(report.bodyBytes) / 1e6, t,
                          Double(stored) / t / 1e6, read / t))
+        }
+        let sizes = shell(["/usr/bin/psql", url, "-qAt", "-c",
+                           "SELECT pg_total_relation_size('chunk_bodies'), pg_total_relation_size('run_chunks') + pg_total_relation_size('run_steps')"])
+        let parts = sizes.output.split(whereSeparator: { $0 == "|" || $0 == "\n" }).compactMap { Int($0) }
+        if parts.count == 2 {
+            print(String(format: "on the server: bodies %.1f MB (%.3fx the stored bytes), rows and indexes %.2f MB (%.0f B per chunk)",
+                         Double(parts[0]) / 1e6, Double(parts[0]) / Double(stored), Double(parts[1]) / 1e6,
+                         Double(parts[1]) / Double(steps + 2 * (steps / 10))))
         }
         let again = Date()
         let noop = try TeamStore.push(log: db, to: url, run: "bench")
@@ -138,18 +163,16 @@ enum TeamBench {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<trials {
             clear(url)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = ["push", "--db", db, "--to", url, "--run", "kill"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            guard let pid = Spawn.start(binary, ["push", "--db", db, "--to", url, "--run", "kill"]) else { continue }
             usleep(UInt32(Double.random(in: 0.02...max(0.05, full * 0.95), using: &generator) * 1e6))
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            if process.terminationReason == .uncaughtSignal { killedMidway += 1 }
-            _ = shell([binary, "push", "--db", db, "--to", url, "--run", "kill"])
-            if (try? EMALog(openingAt: url, run: "kill").contentDigest()) == digest { equal += 1 }
+            kill(pid, SIGKILL)
+            if Spawn.wait(pid) == 128 + SIGKILL { killedMidway += 1 }
+            let resumed = shell([binary, "push", "--db", db, "--to", url, "--run", "kill"])
+            if (try? EMALog(openingAt: url, run: "kill").contentDigest()) == digest {
+                equal += 1
+            } else {
+                print("  a resumed push left another digest (status \(resumed.status)): \(resumed.output.prefix(300))")
+            }
         }
         print(String(format: "pushes SIGKILLed at a random moment (of a %.2f s push), then resumed: %d/%d digests equal (%d killed midway)",
                      full, equal, trials, killedMidway))
@@ -172,21 +195,7 @@ enum TeamBench {
         _ = shell(["/usr/bin/psql", url, "-q", "-c", "DELETE FROM runs; DELETE FROM chunk_bodies;"])
     }
 
-    /// Runs a program to completion; its output goes through a file, not a pipe (a server started
-    /// by the script keeps a pipe's write end open forever).
     static func shell(_ args: [String]) -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: args[0].hasPrefix("/") ? args[0] : FileManager.default.currentDirectoryPath + "/" + args[0])
-        process.arguments = Array(args.dropFirst())
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-bench-out-\(getpid())").path
-        FileManager.default.createFile(atPath: log, contents: nil)
-        defer { try? FileManager.default.removeItem(atPath: log) }
-        guard let handle = FileHandle(forWritingAtPath: log) else { return (127, "cannot write \(log)") }
-        process.standardOutput = handle
-        process.standardError = handle
-        do { try process.run() } catch { return (127, "\(error)") }
-        process.waitUntilExit()
-        try? handle.close()
-        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        Spawn.run(args[0].hasPrefix("/") ? args[0] : FileManager.default.currentDirectoryPath + "/" + args[0], Array(args.dropFirst()))
     }
 }

@@ -1,0 +1,42 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Programs run with posix_spawn and waitpid, their stdout and stderr in a temporary file. Not
+/// Foundation's Process: its waitUntilExit needs a dispatch thread, and callers blocked on a server
+/// (one starting it, the others waiting) can hold them all; and a pipe would stay open as long as
+/// a daemon the program started lives.
+public enum Spawn {
+    /// Runs `program` to completion; its exit status (128 + signal when killed) and output.
+    public static func run(_ program: String, _ arguments: [String]) -> (status: Int32, output: String) {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-spawn-\(UUID().uuidString)").path
+        defer { unlink(log) }
+        guard let pid = start(program, arguments, output: log) else { return (127, "cannot run \(program)") }
+        let status = wait(pid)
+        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
+    /// Starts `program` with its output in the file `output`; nil when it cannot be started.
+    public static func start(_ program: String, _ arguments: [String], output: String = "/dev/null") -> pid_t? {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([program] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, program, &actions, nil, argv, environ) == 0 else { return nil }
+        return pid
+    }
+
+    /// Waits for `pid`; its exit status, or 128 + the signal that killed it.
+    public static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    }
+}
