@@ -13,11 +13,13 @@ final class ServerReader: LogReader {
     let connection: ServerConnection
     let runID: Int64
     /// Raw chunks fetched ahead: a replay reads one chunk of one tensor step after step, so each
-    /// query brings the next steps of that chunk (up to 64) in one round trip, while the chunks
-    /// held ahead stay under `prefetchBytes` in all.
+    /// query brings the next steps of that chunk (up to 64, `queryBytes` of them) in one round
+    /// trip, while the chunks held ahead stay under `prefetchBytes` in all.
     private var ahead: [ChunkKey: [Int: StoredChunk]] = [:]
     private var aheadBytes = 0
     static let prefetchBytes = 128 << 20
+    /// Raw bytes of chunks one query fetches ahead at most.
+    static let queryBytes = 2 << 20
 
     struct ChunkKey: Hashable {
         var tensor: Int64
@@ -379,7 +381,9 @@ final class ServerReader: LogReader {
         }
         // This chunk at `step` and the steps after it, as many as the budget allows.
         let rawSize = max(1, layout.range(index, of: tensor.byteCount).count)
-        let limit = max(1, min(64, (Self.prefetchBytes - aheadBytes) / rawSize))
+        // Small chunks only: a large one alone is worth its round trip, and fetching it ahead
+        // would serialise what a replay overlaps (it fetches round k + 1 while round k decodes).
+        let limit = max(1, min(64, Self.queryBytes / rawSize, (Self.prefetchBytes - aheadBytes) / rawSize))
         let found = try chunks(PostgresQuery(unsafeSQL: """
             SELECT c.step, \(Self.chunkColumns) FROM run_chunks c LEFT JOIN chunk_bodies b ON b.sha256 = c.sha256
             WHERE c.run_id = \(runID) AND c.tensor_id = \(tensor.id) AND c.chunk_index = \(index) AND c.step >= \(step)

@@ -7,6 +7,10 @@ extension EMALogCommand {
     struct Audit: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check a log: SQLite integrity, schema, audit trail, every chunk, every snapshot, metrics, sources.",
+            usage: """
+                emalog audit --db <log> [--sources <dir>] [--format <format>]
+                emalog audit --db postgresql://... --run <name> [--format <format>]
+                """,
             discussion: """
                 Exits 0 when clean, 1 when something does not match (each finding is listed).
                 --sources DIR re-hashes each step's source file, found by its recorded file name in DIR.

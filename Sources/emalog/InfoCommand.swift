@@ -13,7 +13,7 @@ extension EMALogCommand {
                   emalog info --db run.emalog --json
                   emalog info --db run.emalog --provenance
                   emalog info --db run.emalog --digest
-                  emalog info --db postgresql://emalog@127.0.0.1:5432/emalog --run baseline --digest
+                  emalog info --db postgresql://me@db.lab:5432/runs --run base --digest
 
                 --digest adds a SHA-256 of everything the log stores (every step's chunks as stored, \
                 snapshots, metrics, the audit trail; it reads the whole log): a log, its pushed run and \

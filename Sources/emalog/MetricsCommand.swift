@@ -10,7 +10,7 @@ extension EMALogCommand {
             usage: """
                 emalog metrics --db <log> [--key <key> ...] [--from <step>] [--to <step>]
                                [--format <format>]
-                emalog metrics --db postgresql://... --run <name> [--run <name> ...] [--key <key> ...]
+                emalog metrics --db postgresql://... --run <name> [--run <name> ...] ...
                 """,
             discussion: """
                 CSV is wide: step,<key>,<key>...; an empty cell where a step lacks a key. Values are printed \
@@ -22,7 +22,7 @@ extension EMALogCommand {
                   emalog metrics --db run.emalog --key loss --format csv > loss.csv
                   emalog metrics --db run.emalog --key loss --key lr --from 1000 --to 2000
                   emalog metrics --db run.emalog --format json | jq .loss
-                  emalog metrics --db postgresql://me@db.lab:5432/runs --run base --run wd0.1 --key loss
+                  emalog metrics --db postgresql://me@db/runs --run a --run b --key loss
                 """)
 
         enum Format: String, ExpressibleByArgument, CaseIterable { case table, csv, json }

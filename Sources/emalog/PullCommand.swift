@@ -6,7 +6,7 @@ extension EMALogCommand {
     struct Pull: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a run of a team store as a new local log file.",
-            usage: "emalog pull --db postgresql://USER@HOST:PORT/DATABASE --run <name> -o <log>",
+            usage: "emalog pull --db postgresql://USER@HOST:PORT/DB --run <name> -o <log>",
             discussion: """
                 The log has the run's id, audit trail, steps, chunks (their stored bytes as they are), \
                 tracks, snapshots and metrics: every reader gives the same results on it, and `emalog info \
@@ -14,7 +14,7 @@ extension EMALogCommand {
                 an interrupted pull leaves no log; an existing <log> is never overwritten.
 
                 Examples:
-                  emalog pull --db postgresql://emalog@127.0.0.1:5432/emalog --run baseline -o baseline.emalog
+                  emalog pull --db postgresql://me@db.lab:5432/runs --run base -o base.emalog
                 """)
 
         @Option(name: .long, help: ArgumentHelp("The team store: postgresql://USER@HOST:PORT/DATABASE.", valueName: "url"))

@@ -7,8 +7,8 @@ extension EMALogCommand {
         static let configuration = CommandConfiguration(
             abstract: "Copy a local log into a run of a team store (PostgreSQL), sending only what it lacks.",
             usage: """
-                emalog push --db <log> --to postgresql://USER@HOST:PORT/DATABASE [--run <name>] [--connections <n>]
-                emalog push --db rank<r>.emalog --to postgresql://... --run <name> --rank <r> --ranks <n>
+                emalog push --db <log> --to <url> [--run <name>] [--connections <n>]
+                emalog push --db <log> --to <url> --run <name> --rank <r> --ranks <n>
                 """,
             discussion: """
                 Incremental and resumable: each step commits in its own transaction, in step order, so an \
@@ -25,9 +25,9 @@ extension EMALogCommand {
                 unsharded run.
 
                 Examples:
-                  emalog push --db run.emalog --to postgresql://emalog@127.0.0.1:5432/emalog --run baseline
                   emalog push --db run.emalog --to postgresql://me@db.lab:5432/runs
-                  emalog push --db rank3.emalog --to postgresql://me@db.lab:5432/runs --run big --rank 3 --ranks 8
+                  emalog push --db run.emalog --to postgresql://me@db/runs --run base
+                  emalog push --db r3.log --to postgresql://me@db/r --run m --rank 3 --ranks 8
                 """)
 
         @Option(name: .long, help: ArgumentHelp("The local log file to push.", valueName: "log"))

@@ -7,7 +7,7 @@ extension EMALogCommand {
     struct Runs: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List the runs in a team store (PostgreSQL).",
-            usage: "emalog runs --db postgresql://USER@HOST:PORT/DATABASE [--format table|json]",
+            usage: "emalog runs --db postgresql://USER@HOST:PORT/DB [--format table|json]",
             discussion: """
                 Connects to the server, creates or brings up to date emalog's schema there (its own \
                 migrations, applied in order and recorded; a database written by a newer emalog is \

@@ -6,7 +6,7 @@ import Testing
 /// Help and messages (issue 9.8): help that reads at 80 columns with examples one could paste, and
 /// messages that say what happened.
 @Suite struct HelpTests {
-    static let commands = [[], ["ingest"], ["shadow"], ["raw"], ["sweep"], ["metrics"], ["info"], ["audit"]]
+    static let commands = [[], ["ingest"], ["shadow"], ["raw"], ["sweep"], ["metrics"], ["info"], ["audit"], ["push"], ["pull"], ["runs"]]
 
     /// `emalog <command> --help` at `columns` columns.
     func help(_ command: [String], columns: Int) throws -> String {

@@ -4,7 +4,9 @@ Drives the `emalog` binary (found through $EMALOG or PATH)."""
 from ._cli import EmalogError, binary
 from ._load import info, load_raw, load_shadow, metrics, sweep
 from ._pictures import plot, report
+from ._team import pull, push, runs
 from .logger import Logger
 
-__all__ = ["EmalogError", "Logger", "binary", "info", "load_raw", "load_shadow", "metrics", "plot", "report", "sweep"]
+__all__ = ["EmalogError", "Logger", "binary", "info", "load_raw", "load_shadow", "metrics", "plot", "pull", "push", "report",
+           "runs", "sweep"]
 __version__ = "0.1.0"

@@ -6,7 +6,7 @@ import math
 import os
 import tempfile
 
-from ._cli import run
+from ._cli import run as _run
 
 
 def _tensors(data, framework):
@@ -29,27 +29,33 @@ def _step_args(step):
     return [] if step is None else [f"--step={int(step)}"]
 
 
-def load_shadow(db, step=None, ema=None, decay=None, dtype="f32", framework=None):
+def _source(db, run):
+    """`--db` and, for a team store (postgresql://...), `--run`."""
+    return ["--db", str(db)] + ([] if run is None else ["--run", str(run)])
+
+
+def load_shadow(db, step=None, ema=None, decay=None, dtype="f32", framework=None, run=None):
     """The EMA shadow at `step` (default: the latest) as {name: tensor}, ready for
     `model.load_state_dict`: torch tensors, or numpy arrays without torch or with
     framework="numpy". `ema` selects a track by name or spec (default: the log's only track);
     `decay` a constant decay, computed post hoc when no track holds it. `dtype` is "f32" (the
-    shadow's own precision) or "param" (each parameter's dtype)."""
-    args = ["shadow", "--db", str(db), *_step_args(step)]
+    shadow's own precision) or "param" (each parameter's dtype). With a team store
+    (db="postgresql://..."), `run` names the run (a sharded run reads whole)."""
+    args = ["shadow", *_source(db, run), *_step_args(step)]
     if ema is not None:
         args += ["--ema", str(ema)]
     if decay is not None:
         args += ["--decay", repr(float(decay))]
     args += ["--dtype", dtype, "--format", "safetensors", "-o", "-"]
-    return _tensors(run(args), framework)
+    return _tensors(_run(args), framework)
 
 
-def load_raw(db, step=None, framework=None):
+def load_raw(db, step=None, framework=None, run=None):
     """The raw weights of `step` (default: the latest), exactly as ingested."""
-    return _tensors(run(["raw", "--db", str(db), *_step_args(step), "--format", "safetensors", "-o", "-"]), framework)
+    return _tensors(_run(["raw", *_source(db, run), *_step_args(step), "--format", "safetensors", "-o", "-"]), framework)
 
 
-def sweep(db, decays, step=None, ema=(), framework=None):
+def sweep(db, decays, step=None, ema=(), framework=None, run=None):
     """Shadows for several constant decays (and specs in `ema`) in one pass over the raw steps:
     {file stem: {name: tensor}}, e.g. "ema-0.999-step-5000". The CLI writes one file per shadow
     into a temporary folder, read back and removed."""
@@ -57,12 +63,12 @@ def sweep(db, decays, step=None, ema=(), framework=None):
     if isinstance(ema, str):
         ema = [ema]
     with tempfile.TemporaryDirectory(prefix="emalog-sweep-") as folder:
-        args = ["sweep", "--db", str(db), *_step_args(step)]
+        args = ["sweep", *_source(db, run), *_step_args(step)]
         if decays:
             args += ["--decays", ",".join(repr(d) for d in decays)]
         for spec in ema:
             args += ["--ema", str(spec)]
-        run(args + ["-o", folder])
+        _run(args + ["-o", folder])
         files = sorted(os.listdir(folder))
         out = {}
         for name in files:
@@ -71,17 +77,20 @@ def sweep(db, decays, step=None, ema=(), framework=None):
         return out
 
 
-def metrics(db, keys=None, start=None, end=None):
+def metrics(db, keys=None, start=None, end=None, run=None):
     """Metric histories: a pandas DataFrame indexed by step when pandas is installed, else a dict
-    of columns with a "step" column (missing values are NaN)."""
+    of columns with a "step" column (missing values are NaN). With a team store, `run` is a run
+    name or a list of them (side by side: columns "RUN:KEY")."""
     args = ["metrics", "--db", str(db), "--format", "csv"]
+    for name in [run] if isinstance(run, str) else (run or []):
+        args += ["--run", str(name)]
     for key in [keys] if isinstance(keys, str) else (keys or []):
         args += ["--key", key]
     if start is not None:
         args.append(f"--from={int(start)}")
     if end is not None:
         args.append(f"--to={int(end)}")
-    text = run(args).decode()
+    text = _run(args).decode()
     rows = list(csv.reader(io.StringIO(text)))
     header, body = (rows[0], rows[1:]) if rows else (["step"], [])
     columns = {name: [] for name in header}
@@ -96,6 +105,7 @@ def metrics(db, keys=None, start=None, end=None):
     return frame
 
 
-def info(db):
-    """The log's summary (`emalog info --json`) as a dict."""
-    return json.loads(run(["info", "--db", str(db), "--json"]))
+def info(db, run=None, digest=False):
+    """The log's summary (`emalog info --json`) as a dict; `digest` adds "content_sha256", a
+    SHA-256 of everything it stores (equal for a log, its pushed run and a pulled copy)."""
+    return json.loads(_run(["info", *_source(db, run), "--json"] + (["--digest"] if digest else [])))

@@ -1,0 +1,60 @@
+"""The team store from Python, against a throwaway PostgreSQL (scripts/postgres-throwaway.sh);
+skipped when EMALOG_NO_POSTGRES=1."""
+import os
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+
+import emalog
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(os.environ.get("EMALOG_NO_POSTGRES") == "1", reason="EMALOG_NO_POSTGRES=1")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pg") / "cluster"
+    script = str(ROOT / "scripts" / "postgres-throwaway.sh")
+    done = subprocess.run([script, "start", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert done.returncode == 0, done.stdout
+    yield done.stdout.strip().splitlines()[-1]
+    subprocess.run([script, "stop", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def logged(path, seed):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal((8, 3)).astype(np.float32)
+    with emalog.Logger(path, ema=["0.9"]) as log:
+        for step in range(1, 21):
+            w = w + np.float32(0.01) * rng.standard_normal(w.shape).astype(np.float32)
+            log.step(step, {"w": w}, metrics={"loss": 1.0 / step})
+    return path
+
+
+def test_push_read_and_pull(server, tmp_path):
+    a = logged(str(tmp_path / "a.emalog"), 1)
+    b = logged(str(tmp_path / "b.emalog"), 2)
+    assert "pushed run 'a': 20 steps" in emalog.push(a, server, run="a")
+    assert "up to date" in emalog.push(a, server, run="a")
+    emalog.push(b, server, run="b")
+    names = {r["name"]: r for r in emalog.runs(server)}
+    assert names["a"]["steps"] == 20 and names["a"]["last_step"] == 20 and names["b"]["tracks"] == 1
+
+    local = emalog.load_shadow(a, step=15, framework="numpy")
+    remote = emalog.load_shadow(server, run="a", step=15, framework="numpy")
+    assert local.keys() == remote.keys() and all(np.array_equal(local[k], remote[k]) for k in local)
+    raw = emalog.load_raw(server, run="b", step=7, framework="numpy")
+    assert np.array_equal(raw["w"], emalog.load_raw(b, step=7, framework="numpy")["w"])
+
+    side = emalog.metrics(server, keys="loss", run=["a", "b"])
+    columns = list(side.columns) if hasattr(side, "columns") else [k for k in side if k != "step"]
+    assert columns == ["a:loss", "b:loss"]
+
+    copy = tmp_path / "copy.emalog"
+    emalog.pull(server, "a", copy)
+    assert emalog.info(copy, digest=True)["content_sha256"] == emalog.info(server, run="a", digest=True)["content_sha256"]
+    with pytest.raises(emalog.EmalogError) as missing:
+        emalog.load_shadow(server, run="nope")
+    assert missing.value.status == 66 and "its runs are a, b" in str(missing.value)
