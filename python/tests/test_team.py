@@ -3,6 +3,7 @@ skipped when EMALOG_NO_POSTGRES=1."""
 import os
 import pathlib
 import subprocess
+import tempfile
 
 import numpy as np
 import pytest
@@ -14,13 +15,20 @@ pytestmark = pytest.mark.skipif(os.environ.get("EMALOG_NO_POSTGRES") == "1", rea
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pg") / "cluster"
+def server():
+    # A folder the script makes (pytest's own are private to this user; the server may run as
+    # `postgres`); the output through a file, since the server keeps a pipe open while it runs.
+    folder = os.path.join(tempfile.gettempdir(), f"emalog-pytest-pg-{os.getpid()}")
     script = str(ROOT / "scripts" / "postgres-throwaway.sh")
-    done = subprocess.run([script, "start", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert done.returncode == 0, done.stdout
-    yield done.stdout.strip().splitlines()[-1]
-    subprocess.run([script, "stop", str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with tempfile.TemporaryFile(mode="w+") as out:
+        done = subprocess.run([script, "start", folder], stdout=out, stderr=subprocess.STDOUT)
+        out.seek(0)
+        text = out.read()
+    assert done.returncode == 0, text
+    try:
+        yield text.strip().splitlines()[-1]
+    finally:
+        subprocess.run([script, "stop", folder], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def logged(path, seed):
