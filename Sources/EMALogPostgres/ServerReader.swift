@@ -59,14 +59,7 @@ final class ServerReader: LogReader {
             """, "count the first step's chunks", { try $0.decode((Int64, Int, Int).self) }) {
             held[id] = (chunks, bytes)
         }
-        for tensor in tensors {
-            let expected = layout.count(of: tensor.byteCount)
-            guard let found = held[tensor.id], found.chunks == expected, found.bytes == tensor.byteCount else {
-                let found = held[tensor.id].map { "\($0.chunks) chunks of \($0.bytes) bytes" } ?? "no chunks"
-                throw StoreError.inconsistent("tensor '\(tensor.name)' (\(tensor.dtype.rawValue) \(tensor.shape)) needs "
-                    + "\(expected) chunks of \(tensor.byteCount) bytes at the first step \(first), the run holds \(found)")
-            }
-        }
+        try TensorRecord.checkFirstStep(first, holds: tensors, held: held, layout: layout, store: "run")
     }
 
     // MARK: steps
@@ -285,19 +278,11 @@ final class ServerReader: LogReader {
         guard !keyIDs.isEmpty else { return [] }
         var out: [MetricValue] = []
         for key in keyIDs {
-            var previousLast: Int?
+            var walk = MetricBlock.Walk(keyID: key, steps: range)
             for row in try blockRows("""
                 run_id = \(runID) AND key_id = \(key) AND last_step >= \(range.lowerBound) AND first_step <= \(range.upperBound)
                 """, order: "block_index") {
-                let block = try row.decoded()
-                if let previousLast, block.steps[0] <= previousLast {
-                    throw StoreError.inconsistent("the metric blocks of key id \(key) overlap: one reaches step \(previousLast), "
-                        + "the next starts at \(block.steps[0])")
-                }
-                previousLast = block.steps.last
-                for (step, value) in zip(block.steps, block.values) where range.contains(step) {
-                    out.append(MetricValue(step: step, keyID: key, value: value))
-                }
+                try walk.add(try row.decoded(), to: &out)
             }
         }
         if keyIDs.count > 1 { out.sort { $0.step != $1.step ? $0.step < $1.step : $0.keyID < $1.keyID } }

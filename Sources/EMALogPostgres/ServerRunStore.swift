@@ -18,8 +18,12 @@ public final class ServerRunStore: LogStore, @unchecked Sendable {
 
     /// Opens run `run` at `address` (the schema is brought up to date first); a missing run
     /// throws `StoreError.runNotFound`, naming the runs there.
-    public init(address: String, run: String) throws(StoreError) {
-        let server = try TeamServer(address)
+    public convenience init(address: String, run: String) throws(StoreError) {
+        try self.init(server: try TeamServer(address), run: run)
+    }
+
+    /// Opens run `run` over `server`'s connection, which the store then owns (closes).
+    public init(server: TeamServer, run: String) throws(StoreError) {
         url = server.url
         connection = server.connection
         self.run = run

@@ -43,8 +43,9 @@ enum LogStores {
     static func openRun(_ location: String, run: String?, auditing: Bool) throws -> [(store: any LogStore, shardGroup: String?)] {
         if ServerURL.isServer(location), let run {
             let server = try TeamServer(location)
+            if try server.hasRun(run) { return [(try ServerRunStore(server: server, run: run), nil)] }
             defer { server.close() }
-            if try !server.hasRun(run), let ranks = try server.shardRanks(of: run) {
+            if let ranks = try server.shardRanks(of: run) {
                 return try ranks.map { (try ServerRunStore(address: location, run: $0), run) }
             }
         }

@@ -64,4 +64,29 @@ public struct MetricBlock: Sendable {
         let position = StepNumber.count(below: step, in: steps)
         return (position, position < steps.count && steps[position] == step)
     }
+
+    /// A key's blocks read in step order for the values within `steps`: each must start after the
+    /// one before ends (else the log is damaged).
+    public struct Walk {
+        let keyID: Int64
+        let steps: ClosedRange<Int>
+        private var previousLast: Int?
+
+        public init(keyID: Int64, steps: ClosedRange<Int>) {
+            self.keyID = keyID
+            self.steps = steps
+        }
+
+        /// Appends `block`'s values within the range to `out`.
+        public mutating func add(_ block: MetricBlock, to out: inout [MetricValue]) throws(StoreError) {
+            if let previousLast, block.steps[0] <= previousLast {
+                throw .inconsistent("the metric blocks of key id \(keyID) overlap: one reaches step \(previousLast), "
+                    + "the next starts at \(block.steps[0])")
+            }
+            previousLast = block.steps.last
+            for (step, value) in zip(block.steps, block.values) where steps.contains(step) {
+                out.append(MetricValue(step: step, keyID: keyID, value: value))
+            }
+        }
+    }
 }

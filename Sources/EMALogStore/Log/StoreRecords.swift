@@ -38,6 +38,21 @@ public struct TensorRecord: Sendable, Equatable {
         self.init(id: id, name: name, dtype: dtype, shape: shape, position: position)
     }
 
+    /// Checks that the first stored step (`first`) holds each of `tensors`' bytes: `held` is, per
+    /// tensor id, how many chunks that step has and their raw bytes, as a backend counted them.
+    /// `store` names the log or run in the message.
+    public static func checkFirstStep(_ first: Int, holds tensors: [TensorRecord], held: [Int64: (chunks: Int, bytes: Int)],
+                                      layout: ChunkLayout, store: String) throws(StoreError) {
+        for tensor in tensors {
+            let expected = layout.count(of: tensor.byteCount)
+            guard let found = held[tensor.id], found.chunks == expected, found.bytes == tensor.byteCount else {
+                let found = held[tensor.id].map { "\($0.chunks) chunks of \($0.bytes) bytes" } ?? "no chunks"
+                throw .inconsistent("tensor '\(tensor.name)' (\(tensor.dtype.rawValue) \(tensor.shape)) needs "
+                    + "\(expected) chunks of \(tensor.byteCount) bytes at the first step \(first), the \(store) holds \(found)")
+            }
+        }
+    }
+
     /// The product of `shape`, nil when it overflows.
     static func elementCount(_ shape: [Int]) -> Int? {
         var count = 1

@@ -35,18 +35,8 @@ extension SQLiteAccess {
             for key in keyIDs {
                 statement.arguments = [key, range.lowerBound, range.upperBound]
                 let rows = try Row.fetchCursor(statement)
-                var previousLast: Int?
-                while let row = try rows.next() {
-                    let block = try MetricBlock(keyID: key, row: row, from: 0)
-                    if let previousLast, block.steps[0] <= previousLast {
-                        throw StoreError.inconsistent("the metric blocks of key id \(key) overlap: one reaches step \(previousLast), "
-                            + "the next starts at \(block.steps[0])")
-                    }
-                    previousLast = block.steps.last
-                    for (step, value) in zip(block.steps, block.values) where range.contains(step) {
-                        out.append(MetricValue(step: step, keyID: key, value: value))
-                    }
-                }
+                var walk = MetricBlock.Walk(keyID: key, steps: range)
+                while let row = try rows.next() { try walk.add(try MetricBlock(keyID: key, row: row, from: 0), to: &out) }
             }
         }
         out += try legacyMetricValues(keyIDs: keyIDs, steps: range)

@@ -52,14 +52,7 @@ extension SQLiteAccess {
                                     arguments: [first]) {
             held[try row.decode(atIndex: 0)] = (try row.decode(atIndex: 1), try row.decode(atIndex: 2))
         }
-        for tensor in tensors {
-            let expected = layout.count(of: tensor.byteCount)
-            guard let found = held[tensor.id], found.chunks == expected, found.bytes == tensor.byteCount else {
-                let found = held[tensor.id].map { "\($0.chunks) chunks of \($0.bytes) bytes" } ?? "no chunks"
-                throw StoreError.inconsistent("tensor '\(tensor.name)' (\(tensor.dtype.rawValue) \(tensor.shape)) needs "
-                    + "\(expected) chunks of \(tensor.byteCount) bytes at the first step \(first), the log holds \(found)")
-            }
-        }
+        try TensorRecord.checkFirstStep(first, holds: tensors, held: held, layout: layout, store: "log")
     }
 
     /// Every stored step number, ascending.
