@@ -11,6 +11,12 @@ bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 [[ -n $bin && -x $bin/initdb ]] || { echo "PostgreSQL is not installed: apt-get install postgresql" >&2; exit 1; }
 as=()
 if [[ $(id -u) == 0 ]]; then as=(runuser -u postgres --); fi
+# The server lives on after this script: it must not inherit the caller's descriptors (a test's
+# pipe held open by it would never see end-of-file), so every one above stderr is closed here.
+for fd in /proc/$$/fd/*; do
+  fd=${fd##*/}
+  if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+done
 case $command in
   start)
     mkdir -p "$folder"

@@ -7,7 +7,9 @@ import Glibc
 /// Programs run with posix_spawn and waitpid, their stdout and stderr in a temporary file. Not
 /// Foundation's Process: its waitUntilExit needs a dispatch thread, and callers blocked on a server
 /// (one starting it, the others waiting) can hold them all; and a pipe would stay open as long as
-/// a daemon the program started lives.
+/// a daemon the program started lives. The child inherits this process's other descriptors
+/// (glibc's closefrom action is not exposed to Swift): a program that leaves a daemon behind must
+/// close them, as scripts/postgres-throwaway.sh does.
 public enum Spawn {
     /// Runs `program` to completion; its exit status (128 + signal when killed) and output.
     public static func run(_ program: String, _ arguments: [String]) -> (status: Int32, output: String) {
