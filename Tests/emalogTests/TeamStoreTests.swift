@@ -79,3 +79,25 @@ struct TeamStoreTests {
         #expect(notServer.status == 64)
     }
 }
+
+extension TeamStoreTests {
+    /// The throwaway server outlives the script that starts it: it must hold none of the caller's
+    /// descriptors, or a test reading a pipe to end-of-file waits for the server to stop (the suite
+    /// once hung in CI that way).
+    @Test func theThrowawayServerHoldsNoneOfItsCallersDescriptors() throws {
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-pg-fd-\(getpid())").path
+        let script = Fixtures.packageRoot + "/scripts/postgres-throwaway.sh"
+        let started = Spawn.run(script, ["start", folder])
+        defer { _ = Spawn.run(script, ["stop", folder]) }
+        #expect(started.status == 0, "\(started.output)")
+        close(fds[1])
+        var poller = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
+        let ready = poll(&poller, 1, 5000) == 1
+        #expect(ready, "the pipe's write end is still open somewhere")
+        var byte: UInt8 = 0
+        if ready { #expect(read(fds[0], &byte, 1) == 0, "end-of-file expected") }
+        close(fds[0])
+    }
+}
