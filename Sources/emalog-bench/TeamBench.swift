@@ -65,14 +65,22 @@ enum TeamBench {
             print(String(format: "the server writing 20 bodies of %.1f MB itself (INSERT ... SELECT)   %7.3f s  %7.1f MB/s",
                          Double(sizeEach) / 1e6, t, Double(20 * sizeEach) / t / 1e6))
         }
+        // The disk under the server: the same number of bytes written and fsynced in its folder.
+        // PostgreSQL writes each stored byte twice (to the WAL, then to the table), so half of
+        // this is what any durable push can reach on this machine.
+        let disk = diskWrite(folder, bytes: stored)
+        print(String(format: "the disk writing %.0f MB + fsync, no server (dd conv=fdatasync)  %7.3f s  %7.1f MB/s",
+                     Double(stored) / 1e6, Double(stored) / disk, disk / 1e6))
+        print(String(format: "the durable ceiling of a push here (each byte written twice: WAL + table)  %7.1f MB/s",
+                     disk / 2e6))
         for connections in [1, 2, 3] {
             clear(url)
             let start = Date()
             let report = try TeamStore.push(log: db, to: url, run: "bench", connections: connections)
             let t = Date().timeIntervalSince(start)
-            print(String(format: "push, %d connection%@ (%.0f MB uploaded)                          %7.3f s  %7.1f MB/s  %.2fx",
+            print(String(format: "push, %d connection%@ (%.0f MB uploaded)                          %7.3f s  %7.1f MB/s  %.2fx  (%.2fx the ceiling)",
                          connections, connections == 1 ? " " : "s", Double(report.bodyBytes) / 1e6, t,
-                         Double(stored) / t / 1e6, read / t))
+                         Double(stored) / t / 1e6, read / t, Double(stored) / t / (disk / 2)))
         }
         let sizes = shell(["/usr/bin/psql", url, "-qAt", "-c",
                            "SELECT pg_total_relation_size('chunk_bodies'), pg_total_relation_size('run_chunks') + pg_total_relation_size('run_steps')"])
@@ -188,6 +196,29 @@ enum TeamBench {
             ScaleBench.walk(&values, &state)
             ScaleBench.writeStep(folder + String(format: "/step-%08d.safetensors", step), header: header, values: values)
         }
+    }
+
+    /// Bytes per second of writing `bytes` of incompressible data to a new file in `folder`, then
+    /// fsync (what `dd conv=fdatasync` measures), or NaN when the file cannot be written.
+    static func diskWrite(_ folder: String, bytes: Int) -> Double {
+        let path = folder + "/disk-baseline"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return .nan }
+        defer { close(fd); unlink(path) }
+        var state: UInt64 = 11
+        let block = (0..<(1 << 18)).map { _ -> UInt32 in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt32(truncatingIfNeeded: state >> 32)
+        }
+        let start = Date()
+        var written = 0
+        while written < bytes {
+            let n = block.withUnsafeBytes { write(fd, $0.baseAddress, min($0.count, bytes - written)) }
+            guard n > 0 else { return .nan }
+            written += n
+        }
+        guard fsync(fd) == 0 else { return .nan }
+        return Double(written) / Date().timeIntervalSince(start)
     }
 
     /// Removes every run and chunk body (TRUNCATE: their space too), so the next push uploads everything again.
