@@ -50,14 +50,14 @@ public enum RunPush {
                             shard: (rank: Int, count: Int)? = nil, connections: Int = 2,
                             progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> PushReport {
         let start = Date()
+        // The log first: a missing or damaged log is named as such, whether or not the server answers.
+        let local = try open()
+        defer { try? local.close() }
+        // What the log holds now (later steps an ingest commits meanwhile wait for the next push).
+        let plan = try local.read { r in try LocalPlan(r) }
         let server = try TeamServer(address)
         defer { server.close() }
         let connection = server.connection
-        let local = try open()
-        defer { try? local.close() }
-
-        // What the log holds now (later steps an ingest commits meanwhile wait for the next push).
-        let plan = try local.read { r in try LocalPlan(r) }
         if shard != nil && requested == nil { throw StoreError.inconsistent("a rank of a sharded run needs the run's name") }
         let name = shard.map { "\(requested!)/rank\($0.rank)" } ?? requested ?? plan.logID
         var report = PushReport()
