@@ -69,6 +69,9 @@ struct TeamStoreTests {
     @Test func anUnreachableServerAndReadersWithoutARunAreClearErrors() throws {
         let r = try CLI.run(["runs", "--db", "postgresql://emalog@127.0.0.1:1/emalog"])
         #expect(r.status == 74 && r.stderr.contains("cannot connect"), "\(r.stderr)")
+        // A push names a missing log before it tries the server.
+        let missing = try CLI.run(["push", "--db", "/nonexistent/run.emalog", "--to", "postgresql://emalog@127.0.0.1:1/emalog"])
+        #expect(missing.status == 66 && missing.stderr.contains("no log at"), "\(missing.stderr)")
         let db = try ThrowawayPostgres.database()
         for args in [["info", "--db", db], ["metrics", "--db", db], ["plot", "--db", db, "-o", "-"]] {
             let reader = try CLI.run(args)
