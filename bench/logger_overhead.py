@@ -2,6 +2,9 @@
 """The Python Logger's cost per step against `safetensors.torch.save_file` of the same state_dict,
 for a model of ~100M float32 parameters (10 layers of 3162 x 3162), medians over a few steps.
 
+Every figure is checked: the raw steps read back from the log must equal the model's bytes at
+those steps (a wrong result cannot pass for a fast one).
+
 Prints: the time `log.step()` takes when emalog keeps up (the frame built and queued), the
 time per step when steps come back to back (bound by emalog's ingest), and save_file's time to
 write the same state_dict to a file on the same disk (what the file-based loop pays before
@@ -10,6 +13,7 @@ emalog reads the file again).
     python bench/logger_overhead.py [--steps 8] [--params-per-layer 3162]
 """
 import argparse
+import hashlib
 import os
 import statistics
 import tempfile
@@ -19,6 +23,23 @@ import torch
 from safetensors.torch import save_file
 
 import emalog
+
+
+def digest(state):
+    """SHA-256 of a state_dict's names, dtypes, shapes and bytes (what emalog must give back)."""
+    h = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name].detach().contiguous()
+        h.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
+        h.update(value.view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def check(db, step, expected):
+    """Raises unless the log's raw step `step` is the state whose digest is `expected`."""
+    back = digest(emalog.load_raw(db, step=step))
+    if back != expected:
+        raise SystemExit(f"bench: raw step {step} read back differs from what was logged: the figures are void")
 
 
 def main():
@@ -56,6 +77,7 @@ def main():
                 calls.append(time.perf_counter() - start)
             log.close()
             back_to_back = (time.perf_counter() - start_all) / args.steps
+        check(db, args.steps, digest(model.state_dict()))
         # Spaced out (training compute between steps): the call alone.
         with emalog.Logger(db, spool=args.spool) as log:
             for step in range(args.steps + 1, 2 * args.steps + 1):
@@ -63,6 +85,8 @@ def main():
                 start = time.perf_counter()
                 log.step(step, model)
                 spaced.append(time.perf_counter() - start)
+        check(db, 2 * args.steps, digest(model.state_dict()))
+        print(f"checked: raw steps {args.steps} and {2 * args.steps} read back equal the model's bytes")
     print(f"{params / 1e6:.1f}M float32 parameters ({mb:.0f} MB per step), medians of {args.steps} steps")
     print(f"safetensors.torch.save_file to a file    {statistics.median(saves):.3f} s   1.00x")
     print(f"log.step() when emalog keeps up           {statistics.median(spaced):.3f} s   {statistics.median(spaced) / statistics.median(saves):.2f}x")

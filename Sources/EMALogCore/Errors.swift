@@ -20,6 +20,10 @@ public enum IngestError: Error, Equatable, Sendable {
     case notRegularFile(path: String, kind: String)
     /// The file at `path` was truncated or rewritten while it was being read; `detail` says how.
     case changedWhileReading(path: String, detail: String)
+    /// Chunk `chunk` of tensor `tensor` of step `step` read differently when it was stored than
+    /// when the step was first read: the bytes changed in between (a file rewritten in place, or
+    /// memory that emalog should have held unchanged: a defect). Nothing of the step is stored.
+    case bytesChanged(path: String, step: Int, tensor: String, chunk: Int, isFile: Bool)
     /// A tensor name (`line` nil) or a metric key (at `line`) holds a NUL character.
     case nulInName(path: String, line: Int?, name: String)
     /// `ingest -`: record `record` (counted from 1) of the stream on stdin is not a step frame or a
@@ -63,6 +67,11 @@ extension IngestError: CustomStringConvertible {
         case let .changedWhileReading(path, detail):
             "\(path): changed while it was being read (\(detail)); nothing of it was stored: "
                 + "re-run when the trainer has finished writing it (write step-N.safetensors.tmp and rename it)"
+        case let .bytesChanged(path, step, tensor, chunk, isFile):
+            "\(path): step \(step): chunk \(chunk) of tensor '\(tensor)' changed between the step's first read and its "
+                + "storing; nothing of the step was stored"
+                + (isFile ? ": was the file rewritten in place? write step-N.safetensors.tmp and rename it, then re-run"
+                          : ": memory that should have held it unchanged did not (an emalog defect: please report it)")
         case let .nulInName(path, line, name):
             (line.map { "\(path):\($0): metric key" } ?? "\(path): tensor") + " \(JSONWriter.quoted(name)) contains "
                 + "a NUL character (\\u0000); names must not contain NUL (SQLite and C tools cut them there): "

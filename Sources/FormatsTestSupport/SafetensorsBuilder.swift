@@ -65,7 +65,11 @@ public struct LoadedSafetensors {
     public var order: [String]
 
     public init(path: String) throws {
-        let data = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        try self.init(bytes: [UInt8](Data(contentsOf: URL(fileURLWithPath: path))))
+    }
+
+    /// Decodes a whole file's bytes.
+    public init(bytes data: [UInt8]) throws {
         let header = try data.withUnsafeBytes { buffer in
             let n = try Safetensors.headerLength(prefix: buffer, fileSize: buffer.count)
             return try Safetensors.decodeHeader(UnsafeRawBufferPointer(rebasing: buffer[8..<(8 + n)]), fileSize: buffer.count)

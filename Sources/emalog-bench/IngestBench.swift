@@ -54,6 +54,8 @@ enum IngestBench {
         let atSnapshot = try Measure.seconds { _ = try log.shadow(atStep: steps, track: .nameOrSpec("ema-0.999")) }
         let read = try Measure.seconds { try log.writeRaw(atStep: steps, to: folder + "/raw.safetensors", format: .safetensors) }
         print("shadow at a snapshot step         \(String(format: "%7.3f s", atSnapshot))   raw read+write of one step \(String(format: "%.3f s", read))")
+        // What was timed came back right: the raw step read back is the step ingested, byte for byte.
+        try BenchCheck.tensor("w", of: folder + "/raw.safetensors", equals: walk[steps - 1].withUnsafeBytes { Array($0) })
         for distance in [1, steps / 8, steps / 4, steps / 2 - 1] {
             let t = try Measure.seconds { _ = try log.shadow(atStep: steps / 2 + distance, track: .nameOrSpec("ema-0.999")) }
             print("shadow \(String(format: "%4d", distance)) steps after a snapshot  \(String(format: "%7.3f s", t))")

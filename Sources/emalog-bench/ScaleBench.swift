@@ -222,6 +222,7 @@ enum LargeStepBench {
         line("shadow at the snapshot", try run(["shadow", "--db", db, "--step", "\(steps)", "--ema", "main", "-o", dir + "/s.safetensors"]))
         line("shadow post hoc", try run(["shadow", "--db", db, "--step", "\(steps)", "--decay", "0.9", "-o", dir + "/p.safetensors"]))
         line("raw (holds no shadow)", try run(["raw", "--db", db, "--step", "\(steps)", "-o", dir + "/r.safetensors"]), shadow: false)
+        try BenchCheck.sameTensors(dir + "/r.safetensors", dir + String(format: "/steps/step-%08d.safetensors", steps))
         line("audit", try run(["audit", "--db", db]))
         line("audit --sources", try run(["audit", "--db", db, "--sources", dir + "/steps"]))
         line("verify (tracked, exact)", try run(["verify", "--db", db, "--ema", "main", "--step", "\(steps)", dir + "/s.safetensors"]))

@@ -30,6 +30,7 @@ extension ExitStatus {
         case .badFile, .badMetricsLine, .metricConflict, .duplicateStep, .olderStep, .changedContent, .tensorSetChanged,
              .nonFinite, .notRegularFile, .changedWhileReading, .nulInName, .badStream:
             .badInput
+        case let .bytesChanged(_, _, _, _, isFile): isFile ? .badInput : .software
         }
     }
 

@@ -54,6 +54,10 @@ extension EMALogCommand {
 
         @Option(help: .hidden) var chunkBytes = IngestRequest.defaultChunkBytes
 
+        @Option(help: ArgumentHelp("With `-`: what the stream comes from, recorded as each step's source and used in "
+            + "messages (default: stdin).", valueName: "text"))
+        var source: String?
+
         @Argument(help: ArgumentHelp("Safetensors files, folders of them, metrics .jsonl files; or `-` alone: a stream on stdin of records, each S and a safetensors frame or M and one metrics line.", valueName: "input"))
         var inputs: [String] = []
 
@@ -61,6 +65,13 @@ extension EMALogCommand {
             if inputs.contains("-") {
                 guard inputs == ["-"] else { throw ValidationError("`-` (the stream on stdin) is the only input when given") }
                 guard !follow else { throw ValidationError("--follow watches files; `-` already reads stdin until it closes") }
+            } else if source != nil {
+                throw ValidationError("--source names the stream on stdin: give it with `-` as the input")
+            }
+            if let source {
+                guard !source.isEmpty, source.utf8.count <= 4096, !source.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+                    throw ValidationError("--source must be 1 to 4096 bytes of text without control characters")
+                }
             }
             guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") }
             guard keyframeEvery > 0 else { throw ValidationError("--keyframe-every must be > 0") }
@@ -97,7 +108,10 @@ extension EMALogCommand {
                 request.removeIngested = removeIngested
                 request.chunkBytes = chunkBytes
                 request.arguments = CommandLine.arguments
-                if follow { StopSignal.install() }
+                // A live training feeds the stream: a duplicate metric value must not stop it.
+                request.keepStoredMetrics = inputs == ["-"]
+                request.streamSource = source
+                if follow || inputs == ["-"] { StopSignal.install() }
                 let report = try EMALogCore.Ingest.run(request, observer: TerminalProgress())
                 TerminalProgress.clear()
                 printError("ingest: " + report.summary + (report.interrupted ? " (stopped by signal)" : ""))

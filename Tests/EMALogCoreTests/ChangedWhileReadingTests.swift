@@ -102,4 +102,34 @@ import Testing
         let expected = IngestError.changedWhileReading(path: path, detail: "it was cut short: \(size) bytes when opened, \(1 << 20) now")
         try expectUnchangedLog([path], acting: path, expected: expected) { _ = truncate(path, 1 << 20) }
     }
+
+    /// A change no file check can see (same size, the modification time put back) made after the
+    /// step's first read: the chunks the encoder stores differ from what the first read hashed,
+    /// so the step is refused (`bytesChanged`, 65 for a file) and nothing of it is stored.
+    @Test func aStepRewrittenUnseenAfterItsFirstReadIsCaughtByTheChunkChecksums() throws {
+        try Goldens.ingest(db, [try stepFile(1)], tracks: ["0.9"])
+        let path = try stepFile(2)
+        let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as! Int
+        let other = try Data(contentsOf: URL(fileURLWithPath: try stepFile(3, name: "other")))
+        #expect(other.count == size)
+        let before = try LogDump.dump(db)
+        let once = Mutex(false)
+        // The first read ends with the window that reaches the file's end; act right after it.
+        TestHooks.onWindowRead(of: path) { end in
+            guard end == size, once.withLock({ done in defer { done = true }; return !done }) else { return }
+            var info = stat()
+            stat(path, &info)
+            let fd = open(path, O_WRONLY)
+            _ = other.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            var times = [info.st_atim, info.st_mtim]
+            futimens(fd, &times)
+            close(fd)
+        }
+        defer { TestHooks.remove(path) }
+        let error = try #require(throws: IngestError.self) { try Goldens.ingest(db, [path]) }
+        guard case let .bytesChanged(failed, 2, tensor, 0, true) = error else { Issue.record("\(error)"); return }
+        #expect(failed == path && ["w", "b"].contains(tensor))
+        #expect("\(error)".contains("changed between the step's first read and its storing; nothing of the step was stored"))
+        #expect(try LogDump.dump(db) == before, "the log changed")
+    }
 }

@@ -11,6 +11,13 @@ import Foundation
 import Synchronization
 import Testing
 
+/// The stop token of the ingest a test runs (one at a time: the suite is serialized).
+private enum Stop {
+    nonisolated(unsafe) static var token = StopToken()
+    static func reset() { token = StopToken() }
+    static func request() { token.request() }
+}
+
 /// `--follow`: files appear while training runs; half-written files are waited for; a stop commits
 /// what is whole. (Serialized: the stop flag is process-wide.)
 @Suite(.serialized) struct FollowTests {
@@ -26,8 +33,9 @@ import Testing
             try FileManager.default.copyItem(atPath: "\(source)/step-\(String(format: "%08d", n)).safetensors",
                                              toPath: "\(watched)/step-\(String(format: "%08d", n)).safetensors")
         }
-        StopSignal.reset()
+        Stop.reset()
         var request = IngestRequest(logPath: db, inputs: [watched, metrics])
+        request.stop = Stop.token
         request.tracks = [try EMASpec(parsing: "name=timm,decay=0.999,schedule=warmup,form=lerp")]
         request.follow = true
         request.pollInterval = 0.02
@@ -52,9 +60,9 @@ import Testing
             try await Task.sleep(for: .milliseconds(30))
         }
         try await Task.sleep(for: .milliseconds(300))
-        StopSignal.request()
+        Stop.request()
         let report = try await task.value
-        StopSignal.reset()
+        Stop.reset()
         #expect(report.interrupted)
         #expect(report.stepsAdded == 10)
         #expect(report.metricValues == 14)
@@ -71,11 +79,13 @@ import Testing
             try FileManager.default.copyItem(atPath: "\(source)/step-\(String(format: "%08d", n)).safetensors",
                                              toPath: "\(watched)/step-\(String(format: "%08d", n)).safetensors")
         }
-        let again = Task.detached { try Ingest.run(request) }
+        var resumed = request
+        resumed.stop = Stop.token
+        let again = Task.detached { [resumed] in try Ingest.run(resumed) }
         try await Task.sleep(for: .milliseconds(300))
-        StopSignal.request()
+        Stop.request()
         let second = try await again.value
-        StopSignal.reset()
+        Stop.reset()
         #expect(second.stepsAdded == 2 && second.stepsSkipped == 10)
         let audit = try EMALog(openingAt: db).audit()
         #expect(audit.isClean, "\(audit.problems)")
@@ -90,8 +100,9 @@ import Testing
         let four = try Data(contentsOf: URL(fileURLWithPath: source + "/step-00000004.safetensors"))
         try four.prefix(100).write(to: URL(fileURLWithPath: watched + "/step-00000004.safetensors"))
         try FileManager.default.copyItem(atPath: source + "/step-00000005.safetensors", toPath: watched + "/step-00000005.safetensors")
-        StopSignal.reset()
+        Stop.reset()
         var request = IngestRequest(logPath: db, inputs: [watched])
+        request.stop = Stop.token
         request.tracks = [try EMASpec(parsing: "0.9")]
         request.follow = true
         request.pollInterval = 0.02
@@ -99,9 +110,9 @@ import Testing
         try await Task.sleep(for: .milliseconds(300))
         try four.write(to: URL(fileURLWithPath: watched + "/step-00000004.safetensors"))
         try await Task.sleep(for: .milliseconds(300))
-        StopSignal.request()
+        Stop.request()
         let report = try await task.value
-        StopSignal.reset()
+        Stop.reset()
         #expect(report.stepsAdded == 5)
         let got = try Goldens.shadow(db, step: 5, .only, in: dir)
         let whole = dir.file("whole.emalog")
@@ -134,8 +145,9 @@ import Testing
     static func startFollowing(_ db: String, _ inputs: [String], poll: Double, observer: Warnings = Warnings())
         -> Task<IngestReport, any Error>
     {
-        StopSignal.reset()
+        Stop.reset()
         var request = IngestRequest(logPath: db, inputs: inputs)
+        request.stop = Stop.token
         request.follow = true
         request.pollInterval = poll
         return Task.detached { try Ingest.run(request, observer: observer) }
@@ -164,9 +176,9 @@ import Testing
         // The old loop took one file per poll interval (120 intervals); all are taken by the first scan.
         let drained = try await Self.wait(upTo: 2 * poll) { Self.stepCount(db) == 120 }
         let elapsed = Date().timeIntervalSince(started)
-        StopSignal.request()
+        Stop.request()
         let report = try await task.value
-        StopSignal.reset()
+        Stop.reset()
         #expect(drained, "\(Self.stepCount(db)) of 120 steps after \(elapsed) s")
         #expect(report.stepsAdded == 120 && report.backlog.isEmpty && report.incomplete.isEmpty)
     }
@@ -184,9 +196,9 @@ import Testing
         #expect(try await Self.wait(upTo: 20) { Self.stepCount(db) == 3 })
         try await Task.sleep(for: .milliseconds(300))  // the scan has stopped at step 4 and sleeps
         _ = try Self.writeStep(4, in: watched)  // whole now, but not read before the stop
-        StopSignal.request()
+        Stop.request()
         let report = try await task.value
-        StopSignal.reset()
+        Stop.reset()
         #expect(report.stepsAdded == 3)
         #expect(report.backlog == [four, five])
         #expect(report.incomplete == [six])
@@ -209,9 +221,9 @@ import Testing
         let arrived = try await Self.wait(upTo: 10) {
             try Self.stepCount(db) == 3 && EMALog(openingAt: db).metrics(keys: ["loss"]).rows.count == 2
         }
-        StopSignal.request()
+        Stop.request()
         let report = try await task.value
-        StopSignal.reset()
+        Stop.reset()
         #expect(arrived)
         #expect(report.stepsAdded == 3 && report.metricValues == 2)
         let waiting = warnings.messages.filter { $0.contains("does not exist yet") }
@@ -248,7 +260,7 @@ import Testing
         more.write(Data(("{\"step\": 11, \"loss\": }\n" + lines(12...12)).utf8))
         try more.close()
         let error = try await #require(throws: IngestError.self) { try await task.value }
-        StopSignal.reset()
+        Stop.reset()
         guard case .badMetricsLine(metrics, 11, _) = error else { Issue.record("\(error)"); return }
         #expect(try stored() == 10)
         #expect(warnings.messages.contains { $0.hasPrefix("\(metrics): it was truncated (") && $0.hasSuffix("reading it again from its first line (values already stored are no-ops)") })
@@ -272,7 +284,7 @@ import Testing
         }
         let error = try await #require(throws: IngestError.self) { try await task.value }
         watchdog.cancel()
-        StopSignal.reset()
+        Stop.reset()
         #expect(error == .notRegularFile(path: fifo, kind: "a FIFO"))
     }
 
@@ -288,20 +300,21 @@ import Testing
             _ = truncate(two, 100)  // the trainer saves step 2 again, in place
         }
         defer { TestHooks.remove(two) }
+        Stop.reset()
         var request = IngestRequest(logPath: db, inputs: [watched])
+        request.stop = Stop.token
         request.follow = true
         request.pollInterval = 0.02
         request.tracks = [try EMASpec(parsing: "0.9")]
         let warnings = Warnings()
-        StopSignal.reset()
         let task = Task.detached { try Ingest.run(request, observer: warnings) }
         #expect(try await Self.wait(upTo: 10) { warnings.messages.contains { $0.hasPrefix(two + ": changed while it was being read") } })
         _ = try Self.writeStep(2, in: watched)
         _ = try Self.writeStep(3, in: watched)
         #expect(try await Self.wait(upTo: 10) { Self.stepCount(db) == 3 })
-        StopSignal.request()
+        Stop.request()
         let report = try await task.value
-        StopSignal.reset()
+        Stop.reset()
         #expect(report.stepsAdded == 3)
         // The shadow equals one computed from the three files in one plain ingest.
         let whole = dir.file("whole.emalog")
@@ -321,9 +334,9 @@ import Testing
         #expect(Self.stepCount(db) == 0)  // step 2 waits behind the half-written step 1
         _ = try Self.writeStep(1, in: dir.path)
         #expect(try await Self.wait(upTo: 10) { Self.stepCount(db) == 2 })
-        StopSignal.request()
+        Stop.request()
         let report = try await task.value
-        StopSignal.reset()
+        Stop.reset()
         #expect(report.stepsAdded == 2 && report.stepsSkipped == 0)
     }
 }

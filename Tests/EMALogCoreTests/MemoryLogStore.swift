@@ -162,14 +162,19 @@ final class MemoryWriter: MemoryAccess, LogWriter {
         return state.metricKeys
     }
 
-    func insertMetrics(_ values: [MetricValue], replace: Bool, keyName: (Int64) -> String) throws -> MetricsWriteResult {
+    func insertMetrics(_ values: [MetricValue], onConflict: MetricConflictPolicy, keyName: (Int64) -> String) throws
+        -> MetricsWriteResult {
         var result = MetricsWriteResult()
         for v in values {
             let key = MemoryState.MetricKey(step: v.step, keyID: v.keyID)
             if let stored = state.metrics[key] {
                 if MetricValue.sameValue(stored, v.value) { result.unchanged += 1; continue }
-                guard replace else { throw MetricConflict(step: v.step, key: keyName(v.keyID), stored: stored, new: v.value) }
-                result.replaced += 1
+                let conflict = MetricConflict(step: v.step, key: keyName(v.keyID), stored: stored, new: v.value)
+                switch onConflict {
+                case .refuse: throw conflict
+                case .keepStored: result.kept.append(conflict); continue
+                case .replace: result.replaced += 1
+                }
             } else {
                 result.inserted += 1
             }

@@ -4,11 +4,19 @@ import EMALogTestSupport
 import Foundation
 import Testing
 
-/// A step's tensors held in arrays (what a trainer could hand over without a file).
+/// A step's tensors held in arrays (what a trainer could hand over without a file). What they
+/// held when it was made is what `confirm` expects; `tensors` may change after, as a buffer of a
+/// defective source would.
 final class BufferStepSource: StepSource {
-    let tensors: [[Float]]
+    var tensors: [[Float]]
+    private let firstRead: [[Float]]
+    private let layout: ChunkLayout
 
-    init(_ tensors: [[Float]]) { self.tensors = tensors }
+    init(_ tensors: [[Float]], chunkBytes: Int = 128) {
+        self.tensors = tensors
+        firstRead = tensors
+        layout = ChunkLayout(chunkBytes: chunkBytes)
+    }
 
     func withBytes<R>(of records: [TensorRecord], _ body: ([UnsafeRawBufferPointer]) throws -> R) throws -> R {
         func nest(_ k: Int, _ gathered: [UnsafeRawBufferPointer]) throws -> R {
@@ -21,6 +29,15 @@ final class BufferStepSource: StepSource {
     func willRead(tensor index: Int, _ range: Range<Int>) {}
     func release(tensor index: Int, _ range: Range<Int>) {}
     func checkUnchanged() throws {}
+
+    struct Changed: Error, Equatable { var tensor: Int, chunk: Int }
+
+    func confirm(tensor index: Int, chunk: Int, checksum: UInt64) throws {
+        let expected = firstRead[index].withUnsafeBytes { all in
+            XXH64.hash(UnsafeRawBufferPointer(rebasing: all[layout.range(chunk, of: all.count)]))
+        }
+        if expected != checksum { throw Changed(tensor: index, chunk: chunk) }
+    }
 }
 
 @Suite struct StepAppenderTests {
@@ -66,6 +83,45 @@ final class BufferStepSource: StepSource {
                 try back.withUnsafeMutableBytes { try r.readTensor(tensors[0], in: .step(step), into: $0) }
                 #expect(back == expected[0], "step \(step)")
             }
+        }
+    }
+
+    /// Bytes that change after their first read (memory given back and read again as zeros) are
+    /// caught before anything commits: in the step being stored, and in a predecessor the next
+    /// step is predicted from. Nothing of the refused step is stored, in either write path.
+    @Test(arguments: [false, true])
+    func bytesChangedAfterTheFirstReadAreRefused(pipelined: Bool) throws {
+        let store = try SQLiteLogStore.openForWriting(at: dir.file("c.emalog"), chunkBytes: 128)
+        let appender = StepAppender(store: store, keyframeEvery: 8)
+        let (ingest, tensors) = try appender.write { w in
+            let ingest = try w.insertIngest(arguments: [], configuration: "{}")
+            return (ingest, try w.insertTensors([TensorLayout(name: "w", dtype: .f32, shape: [100])]))
+        }
+        func append(_ step: Int, _ source: BufferStepSource) throws {
+            if pipelined {
+                try appender.appendPipelined(record(step, ingest: ingest), source, tensors: tensors)
+                _ = try appender.waitForPendingWrite()
+            } else {
+                _ = try appender.write { w in try appender.append(record(step, ingest: ingest), source, tensors: tensors, in: w) }
+            }
+        }
+        let first = BufferStepSource(values(1))
+        try append(1, first)
+        // Step 2's bytes are zeroed after their first read: chunk 1 (bytes 128..<256) is refused.
+        let second = BufferStepSource(values(2))
+        second.tensors[0].replaceSubrange(40..<100, with: repeatElement(0, count: 60))
+        #expect(throws: BufferStepSource.Changed(tensor: 0, chunk: 1)) { try append(2, second) }
+        // Step 2 (the next step's predecessor) loses its bytes: the residual against it is refused.
+        let stored = BufferStepSource(values(2))
+        try append(2, stored)
+        stored.tensors[0] = [Float](repeating: 0, count: 100)
+        let third = BufferStepSource(values(3))
+        #expect(throws: BufferStepSource.Changed.self) { try append(3, third) }
+        try store.read { r in
+            #expect(try r.stepNumbers() == [1, 2])
+            var back = [Float](repeating: 0, count: 100)
+            try back.withUnsafeMutableBytes { try r.readTensor(tensors[0], in: .step(2), into: $0) }
+            #expect(back == values(2)[0])
         }
     }
 }

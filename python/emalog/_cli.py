@@ -34,6 +34,22 @@ def error_text(stderr):
     return "\n".join(lines) if lines else text.strip()
 
 
+# The ingest flags the Logger passes, as its caller wrote them.
+_LOGGER_ARGUMENTS = [
+    ("pass --replace", "pass replace=True"), ("--replace", "replace=True"),
+    ("pass --allow-nonfinite", "pass allow_nonfinite=True"), ("--allow-nonfinite", "allow_nonfinite=True"),
+    ("--snapshot-every", "snapshot_every="), ("--keyframe-every", "keyframe_every="), ("--ema gives", "ema= gives"),
+    ("(replace to overwrite)", "(replace=True to overwrite)"),
+]
+
+
+def in_python_words(text):
+    """emalog's message with the CLI flags the Logger passed named as the Logger's arguments."""
+    for flag, argument in _LOGGER_ARGUMENTS:
+        text = text.replace(flag, argument)
+    return text
+
+
 def run(args):
     """Runs `emalog args`; returns its stdout bytes, or raises EmalogError with its message."""
     done = subprocess.run([binary(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)

@@ -79,7 +79,14 @@ class Frame:
             if torch is not None and isinstance(value, torch.Tensor):
                 if whole is None:
                     whole = torch.frombuffer(buffer, dtype=torch.uint8)
-                whole[self.start + at:self.start + at + nbytes].view(value.dtype).view(value.shape).copy_(value.detach())
+                # As bytes on both sides: a slot at any offset takes any dtype (a view of the
+                # buffer as float32 would need the offset to be a multiple of 4). A non-contiguous
+                # tensor is made contiguous first (its own copy); a GPU tensor's bytes come
+                # straight from the device.
+                source = value.detach().reshape(-1)
+                if not source.is_contiguous():
+                    source = source.contiguous()
+                whole[self.start + at:self.start + at + nbytes].copy_(source.view(torch.uint8))
             else:
                 np.frombuffer(buffer, dtype=np.uint8, count=nbytes, offset=self.start + at)[:] = \
                     np.ascontiguousarray(value).reshape(-1).view(np.uint8)
@@ -117,11 +124,17 @@ def write_file(state, step, path):
 
 
 def metrics_line(step, metrics):
-    """One metrics JSON line (bytes, with its newline) for `metrics` at `step`."""
+    """One metrics JSON line (bytes, with its newline) for `metrics` at `step`. A "step" key (a
+    common habit) must be the same step; it is not a metric."""
     values = {"step": int(step)}
     for key, value in metrics.items():
         if hasattr(value, "item"):
             value = value.item()
+        if key == "step":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(step):
+                raise ValueError(f"metrics has 'step': {value!r}, but this is step {int(step)}: leave 'step' out of "
+                                 "metrics (the step is the first argument)")
+            continue
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TypeError(f"metric {key!r} is {type(value).__name__}; metrics are numbers")
         values[str(key)] = float(value)

@@ -3,14 +3,21 @@ import os
 import queue
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
+import warnings
 
 from . import _frame
-from ._cli import EmalogError, binary, error_text
+from ._cli import EmalogError, binary, error_text, in_python_words
 
 _CLOSE = object()
+
+
+class EmalogWarning(UserWarning):
+    """Something emalog did not store as given, while the run goes on (a metric value that
+    differs from a stored one, a key that is not a number)."""
 
 
 class Logger:
@@ -24,6 +31,12 @@ class Logger:
     `with` block) waits until every step sent has committed and raises if any did not. The child
     runs in its own session, so a Ctrl-C in the training script does not reach it: it commits
     every step it received whole, and a step cut short by the script's end is refused alone.
+
+    Each record is flushed to the pipe as soon as it is written: a step whose `step()` returned is
+    on its way even if the script is killed next. Metrics given with `step()` travel just before
+    the step and commit in its transaction. A metric value that differs from a stored one is
+    not stored and becomes an `EmalogWarning` (naming the key and step) on a later call; the
+    step's weights are logged. emalog's warnings are re-raised the same way.
     """
 
     def __init__(self, db, ema=(), snapshot_every=None, keyframe_every=None, queue_steps=2, replace=False,
@@ -51,7 +64,8 @@ class Logger:
         self._queue_steps = max(1, int(queue_steps))
         if self._spool:
             args.append("--remove-ingested")
-        args.append("-")
+        script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c") else "python"
+        args += ["--source", f"{script} via emalog.Logger (pid {os.getpid()})"[:4096], "-"]
         self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                          start_new_session=True)
         try:  # a 1 MiB pipe (Linux): fewer switches between the two processes per step
@@ -60,6 +74,7 @@ class Logger:
         except (ImportError, OSError):
             pass
         self._stderr = bytearray()
+        self._warnings = []  # emalog's warnings not yet raised in the training thread
         self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._stderr_reader.start()
         self._queue = queue.Queue(maxsize=max(1, int(queue_steps)))
@@ -74,8 +89,19 @@ class Logger:
             self._writer.start()
 
     def _read_stderr(self):
+        pending = b""
         for chunk in iter(lambda: self._process.stderr.read1(65536), b""):
             self._stderr += chunk
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                text = line.decode("utf-8", "replace")
+                if text.startswith("emalog: warning: "):
+                    self._warnings.append(in_python_words(text[len("emalog: warning: "):]))
+
+    def _raise_warnings(self):
+        while self._warnings:
+            warnings.warn(self._warnings.pop(0), EmalogWarning, stacklevel=3)
 
     def _write(self):
         stdin = self._process.stdin
@@ -86,8 +112,10 @@ class Logger:
                     break
                 for part in item:
                     stdin.write(part)
-                if item[0] == b"S" and len(self._spares) < 2:
-                    self._spares.append(item[1])
+                stdin.flush()  # on its way now: nothing waits in Python's buffer for the next step
+                for k in range(0, len(item), 2):
+                    if item[k] == b"S" and len(self._spares) < 2:
+                        self._spares.append(item[k + 1])
         except (BrokenPipeError, OSError) as error:
             self._failure = error
             # Let a blocked put() go on: drop what is queued (the child has stopped).
@@ -107,8 +135,8 @@ class Logger:
         if self._failure is not None or self._process.poll() not in (None, 0):
             self._process.wait()
             self._stderr_reader.join()
-            raise EmalogError(error_text(bytes(self._stderr)) or f"emalog ingest exited with {self._process.returncode}",
-                              self._process.returncode)
+            raise EmalogError(in_python_words(error_text(bytes(self._stderr)))
+                              or f"emalog ingest exited with {self._process.returncode}", self._process.returncode)
 
     def _send(self, data):
         """Writes a small record on the pipe (spool mode)."""
@@ -133,6 +161,7 @@ class Logger:
         """Before any work for a call: the Logger is open and emalog has not stopped."""
         if self._closed:
             raise EmalogError("this Logger is closed")
+        self._raise_warnings()
         self._raise_if_failed()
 
     def _put(self, parts):
@@ -151,16 +180,16 @@ class Logger:
         """Logs one step: `state` is an nn.Module, a state_dict, or a dict of numpy arrays (the
         same tensors every step); `metrics` a dict of numbers for this step."""
         self._check_usable()
+        # The step's metrics go just before it: emalog stores them in the step's transaction.
+        parts = [b"M", _frame.metrics_line(step, metrics)] if metrics else []
         if self._spool:
             self._wait_for_spool()
             path = os.path.join(self._spool, f"step-{int(step):012d}.safetensors")
             _frame.write_file(state, step, path)
             self._sent.append(path)
-            parts = [b"F", os.fsencode(path) + b"\n"]
+            parts += [b"F", os.fsencode(path) + b"\n"]
         else:
-            parts = [b"S", _frame.build(state, step, self._spares)]
-        if metrics:
-            parts += [b"M", _frame.metrics_line(step, metrics)]
+            parts += [b"S", _frame.build(state, step, self._spares)]
         self._put(parts)
 
     def metrics(self, step, metrics):
@@ -191,7 +220,8 @@ class Logger:
         lines = [line for line in text.splitlines() if line.startswith("emalog: ingest: ")]
         self.summary = lines[-1][len("emalog: "):] if lines else None
         if status != 0:
-            raise EmalogError(error_text(text) or f"emalog ingest exited with {status}", status)
+            raise EmalogError(in_python_words(error_text(text)) or f"emalog ingest exited with {status}", status)
+        self._raise_warnings()
         return self.summary
 
     def __enter__(self):

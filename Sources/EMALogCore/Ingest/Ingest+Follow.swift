@@ -19,14 +19,14 @@ extension Ingest {
         var scan = initial
         var seen = initialSeen
         var rereading: Set<String> = []  // files that changed while read, told once
-        while !StopSignal.requested {
+        while !request.stop.requested {
             for (path, kind) in appearedInputs(&scan) {
                 observer.warning("\(path): appeared; following it")
                 if kind == .metricsFile { cursors[path] = MetricsCursor() }
             }
             var took = 0
             scanning: for candidate in unseenStepFiles(scan, seen: seen) {
-                if StopSignal.requested { break }
+                if request.stop.requested { break }
                 guard let arrival = try arrival(at: candidate.path) else { continue }
                 guard case let .whole(file) = arrival else { break scanning }
                 do {
@@ -168,6 +168,6 @@ extension Ingest {
 
     private func sleepInterruptibly(_ seconds: Double) {
         let end = Date().addingTimeInterval(seconds)
-        while Date() < end && !StopSignal.requested { usleep(20_000) }
+        while Date() < end && !request.stop.requested { usleep(20_000) }
     }
 }

@@ -12,7 +12,8 @@ extension Ingest {
         }
         try checkTensorSet(file)
         // The very file ingested before (same size and XXH64): identical without decoding a chunk.
-        let hash = file.fileHash
+        let digest = firstRead(file)
+        let hash = digest.fileHash
         if stored.sourceSize == file.size && stored.sourceHash == hash {
             try file.checkUnchanged()
             report.stepsSkipped += 1
@@ -29,11 +30,12 @@ extension Ingest {
         guard request.replace else {
             throw IngestError.changedContent(path: file.path, step: file.step, detail: difference)
         }
-        try checkFinite(file)
+        try refuseNonFinite(file, digest)
         var rederive: [SnapshotKey] = []
         try guardedWrite { w in
             try beginWrite(w)
-            _ = try appender.replace(stepRecord(for: file, hash: hash), StepFileSource(file, tensors: tensors), tensors: tensors, in: w)
+            _ = try appender.replace(stepRecord(for: file, hash: hash), StepFileSource(file, digest: digest, tensors: tensors),
+                                     tensors: tensors, in: w)
             rederive = try w.deleteSnapshots(fromStep: file.step).map { SnapshotKey(track: $0.track, step: $0.step) }
         }
         snapshotsToRederive.formUnion(rederive)
@@ -67,7 +69,17 @@ extension Ingest {
 
     /// Refuses a file whose tensor names, dtypes or shapes differ from the log's.
     func checkTensorSet(_ file: StepFile) throws {
-        guard !tensors.isEmpty else { return }
+        // A step of no tensors has nothing to average, and no later step could match it.
+        guard !file.header.tensors.isEmpty else {
+            throw IngestError.tensorSetChanged(path: file.path, step: file.step, detail: "it holds no tensors, and a step "
+                + "holds the model's parameters (metrics alone go in a .jsonl file or M records)")
+        }
+        guard !tensors.isEmpty else {
+            guard lastStep == nil else {  // a log written before this check: its steps hold no tensors
+                throw IngestError.tensorSetChanged(path: file.path, step: file.step, detail: "the log's steps hold no tensors")
+            }
+            return
+        }
         let names = Set(file.header.tensors.map(\.name))
         if let missing = tensors.first(where: { !names.contains($0.name) }) {
             throw IngestError.tensorSetChanged(path: file.path, step: file.step,
@@ -89,22 +101,20 @@ extension Ingest {
         }
     }
 
-    /// Refuses NaN or infinity in floating tensors unless `--allow-nonfinite` (window by window).
-    func checkFinite(_ file: StepFile) throws {
-        guard !request.allowNonFinite else { return }
-        for info in file.header.tensors {
-            guard let dtype = FloatingDType(rawValue: info.dtype.rawValue) else { continue }
-            try file.forEachWindow(of: info) { offset, bytes in
-                guard let (bad, value) = Widening.firstNonFinite(in: bytes, dtype: dtype) else { return }
-                throw IngestError.nonFinite(path: file.path, step: file.step, tensor: info.name,
-                                            index: offset / dtype.byteWidth + bad,
-                                            value: value.isNaN ? "NaN" : (value < 0 ? "-Inf" : "Inf"))
-            }
-        }
+    /// The first pass over a step's bytes (`StepDigest`): its hash, its chunks' hashes that
+    /// everything stored from it is confirmed against, and NaN or infinity unless `--allow-nonfinite`.
+    func firstRead(_ file: StepFile) -> StepDigest {
+        StepDigest(of: file, layout: store.layout, findNonFinite: !request.allowNonFinite)
+    }
+
+    /// Refuses NaN or infinity in floating tensors (found by the first read) unless `--allow-nonfinite`.
+    func refuseNonFinite(_ file: StepFile, _ digest: StepDigest) throws {
+        guard !request.allowNonFinite, let (tensor, index, value) = digest.nonFinite else { return }
+        throw IngestError.nonFinite(path: file.path, step: file.step, tensor: tensor, index: index, value: value)
     }
 
     func stepRecord(for file: StepFile, hash: UInt64) -> StepRecord {
-        StepRecord(step: file.step, ingestID: ingestID!, sourcePath: InputScan.absolute(file.path),
+        StepRecord(step: file.step, ingestID: ingestID!, sourcePath: file.isFile ? InputScan.absolute(file.path) : file.path,
                    sourceSize: file.size, sourceHash: hash, metadata: file.header.metadata,
                    ingestedAt: Timestamp.now())
     }
@@ -114,10 +124,11 @@ extension Ingest {
     /// log's first step stores the tensor set in the same transaction. Before anything commits,
     /// the step's file and the predecessors its residuals were computed against are checked
     /// unchanged: a file truncated or rewritten while it was read stores nothing.
-    func append(_ file: StepFile) throws {
+    func append(_ file: StepFile, metrics: PreparedMetrics? = nil) throws {
         try checkTensorSet(file)
-        try checkFinite(file)
-        let hash = file.fileHash
+        let digest = firstRead(file)
+        try refuseNonFinite(file, digest)
+        let hash = digest.fileHash
         let previous = lastStep
         let first = firstStep ?? file.step
         let snapshotDue = crossesSnapshotBoundary(previous: previous, step: file.step)
@@ -129,13 +140,19 @@ extension Ingest {
         if !tensors.isEmpty, !snapshotDue, ingestID != nil, tracks.allSatisfy({ $0.record != nil }),
            appender.canPipeline(bytes: file.header.dataLength) {
             try updateShadows(file, firstStep: first, previousStep: previous)
-            try appender.appendPipelined(stepRecord(for: file, hash: hash), StepFileSource(file, tensors: tensors), tensors: tensors)
+            let written = metrics.map { PendingMetrics($0) }
+            var also: (@Sendable (any LogWriter) throws -> Void)?
+            if let written { also = { w in try written.write(w) } }
+            try appender.appendPipelined(stepRecord(for: file, hash: hash), StepFileSource(file, digest: digest, tensors: tensors),
+                                         tensors: tensors, also: also)
+            if let written { pendingMetrics.append(written) }
             // It returns once the step before has committed (it waits for that write first).
             removeCommittedFile()
             if removes(file) { fileBeingWritten = file.path }
         } else {
             try waitForPendingWrite()
             let isFirst = tensors.isEmpty
+            var metricsResult: MetricsWriteResult?
             try guardedWrite { w in
                 try beginWrite(w)
                 if isFirst {
@@ -144,10 +161,12 @@ extension Ingest {
                     tensorsByName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
                 }
                 try updateShadows(file, firstStep: first, previousStep: previous)
-                report.bytesStored += try appender.append(stepRecord(for: file, hash: hash), StepFileSource(file, tensors: tensors),
-                                                          tensors: tensors, in: w)
+                report.bytesStored += try appender.append(stepRecord(for: file, hash: hash),
+                                                          StepFileSource(file, digest: digest, tensors: tensors), tensors: tensors, in: w)
                 if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
+                metricsResult = try metrics?.write(w)
             }
+            if let metrics, let metricsResult { account(metricsResult, from: metrics.path) }
             removeIfRequested(file)
         }
         firstStep = first
@@ -201,7 +220,11 @@ extension Ingest {
 
     /// Waits for the step on the appender's writer queue and takes its outcome (its error, if it failed).
     func waitForPendingWrite() throws {
+        defer { pendingMetrics.removeAll() }
         report.bytesStored += try appender.waitForPendingWrite()
+        for pending in pendingMetrics {
+            if let result = pending.result { account(result, from: pending.metrics.path) }
+        }
         removeCommittedFile()
     }
 

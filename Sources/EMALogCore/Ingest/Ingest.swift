@@ -17,6 +17,8 @@ public final class Ingest {
     /// Stores the raw steps: chunks, keyframes, residuals, the write pipeline.
     let appender: StepAppender
     var report = IngestReport()
+    /// Metrics written in the transaction of the pipelined step (their outcome, once it committed).
+    var pendingMetrics: [PendingMetrics] = []
     /// With `--remove-ingested`: the file of the pipelined step whose write may not have committed yet.
     var fileBeingWritten: String?
 
@@ -116,21 +118,27 @@ public final class Ingest {
     private static func runStream(_ request: IngestRequest, observer: any ProgressObserver, started: Date,
                                   into open: () throws -> any LogStore) throws -> IngestReport {
         try running(request, observer: observer, started: started, into: open) { ingest in
-            var stream = StepStream(fd: 0)
+            let source = request.streamSource ?? "stdin"
+            var stream = StepStream(fd: request.streamDescriptor, source: source, stop: request.stop)
             var lines: [MetricsLine] = []
             func storeLines() throws {
                 guard !lines.isEmpty else { return }
-                try ingest.storeMetrics(MetricsFile(path: "stdin", lines: lines))
+                try ingest.storeMetrics(MetricsFile(path: source, lines: lines))
                 lines.removeAll(keepingCapacity: true)
             }
-            while let record = try stream.next() {
+            // Metrics that came before a step commit in that step's transaction (the Logger sends
+            // a step's own metrics just before it).
+            func takeLines() -> MetricsFile? {
+                guard !lines.isEmpty else { return nil }
+                defer { lines.removeAll(keepingCapacity: true) }
+                return MetricsFile(path: source, lines: lines)
+            }
+            while let record = try nextRecord(&stream, storing: storeLines) {
                 switch record {
                 case let .step(file):
-                    try storeLines()
-                    try ingest.ingestStep(file)
+                    try ingest.ingestStep(file, metrics: takeLines())
                 case let .file(path):
-                    try storeLines()
-                    try ingest.ingestStep(at: path)
+                    try ingest.ingestStep(at: path, metrics: takeLines())
                 case let .metrics(more):
                     lines += more
                     if lines.count >= 4096 { try storeLines() }
@@ -138,8 +146,20 @@ public final class Ingest {
                 }
                 observer.progress("ingest", done: ingest.report.stepsAdded + ingest.report.stepsSkipped, total: 0)
             }
+            if request.stop.requested { ingest.report.interrupted = true }
             try storeLines()
             try ingest.finishSteps()
+        }
+    }
+
+    /// The stream's next record; a bad or cut-short one first stores the metrics read before it
+    /// (the records before it are stored, as its message says).
+    private static func nextRecord(_ stream: inout StepStream, storing storeLines: () throws -> Void) throws -> StepStream.Record? {
+        do {
+            return try stream.next()
+        } catch {
+            try storeLines()
+            throw error
         }
     }
 
@@ -183,7 +203,7 @@ public final class Ingest {
         var total = ordered.count
         var done = 0
         for candidate in ordered {
-            if request.follow && StopSignal.requested { report.interrupted = true; break }
+            if request.follow && request.stop.requested { report.interrupted = true; break }
             try ingestStep(at: candidate.path)
             done += 1
             observer.progress("ingest", done: done, total: total)
@@ -207,13 +227,15 @@ public final class Ingest {
     }
 
     /// One step file: compared when stored, appended when new.
-    func ingestStep(at path: String) throws {
-        try ingestStep(StepFile(path: path))
+    func ingestStep(at path: String, metrics: MetricsFile? = nil) throws {
+        try ingestStep(StepFile(path: path), metrics: metrics)
     }
 
-    /// One opened step file: compared when stored, appended when new.
-    func ingestStep(_ file: StepFile) throws {
+    /// One opened step file: compared when stored, appended when new. `metrics` are stored in the
+    /// new step's transaction (in their own, before it, when the step is not new).
+    func ingestStep(_ file: StepFile, metrics: MetricsFile? = nil) throws {
         if let lastStep, file.step <= lastStep {
+            if let metrics { try storeMetrics(metrics) }
             try waitForPendingWrite()
             try handleStoredStep(file)
         } else {
@@ -221,7 +243,7 @@ public final class Ingest {
                 try waitForPendingWrite()
                 try restore()
             }
-            try append(file)
+            try append(file, metrics: metrics.flatMap(prepareMetrics))
         }
     }
 

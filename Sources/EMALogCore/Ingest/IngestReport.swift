@@ -9,6 +9,8 @@ public struct IngestReport: Sendable, Equatable {
     public var stepsReplaced = 0
     public var metricValues = 0
     public var metricValuesUnchanged = 0
+    /// Values left out because the log holds another value for their step and key (the stream).
+    public var metricValuesKept = 0
     public var snapshotsWritten = 0
     /// Tensor bytes read from the inputs.
     public var bytesWritten = 0
@@ -32,7 +34,8 @@ public struct IngestReport: Sendable, Equatable {
         var parts = ["added \(stepsAdded) step\(stepsAdded == 1 ? "" : "s")", "skipped \(stepsSkipped) identical"]
         if stepsReplaced > 0 { parts.append("replaced \(stepsReplaced)") }
         parts.append("\(metricValues) metric value\(metricValues == 1 ? "" : "s")"
-            + (metricValuesUnchanged > 0 ? " (\(metricValuesUnchanged) already stored)" : ""))
+            + (metricValuesUnchanged > 0 ? " (\(metricValuesUnchanged) already stored)" : "")
+            + (metricValuesKept > 0 ? " (\(metricValuesKept) differing from stored values, not stored)" : ""))
         parts.append("\(snapshotsWritten) snapshot\(snapshotsWritten == 1 ? "" : "s")")
         let rate = seconds > 0 ? mb / seconds : 0
         let ratio = bytesStored > 0 ? String(format: ", stored as %.1f MB", Double(bytesStored) / 1e6) : ""

@@ -19,6 +19,12 @@ public struct IngestRequest: Sendable {
     public var follow = false
     /// Overwrite stored steps and metrics that differ instead of refusing them.
     public var replace = false
+    /// A metric value that differs from a stored one is left out with a warning instead of
+    /// refusing its file (`ingest -`: a training run does not stop for a duplicate scalar).
+    public var keepStoredMetrics = false
+    /// What `ingest -` names as each frame's source (the audit trail's source path), before
+    /// " record N"; "stdin" when nil.
+    public var streamSource: String?
     /// Store NaN/Inf weights instead of refusing them.
     public var allowNonFinite = false
     /// Delete each step file once the log holds its step (committed, or found identical), never
@@ -26,6 +32,11 @@ public struct IngestRequest: Sendable {
     public var removeIngested = false
     /// Seconds between scans in `--follow` that found nothing new (the CLI accepts 0.001 to 3600).
     public var pollInterval = 0.2
+    /// Polled between steps (`--follow` and `ingest -`): once requested, the step under way
+    /// commits and the ingest stops. The process's SIGINT/SIGTERM by default.
+    public var stop = StopToken.signals
+    /// The descriptor `ingest -` reads its records from (stdin by default).
+    public var streamDescriptor: Int32 = 0
     /// The command line, for the audit trail.
     public var arguments: [String] = []
     /// Largest chunk for a new log (smaller in tests).

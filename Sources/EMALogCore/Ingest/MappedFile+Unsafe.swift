@@ -58,25 +58,6 @@ final class MappedFile: @unchecked Sendable {
         guardSlot = emalog_mapping_guard_register(base, size)
     }
 
-    /// `count` bytes of anonymous memory that `fill` writes once (a step frame read from a
-    /// stream); they are read-only afterwards and never change, so `change()` is always nil.
-    init(label: String, count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
-        path = label
-        opened = (count, timespec())
-        identity = FileIdentity(device: 0, inode: 0)
-        fd = -1
-        guardSlot = -1
-        guard count > 0 else {
-            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
-            return
-        }
-        guard let base = mmap(nil, count, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED else {
-            throw IngestError.unreadable(path: label, reason: "cannot allocate \(count) bytes: \(String(cString: strerror(errno)))")
-        }
-        bytes = UnsafeRawBufferPointer(start: base, count: count)
-        try fill(UnsafeMutableRawBufferPointer(start: base, count: count))  // on a throw, deinit unmaps it
-    }
-
     deinit {
         emalog_mapping_guard_unregister(guardSlot)
         if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }

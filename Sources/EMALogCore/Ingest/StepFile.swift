@@ -1,18 +1,39 @@
 import EMALogFormats
 import Foundation
 
-/// A safetensors file of one training step, mapped and validated.
+/// A safetensors file of one training step, mapped and validated; or a step frame read from a
+/// stream into memory, validated by the same rules.
 final class StepFile: Sendable {
+    /// Where a step's bytes live. Only a mapped file can give pages back while it is read (they
+    /// fault in again from the file); a frame's memory has nothing behind it, so it is never given
+    /// back (`FrameBuffer` has no way to).
+    enum Backing: Sendable {
+        case file(MappedFile)
+        case frame(FrameBuffer)
+    }
+
     /// The file as given.
     let path: String
     let step: Int
     let header: SafetensorsHeader
-    let mapped: MappedFile
+    let backing: Backing
+
+    /// The whole file's (or frame's) bytes.
+    var bytes: UnsafeRawBufferPointer {
+        switch backing {
+        case let .file(mapped): mapped.bytes
+        case let .frame(frame): frame.bytes
+        }
+    }
+
     /// A file on disk (not a frame read from a stream), which `--remove-ingested` may delete.
-    let isFile: Bool
+    var isFile: Bool {
+        if case .file = backing { return true }
+        return false
+    }
 
     /// The file's size in bytes.
-    var size: Int { mapped.bytes.count }
+    var size: Int { bytes.count }
 
     /// Maps and validates `path`; every format rule is checked here.
     init(path: String) throws(IngestError) {
@@ -29,8 +50,7 @@ final class StepFile: Sendable {
             throw .badFile(path: path, error)
         }
         try Self.checkNames(header, path: path)
-        self.mapped = mapped
-        isFile = true
+        backing = .file(mapped)
     }
 
     /// SQLite text bound or read through C strings ends at a NUL: such a tensor name cannot be stored.
@@ -42,48 +62,59 @@ final class StepFile: Sendable {
 
     /// A step frame already read into memory (`ingest -`), its header decoded; `label` names it
     /// in messages. The step must be in the metadata (a frame has no file name).
-    init(label: String, mapped: MappedFile, header: SafetensorsHeader, record: Int) throws(IngestError) {
+    init(label: String, frame: FrameBuffer, header: SafetensorsHeader, record: Int) throws(IngestError) {
         path = label
         self.header = header
         do throws(SafetensorsError) { step = try Safetensors.step(metadata: header.metadata, fileName: "") } catch {
             throw .badStream(record: record, detail: "\(error) (a frame must carry its step in __metadata__[\"step\"])")
         }
         try Self.checkNames(header, path: label)
-        self.mapped = mapped
-        isFile = false
+        backing = .frame(frame)
     }
 
     /// Throws `IngestError.changedWhileReading` when the file was truncated or written to since it
-    /// was opened: what was read from it may be zeros or a mix of two versions.
-    func checkUnchanged() throws(IngestError) { try mapped.checkUnchanged() }
+    /// was opened: what was read from it may be zeros or a mix of two versions. A frame never changes.
+    func checkUnchanged() throws(IngestError) {
+        if case let .file(mapped) = backing { try mapped.checkUnchanged() }
+    }
 
     /// Calls `body` with the bytes of `tensor` (valid during the call).
     func withBytes<R>(of tensor: TensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try body(mapped[fileRange(of: tensor)])
+        try body(self[fileRange(of: tensor)])
     }
 
     /// Calls `body` with the bytes of each of `tensors` (valid during the call).
     func withBytes<R>(of tensors: [TensorInfo], _ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
-        try body(tensors.map { mapped[fileRange(of: $0)] })
+        try body(tensors.map { self[fileRange(of: $0)] })
+    }
+
+    /// The bytes at file offsets `range`.
+    subscript(range: Range<Int>) -> UnsafeRawBufferPointer {
+        precondition(range.lowerBound >= 0 && range.upperBound <= bytes.count, "range \(range) outside \(path)")
+        return UnsafeRawBufferPointer(rebasing: bytes[range])
     }
 
     /// Maps in the pages of `range` of `tensor`'s bytes in one call, before they are read.
-    func prefault(_ tensor: TensorInfo, _ range: Range<Int>) { mapped.prefault(fileRange(of: tensor, range)) }
+    func prefault(_ tensor: TensorInfo, _ range: Range<Int>) { prefault(fileRange(of: tensor, range)) }
 
-    /// Gives back the mapped pages of `range` of `tensor`'s bytes (see `MappedFile.release`).
-    func release(_ tensor: TensorInfo, _ range: Range<Int>) { mapped.release(fileRange(of: tensor, range)) }
+    /// Gives back the mapped pages of `range` of `tensor`'s bytes (see `release(_:)`).
+    func release(_ tensor: TensorInfo, _ range: Range<Int>) { release(fileRange(of: tensor, range)) }
+
+    /// Maps in the pages at file offsets `range` (a mapped file; a frame is in memory already).
+    func prefault(_ range: Range<Int>) {
+        if case let .file(mapped) = backing { mapped.prefault(range) }
+    }
+
+    /// Gives back the pages at file offsets `range` once read (see `MappedFile.release`); a frame
+    /// keeps its memory whole, since nothing could bring its bytes back.
+    func release(_ range: Range<Int>) {
+        if case let .file(mapped) = backing { mapped.release(range) }
+    }
 
     /// The file offsets of `range` of `tensor`'s bytes.
     func fileRange(of tensor: TensorInfo, _ range: Range<Int>) -> Range<Int> {
         let start = fileRange(of: tensor).lowerBound
         return (start + range.lowerBound)..<(start + range.upperBound)
-    }
-
-    /// XXH64 of the whole file, read in windows that are released behind the hash.
-    var fileHash: UInt64 {
-        var hasher = XXH64()
-        forEachWindow(in: 0..<mapped.bytes.count, unit: 1) { _, bytes in hasher.update(bytes) }
-        return hasher.finalize()
     }
 
     /// The file offsets of `tensor`'s bytes.
@@ -106,9 +137,9 @@ final class StepFile: Sendable {
         var offset = 0
         repeat {
             let part = (range.lowerBound + offset)..<min(range.lowerBound + offset + window, range.upperBound)
-            defer { mapped.release(part) }
-            mapped.prefault(part)
-            try body(offset, mapped[part])
+            defer { release(part) }
+            prefault(part)
+            try body(offset, self[part])
             TestHooks.windowRead(of: path, end: part.upperBound)
             offset += window
         } while range.lowerBound + offset < range.upperBound

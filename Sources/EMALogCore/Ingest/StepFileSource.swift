@@ -3,15 +3,18 @@ import EMALogStore
 
 /// A step file as the store's `StepAppender` reads it: the bytes of the log's tensors (found by
 /// name: a file may list them in any order), its mapped pages faulted in and given back around
-/// each group of chunks.
+/// each group of chunks, and what the first read of them found (`StepDigest`), which every chunk
+/// the appender stores or predicts from is confirmed against.
 final class StepFileSource: StepSource {
     let file: StepFile
+    let digest: StepDigest
     /// The file's entry for each tensor of the log, in the log's order.
     private let entries: [TensorInfo]
 
     /// `file`'s tensors in the order of `tensors` (the tensor set was checked against the log's).
-    init(_ file: StepFile, tensors: [TensorRecord]) {
+    init(_ file: StepFile, digest: StepDigest, tensors: [TensorRecord]) {
         self.file = file
+        self.digest = digest
         let byName = Dictionary(file.header.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         entries = tensors.map { tensor in
             guard let entry = byName[tensor.name] else { preconditionFailure("\(file.path) has no tensor \(tensor.name)") }
@@ -30,4 +33,14 @@ final class StepFileSource: StepSource {
     func release(tensor index: Int, _ range: Range<Int>) { file.release(entries[index], range) }
 
     func checkUnchanged() throws { try file.checkUnchanged() }
+
+    func confirm(tensor index: Int, chunk: Int, checksum: UInt64) throws {
+        let name = entries[index].name
+        guard let expected = digest.chunkHashes[name], chunk < expected.count else {
+            preconditionFailure("\(file.path): no first-read hash of chunk \(chunk) of \(name)")
+        }
+        guard expected[chunk] != checksum else { return }
+        try file.checkUnchanged()  // a file rewritten or cut short says so in its own words
+        throw IngestError.bytesChanged(path: file.path, step: file.step, tensor: name, chunk: chunk, isFile: file.isFile)
+    }
 }

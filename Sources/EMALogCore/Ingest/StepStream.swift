@@ -27,6 +27,11 @@ struct StepStream {
     }
 
     let fd: Int32
+    /// What the stream comes from, in messages and each frame's source path ("stdin").
+    let source: String
+    /// Polled between records: once requested, the stream ends there (a record under way is read
+    /// whole first).
+    let stop: StopToken
     private var buffer = [UInt8](repeating: 0, count: 1 << 20)
     private var start = 0, end = 0
     /// Records read so far (the current one's number in messages).
@@ -36,11 +41,15 @@ struct StepStream {
     /// Longest metrics line accepted.
     static let maxLineLength = 16 << 20
 
-    init(fd: Int32) { self.fd = fd }
+    init(fd: Int32, source: String = "stdin", stop: StopToken) {
+        self.fd = fd
+        self.source = source
+        self.stop = stop
+    }
 
-    /// The next record, or nil at the end of the stream.
+    /// The next record, or nil at the end of the stream or once a stop was requested.
     mutating func next() throws -> Record? {
-        guard try fill(atLeast: 1) else { return nil }
+        guard !stop.requested, try fill(atLeast: 1, stoppable: true) else { return nil }
         count += 1
         let tag = buffer[start]
         start += 1
@@ -55,7 +64,7 @@ struct StepStream {
         }
     }
 
-    private var label: String { "stdin record \(count)" }
+    private var label: String { "\(source) record \(count)" }
 
     private mutating func frame() throws -> StepFile {
         var prefix = [UInt8](repeating: 0, count: 8)
@@ -78,12 +87,12 @@ struct StepStream {
             throw IngestError.badStream(record: count, detail: "a frame of \(total) bytes (its header's offsets), more than "
                 + "this machine's \(memory) bytes of memory; a frame is read into memory whole: write such steps as files")
         }
-        let mapped = try MappedFile(label: label, count: total) { bytes in
+        let frame = try FrameBuffer(label: label, count: total) { bytes in
             bytes.copyMemory(from: UnsafeRawBufferPointer(start: prefix, count: 8))
             headerBytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: bytes[8..<header.dataOffset]).copyMemory(from: $0) }
             try read(exactly: UnsafeMutableRawBufferPointer(rebasing: bytes[header.dataOffset...]), what: "the tensor data")
         }
-        return try StepFile(label: label, mapped: mapped, header: header, record: count)
+        return try StepFile(label: label, frame: frame, header: header, record: count)
     }
 
     /// An "F" record's path, up to its newline (at most 4096 bytes of UTF-8, no NUL).
@@ -128,7 +137,8 @@ struct StepStream {
 
     /// Makes at least `needed` unread bytes available in the buffer (growing it for a long line);
     /// false when the stream ends first.
-    private mutating func fill(atLeast needed: Int) throws -> Bool {
+    /// `stoppable`: a wait for more bytes ends (false) when a stop is requested.
+    private mutating func fill(atLeast needed: Int, stoppable: Bool = false) throws -> Bool {
         if end - start >= needed { return true }
         if start > 0 {
             buffer.withUnsafeMutableBytes { b in b.baseAddress!.copyMemory(from: b.baseAddress! + start, byteCount: end - start) }
@@ -137,8 +147,10 @@ struct StepStream {
         }
         if buffer.count < needed { buffer += [UInt8](repeating: 0, count: needed - buffer.count + (1 << 20)) }
         while end < needed {
-            let (fd, filled) = (self.fd, end)
-            let got = try buffer.withUnsafeMutableBytes { b in try Self.readSome(fd, into: b.baseAddress! + filled, count: b.count - filled) }
+            let (fd, filled, stop) = (self.fd, end, stoppable ? self.stop : nil)
+            let got = try buffer.withUnsafeMutableBytes { b in
+                try Self.readSome(fd, into: b.baseAddress! + filled, count: b.count - filled, stop: stop)
+            }
             if got == 0 { return false }
             end += got
         }
@@ -163,11 +175,22 @@ struct StepStream {
 }
 
 extension StepStream {
-    /// One read(2) of up to `count` bytes (retried on EINTR): how many came, 0 at the end.
-    fileprivate static func readSome(_ fd: Int32, into destination: UnsafeMutableRawPointer, count: Int) throws -> Int {
+    /// One read(2) of up to `count` bytes (retried on EINTR): how many came, 0 at the end, or 0
+    /// when `stop` is requested while it waits.
+    fileprivate static func readSome(_ fd: Int32, into destination: UnsafeMutableRawPointer, count: Int,
+                                     stop: StopToken? = nil) throws -> Int {
         while true {
+            if let stop {
+                // Waiting for the next record: look at the stop request at least every 100 ms (a
+                // signal also ends the wait at once, as EINTR).
+                var watched = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let ready = poll(&watched, 1, 100)
+                if stop.requested { return 0 }
+                if ready == 0 || (ready < 0 && errno == EINTR) { continue }
+            }
             let got = systemRead(fd, destination, count)
             if got >= 0 { return got }
+            if errno == EINTR, stop?.requested == true { return 0 }
             if errno != EINTR { throw IngestError.unreadable(path: "stdin", reason: String(cString: strerror(errno))) }
         }
     }

@@ -5,29 +5,48 @@ import Darwin
 #endif
 import Synchronization
 
-/// SIGINT/SIGTERM turned into a flag that long loops poll between steps, so a step in progress
-/// always commits whole.
-public enum StopSignal {
-    private static let flag = Atomic<Bool>(false)
+/// A request to stop, polled by long loops between steps, so a step in progress always commits
+/// whole. An ingest polls the token of its request: `StopToken.signals` (SIGINT/SIGTERM, once
+/// `StopSignal.install()` ran) by default, or a token of its own that its caller sets (tests, a
+/// library user stopping one ingest among several).
+public final class StopToken: Sendable {
+    private let flag = Atomic<Bool>(false)
 
+    public init() {}
+
+    /// True once a stop was requested.
+    public var requested: Bool { flag.load(ordering: .relaxed) }
+
+    /// Requests a stop.
+    public func request() { flag.store(true, ordering: .relaxed) }
+
+    /// The process's token, set by SIGINT and SIGTERM once `StopSignal.install()` ran.
+    public static let signals = StopToken()
+}
+
+/// SIGINT/SIGTERM turned into a request on `StopToken.signals`.
+public enum StopSignal {
     /// Installs the handlers (idempotent) and unblocks both signals: a parent may have started us
     /// with them blocked (a spawned child inherits its parent thread's mask).
+    ///
+    /// Without SA_RESTART: a read(2) waiting for input returns EINTR at the signal, so `ingest -`
+    /// waiting for its next record notices the stop (a read inside a record goes on with it).
     public static func install() {
-        signal(SIGINT) { _ in StopSignal.flag.store(true, ordering: .relaxed) }
-        signal(SIGTERM) { _ in StopSignal.flag.store(true, ordering: .relaxed) }
+        for signal in [SIGINT, SIGTERM] {
+            var action = sigaction()
+            #if canImport(Glibc)
+            action.__sigaction_handler.sa_handler = { _ in StopToken.signals.request() }
+            #else
+            action.__sigaction_u.__sa_handler = { _ in StopToken.signals.request() }
+            #endif
+            sigemptyset(&action.sa_mask)
+            action.sa_flags = 0
+            sigaction(signal, &action, nil)
+        }
         var set = sigset_t()
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
-
-    /// True once a stop was requested.
-    public static var requested: Bool { flag.load(ordering: .relaxed) }
-
-    /// Requests a stop (tests).
-    public static func request() { flag.store(true, ordering: .relaxed) }
-
-    /// Clears the flag (tests).
-    public static func reset() { flag.store(false, ordering: .relaxed) }
 }

@@ -17,6 +17,11 @@ public protocol StepSource: AnyObject {
     /// Throws when the bytes changed since they were read (a file truncated or rewritten
     /// meanwhile): nothing read from them may commit.
     func checkUnchanged() throws
+    /// The encoder read chunk `chunk` of tensor `tensors[index]` (to store it, or to predict the
+    /// next step's chunk from it) and found XXH64 `checksum`. Throws when that differs from what
+    /// the source's first read of these bytes found: they changed in between (memory discarded or
+    /// reused, a file rewritten in place), and nothing derived from them may commit.
+    func confirm(tensor index: Int, chunk: Int, checksum: UInt64) throws
 }
 
 /// Stores raw steps in the log's format: each tensor cut into chunks (`ChunkLayout`), each chunk a
@@ -65,25 +70,30 @@ public final class StepAppender {
     /// Appends a step whose transaction needs nothing else: its chunks are encoded whole here, then
     /// its record and chunks are written on the writer queue, in order after the write before,
     /// while the caller prepares the next step. A failure of that write is thrown by the next
-    /// `waitForPendingWrite()`.
-    public func appendPipelined(_ record: StepRecord, _ source: any StepSource, tensors: [TensorRecord]) throws {
+    /// `waitForPendingWrite()`. `also` writes more in the same transaction (it runs on the writer
+    /// queue, after the chunks).
+    public func appendPipelined(_ record: StepRecord, _ source: any StepSource, tensors: [TensorRecord],
+                                also: (@Sendable (any LogWriter) throws -> Void)? = nil) throws {
         let predecessors = self.predecessors
         let encoded = try withBytes(of: [source] + predecessors, tensors) { buffers in
             let runs = tensors.indices.map { k in
-                ChunkRun(tensor: tensors[k], chunks: 0..<store.layout.count(of: tensors[k].byteCount), bytes: buffers[0][k],
-                         predecessors: buffers.dropFirst().map { $0[k] })
+                ChunkRun(tensor: tensors[k], index: k, chunks: 0..<store.layout.count(of: tensors[k].byteCount),
+                         bytes: buffers[0][k], predecessors: buffers.dropFirst().map { $0[k] })
             }
             for (k, run) in runs.enumerated() { willRead(k, run, [source] + predecessors) }
             return StepEncoder.encode(runs, layout: store.layout)
         }
         try checkUnchanged(source, predecessors)
+        try encoded.confirm(against: [source] + predecessors)
         try awaitPending()
         let pending = PendingWrite()
         pending.group.enter()
         writer.async { [store] in
             pending.finish(Result { try store.write { w in
                 try w.insertStep(record)
-                return try encoded.insert(step: record.step, into: w)
+                let stored = try encoded.insert(step: record.step, into: w)
+                try also?(w)
+                return stored
             } })
         }
         pendingWrite = pending
@@ -186,7 +196,9 @@ public final class StepAppender {
             func flush() throws {
                 guard !group.isEmpty else { return }
                 for (k, run) in group { willRead(k, run, sources) }
-                stored += try StepEncoder.encode(group.map(\.run), layout: layout).insert(step: step, into: w)
+                let encoded = StepEncoder.encode(group.map(\.run), layout: layout)
+                try encoded.confirm(against: sources)
+                stored += try encoded.insert(step: step, into: w)
                 for (k, run) in group {
                     let span = layout.span(run.chunks, of: run.bytes.count)
                     for s in sources { s.release(tensor: k, span) }
@@ -200,7 +212,7 @@ public final class StepAppender {
                 var start = 0
                 while start < count {
                     let end = min(count, start + perGroup)
-                    group.append((k, ChunkRun(tensor: tensor, chunks: start..<end, bytes: buffers[0][k],
+                    group.append((k, ChunkRun(tensor: tensor, index: k, chunks: start..<end, bytes: buffers[0][k],
                                               predecessors: buffers.dropFirst().map { $0[k] })))
                     groupBytes += layout.span(start..<end, of: tensor.byteCount).count
                     if groupBytes >= perGroup * layout.chunkBytes { try flush() }

@@ -49,10 +49,13 @@ final class EncodingJobs: @unchecked Sendable {
             let run = runs[job.run]
             coder.threads = segmentThreads(chunk: job.range.count, total: totalBytes)
             let chunk = UnsafeRawBufferPointer(rebasing: run.bytes[job.range])
-            let (codec, payload) = coder.encode(chunk, dtype: run.tensor.dtype,
-                                                predecessors: run.predecessors.map { UnsafeRawBufferPointer(rebasing: $0[job.range]) })
+            let predecessors = run.predecessors.map { UnsafeRawBufferPointer(rebasing: $0[job.range]) }
+            let (codec, payload) = coder.encode(chunk, dtype: run.tensor.dtype, predecessors: predecessors)
             let header = ChunkHeader(index: job.index, codec: codec, rawSize: job.range.count, checksum: XXH64.hash(chunk))
-            slots[order[k]] = EncodedStep.Chunk(tensorID: run.tensor.id, header: header, payload: payload)
+            // What each predecessor held when it was read, confirmed by its source like the chunk.
+            let predecessorChecksums = codec.predecessors == 0 ? [] : predecessors.prefix(codec.predecessors).map { XXH64.hash($0) }
+            slots[order[k]] = EncodedStep.Chunk(tensorID: run.tensor.id, tensorIndex: run.index, header: header, payload: payload,
+                                                predecessorChecksums: predecessorChecksums)
         }
     }
 

@@ -6,6 +6,8 @@ import Foundation
 /// steps it is predicted from (newest first); only chunks `chunks` of them are read.
 struct ChunkRun {
     var tensor: TensorRecord
+    /// The tensor's index in the step's sources (`StepSource.confirm`).
+    var index: Int
     var chunks: Range<Int>
     var bytes: UnsafeRawBufferPointer
     var predecessors: [UnsafeRawBufferPointer]
@@ -16,14 +18,29 @@ struct ChunkRun {
 struct EncodedStep: Sendable {
     struct Chunk: Sendable {
         var tensorID: Int64
+        /// The tensor's index in the step's sources.
+        var tensorIndex: Int
         var header: ChunkHeader
         var payload: [UInt8]
+        /// XXH64 of the same chunk of each predecessor, as the encoder read it (newest first).
+        var predecessorChecksums: [UInt64]
     }
 
     var chunks: [Chunk]
 
     /// Bytes the payloads take.
     var storedBytes: Int { chunks.reduce(0) { $0 + $1.payload.count } }
+
+    /// Confirms with each source what the encoder read from it: `sources[0]` the step (each
+    /// chunk's checksum), then its predecessors. Throws the first source's refusal.
+    func confirm(against sources: [any StepSource]) throws {
+        for chunk in chunks {
+            try sources[0].confirm(tensor: chunk.tensorIndex, chunk: chunk.header.index, checksum: chunk.header.checksum)
+            for (p, checksum) in chunk.predecessorChecksums.enumerated() {
+                try sources[p + 1].confirm(tensor: chunk.tensorIndex, chunk: chunk.header.index, checksum: checksum)
+            }
+        }
+    }
 
     /// Stores the chunks as chunks of raw step `step`; returns the bytes stored.
     func insert(step: Int, into w: any LogWriter) throws -> Int {

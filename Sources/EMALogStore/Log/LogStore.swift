@@ -138,7 +138,15 @@ public protocol LogWriter: LogReader {
     func updateChunk(index: Int, tensorID: Int64, step: Int, codec: Codec, payload: [UInt8]) throws
     /// Ids of `names`, adding the keys not yet stored.
     func metricKeyIDs(for names: some Sequence<String>) throws -> [String: Int64]
+    /// Stores values; the same value again is a no-op, a different one is handled as `onConflict` says.
+    func insertMetrics(_ values: [MetricValue], onConflict: MetricConflictPolicy, keyName: (Int64) -> String) throws
+        -> MetricsWriteResult
+}
+
+extension LogWriter {
     /// Stores values; the same value again is a no-op, a different one throws `MetricConflict`
     /// unless `replace`.
-    func insertMetrics(_ values: [MetricValue], replace: Bool, keyName: (Int64) -> String) throws -> MetricsWriteResult
+    public func insertMetrics(_ values: [MetricValue], replace: Bool, keyName: (Int64) -> String) throws -> MetricsWriteResult {
+        try insertMetrics(values, onConflict: MetricConflictPolicy(replace: replace), keyName: keyName)
+    }
 }

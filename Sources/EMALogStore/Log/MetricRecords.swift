@@ -27,5 +27,20 @@ public struct MetricsWriteResult: Sendable, Equatable {
     public var inserted = 0
     public var unchanged = 0
     public var replaced = 0
+    /// Values that differ from a stored one, not stored (`MetricConflictPolicy.keepStored`).
+    public var kept: [MetricConflict] = []
     public init() {}
+}
+
+/// What storing a metric value does when the log holds another value for its step and key.
+public enum MetricConflictPolicy: Sendable, Equatable {
+    /// Throw `MetricConflict` (nothing of the write commits).
+    case refuse
+    /// Overwrite the stored value.
+    case replace
+    /// Keep the stored value and report the new one in `MetricsWriteResult.kept`.
+    case keepStored
+
+    /// `.replace` when `replace`, else `.refuse`.
+    public init(replace: Bool) { self = replace ? .replace : .refuse }
 }

@@ -93,7 +93,8 @@ extension SQLiteWriter {
     /// block (a new one each `MetricBlock.capacity` values), or merged into the block that holds
     /// their steps (split in two past twice the capacity); one row written per block touched.
     /// A value a schema-1/2 ingest stored as a row stays there.
-    func insertMetrics(_ values: [MetricValue], replace: Bool, keyName: (Int64) -> String) throws -> MetricsWriteResult {
+    func insertMetrics(_ values: [MetricValue], onConflict: MetricConflictPolicy, keyName: (Int64) -> String) throws
+        -> MetricsWriteResult {
         var result = MetricsWriteResult()
         let legacy = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM metrics)") ?? false
         var order: [Int64] = []
@@ -110,7 +111,9 @@ extension SQLiteWriter {
             }
             var current: (block: MetricBlock, lower: Int, upper: Int)?
             for (step, value) in points {
-                if legacy, try legacyMetric(step: step, key: key, value: value, replace: replace, keyName: keyName, &result) { continue }
+                if legacy, try legacyMetric(step: step, key: key, value: value, onConflict: onConflict, keyName: keyName, &result) {
+                    continue
+                }
                 if let c = current, c.lower <= step, step < c.upper {} else {
                     if let c = current { try save(c.block) }
                     current = try metricBlock(key: key, holding: step)
@@ -124,7 +127,12 @@ extension SQLiteWriter {
                 if found {
                     let stored = current!.block.values[position]
                     if MetricValue.sameValue(stored, value) { result.unchanged += 1; continue }
-                    guard replace else { throw MetricConflict(step: step, key: keyName(key), stored: stored, new: value) }
+                    let conflict = MetricConflict(step: step, key: keyName(key), stored: stored, new: value)
+                    switch onConflict {
+                    case .refuse: throw conflict
+                    case .keepStored: result.kept.append(conflict); continue
+                    case .replace: break
+                    }
                     current!.block.values[position] = value
                     result.replaced += 1
                 } else {
@@ -186,14 +194,19 @@ extension SQLiteWriter {
 
     /// A value at (step, key) that a schema-1/2 ingest stored as a row: compared, or replaced, there.
     /// False when there is none.
-    private func legacyMetric(step: Int, key: Int64, value: Double, replace: Bool, keyName: (Int64) -> String,
+    private func legacyMetric(step: Int, key: Int64, value: Double, onConflict: MetricConflictPolicy, keyName: (Int64) -> String,
                               _ result: inout MetricsWriteResult) throws -> Bool {
         guard let row = try Row.fetchOne(db, sql: "SELECT value FROM metrics WHERE step = ? AND key_id = ?", arguments: [step, key]) else {
             return false
         }
         let stored: Double = (try row.decode(atIndex: 0) as Double?) ?? .nan
         if MetricValue.sameValue(stored, value) { result.unchanged += 1; return true }
-        guard replace else { throw MetricConflict(step: step, key: keyName(key), stored: stored, new: value) }
+        let conflict = MetricConflict(step: step, key: keyName(key), stored: stored, new: value)
+        switch onConflict {
+        case .refuse: throw conflict
+        case .keepStored: result.kept.append(conflict); return true
+        case .replace: break
+        }
         try db.execute(sql: "UPDATE metrics SET value = ? WHERE step = ? AND key_id = ?", arguments: [value.isNaN ? nil : value, step, key])
         result.replaced += 1
         return true

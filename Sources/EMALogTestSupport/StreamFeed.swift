@@ -1,0 +1,47 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EMALogCore
+import Foundation
+
+/// Runs an `ingest -` in this process, its records written to a pipe by a thread of their own.
+public enum StreamFeed {
+    /// Runs `request` (its inputs `-`) with `records` written to its stream, which is closed after
+    /// them unless `keepOpen` (then closed when the ingest returns).
+    public static func ingest(_ request: IngestRequest, records: [[UInt8]], keepOpen: Bool = false,
+                              observer: any ProgressObserver = SilentObserver()) throws -> IngestReport {
+        signal(SIGPIPE, SIG_IGN)  // an ingest that stops early makes the writer's next write fail, not kill the tests
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) }
+        var request = request
+        request.inputs = ["-"]
+        request.streamDescriptor = fds[0]
+        let writer = Thread { [fds] in
+            for record in records {
+                record.withUnsafeBytes { bytes in
+                    var done = 0
+                    while done < bytes.count {
+                        let n = write(fds[1], bytes.baseAddress! + done, bytes.count - done)
+                        if n <= 0 { break }
+                        done += n
+                    }
+                }
+            }
+            if !keepOpen { close(fds[1]) }
+        }
+        writer.start()
+        defer {
+            close(fds[0])
+            if keepOpen { close(fds[1]) }
+        }
+        return try Ingest.run(request, observer: observer)
+    }
+
+    /// An "S" record: the safetensors file `bytes`.
+    public static func frame(_ bytes: [UInt8]) -> [UInt8] { [UInt8(ascii: "S")] + bytes }
+
+    /// An "M" record: one metrics line.
+    public static func metrics(_ line: String) -> [UInt8] { Array("M\(line)\n".utf8) }
+}
