@@ -68,7 +68,7 @@ public enum RunPush {
         // killed a moment ago may still hold it until its server process sees the connection
         // gone (after the statement it runs), so the lock is waited for, a while.
         var locked = false
-        for attempt in 0..<Self.lockAttempts {
+        for _ in 0..<Self.lockAttempts {
             locked = try connection.row("SELECT pg_try_advisory_lock(\(Int32(0x656D61)), hashtext(\(name)))", "lock the run") {
                 try $0.decode(Bool.self)
             } ?? false
@@ -84,7 +84,7 @@ public enum RunPush {
         let work = try plan.work(against: remote)
         report.replacedSteps = work.replaced.count
         if !work.staleSnapshots.isEmpty {
-            try connection.transaction {
+            _ = try connection.transaction {
                 try connection.query("""
                     DELETE FROM run_snapshots WHERE run_id = \(runID) AND id = ANY(\(work.staleSnapshots))
                     """, "delete stale snapshots")

@@ -296,7 +296,7 @@ final class ServerReader: LogReader {
     /// A chunk row with its body, validated; `step` comes first when `withStep`.
     private func storedChunk(_ row: PostgresRow, owner: ChunkOwner?, tensor: TensorRecord) throws -> StoredChunk {
         var owner = owner
-        var columns = row.makeRandomAccess()
+        let columns = row.makeRandomAccess()
         var first = 0
         if owner == nil {
             let step = try columns[0].decode(Int.self)

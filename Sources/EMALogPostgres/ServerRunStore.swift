@@ -56,11 +56,11 @@ public final class ServerRunStore: LogStore, @unchecked Sendable {
 
     /// The run's stored bytes as its last push counted them (chunk bodies shared with other
     /// runs are counted in each).
-    public func storedSize() -> StoredSize {
+    public func storedSize() throws -> StoredSize {
         lock.lock()
         defer { lock.unlock() }
-        let bytes = try? connection.row("SELECT stored_bytes FROM runs WHERE id = \(runID)", "read the run") { try $0.decode(Int.self) }
-        return StoredSize(main: (bytes ?? 0) ?? 0, pending: 0)
+        let bytes = try connection.row("SELECT stored_bytes FROM runs WHERE id = \(runID)", "read the run") { try $0.decode(Int.self) }
+        return StoredSize(main: bytes ?? 0, pending: 0)
     }
 
     public func close() throws(StoreError) { connection.close() }

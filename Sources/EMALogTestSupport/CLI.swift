@@ -12,7 +12,7 @@ public enum CLI {
         return url.appendingPathComponent("emalog").path
     }
 
-    public struct Result {
+    public struct Result: Sendable {
         public var status: Int32
         public var stdout: String
         public var stderr: String

@@ -54,7 +54,7 @@ enum PictureBench {
         var curve: MetricCurve?
         let read = try Measure.seconds { curve = try log.metricCurves(keys: ["loss"])[0] }
         var svg = ""
-        let draw = try Measure.seconds {
+        let draw = Measure.seconds {
             let panels = Plots.metrics([("bench", [curve!])], smoothing: 0.9, logY: false)
             svg = Chart(panels: panels).svgDocument()
         }

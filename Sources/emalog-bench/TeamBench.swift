@@ -108,10 +108,10 @@ enum TeamBench {
         // A shadow 5 steps past a snapshot: the server against the local log, whole process.
         let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("emalog").path
         let at = String(min(steps, 15))
-        let localShadow = try Measure.seconds {
+        let localShadow = Measure.seconds {
             _ = shell([binary, "shadow", "--db", db, "--ema", "0.999", "--step", at, "-o", folder + "/local.safetensors"])
         }
-        let serverShadow = try Measure.seconds {
+        let serverShadow = Measure.seconds {
             _ = shell([binary, "shadow", "--db", url, "--run", "bench", "--ema", "0.999", "--step", at, "-o", folder + "/server.safetensors"])
         }
         let same = FileManager.default.contentsEqual(atPath: folder + "/local.safetensors", andPath: folder + "/server.safetensors")
@@ -153,7 +153,7 @@ enum TeamBench {
         let equal = try localLog.metrics(keys: ["k3"], from: 20_000, to: 29_999) == serverLog.metrics(keys: ["k3"], from: 20_000, to: 29_999)
         print(String(format: "a 10k-point history of one key, local log (in process)          %7.2f ms  1.00x", l * 1e3))
         print(String(format: "the same from the server (in process; equal: %@)               %7.2f ms  %.2fx", equal ? "yes" : "NO", s * 1e3, s / l))
-        let whole = try Measure.seconds {
+        let whole = Measure.seconds {
             _ = shell([binary, "metrics", "--db", url, "--run", "metrics", "--key", "k3", "--from", "20000", "--to", "29999", "--format", "csv"])
         }
         print(String(format: "the same as a whole emalog metrics process                      %7.2f ms", whole * 1e3))

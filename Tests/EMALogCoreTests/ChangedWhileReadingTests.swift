@@ -132,4 +132,21 @@ import Testing
         #expect("\(error)".contains("changed between the step's first read and its storing; nothing of the step was stored"))
         #expect(try LogDump.dump(db) == before, "the log changed")
     }
+
+    /// `--remove-ingested` deletes only what was read: a file renamed over the step file while it
+    /// was read (its old content is what got stored) stays, and the report says why.
+    @Test func aFileRenamedOverTheStepDuringItsReadIsNotDeleted() throws {
+        try Goldens.ingest(db, [try stepFile(1)], tracks: ["0.9"])
+        let path = try stepFile(2)
+        let newer = try stepFile(3, name: "newer")
+        TestHooks.onWindowRead(of: path) { _ in _ = rename(newer, path) }
+        defer { TestHooks.remove(path) }
+        var request = IngestRequest(logPath: db, inputs: [path])
+        request.removeIngested = true
+        let report = try Ingest.run(request)
+        #expect(report.stepsAdded == 1 && report.filesRemoved == 0)
+        #expect(report.removalFailures == ["\(path): kept: it was replaced or changed after it was read"])
+        #expect(FileManager.default.fileExists(atPath: path))
+        #expect(try StepFile(path: path).step == 3)  // the file renamed over it, never read, is still there
+    }
 }

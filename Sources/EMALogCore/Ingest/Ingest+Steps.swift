@@ -148,7 +148,7 @@ extension Ingest {
             if let written { pendingMetrics.append(written) }
             // It returns once the step before has committed (it waits for that write first).
             removeCommittedFile()
-            if removes(file) { fileBeingWritten = file.path }
+            if removes(file) { fileBeingWritten = file }
         } else {
             try waitForPendingWrite()
             let isFirst = tensors.isEmpty
@@ -230,9 +230,9 @@ extension Ingest {
 
     /// With `--remove-ingested`, deletes the file of the pipelined step that has now committed.
     private func removeCommittedFile() {
-        if let path = fileBeingWritten {
+        if let file = fileBeingWritten {
             fileBeingWritten = nil
-            remove(path)
+            remove(file)
         }
     }
 
@@ -240,15 +240,21 @@ extension Ingest {
     /// may still be mapped as the next step's predecessor: unlinking leaves the mapping and its
     /// fstat checks as they were. A file that cannot be deleted is reported, not an error.
     func removeIfRequested(_ file: StepFile) {
-        if removes(file) { remove(file.path) }
+        if removes(file) { remove(file) }
     }
 
     /// Whether `--remove-ingested` deletes `file` once its step is held (a frame has no file).
     private func removes(_ file: StepFile) -> Bool { request.removeIngested && file.isFile }
 
-    private func remove(_ path: String) {
-        if unlink(path) == 0 { report.filesRemoved += 1 } else {
-            report.removalFailures.append("\(path): \(String(cString: strerror(errno)))")
+    /// Deletes `file` when the file at its path is still the one read (a file renamed over it or
+    /// rewritten since was never read: it stays, reported).
+    private func remove(_ file: StepFile) {
+        guard file.isStillAtItsPath else {
+            report.removalFailures.append("\(file.path): kept: it was replaced or changed after it was read")
+            return
+        }
+        if unlink(file.path) == 0 { report.filesRemoved += 1 } else {
+            report.removalFailures.append("\(file.path): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -20,7 +20,7 @@ public final class Ingest {
     /// Metrics written in the transaction of the pipelined step (their outcome, once it committed).
     var pendingMetrics: [PendingMetrics] = []
     /// With `--remove-ingested`: the file of the pipelined step whose write may not have committed yet.
-    var fileBeingWritten: String?
+    var fileBeingWritten: StepFile?
 
     /// The log's tensor set (empty before its first step), by name.
     var tensors: [TensorRecord] = []

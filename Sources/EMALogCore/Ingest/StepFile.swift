@@ -72,6 +72,15 @@ final class StepFile: Sendable {
         backing = .frame(frame)
     }
 
+    /// Whether the file at `path` is still the one read, unchanged (the same inode, size and
+    /// modification time): what `--remove-ingested` may delete. A frame has no file.
+    var isStillAtItsPath: Bool {
+        guard case let .file(mapped) = backing else { return false }
+        var info = stat()
+        guard stat(path, &info) == 0, FileIdentity(info) == mapped.identity else { return false }
+        return mapped.change() == nil
+    }
+
     /// Throws `IngestError.changedWhileReading` when the file was truncated or written to since it
     /// was opened: what was read from it may be zeros or a mix of two versions. A frame never changes.
     func checkUnchanged() throws(IngestError) {

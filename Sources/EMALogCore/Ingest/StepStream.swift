@@ -88,7 +88,7 @@ struct StepStream {
                 + "this machine's \(memory) bytes of memory; a frame is read into memory whole: write such steps as files")
         }
         let frame = try FrameBuffer(label: label, count: total) { bytes in
-            bytes.copyMemory(from: UnsafeRawBufferPointer(start: prefix, count: 8))
+            prefix.withUnsafeBytes { bytes.copyMemory(from: $0) }
             headerBytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: bytes[8..<header.dataOffset]).copyMemory(from: $0) }
             try read(exactly: UnsafeMutableRawBufferPointer(rebasing: bytes[header.dataOffset...]), what: "the tensor data")
         }

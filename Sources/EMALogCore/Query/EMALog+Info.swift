@@ -50,7 +50,7 @@ extension EMALog {
     /// Summarises the log; first moves the WAL into the file when the log is writable, so sizes are final.
     public func info() throws -> LogInfo {
         try requireOneLog("info")
-        let size = store.storedSize()
+        let size = try store.storedSize()
         return try store.read { r in
             let summary = try r.summary()
             let tensors = try r.tensors()

@@ -93,7 +93,7 @@ extension EMALog {
         let outputs = full.enumerated().map { i, tensor in
             OutputTensor(layout: tensor.layout) { emit in
                 for (rank, tensors) in zip(ranks, perRank).prefix(tensor.shape.isEmpty ? 1 : ranks.count) {
-                    try rank.store.read { r in try r.forEachChunk(of: tensors[i], in: .step(written)) { _, bytes in try emit(bytes) } }
+                    _ = try rank.store.read { r in try r.forEachChunk(of: tensors[i], in: .step(written)) { _, bytes in try emit(bytes) } }
                 }
             }
         }

@@ -31,7 +31,7 @@ public protocol LogStore: AnyObject, Sendable {
     func write<T>(_ body: (any LogWriter) throws -> T) throws -> T
     /// The bytes the log takes where it is stored (after moving pending writes into place when
     /// that is possible without disturbing a writer).
-    func storedSize() -> StoredSize
+    func storedSize() throws -> StoredSize
     /// Ends the store's use; a store opened for an ingest also releases the ingest lock.
     func close() throws(StoreError)
 }

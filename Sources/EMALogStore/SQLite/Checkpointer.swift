@@ -24,8 +24,17 @@ final class Checkpointer: @unchecked Sendable {
     private var overBound = false, writerWaiting = false, stopping = false, finished = false
     static let interval: TimeInterval = 0.01
 
+    /// This checkpointer's connection counted as a user of the log file (`LogFileUsers`).
+    private let user: LogFileUsers.Key?
+
     init(path: String, walBoundBytes: Int) throws {
-        queue = try DatabaseQueue(path: path, configuration: SQLiteLogStore.configuration(busySeconds: 1))
+        user = LogFileUsers.enter(path)
+        do {
+            queue = try DatabaseQueue(path: path, configuration: SQLiteLogStore.configuration(busySeconds: 1))
+        } catch {
+            LogFileUsers.leave(user)
+            throw error
+        }
         let pageSize = try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } ?? 4096
         walBoundFrames = max(1, walBoundBytes / max(pageSize, 512))
         Thread.detachNewThread { [self] in run() }
@@ -50,6 +59,7 @@ final class Checkpointer: @unchecked Sendable {
         // Closed before `finished`: the writer's connection must close last, so that it copies
         // the whole WAL and removes it.
         try? queue.close()
+        LogFileUsers.leave(user)
         finished = true
         condition.broadcast()
         condition.unlock()

@@ -35,6 +35,8 @@ public final class SQLiteLogStore: LogStore {
     private let lock: IngestLock?
     /// For a log this store created for an ingest: removed again on close when no ingest was recorded.
     private let created: Bool
+    /// This store's connections counted as users of the log file (`LogFileUsers`).
+    private let user: LogFileUsers.Key?
 
     private init(path: String, queue: DatabaseQueue, chunkBytes: Int, checkpointer: Checkpointer? = nil,
                  tidyOnClose: Bool = false, unreadable: [String] = [], lock: IngestLock? = nil, created: Bool = false) {
@@ -46,6 +48,7 @@ public final class SQLiteLogStore: LogStore {
         self.unreadable = unreadable
         self.lock = lock
         self.created = created
+        user = LogFileUsers.enter(path)
     }
 
     deinit { try? close() }
@@ -360,7 +363,9 @@ public final class SQLiteLogStore: LogStore {
         checkpointer?.stop()
         // Only a log known to hold no ingest is removed (a failed read keeps it).
         let discard = created && (try? queue.read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM ingests)") }) == false
+        // A connection that failed to close stays counted: the lock's descriptor then waits for it.
         do { try queue.close() } catch { throw StoreError.wrap(error, path: path) }
+        LogFileUsers.leave(user)
         if discard { Self.removeFiles(path) }
         lock?.release()
         if tidyOnClose { Self.removeReaderFiles(path) }
@@ -393,6 +398,8 @@ extension SQLiteLogStore {
     public static func checkpoint(at path: String) throws {
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         guard access(path, W_OK) == 0, access(folder, W_OK) == 0 else { return }
+        let user = LogFileUsers.enter(path)
+        defer { LogFileUsers.leave(user) }
         let queue = try DatabaseQueue(path: path, configuration: configuration(busySeconds: 1))
         try queue.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
         try queue.close()
