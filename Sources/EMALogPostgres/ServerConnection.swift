@@ -3,16 +3,24 @@ import Logging
 import NIOCore
 import NIOPosix
 import PostgresNIO
+import Synchronization
 
 /// One connection to a team store, used synchronously: every call waits for its result on the
 /// calling thread (never an event loop thread), like the SQLite backend's calls.
 ///
+/// Every wait is bounded: by `url.timeout` (no answer: the connection is closed and the call is
+/// a `StoreError.server`), and by the connection itself (a server that stops or restarts closes
+/// it, which ends the wait at once). After either, every later call fails at once.
+///
 /// `@unchecked Sendable`: `PostgresConnection` is itself Sendable and serialises its queries;
-/// this wrapper adds only immutable state.
+/// the wrapper's one mutable state, the wait in progress, is behind a `Mutex`.
 final class ServerConnection: @unchecked Sendable {
     let url: ServerURL
     private let connection: PostgresConnection
     private static let logger = Logger(label: "emalog.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+    /// Ends the wait in progress with the reason given (set while a call waits), and why the
+    /// connection is no longer usable (once it is not).
+    private let state = Mutex<(endWait: (@Sendable (String) -> Void)?, broken: String?)>((nil, nil))
 
     /// Connects to `url` (no TLS: a loopback or private-network server; the seam for TLS is here).
     init(_ url: ServerURL) throws(StoreError) {
@@ -20,24 +28,69 @@ final class ServerConnection: @unchecked Sendable {
         let configuration = PostgresConnection.Configuration(
             host: url.host, port: url.port, username: url.user, password: url.password, database: url.database,
             tls: .disable)
-        do {
-            connection = try PostgresConnection.connect(
-                on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: Self.logger
-            ).wait()
-        } catch {
-            throw .server(address: url.description, action: "connect", message: Self.describe(error))
-        }
+        let connecting = PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 1, logger: Self.logger)
+        connection = try Self.bounded(connecting, seconds: url.timeout, address: url.description, action: "connect")
+        connection.closeFuture.whenComplete { [weak self] _ in self?.connectionClosed() }
     }
 
-    deinit { try? connection.close().wait() }
+    /// The connection closed (the server stopped or restarted, or a timeout closed it): the wait in
+    /// progress ends now, and later calls fail at once.
+    private func connectionClosed() {
+        let reason = "the server closed the connection (stopped or restarted?)"
+        let endWait = state.withLock { state in
+            if state.broken == nil { state.broken = reason }
+            return state.endWait
+        }
+        endWait?(reason)
+    }
+
+    deinit { close() }
 
     /// Runs `query`; returns its rows.
     @discardableResult
     func query(_ query: PostgresQuery, _ action: String) throws(StoreError) -> [PostgresRow] {
+        try wait(action) { connection.query(query, logger: Self.logger).map { Array($0.rows) } }
+    }
+
+    /// Starts `call` and waits for its result, at most `url.timeout` seconds, and no longer than
+    /// the connection lasts.
+    private func wait<T: Sendable>(_ action: String, _ call: () -> EventLoopFuture<T>) throws(StoreError) -> T {
+        if let broken = state.withLock({ $0.broken }) {
+            throw .server(address: url.description, action: action, message: broken + "; nothing more was sent")
+        }
+        let future = call()
+        let promise = future.eventLoop.makePromise(of: T.self)
+        future.cascade(to: promise)
+        state.withLock { $0.endWait = { reason in promise.fail(ServerWaitEnded(reason: reason)) } }
+        defer { state.withLock { $0.endWait = nil } }
+        if connection.isClosed { promise.fail(ServerWaitEnded(reason: "the server closed the connection (stopped or restarted?)")) }
+        return try Self.bounded(promise.futureResult, seconds: url.timeout, address: url.description, action: action) { [self] reason in
+            // No answer in time: this connection may still be busy with the call; it is not used again.
+            state.withLock { $0.broken = reason }
+            let _: EventLoopFuture<Void> = connection.close()
+        }
+    }
+
+    /// `future`'s result, waited for at most `seconds`; `onTimeout` runs when it is not there by then.
+    private static func bounded<T: Sendable>(_ future: EventLoopFuture<T>, seconds: Double, address: String, action: String,
+                                            onTimeout: @escaping @Sendable (String) -> Void = { _ in }) throws(StoreError) -> T {
+        let promise = future.eventLoop.makePromise(of: T.self)
+        future.cascade(to: promise)
+        let reason = "no answer within \(seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)) s"
+        let deadline = future.eventLoop.scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
+            promise.fail(ServerWaitEnded(reason: reason))
+            onTimeout(reason)
+        }
+        defer { deadline.cancel() }
         do {
-            return Array(try connection.query(query, logger: Self.logger).wait().rows)
+            return try promise.futureResult.wait()
+        } catch let ended as ServerWaitEnded {
+            throw .server(address: address, action: action, message: ended.reason
+                + " (a server stopped, restarted, unreachable or blocked; a longer wait: ?timeout=SECONDS in the address "
+                + "or EMALOG_SERVER_TIMEOUT=SECONDS)")
         } catch {
-            throw .server(address: url.description, action: action, message: Self.describe(error))
+            throw .server(address: address, action: action, message: describe(error))
         }
     }
 
@@ -79,7 +132,10 @@ final class ServerConnection: @unchecked Sendable {
         return result
     }
 
-    func close() { try? connection.close().wait() }
+    /// Closes the connection, waiting a moment at most.
+    func close() {
+        _ = try? Self.bounded(connection.close(), seconds: min(url.timeout, 5), address: url.description, action: "close")
+    }
 
     /// The server's message (its SQLSTATE and text) or the connection failure, without noise.
     static func describe(_ error: any Error) -> String {
@@ -92,4 +148,9 @@ final class ServerConnection: @unchecked Sendable {
         }
         return "\(error)"
     }
+}
+
+/// Why a wait for the server ended without its answer.
+private struct ServerWaitEnded: Error {
+    var reason: String
 }

@@ -1,14 +1,20 @@
 import EMALogStore
 import Foundation
 
-/// A team store's address: `postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (or `postgres://`).
-/// The password may also come from `PGPASSWORD`; it never appears in messages.
+/// A team store's address: `postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?timeout=SECONDS]` (or
+/// `postgres://`). The password may also come from `PGPASSWORD`; it never appears in messages.
 public struct ServerURL: Sendable, Equatable, CustomStringConvertible {
     public var user: String
     public var password: String?
     public var host: String
     public var port: Int
     public var database: String
+    /// Longest wait for the server's answer to one call (connecting, one statement, one body), in
+    /// seconds: `?timeout=`, else `EMALOG_SERVER_TIMEOUT`, else `defaultTimeout`.
+    public var timeout: Double
+
+    /// The wait for one answer when the address and the environment name none.
+    public static let defaultTimeout = 60.0
 
     /// Whether `location` names a server rather than a log file.
     public static func isServer(_ location: String) -> Bool {
@@ -33,6 +39,19 @@ public struct ServerURL: Sendable, Equatable, CustomStringConvertible {
         self.host = host
         port = parts.port ?? 5432
         self.database = database.removingPercentEncoding ?? database
+        var timeout = Self.defaultTimeout
+        for (name, text) in [("EMALOG_SERVER_TIMEOUT", environment["EMALOG_SERVER_TIMEOUT"]),
+                             ("timeout=", parts.queryItems?.first { $0.name == "timeout" }?.value)] {
+            guard let text else { continue }
+            guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
+                throw bad("\(name) \(text) is not a number of seconds from 0 to 86400")
+            }
+            timeout = seconds
+        }
+        if let unknown = parts.queryItems?.first(where: { $0.name != "timeout" }) {
+            throw bad("unknown parameter '\(unknown.name)' (the one known is timeout=SECONDS)")
+        }
+        self.timeout = timeout
     }
 
     /// The address without its password, for messages.

@@ -99,4 +99,22 @@ import Testing
         // The same log then takes real steps.
         #expect(try StreamFeed.ingest(request(), records: [Self.step(1), Self.step(2)]).stepsAdded == 2)
     }
+
+    /// Tensor names are bytes: "é" written as e + U+0301 (NFD) is not the log's "é" (NFC), whatever
+    /// Swift's String equality says; the step is refused, not merged.
+    @Test func aNameInAnotherUnicodeNormalisationIsAnotherName() throws {
+        func step(_ n: Int, name: String) -> [UInt8] {
+            var b = SafetensorsBuilder(step: n)
+            b.add(name, shape: [2], floats: [1, Float(n)])
+            return StreamFeed.frame(b.bytes())
+        }
+        let nfc = "\u{E9}", nfd = "e\u{301}"
+        #expect(nfc == nfd && Array(nfc.utf8) != Array(nfd.utf8))
+        let error = try #require(throws: IngestError.self) {
+            try StreamFeed.ingest(request(), records: [step(1, name: nfc), step(2, name: nfd)])
+        }
+        guard case .tensorSetChanged(_, 2, let detail) = error else { Issue.record("\(error)"); return }
+        #expect(detail.contains("another Unicode normalisation"))
+        #expect(try EMALog(openingAt: db).info().lastStep == 1)
+    }
 }

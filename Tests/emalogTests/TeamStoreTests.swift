@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import EMALogPostgres
 import EMALogTestSupport
 import Foundation
@@ -102,5 +105,27 @@ extension TeamStoreTests {
         var byte: UInt8 = 0
         if ready { #expect(read(fds[0], &byte, 1) == 0, "end-of-file expected") }
         close(fds[0])
+    }
+
+    /// Every wait for the server is bounded: a statement blocked behind another session's lock
+    /// ends after the address's timeout with 74 and what to do, instead of waiting for ever.
+    @Test func aBlockedServerIsAnErrorWithinTheTimeout() throws {
+        let db = try ThrowawayPostgres.database()
+        try TeamServer(db).close()
+        let holder = try #require(Spawn.start("/usr/bin/psql", [db, "-c", "BEGIN; LOCK TABLE runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);"]))
+        defer {
+            kill(holder, SIGTERM)
+            _ = Spawn.wait(holder)
+            _ = ThrowawayPostgres.sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
+        }
+        let held = "SELECT 'held' FROM pg_locks WHERE relation = 'runs'::regclass AND mode = 'AccessExclusiveLock' AND granted"
+        let deadline = Date().addingTimeInterval(20)
+        while !ThrowawayPostgres.sql(db, held).output.contains("held"), Date() < deadline { usleep(20_000) }
+        let started = Date()
+        let r = try CLI.run(["runs", "--db", db + "?timeout=1.5"])
+        #expect(r.status == 74 && r.stderr.contains("no answer within 1.5 s") && r.stderr.contains("?timeout=SECONDS"), "\(r.stderr)")
+        #expect(Date().timeIntervalSince(started) < 15)
+        let bad = try CLI.run(["runs", "--db", db + "?timeout=soon"])
+        #expect(bad.status == 64 && bad.stderr.contains("timeout= soon is not a number of seconds"), "\(bad.stderr)")
     }
 }

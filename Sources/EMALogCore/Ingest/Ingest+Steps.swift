@@ -90,6 +90,13 @@ extension Ingest {
                 throw IngestError.tensorSetChanged(path: file.path, step: file.step,
                                                    detail: "tensor '\(info.name)' is not in the log's earlier steps")
             }
+            // Names are bytes: Swift's String equality would take a name in another Unicode
+            // normalisation (NFD é for NFC é) as the same tensor, and raw would hand back the other bytes.
+            guard tensor.name.utf8.elementsEqual(info.name.utf8) else {
+                throw IngestError.tensorSetChanged(path: file.path, step: file.step, detail: "tensor "
+                    + "\(JSONWriter.quoted(info.name)) is written with other bytes than the log's \(JSONWriter.quoted(tensor.name)) "
+                    + "(another Unicode normalisation); names must be byte for byte the same")
+            }
             if tensor.dtype != info.dtype {
                 throw IngestError.tensorSetChanged(path: file.path, step: file.step,
                     detail: "tensor '\(info.name)' has dtype \(info.dtype.rawValue), the log's steps have \(tensor.dtype.rawValue)")
