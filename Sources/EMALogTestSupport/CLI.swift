@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// Runs the built `emalog` binary, as a user would.
@@ -30,22 +33,36 @@ public enum CLI {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-stdin-\(UUID().uuidString)").path
         try input.write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let process = try start(program: binary, args, stdin: FileHandle(forReadingAtPath: path))
-        let out = process.stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = process.stderr.fileHandleForReading.readDataToEndOfFile()
-        process.process.waitUntilExit()
-        return Result(status: process.process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                      stderr: String(decoding: err, as: UTF8.self))
+        return try run(program: binary, args, stdinPath: path)
     }
 
     /// Runs any program to completion (e.g. `setpriv ... emalog`); returns its status and output.
-    public static func run(program: String, _ args: [String]) throws -> Result {
-        let process = try start(program: program, args)
-        let out = process.stdout.fileHandleForReading.readDataToEndOfFile()
-        let err = process.stderr.fileHandleForReading.readDataToEndOfFile()
-        process.process.waitUntilExit()
-        return Result(status: process.process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                      stderr: String(decoding: err, as: UTF8.self))
+    ///
+    /// posix_spawn and waitpid, stdout and stderr each into a file of its own: a child writing
+    /// much to both never blocks on a pipe nobody reads, and no wait needs a Foundation or
+    /// dispatch thread (tests run on a small cooperative pool).
+    public static func run(program: String, _ args: [String], stdinPath: String = "/dev/null") throws -> Result {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-cli-\(UUID().uuidString)").path
+        let (outPath, errPath) = (base + ".out", base + ".err")
+        defer { unlink(outPath); unlink(errPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        let argv = ([program] + args).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, program, &actions, nil, argv, environ)
+        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .ENOEXEC) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        func text(_ path: String) -> String {
+            String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data(), as: UTF8.self)
+        }
+        return Result(status: code, stdout: text(outPath), stderr: text(errPath))
     }
 
     /// A running `emalog` with its pipes.

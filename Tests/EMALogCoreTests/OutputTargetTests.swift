@@ -47,8 +47,11 @@ import Glibc
         #expect(try resolve("/dev/null", log: log) == .inPlace(path: "/dev/null"))
         #expect(try resolve("/dev/stdout", log: log) == .descriptor(1))
         #expect(try resolve("/dev/fd/2", log: log) == .descriptor(2))
-        // A descriptor this process does not have open (the tests' process holds many).
-        let closed = (900...).first { fcntl(Int32($0), F_GETFD) == -1 }!
+        // A descriptor no process can have open: at or past the hard limit on open files (one that
+        // is merely closed now could be opened by a test running beside this one).
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        let closed = Int(min(limit.rlim_max, rlim_t(Int32.max - 1)))
         #expect(throws: QueryError.self) { try resolve("/dev/fd/\(closed)", log: log) }
         #expect(try resolve(dir.file("new.safetensors"), log: log) == .replace(folder: real, name: "new.safetensors"))
         #expect(throws: QueryError.outputIsFolder(path: dir.path)) { try resolve(dir.path, log: log) }

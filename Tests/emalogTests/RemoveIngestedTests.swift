@@ -71,7 +71,8 @@ import Glibc
     @Test func aKilledIngestHasDeletedOnlyCommittedSteps() throws {
         let originals = dir.file("originals")
         try SyntheticRun.write(steps: 1...80, parameters: 40_000, to: originals)
-        var generator = SystemRandomNumberGenerator()
+        // Kills at fixed moments spread over the ingest (the same trials every run).
+        let delays: [UInt32] = [40_000, 150_000, 280_000]
         var checked = 0
         defer { print("remove-ingested kill trials with files deleted: \(checked) of 3") }
         for trial in 0..<3 {
@@ -79,7 +80,7 @@ import Glibc
             try FileManager.default.copyItem(atPath: originals, toPath: steps)
             let db = dir.file("trial-\(trial).emalog")
             let running = try CLI.start(["ingest", "--db", db, "--ema", "0.99", "--remove-ingested", steps])
-            usleep(UInt32.random(in: 20_000...300_000, using: &generator))
+            usleep(delays[trial])
             if running.process.isRunning { kill(running.process.processIdentifier, SIGKILL) }
             running.process.waitUntilExit()
             let left = Set(try files(steps))

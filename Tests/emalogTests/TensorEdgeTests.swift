@@ -101,11 +101,9 @@ import Glibc
     }
 
     /// As another user (root runs `setpriv`), a log in a folder that user cannot write is read.
-    @Test func readersWorkInAFolderTheyCannotWrite() throws {
-        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") else {
-            print("readersWorkInAFolderTheyCannotWrite: skipped (needs root and setpriv to act as another user)")
-            return
-        }
+    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+                   "needs root and setpriv to act as another user"))
+    func readersWorkInAFolderTheyCannotWrite() throws {
         let folder = dir.file("theirs")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let db = (folder as NSString).appendingPathComponent("run.emalog")

@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// The schema history: the SQL files of `migrations/`, embedded at build time, applied in order.
@@ -21,5 +22,22 @@ public enum Migrations {
             }
         }
         return migrator
+    }
+
+    /// Creates a new log's whole schema in one transaction, as the migrator would one migration
+    /// at a time (the same `grdb_migrations` table and rows), with the log's identity: a reader
+    /// sees an empty file or a complete log, never a schema half-way.
+    static func createSchema(_ queue: DatabaseQueue, chunkBytes: Int) throws {
+        try queue.inTransaction { db in
+            try db.execute(sql: "CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)")
+            for migration in embedded {
+                try db.execute(sql: migration.sql)
+                try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES (?)", arguments: [migration.identifier])
+            }
+            try db.execute(sql: """
+                INSERT INTO log_info (key, value) VALUES ('log_id', ?), ('created_at', ?), ('chunk_bytes', ?)
+                """, arguments: [UUID().uuidString.lowercased(), Timestamp.now(), String(chunkBytes)])
+            return .commit
+        }
     }
 }

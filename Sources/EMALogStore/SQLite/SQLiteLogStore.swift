@@ -207,7 +207,9 @@ public final class SQLiteLogStore: LogStore {
                 try checkSize(db, path: path)
             }
             let migrator = Migrations.migrator
-            if try queue.read({ db in try !migrator.hasCompletedMigrations(db) }) {
+            if try queue.read({ db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_schema") == 0 }) {
+                try Migrations.createSchema(queue, chunkBytes: chunkBytes)
+            } else if try queue.read({ db in try !migrator.hasCompletedMigrations(db) }) {
                 try migrator.migrate(queue)
             }
             let chunkSize = try queue.write { db in
