@@ -45,7 +45,14 @@ final class ServerConnection: @unchecked Sendable {
         endWait?(reason)
     }
 
-    deinit { close() }
+    /// Never waits: the last reference may go on an event loop thread (a timeout's closure), where
+    /// a wait would trap.
+    deinit {
+        // The callback holds the connection until it has closed (PostgresNIO asserts it is).
+        let connection = connection
+        let closing: EventLoopFuture<Void> = connection.close()
+        closing.whenComplete { _ in withExtendedLifetime(connection) {} }
+    }
 
     /// Runs `query`; returns its rows.
     @discardableResult
@@ -65,8 +72,9 @@ final class ServerConnection: @unchecked Sendable {
         state.withLock { $0.endWait = { reason in promise.fail(ServerWaitEnded(reason: reason)) } }
         defer { state.withLock { $0.endWait = nil } }
         if connection.isClosed { promise.fail(ServerWaitEnded(reason: "the server closed the connection (stopped or restarted?)")) }
-        return try Self.bounded(promise.futureResult, seconds: url.timeout, address: url.description, action: action) { [self] reason in
+        return try Self.bounded(promise.futureResult, seconds: url.timeout, address: url.description, action: action) { [weak self] reason in
             // No answer in time: this connection may still be busy with the call; it is not used again.
+            guard let self else { return }
             state.withLock { $0.broken = reason }
             let _: EventLoopFuture<Void> = connection.close()
         }
@@ -87,8 +95,8 @@ final class ServerConnection: @unchecked Sendable {
             return try promise.futureResult.wait()
         } catch let ended as ServerWaitEnded {
             throw .server(address: address, action: action, message: ended.reason
-                + " (a server stopped, restarted, unreachable or blocked; a longer wait: ?timeout=SECONDS in the address "
-                + "or EMALOG_SERVER_TIMEOUT=SECONDS)")
+                + " (a server stopped, restarted, unreachable or blocked, or a link too slow for one answer in that time; "
+                + "a longer wait: ?timeout=SECONDS in the address or EMALOG_SERVER_TIMEOUT=SECONDS)")
         } catch {
             throw .server(address: address, action: action, message: describe(error))
         }

@@ -159,4 +159,70 @@ import Testing
         }
         return shadow.withUnsafeBytes { Array($0) }
     }
+
+    /// A tensor over 2 GiB (offsets past Int32), where memory allows: two steps (a keyframe and a
+    /// residual), each read back byte for byte equal to its file.
+    @Test(.enabled(if: ProcessInfo.processInfo.physicalMemory >= 16 << 30, "needs 16 GiB of memory"))
+    func aTensorOver2GiBIsStoredExactly() throws {
+        let elements = (1 << 31) + 24  // U8: 2 GiB + 24 bytes
+        let folder = dir.file("huge")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var paths: [String] = []
+        for step in 1...2 {
+            let path = "\(folder)/step-\(step).safetensors"
+            try Self.writeHugeStep(path, step: step, bytes: elements)
+            paths.append(path)
+        }
+        let db = dir.file("huge.emalog")
+        var request = IngestRequest(logPath: db, inputs: paths)
+        request.tracks = [try EMASpec(parsing: "0.9")]
+        #expect(try Ingest.run(request).stepsAdded == 2)
+        let log = try EMALog(openingAt: db)
+        for (step, path) in zip(1...2, paths) {
+            let out = dir.file("huge-raw-\(step).safetensors")
+            _ = try log.writeRaw(atStep: step, to: out, format: .safetensors)
+            #expect(try Self.sameTensorBytes(out, path), "step \(step)")
+            try FileManager.default.removeItem(atPath: out)
+        }
+        #expect(try log.audit().findings.isEmpty)
+    }
+
+    /// A step of one U8 tensor "u" of `bytes` bytes (a pattern that changes a little with the step)
+    /// and a small F32 tensor "w", written 64 MiB at a time.
+    static func writeHugeStep(_ path: String, step: Int, bytes: Int) throws {
+        let header = "{\"__metadata__\":{\"step\":\"\(step)\"},\"u\":{\"dtype\":\"U8\",\"shape\":[\(bytes)],\"data_offsets\":[0,\(bytes)]},"
+            + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\(bytes),\(bytes + 8)]}}"
+        let handle = try FileHandle(forWritingTo: { FileManager.default.createFile(atPath: path, contents: nil); return URL(fileURLWithPath: path) }())
+        defer { try? handle.close() }
+        try handle.write(contentsOf: withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Data($0) } + Data(header.utf8))
+        let piece = 64 << 20
+        var words = [UInt64](repeating: 0, count: piece / 8)
+        var offset = 0
+        while offset < bytes {
+            let count = min(piece, bytes - offset)
+            for k in 0..<((count + 7) / 8) {
+                let i = UInt64((offset / 8) + k)
+                words[k] = (i &* 0x9E37_79B9_7F4A_7C15) >> 7 &+ (i % 5 == 0 ? UInt64(step) : 0)
+            }
+            try words.withUnsafeBytes { try handle.write(contentsOf: Data(UnsafeRawBufferPointer(rebasing: $0[0..<count]))) }
+            offset += count
+        }
+        try handle.write(contentsOf: [Float(1), Float(step)].withUnsafeBytes { Data($0) })
+    }
+
+    /// Whether two safetensors files hold the same tensor bytes (their data sections compared 64 MiB
+    /// at a time; both headers list "u" then "w" back to back).
+    static func sameTensorBytes(_ a: String, _ b: String) throws -> Bool {
+        let files = try [a, b].map { try FileHandle(forReadingFrom: URL(fileURLWithPath: $0)) }
+        defer { files.forEach { try? $0.close() } }
+        for file in files {
+            let n = try file.read(upToCount: 8)!.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self).littleEndian }
+            _ = try file.read(upToCount: Int(n))
+        }
+        while true {
+            let (x, y) = (try files[0].read(upToCount: 64 << 20) ?? Data(), try files[1].read(upToCount: 64 << 20) ?? Data())
+            guard x == y else { return false }
+            if x.isEmpty { return true }
+        }
+    }
 }

@@ -42,13 +42,21 @@ import Testing
         let error = try #require(throws: IngestError.self) {
             try StreamFeed.ingest(request(), records: [
                 StreamFeed.metrics("{\"step\": 1, \"loss\": 1}"), Self.step(1),
+                StreamFeed.metrics("{\"step\": 0, \"loss\": 7}"),  // a late value for another step
                 StreamFeed.metrics("{\"step\": 2, \"loss\": 2}"), Self.step(2, values: [0, .nan, 0, 0]),
             ])
         }
         guard case .nonFinite(_, 2, "w", 1, "NaN") = error else { Issue.record("\(error)"); return }
-        // Step 2 and its loss were one transaction: neither is stored.
+        // Step 2 and its loss were one transaction: neither is stored; step 0's value is.
         #expect(try EMALog(openingAt: db).info().lastStep == 1)
-        #expect(try losses() == [1: 1])
+        #expect(try losses() == [0: 7, 1: 1])
+        // A stored step sent again with other content is refused with its metrics too.
+        #expect(throws: IngestError.self) {
+            try StreamFeed.ingest(request(), records: [StreamFeed.metrics("{\"step\": 1, \"loss\": 9, \"acc\": 1}"),
+                                                       Self.step(1, values: [9, 9, 9, 9])])
+        }
+        #expect(try losses() == [0: 7, 1: 1])
+        #expect(try EMALog(openingAt: db).metrics(keys: []).keys == ["loss"])
     }
 
     @Test func metricsReadBeforeABadRecordAreStored() throws {
@@ -116,5 +124,16 @@ import Testing
         guard case .tensorSetChanged(_, 2, let detail) = error else { Issue.record("\(error)"); return }
         #expect(detail.contains("another Unicode normalisation"))
         #expect(try EMALog(openingAt: db).info().lastStep == 1)
+    }
+
+    /// An F record naming a path no file can have (a name past the file system's 255 bytes) is bad
+    /// input, not an I/O failure.
+    @Test func anImpossiblePathIsBadInput() throws {
+        let path = dir.file(String(repeating: "x", count: 300) + ".safetensors")
+        let error = try #require(throws: IngestError.self) {
+            try StreamFeed.ingest(request(), records: [Array("F\(path)\n".utf8)])
+        }
+        guard case .notRegularFile(path, let kind) = error else { Issue.record("\(error)"); return }
+        #expect(kind.hasPrefix("a path no file can have"))
     }
 }

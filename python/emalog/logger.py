@@ -61,11 +61,15 @@ class Logger:
             spool = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
         self._spool = tempfile.mkdtemp(prefix="emalog-spool-", dir=spool) if spool else None
         self._sent = []  # spool files named to emalog, oldest first
-        self._queue_steps = max(1, int(queue_steps))
+        # With a spool, emalog deletes a step's file once the step after it is under way: fewer
+        # than two files in flight would wait for each other.
+        self._queue_steps = max(2 if self._spool else 1, int(queue_steps))
         if self._spool:
             args.append("--remove-ingested")
         script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c") else "python"
-        args += ["--source", f"{script} via emalog.Logger (pid {os.getpid()})"[:4096], "-"]
+        source = "".join(c if c.isprintable() else "?" for c in f"{script} via emalog.Logger (pid {os.getpid()})")
+        source = source.encode("utf-8")[:4000].decode("utf-8", "ignore")  # a bound in bytes, whole characters
+        args += ["--source", source, "-"]
         self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                          start_new_session=True)
         try:  # a 1 MiB pipe (Linux): fewer switches between the two processes per step
@@ -99,9 +103,10 @@ class Logger:
                 if text.startswith("emalog: warning: "):
                     self._warnings.append(in_python_words(text[len("emalog: warning: "):]))
 
-    def _raise_warnings(self):
+    def _raise_warnings(self, stacklevel=4):
+        """emalog's warnings, raised in the caller's thread at the user's line (step/metrics/close)."""
         while self._warnings:
-            warnings.warn(self._warnings.pop(0), EmalogWarning, stacklevel=3)
+            warnings.warn(self._warnings.pop(0), EmalogWarning, stacklevel=stacklevel)
 
     def _write(self):
         stdin = self._process.stdin
@@ -166,8 +171,7 @@ class Logger:
 
     def _put(self, parts):
         if self._spool:
-            for k in range(0, len(parts), 2):
-                self._send(parts[k] + parts[k + 1])
+            self._send(b"".join(parts))  # a step's metrics and its F record in one write
             return
         while True:
             try:
@@ -219,9 +223,12 @@ class Logger:
         text = bytes(self._stderr).decode("utf-8", "replace")
         lines = [line for line in text.splitlines() if line.startswith("emalog: ingest: ")]
         self.summary = lines[-1][len("emalog: "):] if lines else None
+        self._raise_warnings(stacklevel=3)
         if status != 0:
             raise EmalogError(in_python_words(error_text(text)) or f"emalog ingest exited with {status}", status)
-        self._raise_warnings()
+        if self._failure is not None:
+            raise EmalogError(f"emalog ingest stopped reading before every step was sent ({self._failure}): the steps it "
+                              f"committed are in the log, the rest are not; {self.summary or ''}".rstrip("; "), status)
         return self.summary
 
     def __enter__(self):

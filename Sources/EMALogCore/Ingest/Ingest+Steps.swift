@@ -153,7 +153,9 @@ extension Ingest {
             try appender.appendPipelined(stepRecord(for: file, hash: hash), StepFileSource(file, digest: digest, tensors: tensors),
                                          tensors: tensors, also: also)
             if let written { pendingMetrics.append(written) }
-            // It returns once the step before has committed (it waits for that write first).
+            // It returns once the step before has committed (it waits for that write first):
+            // what that write stored is accounted now, not at the next wait.
+            accountCommittedMetrics(keepingLast: written != nil)
             removeCommittedFile()
             if removes(file) { fileBeingWritten = file }
         } else {
@@ -229,10 +231,18 @@ extension Ingest {
     func waitForPendingWrite() throws {
         defer { pendingMetrics.removeAll() }
         report.bytesStored += try appender.waitForPendingWrite()
-        for pending in pendingMetrics {
+        accountCommittedMetrics(keepingLast: false)
+        removeCommittedFile()
+    }
+
+    /// Accounts the metrics of pipelined writes that have committed: all of them, or all but the
+    /// newest (`keepingLast`: its write may still be on the writer queue).
+    func accountCommittedMetrics(keepingLast: Bool) {
+        let done = keepingLast ? pendingMetrics.dropLast() : pendingMetrics[...]
+        for pending in done {
             if let result = pending.result { account(result, from: pending.metrics.path) }
         }
-        removeCommittedFile()
+        pendingMetrics.removeFirst(done.count)
     }
 
     /// With `--remove-ingested`, deletes the file of the pipelined step that has now committed.

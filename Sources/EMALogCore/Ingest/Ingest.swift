@@ -126,19 +126,27 @@ public final class Ingest {
                 try ingest.storeMetrics(MetricsFile(path: source, lines: lines))
                 lines.removeAll(keepingCapacity: true)
             }
-            // Metrics that came before a step commit in that step's transaction (the Logger sends
-            // a step's own metrics just before it).
-            func takeLines() -> MetricsFile? {
-                guard !lines.isEmpty else { return nil }
-                defer { lines.removeAll(keepingCapacity: true) }
-                return MetricsFile(path: source, lines: lines)
+            // The lines of a step's own metrics that came before it commit in that step's
+            // transaction (the Logger sends them just before it), or go with it when it is
+            // refused; lines of other steps (late evaluations) are stored first, on their own.
+            func takeLines(for step: Int) throws -> MetricsFile? {
+                let own = lines.filter { $0.step == step }
+                guard !own.isEmpty else { try storeLines(); return nil }
+                lines.removeAll { $0.step == step }
+                try storeLines()
+                return MetricsFile(path: source, lines: own)
             }
             while let record = try nextRecord(&stream, storing: storeLines) {
                 switch record {
                 case let .step(file):
-                    try ingest.ingestStep(file, metrics: takeLines())
+                    try ingest.ingestStep(file, metrics: takeLines(for: file.step))
                 case let .file(path):
-                    try ingest.ingestStep(at: path, metrics: takeLines())
+                    let file: StepFile
+                    do { file = try StepFile(path: path) } catch {
+                        try storeLines()
+                        throw error
+                    }
+                    try ingest.ingestStep(file, metrics: takeLines(for: file.step))
                 case let .metrics(more):
                     lines += more
                     if lines.count >= 4096 { try storeLines() }
@@ -231,13 +239,14 @@ public final class Ingest {
         try ingestStep(StepFile(path: path), metrics: metrics)
     }
 
-    /// One opened step file: compared when stored, appended when new. `metrics` are stored in the
-    /// new step's transaction (in their own, before it, when the step is not new).
+    /// One opened step file: compared when stored, appended when new. `metrics` (the step's own)
+    /// are stored in the new step's transaction, or once a stored step is found identical or
+    /// replaced; a refused step takes them with it.
     func ingestStep(_ file: StepFile, metrics: MetricsFile? = nil) throws {
         if let lastStep, file.step <= lastStep {
-            if let metrics { try storeMetrics(metrics) }
             try waitForPendingWrite()
             try handleStoredStep(file)
+            if let metrics { try storeMetrics(metrics) }
         } else {
             if needsRestore || !restored {
                 try waitForPendingWrite()

@@ -47,8 +47,15 @@ enum RegularFile {
         }
     }
 
+    /// A missing file is 66; a path no file can have (a name or path too long, a folder in it
+    /// that is a file) is the input's fault, 65; anything else the system's, 74.
     private static func failure(_ path: String, _ code: Int32) -> IngestError {
-        code == ENOENT ? .inputNotFound(path: path) : .unreadable(path: path, reason: String(cString: strerror(code)))
+        switch code {
+        case ENOENT: .inputNotFound(path: path)
+        case ENAMETOOLONG, ENOTDIR, ELOOP:
+            .notRegularFile(path: path, kind: "a path no file can have (\(String(cString: strerror(code))))")
+        default: .unreadable(path: path, reason: String(cString: strerror(code)))
+        }
     }
 }
 

@@ -29,8 +29,9 @@ struct StepStream {
     let fd: Int32
     /// What the stream comes from, in messages and each frame's source path ("stdin").
     let source: String
-    /// Polled between records: once requested, the stream ends there (a record under way is read
-    /// whole first).
+    /// Polled between records: once requested, the stream ends where no more bytes are waiting
+    /// (what was sent before the stop, in the buffer or the pipe, is read and stored first; a
+    /// record under way is read whole).
     let stop: StopToken
     private var buffer = [UInt8](repeating: 0, count: 1 << 20)
     private var start = 0, end = 0
@@ -47,9 +48,10 @@ struct StepStream {
         self.stop = stop
     }
 
-    /// The next record, or nil at the end of the stream or once a stop was requested.
+    /// The next record, or nil at the end of the stream, or once a stop was requested and no
+    /// more bytes are waiting.
     mutating func next() throws -> Record? {
-        guard !stop.requested, try fill(atLeast: 1, stoppable: true) else { return nil }
+        guard try fill(atLeast: 1, stoppable: true) else { return nil }
         count += 1
         let tag = buffer[start]
         start += 1
@@ -80,12 +82,14 @@ struct StepStream {
             throw IngestError.badFile(path: label, error)
         }
         let total = header.dataOffset + header.dataLength
-        // A frame is held in memory whole: one larger than the machine's memory is refused as what
-        // it says, not as a failed allocation.
+        // A frame is held in memory whole, and with the two steps after it (whose residuals are
+        // computed against it): frames that three of would not fit in the machine's memory are
+        // refused as what they are, not as a failed allocation or the kernel's OOM killer.
         let memory = Int(sysconf(Int32(_SC_PHYS_PAGES))) &* Int(sysconf(Int32(_SC_PAGESIZE)))
-        if memory > 0, total > memory {
-            throw IngestError.badStream(record: count, detail: "a frame of \(total) bytes (its header's offsets), more than "
-                + "this machine's \(memory) bytes of memory; a frame is read into memory whole: write such steps as files")
+        if memory > 0, total > memory / 3 {
+            throw IngestError.badStream(record: count, detail: "a frame of \(total) bytes (its header's offsets), more than a "
+                + "third of this machine's \(memory) bytes of memory (a frame is held whole, with the two after it): "
+                + "write such steps as files (Logger(spool=...), or F records)")
         }
         let frame = try FrameBuffer(label: label, count: total) { bytes in
             prefix.withUnsafeBytes { bytes.copyMemory(from: $0) }
@@ -182,11 +186,15 @@ extension StepStream {
         while true {
             if let stop {
                 // Waiting for the next record: look at the stop request at least every 100 ms (a
-                // signal also ends the wait at once, as EINTR).
+                // signal also ends the wait at once, as EINTR). Once it is requested, only bytes
+                // already waiting are read; none waiting is the stream's end.
                 var watched = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                let ready = poll(&watched, 1, 100)
-                if stop.requested { return 0 }
-                if ready == 0 || (ready < 0 && errno == EINTR) { continue }
+                let ready = poll(&watched, 1, stop.requested ? 0 : 100)
+                if ready < 0 && errno == EINTR { continue }
+                if ready == 0 {
+                    if stop.requested { return 0 }
+                    continue
+                }
             }
             let got = systemRead(fd, destination, count)
             if got >= 0 { return got }

@@ -31,12 +31,12 @@ final class Checkpointer: @unchecked Sendable {
         user = LogFileUsers.enter(path)
         do {
             queue = try DatabaseQueue(path: path, configuration: SQLiteLogStore.configuration(busySeconds: 1))
+            let pageSize = try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } ?? 4096
+            walBoundFrames = max(1, walBoundBytes / max(pageSize, 512))
         } catch {
             LogFileUsers.leave(user)
             throw error
         }
-        let pageSize = try queue.read { db in try Int.fetchOne(db, sql: "PRAGMA page_size") } ?? 4096
-        walBoundFrames = max(1, walBoundBytes / max(pageSize, 512))
         Thread.detachNewThread { [self] in run() }
     }
 

@@ -70,17 +70,18 @@ enum LogFileUsers {
     /// The connections counted by `enter` are closed; descriptors that waited for them close now.
     static func leave(_ key: Key?) {
         guard let key else { return }
-        let closing: [Int32] = files.withLock { files in
-            guard var entry = files[key] else { return [] }
+        // Closed under the lock: a connection opening meanwhile is counted (`enter`) first, and
+        // then waits here until these descriptors are gone.
+        files.withLock { files in
+            guard var entry = files[key] else { return }
             entry.users -= 1
             if entry.users > 0 {
                 files[key] = entry
-                return []
+                return
             }
             files[key] = nil
-            return entry.waiting
+            for fd in entry.waiting { closeDescriptor(fd) }
         }
-        for fd in closing { closeDescriptor(fd) }
     }
 
     /// Closes `fd` now when no connection of this process has its file open, else when the last closes.
@@ -88,12 +89,9 @@ enum LogFileUsers {
         var info = stat()
         guard fstat(fd, &info) == 0 else { closeDescriptor(fd); return }
         let key = Key(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
-        let now = files.withLock { files -> Bool in
-            guard files[key] != nil else { return true }
-            files[key]!.waiting.append(fd)
-            return false
+        files.withLock { files in
+            if files[key] != nil { files[key]!.waiting.append(fd) } else { closeDescriptor(fd) }
         }
-        if now { closeDescriptor(fd) }
     }
 
     /// Descriptors waiting for connections to close (tests).

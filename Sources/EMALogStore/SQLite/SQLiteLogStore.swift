@@ -38,7 +38,8 @@ public final class SQLiteLogStore: LogStore {
     /// This store's connections counted as users of the log file (`LogFileUsers`).
     private let user: LogFileUsers.Key?
 
-    private init(path: String, queue: DatabaseQueue, chunkBytes: Int, checkpointer: Checkpointer? = nil,
+    /// `user`: this store's count in `LogFileUsers`, taken before its first connection opened.
+    private init(path: String, user: LogFileUsers.Key?, queue: DatabaseQueue, chunkBytes: Int, checkpointer: Checkpointer? = nil,
                  tidyOnClose: Bool = false, unreadable: [String] = [], lock: IngestLock? = nil, created: Bool = false) {
         self.path = path
         self.queue = queue
@@ -48,7 +49,7 @@ public final class SQLiteLogStore: LogStore {
         self.unreadable = unreadable
         self.lock = lock
         self.created = created
-        user = LogFileUsers.enter(path)
+        self.user = user
     }
 
     deinit { try? close() }
@@ -98,6 +99,10 @@ public final class SQLiteLogStore: LogStore {
     /// a schema emalog did not write or damaged settings are kept as `unreadable` findings instead
     /// of thrown; the audit then reads nothing but SQLite's integrity check.
     private static func openReader(_ path: String, immutable: Bool, tidy: Bool, auditing: Bool) throws -> SQLiteLogStore {
+        // Counted before the first connection opens, until the store closes (or this fails).
+        let user = LogFileUsers.enter(path)
+        var opened = false
+        defer { if !opened { LogFileUsers.leave(user) } }
         let config = configuration(readonly: true)
         let queue = immutable ? try openImmutable(path, config) : try DatabaseQueue(path: path, configuration: config)
         let (chunkBytes, unreadable) = try queue.read { db -> (Int, [String]) in
@@ -111,7 +116,8 @@ public final class SQLiteLogStore: LogStore {
                 return (ChunkLayout.defaultChunkBytes, ["settings: \(what)"])
             }
         }
-        return SQLiteLogStore(path: path, queue: queue, chunkBytes: chunkBytes, tidyOnClose: tidy, unreadable: unreadable)
+        opened = true
+        return SQLiteLogStore(path: path, user: user, queue: queue, chunkBytes: chunkBytes, tidyOnClose: tidy, unreadable: unreadable)
     }
 
     /// Every connection's settings: the log's schema is data, never code (`trusted_schema = OFF`:
@@ -183,6 +189,11 @@ public final class SQLiteLogStore: LogStore {
                                        created: Bool) throws(StoreError) -> SQLiteLogStore {
         precondition(ChunkLayout.validChunkBytes.contains(chunkBytes) && chunkBytes % 8 == 0, "chunk size \(chunkBytes)")
         try checkFile(at: path, mustExist: false)
+        // Counted before the first connection opens (a missing file: once SQLite made it), until
+        // the store closes or this fails.
+        var user = LogFileUsers.enter(path)
+        var opened = false
+        defer { if !opened { LogFileUsers.leave(user) } }
         do {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
             if size == 0 {
@@ -193,6 +204,7 @@ public final class SQLiteLogStore: LogStore {
                     try db.execute(sql: "PRAGMA journal_mode = WAL")
                 }
                 try setup.close()
+                if user == nil { user = LogFileUsers.enter(path) }
             }
             var config = configuration()
             config.prepareDatabase { db in
@@ -220,7 +232,8 @@ public final class SQLiteLogStore: LogStore {
                 }
                 return try Self.storedChunkBytes(db) ?? chunkBytes
             }
-            return SQLiteLogStore(path: path, queue: queue, chunkBytes: chunkSize,
+            opened = true
+            return SQLiteLogStore(path: path, user: user, queue: queue, chunkBytes: chunkSize,
                                   checkpointer: try Checkpointer(path: path, walBoundBytes: walBoundBytes), lock: lock, created: created)
         } catch {
             throw StoreError.wrap(error, path: path)
