@@ -20,10 +20,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
-        .target(name: "EMAKernelC", cSettings: [.unsafeFlags(["-ffp-contract=off", "-fno-math-errno"])]),
+        // No unsafe flags: a package that depends on emalog by version could not build it. The C
+        // files say `#pragma clang fp contract(off)` themselves (bit-exact arithmetic in every build);
+        // debug builds compile them at -O0 like every target, release builds optimise them.
+        .target(name: "EMAKernelC"),
         .target(name: "EMAKernel", dependencies: ["EMAKernelC"], swiftSettings: strict),
         .target(name: "EMALogFormats", swiftSettings: strict),
-        .target(name: "EMALogStoreC", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
+        .target(name: "EMALogStoreC"),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
         .target(
             name: "EMALogStore",

@@ -1,6 +1,9 @@
 #include "EMALogStoreC.h"
 #include <string.h>
 
+// Bit-exact float arithmetic in every build: no contraction into fused multiply-adds.
+#pragma clang fp contract(off)
+
 void emalog_shuffle(const uint8_t *src, uint8_t *dst, size_t n, size_t width) {
     if (width == 1) { memcpy(dst, src, n); return; }
     for (size_t k = 0; k < width; k++) {

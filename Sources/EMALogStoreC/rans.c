@@ -12,6 +12,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+// Bit-exact float arithmetic in every build: no contraction into fused multiply-adds.
+#pragma clang fp contract(off)
+
 enum { VERSION_1 = 1, VERSION = 2 };
 
 void emalog_run_jobs(void *(*work)(void *), void *jobs, size_t size, int count, int threads) {

@@ -9,6 +9,9 @@
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
 
+// Bit-exact float arithmetic in every build: no contraction into fused multiply-adds.
+#pragma clang fp contract(off)
+
 #define TARGET __attribute__((target("avx512f,avx512bw,avx512cd,avx512vl,avx512vbmi,popcnt")))
 
 int emalog_rans2_avx512_available(void) {

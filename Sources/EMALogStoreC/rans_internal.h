@@ -5,6 +5,9 @@
 #include "EMALogStoreC.h"
 #include <string.h>
 
+// Bit-exact float arithmetic in every build: no contraction into fused multiply-adds.
+#pragma clang fp contract(off)
+
 typedef uint16_t __attribute__((aligned(1))) u16a;
 typedef uint32_t __attribute__((aligned(1))) u32a;
 

@@ -4,6 +4,9 @@
 #include "rans_internal.h"
 #include <stdlib.h>
 
+// Bit-exact float arithmetic in every build: no contraction into fused multiply-adds.
+#pragma clang fp contract(off)
+
 #define RANS_L (1u << 23)
 enum { LANES = 2, MAX_STREAMS = MAX_SEGMENTS * LANES };
 
