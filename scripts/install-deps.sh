@@ -13,4 +13,4 @@ if ((${#need[@]})); then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq "${need[@]}"
 fi
-command -v swift >/dev/null || { echo "swift is not on PATH: install a Swift 6.1+ toolchain (swift.org/install)" >&2; exit 1; }
+command -v swift >/dev/null || { echo "swift is not on PATH: install a Swift 6.2+ toolchain (swift.org/install)" >&2; exit 1; }

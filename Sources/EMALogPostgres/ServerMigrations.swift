@@ -13,6 +13,24 @@ public enum ServerMigrations {
     /// Serialises migrations of concurrent first pushes (any constant key, chosen for emalog).
     static let lockKey: Int64 = 0x656D_616C_6F67
 
+    /// Checks the schema for a reader, writing nothing: true when the database holds no emalog
+    /// schema (no runs); a newer schema, or an older one a push has not upgraded, is refused.
+    static func checkForReading(_ connection: ServerConnection) throws(StoreError) -> Bool {
+        let exists = try connection.row("SELECT to_regclass('emalog_migrations') IS NOT NULL", "look for the schema") {
+            try $0.decode(Bool.self)
+        } ?? false
+        guard exists else { return true }
+        let applied = try recorded(connection)
+        let unknown = applied.filter { !identifiers.contains($0) }
+        guard unknown.isEmpty else { throw StoreError.newerSchema(path: connection.url.description, unknown: unknown) }
+        guard applied == identifiers else {
+            throw StoreError.server(address: connection.url.description, action: "read the schema", message: "the team store's "
+                + "schema has \(applied.count) of this emalog's \(identifiers.count) migrations: a push with this emalog upgrades it "
+                + "(readers never write)")
+        }
+        return false
+    }
+
     /// Brings the schema up to date in one transaction; returns the migrations applied now.
     @discardableResult
     static func apply(on connection: ServerConnection) throws(StoreError) -> [String] {

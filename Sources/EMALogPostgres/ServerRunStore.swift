@@ -19,7 +19,7 @@ public final class ServerRunStore: LogStore, @unchecked Sendable {
     /// Opens run `run` at `address` (the schema is brought up to date first); a missing run
     /// throws `StoreError.runNotFound`, naming the runs there.
     public convenience init(address: String, run: String) throws(StoreError) {
-        try self.init(server: try TeamServer(address), run: run)
+        try self.init(server: try TeamServer(address, reading: true), run: run)
     }
 
     /// Opens run `run` over `server`'s connection, which the store then owns (closes).

@@ -25,11 +25,21 @@ public final class TeamServer {
         public var metricValues: Int
     }
 
-    /// Connects to `address` and migrates its schema.
-    public init(_ address: String) throws(StoreError) {
+    /// A database with no emalog schema yet (opened for reading): it holds no runs.
+    let isBare: Bool
+
+    /// Connects to `address` and migrates its schema; `reading`: writes nothing at all (a role
+    /// that may only SELECT can read), and a database emalog never wrote holds no runs.
+    public init(_ address: String, reading: Bool = false) throws(StoreError) {
         url = try ServerURL(address)
         connection = try ServerConnection(url)
-        migratedNow = try ServerMigrations.apply(on: connection)
+        if reading {
+            isBare = try ServerMigrations.checkForReading(connection)
+            migratedNow = []
+        } else {
+            migratedNow = try ServerMigrations.apply(on: connection)
+            isBare = false
+        }
     }
 
     /// The migrations recorded in the database, in order.
@@ -39,7 +49,8 @@ public final class TeamServer {
 
     /// Every run, by name, with the totals its last push counted.
     public func runs() throws(StoreError) -> [Run] {
-        try connection.rows("""
+        guard !isBare else { return [] }
+        return try connection.rows("""
             SELECT name, log_id, to_char(pushed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
                    step_count, last_step, tensor_count, track_count, stored_bytes, metric_values FROM runs ORDER BY name
             """, "list the runs") { row in
@@ -52,12 +63,14 @@ public final class TeamServer {
 
     /// Whether a run named `name` exists.
     public func hasRun(_ name: String) throws(StoreError) -> Bool {
-        try connection.row("SELECT count(*)::BIGINT FROM runs WHERE name = \(name)", "find the run") { try $0.decode(Int.self) } == 1
+        guard !isBare else { return false }
+        return try connection.row("SELECT count(*)::BIGINT FROM runs WHERE name = \(name)", "find the run") { try $0.decode(Int.self) } == 1
     }
 
     /// The runs of sharded run `group`, in rank order; nil when there is no such group. A group
     /// missing a rank throws, naming the ranks there are.
     public func shardRanks(of group: String) throws(StoreError) -> [String]? {
+        guard !isBare else { return nil }
         let ranks = try connection.rows("""
             SELECT name, shard_rank, shard_count FROM runs WHERE shard_group = \(group) ORDER BY shard_rank
             """, "find the ranks") { try $0.decode((String, Int, Int).self) }

@@ -12,22 +12,25 @@ import Glibc
 /// close them, as scripts/postgres-throwaway.sh does.
 public enum Spawn {
     /// Runs `program` to completion; its exit status (128 + signal when killed) and output.
-    public static func run(_ program: String, _ arguments: [String]) -> (status: Int32, output: String) {
+    /// `passing`: a descriptor (close-on-exec here) the program gets as descriptor 100, and no other
+    /// program spawned meanwhile does.
+    public static func run(_ program: String, _ arguments: [String], passing: Int32? = nil) -> (status: Int32, output: String) {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-spawn-\(UUID().uuidString)").path
         defer { unlink(log) }
-        guard let pid = start(program, arguments, output: log) else { return (127, "cannot run \(program)") }
+        guard let pid = start(program, arguments, output: log, passing: passing) else { return (127, "cannot run \(program)") }
         let status = wait(pid)
         return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 
     /// Starts `program` with its output in the file `output`; nil when it cannot be started.
-    public static func start(_ program: String, _ arguments: [String], output: String = "/dev/null") -> pid_t? {
+    public static func start(_ program: String, _ arguments: [String], output: String = "/dev/null", passing: Int32? = nil) -> pid_t? {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let passing { posix_spawn_file_actions_adddup2(&actions, passing, 100) }  // dup2 clears close-on-exec
         let argv = ([program] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
@@ -40,5 +43,17 @@ public enum Spawn {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    }
+}
+
+/// pipe2(2), which Glibc's module map leaves out (it needs _GNU_SOURCE).
+@_silgen_name("pipe2") private func systemPipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32
+
+extension Spawn {
+    /// A pipe whose two ends are close-on-exec from the start (no program spawned meanwhile by
+    /// another test can inherit them): [read end, write end], or nil.
+    public static func closeOnExecPipe() -> [Int32]? {
+        var fds: [Int32] = [0, 0]
+        return systemPipe2(&fds, O_CLOEXEC) == 0 ? fds : nil
     }
 }

@@ -13,8 +13,9 @@ public enum StreamFeed {
     public static func ingest(_ request: IngestRequest, records: [[UInt8]], keepOpen: Bool = false,
                               observer: any ProgressObserver = SilentObserver()) throws -> IngestReport {
         signal(SIGPIPE, SIG_IGN)  // an ingest that stops early makes the writer's next write fail, not kill the tests
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) }
+        // Close-on-exec: a program another test spawns meanwhile must not hold the write end (the
+        // ingest would never see the stream's end).
+        guard let fds = Spawn.closeOnExecPipe() else { throw POSIXError(.EMFILE) }
         var request = request
         request.inputs = ["-"]
         request.streamDescriptor = fds[0]

@@ -91,11 +91,12 @@ extension TeamStoreTests {
     /// descriptors, or a test reading a pipe to end-of-file waits for the server to stop (the suite
     /// once hung in CI that way).
     @Test func theThrowawayServerHoldsNoneOfItsCallersDescriptors() throws {
-        var fds: [Int32] = [0, 0]
-        #expect(pipe(&fds) == 0)
+        // Close-on-exec, and handed to the script alone (as descriptor 100): programs other tests
+        // spawn meanwhile must not hold it.
+        let fds = try #require(Spawn.closeOnExecPipe())
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-pg-fd-\(getpid())").path
         let script = Fixtures.packageRoot + "/scripts/postgres-throwaway.sh"
-        let started = Spawn.run(script, ["start", folder])
+        let started = Spawn.run(script, ["start", folder], passing: fds[1])
         defer { _ = Spawn.run(script, ["stop", folder]) }
         #expect(started.status == 0, "\(started.output)")
         close(fds[1])
@@ -127,5 +128,36 @@ extension TeamStoreTests {
         #expect(Date().timeIntervalSince(started) < 15)
         let bad = try CLI.run(["runs", "--db", db + "?timeout=soon"])
         #expect(bad.status == 64 && bad.stderr.contains("timeout= soon is not a number of seconds"), "\(bad.stderr)")
+    }
+
+    /// Readers never write to the server: a role that may only SELECT lists the runs and reads a
+    /// run; a database emalog never wrote holds no runs (and stays without a table).
+    @Test func aReadOnlyRoleCanReadAndReadersWriteNothing() throws {
+        let bare = try ThrowawayPostgres.database()
+        let listed = try CLI.run(["runs", "--db", bare])
+        #expect(listed.status == 0 && listed.stdout == "no runs yet\n", "\(listed.stderr)")
+        #expect(ThrowawayPostgres.sql(bare, "SELECT to_regclass('emalog_migrations') IS NULL").output.contains("t"))
+        let db = try ThrowawayPostgres.database()
+        let dir = TemporaryDirectory()
+        let log = dir.file("run.emalog")
+        #expect(try CLI.run(["ingest", "--db", log, "--ema", "0.9", Fixtures.path("mlp-f32/steps")]).status == 0)
+        let pushed = try CLI.run(["push", "--db", log, "--to", db, "--run", "base"])
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+        let name = String(db[db.index(after: db.lastIndex(of: "/")!)...])
+        let role = "reader_\(name)"
+        for statement in ["CREATE ROLE \(role) LOGIN PASSWORD 'pw'", "GRANT CONNECT ON DATABASE \(name) TO \(role)",
+                          "GRANT USAGE ON SCHEMA public TO \(role)", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(role)"] {
+            let r = ThrowawayPostgres.sql(db, statement)
+            #expect(r.status == 0, "\(statement): \(r.output)")
+        }
+        let url = try ServerURL(db, environment: [:])
+        let reader = "postgresql://\(role):pw@\(url.host):\(url.port)/\(url.database)"
+        let runs = try CLI.run(["runs", "--db", reader])
+        #expect(runs.status == 0 && runs.stdout.contains("base"), "\(runs.stderr)")
+        let out = dir.file("s.safetensors")
+        let shadow = try CLI.run(["shadow", "--db", reader, "--run", "base", "-o", out])
+        #expect(shadow.status == 0, "\(shadow.stderr)")
+        let push = try CLI.run(["push", "--db", log, "--to", reader, "--run", "other"])
+        #expect(push.status == 74, "a read-only role cannot push: \(push.stderr)")
     }
 }

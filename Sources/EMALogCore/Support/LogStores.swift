@@ -11,7 +11,7 @@ enum LogStores {
     static func openForReading(_ location: String, run: String? = nil, auditing: Bool = false) throws(StoreError) -> any LogStore {
         if ServerURL.isServer(location) {
             guard let run else {
-                let server = try TeamServer(location)
+                let server = try TeamServer(location, reading: true)
                 defer { server.close() }
                 throw .runNotFound(address: server.url.description, run: "", available: try server.runs().map(\.name))
             }
@@ -42,7 +42,7 @@ enum LogStores {
     /// set), in rank order.
     static func openRun(_ location: String, run: String?, auditing: Bool) throws -> [(store: any LogStore, shardGroup: String?)] {
         if ServerURL.isServer(location), let run {
-            let server = try TeamServer(location)
+            let server = try TeamServer(location, reading: true)
             if try server.hasRun(run) { return [(try ServerRunStore(server: server, run: run), nil)] }
             defer { server.close() }
             if let ranks = try server.shardRanks(of: run) {

@@ -6,9 +6,9 @@ public enum TeamStore {
     /// Whether a `--db` location names a team store rather than a log file.
     public static func isServer(_ location: String) -> Bool { ServerURL.isServer(location) }
 
-    /// The runs at `address`, by name (the schema is created or brought up to date first).
+    /// The runs at `address`, by name (nothing is written: a read-only role can list them).
     public static func runs(at address: String) throws -> [TeamServer.Run] {
-        let server = try TeamServer(address)
+        let server = try TeamServer(address, reading: true)
         defer { server.close() }
         return try server.runs()
     }

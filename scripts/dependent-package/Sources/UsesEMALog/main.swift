@@ -1,7 +1,7 @@
 import EMALogCore
 import Foundation
 
-// Ingests two steps of one tensor written here, then reads the EMA back: the library works when
+// Ingests two steps of one tensor written here, then reads the log back: the library works when
 // emalog is a dependency.
 let folder = FileManager.default.temporaryDirectory.appendingPathComponent("uses-emalog-\(getpid())").path
 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -12,9 +12,7 @@ for step in 1...2 {
     bytes += [Float(step), Float(2 * step)].withUnsafeBytes { Data($0) }
     try bytes.write(to: URL(fileURLWithPath: "\(folder)/step-\(step).safetensors"))
 }
-var request = IngestRequest(logPath: folder + "/run.emalog", inputs: [folder])
-request.tracks = [try EMASpec(parsing: "0.5")]
-let report = try Ingest.run(request)
+let report = try Ingest.run(IngestRequest(logPath: folder + "/run.emalog", inputs: [folder]))
 let info = try EMALog(openingAt: folder + "/run.emalog").info()
 print("emalog \(EMALogCore.version) as a dependency: \(report.stepsAdded) steps ingested, last step \(info.lastStep ?? -1)")
 guard report.stepsAdded == 2, info.lastStep == 2 else { exit(1) }
