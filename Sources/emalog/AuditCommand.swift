@@ -41,8 +41,7 @@ extension EMALogCommand {
             try reportingErrors {
                 let report = try EMALog(openingAt: log.db, run: log.run, auditing: true).audit(sources: sources, observer: TerminalProgress())
                 TerminalProgress.clear()
-                let text = format == .json ? Self.json(report) : Self.text(report)
-                FileHandle.standardOutput.write(Data(text.utf8))
+                if format == .json { FileHandle.standardOutput.write(Data(Self.json(report).utf8)) } else { writeText(Self.text(report)) }
                 if !report.isClean { throw ExitCode(ExitStatus.auditMismatch.rawValue) }
             }
         }

@@ -34,7 +34,7 @@ extension EMALogCommand {
                 var text = json ? Self.json(info, provenance: provenance, digest: content)
                     : Self.text(info) + (provenance ? Self.provenanceText(info) : "")
                 if let content, !json { text += "content      sha256:\(content)\n" }
-                FileHandle.standardOutput.write(Data(text.utf8))
+                if json { FileHandle.standardOutput.write(Data(text.utf8)) } else { writeText(text) }
             }
         }
 

@@ -65,7 +65,7 @@ extension EMALogCommand {
                 switch chosen {
                 case .csv: out = MetricsRendering.csv(table)
                 case .json: out = MetricsRendering.jsonLines(table)
-                case .table: out = MetricsRendering.table(table)
+                case .table: out = TerminalText.visible(MetricsRendering.table(table))
                 }
                 FileHandle.standardOutput.write(Data(out.utf8))
             }

@@ -84,7 +84,7 @@ extension EMALogCommand {
                 }
                 text += String(format: " in %.2f s", r.seconds)
                 if r.bodyBytes > 0 && r.seconds > 0 { text += " (\(ByteCount.text(Int(Double(r.bodyBytes) / r.seconds)))/s)" }
-                print(text)
+                writeText(text + "\n")
             }
         }
     }

@@ -25,7 +25,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
 
 /// Prints `emalog: <message>` to stderr.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data("emalog: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("emalog: \(TerminalText.visible(message))\n".utf8))
 }
 
 /// Progress on stderr when it is a terminal; silent when piped.
@@ -63,4 +63,36 @@ final class TerminalProgress: ProgressObserver {
         guard isTerminal, drawn.exchange(false, ordering: .relaxed) else { return }
         FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
     }
+}
+
+/// Text bound for a person's terminal: control characters (C0 but newline and tab, DEL, C1) and
+/// bidirectional overrides that came from a log, a server or an input file are shown as `\u{1B}`
+/// escapes, never sent as they are (they could move the cursor, clear the screen, retitle the
+/// window or reorder what is shown). Data formats (CSV, JSON) escape for themselves.
+enum TerminalText {
+    static func visible(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isHidden) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            if isHidden(scalar) {
+                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+
+    private static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x0A, 0x09: false
+        case 0x00...0x1F, 0x7F...0x9F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+}
+
+/// Writes text meant to be read (not data) to stdout, its control characters made visible.
+func writeText(_ text: String) {
+    FileHandle.standardOutput.write(Data(TerminalText.visible(text).utf8))
 }

@@ -55,13 +55,13 @@ extension EMALogCommand {
                         out += json.text + "\n"
                     }
                 case .table:
-                    out = runs.isEmpty ? "no runs yet\n"
-                        : MetricsRendering.columns(
+                    out = runs.isEmpty ? "no runs yet\n" : TerminalText.visible(
+                        MetricsRendering.columns(
                             ["run", "steps", "last step", "tensors", "tracks", "size", "metric values", "pushed", "log id"],
                             runs.map {
                                 [$0.name, String($0.steps), $0.lastStep.map(String.init) ?? "-", String($0.tensors), String($0.tracks),
                                  ByteCount.text($0.storedBytes), String($0.metricValues), $0.pushedAt, $0.logID]
-                            })
+                            }))
                 }
                 FileHandle.standardOutput.write(Data(out.utf8))
             }

@@ -89,7 +89,7 @@ extension EMALogCommand {
                     text = format == .json ? VerifyRendering.json(report) : VerifyRendering.text(report)
                 }
                 TerminalProgress.clear()
-                FileHandle.standardOutput.write(Data((text + "\n").utf8))
+                if format == .json { FileHandle.standardOutput.write(Data((text + "\n").utf8)) } else { writeText(text + "\n") }
                 if report.verdict == .differs { throw ExitCode(ExitStatus.auditMismatch.rawValue) }
             }
         }

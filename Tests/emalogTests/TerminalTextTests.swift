@@ -1,0 +1,31 @@
+import EMALogTestSupport
+import FormatsTestSupport
+import Foundation
+import Testing
+
+/// Text from a log or an input never reaches a terminal as control sequences: names and keys
+/// holding ESC, other C0/C1 controls or bidirectional overrides are shown escaped in text and table
+/// outputs and in messages; data formats (CSV, JSON) keep them, escaped their own way.
+@Suite struct TerminalTextTests {
+    let dir = TemporaryDirectory()
+
+    @Test func controlSequencesFromALogAreShownEscaped() throws {
+        let db = dir.file("t.emalog")
+        let metrics = dir.file("m.jsonl")
+        try "{\"step\": 1, \"\\u001b[2Jloss\\u202e\": 0.5}\n".write(toFile: metrics, atomically: true, encoding: .utf8)
+        var b = SafetensorsBuilder(step: 1)
+        b.add("w\u{1B}]0;owned\u{07}", shape: [2], floats: [1, .nan])
+        let step = dir.file("step-1.safetensors")
+        try b.write(to: step)
+        #expect(try CLI.run(["ingest", "--db", db, metrics]).status == 0)
+        let table = try CLI.run(["metrics", "--db", db, "--format", "table"])
+        #expect(table.status == 0 && !table.stdout.contains("\u{1B}") && table.stdout.contains("\\u{1B}[2Jloss\\u{202E}"), "\(table.stdout)")
+        let json = try CLI.run(["metrics", "--db", db, "--format", "json"])
+        #expect(json.stdout.contains("\\u001b[2Jloss"), "\(json.stdout)")
+        let refused = try CLI.run(["ingest", "--db", db, step])
+        #expect(refused.status == 65 && !refused.stderr.contains("\u{1B}") && refused.stderr.contains("w\\u{1B}]0;owned\\u{7}"),
+                "\(refused.stderr)")
+        let info = try CLI.run(["info", "--db", db])
+        #expect(info.status == 0 && !info.stdout.contains("\u{1B}"))
+    }
+}
