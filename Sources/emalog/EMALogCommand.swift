@@ -25,6 +25,10 @@ struct EMALogCommand: ParsableCommand {
 
     static func main() {
         ProcessTuning.tuneAllocator()
+        if CommandLine.arguments.contains(where: TeamStore.hasPassword) {
+            printError("warning: a password in a server address is visible to every user of this machine (ps, /proc); "
+                + "give it in PGPASSWORD or ~/.pgpass (hostname:port:database:username:password, mode 0600) instead")
+        }
         main(nil)
     }
 }

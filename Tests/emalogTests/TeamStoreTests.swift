@@ -160,4 +160,27 @@ extension TeamStoreTests {
         let push = try CLI.run(["push", "--db", log, "--to", reader, "--run", "other"])
         #expect(push.status == 74, "a read-only role cannot push: \(push.stderr)")
     }
+
+    /// Passwords: a mistyped scheme is a usage error that hides the password (never a file path
+    /// echoed whole); an address with a password is warned about (ps shows it); ~/.pgpass, as
+    /// libpq reads it, gives the password instead.
+    @Test func passwordsStayOffTheCommandLineAndOutOfMessages() throws {
+        for bad in ["POSTGRESQL-x://me:topsecret@h/d", "postgresql:/me:topsecret@h/d", "postgresql+psycopg2://me:topsecret@h/d",
+                    "pgsql://me:topsecret@h/d"] {
+            let r = try CLI.run(["info", "--db", bad])
+            #expect(r.status == 64 && r.stderr.contains("postgresql://") && !r.stderr.contains("topsecret"), "\(bad): \(r.stderr)")
+        }
+        #expect(try ServerURL("POSTGRESQL://me@h/d", environment: [:]).host == "h")
+        let db = try ThrowawayPostgres.database()
+        let warned = try CLI.run(["runs", "--db", db.replacingOccurrences(of: "://", with: "://postgres:anything@")])
+        #expect(warned.stderr.contains("warning: a password in a server address is visible"), "\(warned.stderr)")
+        let dir = TemporaryDirectory()
+        let file = dir.file("pgpass")
+        let url = try ServerURL(db, environment: [:])
+        try "# comment\nother:1:*:*:wrong\n\(url.host):\(url.port):*:\(url.user):s\\:cret\n".write(toFile: file, atomically: true, encoding: .utf8)
+        chmod(file, 0o600)
+        #expect(try ServerURL(db, environment: ["PGPASSFILE": file]).password == "s:cret")
+        chmod(file, 0o644)  // readable by others: ignored, as libpq does
+        #expect(try ServerURL(db, environment: ["PGPASSFILE": file]).password == nil)
+    }
 }

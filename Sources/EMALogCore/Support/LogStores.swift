@@ -9,6 +9,7 @@ enum LogStores {
     /// it. `auditing`: a log whose schema or settings are not as emalog writes them is opened
     /// anyway, with `unreadable` saying why.
     static func openForReading(_ location: String, run: String? = nil, auditing: Bool = false) throws(StoreError) -> any LogStore {
+        try refuseMistypedAddress(location)
         if ServerURL.isServer(location) {
             guard let run else {
                 let server = try TeamServer(location, reading: true)
@@ -25,6 +26,7 @@ enum LogStores {
 
     /// Opens (or creates) the log at `location` for an ingest, holding its ingest lock until closed.
     static func openForIngest(_ location: String, chunkBytes: Int) throws(StoreError) -> any LogStore {
+        try refuseMistypedAddress(location)
         if ServerURL.isServer(location) {
             throw .badServerAddress(address: ServerURL.redacted(location),
                                     reason: "an ingest writes a local log file; push it to the team store afterwards (or while it runs)")
@@ -41,6 +43,7 @@ enum LogStores {
     /// The stores of `run` at `location`: one log, or each rank of a sharded run (`shardGroup`
     /// set), in rank order.
     static func openRun(_ location: String, run: String?, auditing: Bool) throws -> [(store: any LogStore, shardGroup: String?)] {
+        try refuseMistypedAddress(location)
         if ServerURL.isServer(location), let run {
             let server = try TeamServer(location, reading: true)
             if try server.hasRun(run) { return [(try ServerRunStore(server: server, run: run), nil)] }
@@ -50,5 +53,13 @@ enum LogStores {
             }
         }
         return [(try openForReading(location, run: run, auditing: auditing), nil)]
+    }
+
+    /// An address with a scheme emalog does not read (`pgsql://`, `postgresql:/`, ...) is a usage
+    /// error saying so, its password hidden; never a file path whose errors would print it.
+    static func refuseMistypedAddress(_ location: String) throws(StoreError) {
+        guard !ServerURL.isServer(location), ServerURL.looksLikeAddress(location) else { return }
+        throw .badServerAddress(address: ServerURL.redacted(location),
+                                reason: "a team store's address starts with postgresql:// (or postgres://); a log is a file path")
     }
 }

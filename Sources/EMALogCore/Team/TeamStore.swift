@@ -6,6 +6,9 @@ public enum TeamStore {
     /// Whether a `--db` location names a team store rather than a log file.
     public static func isServer(_ location: String) -> Bool { ServerURL.isServer(location) }
 
+    /// Whether `text` is a team store's address with a password in it.
+    public static func hasPassword(_ text: String) -> Bool { ServerURL.hasPassword(text) }
+
     /// The runs at `address`, by name (nothing is written: a read-only role can list them).
     public static func runs(at address: String) throws -> [TeamServer.Run] {
         let server = try TeamServer(address, reading: true)
