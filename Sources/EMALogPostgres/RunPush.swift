@@ -53,13 +53,12 @@ public enum RunPush {
         // The log first: a missing or damaged log is named as such, whether or not the server answers.
         let local = try open()
         defer { try? local.close() }
-        // What the log holds now (later steps an ingest commits meanwhile wait for the next push).
-        let plan = try local.read { r in try LocalPlan(r) }
+        let logID = try local.read { r in try r.logID() }
         let server = try TeamServer(address)
         defer { server.close() }
         let connection = server.connection
         if shard != nil && requested == nil { throw StoreError.inconsistent("a rank of a sharded run needs the run's name") }
-        let name = shard.map { "\(requested!)/rank\($0.rank)" } ?? requested ?? plan.logID
+        let name = shard.map { "\(requested!)/rank\($0.rank)" } ?? requested ?? logID
         var report = PushReport()
         report.run = name
         guard !name.isEmpty else { throw StoreError.inconsistent("the log has no id; give --run NAME") }
@@ -69,13 +68,19 @@ public enum RunPush {
         // gone (after the statement it runs), so the lock is waited for, a while.
         var locked = false
         for _ in 0..<Self.lockAttempts {
-            locked = try connection.row("SELECT pg_try_advisory_lock(\(Int32(0x656D61)), hashtext(\(name)))", "lock the run") {
+            // 64 bits of the name's MD5 (hashtext's 32 bits let run-140366 and run-178447 block each other).
+            locked = try connection.row("SELECT pg_try_advisory_lock(('x' || substr(md5(\(name)), 1, 16))::bit(64)::bigint)",
+                                        "lock the run") {
                 try $0.decode(Bool.self)
             } ?? false
             if locked { break }
             usleep(100_000)
         }
         guard locked else { throw StoreError.runBusy(address: server.url.description, run: name) }
+        // What the log holds now, read under the run's lock: a push that waited for another one
+        // plans against what that one pushed (later steps an ingest commits meanwhile wait for
+        // the next push).
+        let plan = try local.read { r in try LocalPlan(r) }
 
         let runID = try runRow(connection, server: server, name: name, plan: plan, layout: local.layout,
                                shard: shard.map { (requested!, $0.rank, $0.count) })

@@ -183,4 +183,28 @@ extension TeamStoreTests {
         chmod(file, 0o644)  // readable by others: ignored, as libpq does
         #expect(try ServerURL(db, environment: ["PGPASSFILE": file]).password == nil)
     }
+
+    /// A run's push lock is 64 bits of its name: run-140366 and run-178447, whose 32-bit hashtext
+    /// collide, no longer wait for each other.
+    @Test func runsWhoseHashtextCollidesDoNotBlockEachOther() throws {
+        let db = try ThrowawayPostgres.database()
+        #expect(ThrowawayPostgres.sql(db, "SELECT hashtext('run-140366') = hashtext('run-178447')").output.contains("t"))
+        let dir = TemporaryDirectory()
+        let log = dir.file("run.emalog")
+        #expect(try CLI.run(["ingest", "--db", log, "--ema", "0.9", Fixtures.path("mlp-f32/steps")]).status == 0)
+        let key = "('x' || substr(md5('run-140366'), 1, 16))::bit(64)::bigint"
+        let holder = try #require(Spawn.start("/usr/bin/psql", [db, "-c", "SELECT pg_advisory_lock(\(key)), pg_sleep(20)"]))
+        defer {
+            kill(holder, SIGTERM)
+            _ = Spawn.wait(holder)
+            _ = ThrowawayPostgres.sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()")
+        }
+        let held = "SELECT 'held' FROM pg_locks WHERE locktype = 'advisory' AND granted"
+        let deadline = Date().addingTimeInterval(20)
+        while !ThrowawayPostgres.sql(db, held).output.contains("held"), Date() < deadline { usleep(20_000) }
+        let started = Date()
+        let pushed = try CLI.run(["push", "--db", log, "--to", db, "--run", "run-178447"])
+        #expect(pushed.status == 0, "\(pushed.stderr)")
+        #expect(Date().timeIntervalSince(started) < 15, "the push waited for another run's lock")
+    }
 }
