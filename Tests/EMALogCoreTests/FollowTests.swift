@@ -59,7 +59,10 @@ private enum Stop {
             handle.write(Data(": 0.5}\n".utf8))
             try await Task.sleep(for: .milliseconds(30))
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // Stop once everything is stored (a bounded wait on that, not a fixed sleep).
+        #expect(try await Self.wait(upTo: 60) {
+            Self.stepCount(db) == 10 && (try? EMALog(openingAt: db).metrics(keys: ["lr"]).rows.count) == 7
+        })
         Stop.request()
         let report = try await task.value
         Stop.reset()
@@ -82,7 +85,7 @@ private enum Stop {
         var resumed = request
         resumed.stop = Stop.token
         let again = Task.detached { [resumed] in try Ingest.run(resumed) }
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await Self.wait(upTo: 60) { Self.stepCount(db) == 12 })
         Stop.request()
         let second = try await again.value
         Stop.reset()
@@ -109,7 +112,7 @@ private enum Stop {
         let task = Task.detached { try Ingest.run(request) }
         try await Task.sleep(for: .milliseconds(300))
         try four.write(to: URL(fileURLWithPath: watched + "/step-00000004.safetensors"))
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await Self.wait(upTo: 60) { Self.stepCount(db) == 5 })
         Stop.request()
         let report = try await task.value
         Stop.reset()

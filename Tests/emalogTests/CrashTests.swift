@@ -57,7 +57,9 @@ import Glibc
             try FileManager.default.moveItem(atPath: watched + "/" + name + ".tmp", toPath: watched + "/" + name)
             usleep(20_000)
         }
-        usleep(300_000)
+        // Until the follower has every step (a bounded wait on that, not a fixed sleep).
+        let deadline = Date().addingTimeInterval(60)
+        while !(try CLI.run(["info", "--db", db]).stdout.contains("steps        12 (1 ... 12)")), Date() < deadline { usleep(20_000) }
         let second = try CLI.run(["ingest", "--db", db, source])
         #expect(second.status == 75 && second.stderr.contains("being written by another"), "\(second.stderr)")
         let reader = try CLI.run(["info", "--db", db])
