@@ -188,6 +188,13 @@ public enum RunPush {
                 throw StoreError.runConflict(address: address, run: name,
                                              reason: "sharded run '\(shard.group)' has \(other) ranks, not \(shard.count)")
             }
+            // Each rank holds its own slices: one log pushed as two ranks would read back doubled.
+            if let rank = try connection.row("""
+                SELECT shard_rank FROM runs WHERE shard_group = \(shard.group) AND log_id = \(plan.logID) AND shard_rank <> \(shard.rank)
+                """, "find the ranks", { try $0.decode(Int.self) }) {
+                throw StoreError.runConflict(address: address, run: name, reason: "this log was pushed as rank \(rank) of "
+                    + "'\(shard.group)'; each rank is its own log (rank-RRRRR.emalog)")
+            }
         } else if try server.shardRanks(of: name) != nil {
             throw StoreError.runConflict(address: address, run: name, reason: "it is a sharded run's name; push each rank with --rank")
         }

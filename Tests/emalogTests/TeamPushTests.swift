@@ -234,6 +234,9 @@ extension TeamPushTests {
         // Three of four ranks: the run is not whole yet.
         let partial = try CLI.run(["shadow", "--db", db, "--run", "big", "-o", dir.file("partial.safetensors")])
         #expect(partial.status == 66 && partial.stderr.contains("rank 0, rank 1, rank 2"), "\(partial.stderr)")
+        // Rank 0's log pushed again as rank 3 would read back doubled: refused.
+        let twice = try CLI.run(["push", "--db", dir.file("rank0.emalog"), "--to", db, "--run", "big", "--rank", "3", "--ranks", "4"])
+        #expect(twice.status == 65 && twice.stderr.contains("this log was pushed as rank 0 of 'big'"), "\(twice.stderr)")
         #expect(try CLI.run(["push", "--db", dir.file("rank3.emalog"), "--to", db, "--run", "big", "--rank", "3", "--ranks", "4"]).status == 0)
 
         for (i, query) in [["shadow", "--ema", "0.9"], ["shadow", "--ema", "warm", "--step", "12"], ["shadow", "--decay", "0.95", "--step", "7"],
