@@ -113,15 +113,9 @@ extension TeamStoreTests {
     @Test func aBlockedServerIsAnErrorWithinTheTimeout() throws {
         let db = try ThrowawayPostgres.database()
         try TeamServer(db).close()
-        let holder = try #require(Spawn.start("/usr/bin/psql", [db, "-c", "BEGIN; LOCK TABLE runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);"]))
-        defer {
-            kill(holder, SIGTERM)
-            _ = Spawn.wait(holder)
-            _ = ThrowawayPostgres.sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
-        }
-        let held = "SELECT 'held' FROM pg_locks WHERE relation = 'runs'::regclass AND mode = 'AccessExclusiveLock' AND granted"
-        let deadline = Date().addingTimeInterval(20)
-        while !ThrowawayPostgres.sql(db, held).output.contains("held"), Date() < deadline { usleep(20_000) }
+        let release = try Self.holdLock(db, "BEGIN; LOCK TABLE runs IN ACCESS EXCLUSIVE MODE",
+                                        held: "relation = 'runs'::regclass AND mode = 'AccessExclusiveLock'")
+        defer { release() }
         let started = Date()
         let r = try CLI.run(["runs", "--db", db + "?timeout=1.5"])
         #expect(r.status == 74 && r.stderr.contains("no answer within 1.5 s") && r.stderr.contains("?timeout=SECONDS"), "\(r.stderr)")
@@ -193,18 +187,26 @@ extension TeamStoreTests {
         let log = dir.file("run.emalog")
         #expect(try CLI.run(["ingest", "--db", log, "--ema", "0.9", Fixtures.path("mlp-f32/steps")]).status == 0)
         let key = "('x' || substr(md5('run-140366'), 1, 16))::bit(64)::bigint"
-        let holder = try #require(Spawn.start("/usr/bin/psql", [db, "-c", "SELECT pg_advisory_lock(\(key)), pg_sleep(20)"]))
-        defer {
-            kill(holder, SIGTERM)
-            _ = Spawn.wait(holder)
-            _ = ThrowawayPostgres.sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(20)%' AND pid <> pg_backend_pid()")
-        }
-        let held = "SELECT 'held' FROM pg_locks WHERE locktype = 'advisory' AND granted"
-        let deadline = Date().addingTimeInterval(20)
-        while !ThrowawayPostgres.sql(db, held).output.contains("held"), Date() < deadline { usleep(20_000) }
+        let release = try Self.holdLock(db, "SELECT pg_advisory_lock(\(key))", held: "locktype = 'advisory'")
+        defer { release() }
         let started = Date()
         let pushed = try CLI.run(["push", "--db", log, "--to", db, "--run", "run-178447"])
         #expect(pushed.status == 0, "\(pushed.stderr)")
         #expect(Date().timeIntervalSince(started) < 15, "the push waited for another run's lock")
+    }
+
+    /// Another session runs `lockSQL` then sleeps 30 s holding what it locked; returns once
+    /// `pg_locks` shows a granted lock matching `held` (at most 20 s), with what ends that session.
+    static func holdLock(_ db: String, _ lockSQL: String, held: String) throws -> () -> Void {
+        let holder = try #require(Spawn.start("/usr/bin/psql", [db, "-c", "\(lockSQL); SELECT pg_sleep(30);"]))
+        let deadline = Date().addingTimeInterval(20)
+        while !ThrowawayPostgres.sql(db, "SELECT 'held' FROM pg_locks WHERE \(held) AND granted").output.contains("held"),
+              Date() < deadline { usleep(20_000) }
+        return {
+            kill(holder, SIGTERM)
+            _ = Spawn.wait(holder)
+            _ = ThrowawayPostgres.sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                + "WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
+        }
     }
 }

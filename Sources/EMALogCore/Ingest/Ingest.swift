@@ -131,10 +131,9 @@ public final class Ingest {
             // refused; lines of other steps (late evaluations) are stored first, on their own.
             func takeLines(for step: Int) throws -> MetricsFile? {
                 let own = lines.filter { $0.step == step }
-                guard !own.isEmpty else { try storeLines(); return nil }
                 lines.removeAll { $0.step == step }
                 try storeLines()
-                return MetricsFile(path: source, lines: own)
+                return own.isEmpty ? nil : MetricsFile(path: source, lines: own)
             }
             while let record = try nextRecord(&stream, storing: storeLines) {
                 switch record {
