@@ -18,11 +18,15 @@ public struct PushReport: Sendable, Equatable {
     public var bodyBytes = 0
     /// Stored bytes of chunks whose body the server had already (this run or another).
     public var sharedBytes = 0
+    /// Bodies the server held damaged (not the bytes their sha256 names) that this push wrote again.
+    public var repairedBodies = 0
     public var metricBlocks = 0
     public var metricValues = 0
     public var seconds = 0.0
     /// Whether the push changed nothing (the server held the whole log already).
-    public var upToDate: Bool { steps == 0 && snapshots == 0 && deletedSnapshots == 0 && metricBlocks == 0 && !headerChanged }
+    public var upToDate: Bool {
+        steps == 0 && snapshots == 0 && deletedSnapshots == 0 && metricBlocks == 0 && repairedBodies == 0 && !headerChanged
+    }
     var headerChanged = false
 
     public init() {}
@@ -34,6 +38,11 @@ public struct PushReport: Sendable, Equatable {
 /// reader can use; the bodies they name (by sha256 of the stored bytes) are uploaded first, in
 /// short transactions of their own, and shared by every run that has the same bytes. A push
 /// killed at any moment leaves at most bodies nothing names yet, which the next push reuses.
+///
+/// A body is reused only when the server hashes it to its name: one damaged there is written
+/// again, not spread to another run. `repair` also has the server hash every body the run names
+/// and writes the damaged ones again from the log (a plain push does not read what it already
+/// pushed); metric blocks are compared by the server's hash of their data at every push.
 public enum RunPush {
     /// Values per metric block on the server (16 KiB of data).
     static let blockValues = 1024
@@ -47,7 +56,7 @@ public enum RunPush {
     /// `shard`: the log is rank `rank` of `count` of sharded run `requested` (required then); it
     /// is pushed as run `requested/rankR`, and read with the other ranks as the full tensors.
     public static func push(open: @escaping @Sendable () throws -> any LogStore, to address: String, run requested: String?,
-                            shard: (rank: Int, count: Int)? = nil, connections: Int = 2,
+                            shard: (rank: Int, count: Int)? = nil, connections: Int = 2, repair: Bool = false,
                             progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> PushReport {
         let start = Date()
         // The log first: a missing or damaged log is named as such, whether or not the server answers.
@@ -148,6 +157,8 @@ public enum RunPush {
         report.bodies = t.bodies
         report.bodyBytes = t.bodyBytes
         report.sharedBytes = t.sharedBytes
+        report.repairedBodies = t.repairedBodies
+        if repair { report.repairedBodies += try local.read { r in try repairBodies(r, connection, runID: runID, plan: plan) } }
 
         let (blocks, values) = try local.read { r in try pushMetrics(r, connection, runID: runID, plan: plan) }
         report.metricBlocks = blocks
@@ -306,6 +317,7 @@ public enum RunPush {
         var uploaded = 0
         var uploadedBytes = 0
         var sharedBytes = 0
+        var repaired = 0
     }
 
     /// Reads `item` from the log in one read view, uploading the bodies the server lacks.
@@ -334,6 +346,7 @@ public enum RunPush {
         staged.uploaded = uploader.uploaded
         staged.uploadedBytes = uploader.uploadedBytes
         staged.sharedBytes = uploader.sharedBytes
+        staged.repaired = uploader.repaired
         return staged
     }
 
@@ -409,11 +422,13 @@ public enum RunPush {
     /// already has are skipped, the rest written, extra ones deleted, all in one transaction.
     private static func pushMetrics(_ r: any LogReader, _ connection: ServerConnection, runID: Int64,
                                     plan: LocalPlan) throws -> (blocks: Int, values: Int) {
-        var remote: [Int64: [Int: Int64]] = [:]
-        for (key, index, checksum) in try connection.rows(
-            "SELECT key_id, block_index, xxh64 FROM run_metric_blocks WHERE run_id = \(runID)", "read the metric blocks", {
-                try $0.decode((Int64, Int, Int64).self)
-            }) { remote[key, default: [:]][index] = checksum }
+        // The server's hash of each block's data, not only its xxh64 column: a block changed there
+        // is written again.
+        var remote: [Int64: [Int: (checksum: Int64, sha256: Data)]] = [:]
+        for (key, index, checksum, sha) in try connection.rows(
+            "SELECT key_id, block_index, xxh64, sha256(data) FROM run_metric_blocks WHERE run_id = \(runID)", "read the metric blocks", {
+                try $0.decode((Int64, Int, Int64, ByteBuffer).self)
+            }) { remote[key, default: [:]][index] = (checksum, Data(sha.readableBytesView)) }
         var keys: [Int64] = [], indices: [Int64] = [], firsts: [Int64] = [], lasts: [Int64] = [], counts: [Int64] = []
         var checksums: [Int64] = [], datas: [ByteBuffer] = []
         var extra: [(key: Int64, from: Int)] = []
@@ -429,7 +444,8 @@ public enum RunPush {
                 }
                 let data = block.encoded()
                 let checksum = Int64(bitPattern: data.withUnsafeBytes { XXH64.hash($0) })
-                if remote[key]?[index] != checksum {
+                let stored = remote[key]?[index]
+                if stored?.checksum != checksum || stored?.sha256 != Data(SHA256.hash(data: data)) {
                     keys.append(key); indices.append(Int64(index)); firsts.append(Int64(block.steps[0]))
                     lasts.append(Int64(block.steps.last!)); counts.append(Int64(block.count)); checksums.append(checksum)
                     datas.append(ByteBuffer(bytes: data))
@@ -491,9 +507,15 @@ struct BodyUploader {
     var uploaded = 0
     var uploadedBytes = 0
     var sharedBytes = 0
+    /// Bodies the server held damaged, written again.
+    var repaired = 0
 
     /// Bodies this large go up one per statement.
     static let aloneBytes = 256 << 10
+
+    /// A body already there stays, unless it is damaged (another push's upload of the same
+    /// bytes is the same row; a damaged one is replaced by the bytes its name says).
+    static let onConflict = "ON CONFLICT (sha256) DO UPDATE SET body = excluded.body WHERE sha256(chunk_bodies.body) != chunk_bodies.sha256"
 
     init(connection: ServerConnection) { self.connection = connection }
 
@@ -511,8 +533,13 @@ struct BodyUploader {
     mutating func flush() throws {
         guard !pending.isEmpty else { return }
         defer { pending = []; pendingBytes = 0 }
-        let present = Set(try connection.rows("SELECT sha256 FROM chunk_bodies WHERE sha256 = ANY(\(pending.map(\.sha)))",
-                                              "look up chunk bodies") { Data((try $0.decode(ByteBuffer.self)).readableBytesView) })
+        // Only a body the server hashes to its name is reused; a damaged one is written again.
+        var present = Set<Data>()
+        for (sha, intact) in try connection.rows("""
+            SELECT sha256, sha256(body) = sha256 FROM chunk_bodies WHERE sha256 = ANY(\(pending.map(\.sha)))
+            """, "look up chunk bodies", { try $0.decode((ByteBuffer, Bool).self) }) {
+            if intact { present.insert(Data(sha.readableBytesView)) } else { repaired += 1 }
+        }
         var seen = Set<Data>()
         var shas: [ByteBuffer] = [], bodies: [ByteBuffer] = []
         for item in pending {
@@ -531,13 +558,13 @@ struct BodyUploader {
         for i in shas.indices {
             if bodies[i].readableBytes < Self.aloneBytes { small.append(i); continue }
             try connection.query("""
-                INSERT INTO chunk_bodies (sha256, body) VALUES (\(shas[i]), \(bodies[i])) ON CONFLICT DO NOTHING
+                INSERT INTO chunk_bodies (sha256, body) VALUES (\(shas[i]), \(bodies[i])) \(unescaped: Self.onConflict)
                 """, "upload a chunk body")
         }
         guard !small.isEmpty else { return }
         try connection.query("""
             INSERT INTO chunk_bodies (sha256, body)
-            SELECT * FROM unnest(\(small.map { shas[$0] })::BYTEA[], \(small.map { bodies[$0] })::BYTEA[]) ON CONFLICT DO NOTHING
+            SELECT * FROM unnest(\(small.map { shas[$0] })::BYTEA[], \(small.map { bodies[$0] })::BYTEA[]) \(unescaped: Self.onConflict)
             """, "upload chunk bodies")
     }
 }
@@ -561,6 +588,7 @@ final class PushProgress: @unchecked Sendable {
             totals.bodies += staged.uploaded
             totals.bodyBytes += staged.uploadedBytes
             totals.sharedBytes += staged.sharedBytes
+            totals.repairedBodies += staged.repaired
         }
     }
 }

@@ -1,5 +1,7 @@
+import Crypto
 import EMALogFormats
 import EMALogStore
+import Foundation
 import NIOCore
 import PostgresNIO
 
@@ -221,17 +223,31 @@ final class ServerReader: LogReader {
         return damaged.sorted { ($0.step, $0.keyID) < ($1.step, $1.keyID) }
     }
 
-    /// Chunk rows whose body is missing or of another size than recorded (the foreign keys keep
-    /// the rest), one line each; "ok" when there are none.
+    /// Chunk rows (of steps and snapshots) whose body is missing, of another size than recorded or
+    /// not the bytes its sha256 names (the server hashes them: bodies are shared by hash, so one
+    /// damaged there is damaged in every run that names it), one line each; "ok" when there are none.
     func integrityCheck() throws -> [String] {
-        let problems = try connection.rows("""
-            SELECT 'step ' || c.step || ' tensor ' || c.tensor_id || ' chunk ' || c.chunk_index || ': '
-                   || CASE WHEN b.sha256 IS NULL THEN 'its body is missing'
-                      ELSE 'its body holds ' || length(b.body) || ' bytes, the row says ' || c.stored_size END
-            FROM run_chunks c LEFT JOIN chunk_bodies b ON b.sha256 = c.sha256
-            WHERE c.run_id = \(runID) AND (b.sha256 IS NULL OR length(b.body) != c.stored_size)
-            ORDER BY c.step, c.tensor_id, c.chunk_index LIMIT 100
-            """, "check the chunk bodies") { try $0.decode(String.self) }
+        let problem = """
+            CASE WHEN b.sha256 IS NULL THEN 'its body is missing'
+                 WHEN length(b.body) != c.stored_size THEN 'its body holds ' || length(b.body) || ' bytes, the row says ' || c.stored_size
+                 ELSE 'its body is not the bytes its sha256 names (damaged on the server; `emalog push --repair` '
+                      || 'from an intact copy of the log mends it)' END
+            """
+        let damaged = "(b.sha256 IS NULL OR length(b.body) != c.stored_size OR sha256(b.body) != c.sha256)"
+        let problems = try connection.rows(PostgresQuery(unsafeSQL: """
+            SELECT line FROM (
+                SELECT 0 AS kind, c.step AS at, c.tensor_id, c.chunk_index,
+                       'step ' || c.step || ' tensor ' || c.tensor_id || ' chunk ' || c.chunk_index || ': ' || \(problem) AS line
+                FROM run_chunks c LEFT JOIN chunk_bodies b ON b.sha256 = c.sha256
+                WHERE c.run_id = \(runID) AND \(damaged)
+                UNION ALL
+                SELECT 1, s.step, c.tensor_id, c.chunk_index,
+                       'snapshot at step ' || s.step || ' tensor ' || c.tensor_id || ' chunk ' || c.chunk_index || ': ' || \(problem)
+                FROM run_snapshot_chunks c JOIN run_snapshots s ON s.run_id = c.run_id AND s.id = c.snapshot_id
+                LEFT JOIN chunk_bodies b ON b.sha256 = c.sha256
+                WHERE c.run_id = \(runID) AND \(damaged)
+            ) found ORDER BY kind, at, tensor_id, chunk_index LIMIT 100
+            """), "check the chunk bodies") { try $0.decode(String.self) }
         return problems.isEmpty ? ["ok"] : problems
     }
 
@@ -258,8 +274,14 @@ final class ServerReader: LogReader {
         var checksum: Int64
         var data: [UInt8]
 
+        /// The block's values, once its data is the bytes its xxh64 names (the push computed it
+        /// from the log; a block changed on the server would otherwise read, audit and pull as true).
         func decoded() throws(StoreError) -> MetricBlock {
-            try MetricBlock(keyID: key, firstStep: first, lastStep: last, count: count, data: data)
+            guard data.withUnsafeBytes({ XXH64.hash($0) }) == UInt64(bitPattern: checksum) else {
+                throw StoreError.checksumMismatch(what: "the metric block of key id \(key) at step \(first) on the server (its data "
+                    + "is not what its xxh64 names; `emalog push --repair` from an intact copy of the log mends it)")
+            }
+            return try MetricBlock(keyID: key, firstStep: first, lastStep: last, count: count, data: data)
         }
     }
 
@@ -291,7 +313,7 @@ final class ServerReader: LogReader {
 
     // MARK: chunks
 
-    private static let chunkColumns = "c.chunk_index, c.codec, c.raw_size, c.xxh64, c.stored_size, b.body"
+    private static let chunkColumns = "c.chunk_index, c.codec, c.raw_size, c.xxh64, c.stored_size, b.body, c.sha256"
 
     /// A chunk row with its body, validated; `step` comes first when `withStep`.
     private func storedChunk(_ row: PostgresRow, owner: ChunkOwner?, tensor: TensorRecord) throws -> StoredChunk {
@@ -316,7 +338,13 @@ final class ServerReader: LogReader {
             throw StoreError.inconsistent("tensor '\(tensor.name)' \(owner!.label): the body of chunk \(index) holds "
                 + "\(body.readableBytes) bytes, its row says \(storedSize)")
         }
-        _ = columns
+        // Bodies are shared by hash: one damaged on the server would be every run's that names it,
+        // and a pull copies stored bytes without decoding them, so each is checked here.
+        let named = try columns[first + 6].decode(ByteBuffer.self)
+        guard body.withUnsafeReadableBytes({ SHA256.hash(data: $0) }).elementsEqual(named.readableBytesView) else {
+            throw StoreError.checksumMismatch(what: "tensor '\(tensor.name)' \(owner!.label): the body of chunk \(index) on the server is "
+                + "not the bytes its sha256 names (damaged there; `emalog push --repair` from an intact copy of the log mends it)")
+        }
         return try StoredChunk(owner: owner!, tensor: tensor, layout: layout, codec: codec, index: index, rawSize: raw,
                                checksum: UInt64(bitPattern: checksum), payload: [UInt8](body.readableBytesView))
     }

@@ -8,6 +8,7 @@ extension EMALogCommand {
             abstract: "Copy a local log into a run of a team store (PostgreSQL), sending only what it lacks.",
             usage: """
                 emalog push --db <log> --to <url> [--run <name>] [--connections <n>]
+                emalog push --db <log> --to <url> --run <name> --repair
                 emalog push --db <log> --to <url> --run <name> --rank <r> --ranks <n>
                 """,
             discussion: """
@@ -17,6 +18,12 @@ extension EMALogCommand {
                 still writing (the steps committed when the push starts are pushed). Chunks are stored by \
                 the SHA-256 of their bytes: identical chunks of different runs are stored once. The run's \
                 name defaults to the log's id; a name that holds another log is refused.
+
+                A body is reused only when the server hashes it to its name, so a body damaged on the server \
+                is written again rather than spread to another run. --repair also has the server hash every \
+                body the run names (what a plain push does not read again) and writes the damaged ones again \
+                from this log; `emalog audit --db URL --run NAME` finds them. Metric blocks are compared by \
+                the server's hash of their data at every push.
 
                 Sharded training: each rank ingests its own log of its dim-0 slice of every tensor (as FSDP2 \
                 shards parameters; 0-d tensors are taken from rank 0) and pushes it with --rank R --ranks N \
@@ -28,6 +35,7 @@ extension EMALogCommand {
                   emalog push --db run.emalog --to postgresql://me@db.lab:5432/runs
                   emalog push --db run.emalog --to postgresql://me@db/runs --run base
                   emalog push --db r3.log --to postgresql://me@db/r --run m --rank 3 --ranks 8
+                  emalog push --db run.emalog --to postgresql://me@db/runs --run base --repair
                 """)
 
         @Option(name: .long, help: ArgumentHelp("The local log file to push.", valueName: "log"))
@@ -47,6 +55,9 @@ extension EMALogCommand {
 
         @Option(help: ArgumentHelp("Connections uploading side by side.", valueName: "n"))
         var connections: Int = 2
+
+        @Flag(help: "Have the server hash every chunk body of the run and write the damaged ones again from this log.")
+        var repair = false
 
         func validate() throws {
             if TeamStore.isServer(db) { throw ValidationError("--db must be a local log file; --to names the team store") }
@@ -68,7 +79,8 @@ extension EMALogCommand {
             try reportingErrors {
                 let progress = TerminalProgress()
                 let r = try TeamStore.push(log: db, to: to, run: runName,
-                                              shard: rank.map { ($0, ranks!) }, connections: connections, observer: progress)
+                                              shard: rank.map { ($0, ranks!) }, connections: connections, repair: repair,
+                                           observer: progress)
                 TerminalProgress.clear()
                 var text: String
                 if r.upToDate {
@@ -81,6 +93,7 @@ extension EMALogCommand {
                     text += ", \(r.metricBlocks) metric blocks (\(r.metricValues) values); uploaded \(r.bodies) chunk bodies "
                         + "(\(ByteCount.text(r.bodyBytes)))"
                     if r.sharedBytes > 0 { text += ", \(ByteCount.text(r.sharedBytes)) already on the server" }
+                    if r.repairedBodies > 0 { text += "; repaired \(r.repairedBodies) damaged chunk bodies" }
                 }
                 text += String(format: " in %.2f s", r.seconds)
                 if r.bodyBytes > 0 && r.seconds > 0 { text += " (\(ByteCount.text(Int(Double(r.bodyBytes) / r.seconds)))/s)" }

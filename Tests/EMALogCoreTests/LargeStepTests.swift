@@ -192,7 +192,7 @@ import Testing
     static func writeHugeStep(_ path: String, step: Int, bytes: Int) throws {
         let header = "{\"__metadata__\":{\"step\":\"\(step)\"},\"u\":{\"dtype\":\"U8\",\"shape\":[\(bytes)],\"data_offsets\":[0,\(bytes)]},"
             + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[\(bytes),\(bytes + 8)]}}"
-        let handle = try FileHandle(forWritingTo: { FileManager.default.createFile(atPath: path, contents: nil); return URL(fileURLWithPath: path) }())
+        let handle = try FileHandle(forWritingTo: { _ = FileManager.default.createFile(atPath: path, contents: nil); return URL(fileURLWithPath: path) }())
         defer { try? handle.close() }
         try handle.write(contentsOf: withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { Data($0) } + Data(header.utf8))
         let piece = 64 << 20

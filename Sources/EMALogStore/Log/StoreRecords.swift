@@ -152,7 +152,7 @@ public struct SnapshotRecord: Sendable, Equatable {
 }
 
 /// Where a blob's chunks live: a raw step or a snapshot.
-public enum ChunkOwner: Sendable, Equatable {
+public enum ChunkOwner: Sendable, Hashable {
     case step(Int)
     case snapshot(Int64)
 
