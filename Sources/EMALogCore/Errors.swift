@@ -117,6 +117,8 @@ public enum QueryError: Error, Equatable, Sendable {
     case noMetrics(paths: [String])
     /// A pull's target exists: a pull writes a new log.
     case pullTargetExists(path: String)
+    /// A pull stopped by a signal (or its stop token) before the end: nothing was written.
+    case pullStopped(path: String)
     /// A use case that reads one log, asked of sharded run `name`.
     case shardedRun(name: String, ranks: Int, what: String)
     /// The ranks of sharded run `name` do not fit together.
@@ -148,6 +150,8 @@ extension QueryError: CustomStringConvertible {
             "the ranks of sharded run '\(name)' do not fit together: \(detail)"
         case let .pullTargetExists(path):
             "\(path) exists: a pull writes a new log file, never over another"
+        case let .pullStopped(path):
+            "the pull into \(path) was stopped before the end; nothing was written (run it again to pull the run)"
         case let .outputFailed(path, reason):
             "cannot write \(path): \(reason)"
         case let .outOfMemory(what, bytes):

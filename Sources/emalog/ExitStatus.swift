@@ -40,6 +40,7 @@ extension ExitStatus {
         case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec, .trackNameTaken: .usage
         case .outputIsLog, .unknownOutputExtension, .binaryToTerminal, .wrongDocumentExtension, .pullTargetExists, .shardedRun: .usage
         case .outputFailed, .outOfMemory: .io
+        case .pullStopped: .busy
         case .outputIsFolder, .outputNotAFolder, .outputIO, .outputTooLarge: .io
         }
     }

@@ -11,7 +11,9 @@ extension EMALogCommand {
                 The log has the run's id, audit trail, steps, chunks (their stored bytes as they are), \
                 tracks, snapshots and metrics: every reader gives the same results on it, and `emalog info \
                 --digest` equals the run's. It is written beside <log> and renamed into place at the end, so \
-                an interrupted pull leaves no log; an existing <log> is never overwritten.
+                an interrupted pull leaves no log; nothing at <log> (a file, a folder, a symlink) is ever \
+                replaced. SIGINT, SIGTERM or SIGHUP stop it between steps: it removes what it wrote and \
+                exits 75; what a killed pull left is removed by the next pull into <log>.
 
                 Examples:
                   emalog pull --db postgresql://me@db.lab:5432/runs --run base -o base.emalog
@@ -29,10 +31,14 @@ extension EMALogCommand {
         func validate() throws {
             if !TeamStore.isServer(db) { throw ValidationError("--db must be a team store: postgresql://USER@HOST:PORT/DATABASE") }
             if TeamStore.isServer(output) { throw ValidationError("-o must be a local log file") }
+            if output == "-" { throw ValidationError("-o must name a log file: a pull writes a log, not a stream to standard output") }
+            if output.isEmpty { throw ValidationError("-o must name a log file") }
         }
 
         func run() throws {
             try reportingErrors {
+                // SIGINT, SIGTERM and SIGHUP stop the pull between steps; it removes what it wrote.
+                StopSignal.install([SIGINT, SIGTERM, SIGHUP])
                 let r = try TeamStore.pull(from: db, run: runName, to: output, observer: TerminalProgress())
                 TerminalProgress.clear()
                 print("pulled run '\(r.run)' into \(output): \(r.steps) steps, \(r.snapshots) snapshots, \(r.metricValues) metric values, "

@@ -203,10 +203,11 @@ extension TeamStoreTests {
         while !ThrowawayPostgres.sql(db, "SELECT 'held' FROM pg_locks WHERE \(held) AND granted").output.contains("held"),
               Date() < deadline { usleep(20_000) }
         return {
+            // The server session first: psql waits for its statement to end before it exits.
+            _ = ThrowawayPostgres.sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                + "WHERE datname = current_database() AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
             kill(holder, SIGTERM)
             _ = Spawn.wait(holder)
-            _ = ThrowawayPostgres.sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                + "WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
         }
     }
 }

@@ -20,19 +20,19 @@ public final class StopToken: Sendable {
     /// Requests a stop.
     public func request() { flag.store(true, ordering: .relaxed) }
 
-    /// The process's token, set by SIGINT and SIGTERM once `StopSignal.install()` ran.
+    /// The process's token, set by the signals `StopSignal.install()` names once it ran.
     public static let signals = StopToken()
 }
 
-/// SIGINT/SIGTERM turned into a request on `StopToken.signals`.
+/// Signals (SIGINT and SIGTERM by default) turned into a request on `StopToken.signals`.
 public enum StopSignal {
-    /// Installs the handlers (idempotent) and unblocks both signals: a parent may have started us
+    /// Installs the handlers (idempotent) and unblocks the signals: a parent may have started us
     /// with them blocked (a spawned child inherits its parent thread's mask).
     ///
     /// Without SA_RESTART: a read(2) waiting for input returns EINTR at the signal, so `ingest -`
     /// waiting for its next record notices the stop (a read inside a record goes on with it).
-    public static func install() {
-        for signal in [SIGINT, SIGTERM] {
+    public static func install(_ signals: [Int32] = [SIGINT, SIGTERM]) {
+        for signal in signals {
             var action = sigaction()
             #if canImport(Glibc)
             action.__sigaction_handler.sa_handler = { _ in StopToken.signals.request() }
@@ -45,8 +45,7 @@ public enum StopSignal {
         }
         var set = sigset_t()
         sigemptyset(&set)
-        sigaddset(&set, SIGINT)
-        sigaddset(&set, SIGTERM)
+        for signal in signals { sigaddset(&set, signal) }
         pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 }

@@ -17,37 +17,85 @@ public struct PullReport: Sendable {
 extension TeamStore {
     /// Materialises run `run` at `address` as a new local log at `path`: the same id, audit trail,
     /// steps, chunks (their stored bytes as they are), tracks, snapshots and metrics, so every
-    /// reader gives the same results and `info --digest` is the run's. Written beside `path` and
-    /// renamed into place at the end: an interrupted pull leaves no log behind.
-    public static func pull(from address: String, run: String, to path: String,
+    /// reader gives the same results and `info --digest` is the run's. Written beside `path` as
+    /// `path.pull-PID` and linked into place at the end, which fails if anything appeared at `path`
+    /// meanwhile (never over a file, a folder or a symlink, dangling or not). A pull that fails, or
+    /// that `stop` stops between steps, removes what it wrote; what a killed one left (its process
+    /// gone) is removed by the next pull into `path`.
+    public static func pull(from address: String, run: String, to path: String, stop: StopToken = .signals,
                             observer: any ProgressObserver = SilentObserver()) throws -> PullReport {
         let start = Date()
         guard !isServer(path) else {
             throw StoreError.badServerAddress(address: ServerURL.redacted(path), reason: "a pull writes a local log file")
         }
-        if FileManager.default.fileExists(atPath: path) { throw QueryError.pullTargetExists(path: path) }
+        try refuseExisting(path)
+        removeLeftovers(of: path)
         let source = try ServerRunStore(address: address, run: run)
         defer { try? source.close() }
         let temp = path + ".pull-\(getpid())"
+        removeTemp(temp)
         let dest = try LogStores.createForCopy(temp, chunkBytes: source.layout.chunkBytes)
         var report = PullReport(run: run)
         do {
-            try copy(source, into: dest, report: &report, observer: observer)
+            try copy(source, into: dest, report: &report, stop: stop, target: path, observer: observer)
             try dest.close()
-            guard rename(temp, path) == 0 else {
-                throw QueryError.outputIO(path: path, action: "rename", code: errno, reason: String(cString: strerror(errno)))
-            }
+            try place(temp, at: path)
         } catch {
             try? dest.close()
-            for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) }
+            removeTemp(temp)
             throw error
         }
         report.seconds = Date().timeIntervalSince(start)
         return report
     }
 
+    /// Anything at `path` (a dangling symlink too) is refused.
+    private static func refuseExisting(_ path: String) throws {
+        var status = stat()
+        if lstat(path, &status) == 0 { throw QueryError.pullTargetExists(path: path) }
+    }
+
+    private static func removeTemp(_ temp: String) {
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(temp + suffix) }
+    }
+
+    /// Removes `path.pull-PID` files (and their -wal, -shm, -journal) whose process is gone: what a
+    /// pull killed with SIGKILL left. A live process's, or one we may not signal, is left alone.
+    static func removeLeftovers(of path: String) {
+        let url = URL(fileURLWithPath: path)
+        let folder = url.deletingLastPathComponent().path
+        let prefix = url.lastPathComponent + ".pull-"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
+        for name in names where name.hasPrefix(prefix) {
+            let rest = name.dropFirst(prefix.count)
+            let digits = rest.prefix { $0.isASCII && $0.isNumber }
+            guard let pid = Int32(digits), pid > 0, ["", "-wal", "-shm", "-journal"].contains(String(rest.dropFirst(digits.count))),
+                  kill(pid, 0) != 0 && errno == ESRCH else { continue }
+            unlink(folder + "/" + name)
+        }
+    }
+
+    /// Puts the finished log at `path` without replacing anything there: a hard link fails if the
+    /// name exists (`rename` would replace it). Where the file system has no hard links, a rename
+    /// after a last check.
+    private static func place(_ temp: String, at path: String) throws {
+        if link(temp, path) == 0 {
+            unlink(temp)
+            return
+        }
+        let code = errno
+        if code == EEXIST { throw QueryError.pullTargetExists(path: path) }
+        guard code == EPERM || code == EOPNOTSUPP || code == EXDEV || code == EMLINK else {
+            throw QueryError.outputIO(path: path, action: "link", code: code, reason: String(cString: strerror(code)))
+        }
+        try refuseExisting(path)
+        guard rename(temp, path) == 0 else {
+            throw QueryError.outputIO(path: path, action: "rename", code: errno, reason: String(cString: strerror(errno)))
+        }
+    }
+
     private static func copy(_ source: ServerRunStore, into dest: SQLiteLogStore, report: inout PullReport,
-                             observer: any ProgressObserver) throws {
+                             stop: StopToken, target: String, observer: any ProgressObserver) throws {
         let (logID, tensors, ingests, tracks, steps, snapshots, keys) = try source.read { r in
             (try r.logID(), try r.tensors(), try r.ingests(), try r.tracks(), try r.stepNumbers(),
              try r.tracks().flatMap { try r.snapshots(track: $0.id) }, try r.metricKeys())
@@ -62,6 +110,7 @@ extension TeamStore {
         let trackID = Dictionary(uniqueKeysWithValues: zip(tracks.map(\.id), destTracks.map(\.id)))
         let snapshotsAt = Dictionary(grouping: snapshots, by: \.step)
         for (done, step) in steps.enumerated() {
+            if stop.requested { throw QueryError.pullStopped(path: target) }
             // One transaction per step, streaming its chunks from the server's read view.
             let copied = try dest.write { w in
                 try source.read { r in
@@ -96,6 +145,7 @@ extension TeamStore {
             observer.progress("pull: steps", done: done + 1, total: steps.count)
         }
         for (name, id) in keys.sorted(by: { $0.value < $1.value }) {
+            if stop.requested { throw QueryError.pullStopped(path: target) }
             let values = try source.read { r in try r.metricValues(keyIDs: [id], steps: 0...StepNumber.largest) }
             try dest.write { w in
                 let destID = try w.metricKeyIDs(for: [name])[name]!
