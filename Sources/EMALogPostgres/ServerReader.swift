@@ -140,6 +140,9 @@ final class ServerReader: LogReader {
         }
     }
 
+    /// A push writes the log's snapshots as they are; what the log owes stays with the log.
+    func owedSnapshots() throws -> [(track: Int64, step: Int)] { [] }
+
     func snapshots(track: Int64) throws -> [SnapshotRecord] {
         try snapshotRecords("SELECT id, track_id, step FROM run_snapshots WHERE run_id = \(runID) AND track_id = \(track) ORDER BY step")
     }

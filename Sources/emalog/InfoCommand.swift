@@ -53,7 +53,8 @@ extension EMALogCommand {
                     + t.snapshotSteps.suffix(2).map(String.init).joined(separator: ", ")
                 lines.append("  \(t.name)  \(t.spec)  snapshots: \(t.snapshotSteps.count) [\(snaps)]")
             }
-            lines.append("snapshots    \(i.snapshotCount) (\(i.snapshotChunkBytes) bytes)")
+            lines.append("snapshots    \(i.snapshotCount) (\(i.snapshotChunkBytes) bytes)" + (i.owedSnapshotCount == 0 ? ""
+                : "; \(i.owedSnapshotCount) owed: a replaced step took them away and the next ingest writes them again"))
             lines.append("metrics      \(i.metricKeys.count) keys, \(i.metricValueCount) values"
                 + (i.metricKeys.isEmpty ? "" : ": " + i.metricKeys.prefix(12).joined(separator: ", ") + (i.metricKeys.count > 12 ? ", ..." : "")))
             lines.append("ingests      \(i.ingestCount)")
@@ -162,6 +163,7 @@ extension EMALogCommand {
                     }
                 }
                 json.field("snapshots", i.snapshotCount)
+                json.field("owed_snapshots", i.owedSnapshotCount)
                 json.field("metric_keys", i.metricKeys)
                 json.field("metric_values", i.metricValueCount)
                 json.field("ingests", i.ingestCount)

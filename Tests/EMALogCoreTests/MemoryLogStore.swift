@@ -59,6 +59,7 @@ struct MemoryState {
     var steps: [Int: StepRecord] = [:]
     var tracks: [TrackRecord] = []
     var snapshots: [SnapshotRecord] = []
+    var owedSnapshots: Set<[Int]> = []
     var stepChunks: [Int: [ChunkKey: MemoryChunk]] = [:]
     var snapshotChunks: [Int64: [ChunkKey: MemoryChunk]] = [:]
     var metricKeys: [String: Int64] = [:]
@@ -140,8 +141,11 @@ final class MemoryWriter: MemoryAccess, LogWriter {
         let gone = state.snapshots.filter { $0.step >= step }
         for s in gone { state.snapshotChunks[s.id] = nil }
         state.snapshots.removeAll { $0.step >= step }
+        for s in gone { state.owedSnapshots.insert([Int(s.trackID), s.step]) }
         return gone.map { ($0.trackID, $0.step) }
     }
+
+    func settleOwedSnapshots() throws { state.owedSnapshots = [] }
 
     func insertChunk(_ chunk: ChunkHeader, in owner: ChunkOwner, tensorID: Int64, payload: UnsafeRawBufferPointer) throws {
         let stored = MemoryChunk(header: chunk, payload: [UInt8](payload))
@@ -204,6 +208,10 @@ extension MemoryAccess {
 
     func snapshots(track: Int64) throws -> [SnapshotRecord] {
         state.snapshots.filter { $0.trackID == track }.sorted { $0.step < $1.step }
+    }
+
+    func owedSnapshots() throws -> [(track: Int64, step: Int)] {
+        state.owedSnapshots.sorted { $0.lexicographicallyPrecedes($1) }.map { (Int64($0[0]), $0[1]) }
     }
 
     func snapshot(track: Int64, atOrBefore step: Int) throws -> SnapshotRecord? {

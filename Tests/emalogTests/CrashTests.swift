@@ -44,6 +44,37 @@ import Glibc
         print("crash trials: \(Self.trials), killed mid-ingest: \(killedMidway)")
     }
 
+    /// A replace killed at any moment: the same command again leaves the log as an uninterrupted
+    /// replace does (every snapshot it took away written again, the same shadows).
+    @Test func sigkillDuringAReplaceThenResume() throws {
+        let steps = dir.file("steps")
+        try SyntheticRun.write(steps: 1...120, parameters: 60_000, to: steps)
+        var changed = try SafetensorsBuilder(copying: steps + "/step-00000010.safetensors")
+        changed.tensors[0].bytes[5] ^= 0x08
+        let replacement = dir.file("step-00000010.safetensors")
+        try changed.write(to: replacement)
+        let reference = dir.file("reference.emalog")
+        #expect(try CLI.run(["ingest", "--db", reference] + tracks + [steps]).status == 0)
+        #expect(try CLI.run(["ingest", "--db", reference, "--replace", replacement]).status == 0)
+        let expected = try shadows(reference)
+        let snapshots = try CLI.run(["info", "--db", reference]).stdout.split(separator: "\n").filter { $0.contains("snapshot") }
+        var generator = SystemRandomNumberGenerator()
+        for trial in 0..<Self.trials {
+            let db = dir.file("replace-\(trial).emalog")
+            #expect(try CLI.run(["ingest", "--db", db] + tracks + [steps]).status == 0)
+            let pid = try #require(Spawn.start(CLI.binary, ["ingest", "--db", db, "--replace", replacement]))
+            usleep(UInt32.random(in: 5_000...300_000, using: &generator))
+            kill(pid, SIGKILL)
+            _ = Spawn.wait(pid)
+            #expect(try CLI.run(["audit", "--db", db]).status == 0, "trial \(trial): audit after the kill")
+            let resumed = try CLI.run(["ingest", "--db", db, "--replace", replacement])  // the same command again
+            #expect(resumed.status == 0, "trial \(trial): \(resumed.stderr)")
+            #expect(try shadows(db) == expected, "trial \(trial): shadows differ from an uninterrupted replace")
+            let now = try CLI.run(["info", "--db", db]).stdout.split(separator: "\n").filter { $0.contains("snapshot") }
+            #expect(now == snapshots, "trial \(trial): \(now) against \(snapshots)")
+        }
+    }
+
     @Test(arguments: [SIGINT, SIGTERM])
     func followStopsOnSignalWithEverythingWhole(signal: Int32) throws {
         let source = dir.file("source-\(signal)")

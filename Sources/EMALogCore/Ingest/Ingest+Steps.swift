@@ -290,6 +290,7 @@ extension Ingest {
     func restore() throws {
         defer { restored = true; needsRestore = false }
         guard let lastStep else { return }
+        try request.hooks.beforeRestore?()
         try store.write { w in
             if tracks.contains(where: { $0.record == nil }) || !snapshotsToRederive.isEmpty { try beginWrite(w) }
             let replay = try Replay(reader: w)
@@ -332,6 +333,7 @@ extension Ingest {
                 }
                 observer.progress("replay", done: step, total: lastStep)
             }
+            if !snapshotsToRederive.isEmpty { try w.settleOwedSnapshots() }
         }
         snapshotsToRederive.removeAll()
     }

@@ -183,7 +183,11 @@ public final class Ingest {
                 let spec = try record.profile()
                 return LiveTrack(spec: spec, record: record)
             }
+            // Snapshots a replaced step took away, when the ingest that replaced it was stopped
+            // before it wrote them again: this one does.
+            for owed in try r.owedSnapshots() { snapshotsToRederive.insert(SnapshotKey(track: owed.track, step: owed.step)) }
         }
+        needsRestore = !snapshotsToRederive.isEmpty
         tensorsByName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
         try addRequestedTracks()
     }

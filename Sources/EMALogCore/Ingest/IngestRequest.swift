@@ -37,6 +37,8 @@ public struct IngestRequest: Sendable {
     public var stop = StopToken.signals
     /// The descriptor `ingest -` reads its records from (stdin by default).
     public var streamDescriptor: Int32 = 0
+    /// Points where a test acts in the middle of an ingest.
+    public var hooks = IngestHooks()
     /// The command line, for the audit trail.
     public var arguments: [String] = []
     /// Largest chunk for a new log (smaller in tests).
@@ -47,4 +49,14 @@ public struct IngestRequest: Sendable {
         self.logPath = logPath
         self.inputs = inputs
     }
+}
+
+/// Points where a caller (a test) acts in the middle of an ingest; none by default.
+public struct IngestHooks: Sendable {
+    /// Called before the live shadows are restored (replayed from the latest snapshots, writing
+    /// the snapshots a replaced step took away); an error it throws stops the ingest there, as
+    /// a kill would.
+    public var beforeRestore: (@Sendable () throws -> Void)?
+
+    public init() {}
 }

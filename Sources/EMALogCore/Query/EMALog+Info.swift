@@ -21,6 +21,9 @@ public struct LogInfo: Sendable {
     public var bytesPerStep: Int
     public var tracks: [Track]
     public var snapshotCount: Int
+    /// Snapshots a replaced step took away that the next ingest writes again (an ingest stopped
+    /// before it did); tracked queries replay from an earlier snapshot meanwhile, as exactly.
+    public var owedSnapshotCount = 0
     public var metricKeys: [String]
     public var metricValueCount: Int
     public var ingestCount: Int
@@ -57,7 +60,7 @@ extension EMALog {
             let tracks = try r.tracks().map { t in
                 LogInfo.Track(name: t.name, spec: t.spec, snapshotSteps: try r.snapshots(track: t.id).map(\.step))
             }
-            return LogInfo(
+            var info = LogInfo(
                 path: store.path, logID: try r.logID(), stepCount: summary.stepCount, firstStep: summary.firstStep,
                 lastStep: summary.lastStep, tensorCount: tensors.count,
                 parameterCount: tensors.filter { $0.dtype.isFloating }.reduce(0) { $0 + $1.elementCount },
@@ -69,6 +72,8 @@ extension EMALog {
                 snapshotChunkBytes: summary.snapshotBytes, codecs: summary.codecs, ingests: try r.ingests(),
                 firstStepRecord: try summary.firstStep.flatMap { try r.stepRecord($0) },
                 lastStepRecord: try summary.lastStep.flatMap { try r.stepRecord($0) })
+            info.owedSnapshotCount = try r.owedSnapshots().count
+            return info
         }
     }
 }

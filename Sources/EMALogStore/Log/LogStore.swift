@@ -79,6 +79,9 @@ public protocol LogReader {
     func snapshots(track: Int64) throws -> [SnapshotRecord]
     /// The track's latest snapshot at or before `step`.
     func snapshot(track: Int64, atOrBefore step: Int) throws -> SnapshotRecord?
+    /// Snapshots `deleteSnapshots` took away that no ingest has written again yet, by track and
+    /// step: the next ingest owes them (a replaced step changed their content).
+    func owedSnapshots() throws -> [(track: Int64, step: Int)]
     /// Totals for `info`.
     func summary() throws -> StoreSummary
     /// The schema migrations applied to the log, in order.
@@ -130,8 +133,12 @@ public protocol LogWriter: LogReader {
     func insertTrack(name: String, spec: String, ingestID: Int64) throws -> TrackRecord
     /// Adds a snapshot (its chunks follow), replacing one of the same track at the same step.
     func insertSnapshot(track: Int64, step: Int) throws -> SnapshotRecord
-    /// Deletes every snapshot at or after `step`; returns the (track, step) pairs deleted.
+    /// Deletes every snapshot at or after `step` and records them as owed (`owedSnapshots`), in
+    /// the same transaction, so a process killed before it writes them again leaves the debt for
+    /// the next ingest; returns the (track, step) pairs deleted.
     func deleteSnapshots(fromStep step: Int) throws -> [(track: Int64, step: Int)]
+    /// Records that every owed snapshot was written again.
+    func settleOwedSnapshots() throws
     /// Stores one encoded chunk; `payload` is read during the call only.
     func insertChunk(_ chunk: ChunkHeader, in owner: ChunkOwner, tensorID: Int64, payload: UnsafeRawBufferPointer) throws
     /// Re-encodes a stored raw chunk in place (same bytes once decoded, so the same checksum).

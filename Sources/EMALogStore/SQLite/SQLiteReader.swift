@@ -136,6 +136,11 @@ extension SQLiteAccess {
                          arguments: [track]).map { try Self.snapshot($0) }
     }
 
+    func owedSnapshots() throws -> [(track: Int64, step: Int)] {
+        guard let text = try String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'owed_snapshots'") else { return [] }
+        return try OwedSnapshot.parse(text).map { ($0.track, $0.step) }
+    }
+
     /// The track's latest snapshot at or before `step`.
     func snapshot(track: Int64, atOrBefore step: Int) throws -> SnapshotRecord? {
         try Row.fetchOne(db, sql: """

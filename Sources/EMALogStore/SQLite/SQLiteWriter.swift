@@ -106,7 +106,16 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
     func deleteSnapshots(fromStep step: Int) throws -> [(track: Int64, step: Int)] {
         let rows = try Row.fetchAll(db, sql: "SELECT track_id, step FROM snapshots WHERE step >= ?", arguments: [step])
         try db.execute(sql: "DELETE FROM snapshots WHERE step >= ?", arguments: [step])
-        return try rows.map { (try $0.decode(forColumn: "track_id"), try $0.decode(forColumn: "step")) }
+        let deleted: [(track: Int64, step: Int)] = try rows.map { (try $0.decode(forColumn: "track_id"), try $0.decode(forColumn: "step")) }
+        var owed = Set(try owedSnapshots().map { OwedSnapshot(track: $0.track, step: $0.step) })
+        owed.formUnion(deleted.map { OwedSnapshot(track: $0.track, step: $0.step) })
+        try db.execute(sql: "INSERT OR REPLACE INTO log_info (key, value) VALUES ('owed_snapshots', ?)",
+                       arguments: [OwedSnapshot.text(owed)])
+        return deleted
+    }
+
+    func settleOwedSnapshots() throws {
+        try db.execute(sql: "DELETE FROM log_info WHERE key = 'owed_snapshots'")
     }
 }
 
