@@ -36,7 +36,9 @@ final class ServerReader: LogReader {
     }
 
     func logID() throws -> String {
-        try connection.row("SELECT log_id FROM runs WHERE id = \(runID)", "read the run") { try $0.decode(String.self) } ?? ""
+        let id = try connection.row("SELECT log_id FROM runs WHERE id = \(runID)", "read the run") { try $0.decode(String.self) } ?? ""
+        if let problem = StoredText.nameProblem(id) { throw StoreError.inconsistent("the run's log_id is not a log's id: \(problem)") }
+        return id
     }
 
     func tensors() throws -> [TensorRecord] {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EMALogCore
+import EMALogStore
 import Foundation
 
 extension EMALogCommand {
@@ -62,8 +63,8 @@ extension EMALogCommand {
         func validate() throws {
             if TeamStore.isServer(db) { throw ValidationError("--db must be a local log file; --to names the team store") }
             if !TeamStore.isServer(to) { throw ValidationError("--to must be a team store: postgresql://USER@HOST:PORT/DATABASE") }
-            if let run = runName, run.isEmpty || run.count > 200 || run.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-                throw ValidationError("--run must be 1 to 200 characters without control characters")
+            if let run = runName, let problem = StoredText.nameProblem(run) {
+                throw ValidationError("--run must be 1 to 200 characters without control characters: \(problem)")
             }
             if (rank == nil) != (ranks == nil) { throw ValidationError("give --rank and --ranks together") }
             if let rank, let ranks {

@@ -102,6 +102,7 @@ import Testing
         "INSERT INTO metrics SELECT 2, id, 'x' FROM metric_keys",
         "UPDATE metric_keys SET name = ''",
         "DELETE FROM grdb_migrations",
+        "UPDATE log_info SET value = char(27) || '[2J' || printf('%.5000c', 'x') WHERE key = 'log_id'",
     ])
     func editsThroughSQLite(edit: String) throws {
         let db = dir.file("edit-\(UUID().uuidString).emalog")

@@ -28,4 +28,25 @@ import Testing
         let info = try CLI.run(["info", "--db", db])
         #expect(info.status == 0 && !info.stdout.contains("\u{1B}"))
     }
+
+    /// A log's id is a run's default name on a team store: a hand-edited one (a control sequence,
+    /// 5,000 characters) is damage that audit names, and nothing pushes or prints it.
+    @Test func aHandEditedLogIDIsDamage() throws {
+        let db = dir.file("id.emalog")
+        #expect(try CLI.run(["ingest", "--db", db, Fixtures.path("mlp-f32/steps/step-00000001.safetensors")]).status == 0)
+        let edit = "UPDATE log_info SET value = char(27) || '[2J' || printf('%.5000c', 'x') WHERE key = 'log_id'"
+        _ = try LogDump.run("/usr/bin/sqlite3", [db, "\(edit); PRAGMA wal_checkpoint(TRUNCATE);"])
+        let audit = try CLI.run(["audit", "--db", db])
+        #expect(audit.status == 1 && audit.stdout.contains("log_id") && audit.stdout.contains("control characters")
+                && !audit.stdout.contains("\u{1B}"), "\(audit.stdout)")
+        let info = try CLI.run(["info", "--db", db])
+        #expect(info.status == 74 && info.stderr.contains("log_id") && !info.stderr.contains("\u{1B}"), "\(info.stderr)")
+        if ThrowawayPostgres.enabled {
+            let server = try ThrowawayPostgres.database()
+            let push = try CLI.run(["push", "--db", db, "--to", server])
+            #expect(push.status == 74 && push.stderr.contains("log_id"), "\(push.stderr)")
+            let runs = try CLI.run(["runs", "--db", server])
+            #expect(runs.status == 0 && !runs.stdout.contains("xxxx"), "\(runs.stdout)")
+        }
+    }
 }

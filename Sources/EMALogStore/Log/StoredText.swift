@@ -3,6 +3,16 @@ import EMALogFormats
 /// The text columns every backend stores the same way, parsed and validated on the way back: a
 /// tensor's shape, a step's metadata, an ingest's command line.
 public enum StoredText {
+    /// Why `name` cannot name a log or a run (a log's id is a run's default name), or nil: 1 to
+    /// 200 characters, none a control character (a name is printed on terminals and in reports).
+    public static func nameProblem(_ name: String) -> String? {
+        if name.isEmpty { return "it is empty" }
+        var problems: [String] = []
+        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) { problems.append("it holds control characters") }
+        if name.count > 200 { problems.append("it has \(name.count) characters (200 at most)") }
+        return problems.isEmpty ? nil : problems.joined(separator: "; ")
+    }
+
     /// A stored shape: a JSON array of integers >= 0 (`[]` for a 0-d tensor).
     public static func shape(_ text: String) -> [Int]? {
         let bytes = Array(text.utf8)
