@@ -279,6 +279,14 @@ public enum RunPush {
                     ON CONFLICT DO NOTHING RETURNING id
                     """, "store the metric keys"))
             }
+            // What `runs` lists is true from here on, also when the push stops before its end
+            // (steps and stored bytes move with each step's commit, metric values with the metrics).
+            if added > 0 {
+                try connection.query("""
+                    UPDATE runs SET tensor_count = (SELECT count(*) FROM run_tensors WHERE run_id = \(runID)),
+                        track_count = (SELECT count(*) FROM run_tracks WHERE run_id = \(runID)) WHERE id = \(runID)
+                    """, "count the tensors and tracks")
+            }
             return added > 0
         }
     }

@@ -9,10 +9,11 @@ extension EMALogCommand {
             abstract: "List the runs in a team store (PostgreSQL).",
             usage: "emalog runs --db postgresql://USER@HOST:PORT/DB [--format table|json]",
             discussion: """
-                Connects to the server, creates or brings up to date emalog's schema there (its own \
-                migrations, applied in order and recorded; a database written by a newer emalog is \
-                refused), and lists its runs by name: steps, last step, tensors, tracks, stored size, metric values. The password, if any, comes from the address or \
-                PGPASSWORD and is never printed.
+                Lists the runs of a team store by name: steps, last step, tensors, tracks, stored size, \
+                metric values, last push. It writes nothing on the server (a role that may only SELECT \
+                will do): a database without emalog's schema holds no runs (the first push creates it), \
+                one written by a newer emalog is refused. The password, if any, comes from the address, \
+                PGPASSWORD or a password file (~/.pgpass, PGPASSFILE) and is never printed.
 
                 Examples:
                   emalog runs --db postgresql://emalog@127.0.0.1:5432/emalog

@@ -132,6 +132,9 @@ struct TeamPushTests {
             // What was committed is a readable prefix of the log.
             let audit = try CLI.run(["audit", "--db", db, "--run", "r"])
             #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(point): \(audit.stdout) \(audit.stderr)")
+            // `runs` lists what is there: the tensors and tracks (the steps move with each commit).
+            let runs = try CLI.run(["runs", "--db", db, "--format", "json"])
+            #expect(runs.stdout.contains("\"tensors\":12,") && runs.stdout.contains("\"tracks\":2,"), "\(point): \(runs.stdout)")
         }
         let resumed = try push(log, db)
         #expect(resumed.status == 0, "\(resumed.stderr)")
