@@ -20,6 +20,31 @@ class EmalogWarning(UserWarning):
     differs from a stored one, a key that is not a number)."""
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: alive
+        return True
+    return True
+
+
+def _remove_abandoned_spools(spool):
+    """Removes spool folders (emalog-spool-TRAINER-INGEST-*) whose trainer and ingest are both gone:
+    what a Logger killed with SIGKILL left. Folders of live processes, or of other names, stay."""
+    try:
+        names = os.listdir(spool)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if len(parts) < 5 or parts[:2] != ["emalog", "spool"] or not (parts[2].isdigit() and parts[3].isdigit()):
+            continue
+        if not _alive(int(parts[2])) and not _alive(int(parts[3])):
+            shutil.rmtree(os.path.join(spool, name), ignore_errors=True)
+
+
 class Logger:
     """Feeds each step (and metrics) to `emalog ingest --db DB ... -` over a pipe: no step files.
 
@@ -59,12 +84,13 @@ class Logger:
         # (spool=None) is slower where pipes are (200-500 MB/s on the machine this was built on).
         if spool == "auto":
             spool = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-        self._spool = tempfile.mkdtemp(prefix="emalog-spool-", dir=spool) if spool else None
+        self._spool = None
         self._sent = []  # spool files named to emalog, oldest first
         # With a spool, emalog deletes a step's file once the step after it is under way: fewer
         # than two files in flight would wait for each other.
-        self._queue_steps = max(2 if self._spool else 1, int(queue_steps))
-        if self._spool:
+        self._queue_steps = max(2 if spool else 1, int(queue_steps))
+        if spool:
+            _remove_abandoned_spools(spool)
             args.append("--remove-ingested")
         script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c") else "python"
         source = "".join(c if c.isprintable() else "?" for c in f"{script} via emalog.Logger (pid {os.getpid()})")
@@ -72,6 +98,10 @@ class Logger:
         args += ["--source", source, "-"]
         self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                          start_new_session=True)
+        if spool:
+            # Named after both processes: once both are gone (a SIGKILL leaves the folder and up
+            # to queue_steps files in memory), the next Logger with this spool removes it.
+            self._spool = tempfile.mkdtemp(prefix=f"emalog-spool-{os.getpid()}-{self._process.pid}-", dir=spool)
         try:  # a 1 MiB pipe (Linux): fewer switches between the two processes per step
             import fcntl
             fcntl.fcntl(self._process.stdin.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ

@@ -181,3 +181,40 @@ def test_sigterm_to_the_ingest_stores_what_was_sent_and_stops(db, tmp_path):
     assert b"stopped by signal" in child.stderr.read()
     assert emalog.info(db)["last_step"] == 40
     assert list(emalog.metrics(db)["loss"]) == [float(step) for step in range(1, 41)]
+
+
+def test_a_killed_spool_logger_leaves_nothing_the_next_one_keeps(db, tmp_path):
+    """SIGKILL of a trainer logging through a spool leaves its folder and up to queue_steps step
+    files (in RAM under /dev/shm); once its ingest is gone too, the next Logger with that spool
+    removes them. Folders of live processes, and other names, stay."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    script = tmp_path / "train.py"
+    script.write_text(textwrap.dedent(f"""
+        import time, numpy as np, emalog
+        log = emalog.Logger({db!r}, ema="0.9", spool={str(spool)!r})
+        for step in range(1, 4):
+            log.step(step, {{"w": np.full(1000, step, np.float32)}})
+        print("ready", flush=True)
+        time.sleep(60)
+    """))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(emalog.__file__)))
+    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env)
+    assert child.stdout.readline().strip() == b"ready"
+    left = os.listdir(spool)
+    assert len(left) == 1 and left[0].startswith(f"emalog-spool-{child.pid}-")
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    ingest = int(left[0].split("-")[3])
+    assert wait_for(lambda: not os.path.exists(f"/proc/{ingest}"))
+    assert os.path.isdir(spool / left[0])  # what SIGKILL leaves
+    live = spool / f"emalog-spool-{os.getpid()}-999999999-x"
+    other = spool / "emalog-spool-notes"
+    live.mkdir()
+    other.mkdir()
+    with emalog.Logger(db, ema="0.9", spool=str(spool)) as log:
+        log.step(10, {"w": np.full(1000, 10, np.float32)})
+        names = sorted(os.listdir(spool))
+        assert left[0] not in names and live.name in names and other.name in names and len(names) == 3
+    assert sorted(os.listdir(spool)) == sorted([live.name, other.name])
+    assert emalog.info(db)["last_step"] == 10
