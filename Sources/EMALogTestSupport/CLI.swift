@@ -27,24 +27,93 @@ public enum CLI {
         try run(program: binary, args)
     }
 
+    /// Runs `emalog args...` to completion, waiting off the cooperative pool (see `Spawn.exitStatus`).
+    @discardableResult
+    public static func run(_ args: [String]) async throws -> Result {
+        try await run(program: binary, args)
+    }
+
     /// Runs `emalog args...` to completion with `input` on its stdin (written to a file first, so a
     /// large input never blocks on a full pipe).
-    public static func run(_ args: [String], stdin input: Data) throws -> Result {
+    public static func run(_ args: [String], stdin input: Data) async throws -> Result {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-stdin-\(UUID().uuidString)").path
         try input.write(to: URL(fileURLWithPath: path))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        return try run(program: binary, args, stdinPath: path)
+        return try await run(program: binary, args, stdinPath: path)
     }
 
     /// Runs any program to completion (e.g. `setpriv ... emalog`); returns its status and output.
-    ///
-    /// posix_spawn and waitpid, stdout and stderr each into a file of its own: a child writing
-    /// much to both never blocks on a pipe nobody reads, and no wait needs a Foundation or
-    /// dispatch thread (tests run on a small cooperative pool).
     public static func run(program: String, _ args: [String], stdinPath: String = "/dev/null") throws -> Result {
+        let running = try start(program: program, args, stdinPath: stdinPath)
+        return running.result(status: Spawn.wait(running.pid))
+    }
+
+    /// `run(program:)` waiting off the cooperative pool.
+    public static func run(program: String, _ args: [String], stdinPath: String = "/dev/null") async throws -> Result {
+        let running = try start(program: program, args, stdinPath: stdinPath)
+        return running.result(status: await Spawn.exitStatus(of: running.pid))
+    }
+
+    /// A program started by `start`: its pid, and its stdout and stderr each in a file of its own,
+    /// so a child writing much to both never blocks on a pipe nobody reads.
+    public final class Running: Sendable {
+        public let pid: pid_t
+        let outPath: String
+        let errPath: String
+        private let reaped = Mutex<Int32?>(nil)
+
+        init(pid: pid_t, outPath: String, errPath: String) {
+            self.pid = pid
+            self.outPath = outPath
+            self.errPath = errPath
+        }
+
+        deinit {
+            unlink(outPath)
+            unlink(errPath)
+        }
+
+        /// Whether it still runs (reaps it, once, when it has ended).
+        public var isRunning: Bool {
+            reaped.withLock { reaped in
+                guard reaped == nil else { return false }
+                var status: Int32 = 0
+                guard waitpid(pid, &status, WNOHANG) == pid else { return true }
+                reaped = Spawn.exitCode(status)
+                return false
+            }
+        }
+
+        /// Waits for it to end, off the cooperative pool; its status and output.
+        public func wait() async -> Result {
+            if let status = reaped.withLock({ $0 }) { return result(status: status) }
+            let status = await Spawn.exitStatus(of: pid)
+            reaped.withLock { $0 = status }
+            return result(status: status)
+        }
+
+        /// What it wrote so far on stdout and stderr.
+        public var output: (stdout: String, stderr: String) { (Self.text(outPath), Self.text(errPath)) }
+
+        func result(status: Int32) -> Result {
+            Result(status: status, stdout: Self.text(outPath), stderr: Self.text(errPath))
+        }
+
+        static func text(_ path: String) -> String {
+            String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data(), as: UTF8.self)
+        }
+    }
+
+    /// Starts `emalog args...` without waiting.
+    public static func start(_ args: [String]) throws -> Running {
+        try start(program: binary, args)
+    }
+
+    /// Starts `program args...` without waiting: posix_spawn, never Foundation's Process (whose
+    /// waits need dispatch threads, and whose launch is not safe from several threads at once).
+    public static func start(program: String, _ args: [String], stdinPath: String = "/dev/null") throws -> Running {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-cli-\(UUID().uuidString)").path
         let (outPath, errPath) = (base + ".out", base + ".err")
-        defer { unlink(outPath); unlink(errPath) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -56,46 +125,6 @@ public enum CLI {
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, program, &actions, nil, argv, environ)
         guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .ENOEXEC) }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        func text(_ path: String) -> String {
-            String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: path))) ?? Data(), as: UTF8.self)
-        }
-        return Result(status: code, stdout: text(outPath), stderr: text(errPath))
-    }
-
-    /// A running `emalog` with its pipes.
-    public struct Running {
-        public let process: Process
-        public let stdout: Pipe
-        public let stderr: Pipe
-    }
-
-    /// Foundation's Process.run is not safe to call from several threads at once on Linux (tests
-    /// run in parallel): launches are serialized.
-    private static let launch = Mutex(())
-
-    /// Runs `process.run()` under the launch lock.
-    public static func serializedLaunch(_ process: Process) throws {
-        try launch.withLock { _ in try process.run() }
-    }
-
-    /// Starts `emalog args...` without waiting.
-    public static func start(_ args: [String]) throws -> Running {
-        try start(program: binary, args)
-    }
-
-    /// Starts `program args...` without waiting.
-    public static func start(program: String, _ args: [String], stdin: FileHandle? = nil) throws -> Running {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = args
-        if let stdin { process.standardInput = stdin }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try launch.withLock { _ in try process.run() }
-        return Running(process: process, stdout: out, stderr: err)
+        return Running(pid: pid, outPath: outPath, errPath: errPath)
     }
 }

@@ -42,6 +42,18 @@ public enum Goldens {
         return out
     }
 
+    /// `cliShadows`, waiting off the cooperative pool.
+    public static func cliShadows(_ db: String, tracks: [String], in dir: TemporaryDirectory) async throws -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for track in tracks {
+            let path = dir.file("\(track)-\(UUID().uuidString).safetensors")
+            let r = try await CLI.run(["shadow", "--db", db, "--ema", track, "-o", path])
+            guard r.status == 0 else { throw CLIFailure(arguments: ["shadow", "--db", db, "--ema", track], result: r) }
+            for (name, t) in try LoadedSafetensors(path: path).tensors { out[track + "/" + name] = t.bytes }
+        }
+        return out
+    }
+
     /// A command that exited with a status other than 0.
     public struct CLIFailure: Error, CustomStringConvertible {
         public var arguments: [String]

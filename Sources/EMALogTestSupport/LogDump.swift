@@ -8,16 +8,19 @@ public enum LogDump {
         return try run("/usr/bin/sqlite3", [path, ".dump"])
     }
 
+    /// `dump`, waiting off the cooperative pool.
+    public static func dump(_ path: String) async throws -> String {
+        _ = try await run("/usr/bin/sqlite3", [path, "PRAGMA wal_checkpoint(TRUNCATE);"])
+        return try await run("/usr/bin/sqlite3", [path, ".dump"])
+    }
+
     /// Runs a program; returns its stdout.
     public static func run(_ program: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try CLI.serializedLaunch(process)
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try CLI.run(program: program, arguments).stdout
+    }
+
+    /// `run`, waiting off the cooperative pool.
+    public static func run(_ program: String, _ arguments: [String]) async throws -> String {
+        try await CLI.run(program: program, arguments).stdout
     }
 }

@@ -38,11 +38,41 @@ public enum Spawn {
         return pid
     }
 
+    /// `run`, waiting off the cooperative pool.
+    public static func run(_ program: String, _ arguments: [String], passing: Int32? = nil) async -> (status: Int32, output: String) {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-spawn-\(UUID().uuidString)").path
+        defer { unlink(log) }
+        guard let pid = start(program, arguments, output: log, passing: passing) else { return (127, "cannot run \(program)") }
+        let status = await exitStatus(of: pid)
+        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+
     /// Waits for `pid`; its exit status, or 128 + the signal that killed it.
     public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        return exitCode(status)
+    }
+
+    /// Waits for `pid` on a thread of its own: a test blocked in waitpid would hold one of the
+    /// cooperative pool's threads (two here), and the tests that could run meanwhile would wait.
+    public static func exitStatus(of pid: pid_t) async -> Int32 {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: wait(pid)) }.start()
+        }
+    }
+
+    /// Runs blocking `body` on a thread of its own and awaits its result, so no cooperative-pool
+    /// thread blocks (a server start, a psql round trip, a wait).
+    public static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try body() }) }.start()
+        }
+    }
+
+    /// A waitpid status as a shell shows it: the exit status, or 128 + the signal.
+    static func exitCode(_ status: Int32) -> Int32 {
+        status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
     }
 }
 

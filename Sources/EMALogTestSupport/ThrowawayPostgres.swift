@@ -46,9 +46,19 @@ public enum ThrowawayPostgres {
         return base + "/" + name
     }
 
+    /// `database()` off the cooperative pool (the first starts the server, the others wait for it).
+    public static func database() async throws -> String {
+        try await Spawn.offPool { try database() }
+    }
+
     /// Runs `statement` with psql against `database`; returns its status and output.
     public static func sql(_ database: String, _ statement: String) -> (status: Int32, output: String) {
         spawn("/usr/bin/psql", [database, "-q", "-v", "ON_ERROR_STOP=1", "-c", statement])
+    }
+
+    /// `sql`, waiting off the cooperative pool.
+    public static func sql(_ database: String, _ statement: String) async -> (status: Int32, output: String) {
+        await Spawn.run("/usr/bin/psql", [database, "-q", "-v", "ON_ERROR_STOP=1", "-c", statement])
     }
 
     nonisolated(unsafe) private static var stopFolder: String?
