@@ -92,6 +92,9 @@ public enum CLI {
             return result(status: status)
         }
 
+        /// Its stdout's bytes as they are (binary outputs).
+        public var stdoutBytes: Data { (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data() }
+
         /// What it wrote so far on stdout and stderr.
         public var output: (stdout: String, stderr: String) { (Self.text(outPath), Self.text(errPath)) }
 
@@ -111,14 +114,20 @@ public enum CLI {
 
     /// Starts `program args...` without waiting: posix_spawn, never Foundation's Process (whose
     /// waits need dispatch threads, and whose launch is not safe from several threads at once).
-    public static func start(program: String, _ args: [String], stdinPath: String = "/dev/null") throws -> Running {
+    /// `stdout`: a descriptor the program writes its stdout to instead of a file of the test's.
+    public static func start(program: String, _ args: [String], stdinPath: String = "/dev/null",
+                             stdout: Int32? = nil) throws -> Running {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-cli-\(UUID().uuidString)").path
         let (outPath, errPath) = (base + ".out", base + ".err")
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, stdinPath, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if let stdout {
+            posix_spawn_file_actions_adddup2(&actions, stdout, 1)
+        } else {
+            posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        }
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let argv = ([program] + args).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }

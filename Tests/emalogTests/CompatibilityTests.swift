@@ -16,23 +16,23 @@ import Testing
         try Data(contentsOf: URL(fileURLWithPath: path)).withUnsafeBytes { XXH64.hash($0) }
     }
 
-    func codecs(_ db: String) throws -> [String] {
-        try LogDump.run("/usr/bin/sqlite3", [db, "SELECT DISTINCT codec FROM chunks ORDER BY codec"])
+    func codecs(_ db: String) async throws -> [String] {
+        try await LogDump.run("/usr/bin/sqlite3", [db, "SELECT DISTINCT codec FROM chunks ORDER BY codec"])
             .split(separator: "\n").map(String.init)
     }
 
-    func migrations(_ db: String) throws -> [String] {
-        try LogDump.run("/usr/bin/sqlite3", [db, "SELECT identifier FROM grdb_migrations ORDER BY rowid"])
+    func migrations(_ db: String) async throws -> [String] {
+        try await LogDump.run("/usr/bin/sqlite3", [db, "SELECT identifier FROM grdb_migrations ORDER BY rowid"])
             .split(separator: "\n").map(String.init)
     }
 
-    @Test func aV1LogWithZstdCodecsReadsAuditsAndGrowsWithRans() throws {
+    @Test func aV1LogWithZstdCodecsReadsAuditsAndGrowsWithRans() async throws {
         let db = dir.file("v1.emalog")
         try ZstdFile.decompress(Fixtures.path("logs/v1-zstd-codecs.emalog.zst"), to: db)
-        #expect(try codecs(db) == ["delta1-zstd", "delta2-zstd", "plain", "shuffle-zstd"])
+        #expect(try await codecs(db) == ["delta1-zstd", "delta2-zstd", "plain", "shuffle-zstd"])
         // A schema-1 log is read as it is (readers never write): 0002 only adds an index.
-        #expect(try migrations(db) == ["0001_initial"])
-        let audit = try CLI.run(["audit", "--db", db])
+        #expect(try await migrations(db) == ["0001_initial"])
+        let audit = try await CLI.run(["audit", "--db", db])
         #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(audit.stdout)\(audit.stderr)")
 
         // Every stored step comes back as the very file that was ingested.
@@ -40,7 +40,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: raws, withIntermediateDirectories: true)
         for step in 1...6 {
             let out = raws + "/step-\(step).safetensors"
-            let r = try CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out])
+            let r = try await CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out])
             #expect(r.status == 0, "\(r.stderr)")
             #expect(try fileHash(out) == Self.v1Sources[step - 1], "step \(step)")
         }
@@ -57,14 +57,14 @@ import Testing
             }
             try next.write(to: added + String(format: "/step-%08d.safetensors", step))
         }
-        let ingest = try CLI.run(["ingest", "--db", db, added])
+        let ingest = try await CLI.run(["ingest", "--db", db, added])
         #expect(ingest.status == 0, "\(ingest.stderr)")
-        #expect(try migrations(db) == ["0001_initial", "0002_chunks_by_tensor", "0003_metric_blocks", "0004_totals"])  // the ingest upgraded it
-        #expect(try LogDump.run("/usr/bin/sqlite3", [db, "SELECT name FROM sqlite_schema WHERE name = 'chunks_by_tensor'"]) == "chunks_by_tensor\n")
-        #expect(try codecs(db) == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
-        #expect(try CLI.run(["audit", "--db", db]).status == 0)
+        #expect(try await migrations(db) == ["0001_initial", "0002_chunks_by_tensor", "0003_metric_blocks", "0004_totals"])  // the ingest upgraded it
+        #expect(try await LogDump.run("/usr/bin/sqlite3", [db, "SELECT name FROM sqlite_schema WHERE name = 'chunks_by_tensor'"]) == "chunks_by_tensor\n")
+        #expect(try await codecs(db) == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
+        #expect(try await CLI.run(["audit", "--db", db]).status == 0)
         // `info` accounts for every codec: stored and raw bytes per codec add up to the chunks'.
-        let info = try CLI.run(["info", "--db", db, "--json"])
+        let info = try await CLI.run(["info", "--db", db, "--json"])
         guard case let .object(fields) = try JSONParser.parse(Array(info.stdout.utf8)),
               case let .array(codecs)? = fields.first(where: { $0.key == "codecs" })?.value else {
             Issue.record("info --json has no codecs: \(info.stdout)")
@@ -77,7 +77,7 @@ import Testing
         #expect(names.sorted() == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
         for step in 7...9 {
             let out = dir.file("raw-\(step).safetensors")
-            #expect(try CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out]).status == 0)
+            #expect(try await CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out]).status == 0)
             let source = try LoadedSafetensors(path: added + String(format: "/step-%08d.safetensors", step))
             #expect(try LoadedSafetensors(path: out).tensors.mapValues(\.bytes) == source.tensors.mapValues(\.bytes))
         }
@@ -92,10 +92,10 @@ import Testing
         for step in 1...6 {
             try FileManager.default.moveItem(atPath: copies + "/step-\(step).safetensors", toPath: copies + String(format: "/step-%08d.safetensors", step))
         }
-        #expect(try CLI.run(["ingest", "--db", fresh, "--ema", "name=main,decay=0.9", copies]).status == 0)
+        #expect(try await CLI.run(["ingest", "--db", fresh, "--ema", "name=main,decay=0.9", copies]).status == 0)
         let a = dir.file("a.safetensors"), b = dir.file("b.safetensors")
-        #expect(try CLI.run(["shadow", "--db", db, "--step", "9", "--ema", "main", "-o", a]).status == 0)
-        #expect(try CLI.run(["shadow", "--db", fresh, "--step", "9", "--ema", "main", "-o", b]).status == 0)
+        #expect(try await CLI.run(["shadow", "--db", db, "--step", "9", "--ema", "main", "-o", a]).status == 0)
+        #expect(try await CLI.run(["shadow", "--db", fresh, "--step", "9", "--ema", "main", "-o", b]).status == 0)
         #expect(try LoadedSafetensors(path: a).tensors.mapValues(\.bytes) == LoadedSafetensors(path: b).tensors.mapValues(\.bytes))
     }
 
@@ -105,15 +105,15 @@ import Testing
 
     /// Version 1 rANS payloads (two interleaved lanes per segment, byte-wise renormalisation; F32
     /// with two segments, BF16, F16) decode to the very files that were ingested.
-    @Test func aLogWithVersion1RansPayloadsReadsAndAudits() throws {
+    @Test func aLogWithVersion1RansPayloadsReadsAndAudits() async throws {
         let db = dir.file("v1-rans.emalog")
         try ZstdFile.decompress(Fixtures.path("logs/v1-rans.emalog.zst"), to: db)
-        #expect(try codecs(db) == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
-        let audit = try CLI.run(["audit", "--db", db])
+        #expect(try await codecs(db) == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
+        let audit = try await CLI.run(["audit", "--db", db])
         #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(audit.stdout)\(audit.stderr)")
         for step in 1...5 {
             let out = dir.file("v1-rans-\(step).safetensors")
-            let r = try CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out])
+            let r = try await CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out])
             #expect(r.status == 0, "\(r.stderr)")
             #expect(try fileHash(out) == Self.v1RansSources[step - 1], "step \(step)")
         }
@@ -122,13 +122,13 @@ import Testing
     /// A schema-2 log holds its metrics as rows (one per value, NaN as NULL). This build reads them
     /// as they are; an ingest upgrades the log, keeps the rows, compares new values with them, and
     /// writes new values as blocks; reads merge both.
-    @Test func schema2MetricRowsAreReadThenKeptBesideBlocks() throws {
+    @Test func schema2MetricRowsAreReadThenKeptBesideBlocks() async throws {
         let db = dir.file("rows.emalog")
         let first = dir.file("first.jsonl")
         try "{\"step\": 1, \"loss\": 0.5}\n".write(toFile: first, atomically: true, encoding: .utf8)
-        #expect(try CLI.run(["ingest", "--db", db, first]).status == 0)
+        #expect(try await CLI.run(["ingest", "--db", db, first]).status == 0)
         // Make it the schema-2 log an earlier emalog wrote: rows, no blocks table, two migrations.
-        _ = try LogDump.run("/usr/bin/sqlite3", [db, """
+        _ = try await LogDump.run("/usr/bin/sqlite3", [db, """
             DROP TRIGGER metric_block_totals_insert; DROP TRIGGER metric_block_totals_delete; DROP TRIGGER metric_block_totals_update;
             DROP TABLE chunk_totals; DROP TABLE metric_block_totals; DELETE FROM grdb_migrations WHERE identifier = '0004_totals';
             DELETE FROM metric_blocks; DROP TABLE metric_blocks; DELETE FROM grdb_migrations WHERE identifier = '0003_metric_blocks';
@@ -137,23 +137,23 @@ import Testing
             INSERT INTO metrics (step, key_id, value) SELECT 3, id, 0.25 FROM metric_keys WHERE name = 'loss';
             PRAGMA wal_checkpoint(TRUNCATE);
             """])
-        #expect(try migrations(db) == ["0001_initial", "0002_chunks_by_tensor"])
-        let before = try CLI.run(["metrics", "--db", db, "--format", "csv"])
+        #expect(try await migrations(db) == ["0001_initial", "0002_chunks_by_tensor"])
+        let before = try await CLI.run(["metrics", "--db", db, "--format", "csv"])
         #expect(before.status == 0 && before.stdout == "step,loss\n1,0.5\n2,nan\n3,0.25\n", "\(before.stdout)\(before.stderr)")
         // A conflicting value for a row is refused.
         let conflict = dir.file("conflict.jsonl")
         try "{\"step\": 3, \"loss\": 0.75}\n".write(toFile: conflict, atomically: true, encoding: .utf8)
-        #expect(try CLI.run(["ingest", "--db", db, conflict]).status == 65)
+        #expect(try await CLI.run(["ingest", "--db", db, conflict]).status == 65)
         // The same values again are unchanged; new steps go to blocks; all read back in step order.
         let more = dir.file("more.jsonl")
         try "{\"step\": 2, \"loss\": NaN}\n{\"step\": 4, \"loss\": 0.125, \"acc\": 1}\n{\"step\": 3, \"loss\": 0.25}\n"
             .write(toFile: more, atomically: true, encoding: .utf8)
-        let ingest = try CLI.run(["ingest", "--db", db, more])
+        let ingest = try await CLI.run(["ingest", "--db", db, more])
         #expect(ingest.status == 0 && ingest.stderr.contains("2 metric values (2 already stored)"), "\(ingest.stderr)")
-        #expect(try migrations(db) == ["0001_initial", "0002_chunks_by_tensor", "0003_metric_blocks", "0004_totals"])
-        let after = try CLI.run(["metrics", "--db", db, "--format", "csv"])
+        #expect(try await migrations(db) == ["0001_initial", "0002_chunks_by_tensor", "0003_metric_blocks", "0004_totals"])
+        let after = try await CLI.run(["metrics", "--db", db, "--format", "csv"])
         #expect(after.stdout == "step,acc,loss\n1,,0.5\n2,,nan\n3,,0.25\n4,1.0,0.125\n",
                 "\(after.stdout)")
-        #expect(try CLI.run(["audit", "--db", db]).status == 0)
+        #expect(try await CLI.run(["audit", "--db", db]).status == 0)
     }
 }

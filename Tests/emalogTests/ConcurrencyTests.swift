@@ -6,7 +6,7 @@ import Testing
 
 /// Readers run while an ingest writes: never "database is locked", always whole steps.
 @Suite(.serialized) struct ConcurrencyTests {
-    @Test func readersInALoopWhileAnIngestWrites() throws {
+    @Test func readersInALoopWhileAnIngestWrites() async throws {
         let dir = TemporaryDirectory()
         let steps = dir.file("steps")
         try SyntheticRun.write(steps: 1...120, parameters: 250_000, to: steps)
@@ -23,7 +23,7 @@ import Testing
         writer.start()
         var reads = 0, lastSteps = 0, sawSteps = Set<Int>()
         while writer.isExecuting || !writer.isFinished || reads < 8 {
-            let info = try CLI.run(["info", "--db", db, "--json"])
+            let info = try await CLI.run(["info", "--db", db, "--json"])
             #expect(!info.stderr.contains("locked"), "\(info.stderr)")
             if info.status == 0, case let .object(fields) = try JSONParser.parse(Array(info.stdout.utf8)),
                case let .number(n)? = fields.first(where: { $0.key == "steps" })?.value, let count = Int(n.text) {
@@ -35,7 +35,7 @@ import Testing
                 #expect([66, 65].contains(info.status) || info.stderr.contains("no steps"), "\(info.status) \(info.stderr)")
             }
             let out = dir.file("raw-\(reads).safetensors")
-            let raw = try CLI.run(["raw", "--db", db, "-o", out])
+            let raw = try await CLI.run(["raw", "--db", db, "-o", out])
             #expect(!raw.stderr.contains("locked"), "\(raw.stderr)")
             if raw.status == 0 {
                 let file = try LoadedSafetensors(path: out)  // a whole step: every tensor, right sizes
@@ -44,14 +44,14 @@ import Testing
                 let expected = try LoadedSafetensors(path: steps + String(format: "/step-%08d.safetensors", step))
                 #expect(file.tensors.mapValues(\.bytes) == expected.tensors.mapValues(\.bytes), "step \(step) read partially")
             }
-            let shadow = try CLI.run(["shadow", "--db", db, "-o", dir.file("s.safetensors")])
+            let shadow = try await CLI.run(["shadow", "--db", db, "-o", dir.file("s.safetensors")])
             #expect(!shadow.stderr.contains("locked"), "\(shadow.stderr)")
-            let m = try CLI.run(["metrics", "--db", db, "--key", "loss"])
+            let m = try await CLI.run(["metrics", "--db", db, "--key", "loss"])
             #expect(!m.stderr.contains("locked"))
             reads += 1
         }
-        #expect(try CLI.run(["info", "--db", db]).stdout.contains("steps        120 (1 ... 120)"))
-        #expect(try CLI.run(["audit", "--db", db]).status == 0)
+        #expect(try await CLI.run(["info", "--db", db]).stdout.contains("steps        120 (1 ... 120)"))
+        #expect(try await CLI.run(["audit", "--db", db]).status == 0)
         print("concurrent reads: \(reads) rounds, saw \(sawSteps.count) distinct step counts")
     }
 }

@@ -14,31 +14,31 @@ import Glibc
     let dir = TemporaryDirectory()
     let tracks = ["--ema", "0.99", "--ema", "name=w,decay=0.999,schedule=warmup,form=lerp", "--snapshot-every", "16"]
 
-    func shadows(_ db: String) throws -> [String: [UInt8]] {
-        try Goldens.cliShadows(db, tracks: ["ema-0.99", "w"], in: dir)
+    func shadows(_ db: String) async throws -> [String: [UInt8]] {
+        try await Goldens.cliShadows(db, tracks: ["ema-0.99", "w"], in: dir)
     }
 
-    @Test func sigkillAtRandomMomentsThenResume() throws {
+    @Test func sigkillAtRandomMomentsThenResume() async throws {
         let steps = dir.file("steps")
         try SyntheticRun.write(steps: 1...120, parameters: 60_000, to: steps)
         let reference = dir.file("reference.emalog")
-        #expect(try CLI.run(["ingest", "--db", reference] + tracks + [steps]).status == 0)
-        let expected = try shadows(reference)
+        #expect(try await CLI.run(["ingest", "--db", reference] + tracks + [steps]).status == 0)
+        let expected = try await shadows(reference)
         var generator = SystemRandomNumberGenerator()
         var killedMidway = 0
         for trial in 0..<Self.trials {
             let db = dir.file("trial-\(trial).emalog")
             let running = try CLI.start(["ingest", "--db", db] + tracks + [steps])
-            usleep(UInt32.random(in: 5_000...400_000, using: &generator))
-            if running.process.isRunning { kill(running.process.processIdentifier, SIGKILL); killedMidway += 1 }
-            running.process.waitUntilExit()
-            if FileManager.default.fileExists(atPath: db), let info = try? CLI.run(["info", "--db", db]), info.status == 0 {
-                #expect(try CLI.run(["audit", "--db", db]).status == 0, "trial \(trial): audit after the kill")
+            try await Task.sleep(nanoseconds: UInt64(UInt32.random(in: 5_000...400_000, using: &generator)) * 1000)
+            if running.isRunning { kill(running.pid, SIGKILL); killedMidway += 1 }
+            _ = await running.wait()
+            if FileManager.default.fileExists(atPath: db), let info = try? await CLI.run(["info", "--db", db]), info.status == 0 {
+                #expect(try await CLI.run(["audit", "--db", db]).status == 0, "trial \(trial): audit after the kill")
             }
-            let resumed = try CLI.run(["ingest", "--db", db] + tracks + [steps])  // the same command again
+            let resumed = try await CLI.run(["ingest", "--db", db] + tracks + [steps])  // the same command again
             #expect(resumed.status == 0, "trial \(trial): \(resumed.stderr)")
-            #expect(try shadows(db) == expected, "trial \(trial): shadows differ from an uninterrupted ingest")
-            let audit = try CLI.run(["audit", "--db", db])
+            #expect(try await shadows(db) == expected, "trial \(trial): shadows differ from an uninterrupted ingest")
+            let audit = try await CLI.run(["audit", "--db", db])
             #expect(audit.status == 0 && audit.stdout.contains("clean"), "trial \(trial): \(audit.stdout)")
         }
         print("crash trials: \(Self.trials), killed mid-ingest: \(killedMidway)")
@@ -46,7 +46,7 @@ import Glibc
 
     /// A replace killed at any moment: the same command again leaves the log as an uninterrupted
     /// replace does (every snapshot it took away written again, the same shadows).
-    @Test func sigkillDuringAReplaceThenResume() throws {
+    @Test func sigkillDuringAReplaceThenResume() async throws {
         let steps = dir.file("steps")
         try SyntheticRun.write(steps: 1...120, parameters: 60_000, to: steps)
         var changed = try SafetensorsBuilder(copying: steps + "/step-00000010.safetensors")
@@ -54,29 +54,29 @@ import Glibc
         let replacement = dir.file("step-00000010.safetensors")
         try changed.write(to: replacement)
         let reference = dir.file("reference.emalog")
-        #expect(try CLI.run(["ingest", "--db", reference] + tracks + [steps]).status == 0)
-        #expect(try CLI.run(["ingest", "--db", reference, "--replace", replacement]).status == 0)
-        let expected = try shadows(reference)
-        let snapshots = try CLI.run(["info", "--db", reference]).stdout.split(separator: "\n").filter { $0.contains("snapshot") }
+        #expect(try await CLI.run(["ingest", "--db", reference] + tracks + [steps]).status == 0)
+        #expect(try await CLI.run(["ingest", "--db", reference, "--replace", replacement]).status == 0)
+        let expected = try await shadows(reference)
+        let snapshots = try await CLI.run(["info", "--db", reference]).stdout.split(separator: "\n").filter { $0.contains("snapshot") }
         var generator = SystemRandomNumberGenerator()
         for trial in 0..<Self.trials {
             let db = dir.file("replace-\(trial).emalog")
-            #expect(try CLI.run(["ingest", "--db", db] + tracks + [steps]).status == 0)
+            #expect(try await CLI.run(["ingest", "--db", db] + tracks + [steps]).status == 0)
             let pid = try #require(Spawn.start(CLI.binary, ["ingest", "--db", db, "--replace", replacement]))
-            usleep(UInt32.random(in: 5_000...300_000, using: &generator))
+            try await Task.sleep(nanoseconds: UInt64(UInt32.random(in: 5_000...300_000, using: &generator)) * 1000)
             kill(pid, SIGKILL)
-            _ = Spawn.wait(pid)
-            #expect(try CLI.run(["audit", "--db", db]).status == 0, "trial \(trial): audit after the kill")
-            let resumed = try CLI.run(["ingest", "--db", db, "--replace", replacement])  // the same command again
+            _ = await Spawn.exitStatus(of: pid)
+            #expect(try await CLI.run(["audit", "--db", db]).status == 0, "trial \(trial): audit after the kill")
+            let resumed = try await CLI.run(["ingest", "--db", db, "--replace", replacement])  // the same command again
             #expect(resumed.status == 0, "trial \(trial): \(resumed.stderr)")
-            #expect(try shadows(db) == expected, "trial \(trial): shadows differ from an uninterrupted replace")
-            let now = try CLI.run(["info", "--db", db]).stdout.split(separator: "\n").filter { $0.contains("snapshot") }
+            #expect(try await shadows(db) == expected, "trial \(trial): shadows differ from an uninterrupted replace")
+            let now = try await CLI.run(["info", "--db", db]).stdout.split(separator: "\n").filter { $0.contains("snapshot") }
             #expect(now == snapshots, "trial \(trial): \(now) against \(snapshots)")
         }
     }
 
     @Test(arguments: [SIGINT, SIGTERM])
-    func followStopsOnSignalWithEverythingWhole(signal: Int32) throws {
+    func followStopsOnSignalWithEverythingWhole(signal: Int32) async throws {
         let source = dir.file("source-\(signal)")
         try SyntheticRun.write(steps: 1...12, parameters: 5_000, to: source)
         let watched = dir.file("watched-\(signal)")
@@ -86,22 +86,21 @@ import Glibc
         for name in try FileManager.default.contentsOfDirectory(atPath: source).sorted() {
             try FileManager.default.copyItem(atPath: source + "/" + name, toPath: watched + "/" + name + ".tmp")
             try FileManager.default.moveItem(atPath: watched + "/" + name + ".tmp", toPath: watched + "/" + name)
-            usleep(20_000)
+            try await Task.sleep(nanoseconds: 20_000_000)
         }
         // Until the follower has every step (a bounded wait on that, not a fixed sleep).
         let deadline = Date().addingTimeInterval(60)
-        while !(try CLI.run(["info", "--db", db]).stdout.contains("steps        12 (1 ... 12)")), Date() < deadline { usleep(20_000) }
-        let second = try CLI.run(["ingest", "--db", db, source])
+        while await !(try CLI.run(["info", "--db", db]).stdout.contains("steps        12 (1 ... 12)")), Date() < deadline { try await Task.sleep(nanoseconds: 20_000_000) }
+        let second = try await CLI.run(["ingest", "--db", db, source])
         #expect(second.status == 75 && second.stderr.contains("being written by another"), "\(second.stderr)")
-        let reader = try CLI.run(["info", "--db", db])
+        let reader = try await CLI.run(["info", "--db", db])
         #expect(reader.status == 0, "readers work while an ingest writes: \(reader.stderr)")
-        kill(follower.process.processIdentifier, signal)
-        let err = follower.stderr.fileHandleForReading.readDataToEndOfFile()
-        follower.process.waitUntilExit()
-        #expect(follower.process.terminationStatus == 0, "\(String(decoding: err, as: UTF8.self))")
-        #expect(String(decoding: err, as: UTF8.self).contains("added 12 steps"))
+        kill(follower.pid, signal)
+        let ended = await follower.wait()
+        #expect(ended.status == 0, "\(ended.stderr)")
+        #expect(ended.stderr.contains("added 12 steps"))
         let reference = dir.file("follow-ref-\(signal).emalog")
-        #expect(try CLI.run(["ingest", "--db", reference] + tracks + [source]).status == 0)
-        #expect(try shadows(db) == shadows(reference))
+        #expect(try await CLI.run(["ingest", "--db", reference] + tracks + [source]).status == 0)
+        #expect(try await shadows(db) == shadows(reference))
     }
 }

@@ -11,15 +11,15 @@ import Testing
     let metrics = Fixtures.path("mlp-f32/metrics.jsonl")
 
     /// A clean log with a track, metrics and a snapshot, checkpointed so `sqlite3` edits the file.
-    func makeLog(_ name: String) throws -> String {
+    func makeLog(_ name: String) async throws -> String {
         let db = dir.file(name)
-        let r = try CLI.run(["ingest", "--db", db, "--ema", "0.9", "--snapshot-every", "10", steps, metrics])
+        let r = try await CLI.run(["ingest", "--db", db, "--ema", "0.9", "--snapshot-every", "10", steps, metrics])
         #expect(r.status == 0, "\(r.stderr)")
         return db
     }
 
-    func sql(_ db: String, _ statements: String) throws {
-        _ = try LogDump.run("/usr/bin/sqlite3", [db, "PRAGMA foreign_keys=OFF; \(statements); PRAGMA wal_checkpoint(TRUNCATE);"])
+    func sql(_ db: String, _ statements: String) async throws {
+        _ = try await LogDump.run("/usr/bin/sqlite3", [db, "PRAGMA foreign_keys=OFF; \(statements); PRAGMA wal_checkpoint(TRUNCATE);"])
     }
 
     func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
@@ -32,10 +32,10 @@ import Testing
          ["sweep", "--db", db, "--decays", "0.5,0.7", "-o", dir.file("sweep")], ["ingest", "--db", db, steps, metrics]]
     }
 
-    @Test func aPlantedTriggerNeverFiresAndTheLogIsRefused() throws {
-        let db = try makeLog("trigger.emalog")
+    @Test func aPlantedTriggerNeverFiresAndTheLogIsRefused() async throws {
+        let db = try await makeLog("trigger.emalog")
         // A trigger that would record that it ran, and one calling a function GRDB registers.
-        try sql(db, """
+        try await sql(db, """
             CREATE TABLE fired (n INTEGER);
             CREATE TRIGGER t1 AFTER INSERT ON metrics BEGIN INSERT INTO fired VALUES (1); END;
             CREATE TRIGGER t2 BEFORE INSERT ON steps BEGIN SELECT swiftLowercaseString('X'); END
@@ -44,38 +44,38 @@ import Testing
         try Data("{\"step\": 999, \"late\": 1.5}\n".utf8).write(to: URL(fileURLWithPath: extra))
         let before = try bytes(db)
         for args in commands(db) + [["ingest", "--db", db, extra]] {
-            let r = try CLI.run(args)
+            let r = try await CLI.run(args)
             #expect(r.status == 74, "\(args): \(r.status) \(r.stderr)")
             #expect(r.stderr.contains("trigger 't1' on 'metrics' was not created by emalog"), "\(args): \(r.stderr)")
         }
         #expect(try bytes(db) == before, "the log changed")
         for suffix in ["-wal", "-shm"] { #expect(!FileManager.default.fileExists(atPath: db + suffix), "a refusal left \(suffix)") }
-        #expect(try LogDump.run("/usr/bin/sqlite3", [db, "SELECT count(*) FROM fired"]) == "0\n")
-        let audit = try CLI.run(["audit", "--db", db])
+        #expect(try await LogDump.run("/usr/bin/sqlite3", [db, "SELECT count(*) FROM fired"]) == "0\n")
+        let audit = try await CLI.run(["audit", "--db", db])
         #expect(audit.status == 1, "\(audit.stdout) \(audit.stderr)")
         for object in ["trigger 't1' on 'metrics'", "trigger 't2' on 'steps'", "table 'fired'"] {
             #expect(audit.stdout.contains("schema: \(object) was not created by emalog"), "\(audit.stdout)")
         }
     }
 
-    @Test func aViewInPlaceOfATableIsRefused() throws {
-        let db = try makeLog("view.emalog")
-        try sql(db, "ALTER TABLE metric_keys RENAME TO real_keys; CREATE VIEW metric_keys AS SELECT id, 'forged' AS name FROM real_keys")
-        let r = try CLI.run(["metrics", "--db", db])
+    @Test func aViewInPlaceOfATableIsRefused() async throws {
+        let db = try await makeLog("view.emalog")
+        try await sql(db, "ALTER TABLE metric_keys RENAME TO real_keys; CREATE VIEW metric_keys AS SELECT id, 'forged' AS name FROM real_keys")
+        let r = try await CLI.run(["metrics", "--db", db])
         #expect(r.status == 74 && r.stdout.isEmpty, "\(r.stdout) \(r.stderr)")
         #expect(r.stderr.contains("view 'metric_keys' stands where emalog has table 'metric_keys'"), "\(r.stderr)")
-        let audit = try CLI.run(["audit", "--db", db])
+        let audit = try await CLI.run(["audit", "--db", db])
         #expect(audit.status == 1 && audit.stdout.contains("schema: view 'metric_keys'"), "\(audit.stdout)")
     }
 
-    @Test func anAlteredTableOrAMissingIndexIsRefused() throws {
-        let altered = try makeLog("altered.emalog")
-        try sql(altered, "ALTER TABLE steps ADD COLUMN note TEXT")
-        let r = try CLI.run(["info", "--db", altered])
+    @Test func anAlteredTableOrAMissingIndexIsRefused() async throws {
+        let altered = try await makeLog("altered.emalog")
+        try await sql(altered, "ALTER TABLE steps ADD COLUMN note TEXT")
+        let r = try await CLI.run(["info", "--db", altered])
         #expect(r.status == 74 && r.stderr.contains("table 'steps' is not defined as emalog defines it"), "\(r.stderr)")
-        let indexed = try makeLog("indexed.emalog")
-        try sql(indexed, "CREATE INDEX extra ON chunks (codec)")
-        let s = try CLI.run(["raw", "--db", indexed, "-o", dir.file("r.safetensors")])
+        let indexed = try await makeLog("indexed.emalog")
+        try await sql(indexed, "CREATE INDEX extra ON chunks (codec)")
+        let s = try await CLI.run(["raw", "--db", indexed, "-o", dir.file("r.safetensors")])
         #expect(s.status == 74 && s.stderr.contains("index 'extra' on 'chunks' was not created by emalog"), "\(s.stderr)")
     }
 
@@ -103,12 +103,12 @@ import Testing
         ("UPDATE snapshots SET step = 5000000 WHERE id = (SELECT max(id) FROM snapshots)", "snapshots at step 5000000, which the log does not hold"),
         ("UPDATE steps SET step = 9007199254740992 WHERE step = 24", "outside 0...9007199254740991"),
     ])
-    func handEditedValuesAreRefusedAndAudited(edit: String, expected: String) throws {
-        let db = try makeLog("edited.emalog")
-        try sql(db, edit)
+    func handEditedValuesAreRefusedAndAudited(edit: String, expected: String) async throws {
+        let db = try await makeLog("edited.emalog")
+        try await sql(db, edit)
         var refused = 0
         for args in commands(db) {
-            let r = try CLI.run(args)
+            let r = try await CLI.run(args)
             #expect([0, 65, 74].contains(r.status), "\(edit): \(args): \(r.status) \(r.stderr)")
             if r.status == 74 {
                 refused += 1
@@ -117,7 +117,7 @@ import Testing
         }
         // A snapshot past the last step is never read by a query; every other edit is noticed.
         #expect(refused > 0 || expected.hasPrefix("snapshots at step"), "\(edit): no command noticed")
-        let audit = try CLI.run(["audit", "--db", db])
+        let audit = try await CLI.run(["audit", "--db", db])
         #expect(audit.status == 1, "\(edit): audit \(audit.status) \(audit.stdout) \(audit.stderr)")
         #expect(audit.stdout.contains(expected), "\(edit): \(audit.stdout)")
     }

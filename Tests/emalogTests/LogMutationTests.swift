@@ -29,7 +29,7 @@ import Testing
     static let allowed: Set<Int32> = [0, 1, 65, 74]
 
     /// Runs every reader and an ingest on `db`; records any undocumented ending.
-    func runEverything(on db: String, _ what: String) throws {
+    func runEverything(on db: String, _ what: String) async throws {
         let out = dir.file("out")
         let commands: [[String]] = [
             ["audit", "--db", db], ["info", "--db", db], ["info", "--db", db, "--json"], ["metrics", "--db", db],
@@ -41,7 +41,7 @@ import Testing
             ["ingest", "--db", db, "--ema", "0.8", steps, metrics],
         ]
         for args in commands {
-            let r = try CLI.run(args)
+            let r = try await CLI.run(args)
             let crashed = r.stderr.contains("Fatal error") || r.stderr.contains("crashed") || r.stderr.contains("Precondition")
             #expect(Self.allowed.contains(r.status) && !crashed, "\(what): \(args.joined(separator: " ")) ended with \(r.status): \(r.stderr.prefix(600))")
             if r.status == 1 { #expect(args[0] == "audit", "\(what): \(args[0]) exited 1") }
@@ -49,7 +49,7 @@ import Testing
         }
     }
 
-    @Test func randomByteFlipsInThePages() throws {
+    @Test func randomByteFlipsInThePages() async throws {
         let trials = Int(ProcessInfo.processInfo.environment["EMALOG_MUTATION_TRIALS"] ?? "") ?? 24
         let seed = UInt64(ProcessInfo.processInfo.environment["EMALOG_MUTATION_SEED"] ?? "") ?? 0x5EED_0009
         var rng = SeededGenerator(seed: seed)
@@ -64,7 +64,7 @@ import Testing
             }
             let db = dir.file("flip-\(trial).emalog")
             try Data(bytes).write(to: URL(fileURLWithPath: db))
-            try runEverything(on: db, "seed \(seed) trial \(trial) (page \(page))")
+            try await runEverything(on: db, "seed \(seed) trial \(trial) (page \(page))")
             try? FileManager.default.removeItem(atPath: db)
         }
     }
@@ -104,10 +104,10 @@ import Testing
         "DELETE FROM grdb_migrations",
         "UPDATE log_info SET value = char(27) || '[2J' || printf('%.5000c', 'x') WHERE key = 'log_id'",
     ])
-    func editsThroughSQLite(edit: String) throws {
+    func editsThroughSQLite(edit: String) async throws {
         let db = dir.file("edit-\(UUID().uuidString).emalog")
         try pristine.write(to: URL(fileURLWithPath: db))
-        _ = try LogDump.run("/usr/bin/sqlite3", [db, "PRAGMA foreign_keys=OFF; PRAGMA ignore_check_constraints=ON; \(edit); PRAGMA wal_checkpoint(TRUNCATE);"])
-        try runEverything(on: db, edit)
+        _ = try await LogDump.run("/usr/bin/sqlite3", [db, "PRAGMA foreign_keys=OFF; PRAGMA ignore_check_constraints=ON; \(edit); PRAGMA wal_checkpoint(TRUNCATE);"])
+        try await runEverything(on: db, edit)
     }
 }

@@ -21,18 +21,10 @@ import Glibc
     }
 
     /// Runs `program args` with stdout to `stdout` (a pipe when nil); returns status, stdout bytes, stderr.
-    func run(_ args: [String], program: String = CLI.binary, stdout: FileHandle? = nil) throws -> (status: Int32, out: Data, err: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = args
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = stdout ?? out
-        process.standardError = err
-        try CLI.serializedLaunch(process)
-        let bytes = stdout == nil ? out.fileHandleForReading.readDataToEndOfFile() : Data()
-        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, bytes, text)
+    func run(_ args: [String], program: String = CLI.binary, stdout: FileHandle? = nil) async throws -> (status: Int32, out: Data, err: String) {
+        let running = try CLI.start(program: program, args, stdout: stdout?.fileDescriptor)
+        let r = await running.wait()
+        return (r.status, stdout == nil ? running.stdoutBytes : Data(), r.stderr)
     }
 
     func bytes(_ path: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
@@ -42,14 +34,14 @@ import Glibc
         try FileManager.default.contentsOfDirectory(atPath: folder).filter { !$0.hasPrefix("run.emalog") }.sorted()
     }
 
-    func reference(_ command: String = "shadow", format: String = "safetensors") throws -> Data {
+    func reference(_ command: String = "shadow", format: String = "safetensors") async throws -> Data {
         let path = dir.file("reference-\(command).\(format)")
-        let r = try CLI.run([command, "--db", db, "-o", path])
+        let r = try await CLI.run([command, "--db", db, "-o", path])
         #expect(r.status == 0, "\(r.stderr)")
         return try bytes(path)
     }
 
-    @Test func theLogItsWALAndSHMAreRefusedUnderAnySpelling() throws {
+    @Test func theLogItsWALAndSHMAreRefusedUnderAnySpelling() async throws {
         let before = try bytes(db)
         try FileManager.default.createDirectory(atPath: dir.file("sub"), withIntermediateDirectories: true)
         #expect(link(db, dir.file("hard-link")) == 0)
@@ -58,51 +50,45 @@ import Glibc
                          dir.file("sym.safetensors"), db + "-wal", db + "-shm", dir.file("sub/../run.emalog-wal")]
         for command in ["shadow", "raw"] {
             for spelling in spellings {
-                let r = try CLI.run([command, "--db", db, "-o", spelling])
+                let r = try await CLI.run([command, "--db", db, "-o", spelling])
                 #expect(r.status == 64, "\(command) -o \(spelling): \(r.stderr)")
                 #expect(r.stderr.contains("refusing to write \(spelling): it is the log's file"), "\(r.stderr)")
                 #expect(r.stderr.contains("choose another -o"))
             }
         }
         // Relative to the working folder, as a user types it.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["shadow", "--db", "run.emalog", "-o", "run.emalog"]
-        process.currentDirectoryURL = URL(fileURLWithPath: dir.path)
-        process.standardError = FileHandle.nullDevice
-        try CLI.serializedLaunch(process)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 64)
+        let relative = try await CLI.run(program: "/usr/bin/env", ["-C", dir.path, CLI.binary, "shadow", "--db", "run.emalog", "-o", "run.emalog"])
+        #expect(relative.status == 64, "\(relative.stderr)")
         // stdout appended to the log: `emalog shadow -o - >> run.emalog`.
         let appending = try FileHandle(forWritingTo: URL(fileURLWithPath: db))
         try appending.seekToEnd()
-        let r = try run(["shadow", "--db", db, "-o", "-"], stdout: appending)
+        let r = try await run(["shadow", "--db", db, "-o", "-"], stdout: appending)
         try appending.close()
         #expect(r.status == 64 && r.err.contains("refusing to write stdout: it is the log's file"), "\(r.err)")
 
         #expect(try bytes(db) == before)
         #expect(try entries(dir.path) == ["hard-link", "sub", "sym.safetensors"])
-        let audit = try CLI.run(["audit", "--db", db])
+        let audit = try await CLI.run(["audit", "--db", db])
         #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(audit.stdout)")
     }
 
-    @Test func sweepNeverWritesTheLog() throws {
+    @Test func sweepNeverWritesTheLog() async throws {
         let before = try bytes(db)
         // A log named like a sweep output, in the sweep's folder.
         let named = dir.file("ema-0.9-step-24.safetensors")
         #expect(link(db, named) == 0)
-        let r = try CLI.run(["sweep", "--db", named, "--decays", "0.9", "-o", dir.path])
+        let r = try await CLI.run(["sweep", "--db", named, "--decays", "0.9", "-o", dir.path])
         #expect(r.status == 64 && r.stderr.contains("it is the log's file"), "\(r.stderr)")
         #expect(try bytes(db) == before)
     }
 
-    @Test func dashStreamsTheSameBytesToStdout() throws {
+    @Test func dashStreamsTheSameBytesToStdout() async throws {
         for (command, format) in [("shadow", "safetensors"), ("raw", "safetensors"), ("shadow", "npz"), ("raw", "json")] {
-            let expected = try reference(command, format: format)
-            let r = try run([command, "--db", db, "-o", "-"] + (format == "safetensors" ? [] : ["--format", format]))
+            let expected = try await reference(command, format: format)
+            let r = try await run([command, "--db", db, "-o", "-"] + (format == "safetensors" ? [] : ["--format", format]))
             #expect(r.status == 0, "\(r.err)")
             #expect(r.out == expected, "\(command) \(format)")
-            let dev = try run([command, "--db", db, "-o", "/dev/stdout", "--format", format])
+            let dev = try await run([command, "--db", db, "-o", "/dev/stdout", "--format", format])
             #expect(dev.status == 0 && dev.out == expected, "\(dev.err)")
         }
         let loaded = try LoadedSafetensors(path: dir.file("reference-shadow.safetensors"))
@@ -111,13 +97,13 @@ import Glibc
                                           "reference-shadow.safetensors"])
     }
 
-    @Test func devNullIsWrittenInPlaceAndDevFullIs74() throws {
+    @Test func devNullIsWrittenInPlaceAndDevFullIs74() async throws {
         var before = stat()
         #expect(stat("/dev/null", &before) == 0)
         for command in ["shadow", "raw"] {
-            let r = try CLI.run([command, "--db", db, "-o", "/dev/null"])
+            let r = try await CLI.run([command, "--db", db, "-o", "/dev/null"])
             #expect(r.status == 0, "\(r.stderr)")
-            let full = try CLI.run([command, "--db", db, "-o", "/dev/full"])
+            let full = try await CLI.run([command, "--db", db, "-o", "/dev/full"])
             #expect(full.status == 74, "\(full.stderr)")
             #expect(full.stderr.contains("cannot write /dev/full: write failed: No space left on device; the disk is full"))
         }
@@ -127,8 +113,8 @@ import Glibc
         #expect(try entries("/dev").filter { $0.hasPrefix("null.") || $0.hasPrefix("full.") } == [])
     }
 
-    @Test func aFIFOIsWrittenInPlace() throws {
-        let expected = try reference()
+    @Test func aFIFOIsWrittenInPlace() async throws {
+        let expected = try await reference()
         let fifo = dir.file("pipe.safetensors")
         #expect(mkfifo(fifo, 0o600) == 0)
         let received = ReceivedBytes()
@@ -136,7 +122,7 @@ import Glibc
             received.set(FileHandle(forReadingAtPath: fifo)?.readDataToEndOfFile() ?? Data())
         }
         reader.start()
-        let r = try CLI.run(["shadow", "--db", db, "-o", fifo])
+        let r = try await CLI.run(["shadow", "--db", db, "-o", fifo])
         #expect(r.status == 0, "\(r.stderr)")
         if r.status != 0 { close(open(fifo, O_WRONLY | O_NONBLOCK)) }  // release the reader
         #expect(received.wait() == expected)
@@ -145,34 +131,34 @@ import Glibc
         #expect(try entries(dir.path) == ["pipe.safetensors", "reference-shadow.safetensors"])
     }
 
-    @Test func aRegularFileIsReplacedAndNoTemporaryFileRemains() throws {
-        let expected = try reference()
+    @Test func aRegularFileIsReplacedAndNoTemporaryFileRemains() async throws {
+        let expected = try await reference()
         let out = dir.file("ema.safetensors")
         try Data("old".utf8).write(to: URL(fileURLWithPath: out))
         var old = stat()
         #expect(stat(out, &old) == 0)
-        #expect(try CLI.run(["shadow", "--db", db, "-o", out]).status == 0)
+        #expect(try await CLI.run(["shadow", "--db", db, "-o", out]).status == 0)
         var new = stat()
         #expect(stat(out, &new) == 0 && new.st_ino != old.st_ino)  // a new file renamed into place
         #expect(try bytes(out) == expected)
         #expect(new.st_mode & 0o777 == 0o666 & ~currentUmask())
         #expect(try entries(dir.path) == ["ema.safetensors", "reference-shadow.safetensors"])
         // Without an extension: safetensors.
-        #expect(try CLI.run(["shadow", "--db", db, "-o", dir.file("out")]).status == 0)
+        #expect(try await CLI.run(["shadow", "--db", db, "-o", dir.file("out")]).status == 0)
         #expect(try bytes(dir.file("out")) == expected)
     }
 
-    @Test func aSymbolicLinkIsWrittenThroughAndADanglingOneRefused() throws {
-        let expected = try reference()
+    @Test func aSymbolicLinkIsWrittenThroughAndADanglingOneRefused() async throws {
+        let expected = try await reference()
         let target = dir.file("target.safetensors")
         try Data("old".utf8).write(to: URL(fileURLWithPath: target))
         #expect(symlink("target.safetensors", dir.file("latest.safetensors")) == 0)
-        #expect(try CLI.run(["shadow", "--db", db, "-o", dir.file("latest.safetensors")]).status == 0)
+        #expect(try await CLI.run(["shadow", "--db", db, "-o", dir.file("latest.safetensors")]).status == 0)
         #expect(try bytes(target) == expected)
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: dir.file("latest.safetensors")) == "target.safetensors")
 
         #expect(symlink("missing.safetensors", dir.file("dangling.safetensors")) == 0)
-        let r = try CLI.run(["shadow", "--db", db, "-o", dir.file("dangling.safetensors")])
+        let r = try await CLI.run(["shadow", "--db", db, "-o", dir.file("dangling.safetensors")])
         #expect(r.status == 74 && r.stderr.contains("it is a symbolic link to a missing file (missing.safetensors)"), "\(r.stderr)")
         #expect(try entries(dir.path) == ["dangling.safetensors", "latest.safetensors", "reference-shadow.safetensors",
                                           "target.safetensors"])
@@ -180,15 +166,15 @@ import Glibc
 
     /// A write that fails half-way (the file size limit) leaves nothing behind, whether the failure is
     /// an error (SIGXFSZ ignored or blocked: 74) or the signal that kills the process (the handler removes the file).
-    @Test func aFailedWriteLeavesNoTemporaryFile() throws {
+    @Test func aFailedWriteLeavesNoTemporaryFile() async throws {
         let big = TemporaryDirectory()
         try SyntheticRun.write(steps: 1...2, parameters: 200_000, to: big.file("steps"))
         let log = big.file("run.emalog")
-        #expect(try CLI.run(["ingest", "--db", log, "--ema", "0.9", big.file("steps")]).status == 0)
+        #expect(try await CLI.run(["ingest", "--db", log, "--ema", "0.9", big.file("steps")]).status == 0)
         let out = big.file("out")
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let limited = "ulimit -f 400; exec \"$0\" \"$@\""  // dash: 512-byte blocks, 200 KiB; the output is 800 KB
-        let error = try run(["-c", "trap '' XFSZ; " + limited, CLI.binary, "shadow", "--db", log, "-o", out + "/ema.safetensors"],
+        let error = try await run(["-c", "trap '' XFSZ; " + limited, CLI.binary, "shadow", "--db", log, "-o", out + "/ema.safetensors"],
                             program: "/bin/sh")
         #expect(error.status == 74 && error.err.contains("cannot write \(out)/ema.safetensors: write failed: File too large"),
                 "\(error.err)")
@@ -201,12 +187,12 @@ import Glibc
         let reset = "import os, resource, signal, sys; signal.signal(signal.SIGXFSZ, signal.SIG_DFL); "
             + "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGXFSZ]); "
             + "resource.setrlimit(resource.RLIMIT_FSIZE, (200 << 10, 200 << 10)); os.execv(sys.argv[1], sys.argv[1:])"
-        let killed = try run(["-c", reset, CLI.binary, "raw", "--db", log, "-o", out + "/raw.safetensors"], program: python)
-        #expect(killed.status == SIGXFSZ && killed.err.isEmpty, "\(killed.status) \(killed.err)")
+        let killed = try await run(["-c", reset, CLI.binary, "raw", "--db", log, "-o", out + "/raw.safetensors"], program: python)
+        #expect(killed.status == 128 + SIGXFSZ && killed.err.isEmpty, "\(killed.status) \(killed.err)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: out) == [])
     }
 
-    @Test func refusalsNameTheProblem() throws {
+    @Test func refusalsNameTheProblem() async throws {
         try FileManager.default.createDirectory(atPath: dir.file("folder"), withIntermediateDirectories: true)
         try Data().write(to: URL(fileURLWithPath: dir.file("file")))
         let cases: [([String], Int32, String)] = [
@@ -221,22 +207,22 @@ import Glibc
             (["sweep", "--decays", "0.9", "-o", "-"], 64, "-o - is stdout, but sweep writes one file per EMA: give -o a folder"),
         ]
         for (args, status, message) in cases {
-            let r = try CLI.run([args[0], "--db", db] + args.dropFirst())
+            let r = try await CLI.run([args[0], "--db", db] + args.dropFirst())
             #expect(r.status == status, "\(args): \(r.stderr)")
             #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
             #expect(!r.stderr.contains("NSCocoaErrorDomain"))
         }
-        #expect(try CLI.run(["shadow", "--db", db, "-o", dir.file("x.pt"), "--format", "safetensors"]).status == 0)
+        #expect(try await CLI.run(["shadow", "--db", db, "-o", dir.file("x.pt"), "--format", "safetensors"]).status == 0)
         #expect(try entries(dir.path) == ["file", "folder", "x.pt"])
     }
 
-    @Test func binaryIsNotWrittenToATerminal() throws {
+    @Test func binaryIsNotWrittenToATerminal() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/script") else { return }  // util-linux gives a pty
         let command = "'\(CLI.binary)' shadow --db '\(db)' -o -"
-        let r = try run(["-qec", command, "/dev/null"], program: "/usr/bin/script")
+        let r = try await run(["-qec", command, "/dev/null"], program: "/usr/bin/script")
         #expect(r.status == 64, "\(r.err)")
         #expect(String(decoding: r.out, as: UTF8.self).contains("refusing to write safetensors bytes to a terminal"))
-        let json = try run(["-qec", command + " --format json", "/dev/null"], program: "/usr/bin/script")
+        let json = try await run(["-qec", command + " --format json", "/dev/null"], program: "/usr/bin/script")
         #expect(json.status == 0 && String(decoding: json.out, as: UTF8.self).hasPrefix("{\"metadata\":"))
     }
 

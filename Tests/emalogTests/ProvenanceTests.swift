@@ -7,13 +7,13 @@ import Testing
 @Suite struct ProvenanceTests {
     let dir = TemporaryDirectory()
 
-    @Test func everyIngestAndTheFirstAndLastSourcesAreListed() throws {
+    @Test func everyIngestAndTheFirstAndLastSourcesAreListed() async throws {
         let steps = try dir.copySteps(from: Fixtures.path("mlp-f32/steps"), to: "steps") { $0 <= "step-00000006.safetensors" }
         let more = try dir.copySteps(from: Fixtures.path("mlp-f32/steps"), to: "more") { $0 > "step-00000006.safetensors" && $0 <= "step-00000008.safetensors" }
         let db = dir.file("run.emalog")
-        #expect(try CLI.run(["ingest", "--db", db, "--ema", "0.9", "--snapshot-every", "3", steps]).status == 0)
-        #expect(try CLI.run(["ingest", "--db", db, "--ema", "name=slow,decay=0.99,form=lerp", more]).status == 0)
-        let r = try CLI.run(["info", "--db", db, "--provenance", "--json"])
+        #expect(try await CLI.run(["ingest", "--db", db, "--ema", "0.9", "--snapshot-every", "3", steps]).status == 0)
+        #expect(try await CLI.run(["ingest", "--db", db, "--ema", "name=slow,decay=0.99,form=lerp", more]).status == 0)
+        let r = try await CLI.run(["info", "--db", db, "--provenance", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         let provenance = object["provenance"] as! [String: Any]
@@ -30,8 +30,8 @@ import Testing
         #expect(last["source_size"] as? Int == (try FileManager.default.attributesOfItem(
             atPath: (more as NSString).appendingPathComponent("step-00000008.safetensors"))[.size] as? Int))
         // Without the flag the JSON has no provenance; the text lists each ingest's command line.
-        #expect(!(try CLI.run(["info", "--db", db, "--json"]).stdout.contains("\"provenance\"")))
-        let text = try CLI.run(["info", "--db", db, "--provenance"]).stdout
+        #expect(try await !(CLI.run(["info", "--db", db, "--json"]).stdout.contains("\"provenance\"")))
+        let text = try await CLI.run(["info", "--db", db, "--provenance"]).stdout
         #expect(text.contains("ingest 2 ") && text.contains("'name=slow,decay=0.99,form=lerp'") == false
                 && text.contains("name=slow,decay=0.99,form=lerp") && text.contains("last step   8  "), "\(text)")
     }

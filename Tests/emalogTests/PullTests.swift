@@ -8,10 +8,10 @@ import Testing
 struct PullTests {
     let base = TeamPushTests()
 
-    func pushed(_ dir: TemporaryDirectory) throws -> (log: String, db: String) {
-        let log = try base.makeLog(dir, steps: 1...12)
-        let db = try ThrowawayPostgres.database()
-        #expect(try base.push(log, db).status == 0)
+    func pushed(_ dir: TemporaryDirectory) async throws -> (log: String, db: String) {
+        let log = try await base.makeLog(dir, steps: 1...12)
+        let db = try await ThrowawayPostgres.database()
+        #expect(try await base.push(log, db).status == 0)
         return (log, db)
     }
 
@@ -19,37 +19,37 @@ struct PullTests {
         try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
     }
 
-    @Test func nothingAtTheTargetIsReplaced() throws {
+    @Test func nothingAtTheTargetIsReplaced() async throws {
         let dir = TemporaryDirectory()
-        let (_, db) = try pushed(dir)
+        let (_, db) = try await pushed(dir)
         // A dangling symlink is something: it stays as it was.
         let link = dir.file("link.emalog")
         #expect(symlink(dir.file("nowhere/else.emalog"), link) == 0)
-        let dangling = try CLI.run(["pull", "--db", db, "--run", "r", "-o", link])
+        let dangling = try await CLI.run(["pull", "--db", db, "--run", "r", "-o", link])
         #expect(dangling.status == 64 && dangling.stderr.contains("exists"), "\(dangling.stderr)")
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == dir.file("nowhere/else.emalog"))
         #expect(!FileManager.default.fileExists(atPath: dir.file("nowhere")))
         // `-` is not standard output for a log: refused before anything is written.
-        let dash = try CLI.run(["pull", "--db", db, "--run", "r", "-o", "-"])
+        let dash = try await CLI.run(["pull", "--db", db, "--run", "r", "-o", "-"])
         #expect(dash.status == 64 && dash.stderr.contains("-o must name a log file"), "\(dash.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "-"))
         #expect(try names(dir).allSatisfy { !$0.contains(".pull-") })
     }
 
-    @Test func aFileThatAppearsDuringThePullIsKept() throws {
+    @Test func aFileThatAppearsDuringThePullIsKept() async throws {
         let dir = TemporaryDirectory()
-        let (_, db) = try pushed(dir)
+        let (_, db) = try await pushed(dir)
         let target = dir.file("copy.emalog")
         // The pull waits for the chunks (held by a lock) with its file written beside the target;
         // another process creates the target meanwhile.
-        let release = try TeamStoreTests.holdLock(db, "BEGIN; LOCK TABLE run_chunks IN ACCESS EXCLUSIVE MODE",
+        let release = try await TeamStoreTests.holdLock(db, "BEGIN; LOCK TABLE run_chunks IN ACCESS EXCLUSIVE MODE",
                                                    held: "relation = 'run_chunks'::regclass AND mode = 'AccessExclusiveLock'")
         let out = dir.file("pull.out")
         let pid = try #require(Spawn.start(CLI.binary, ["pull", "--db", db, "--run", "r", "-o", target], output: out))
         try waitForTemp(dir, of: pid)
         #expect(FileManager.default.createFile(atPath: target, contents: Data("someone else's".utf8)))
         release()
-        let status = Spawn.wait(pid)
+        let status = await Spawn.exitStatus(of: pid)
         let message = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         #expect(status == 64 && message.contains("exists"), "\(status) \(message)")
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "someone else's")
@@ -57,27 +57,27 @@ struct PullTests {
     }
 
     @Test(arguments: [SIGINT, SIGTERM, SIGHUP])
-    func aSignalStopsThePullAndItRemovesWhatItWrote(signal: Int32) throws {
+    func aSignalStopsThePullAndItRemovesWhatItWrote(signal: Int32) async throws {
         let dir = TemporaryDirectory()
-        let (_, db) = try pushed(dir)
+        let (_, db) = try await pushed(dir)
         let target = dir.file("copy.emalog")
-        let release = try TeamStoreTests.holdLock(db, "BEGIN; LOCK TABLE run_chunks IN ACCESS EXCLUSIVE MODE",
+        let release = try await TeamStoreTests.holdLock(db, "BEGIN; LOCK TABLE run_chunks IN ACCESS EXCLUSIVE MODE",
                                                    held: "relation = 'run_chunks'::regclass AND mode = 'AccessExclusiveLock'")
         let out = dir.file("pull.out")
         let pid = try #require(Spawn.start(CLI.binary, ["pull", "--db", db, "--run", "r", "-o", target], output: out))
         try waitForTemp(dir, of: pid)
         kill(pid, signal)
         release()
-        let status = Spawn.wait(pid)
+        let status = await Spawn.exitStatus(of: pid)
         let message = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
         #expect(status == 75 && message.contains("stopped before the end"), "\(status) \(message)")
         let after = try names(dir)
         #expect(after.allSatisfy { !$0.hasPrefix("copy.emalog") }, "\(after)")
     }
 
-    @Test func whatAKilledPullLeftIsRemovedByTheNext() throws {
+    @Test func whatAKilledPullLeftIsRemovedByTheNext() async throws {
         let dir = TemporaryDirectory()
-        let (log, db) = try pushed(dir)
+        let (log, db) = try await pushed(dir)
         let target = dir.file("copy.emalog")
         // A pull killed with SIGKILL (its process gone) left its file and SQLite's beside it; a
         // live process's file, and files of other names, are not touched.
@@ -86,11 +86,11 @@ struct PullTests {
         let left = ["", "-wal", "-shm"].map { "copy.emalog.pull-\(gone)" + $0 }
         let kept = ["copy.emalog.pull-\(getpid())", "copy.emalog.pull-notes", "other.emalog.pull-\(gone)"]
         for name in left + kept { #expect(FileManager.default.createFile(atPath: dir.file(name), contents: Data("x".utf8))) }
-        let pulled = try CLI.run(["pull", "--db", db, "--run", "r", "-o", target])
+        let pulled = try await CLI.run(["pull", "--db", db, "--run", "r", "-o", target])
         #expect(pulled.status == 0, "\(pulled.stderr)")
         for name in left { #expect(!FileManager.default.fileExists(atPath: dir.file(name)), "\(name)") }
         for name in kept { #expect(FileManager.default.fileExists(atPath: dir.file(name)), "\(name)") }
-        #expect(try base.digest(["--db", target]) == (try base.digest(["--db", log])))
+        #expect(try await base.digest(["--db", target]) == (try base.digest(["--db", log])))
     }
 
     /// Waits (20 s at most) until pull `pid` has created its file beside the target.

@@ -17,16 +17,16 @@ import Glibc
     }
 
     /// The raw step read back equals the file that was deleted (a copy kept aside).
-    func expectStored(_ db: String, step: Int, equals original: String) throws {
+    func expectStored(_ db: String, step: Int, equals original: String) async throws {
         let out = dir.file("raw-\(step)-\(UUID().uuidString).safetensors")
-        let r = try CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out])
+        let r = try await CLI.run(["raw", "--db", db, "--step", "\(step)", "-o", out])
         #expect(r.status == 0, "\(r.stderr)")
         let stored = try LoadedSafetensors(path: out).tensors.mapValues(\.bytes), source = try LoadedSafetensors(path: original).tensors.mapValues(\.bytes)
         #expect(stored == source,
                 "step \(step)")
     }
 
-    @Test func everyIngestedStepFileIsDeletedAndTheLogHoldsIt() throws {
+    @Test func everyIngestedStepFileIsDeletedAndTheLogHoldsIt() async throws {
         let originals = dir.file("originals")
         try SyntheticRun.write(steps: 1...40, parameters: 3_000, to: originals)
         let steps = dir.file("steps")
@@ -34,23 +34,23 @@ import Glibc
         let metrics = dir.file("metrics.jsonl")
         try "{\"step\": 1, \"loss\": 0.5}\n".write(toFile: metrics, atomically: true, encoding: .utf8)
         let db = dir.file("run.emalog")
-        let r = try CLI.run(["ingest", "--db", db, "--ema", "0.99", "--snapshot-every", "8", "--remove-ingested", steps, metrics])
+        let r = try await CLI.run(["ingest", "--db", db, "--ema", "0.99", "--snapshot-every", "8", "--remove-ingested", steps, metrics])
         #expect(r.status == 0 && r.stderr.contains("removed 40 step files"), "\(r.stderr)")
         #expect(try files(steps).isEmpty)
         #expect(FileManager.default.fileExists(atPath: metrics), "a metrics file is never deleted")
         for step in [1, 2, 17, 40] {
-            try expectStored(db, step: step, equals: (originals as NSString).appendingPathComponent(String(format: "step-%08d.safetensors", step)))
+            try await expectStored(db, step: step, equals: (originals as NSString).appendingPathComponent(String(format: "step-%08d.safetensors", step)))
         }
-        #expect(try CLI.run(["audit", "--db", db]).status == 0)
+        #expect(try await CLI.run(["audit", "--db", db]).status == 0)
         // The same files again are identical: the log holds them, so they go too.
         try FileManager.default.removeItem(atPath: steps)
         try FileManager.default.copyItem(atPath: originals, toPath: steps)
-        let again = try CLI.run(["ingest", "--db", db, "--remove-ingested", steps])
+        let again = try await CLI.run(["ingest", "--db", db, "--remove-ingested", steps])
         #expect(again.status == 0 && again.stderr.contains("skipped 40 identical") && again.stderr.contains("removed 40"), "\(again.stderr)")
         #expect(try files(steps).isEmpty)
     }
 
-    @Test func aRefusedStepFileAndTheOnesAfterItStay() throws {
+    @Test func aRefusedStepFileAndTheOnesAfterItStay() async throws {
         let steps = dir.file("steps")
         try SyntheticRun.write(steps: 1...10, parameters: 2_000, to: steps)
         // Step 6 holds a NaN: refused (65), so it and the steps after it are not ingested.
@@ -60,15 +60,15 @@ import Glibc
         bytes.replaceSubrange((8 + header)..<(12 + header), with: withUnsafeBytes(of: Float.nan.bitPattern.littleEndian, Array.init))
         try Data(bytes).write(to: URL(fileURLWithPath: six))
         let db = dir.file("run.emalog")
-        let r = try CLI.run(["ingest", "--db", db, "--remove-ingested", steps])
+        let r = try await CLI.run(["ingest", "--db", db, "--remove-ingested", steps])
         #expect(r.status == 65, "\(r.stderr)")
         #expect(try files(steps) == (6...10).map { String(format: "step-%08d.safetensors", $0) })
-        let info = try CLI.run(["info", "--db", db])
+        let info = try await CLI.run(["info", "--db", db])
         #expect(info.stdout.contains("steps        5 (1 ... 5)"), "\(info.stdout)")
     }
 
     /// Killed at any moment, no file is gone whose step the log lacks.
-    @Test func aKilledIngestHasDeletedOnlyCommittedSteps() throws {
+    @Test func aKilledIngestHasDeletedOnlyCommittedSteps() async throws {
         let originals = dir.file("originals")
         try SyntheticRun.write(steps: 1...80, parameters: 40_000, to: originals)
         // Kills at fixed moments spread over the ingest (the same trials every run).
@@ -80,20 +80,20 @@ import Glibc
             try FileManager.default.copyItem(atPath: originals, toPath: steps)
             let db = dir.file("trial-\(trial).emalog")
             let running = try CLI.start(["ingest", "--db", db, "--ema", "0.99", "--remove-ingested", steps])
-            usleep(delays[trial])
-            if running.process.isRunning { kill(running.process.processIdentifier, SIGKILL) }
-            running.process.waitUntilExit()
+            try await Task.sleep(nanoseconds: UInt64(delays[trial]) * 1000)
+            if running.isRunning { kill(running.pid, SIGKILL) }
+            _ = await running.wait()
             let left = Set(try files(steps))
             let gone = (1...80).filter { !left.contains(String(format: "step-%08d.safetensors", $0)) }
             guard !gone.isEmpty else { continue }
             checked += 1
-            let info = try CLI.run(["info", "--db", db, "--json"])
+            let info = try await CLI.run(["info", "--db", db, "--json"])
             #expect(info.status == 0, "\(info.stderr)")
             let last = (try JSONSerialization.jsonObject(with: Data(info.stdout.utf8)) as? [String: Any])?["last_step"] as? Int ?? 0
             #expect(gone.max()! <= last, "trial \(trial): step files up to \(gone.max()!) deleted, the log holds steps up to \(last)")
-            try expectStored(db, step: gone.max()!, equals: (originals as NSString).appendingPathComponent(String(format: "step-%08d.safetensors", gone.max()!)))
+            try await expectStored(db, step: gone.max()!, equals: (originals as NSString).appendingPathComponent(String(format: "step-%08d.safetensors", gone.max()!)))
             // The same command again picks up where it stopped and deletes the rest.
-            let resumed = try CLI.run(["ingest", "--db", db, "--ema", "0.99", "--remove-ingested", steps])
+            let resumed = try await CLI.run(["ingest", "--db", db, "--ema", "0.99", "--remove-ingested", steps])
             let rest = try files(steps)
             #expect(resumed.status == 0 && rest.isEmpty, "\(resumed.stderr)")
         }

@@ -32,45 +32,45 @@ import Testing
         return Data(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init)) + header
     }
 
-    func dump(_ db: String, _ selectors: [String]) throws -> [String: [UInt8]] {
-        try Goldens.cliShadows(db, tracks: selectors, in: dir)
+    func dump(_ db: String, _ selectors: [String]) async throws -> [String: [UInt8]] {
+        try await Goldens.cliShadows(db, tracks: selectors, in: dir)
     }
 
-    @Test func aStreamStoresWhatTheFilesStore() throws {
+    @Test func aStreamStoresWhatTheFilesStore() async throws {
         let files = try stepFiles
         let streamed = dir.file("streamed.emalog"), filed = dir.file("filed.emalog")
-        let r = try CLI.run(["ingest", "--db", streamed] + tracks + ["-"], stdin: try stream(files))
+        let r = try await CLI.run(["ingest", "--db", streamed] + tracks + ["-"], stdin: try stream(files))
         #expect(r.status == 0 && r.stderr.contains("added \(files.count) steps") && r.stderr.contains("\(files.count) metric values"),
                 "\(r.stderr)")
-        #expect(try CLI.run(["ingest", "--db", filed] + tracks + [Fixtures.path("mlp-f32/steps")]).status == 0)
-        #expect(try dump(streamed, ["ema-0.9", "w"]) == dump(filed, ["ema-0.9", "w"]))
+        #expect(try await CLI.run(["ingest", "--db", filed] + tracks + [Fixtures.path("mlp-f32/steps")]).status == 0)
+        #expect(try await dump(streamed, ["ema-0.9", "w"]) == dump(filed, ["ema-0.9", "w"]))
         for step in [1, 9, files.count] {
             let a = dir.file("a-\(step).safetensors"), b = dir.file("b-\(step).safetensors")
-            _ = try CLI.run(["raw", "--db", streamed, "--step", "\(step)", "-o", a])
-            _ = try CLI.run(["raw", "--db", filed, "--step", "\(step)", "-o", b])
+            _ = try await CLI.run(["raw", "--db", streamed, "--step", "\(step)", "-o", a])
+            _ = try await CLI.run(["raw", "--db", filed, "--step", "\(step)", "-o", b])
             #expect(try LoadedSafetensors(path: a).tensors.mapValues(\.bytes) == LoadedSafetensors(path: b).tensors.mapValues(\.bytes))
         }
-        let csv = try CLI.run(["metrics", "--db", streamed, "--format", "csv"]).stdout
+        let csv = try await CLI.run(["metrics", "--db", streamed, "--format", "csv"]).stdout
         #expect(csv.hasPrefix("step,loss\n1,1.0\n2,0.5\n"), "\(csv.prefix(80))")
-        #expect(try CLI.run(["audit", "--db", streamed]).status == 0)
+        #expect(try await CLI.run(["audit", "--db", streamed]).status == 0)
         // The same stream again is a no-op; a stream continuing it resumes the tracks.
-        let again = try CLI.run(["ingest", "--db", streamed, "-"], stdin: try stream(files))
+        let again = try await CLI.run(["ingest", "--db", streamed, "-"], stdin: try stream(files))
         #expect(again.status == 0 && again.stderr.contains("skipped \(files.count) identical"), "\(again.stderr)")
     }
 
-    @Test func aStreamResumedInPiecesEqualsOneStream() throws {
+    @Test func aStreamResumedInPiecesEqualsOneStream() async throws {
         let files = try stepFiles
         let whole = dir.file("whole.emalog"), pieces = dir.file("pieces.emalog")
-        #expect(try CLI.run(["ingest", "--db", whole] + tracks + ["-"], stdin: try stream(files)).status == 0)
+        #expect(try await CLI.run(["ingest", "--db", whole] + tracks + ["-"], stdin: try stream(files)).status == 0)
         let half = files.count / 2
-        #expect(try CLI.run(["ingest", "--db", pieces] + tracks + ["-"], stdin: try stream(Array(files[..<half]))).status == 0)
-        #expect(try CLI.run(["ingest", "--db", pieces, "-"], stdin: try stream(Array(files[half...]), metrics: false)).status == 0)
-        #expect(try dump(whole, ["ema-0.9", "w"]) == dump(pieces, ["ema-0.9", "w"]))
+        #expect(try await CLI.run(["ingest", "--db", pieces] + tracks + ["-"], stdin: try stream(Array(files[..<half]))).status == 0)
+        #expect(try await CLI.run(["ingest", "--db", pieces, "-"], stdin: try stream(Array(files[half...]), metrics: false)).status == 0)
+        #expect(try await dump(whole, ["ema-0.9", "w"]) == dump(pieces, ["ema-0.9", "w"]))
     }
 
     /// "F" records name step files: ingested like files given on the command line, and deleted
     /// once committed only with --remove-ingested.
-    @Test func fileRecordsAreIngestedAndRemovedOnlyWhenAsked() throws {
+    @Test func fileRecordsAreIngestedAndRemovedOnlyWhenAsked() async throws {
         let files = try stepFiles
         for remove in [false, true] {
             let spool = dir.file("spool-\(remove)")
@@ -82,16 +82,16 @@ import Testing
                 data.append(Data("F\(copy)\n".utf8))
             }
             let db = dir.file("f-\(remove).emalog")
-            let r = try CLI.run(["ingest", "--db", db, "--ema", "0.9"] + (remove ? ["--remove-ingested"] : []) + ["-"], stdin: data)
+            let r = try await CLI.run(["ingest", "--db", db, "--ema", "0.9"] + (remove ? ["--remove-ingested"] : []) + ["-"], stdin: data)
             #expect(r.status == 0 && r.stderr.contains("added 5 steps"), "\(r.stderr)")
             let left = try FileManager.default.contentsOfDirectory(atPath: spool)
             #expect(left.count == (remove ? 0 : 5), "\(left)")
         }
-        let r = try CLI.run(["ingest", "--db", dir.file("f-missing.emalog"), "-"], stdin: Data("F/nonexistent/step-1.safetensors\n".utf8))
+        let r = try await CLI.run(["ingest", "--db", dir.file("f-missing.emalog"), "-"], stdin: Data("F/nonexistent/step-1.safetensors\n".utf8))
         #expect(r.status == 66, "\(r.stderr)")
     }
 
-    @Test func badAndCutShortRecordsAreRefusedAfterStoringWhatCameBefore() throws {
+    @Test func badAndCutShortRecordsAreRefusedAfterStoringWhatCameBefore() async throws {
         let files = try stepFiles
         let good = try stream(Array(files[..<3]))
         let third = try Data(contentsOf: URL(fileURLWithPath: files[3]))
@@ -105,17 +105,17 @@ import Testing
         ]
         for (k, (what, data, message)) in cases.enumerated() {
             let db = dir.file("bad-\(k).emalog")
-            let r = try CLI.run(["ingest", "--db", db, "--ema", "0.9", "-"], stdin: data)
+            let r = try await CLI.run(["ingest", "--db", db, "--ema", "0.9", "-"], stdin: data)
             #expect(r.status == 65 && r.stderr.contains(message), "\(what): \(r.stderr)")
-            let info = try CLI.run(["info", "--db", db])
+            let info = try await CLI.run(["info", "--db", db])
             #expect(info.stdout.contains("steps        3 (1 ... 3)"), "\(what): \(info.stdout)")
-            #expect(try CLI.run(["audit", "--db", db]).status == 0, "\(what)")
+            #expect(try await CLI.run(["audit", "--db", db]).status == 0, "\(what)")
         }
         // A frame without a step in its metadata has no file name to take one from.
         var frame = SafetensorsBuilder()
         frame.add("w", shape: [2], floats: [0, 1])
-        let r = try CLI.run(["ingest", "--db", dir.file("nostep.emalog"), "-"], stdin: Data([UInt8(ascii: "S")] + frame.bytes()))
+        let r = try await CLI.run(["ingest", "--db", dir.file("nostep.emalog"), "-"], stdin: Data([UInt8(ascii: "S")] + frame.bytes()))
         #expect(r.status == 65 && r.stderr.contains("__metadata__"), "\(r.stderr)")
-        #expect(try CLI.run(["ingest", "--db", dir.file("x.emalog"), "-", files[0]]).status == 64)
+        #expect(try await CLI.run(["ingest", "--db", dir.file("x.emalog"), "-", files[0]]).status == 64)
     }
 }

@@ -14,173 +14,173 @@ struct TeamPushTests {
     let metrics = Fixtures.path("mlp-f32/metrics.jsonl")
 
     /// A log of mlp-f32's steps within `range` (two tracks, snapshots every 5 steps, the metrics).
-    func makeLog(_ dir: TemporaryDirectory, _ name: String = "run.emalog", steps range: ClosedRange<Int> = 1...24) throws -> String {
+    func makeLog(_ dir: TemporaryDirectory, _ name: String = "run.emalog", steps range: ClosedRange<Int> = 1...24) async throws -> String {
         let log = dir.file(name)
         let folder = try dir.copySteps(from: steps, to: name + "-steps") { file in
             guard let n = Int(file.dropFirst(5).prefix(8)) else { return false }
             return range.contains(n)
         }
-        let r = try CLI.run(["ingest", "--db", log, "--ema", "0.9", "--ema", "name=warm,decay=0.99,schedule=warmup",
+        let r = try await CLI.run(["ingest", "--db", log, "--ema", "0.9", "--ema", "name=warm,decay=0.99,schedule=warmup",
                              "--snapshot-every", "5", folder, metrics])
         #expect(r.status == 0, "\(r.stderr)")
         return log
     }
 
-    func digest(_ args: [String]) throws -> String {
-        let r = try CLI.run(["info"] + args + ["--digest", "--json"])
+    func digest(_ args: [String]) async throws -> String {
+        let r = try await CLI.run(["info"] + args + ["--digest", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         guard let range = r.stdout.range(of: "\"content_sha256\":\"") else { return "none: \(r.stdout) \(r.stderr)" }
         return String(r.stdout[range.upperBound...].prefix(64))
     }
 
-    func push(_ log: String, _ db: String, run: String = "r", env: [String] = []) throws -> CLI.Result {
-        try CLI.run(program: "/usr/bin/env", env + [CLI.binary, "push", "--db", log, "--to", db, "--run", run])
+    func push(_ log: String, _ db: String, run: String = "r", env: [String] = []) async throws -> CLI.Result {
+        try await CLI.run(program: "/usr/bin/env", env + [CLI.binary, "push", "--db", log, "--to", db, "--run", run])
     }
 
-    @Test func everyReaderOnTheServerGivesTheLocalLogsBytes() throws {
+    @Test func everyReaderOnTheServerGivesTheLocalLogsBytes() async throws {
         let dir = TemporaryDirectory()
-        let log = try makeLog(dir)
-        let db = try ThrowawayPostgres.database()
-        let pushed = try push(log, db)
+        let log = try await makeLog(dir)
+        let db = try await ThrowawayPostgres.database()
+        let pushed = try await push(log, db)
         #expect(pushed.status == 0 && pushed.stdout.contains("pushed run 'r': 24 steps"), "\(pushed.stdout) \(pushed.stderr)")
         let server = ["--db", db, "--run", "r"], local = ["--db", log]
 
         for (i, query) in [["shadow", "--ema", "0.9"], ["shadow", "--ema", "warm", "--step", "13"], ["shadow", "--decay", "0.95", "--step", "17"],
                            ["shadow", "--ema", "0.9", "--dtype", "param", "--step", "3"], ["raw", "--step", "11"], ["raw"]].enumerated() {
             let a = dir.file("local-\(i).safetensors"), b = dir.file("server-\(i).safetensors")
-            let ra = try CLI.run(query + local + ["-o", a]), rb = try CLI.run(query + server + ["-o", b])
+            let ra = try await CLI.run(query + local + ["-o", a]), rb = try await CLI.run(query + server + ["-o", b])
             #expect(ra.status == 0 && rb.status == 0, "\(query): \(ra.stderr) \(rb.stderr)")
             #expect(FileManager.default.contentsEqual(atPath: a, andPath: b), "\(query): the server's output differs")
         }
-        let sa = try CLI.run(["sweep", "--decays", "0.9,0.99,0.999", "--step", "20", "-o", dir.file("sweep-local")] + local)
-        let sb = try CLI.run(["sweep", "--decays", "0.9,0.99,0.999", "--step", "20", "-o", dir.file("sweep-server")] + server)
+        let sa = try await CLI.run(["sweep", "--decays", "0.9,0.99,0.999", "--step", "20", "-o", dir.file("sweep-local")] + local)
+        let sb = try await CLI.run(["sweep", "--decays", "0.9,0.99,0.999", "--step", "20", "-o", dir.file("sweep-server")] + server)
         #expect(sa.status == 0 && sb.status == 0, "\(sa.stderr) \(sb.stderr)")
         for file in try FileManager.default.contentsOfDirectory(atPath: dir.file("sweep-local")) {
             #expect(FileManager.default.contentsEqual(atPath: dir.file("sweep-local/" + file), andPath: dir.file("sweep-server/" + file)), "\(file)")
         }
         for query in [["metrics", "--format", "csv"], ["metrics", "--key", "loss", "--from", "3", "--to", "9", "--format", "json"]] {
-            let a = try CLI.run(query + local), b = try CLI.run(query + server)
+            let a = try await CLI.run(query + local), b = try await CLI.run(query + server)
             #expect(a.status == 0 && a.stdout == b.stdout && !a.stdout.isEmpty, "\(query): \(b.stderr)")
         }
-        let audit = try CLI.run(["audit"] + server)
+        let audit = try await CLI.run(["audit"] + server)
         #expect(audit.status == 0 && audit.stdout.contains("24 steps") && audit.stdout.contains("clean"), "\(audit.stdout) \(audit.stderr)")
         // A checkpoint written from the local log verifies exactly against the run on the server.
-        let verify = try CLI.run(["verify", "--ema", "0.9"] + server + [dir.file("local-0.safetensors")])
+        let verify = try await CLI.run(["verify", "--ema", "0.9"] + server + [dir.file("local-0.safetensors")])
         #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
-        #expect(try digest(local) == (try digest(server)))
+        #expect(try await digest(local) == (try digest(server)))
 
-        let runs = try CLI.run(["runs", "--db", db, "--format", "json"])
+        let runs = try await CLI.run(["runs", "--db", db, "--format", "json"])
         #expect(runs.stdout.contains("\"name\":\"r\"") && runs.stdout.contains("\"steps\":24") && runs.stdout.contains("\"last_step\":24")
                 && runs.stdout.contains("\"tracks\":2"), "\(runs.stdout)")
     }
 
-    @Test func aSecondPushIsANoOpAndLaterStepsGoAlone() throws {
+    @Test func aSecondPushIsANoOpAndLaterStepsGoAlone() async throws {
         let dir = TemporaryDirectory()
-        let log = try makeLog(dir, steps: 1...12)
-        let db = try ThrowawayPostgres.database()
-        #expect(try push(log, db).status == 0)
-        let again = try push(log, db)
+        let log = try await makeLog(dir, steps: 1...12)
+        let db = try await ThrowawayPostgres.database()
+        #expect(try await push(log, db).status == 0)
+        let again = try await push(log, db)
         #expect(again.status == 0 && again.stdout.contains("up to date"), "\(again.stdout)")
         // The rest of the run, ingested later (the metrics file again: its values are unchanged).
         let more = try dir.copySteps(from: steps, to: "more") { $0 > "step-00000012.safetensors" }
-        #expect(try CLI.run(["ingest", "--db", log, more, metrics]).status == 0)
-        let next = try push(log, db)
+        #expect(try await CLI.run(["ingest", "--db", log, more, metrics]).status == 0)
+        let next = try await push(log, db)
         #expect(next.status == 0 && next.stdout.contains("pushed run 'r': 12 steps"), "\(next.stdout) \(next.stderr)")
-        #expect(try digest(["--db", log]) == (try digest(["--db", db, "--run", "r"])))
+        #expect(try await digest(["--db", log]) == (try digest(["--db", db, "--run", "r"])))
     }
 
-    @Test func aReplacedStepIsPushedAgainWithTheStepsThatDependedOnIt() throws {
+    @Test func aReplacedStepIsPushedAgainWithTheStepsThatDependedOnIt() async throws {
         let dir = TemporaryDirectory()
         try SyntheticRun.write(steps: 1...12, parameters: 3000, to: dir.file("a"))
         try SyntheticRun.write(steps: 6...6, parameters: 3000, to: dir.file("b"), seed: 7)
         let log = dir.file("run.emalog")
-        #expect(try CLI.run(["ingest", "--db", log, "--ema", "0.9", "--snapshot-every", "4", dir.file("a")]).status == 0)
-        let db = try ThrowawayPostgres.database()
-        #expect(try push(log, db).status == 0)
-        let replace = try CLI.run(["ingest", "--db", log, "--replace", dir.file("b")])
+        #expect(try await CLI.run(["ingest", "--db", log, "--ema", "0.9", "--snapshot-every", "4", dir.file("a")]).status == 0)
+        let db = try await ThrowawayPostgres.database()
+        #expect(try await push(log, db).status == 0)
+        let replace = try await CLI.run(["ingest", "--db", log, "--replace", dir.file("b")])
         #expect(replace.status == 0, "\(replace.stderr)")
-        let again = try push(log, db)
+        let again = try await push(log, db)
         #expect(again.status == 0 && again.stdout.contains("replaced in the log"), "\(again.stdout) \(again.stderr)")
-        #expect(try digest(["--db", log]) == (try digest(["--db", db, "--run", "r"])))
+        #expect(try await digest(["--db", log]) == (try digest(["--db", db, "--run", "r"])))
         let a = dir.file("l.safetensors"), b = dir.file("s.safetensors")
-        #expect(try CLI.run(["shadow", "--db", log, "--step", "8", "-o", a]).status == 0)
-        #expect(try CLI.run(["shadow", "--db", db, "--run", "r", "--step", "8", "-o", b]).status == 0)
+        #expect(try await CLI.run(["shadow", "--db", log, "--step", "8", "-o", a]).status == 0)
+        #expect(try await CLI.run(["shadow", "--db", db, "--run", "r", "--step", "8", "-o", b]).status == 0)
         #expect(FileManager.default.contentsEqual(atPath: a, andPath: b))
     }
 
-    @Test func identicalChunksOfTwoRunsAreStoredOnce() throws {
+    @Test func identicalChunksOfTwoRunsAreStoredOnce() async throws {
         let dir = TemporaryDirectory()
-        let log = try makeLog(dir, steps: 1...8)
-        let db = try ThrowawayPostgres.database()
-        #expect(try push(log, db, run: "first").status == 0)
-        let bodies = ThrowawayPostgres.sql(db, "SELECT 'bodies=' || count(*) FROM chunk_bodies").output
-        let second = try push(log, db, run: "second")
+        let log = try await makeLog(dir, steps: 1...8)
+        let db = try await ThrowawayPostgres.database()
+        #expect(try await push(log, db, run: "first").status == 0)
+        let bodies = await ThrowawayPostgres.sql(db, "SELECT 'bodies=' || count(*) FROM chunk_bodies").output
+        let second = try await push(log, db, run: "second")
         #expect(second.status == 0 && second.stdout.contains("uploaded 0 chunk bodies"), "\(second.stdout)")
-        #expect(ThrowawayPostgres.sql(db, "SELECT 'bodies=' || count(*) FROM chunk_bodies").output == bodies)
-        let side = try CLI.run(["metrics", "--db", db, "--run", "first", "--run", "second", "--key", "loss", "--format", "csv"])
+        #expect(await ThrowawayPostgres.sql(db, "SELECT 'bodies=' || count(*) FROM chunk_bodies").output == bodies)
+        let side = try await CLI.run(["metrics", "--db", db, "--run", "first", "--run", "second", "--key", "loss", "--format", "csv"])
         #expect(side.status == 0 && side.stdout.hasPrefix("step,first:loss,second:loss\n"), "\(side.stdout) \(side.stderr)")
     }
 
-    @Test func aKilledPushResumesToTheSameContent() throws {
+    @Test func aKilledPushResumesToTheSameContent() async throws {
         let dir = TemporaryDirectory()
-        let log = try makeLog(dir)
-        let db = try ThrowawayPostgres.database()
+        let log = try await makeLog(dir)
+        let db = try await ThrowawayPostgres.database()
         // SIGKILL with bodies uploaded but the step not committed, and just after a commit.
         for point in ["0:staged", "3:committed", "7:staged", "12:committed"] {
-            let killed = try push(log, db, env: ["EMALOG_TEST_KILL_PUSH=\(point)"])
+            let killed = try await push(log, db, env: ["EMALOG_TEST_KILL_PUSH=\(point)"])
             #expect(killed.status != 0 && killed.stdout.isEmpty, "\(point): \(killed.status) \(killed.stdout)")
             // What was committed is a readable prefix of the log.
-            let audit = try CLI.run(["audit", "--db", db, "--run", "r"])
+            let audit = try await CLI.run(["audit", "--db", db, "--run", "r"])
             #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(point): \(audit.stdout) \(audit.stderr)")
             // `runs` lists what is there: the tensors and tracks (the steps move with each commit).
-            let runs = try CLI.run(["runs", "--db", db, "--format", "json"])
+            let runs = try await CLI.run(["runs", "--db", db, "--format", "json"])
             #expect(runs.stdout.contains("\"tensors\":12,") && runs.stdout.contains("\"tracks\":2,"), "\(point): \(runs.stdout)")
         }
-        let resumed = try push(log, db)
+        let resumed = try await push(log, db)
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(try digest(["--db", log]) == (try digest(["--db", db, "--run", "r"])))
-        #expect(try push(log, db).stdout.contains("up to date"))
+        #expect(try await digest(["--db", log]) == (try digest(["--db", db, "--run", "r"])))
+        #expect(try await push(log, db).stdout.contains("up to date"))
     }
 
-    @Test func refusalsNameWhatToDo() throws {
+    @Test func refusalsNameWhatToDo() async throws {
         let dir = TemporaryDirectory()
-        let log = try makeLog(dir, steps: 1...4)
-        let db = try ThrowawayPostgres.database()
-        #expect(try push(log, db).status == 0)
-        let other = try makeLog(dir, "other.emalog", steps: 1...4)
-        let taken = try push(other, db)
+        let log = try await makeLog(dir, steps: 1...4)
+        let db = try await ThrowawayPostgres.database()
+        #expect(try await push(log, db).status == 0)
+        let other = try await makeLog(dir, "other.emalog", steps: 1...4)
+        let taken = try await push(other, db)
         #expect(taken.status == 65 && taken.stderr.contains("another log") && taken.stderr.contains("another run name"), "\(taken.stderr)")
-        let missing = try CLI.run(["shadow", "--db", db, "--run", "nope", "-o", dir.file("x.safetensors")])
+        let missing = try await CLI.run(["shadow", "--db", db, "--run", "nope", "-o", dir.file("x.safetensors")])
         #expect(missing.status == 66 && missing.stderr.contains("no run 'nope'") && missing.stderr.contains("its runs are r"), "\(missing.stderr)")
-        let unnamed = try CLI.run(["info", "--db", db])
+        let unnamed = try await CLI.run(["info", "--db", db])
         #expect(unnamed.status == 66 && unnamed.stderr.contains("--run NAME"), "\(unnamed.stderr)")
-        let runOnAFile = try CLI.run(["info", "--db", log, "--run", "r"])
+        let runOnAFile = try await CLI.run(["info", "--db", log, "--run", "r"])
         #expect(runOnAFile.status == 64)
-        let ingest = try CLI.run(["ingest", "--db", db, "--run", "r", steps])
+        let ingest = try await CLI.run(["ingest", "--db", db, "--run", "r", steps])
         #expect(ingest.status == 64 && ingest.stderr.contains("push"), "\(ingest.stderr)")
-        let toAFile = try CLI.run(["push", "--db", log, "--to", log])
+        let toAFile = try await CLI.run(["push", "--db", log, "--to", log])
         #expect(toAFile.status == 64)
         #expect(!FileManager.default.fileExists(atPath: dir.file("x.safetensors")))
     }
 }
 
 extension TeamPushTests {
-    @Test func aPulledLogIsTheRun() throws {
+    @Test func aPulledLogIsTheRun() async throws {
         let dir = TemporaryDirectory()
-        let log = try makeLog(dir, steps: 1...10)
-        let db = try ThrowawayPostgres.database()
-        #expect(try push(log, db).status == 0)
+        let log = try await makeLog(dir, steps: 1...10)
+        let db = try await ThrowawayPostgres.database()
+        #expect(try await push(log, db).status == 0)
         let copy = dir.file("pulled.emalog")
-        let pulled = try CLI.run(["pull", "--db", db, "--run", "r", "-o", copy])
+        let pulled = try await CLI.run(["pull", "--db", db, "--run", "r", "-o", copy])
         #expect(pulled.status == 0 && pulled.stdout.contains("10 steps"), "\(pulled.stdout) \(pulled.stderr)")
-        #expect(try digest(["--db", copy]) == (try digest(["--db", log])))
-        let audit = try CLI.run(["audit", "--db", copy])
+        #expect(try await digest(["--db", copy]) == (try digest(["--db", log])))
+        let audit = try await CLI.run(["audit", "--db", copy])
         #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(audit.stdout)")
         // The copy is the same log: pushing it changes nothing.
-        #expect(try push(copy, db).stdout.contains("up to date"))
-        let again = try CLI.run(["pull", "--db", db, "--run", "r", "-o", copy])
+        #expect(try await push(copy, db).stdout.contains("up to date"))
+        let again = try await CLI.run(["pull", "--db", db, "--run", "r", "-o", copy])
         #expect(again.status == 64 && again.stderr.contains("exists"), "\(again.stderr)")
-        let missing = try CLI.run(["pull", "--db", db, "--run", "nope", "-o", dir.file("none.emalog")])
+        let missing = try await CLI.run(["pull", "--db", db, "--run", "nope", "-o", dir.file("none.emalog")])
         #expect(missing.status == 66 && !FileManager.default.fileExists(atPath: dir.file("none.emalog")))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).allSatisfy { !$0.contains(".pull-") })
     }
@@ -219,46 +219,46 @@ extension TeamPushTests {
         }
     }
 
-    @Test func aShardedRunReadsAsTheUnshardedRun() throws {
+    @Test func aShardedRunReadsAsTheUnshardedRun() async throws {
         let dir = TemporaryDirectory()
-        let full = try makeLog(dir, steps: 1...14)
+        let full = try await makeLog(dir, steps: 1...14)
         try Self.shard(dir.file("run.emalog-steps"), ranks: 4) { dir.file("rank\($0)-steps") }
-        let db = try ThrowawayPostgres.database()
+        let db = try await ThrowawayPostgres.database()
         for rank in 0..<4 {
             let log = dir.file("rank\(rank).emalog")
-            let ingest = try CLI.run(["ingest", "--db", log, "--ema", "0.9", "--ema", "name=warm,decay=0.99,schedule=warmup",
+            let ingest = try await CLI.run(["ingest", "--db", log, "--ema", "0.9", "--ema", "name=warm,decay=0.99,schedule=warmup",
                                       "--snapshot-every", "5", dir.file("rank\(rank)-steps")] + (rank == 0 ? [metrics] : []))
             #expect(ingest.status == 0, "\(ingest.stderr)")
             if rank < 3 {
-                let pushed = try CLI.run(["push", "--db", log, "--to", db, "--run", "big", "--rank", String(rank), "--ranks", "4"])
+                let pushed = try await CLI.run(["push", "--db", log, "--to", db, "--run", "big", "--rank", String(rank), "--ranks", "4"])
                 #expect(pushed.status == 0 && pushed.stdout.contains("run 'big/rank\(rank)'"), "\(pushed.stdout) \(pushed.stderr)")
             }
         }
         // Three of four ranks: the run is not whole yet.
-        let partial = try CLI.run(["shadow", "--db", db, "--run", "big", "-o", dir.file("partial.safetensors")])
+        let partial = try await CLI.run(["shadow", "--db", db, "--run", "big", "-o", dir.file("partial.safetensors")])
         #expect(partial.status == 66 && partial.stderr.contains("rank 0, rank 1, rank 2"), "\(partial.stderr)")
         // Rank 0's log pushed again as rank 3 would read back doubled: refused.
-        let twice = try CLI.run(["push", "--db", dir.file("rank0.emalog"), "--to", db, "--run", "big", "--rank", "3", "--ranks", "4"])
+        let twice = try await CLI.run(["push", "--db", dir.file("rank0.emalog"), "--to", db, "--run", "big", "--rank", "3", "--ranks", "4"])
         #expect(twice.status == 65 && twice.stderr.contains("this log was pushed as rank 0 of 'big'"), "\(twice.stderr)")
-        #expect(try CLI.run(["push", "--db", dir.file("rank3.emalog"), "--to", db, "--run", "big", "--rank", "3", "--ranks", "4"]).status == 0)
+        #expect(try await CLI.run(["push", "--db", dir.file("rank3.emalog"), "--to", db, "--run", "big", "--rank", "3", "--ranks", "4"]).status == 0)
 
         for (i, query) in [["shadow", "--ema", "0.9"], ["shadow", "--ema", "warm", "--step", "12"], ["shadow", "--decay", "0.95", "--step", "7"],
                            ["shadow", "--ema", "0.9", "--dtype", "param"], ["raw", "--step", "9"]].enumerated() {
             let a = dir.file("full-\(i).safetensors"), b = dir.file("sharded-\(i).safetensors")
-            let ra = try CLI.run(query + ["--db", full, "-o", a]), rb = try CLI.run(query + ["--db", db, "--run", "big", "-o", b])
+            let ra = try await CLI.run(query + ["--db", full, "-o", a]), rb = try await CLI.run(query + ["--db", db, "--run", "big", "-o", b])
             #expect(ra.status == 0 && rb.status == 0, "\(query): \(ra.stderr) \(rb.stderr)")
             // The same tensors bit for bit; only the metadata's log id differs.
             #expect(try Self.tensorBytes(a) == (try Self.tensorBytes(b)), "\(query)")
         }
-        let sweep = try CLI.run(["sweep", "--db", db, "--run", "big", "--decays", "0.9,0.99", "-o", dir.file("sweep")])
+        let sweep = try await CLI.run(["sweep", "--db", db, "--run", "big", "--decays", "0.9,0.99", "-o", dir.file("sweep")])
         #expect(sweep.status == 0, "\(sweep.stderr)")
-        let info = try CLI.run(["info", "--db", db, "--run", "big"])
+        let info = try await CLI.run(["info", "--db", db, "--run", "big"])
         #expect(info.status == 64 && info.stderr.contains("big/rank0"), "\(info.stderr)")
-        #expect(try CLI.run(["info", "--db", db, "--run", "big/rank2"]).status == 0)
-        let metricsOfRank0 = try CLI.run(["metrics", "--db", db, "--run", "big", "--key", "loss", "--format", "csv"])
-        let metricsOfFull = try CLI.run(["metrics", "--db", full, "--key", "loss", "--format", "csv"])
+        #expect(try await CLI.run(["info", "--db", db, "--run", "big/rank2"]).status == 0)
+        let metricsOfRank0 = try await CLI.run(["metrics", "--db", db, "--run", "big", "--key", "loss", "--format", "csv"])
+        let metricsOfFull = try await CLI.run(["metrics", "--db", full, "--key", "loss", "--format", "csv"])
         #expect(metricsOfRank0.status == 0 && metricsOfRank0.stdout == metricsOfFull.stdout)
-        let wrongCount = try CLI.run(["push", "--db", dir.file("rank3.emalog"), "--to", db, "--run", "big", "--rank", "3", "--ranks", "8"])
+        let wrongCount = try await CLI.run(["push", "--db", dir.file("rank3.emalog"), "--to", db, "--run", "big", "--rank", "3", "--ranks", "8"])
         #expect(wrongCount.status == 65 && wrongCount.stderr.contains("4 ranks"), "\(wrongCount.stderr)")
     }
 

@@ -19,72 +19,72 @@ struct TeamStoreDamageTests {
         #expect(r.status == 0, "\(r.output)")
     }
 
-    func audit(_ db: String, run: String) throws -> CLI.Result { try CLI.run(["audit", "--db", db, "--run", run]) }
+    func audit(_ db: String, run: String) async throws -> CLI.Result { try await CLI.run(["audit", "--db", db, "--run", run]) }
 
-    @Test func aDamagedBodyIsFoundNeverReusedAndRepaired() throws {
+    @Test func aDamagedBodyIsFoundNeverReusedAndRepaired() async throws {
         let dir = TemporaryDirectory()
-        let log = try base.makeLog(dir, steps: 1...8)
-        let db = try ThrowawayPostgres.database()
-        #expect(try base.push(log, db, run: "a").status == 0)
+        let log = try await base.makeLog(dir, steps: 1...8)
+        let db = try await ThrowawayPostgres.database()
+        #expect(try await base.push(log, db, run: "a").status == 0)
         damageBody(db, run: "a", step: 3)
 
-        let found = try audit(db, run: "a")
+        let found = try await audit(db, run: "a")
         #expect(found.status == 1 && found.stdout.contains("not the bytes its sha256 names") && found.stdout.contains("--repair"),
                 "\(found.stdout) \(found.stderr)")
-        let raw = try CLI.run(["raw", "--db", db, "--run", "a", "--step", "3", "-o", dir.file("raw.safetensors")])
+        let raw = try await CLI.run(["raw", "--db", db, "--run", "a", "--step", "3", "-o", dir.file("raw.safetensors")])
         #expect(raw.status == 74 && !FileManager.default.fileExists(atPath: dir.file("raw.safetensors")), "\(raw.stderr)")
         // A pull copies stored bytes without decoding them: it checks each body's hash.
-        let pulled = try CLI.run(["pull", "--db", db, "--run", "a", "-o", dir.file("pulled.emalog")])
+        let pulled = try await CLI.run(["pull", "--db", db, "--run", "a", "-o", dir.file("pulled.emalog")])
         #expect(pulled.status == 74 && pulled.stderr.contains("sha256"), "\(pulled.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).allSatisfy { !$0.hasPrefix("pulled.emalog") })
 
         // The same log as another run: the damaged body is written again, not reused (and with
         // it run a, which shares it, reads true again).
-        let second = try base.push(log, db, run: "b")
+        let second = try await base.push(log, db, run: "b")
         #expect(second.status == 0 && second.stdout.contains("repaired 1 damaged chunk bodies"), "\(second.stdout) \(second.stderr)")
         for run in ["a", "b"] {
-            let clean = try audit(db, run: run)
+            let clean = try await audit(db, run: run)
             #expect(clean.status == 0 && clean.stdout.contains("clean"), "\(run): \(clean.stdout)")
-            #expect(try base.digest(["--db", db, "--run", run]) == (try base.digest(["--db", log])), "\(run)")
+            #expect(try await base.digest(["--db", db, "--run", run]) == (try base.digest(["--db", log])), "\(run)")
         }
 
         // Damaged again: a plain push does not read what it pushed; --repair has the server hash it all.
         damageBody(db, run: "a", step: 7)
-        #expect(try base.push(log, db, run: "a").stdout.contains("up to date"))
-        let repaired = try CLI.run(["push", "--db", log, "--to", db, "--run", "a", "--repair"])
+        #expect(try await base.push(log, db, run: "a").stdout.contains("up to date"))
+        let repaired = try await CLI.run(["push", "--db", log, "--to", db, "--run", "a", "--repair"])
         #expect(repaired.status == 0 && repaired.stdout.contains("repaired 1 damaged chunk bodies"), "\(repaired.stdout) \(repaired.stderr)")
-        #expect(try audit(db, run: "a").status == 0)
-        #expect(try base.digest(["--db", db, "--run", "a"]) == (try base.digest(["--db", log])))
-        let again = try CLI.run(["push", "--db", log, "--to", db, "--run", "a", "--repair"])
+        #expect(try await audit(db, run: "a").status == 0)
+        #expect(try await base.digest(["--db", db, "--run", "a"]) == (try base.digest(["--db", log])))
+        let again = try await CLI.run(["push", "--db", log, "--to", db, "--run", "a", "--repair"])
         #expect(again.status == 0 && again.stdout.contains("up to date"), "\(again.stdout)")
     }
 
-    @Test func aChangedMetricValueIsFoundAndPushedAgain() throws {
+    @Test func aChangedMetricValueIsFoundAndPushedAgain() async throws {
         let dir = TemporaryDirectory()
-        let log = try base.makeLog(dir, steps: 1...8)
-        let db = try ThrowawayPostgres.database()
-        #expect(try base.push(log, db, run: "a").status == 0)
-        let local = try CLI.run(["metrics", "--db", log, "--key", "loss", "--format", "csv"])
+        let log = try await base.makeLog(dir, steps: 1...8)
+        let db = try await ThrowawayPostgres.database()
+        #expect(try await base.push(log, db, run: "a").status == 0)
+        let local = try await CLI.run(["metrics", "--db", log, "--key", "loss", "--format", "csv"])
         #expect(local.status == 0)
         // One flipped bit in a value's bytes (the 9th byte: the first value's low byte), the xxh64 column left alone.
-        let changed = ThrowawayPostgres.sql(db, """
+        let changed = await ThrowawayPostgres.sql(db, """
             UPDATE run_metric_blocks SET data = set_byte(data, 8, get_byte(data, 8) # 1)
             WHERE run_id = (SELECT id FROM runs WHERE name = 'a') AND key_id = (
                 SELECT id FROM run_metric_keys WHERE name = 'loss' AND run_id = (SELECT id FROM runs WHERE name = 'a'))
             """)
         #expect(changed.status == 0, "\(changed.output)")
 
-        let read = try CLI.run(["metrics", "--db", db, "--run", "a", "--key", "loss", "--format", "csv"])
+        let read = try await CLI.run(["metrics", "--db", db, "--run", "a", "--key", "loss", "--format", "csv"])
         #expect(read.status == 74 && read.stderr.contains("xxh64"), "\(read.stdout) \(read.stderr)")
-        let found = try audit(db, run: "a")
+        let found = try await audit(db, run: "a")
         #expect(found.status == 1 && found.stdout.contains("metric block"), "\(found.stdout)")
-        let pulled = try CLI.run(["pull", "--db", db, "--run", "a", "-o", dir.file("pulled.emalog")])
+        let pulled = try await CLI.run(["pull", "--db", db, "--run", "a", "-o", dir.file("pulled.emalog")])
         #expect(pulled.status == 74 && !FileManager.default.fileExists(atPath: dir.file("pulled.emalog")), "\(pulled.stderr)")
 
-        let pushed = try base.push(log, db, run: "a")
+        let pushed = try await base.push(log, db, run: "a")
         #expect(pushed.status == 0 && pushed.stdout.contains("1 metric blocks"), "\(pushed.stdout) \(pushed.stderr)")
-        let mended = try CLI.run(["metrics", "--db", db, "--run", "a", "--key", "loss", "--format", "csv"])
+        let mended = try await CLI.run(["metrics", "--db", db, "--run", "a", "--key", "loss", "--format", "csv"])
         #expect(mended.status == 0 && mended.stdout == local.stdout, "\(mended.stdout)")
-        #expect(try audit(db, run: "a").status == 0)
+        #expect(try await audit(db, run: "a").status == 0)
     }
 }

@@ -10,7 +10,7 @@ import Testing
 /// recorded, a newer one refused) and `emalog runs`, against a real throwaway PostgreSQL.
 @Suite(.enabled(if: ThrowawayPostgres.enabled, "EMALOG_NO_POSTGRES=1: the team-store tests are skipped"))
 struct TeamStoreTests {
-    @Test func embeddedServerMigrationsMatchTheSQLFiles() throws {
+    @Test func embeddedServerMigrationsMatchTheSQLFiles() async throws {
         let folder = Fixtures.packageRoot + "/migrations-server"
         let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".sql") }.sorted()
         #expect(ServerMigrations.identifiers == files.map { String($0.dropLast(4)) }, "run scripts/embed-migrations.sh")
@@ -19,7 +19,7 @@ struct TeamStoreTests {
         }
     }
 
-    @Test func addressesAreParsedAndPasswordsNeverShown() throws {
+    @Test func addressesAreParsedAndPasswordsNeverShown() async throws {
         let url = try ServerURL("postgresql://me:s%40cret@db.lab:6543/runs", environment: [:])
         #expect(url.user == "me" && url.password == "s@cret" && url.host == "db.lab" && url.port == 6543 && url.database == "runs")
         #expect(url.description == "postgresql://me@db.lab:6543/runs")
@@ -28,12 +28,12 @@ struct TeamStoreTests {
         for bad in ["postgresql://h/d", "postgresql://me@/d", "postgresql://me@h", "postgresql://me@h:0/d", "http://me@h/d"] {
             #expect(throws: (any Error).self, "\(bad)") { _ = try ServerURL(bad, environment: [:]) }
         }
-        let r = try CLI.run(["runs", "--db", "postgresql://me:topsecret@127.0.0.1/"])
+        let r = try await CLI.run(["runs", "--db", "postgresql://me:topsecret@127.0.0.1/"])
         #expect(r.status == 64 && r.stderr.contains("no database") && !r.stderr.contains("topsecret"), "\(r.stderr)")
     }
 
-    @Test func theSchemaIsAppliedOnceAndRecorded() throws {
-        let db = try ThrowawayPostgres.database()
+    @Test func theSchemaIsAppliedOnceAndRecorded() async throws {
+        let db = try await ThrowawayPostgres.database()
         let first = try TeamServer(db)
         #expect(first.migratedNow == ServerMigrations.identifiers)
         #expect(try first.appliedMigrations() == ServerMigrations.identifiers)
@@ -42,46 +42,46 @@ struct TeamStoreTests {
         let again = try TeamServer(db)
         #expect(again.migratedNow.isEmpty)
         again.close()
-        let r = try CLI.run(["runs", "--db", db])
+        let r = try await CLI.run(["runs", "--db", db])
         #expect(r.status == 0 && r.stdout == "no runs yet\n", "\(r.stderr)")
-        let json = try CLI.run(["runs", "--db", db, "--format", "json"])
+        let json = try await CLI.run(["runs", "--db", db, "--format", "json"])
         #expect(json.status == 0 && json.stdout.isEmpty)
     }
 
-    @Test func aRunIsListedAndANewerSchemaIsRefused() throws {
-        let db = try ThrowawayPostgres.database()
+    @Test func aRunIsListedAndANewerSchemaIsRefused() async throws {
+        let db = try await ThrowawayPostgres.database()
         try TeamServer(db).close()
-        let insert = ThrowawayPostgres.sql(db,
+        let insert = await ThrowawayPostgres.sql(db,
             "INSERT INTO runs (name, log_id, chunk_bytes, created_at, pushed_at) VALUES ('base', 'abc', 1024, 'x', '2026-12-01T10:00:00Z')")
         #expect(insert.status == 0, "\(insert.output)")
-        let r = try CLI.run(["runs", "--db", db])
+        let r = try await CLI.run(["runs", "--db", db])
         #expect(r.status == 0 && r.stdout == """
             run   steps  last step  tensors  tracks  size  metric values  pushed                log id
             base  0      -          0        0       0 B   0              2026-12-01T10:00:00Z  abc
 
             """, "\(r.stdout)")
-        let json = try CLI.run(["runs", "--db", db, "--format", "json"])
+        let json = try await CLI.run(["runs", "--db", db, "--format", "json"])
         #expect(json.stdout == "{\"name\":\"base\",\"log_id\":\"abc\",\"pushed_at\":\"2026-12-01T10:00:00Z\",\"steps\":0,"
             + "\"last_step\":null,\"tensors\":0,\"tracks\":0,\"stored_bytes\":0,\"metric_values\":0}\n", "\(json.stdout)")
 
-        #expect(ThrowawayPostgres.sql(db, "INSERT INTO emalog_migrations (identifier) VALUES ('9999_future')").status == 0)
-        let newer = try CLI.run(["runs", "--db", db])
+        #expect(await ThrowawayPostgres.sql(db, "INSERT INTO emalog_migrations (identifier) VALUES ('9999_future')").status == 0)
+        let newer = try await CLI.run(["runs", "--db", db])
         #expect(newer.status == 74 && newer.stderr.contains("newer emalog") && newer.stderr.contains("9999_future"), "\(newer.stderr)")
     }
 
-    @Test func anUnreachableServerAndReadersWithoutARunAreClearErrors() throws {
-        let r = try CLI.run(["runs", "--db", "postgresql://emalog@127.0.0.1:1/emalog"])
+    @Test func anUnreachableServerAndReadersWithoutARunAreClearErrors() async throws {
+        let r = try await CLI.run(["runs", "--db", "postgresql://emalog@127.0.0.1:1/emalog"])
         #expect(r.status == 74 && r.stderr.contains("cannot connect"), "\(r.stderr)")
         // A push names a missing log before it tries the server.
-        let missing = try CLI.run(["push", "--db", "/nonexistent/run.emalog", "--to", "postgresql://emalog@127.0.0.1:1/emalog"])
+        let missing = try await CLI.run(["push", "--db", "/nonexistent/run.emalog", "--to", "postgresql://emalog@127.0.0.1:1/emalog"])
         #expect(missing.status == 66 && missing.stderr.contains("no log at"), "\(missing.stderr)")
-        let db = try ThrowawayPostgres.database()
+        let db = try await ThrowawayPostgres.database()
         for args in [["info", "--db", db], ["metrics", "--db", db], ["plot", "--db", db, "-o", "-"]] {
-            let reader = try CLI.run(args)
+            let reader = try await CLI.run(args)
             #expect(reader.status == 66 && reader.stderr.contains("emalog runs") && reader.stderr.contains("no runs yet"),
                     "\(args): \(reader.stderr)")
         }
-        let notServer = try CLI.run(["runs", "--db", "run.emalog"])
+        let notServer = try await CLI.run(["runs", "--db", "run.emalog"])
         #expect(notServer.status == 64)
     }
 }
@@ -90,13 +90,13 @@ extension TeamStoreTests {
     /// The throwaway server outlives the script that starts it: it must hold none of the caller's
     /// descriptors, or a test reading a pipe to end-of-file waits for the server to stop (the suite
     /// once hung in CI that way).
-    @Test func theThrowawayServerHoldsNoneOfItsCallersDescriptors() throws {
+    @Test func theThrowawayServerHoldsNoneOfItsCallersDescriptors() async throws {
         // Close-on-exec, and handed to the script alone (as descriptor 100): programs other tests
         // spawn meanwhile must not hold it.
         let fds = try #require(Spawn.closeOnExecPipe())
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-pg-fd-\(getpid())").path
         let script = Fixtures.packageRoot + "/scripts/postgres-throwaway.sh"
-        let started = Spawn.run(script, ["start", folder], passing: fds[1])
+        let started = await Spawn.run(script, ["start", folder], passing: fds[1])
         defer { _ = Spawn.run(script, ["stop", folder]) }
         #expect(started.status == 0, "\(started.output)")
         close(fds[1])
@@ -110,63 +110,63 @@ extension TeamStoreTests {
 
     /// Every wait for the server is bounded: a statement blocked behind another session's lock
     /// ends after the address's timeout with 74 and what to do, instead of waiting for ever.
-    @Test func aBlockedServerIsAnErrorWithinTheTimeout() throws {
-        let db = try ThrowawayPostgres.database()
+    @Test func aBlockedServerIsAnErrorWithinTheTimeout() async throws {
+        let db = try await ThrowawayPostgres.database()
         try TeamServer(db).close()
-        let release = try Self.holdLock(db, "BEGIN; LOCK TABLE runs IN ACCESS EXCLUSIVE MODE",
+        let release = try await Self.holdLock(db, "BEGIN; LOCK TABLE runs IN ACCESS EXCLUSIVE MODE",
                                         held: "relation = 'runs'::regclass AND mode = 'AccessExclusiveLock'")
         defer { release() }
         let started = Date()
-        let r = try CLI.run(["runs", "--db", db + "?timeout=1.5"])
+        let r = try await CLI.run(["runs", "--db", db + "?timeout=1.5"])
         #expect(r.status == 74 && r.stderr.contains("no answer within 1.5 s") && r.stderr.contains("?timeout=SECONDS"), "\(r.stderr)")
         #expect(Date().timeIntervalSince(started) < 15)
-        let bad = try CLI.run(["runs", "--db", db + "?timeout=soon"])
+        let bad = try await CLI.run(["runs", "--db", db + "?timeout=soon"])
         #expect(bad.status == 64 && bad.stderr.contains("timeout= soon is not a number of seconds"), "\(bad.stderr)")
     }
 
     /// Readers never write to the server: a role that may only SELECT lists the runs and reads a
     /// run; a database emalog never wrote holds no runs (and stays without a table).
-    @Test func aReadOnlyRoleCanReadAndReadersWriteNothing() throws {
-        let bare = try ThrowawayPostgres.database()
-        let listed = try CLI.run(["runs", "--db", bare])
+    @Test func aReadOnlyRoleCanReadAndReadersWriteNothing() async throws {
+        let bare = try await ThrowawayPostgres.database()
+        let listed = try await CLI.run(["runs", "--db", bare])
         #expect(listed.status == 0 && listed.stdout == "no runs yet\n", "\(listed.stderr)")
-        #expect(ThrowawayPostgres.sql(bare, "SELECT to_regclass('emalog_migrations') IS NULL").output.contains("t"))
-        let db = try ThrowawayPostgres.database()
+        #expect(await ThrowawayPostgres.sql(bare, "SELECT to_regclass('emalog_migrations') IS NULL").output.contains("t"))
+        let db = try await ThrowawayPostgres.database()
         let dir = TemporaryDirectory()
         let log = dir.file("run.emalog")
-        #expect(try CLI.run(["ingest", "--db", log, "--ema", "0.9", Fixtures.path("mlp-f32/steps")]).status == 0)
-        let pushed = try CLI.run(["push", "--db", log, "--to", db, "--run", "base"])
+        #expect(try await CLI.run(["ingest", "--db", log, "--ema", "0.9", Fixtures.path("mlp-f32/steps")]).status == 0)
+        let pushed = try await CLI.run(["push", "--db", log, "--to", db, "--run", "base"])
         #expect(pushed.status == 0, "\(pushed.stderr)")
         let name = String(db[db.index(after: db.lastIndex(of: "/")!)...])
         let role = "reader_\(name)"
         for statement in ["CREATE ROLE \(role) LOGIN PASSWORD 'pw'", "GRANT CONNECT ON DATABASE \(name) TO \(role)",
                           "GRANT USAGE ON SCHEMA public TO \(role)", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO \(role)"] {
-            let r = ThrowawayPostgres.sql(db, statement)
+            let r = await ThrowawayPostgres.sql(db, statement)
             #expect(r.status == 0, "\(statement): \(r.output)")
         }
         let url = try ServerURL(db, environment: [:])
         let reader = "postgresql://\(role):pw@\(url.host):\(url.port)/\(url.database)"
-        let runs = try CLI.run(["runs", "--db", reader])
+        let runs = try await CLI.run(["runs", "--db", reader])
         #expect(runs.status == 0 && runs.stdout.contains("base"), "\(runs.stderr)")
         let out = dir.file("s.safetensors")
-        let shadow = try CLI.run(["shadow", "--db", reader, "--run", "base", "-o", out])
+        let shadow = try await CLI.run(["shadow", "--db", reader, "--run", "base", "-o", out])
         #expect(shadow.status == 0, "\(shadow.stderr)")
-        let push = try CLI.run(["push", "--db", log, "--to", reader, "--run", "other"])
+        let push = try await CLI.run(["push", "--db", log, "--to", reader, "--run", "other"])
         #expect(push.status == 74, "a read-only role cannot push: \(push.stderr)")
     }
 
     /// Passwords: a mistyped scheme is a usage error that hides the password (never a file path
     /// echoed whole); an address with a password is warned about (ps shows it); ~/.pgpass, as
     /// libpq reads it, gives the password instead.
-    @Test func passwordsStayOffTheCommandLineAndOutOfMessages() throws {
+    @Test func passwordsStayOffTheCommandLineAndOutOfMessages() async throws {
         for bad in ["POSTGRESQL-x://me:topsecret@h/d", "postgresql:/me:topsecret@h/d", "postgresql+psycopg2://me:topsecret@h/d",
                     "pgsql://me:topsecret@h/d"] {
-            let r = try CLI.run(["info", "--db", bad])
+            let r = try await CLI.run(["info", "--db", bad])
             #expect(r.status == 64 && r.stderr.contains("postgresql://") && !r.stderr.contains("topsecret"), "\(bad): \(r.stderr)")
         }
         #expect(try ServerURL("POSTGRESQL://me@h/d", environment: [:]).host == "h")
-        let db = try ThrowawayPostgres.database()
-        let warned = try CLI.run(["runs", "--db", db.replacingOccurrences(of: "://", with: "://postgres:anything@")])
+        let db = try await ThrowawayPostgres.database()
+        let warned = try await CLI.run(["runs", "--db", db.replacingOccurrences(of: "://", with: "://postgres:anything@")])
         #expect(warned.stderr.contains("warning: a password in a server address is visible"), "\(warned.stderr)")
         let dir = TemporaryDirectory()
         let file = dir.file("pgpass")
@@ -180,27 +180,27 @@ extension TeamStoreTests {
 
     /// A run's push lock is 64 bits of its name: run-140366 and run-178447, whose 32-bit hashtext
     /// collide, no longer wait for each other.
-    @Test func runsWhoseHashtextCollidesDoNotBlockEachOther() throws {
-        let db = try ThrowawayPostgres.database()
-        #expect(ThrowawayPostgres.sql(db, "SELECT hashtext('run-140366') = hashtext('run-178447')").output.contains("t"))
+    @Test func runsWhoseHashtextCollidesDoNotBlockEachOther() async throws {
+        let db = try await ThrowawayPostgres.database()
+        #expect(await ThrowawayPostgres.sql(db, "SELECT hashtext('run-140366') = hashtext('run-178447')").output.contains("t"))
         let dir = TemporaryDirectory()
         let log = dir.file("run.emalog")
-        #expect(try CLI.run(["ingest", "--db", log, "--ema", "0.9", Fixtures.path("mlp-f32/steps")]).status == 0)
+        #expect(try await CLI.run(["ingest", "--db", log, "--ema", "0.9", Fixtures.path("mlp-f32/steps")]).status == 0)
         let key = "('x' || substr(md5('run-140366'), 1, 16))::bit(64)::bigint"
-        let release = try Self.holdLock(db, "SELECT pg_advisory_lock(\(key))", held: "locktype = 'advisory'")
+        let release = try await Self.holdLock(db, "SELECT pg_advisory_lock(\(key))", held: "locktype = 'advisory'")
         defer { release() }
         let started = Date()
-        let pushed = try CLI.run(["push", "--db", log, "--to", db, "--run", "run-178447"])
+        let pushed = try await CLI.run(["push", "--db", log, "--to", db, "--run", "run-178447"])
         #expect(pushed.status == 0, "\(pushed.stderr)")
         #expect(Date().timeIntervalSince(started) < 15, "the push waited for another run's lock")
     }
 
     /// Another session runs `lockSQL` then sleeps 30 s holding what it locked; returns once
     /// `pg_locks` shows a granted lock matching `held` (at most 20 s), with what ends that session.
-    static func holdLock(_ db: String, _ lockSQL: String, held: String) throws -> () -> Void {
+    static func holdLock(_ db: String, _ lockSQL: String, held: String) async throws -> () -> Void {
         let holder = try #require(Spawn.start("/usr/bin/psql", [db, "-c", "\(lockSQL); SELECT pg_sleep(30);"]))
         let deadline = Date().addingTimeInterval(20)
-        while !ThrowawayPostgres.sql(db, "SELECT 'held' FROM pg_locks WHERE \(held) AND granted").output.contains("held"),
+        while await !ThrowawayPostgres.sql(db, "SELECT 'held' FROM pg_locks WHERE \(held) AND granted").output.contains("held"),
               Date() < deadline { usleep(20_000) }
         return {
             // The server session first: psql waits for its statement to end before it exits.

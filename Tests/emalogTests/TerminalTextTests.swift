@@ -9,7 +9,7 @@ import Testing
 @Suite struct TerminalTextTests {
     let dir = TemporaryDirectory()
 
-    @Test func controlSequencesFromALogAreShownEscaped() throws {
+    @Test func controlSequencesFromALogAreShownEscaped() async throws {
         let db = dir.file("t.emalog")
         let metrics = dir.file("m.jsonl")
         try "{\"step\": 1, \"\\u001b[2Jloss\\u202e\": 0.5}\n".write(toFile: metrics, atomically: true, encoding: .utf8)
@@ -17,35 +17,35 @@ import Testing
         b.add("w\u{1B}]0;owned\u{07}", shape: [2], floats: [1, .nan])
         let step = dir.file("step-1.safetensors")
         try b.write(to: step)
-        #expect(try CLI.run(["ingest", "--db", db, metrics]).status == 0)
-        let table = try CLI.run(["metrics", "--db", db, "--format", "table"])
+        #expect(try await CLI.run(["ingest", "--db", db, metrics]).status == 0)
+        let table = try await CLI.run(["metrics", "--db", db, "--format", "table"])
         #expect(table.status == 0 && !table.stdout.contains("\u{1B}") && table.stdout.contains("\\u{1B}[2Jloss\\u{202E}"), "\(table.stdout)")
-        let json = try CLI.run(["metrics", "--db", db, "--format", "json"])
+        let json = try await CLI.run(["metrics", "--db", db, "--format", "json"])
         #expect(json.stdout.contains("\\u001b[2Jloss"), "\(json.stdout)")
-        let refused = try CLI.run(["ingest", "--db", db, step])
+        let refused = try await CLI.run(["ingest", "--db", db, step])
         #expect(refused.status == 65 && !refused.stderr.contains("\u{1B}") && refused.stderr.contains("w\\u{1B}]0;owned\\u{7}"),
                 "\(refused.stderr)")
-        let info = try CLI.run(["info", "--db", db])
+        let info = try await CLI.run(["info", "--db", db])
         #expect(info.status == 0 && !info.stdout.contains("\u{1B}"))
     }
 
     /// A log's id is a run's default name on a team store: a hand-edited one (a control sequence,
     /// 5,000 characters) is damage that audit names, and nothing pushes or prints it.
-    @Test func aHandEditedLogIDIsDamage() throws {
+    @Test func aHandEditedLogIDIsDamage() async throws {
         let db = dir.file("id.emalog")
-        #expect(try CLI.run(["ingest", "--db", db, Fixtures.path("mlp-f32/steps/step-00000001.safetensors")]).status == 0)
+        #expect(try await CLI.run(["ingest", "--db", db, Fixtures.path("mlp-f32/steps/step-00000001.safetensors")]).status == 0)
         let edit = "UPDATE log_info SET value = char(27) || '[2J' || printf('%.5000c', 'x') WHERE key = 'log_id'"
-        _ = try LogDump.run("/usr/bin/sqlite3", [db, "\(edit); PRAGMA wal_checkpoint(TRUNCATE);"])
-        let audit = try CLI.run(["audit", "--db", db])
+        _ = try await LogDump.run("/usr/bin/sqlite3", [db, "\(edit); PRAGMA wal_checkpoint(TRUNCATE);"])
+        let audit = try await CLI.run(["audit", "--db", db])
         #expect(audit.status == 1 && audit.stdout.contains("log_id") && audit.stdout.contains("control characters")
                 && !audit.stdout.contains("\u{1B}"), "\(audit.stdout)")
-        let info = try CLI.run(["info", "--db", db])
+        let info = try await CLI.run(["info", "--db", db])
         #expect(info.status == 74 && info.stderr.contains("log_id") && !info.stderr.contains("\u{1B}"), "\(info.stderr)")
         if ThrowawayPostgres.enabled {
-            let server = try ThrowawayPostgres.database()
-            let push = try CLI.run(["push", "--db", db, "--to", server])
+            let server = try await ThrowawayPostgres.database()
+            let push = try await CLI.run(["push", "--db", db, "--to", server])
             #expect(push.status == 74 && push.stderr.contains("log_id"), "\(push.stderr)")
-            let runs = try CLI.run(["runs", "--db", server])
+            let runs = try await CLI.run(["runs", "--db", server])
             #expect(runs.status == 0 && !runs.stdout.contains("xxxx"), "\(runs.stdout)")
         }
     }
