@@ -1,9 +1,13 @@
 // swift-tools-version:6.2
 import PackageDescription
 
-/// Our own Swift targets: a warning fails the build, so none ships. (Not the test targets: Swift
-/// Testing's macro expansions warn in this toolchain, '@const' and '@section', which no code of ours can fix.)
-let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
+/// Our own Swift targets: a warning fails the build, so none ships; every module a file uses is
+/// imported by that file (MemberImportVisibility), and an import is internal unless the file says
+/// `public import` (InternalImportsByDefault), so a module's public API names its dependencies.
+/// (Not the test targets' warnings: Swift Testing's macro expansions warn in this toolchain,
+/// '@const' and '@section', which no code of ours can fix.)
+let imports: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility"), .enableUpcomingFeature("InternalImportsByDefault")]
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)] + imports
 
 let package = Package(
     name: "emalog",
@@ -18,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // Already built for postgres-nio; its SHA-256 (BoringSSL, SHA-NI) names chunk bodies on a team store.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // postgres-nio's own dependencies, which EMALogPostgres uses directly (event loops, buffers, its logger).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // No unsafe flags: a package that depends on emalog by version could not build it. The C
@@ -39,7 +46,8 @@ let package = Package(
             name: "EMALogPostgres",
             dependencies: [
                 "EMALogStore", "EMALogFormats", .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ], swiftSettings: strict),
         .target(name: "EMALogCoreC"),
         .target(name: "EMAChart", swiftSettings: strict),
@@ -52,11 +60,13 @@ let package = Package(
         .executableTarget(
             name: "emalog",
             dependencies: [
-                "EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStore",
+                // Core's API names types of these (EMASpec, DType, StoreError, PushReport), so the CLI imports them too.
+                "EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: strict),
         .executableTarget(
-            name: "emalog-bench", dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStoreC", "EMAChart", "EMALogTestSupport"],
+            name: "emalog-bench",
+            dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStoreC", "EMAChart", "EMALogPostgres", "EMALogTestSupport"],
             swiftSettings: strict),
         .target(name: "FormatsTestSupport", dependencies: ["EMALogFormats"], swiftSettings: strict),
         .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore", "CZstd", "FormatsTestSupport"],

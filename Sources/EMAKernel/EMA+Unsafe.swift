@@ -1,4 +1,4 @@
-import EMAKernelC
+public import EMAKernelC
 
 extension EMA {
     /// Updates `count` shadow values toward `theta`: `shadow[i] = updated(shadow[i], theta[i], c)`.

@@ -1,6 +1,6 @@
-import EMAKernel
-import EMALogFormats
-import EMALogStore
+public import EMAKernel
+public import EMALogFormats
+public import EMALogStore
 
 /// Why an ingest refused its input or stopped.
 public enum IngestError: Error, Equatable, Sendable {

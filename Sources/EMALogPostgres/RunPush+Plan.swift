@@ -1,5 +1,6 @@
 import EMALogFormats
 import EMALogStore
+import PostgresNIO
 
 /// What a local log holds at the start of a push, read in one view.
 struct LocalPlan: Sendable {

@@ -1,6 +1,6 @@
 import Crypto
 import EMALogFormats
-import EMALogStore
+public import EMALogStore
 import Foundation
 import NIOCore
 import PostgresNIO

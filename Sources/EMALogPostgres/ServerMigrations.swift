@@ -1,5 +1,6 @@
 import Foundation
 import EMALogStore
+import PostgresNIO
 /// The team store's schema history: `migrations-server/*.sql`, embedded at build time, applied in
 /// order, each recorded in `emalog_migrations`. A database holding a migration this build does not
 /// know was written by a newer emalog, and is refused.

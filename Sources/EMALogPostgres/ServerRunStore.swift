@@ -1,5 +1,6 @@
-import EMALogStore
+public import EMALogStore
 import Foundation
+import PostgresNIO
 
 /// One run of a team store, opened for queries: the second `LogStore`, read-only. Every reader
 /// of EMALogCore (shadow, raw, sweep, metrics, info, audit, verify, plot) works on it unchanged,

@@ -1,5 +1,5 @@
-import EMALogStore
-import Foundation
+public import EMALogStore
+public import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,4 @@
-import EMALogStore
+public import EMALogStore
 import PostgresNIO
 
 /// A team store: one PostgreSQL database holding the runs a team pushed. Opening one connects and

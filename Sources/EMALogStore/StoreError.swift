@@ -1,4 +1,4 @@
-import GRDB
+public import GRDB
 
 /// A failure of the log file itself (not of the data fed to it).
 public enum StoreError: Error, Equatable, Sendable {

@@ -1,7 +1,7 @@
 import EMAKernel
-import EMALogCore
+public import EMALogCore
 import EMALogFormats
-import FormatsTestSupport
+public import FormatsTestSupport
 import Foundation
 
 /// Helpers to ingest fixtures and compare results with golden files bit for bit.

@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import EMALogCore
+public import EMALogCore
 import Foundation
 
 /// Runs an `ingest -` in this process, its records written to a pipe by a thread of their own.

@@ -1,5 +1,6 @@
 import FormatsTestSupport
 import Foundation
+import EMALogFormats
 
 /// A deterministic synthetic training run (a random walk on a few tensors) written as step files.
 public enum SyntheticRun {

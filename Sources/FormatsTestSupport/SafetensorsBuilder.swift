@@ -1,4 +1,4 @@
-import EMALogFormats
+public import EMALogFormats
 import Foundation
 
 /// Builds safetensors files for tests, valid by default, with hooks to break one rule at a time.

@@ -6,6 +6,7 @@ import Foundation
 
 #if canImport(Glibc)
 import Glibc
+import EMALogPostgres
 #endif
 
 /// The team store against its goals, on a throwaway PostgreSQL on loopback (started here with

@@ -2,6 +2,7 @@ import ArgumentParser
 import EMALogCore
 import EMALogFormats
 import Foundation
+import EMALogStore
 
 extension EMALogCommand {
     struct Info: ParsableCommand {

@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 import EMALogCore
 
 /// `--db`: the log file, or a team store with `--run`.

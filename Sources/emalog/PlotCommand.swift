@@ -1,5 +1,4 @@
 import ArgumentParser
-import EMAChart
 import EMALogCore
 import Foundation
 
@@ -109,34 +108,18 @@ extension EMALogCommand {
             try reportingErrors {
                 let logs = try pictures.db.map { try EMALog(openingAt: $0) }
                 let target = try EMALog.documentOutput(to: out, extensions: ["svg"], protecting: logs)
-                let labels = pictures.labels
-                var panels: [Panel] = []
-                if !tracks || !pictures.key.isEmpty {
-                    let runs = Array(zip(labels, try EMALog.metricCurves(logs, keys: pictures.key, from: from, to: to)))
-                    var metricPanels = Plots.metrics(runs, smoothing: pictures.smoothing, logY: pictures.logY, from: from, to: to)
-                    if pictures.key.isEmpty && metricPanels.count > 24 {
-                        TerminalProgress().warning("\(metricPanels.count) keys: drawing the first 24 in name order; choose with --key")
-                        metricPanels = Array(metricPanels.prefix(24))
-                    }
-                    if metricPanels.isEmpty { throw QueryError.noMetrics(paths: pictures.db) }
-                    if runs.allSatisfy({ $0.1.allSatisfy(\.steps.isEmpty) }) {
-                        TerminalProgress().warning("no metric values in steps \(from.map(String.init) ?? "...")-\(to.map(String.init) ?? "..."): "
-                            + "the panels are empty; `emalog info` lists the steps")
-                    }
-                    panels += metricPanels
-                }
-                if tracks {
-                    let observer = TerminalProgress()
-                    let runs = try zip(labels, logs).map { label, log in
-                        (label, try log.trackDiagnostics(extra: ema, tensor: pictures.tensor, observer: observer)
-                            .restricted(from: from, to: to))
-                    }
-                    TerminalProgress.clear()
-                    panels += Plots.tracks(runs, from: from, to: to)
-                }
-                let chart = Chart(title: title ?? labels.joined(separator: " vs "), panels: panels, width: pictures.width,
-                                  plotHeight: height)
-                try target.write(text: chart.svgDocument())
+                var request = PlotRequest(labels: pictures.labels)
+                request.keys = pictures.key
+                request.smoothing = pictures.smoothing
+                request.logY = pictures.logY
+                (request.from, request.to) = (from, to)
+                request.tracks = tracks
+                request.extraTracks = ema
+                request.tensor = pictures.tensor
+                (request.width, request.plotHeight, request.title) = (pictures.width, height, title)
+                let svg = try EMALog.plot(logs, request, observer: TerminalProgress())
+                TerminalProgress.clear()
+                try target.write(text: svg)
             }
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import EMALogCore
 import EMALogStore
 import Foundation
+import EMALogPostgres
 
 extension EMALogCommand {
     struct Push: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import EMALogCore
 import EMALogFormats
 import Foundation
+import EMALogPostgres
 
 extension EMALogCommand {
     struct Runs: ParsableCommand {

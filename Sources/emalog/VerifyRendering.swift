@@ -1,6 +1,7 @@
 import EMAKernel
 import EMALogCore
 import EMALogFormats
+import Foundation
 
 /// The words and JSON of `verify`'s reports.
 enum VerifyRendering {

@@ -1,6 +1,6 @@
 import EMAKernel
 import EMALogFormats
-import EMALogStore
+public import EMALogStore
 import Foundation
 
 /// The ingest use case: steps and metrics into a log, EMA tracks kept live and snapshotted.

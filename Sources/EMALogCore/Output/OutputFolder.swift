@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import EMAKernel
 
 /// A folder that receives one output file per result (`sweep`), each checked like any output.
 public struct OutputFolder: Sendable, Equatable {

@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 import EMAKernel
-import EMALogFormats
+public import EMALogFormats
 import EMALogStore
 
 /// One tensor to write: its layout and a function that emits its bytes in order. `emit` may be

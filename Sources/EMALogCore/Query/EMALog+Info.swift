@@ -1,6 +1,7 @@
 import EMAKernel
-import EMALogStore
+public import EMALogStore
 import Foundation
+import EMALogFormats
 
 /// A summary of a log (`emalog info`).
 public struct LogInfo: Sendable {

@@ -1,4 +1,5 @@
 import EMALogStore
+import Foundation
 
 /// Metrics as a wide table: one row per step, one column per key.
 public struct MetricsTable: Sendable, Equatable {

@@ -1,6 +1,6 @@
-import EMAKernel
+public import EMAKernel
 import EMALogFormats
-import EMALogStore
+public import EMALogStore
 
 /// A log opened for queries: shadows, raw steps, sweeps, metrics, info and audit. Never writes.
 public final class EMALog {

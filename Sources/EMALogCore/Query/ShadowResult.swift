@@ -1,6 +1,6 @@
-import EMAKernel
+public import EMAKernel
 import EMALogFormats
-import EMALogStore
+public import EMALogStore
 
 /// Shadow weights at a step: Float32 values of the floating tensors, raw bytes of the others.
 public struct ShadowResult {

@@ -1,4 +1,4 @@
-import EMAChart
+public import EMAChart
 import Foundation
 import EMAKernel
 

@@ -1,6 +1,7 @@
 import EMAChart
 import EMAKernel
-import Foundation
+public import Foundation
+import EMALogStore
 
 /// `report`'s page: one self-contained HTML file (inline styles and SVG, the CSV as a data: link;
 /// no script, and a Content-Security-Policy that forbids loading anything), readable offline and

@@ -2,7 +2,7 @@ import Dispatch
 import Foundation
 import EMAKernel
 import EMALogFormats
-import EMALogStore
+public import EMALogStore
 import Synchronization
 
 /// Re-derives shadows from the log: load a snapshot (or start at the first step), then replay raw steps.

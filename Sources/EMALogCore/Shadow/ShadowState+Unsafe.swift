@@ -3,9 +3,9 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import EMAKernel
+public import EMAKernel
 import EMALogFormats
-import EMALogStore
+public import EMALogStore
 
 /// One track's live Float32 shadow: a buffer per floating tensor, and the step it reflects.
 ///

@@ -3,9 +3,9 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import EMAKernel
+public import EMAKernel
 import EMALogFormats
-import EMALogStore
+public import EMALogStore
 
 /// Applies steps to several shadows in one pass over each step's bytes.
 public enum ShadowUpdate {

@@ -1,4 +1,4 @@
-import EMALogPostgres
+public import EMALogPostgres
 import EMALogStore
 
 /// The team store (PostgreSQL) as the commands see it.

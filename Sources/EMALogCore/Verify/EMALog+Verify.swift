@@ -1,4 +1,4 @@
-import EMAKernel
+public import EMAKernel
 import EMALogFormats
 import EMALogStore
 

@@ -1,5 +1,5 @@
-import EMAKernel
-import EMALogFormats
+public import EMAKernel
+public import EMALogFormats
 
 /// How close a checkpoint tensor must be to emalog's replay to pass.
 public enum VerifyTolerance: Sendable, Equatable {

@@ -1,4 +1,4 @@
-import EMALogFormats
+public import EMALogFormats
 
 /// What the use cases (EMALogCore) need from a log: one run's steps, tracks, snapshots and
 /// metrics, read in consistent views and written in transactions. `SQLiteLogStore` (one SQLite

@@ -1,4 +1,4 @@
-import EMALogFormats
+public import EMALogFormats
 
 /// A tensor of the log's tensor set.
 public struct TensorRecord: Sendable, Equatable {

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Synchronization
+import GRDB
 
 /// An exclusive advisory lock (flock) held by the one `emalog ingest` writing a log.
 ///
