@@ -57,6 +57,7 @@ public enum RunPush {
     /// is pushed as run `requested/rankR`, and read with the other ranks as the full tensors.
     public static func push(open: @escaping @Sendable () throws -> any LogStore, to address: String, run requested: String?,
                             shard: (rank: Int, count: Int)? = nil, connections: Int = 2, repair: Bool = false,
+                            hooks: PushHooks = PushHooks(),
                             progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void = { _, _ in }) throws -> PushReport {
         let start = Date()
         // The log first: a missing or damaged log is named as such, whether or not the server answers.
@@ -123,7 +124,7 @@ public enum RunPush {
                 while i < items.count {
                     if shared.failed { return }
                     let staged = try store.read { r in try stage(items[i], reader: r, connection: conn, plan: plan) }
-                    killForTest(item: i, phase: "staged")
+                    try hooks.after?(i, .staged)
                     try turn.wait(for: i, failed: { shared.failed })
                     try conn.transaction {
                         // The step's commit waits for the WAL to reach disk, and with it the bodies
@@ -131,7 +132,7 @@ public enum RunPush {
                         try conn.execute("SET LOCAL synchronous_commit = on", "commit durably")
                         try commit(staged, connection: conn, runID: runID)
                     }
-                    killForTest(item: i, phase: "committed")
+                    try hooks.after?(i, .committed)
                     turn.done(i)
                     shared.add(staged)
                     progress(i + 1, items.count)
@@ -168,13 +169,6 @@ public enum RunPush {
         return report
     }
 
-    /// Tests of resuming: `EMALOG_TEST_KILL_PUSH=N:staged` (item N's bodies uploaded, its rows
-    /// not committed) or `N:committed` sends this process SIGKILL there.
-    private static let killPoint = ProcessInfo.processInfo.environment["EMALOG_TEST_KILL_PUSH"]
-
-    private static func killForTest(item: Int, phase: String) {
-        if let killPoint, killPoint == "\(item):\(phase)" { kill(getpid(), SIGKILL) }
-    }
 
     /// A push's session: the body uploads (each its own short transaction) do not wait for the
     /// disk; each step's commit does, which makes the bodies before it durable too.
@@ -627,4 +621,20 @@ final class Turn: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
     }
+}
+
+/// Points where a caller (a test) acts in the middle of a push; none by default.
+public struct PushHooks: Sendable {
+    public enum Phase: Sendable {
+        /// The item's bodies are uploaded, its rows not committed.
+        case staged
+        /// The item's rows are committed.
+        case committed
+    }
+
+    /// Called after each item (a step with its snapshots) reaches `phase`; an error it throws stops
+    /// the push there, as a kill would (what was committed stays; the next push goes on).
+    public var after: (@Sendable (_ item: Int, _ phase: Phase) throws -> Void)?
+
+    public init() {}
 }

@@ -52,20 +52,11 @@ enum TeamBench {
                      Double(stored) / 1e6, read, Double(stored) / read / 1e6))
         // The server's own write rate for bodies this size, with no client: a ceiling for a push.
         let sizeEach = stored / max(1, steps)
-        let inServer = shell(["/usr/bin/psql", url, "-qAt", "-c", """
-            CREATE TEMP TABLE src AS SELECT convert_to(string_agg(md5(i::text), ''), 'UTF8') AS b FROM generate_series(1, \(sizeEach / 32)) i;
-            CREATE TABLE bench_bodies (id int, body bytea); ALTER TABLE bench_bodies ALTER COLUMN body SET STORAGE EXTERNAL;
-            SELECT extract(epoch FROM clock_timestamp());
-            INSERT INTO bench_bodies SELECT g, b FROM src, generate_series(1, 20) g;
-            SELECT extract(epoch FROM clock_timestamp());
-            DROP TABLE bench_bodies;
-            """])
-        let stamps = inServer.output.split(separator: "\n").compactMap { Double($0) }
-        if stamps.count == 2 {
-            let t = stamps[1] - stamps[0]
-            print(String(format: "the server writing 20 bodies of %.1f MB itself (INSERT ... SELECT)   %7.3f s  %7.1f MB/s",
-                         Double(sizeEach) / 1e6, t, Double(20 * sizeEach) / t / 1e6))
-        }
+        let measuring = try TeamServer(url)
+        defer { measuring.close() }
+        let t = try measuring.bodyWriteSeconds(count: 20, bytesEach: sizeEach)
+        print(String(format: "the server writing 20 bodies of %.1f MB itself (INSERT ... SELECT)   %7.3f s  %7.1f MB/s",
+                     Double(sizeEach) / 1e6, t, Double(20 * sizeEach) / t / 1e6))
         // The disk under the server (only known for the one started here, whose cluster is in
         // `folder`): the same number of bytes written and fsynced there. PostgreSQL writes each
         // stored byte twice (to the WAL at once, to the table by the next checkpoint), so half of
@@ -80,7 +71,7 @@ enum TeamBench {
                          ceiling / 1e6))
         }
         for connections in [1, 2, 3] {
-            clear(url)
+            try clear(url)
             let start = Date()
             let report = try TeamStore.push(log: db, to: url, run: "bench", connections: connections)
             let t = Date().timeIntervalSince(start)
@@ -89,14 +80,10 @@ enum TeamBench {
                          connections, connections == 1 ? " " : "s", Double(report.bodyBytes) / 1e6, t,
                          Double(stored) / t / 1e6, read / t, ofCeiling))
         }
-        let sizes = shell(["/usr/bin/psql", url, "-qAt", "-c",
-                           "SELECT pg_total_relation_size('chunk_bodies'), pg_total_relation_size('run_chunks') + pg_total_relation_size('run_steps')"])
-        let parts = sizes.output.split(whereSeparator: { $0 == "|" || $0 == "\n" }).compactMap { Int($0) }
-        if parts.count == 2 {
-            print(String(format: "on the server: bodies %.1f MB (%.3fx the stored bytes), rows and indexes %.2f MB (%.0f B per chunk)",
-                         Double(parts[0]) / 1e6, Double(parts[0]) / Double(stored), Double(parts[1]) / 1e6,
-                         Double(parts[1]) / Double(steps + 2 * (steps / 10))))
-        }
+        let sizes = try measuring.storageBytes()
+        print(String(format: "on the server: bodies %.1f MB (%.3fx the stored bytes), rows and indexes %.2f MB (%.0f B per chunk)",
+                     Double(sizes.bodies) / 1e6, Double(sizes.bodies) / Double(stored), Double(sizes.rows) / 1e6,
+                     Double(sizes.rows) / Double(steps + 2 * (steps / 10))))
         let again = Date()
         let noop = try TeamStore.push(log: db, to: url, run: "bench")
         print(String(format: "a second push of the same log (%@)                     %7.3f s",
@@ -141,7 +128,7 @@ enum TeamBench {
         try text.write(toFile: folder + "/metrics.jsonl", atomically: false, encoding: .utf8)
         let db = folder + "/metrics.emalog"
         _ = try Ingest.run(IngestRequest(logPath: db, inputs: [folder + "/metrics.jsonl"]))
-        clear(url)
+        try clear(url)
         let start = Date()
         let report = try TeamStore.push(log: db, to: url, run: "metrics")
         let t = Date().timeIntervalSince(start)
@@ -170,14 +157,14 @@ enum TeamBench {
         request.snapshotEvery = 5
         _ = try Ingest.run(request)
         let digest = try EMALog(openingAt: db).contentDigest()
-        clear(url)
+        try clear(url)
         let start = Date()
         _ = shell([binary, "push", "--db", db, "--to", url, "--run", "kill"])
         let full = Date().timeIntervalSince(start)
         var equal = 0, killedMidway = 0
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<trials {
-            clear(url)
+            try clear(url)
             guard let pid = Spawn.start(binary, ["push", "--db", db, "--to", url, "--run", "kill"]) else { continue }
             usleep(UInt32(Double.random(in: 0.02...max(0.05, full * 0.95), using: &generator) * 1e6))
             kill(pid, SIGKILL)
@@ -229,8 +216,10 @@ enum TeamBench {
     }
 
     /// Removes every run and chunk body (TRUNCATE: their space too), so the next push uploads everything again.
-    static func clear(_ url: String) {
-        _ = shell(["/usr/bin/psql", url, "-q", "-c", "TRUNCATE runs, chunk_bodies CASCADE"])
+    static func clear(_ url: String) throws {
+        let server = try TeamServer(url)
+        defer { server.close() }
+        try server.removeEverything()
     }
 
     static func shell(_ args: [String]) -> (status: Int32, output: String) {

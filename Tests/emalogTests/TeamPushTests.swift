@@ -1,3 +1,4 @@
+import EMALogCore
 import EMALogFormats
 import EMALogPostgres
 import EMALogTestSupport
@@ -125,10 +126,14 @@ struct TeamPushTests {
         let dir = TemporaryDirectory()
         let log = try await makeLog(dir)
         let db = try await ThrowawayPostgres.database()
-        // SIGKILL with bodies uploaded but the step not committed, and just after a commit.
-        for point in ["0:staged", "3:committed", "7:staged", "12:committed"] {
-            let killed = try await push(log, db, env: ["EMALOG_TEST_KILL_PUSH=\(point)"])
-            #expect(killed.status != 0 && killed.stdout.isEmpty, "\(point): \(killed.status) \(killed.stdout)")
+        // Stopped with bodies uploaded but the step not committed, and just after a commit (a hook
+        // that throws there, as a kill would stop it; random SIGKILLs follow).
+        struct Stopped: Error {}
+        for (item, phase) in [(0, PushHooks.Phase.staged), (3, .committed), (7, .staged), (12, .committed)] {
+            let point = "\(item):\(phase)"
+            var hooks = PushHooks()
+            hooks.after = { at, reached in if at == item && reached == phase { throw Stopped() } }
+            #expect(throws: Stopped.self, "\(point)") { try TeamStore.push(log: log, to: db, run: "r", hooks: hooks) }
             // What was committed is a readable prefix of the log.
             let audit = try await CLI.run(["audit", "--db", db, "--run", "r"])
             #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(point): \(audit.stdout) \(audit.stderr)")
@@ -140,6 +145,26 @@ struct TeamPushTests {
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try await digest(["--db", log]) == (try digest(["--db", db, "--run", "r"])))
         #expect(try await push(log, db).stdout.contains("up to date"))
+    }
+
+    /// `emalog push` killed with SIGKILL at random moments, then the same command: the run's content
+    /// is the log's (the long form of this trial is in `emalog-bench --only team`).
+    @Test func sigkillDuringAPushThenTheSameCommand() async throws {
+        let dir = TemporaryDirectory()
+        let log = try await makeLog(dir)
+        var generator = SystemRandomNumberGenerator()
+        for trial in 0..<3 {
+            let db = try await ThrowawayPostgres.database()
+            let running = try CLI.start(["push", "--db", log, "--to", db, "--run", "r"])
+            try await Task.sleep(nanoseconds: UInt64.random(in: 20_000_000...400_000_000, using: &generator))
+            kill(running.pid, SIGKILL)
+            _ = await running.wait()
+            let resumed = try await push(log, db)
+            #expect(resumed.status == 0, "trial \(trial): \(resumed.stderr)")
+            #expect(try await digest(["--db", log]) == (try digest(["--db", db, "--run", "r"])), "trial \(trial)")
+            let audit = try await CLI.run(["audit", "--db", db, "--run", "r"])
+            #expect(audit.status == 0 && audit.stdout.contains("clean"), "trial \(trial): \(audit.stdout)")
+        }
     }
 
     @Test func refusalsNameWhatToDo() async throws {

@@ -20,13 +20,13 @@ public enum TeamStore {
     /// the server lacks, one transaction per step, resumable after any interruption.
     /// `shard`: the log is rank `rank` of `count` of sharded run `run`.
     public static func push(log path: String, to address: String, run: String?, shard: (rank: Int, count: Int)? = nil,
-                            connections: Int = 2, repair: Bool = false,
+                            connections: Int = 2, repair: Bool = false, hooks: PushHooks = PushHooks(),
                             observer: any ProgressObserver = SilentObserver()) throws -> PushReport {
         guard !isServer(path) else {
             throw StoreError.badServerAddress(address: ServerURL.redacted(path), reason: "a push reads a local log file")
         }
         return try RunPush.push(open: { try LogStores.openForReading(path) }, to: address, run: run, shard: shard,
-                                connections: connections, repair: repair) {
+                                connections: connections, repair: repair, hooks: hooks) {
             observer.progress("push: steps", done: $0, total: $1)
         }
     }
