@@ -4,8 +4,9 @@ import EMALogFormats
 import Foundation
 
 extension EMALogCommand {
-    struct Audit: ParsableCommand {
+    struct AuditCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "audit",
             abstract: "Check a log: SQLite integrity, schema, audit trail, every chunk, every snapshot, metrics, sources.",
             usage: """
                 emalog audit --db <log> [--sources <dir>] [--format <format>]

@@ -20,8 +20,8 @@ struct EMALogCommand: ParsableCommand {
               emalog ingest --db run.emalog --ema 0.999 steps/ metrics.jsonl
             """,
         version: EMALogCore.version,
-        subcommands: [Ingest.self, Shadow.self, Raw.self, Sweep.self, Metrics.self, Info.self, Audit.self, Verify.self,
-                      Plot.self, Report.self, Runs.self, Push.self, Pull.self])
+        subcommands: [IngestCommand.self, ShadowCommand.self, RawCommand.self, SweepCommand.self, MetricsCommand.self, InfoCommand.self, AuditCommand.self, VerifyCommand.self,
+                      PlotCommand.self, ReportCommand.self, RunsCommand.self, PushCommand.self, PullCommand.self])
 
     static func main() {
         ProcessTuning.tuneAllocator()

@@ -5,8 +5,9 @@ import Foundation
 import EMALogStore
 
 extension EMALogCommand {
-    struct Info: ParsableCommand {
+    struct InfoCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "info",
             abstract: "Summarise a log: steps, tensors, tracks, snapshots, metrics, size.",
             discussion: """
                 Examples:

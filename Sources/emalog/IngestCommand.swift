@@ -4,8 +4,9 @@ import EMALogCore
 import Foundation
 
 extension EMALogCommand {
-    struct Ingest: ParsableCommand {
+    struct IngestCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "ingest",
             abstract: "Add steps (safetensors files or folders) and metrics (.jsonl) to a log.",
             usage: "emalog ingest --db <log> [--ema <spec> ...] [<options>] <input> ...",
             discussion: """

@@ -4,8 +4,9 @@ import EMALogFormats
 import Foundation
 
 extension EMALogCommand {
-    struct Metrics: ParsableCommand {
+    struct MetricsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "metrics",
             abstract: "Print metrics: a table on a terminal, CSV when piped, or JSON lines.",
             usage: """
                 emalog metrics --db <log> [--key <key> ...] [--from <step>] [--to <step>]

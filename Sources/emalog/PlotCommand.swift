@@ -43,8 +43,9 @@ struct PictureOptions: ParsableArguments {
 }
 
 extension EMALogCommand {
-    struct Plot: ParsableCommand {
+    struct PlotCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "plot",
             abstract: "Draw metric curves, or how each EMA follows the weights, as an SVG picture.",
             usage: """
                 emalog plot --db <log> [--db <log> ...] [--key <key> ...] [--smooth <w>] [--log-y]

@@ -3,8 +3,9 @@ import EMALogCore
 import Foundation
 
 extension EMALogCommand {
-    struct Pull: ParsableCommand {
+    struct PullCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "pull",
             abstract: "Write a run of a team store as a new local log file.",
             usage: "emalog pull --db postgresql://USER@HOST:PORT/DB --run <name> -o <log>",
             discussion: """

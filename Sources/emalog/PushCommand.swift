@@ -5,8 +5,9 @@ import Foundation
 import EMALogPostgres
 
 extension EMALogCommand {
-    struct Push: ParsableCommand {
+    struct PushCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "push",
             abstract: "Copy a local log into a run of a team store (PostgreSQL), sending only what it lacks.",
             usage: """
                 emalog push --db <log> --to <url> [--run <name>] [--connections <n>]

@@ -2,8 +2,9 @@ import ArgumentParser
 import EMALogCore
 
 extension EMALogCommand {
-    struct Raw: ParsableCommand {
+    struct RawCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "raw",
             abstract: "Write the raw weights of a step exactly as they were ingested.",
             usage: "emalog raw --db <log> [--step <n>] [--format <format>] -o <out>",
             discussion: """

@@ -2,8 +2,9 @@ import ArgumentParser
 import EMALogCore
 
 extension EMALogCommand {
-    struct Report: ParsableCommand {
+    struct ReportCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "report",
             abstract: "Write a one-page HTML report of one or several logs.",
             usage: """
                 emalog report --db <log> [--db <log> ...] [--key <key> ...] [--smooth <w>] [--log-y]

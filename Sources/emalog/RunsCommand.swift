@@ -5,8 +5,9 @@ import Foundation
 import EMALogPostgres
 
 extension EMALogCommand {
-    struct Runs: ParsableCommand {
+    struct RunsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "runs",
             abstract: "List the runs in a team store (PostgreSQL).",
             usage: "emalog runs --db postgresql://USER@HOST:PORT/DB [--format table|json]",
             discussion: """

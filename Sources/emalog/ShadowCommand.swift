@@ -2,8 +2,9 @@ import ArgumentParser
 import EMALogCore
 
 extension EMALogCommand {
-    struct Shadow: ParsableCommand {
+    struct ShadowCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "shadow",
             abstract: "Write the EMA shadow weights at a step.",
             usage: """
                 emalog shadow --db <log> [--step <n>] [--ema <spec> | --decay <D>]

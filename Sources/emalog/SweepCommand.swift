@@ -3,8 +3,9 @@ import EMAKernel
 import EMALogCore
 
 extension EMALogCommand {
-    struct Sweep: ParsableCommand {
+    struct SweepCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "sweep",
             abstract: "Compute several EMAs at one step in a single pass; one file per EMA.",
             usage: """
                 emalog sweep --db <log> [--decays <a,b,c>] [--ema <spec> ...]

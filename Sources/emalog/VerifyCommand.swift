@@ -4,8 +4,9 @@ import EMALogCore
 import Foundation
 
 extension EMALogCommand {
-    struct Verify: ParsableCommand {
+    struct VerifyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Compare a training-time EMA checkpoint with emalog's replay, tensor by tensor.",
             usage: """
                 emalog verify --db <log> [--ema <spec> | --decay <D>] [--step <n>] <checkpoint>

@@ -20,7 +20,7 @@ import Testing
     @Test func ingestTakesItsFlagsAndInputs() async throws {
         let ingest = try parse(["ingest", "--db", "run.emalog", "--ema", "0.999", "--ema", "name=w,decay=0.99,schedule=warmup",
                                 "--snapshot-every", "10", "--follow", "--poll-interval", "0.5", "--replace",
-                                "--allow-nonfinite", "steps/", "metrics.jsonl"], as: EMALogCommand.Ingest.self)
+                                "--allow-nonfinite", "steps/", "metrics.jsonl"], as: EMALogCommand.IngestCommand.self)
         #expect(ingest.log.db == "run.emalog")
         #expect(ingest.ema == ["0.999", "name=w,decay=0.99,schedule=warmup"])
         #expect(ingest.snapshotEvery == 10 && ingest.keyframeEvery == 32)
@@ -30,15 +30,15 @@ import Testing
     }
 
     @Test func queriesSelectTheirTrack() async throws {
-        #expect(try parse(["shadow", "--db", "r", "-o", "x"], as: EMALogCommand.Shadow.self).track.selector == .only)
-        #expect(try parse(["shadow", "--db", "r", "--ema", "slow", "-o", "x"], as: EMALogCommand.Shadow.self).track.selector
+        #expect(try parse(["shadow", "--db", "r", "-o", "x"], as: EMALogCommand.ShadowCommand.self).track.selector == .only)
+        #expect(try parse(["shadow", "--db", "r", "--ema", "slow", "-o", "x"], as: EMALogCommand.ShadowCommand.self).track.selector
             == .nameOrSpec("slow"))
         let shadow = try parse(["shadow", "--db", "r", "--step", "20", "--decay", "0.9", "--dtype", "param", "--format", "npz",
-                                "-o", "-"], as: EMALogCommand.Shadow.self)
+                                "-o", "-"], as: EMALogCommand.ShadowCommand.self)
         #expect(shadow.track.selector == .decay(0.9))
         #expect(shadow.step.step == 20 && shadow.precision.dtype == .param && shadow.output.format == .npz && shadow.out == "-")
         let sweep = try parse(["sweep", "--db", "r", "--decays", "0.9,0.99", "--ema", "name=w,decay=0.999", "-o", "d"],
-                              as: EMALogCommand.Sweep.self)
+                              as: EMALogCommand.SweepCommand.self)
         #expect(try sweep.specs().map(\.name) == ["w", "ema-0.9", "ema-0.99"])
     }
 
@@ -106,7 +106,7 @@ import Testing
         try Goldens.ingest(db, [steps, Fixtures.path("mlp-f32/metrics.jsonl")], tracks: ["0.9"], snapshotEvery: 2)
         let i = try EMALog(openingAt: db).info()
         #expect(i.stepCount == 4 && i.tracks.map(\.snapshotSteps) == [[2, 4]])
-        let text = EMALogCommand.Info.text(i)
+        let text = EMALogCommand.InfoCommand.text(i)
         #expect(text.hasPrefix("log          \(db) (id \(i.logID))\nsteps        4 (1 ... 4)\n"))
         #expect(text.contains("\ntracks       1\n  ema-0.9  decay=0.9,schedule=constant,per=update,form=seed  snapshots: 2 [2, 4]\n"))
         #expect(text.contains("\nmetrics      3 keys, \(i.metricValueCount) values: eval/acc, loss, lr\n"))
@@ -118,8 +118,8 @@ import Testing
             + "\"ingests\":1,\"file_bytes\":\(i.fileBytes),\"wal_bytes\":\(i.walBytes),"
             + "\"bytes_per_parameter_step\":\(i.bytesPerParameterStep!),\"codecs\":[\(codecs.joined(separator: ","))],"
             + "\"migrations\":[\(i.migrations.map { "\"\($0)\"" }.joined(separator: ","))]}\n"
-        #expect(EMALogCommand.Info.json(i) == expected)
-        let parsed = try JSONParser.parse(Array(EMALogCommand.Info.json(i).utf8))
+        #expect(EMALogCommand.InfoCommand.json(i) == expected)
+        let parsed = try JSONParser.parse(Array(EMALogCommand.InfoCommand.json(i).utf8))
         guard case let .object(members) = parsed else { Issue.record("not an object"); return }
         #expect(members.first?.key == "path" && members.count == 19)
     }
@@ -128,7 +128,7 @@ import Testing
         let dir = TemporaryDirectory()
         let db = dir.file("m.emalog")
         try Goldens.ingest(db, [Fixtures.path("mlp-f32/metrics.jsonl")])
-        let json = EMALogCommand.Info.json(try EMALog(openingAt: db).info())
+        let json = EMALogCommand.InfoCommand.json(try EMALog(openingAt: db).info())
         #expect(json.contains("\"steps\":0,\"first_step\":null,\"last_step\":null,"))
         #expect(json.contains("\"tracks\":[],"))
         #expect(json.contains("\"bytes_per_parameter_step\":null,"))

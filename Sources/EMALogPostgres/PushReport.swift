@@ -1,0 +1,34 @@
+import Crypto
+import EMALogFormats
+import EMALogStore
+import Foundation
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// What a push did.
+public struct PushReport: Sendable, Equatable {
+    public var run = ""
+    /// Steps written now (new ones, and ones the log replaced since the last push).
+    public var steps = 0
+    public var replacedSteps = 0
+    public var snapshots = 0
+    public var deletedSnapshots = 0
+    /// Chunk bodies uploaded, and their stored bytes.
+    public var bodies = 0
+    public var bodyBytes = 0
+    /// Stored bytes of chunks whose body the server had already (this run or another).
+    public var sharedBytes = 0
+    /// Bodies the server held damaged (not the bytes their sha256 names) that this push wrote again.
+    public var repairedBodies = 0
+    public var metricBlocks = 0
+    public var metricValues = 0
+    public var seconds = 0.0
+    /// Whether the push changed nothing (the server held the whole log already).
+    public var upToDate: Bool {
+        steps == 0 && snapshots == 0 && deletedSnapshots == 0 && metricBlocks == 0 && repairedBodies == 0 && !headerChanged
+    }
+    var headerChanged = false
+
+    public init() {}
+}
