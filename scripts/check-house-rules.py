@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""The house rules (ARCHITECTURE.md) that the compiler does not check, checked on every CI run:
+
+- imports: a target imports only modules its Package.swift entry declares (system modules aside);
+- unsafe: in the library targets, pointer arithmetic, manual memory and raw loads and stores
+  (baseAddress + n, allocate, bindMemory, load(fromByteOffset:), storeBytes, copyMemory, ...) live in
+  files named *+Unsafe.swift (handing a buffer to a function with withUnsafeBytes does not count);
+- unchecked: each `@unchecked Sendable` says why in the comment just above its type;
+- sql: SQL is spoken only in EMALogStore (SQLite) and EMALogPostgres (test support is exempt);
+- environment: shipped targets read only the environment variables listed here;
+- size: no Swift file of ours over 600 lines.
+Prints each problem as path:line: rule: what; exit 1 if any."""
+import json, os, re, subprocess, sys
+
+SYSTEM = {"Foundation", "FoundationEssentials", "Glibc", "Darwin", "Dispatch", "Synchronization", "Testing", "XCTest",
+          "PackageDescription", "_Concurrency", "os"}
+LIBRARIES = {"EMAKernel", "EMALogFormats", "EMALogStore", "EMALogPostgres", "EMALogCore", "EMAChart"}
+SHIPPED = LIBRARIES | {"emalog"}
+SQL_ALLOWED = {"EMALogStore", "EMALogPostgres", "EMALogTestSupport"}
+ENVIRONMENT = {"EMALOG_SERVER_TIMEOUT", "PGPASSWORD", "PGPASSFILE", "HOME", "COLUMNS", "NO_COLOR", "TERM", "EMALOG_THREADS"}
+UNSAFE = re.compile(r"\.baseAddress!?\s*[-+]|\.advanced\(by:|\.allocate\(|\.deallocate\(\)|bindMemory|assumingMemoryBound"
+                    r"|\.load(Unaligned)?\((fromByteOffset|as:)|\.storeBytes\(|copyMemory\(|\.initializeMemory\(")
+SQL = re.compile(r'"[^"]*\b(SELECT [\w*(]|INSERT INTO|UPDATE \w+ SET|DELETE FROM|CREATE (TABLE|INDEX)|DROP TABLE|TRUNCATE )')
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+package = json.loads(subprocess.run(["swift", "package", "dump-package"], cwd=root, capture_output=True, text=True,
+                                    check=True).stdout)
+problems = []
+for target in package["targets"]:
+    if target["type"] == "system":
+        continue
+    name = target["name"]
+    declared = {dep[kind][0] for dep in target.get("dependencies", []) for kind in ("byName", "target", "product") if kind in dep}
+    folder = target.get("path") or os.path.join("Tests" if target["type"] == "test" else "Sources", name)
+    for base, _, files in os.walk(os.path.join(root, folder)):
+        for file in sorted(files):
+            if not file.endswith(".swift"):
+                continue
+            path = os.path.join(base, file)
+            where = os.path.relpath(path, root)
+            lines = open(path, encoding="utf-8").read().split("\n")
+            if len(lines) > 601 and not file.endswith(".generated.swift"):
+                problems.append(f"{where}:1: size: {len(lines)} lines (over 600: restructure)")
+            for number, line in enumerate(lines, 1):
+                m = re.match(r"\s*(?:@\w+\s+)*(?:public |internal |package |private |fileprivate )?import (?:\w+ )?(\w+)\s*$", line)
+                if m and m.group(1) not in SYSTEM | declared and m.group(1) != name:
+                    problems.append(f"{where}:{number}: imports: {name} imports {m.group(1)}, which Package.swift does not declare")
+                code = line.split("//")[0]
+                if name in LIBRARIES and not file.endswith("+Unsafe.swift") and UNSAFE.search(code):
+                    problems.append(f"{where}:{number}: unsafe: pointer code outside a +Unsafe.swift file")
+                if "@unchecked Sendable" in code and target["type"] != "test":
+                    above = " ".join(l.strip() for l in lines[max(0, number - 8):number - 1] if l.strip().startswith("///"))
+                    if "@unchecked Sendable" not in above and "`@unchecked Sendable`" not in above:
+                        problems.append(f"{where}:{number}: unchecked: `@unchecked Sendable` without a comment above saying why")
+                if target["type"] != "test" and name not in SQL_ALLOWED and SQL.search(line):
+                    problems.append(f"{where}:{number}: sql: SQL outside EMALogStore and EMALogPostgres")
+                if name in SHIPPED:
+                    for variable in re.findall(r'environment\["(\w+)"\]', line):
+                        if variable not in ENVIRONMENT:
+                            problems.append(f"{where}:{number}: environment: {name} reads {variable}, not a documented setting")
+for problem in problems:
+    print(problem)
+print(f"house rules: {len(problems)} problems")
+sys.exit(1 if problems else 0)
