@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import EMAKernel
 @testable import EMALogCore
 import EMALogTestSupport
 import FormatsTestSupport
@@ -13,7 +14,7 @@ import Testing
 /// A step file truncated or rewritten while ingest reads it (a trainer saving the same step again
 /// in place): no SIGBUS through the mapping, but `changedWhileReading` (65) naming the file, and
 /// nothing of that step stored. The change is made deterministically between two windows of the
-/// read (`TestHooks`), after the first window of the first tensor has been read.
+/// read (`IngestHooks.afterWindowRead`), after the first window of the first tensor has been read.
 @Suite struct ChangedWhileReadingTests {
     let dir = TemporaryDirectory()
     var db: String { dir.file("c.emalog") }
@@ -32,12 +33,13 @@ import Testing
     func ingest(_ inputs: [String], acting watched: String, tracks: [String] = ["0.9"],
                 _ act: @escaping @Sendable () -> Void) throws -> IngestReport {
         let once = Mutex(false)
-        TestHooks.onWindowRead(of: watched) { _ in
-            guard once.withLock({ done in defer { done = true }; return !done }) else { return }
+        var request = IngestRequest(logPath: db, inputs: inputs)
+        request.tracks = try tracks.map { try EMASpec(parsing: $0) }
+        request.hooks.afterWindowRead = { path, _ in
+            guard path == watched, once.withLock({ done in defer { done = true }; return !done }) else { return }
             act()
         }
-        defer { TestHooks.remove(watched) }
-        return try Goldens.ingest(db, inputs, tracks: tracks)
+        return try Ingest.run(request)
     }
 
     func expectUnchangedLog(_ inputs: [String], acting watched: String, expected: IngestError,
@@ -115,8 +117,9 @@ import Testing
         let before = try LogDump.dump(db)
         let once = Mutex(false)
         // The first read ends with the window that reaches the file's end; act right after it.
-        TestHooks.onWindowRead(of: path) { end in
-            guard end == size, once.withLock({ done in defer { done = true }; return !done }) else { return }
+        var request = IngestRequest(logPath: db, inputs: [path])
+        request.hooks.afterWindowRead = { read, end in
+            guard read == path, end == size, once.withLock({ done in defer { done = true }; return !done }) else { return }
             var info = stat()
             stat(path, &info)
             let fd = open(path, O_WRONLY)
@@ -125,8 +128,7 @@ import Testing
             futimens(fd, &times)
             close(fd)
         }
-        defer { TestHooks.remove(path) }
-        let error = try #require(throws: IngestError.self) { try Goldens.ingest(db, [path]) }
+        let error = try #require(throws: IngestError.self) { try Ingest.run(request) }
         guard case let .bytesChanged(failed, 2, tensor, 0, true) = error else { Issue.record("\(error)"); return }
         #expect(failed == path && ["w", "b"].contains(tensor))
         #expect("\(error)".contains("changed between the step's first read and its storing; nothing of the step was stored"))
@@ -139,9 +141,8 @@ import Testing
         try Goldens.ingest(db, [try stepFile(1)], tracks: ["0.9"])
         let path = try stepFile(2)
         let newer = try stepFile(3, name: "newer")
-        TestHooks.onWindowRead(of: path) { _ in _ = rename(newer, path) }
-        defer { TestHooks.remove(path) }
         var request = IngestRequest(logPath: db, inputs: [path])
+        request.hooks.afterWindowRead = { read, _ in if read == path { _ = rename(newer, path) } }
         request.removeIngested = true
         let report = try Ingest.run(request)
         #expect(report.stepsAdded == 1 && report.filesRemoved == 0)

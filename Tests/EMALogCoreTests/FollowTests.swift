@@ -298,13 +298,12 @@ private enum Stop {
         _ = try Self.writeStep(1, in: watched)
         let two = try Self.writeStep(2, in: watched)
         let once = Mutex(false)
-        TestHooks.onWindowRead(of: two) { _ in
-            guard once.withLock({ done in defer { done = true }; return !done }) else { return }
+        var request = IngestRequest(logPath: db, inputs: [watched])
+        request.hooks.afterWindowRead = { path, _ in
+            guard path == two, once.withLock({ done in defer { done = true }; return !done }) else { return }
             _ = truncate(two, 100)  // the trainer saves step 2 again, in place
         }
-        defer { TestHooks.remove(two) }
         Stop.reset()
-        var request = IngestRequest(logPath: db, inputs: [watched])
         request.stop = Stop.token
         request.follow = true
         request.pollInterval = 0.02

@@ -64,7 +64,7 @@ extension Ingest {
     /// Any defect other than being short of its declared size (or growing while read) throws.
     func arrival(at path: String) throws(IngestError) -> Arrival? {
         do {
-            return .whole(try StepFile(path: path))
+            return .whole(try StepFile(path: path, hooks: request.hooks))
         } catch {
             switch error {
             case .badFile(_, .truncated), .changedWhileReading:

@@ -141,7 +141,7 @@ public final class Ingest {
                     try ingest.ingestStep(file, metrics: takeLines(for: file.step))
                 case let .file(path):
                     let file: StepFile
-                    do { file = try StepFile(path: path) } catch {
+                    do { file = try StepFile(path: path, hooks: request.hooks) } catch {
                         try storeLines()
                         throw error
                     }
@@ -239,7 +239,7 @@ public final class Ingest {
 
     /// One step file: compared when stored, appended when new.
     func ingestStep(at path: String, metrics: MetricsFile? = nil) throws {
-        try ingestStep(StepFile(path: path), metrics: metrics)
+        try ingestStep(StepFile(path: path, hooks: request.hooks), metrics: metrics)
     }
 
     /// One opened step file: compared when stored, appended when new. `metrics` (the step's own)

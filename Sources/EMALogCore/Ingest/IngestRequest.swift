@@ -57,6 +57,9 @@ public struct IngestHooks: Sendable {
     /// the snapshots a replaced step took away); an error it throws stops the ingest there, as
     /// a kill would.
     public var beforeRestore: (@Sendable () throws -> Void)?
+    /// Called after each window of a step file is read (see `StepFile.forEachWindow`), with the
+    /// file's path and the window's end offset: a test changes the file there.
+    public var afterWindowRead: (@Sendable (_ path: String, _ end: Int) -> Void)?
 
     public init() {}
 }

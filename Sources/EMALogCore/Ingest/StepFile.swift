@@ -17,6 +17,8 @@ final class StepFile: Sendable {
     let step: Int
     let header: SafetensorsHeader
     let backing: Backing
+    /// Called with the end offset of each window read (`IngestHooks.afterWindowRead`, for tests).
+    let afterWindowRead: (@Sendable (Int) -> Void)?
 
     /// The whole file's (or frame's) bytes.
     var bytes: UnsafeRawBufferPointer {
@@ -36,8 +38,13 @@ final class StepFile: Sendable {
     var size: Int { bytes.count }
 
     /// Maps and validates `path`; every format rule is checked here.
-    init(path: String) throws(IngestError) {
+    init(path: String, hooks: IngestHooks = IngestHooks()) throws(IngestError) {
         self.path = path
+        if let hook = hooks.afterWindowRead {
+            afterWindowRead = { @Sendable end in hook(path, end) }
+        } else {
+            afterWindowRead = nil
+        }
         let mapped = try MappedFile(path: path)
         let fileName = (path as NSString).lastPathComponent
         do throws(SafetensorsError) {
@@ -65,6 +72,7 @@ final class StepFile: Sendable {
     init(label: String, frame: FrameBuffer, header: SafetensorsHeader, record: Int) throws(IngestError) {
         path = label
         self.header = header
+        afterWindowRead = nil
         do throws(SafetensorsError) { step = try Safetensors.step(metadata: header.metadata, fileName: "") } catch {
             throw .badStream(record: record, detail: "\(error) (a frame must carry its step in __metadata__[\"step\"])")
         }
@@ -149,7 +157,7 @@ final class StepFile: Sendable {
             defer { release(part) }
             prefault(part)
             try body(offset, self[part])
-            TestHooks.windowRead(of: path, end: part.upperBound)
+            afterWindowRead?(part.upperBound)
             offset += window
         } while range.lowerBound + offset < range.upperBound
     }
