@@ -147,15 +147,15 @@ extension Ingest {
         if !tensors.isEmpty, !snapshotDue, ingestID != nil, tracks.allSatisfy({ $0.record != nil }),
            appender.canPipeline(bytes: file.header.dataLength) {
             try updateShadows(file, firstStep: first, previousStep: previous)
-            let written = metrics.map { PendingMetrics($0) }
+            let pending = metrics.map { PendingMetrics($0) }
             var also: (@Sendable (any LogWriter) throws -> Void)?
-            if let written { also = { w in try written.write(w) } }
+            if let pending { also = { w in try pending.write(w) } }
             try appender.appendPipelined(stepRecord(for: file, hash: hash), StepFileSource(file, digest: digest, tensors: tensors),
                                          tensors: tensors, also: also)
-            if let written { pendingMetrics.append(written) }
+            if let pending { pendingMetrics.append(pending) }
             // It returns once the step before has committed (it waits for that write first):
             // what that write stored is accounted now, not at the next wait.
-            accountCommittedMetrics(keepingLast: written != nil)
+            accountCommittedMetrics(keepingLast: pending != nil)
             removeCommittedFile()
             if removes(file) { fileBeingWritten = file }
         } else {
@@ -200,16 +200,15 @@ extension Ingest {
         for (shadow, _) in actions { shadow.step = file.step }
     }
 
-    /// A write transaction whose failure also undoes what it did to this ingest's state: the
-    /// audit-trail id, stored tracks, the tensor set and the report. The live shadows may hold a
-    /// step that did not commit: `abandonStep()` makes them derived again before the next step.
+    /// A write transaction whose failure also undoes what it did to this ingest's state (`written`:
+    /// the audit-trail id, stored tracks, the tensor set and the report). The live shadows may hold
+    /// a step that did not commit: `abandonStep()` makes them derived again before the next step.
     func guardedWrite(_ body: (any LogWriter) throws -> Void) throws {
-        let saved = (ingestID, tracks.map(\.record), tensors, tensorsByName, report)
+        let before = written
         do {
             try appender.write(body)
         } catch {
-            (ingestID, tensors, tensorsByName, report) = (saved.0, saved.2, saved.3, saved.4)
-            for (index, record) in saved.1.enumerated() { tracks[index].record = record }
+            written = before
             throw error
         }
     }

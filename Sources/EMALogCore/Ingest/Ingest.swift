@@ -16,21 +16,36 @@ public final class Ingest {
     let store: any LogStore
     /// Stores the raw steps: chunks, keyframes, residuals, the write pipeline.
     let appender: StepAppender
-    var report = IngestReport()
+    /// What a write transaction may change here, as one value: a transaction that fails puts back
+    /// the value it started from (`guardedWrite`), so this state and the log never disagree.
+    var written = Written()
+    var report: IngestReport {
+        get { written.report }
+        set { written.report = newValue }
+    }
     /// Metrics written in the transaction of the pipelined step (their outcome, once it committed).
     var pendingMetrics: [PendingMetrics] = []
     /// With `--remove-ingested`: the file of the pipelined step whose write may not have committed yet.
     var fileBeingWritten: StepFile?
 
-    /// The log's tensor set (empty before its first step), by name.
-    var tensors: [TensorRecord] = []
-    var tensorsByName: [String: TensorRecord] = [:]
+    var tensors: [TensorRecord] {
+        get { written.tensors }
+        set { written.tensors = newValue }
+    }
+    var tensorsByName: [String: TensorRecord] {
+        get { written.tensorsByName }
+        set { written.tensorsByName = newValue }
+    }
     var firstStep: Int?
     var lastStep: Int?
-    /// Tracks with their specs; `record` is nil until the track is stored.
-    var tracks: [LiveTrack] = []
-    /// This ingest's audit-trail id, once it has written something.
-    var ingestID: Int64?
+    var tracks: [LiveTrack] {
+        get { written.tracks }
+        set { written.tracks = newValue }
+    }
+    var ingestID: Int64? {
+        get { written.ingestID }
+        set { written.ingestID = newValue }
+    }
     /// Set when restore must run before appending (new tracks, replaced steps).
     var needsRestore = false
     var restored = false
@@ -40,6 +55,19 @@ public final class Ingest {
     var snapshotsToRederive: Set<SnapshotKey> = []
     /// When `run` began (metrics decoding included in the reported time).
     var started = Date()
+
+    /// The part of the ingest's state that its write transactions change.
+    struct Written {
+        /// This ingest's audit-trail id, once it has written something.
+        var ingestID: Int64?
+        /// The log's tensor set (empty before its first step), by name.
+        var tensors: [TensorRecord] = []
+        var tensorsByName: [String: TensorRecord] = [:]
+        /// Tracks with their specs; `record` is nil until the track is stored. (A track's shadow
+        /// is a buffer updated in place: a step that does not commit is undone by `abandonStep`.)
+        var tracks: [LiveTrack] = []
+        var report = IngestReport()
+    }
 
     struct LiveTrack {
         var spec: EMASpec
