@@ -1,4 +1,5 @@
 """Logging from the training loop into a long-running `emalog ingest -` child."""
+import fcntl
 import os
 import queue
 import shutil
@@ -20,29 +21,30 @@ class EmalogWarning(UserWarning):
     differs from a stored one, a key that is not a number)."""
 
 
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # another user's: alive
-        return True
-    return True
-
-
 def _remove_abandoned_spools(spool):
-    """Removes spool folders (emalog-spool-TRAINER-INGEST-*) whose trainer and ingest are both gone:
-    what a Logger killed with SIGKILL left. Folders of live processes, or of other names, stay."""
+    """Removes spool folders (emalog-spool-*) that no process uses: what a Logger killed with SIGKILL
+    left. A Logger holds an flock on its folder's .lock for its lifetime and its ingest inherits the
+    descriptor, so a folder whose lock can be taken belongs to no live process, whatever PID
+    namespace that process ran in. Folders without a lock file, or of other names, stay."""
     try:
         names = os.listdir(spool)
     except OSError:
         return
     for name in names:
-        parts = name.split("-")
-        if len(parts) < 5 or parts[:2] != ["emalog", "spool"] or not (parts[2].isdigit() and parts[3].isdigit()):
+        if not name.startswith("emalog-spool-"):
             continue
-        if not _alive(int(parts[2])) and not _alive(int(parts[3])):
-            shutil.rmtree(os.path.join(spool, name), ignore_errors=True)
+        folder = os.path.join(spool, name)
+        try:
+            fd = os.open(os.path.join(folder, ".lock"), os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        shutil.rmtree(folder, ignore_errors=True)  # under the lock: nobody takes the folder meanwhile
+        os.close(fd)
 
 
 class Logger:
@@ -89,23 +91,25 @@ class Logger:
         # With a spool, emalog deletes a step's file once the step after it is under way: fewer
         # than two files in flight would wait for each other.
         self._queue_steps = max(2 if spool else 1, int(queue_steps))
+        self._spool_lock = None
         if spool:
             _remove_abandoned_spools(spool)
             args.append("--remove-ingested")
+            # Locked for as long as this Logger or its ingest lives (the ingest inherits the descriptor):
+            # the next Logger with this spool removes the folder only once nobody holds it.
+            self._spool = tempfile.mkdtemp(prefix=f"emalog-spool-{os.getpid()}-", dir=spool)
+            self._spool_lock = os.open(os.path.join(self._spool, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._spool_lock, fcntl.LOCK_EX)
         script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c") else "python"
         source = "".join(c if c.isprintable() else "?" for c in f"{script} via emalog.Logger (pid {os.getpid()})")
         source = source.encode("utf-8")[:4000].decode("utf-8", "ignore")  # a bound in bytes, whole characters
         args += ["--source", source, "-"]
         self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                         start_new_session=True)
-        if spool:
-            # Named after both processes: once both are gone (a SIGKILL leaves the folder and up
-            # to queue_steps files in memory), the next Logger with this spool removes it.
-            self._spool = tempfile.mkdtemp(prefix=f"emalog-spool-{os.getpid()}-{self._process.pid}-", dir=spool)
+                                         start_new_session=True,
+                                         pass_fds=(self._spool_lock,) if self._spool_lock is not None else ())
         try:  # a 1 MiB pipe (Linux): fewer switches between the two processes per step
-            import fcntl
             fcntl.fcntl(self._process.stdin.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ
-        except (ImportError, OSError):
+        except OSError:
             pass
         self._stderr = bytearray()
         self._warnings = []  # emalog's warnings not yet raised in the training thread
@@ -249,6 +253,7 @@ class Logger:
         status = self._process.wait()
         if self._spool:
             shutil.rmtree(self._spool, ignore_errors=True)  # what emalog refused or never reached
+            os.close(self._spool_lock)
         self._stderr_reader.join()
         text = bytes(self._stderr).decode("utf-8", "replace")
         lines = [line for line in text.splitlines() if line.startswith("emalog: ingest: ")]

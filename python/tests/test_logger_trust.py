@@ -1,6 +1,7 @@
 """The Logger keeps what it was given: steps of any size through the pipe and the spool (content
 checked against the source), records flushed at once, refusals raised on the next call, metric
 conflicts as warnings, metrics committed with their step, any dtype in any order."""
+import fcntl
 import os
 import signal
 import subprocess
@@ -205,16 +206,29 @@ def test_a_killed_spool_logger_leaves_nothing_the_next_one_keeps(db, tmp_path):
     assert len(left) == 1 and left[0].startswith(f"emalog-spool-{child.pid}-")
     child.send_signal(signal.SIGKILL)
     child.wait()
-    ingest = int(left[0].split("-")[3])
-    assert wait_for(lambda: not os.path.exists(f"/proc/{ingest}"))
+    def lock_free(folder):  # the trainer and its ingest are gone once nobody holds the folder's lock
+        fd = os.open(folder / ".lock", os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+    assert wait_for(lambda: lock_free(spool / left[0]))
     assert os.path.isdir(spool / left[0])  # what SIGKILL leaves
-    live = spool / f"emalog-spool-{os.getpid()}-999999999-x"
+    # A live Logger's folder (its lock held, here by this test: any PID namespace) and a folder
+    # without a lock file stay.
+    live = spool / "emalog-spool-1-live"
     other = spool / "emalog-spool-notes"
     live.mkdir()
     other.mkdir()
+    held = os.open(live / ".lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)
     with emalog.Logger(db, ema="0.9", spool=str(spool)) as log:
         log.step(10, {"w": np.full(1000, 10, np.float32)})
         names = sorted(os.listdir(spool))
         assert left[0] not in names and live.name in names and other.name in names and len(names) == 3
     assert sorted(os.listdir(spool)) == sorted([live.name, other.name])
     assert emalog.info(db)["last_step"] == 10
+    os.close(held)
