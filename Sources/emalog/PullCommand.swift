@@ -11,10 +11,11 @@ extension EMALogCommand {
             discussion: """
                 The log has the run's id, audit trail, steps, chunks (their stored bytes as they are), \
                 tracks, snapshots and metrics: every reader gives the same results on it, and `emalog info \
-                --digest` equals the run's. It is written beside <log> and renamed into place at the end, so \
+                --digest` equals the run's. It is written beside <log> and linked into place at the end, so \
                 an interrupted pull leaves no log; nothing at <log> (a file, a folder, a symlink) is ever \
                 replaced. SIGINT, SIGTERM or SIGHUP stop it between steps: it removes what it wrote and \
-                exits 75; what a killed pull left is removed by the next pull into <log>.
+                exits 75 (a second signal ends it at once); what a killed pull left is removed by the \
+                next pull into <log>.
 
                 Examples:
                   emalog pull --db postgresql://me@db.lab:5432/runs --run base -o base.emalog
@@ -38,8 +39,9 @@ extension EMALogCommand {
 
         func run() throws {
             try reportingErrors {
-                // SIGINT, SIGTERM and SIGHUP stop the pull between steps; it removes what it wrote.
-                StopSignal.install([SIGINT, SIGTERM, SIGHUP])
+                // SIGINT, SIGTERM and SIGHUP stop the pull between steps (it removes what it wrote);
+                // a second one ends it at once (the next pull removes what it left).
+                StopSignal.install([SIGINT, SIGTERM, SIGHUP], once: true)
                 let r = try TeamStore.pull(from: db, run: runName, to: output, observer: TerminalProgress())
                 TerminalProgress.clear()
                 print("pulled run '\(r.run)' into \(output): \(r.steps) steps, \(r.snapshots) snapshots, \(r.metricValues) metric values, "

@@ -79,13 +79,14 @@ struct PullTests {
         let dir = TemporaryDirectory()
         let (log, db) = try await pushed(dir)
         let target = dir.file("copy.emalog")
-        // A pull killed with SIGKILL (its process gone) left its file and SQLite's beside it; a
-        // live process's file, and files of other names, are not touched.
-        var gone: Int32 = 4_000_000
-        while kill(gone, 0) == 0 || errno != ESRCH { gone -= 1 }
-        let left = ["", "-wal", "-shm"].map { "copy.emalog.pull-\(gone)" + $0 }
-        let kept = ["copy.emalog.pull-\(getpid())", "copy.emalog.pull-notes", "other.emalog.pull-\(gone)"]
+        // A pull killed with SIGKILL left its file and SQLite's beside it (nobody holds its lock);
+        // a live pull's file (its lock held: here by this test), and files of other names, stay.
+        let left = ["", "-wal", "-shm"].map { "copy.emalog.pull-4000001" + $0 }
+        let kept = ["copy.emalog.pull-4000002", "copy.emalog.pull-notes", "other.emalog.pull-4000001"]
         for name in left + kept { #expect(FileManager.default.createFile(atPath: dir.file(name), contents: Data("x".utf8))) }
+        let live = open(dir.file("copy.emalog.pull-4000002"), O_RDONLY)
+        defer { close(live) }
+        #expect(flock(live, LOCK_EX | LOCK_NB) == 0)
         let pulled = try await CLI.run(["pull", "--db", db, "--run", "r", "-o", target])
         #expect(pulled.status == 0, "\(pulled.stderr)")
         for name in left { #expect(!FileManager.default.fileExists(atPath: dir.file(name)), "\(name)") }

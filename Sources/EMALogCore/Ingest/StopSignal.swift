@@ -31,7 +31,9 @@ public enum StopSignal {
     ///
     /// Without SA_RESTART: a read(2) waiting for input returns EINTR at the signal, so `ingest -`
     /// waiting for its next record notices the stop (a read inside a record goes on with it).
-    public static func install(_ signals: [Int32] = [SIGINT, SIGTERM]) {
+    /// `once`: the first signal requests the stop and the next one acts as if no handler were
+    /// installed (a second Ctrl-C ends a pull that is waiting for a long step).
+    public static func install(_ signals: [Int32] = [SIGINT, SIGTERM], once: Bool = false) {
         for signal in signals {
             var action = sigaction()
             #if canImport(Glibc)
@@ -40,7 +42,7 @@ public enum StopSignal {
             action.__sigaction_u.__sa_handler = { _ in StopToken.signals.request() }
             #endif
             sigemptyset(&action.sa_mask)
-            action.sa_flags = 0
+            action.sa_flags = once ? Int32(truncatingIfNeeded: SA_RESETHAND) : 0
             sigaction(signal, &action, nil)
         }
         var set = sigset_t()
