@@ -18,12 +18,20 @@ extension RunPush {
     /// its sha256 names is written again from the log, which must hold those bytes (the run was
     /// pushed from it or a copy). Returns how many bodies were written.
     static func repairBodies(_ r: any LogReader, _ connection: ServerConnection, runID: Int64, plan: LocalPlan) throws -> Int {
+        // Each body the run names is hashed once (a frozen tensor's chunks share one body across
+        // steps), and one row that names each damaged body says where the log holds its bytes.
         let damaged = try connection.rows("""
-            SELECT 0, c.step, c.tensor_id, c.chunk_index, c.sha256 FROM run_chunks c JOIN chunk_bodies b ON b.sha256 = c.sha256
-            WHERE c.run_id = \(runID) AND sha256(b.body) != b.sha256
-            UNION ALL
-            SELECT 1, c.snapshot_id, c.tensor_id, c.chunk_index, c.sha256 FROM run_snapshot_chunks c
-            JOIN chunk_bodies b ON b.sha256 = c.sha256 WHERE c.run_id = \(runID) AND sha256(b.body) != b.sha256
+            WITH named AS (
+                SELECT sha256 FROM run_chunks WHERE run_id = \(runID)
+                UNION SELECT sha256 FROM run_snapshot_chunks WHERE run_id = \(runID)),
+            bad AS (SELECT b.sha256 FROM chunk_bodies b JOIN named n ON n.sha256 = b.sha256 WHERE sha256(b.body) != b.sha256)
+            SELECT DISTINCT ON (sha256) kind, owner, tensor_id, chunk_index, sha256 FROM (
+                SELECT 0 AS kind, c.step AS owner, c.tensor_id, c.chunk_index, c.sha256 FROM run_chunks c
+                JOIN bad ON bad.sha256 = c.sha256 WHERE c.run_id = \(runID)
+                UNION ALL
+                SELECT 1, c.snapshot_id, c.tensor_id, c.chunk_index, c.sha256 FROM run_snapshot_chunks c
+                JOIN bad ON bad.sha256 = c.sha256 WHERE c.run_id = \(runID)
+            ) rows ORDER BY sha256, kind, owner
             """, "hash the run's chunk bodies") { row in
             let (kind, owner, tensor, index, sha) = try row.decode((Int, Int64, Int64, Int, ByteBuffer).self)
             return DamagedRow(owner: kind == 0 ? .step(Int(owner)) : .snapshot(owner), tensorID: tensor, index: index,

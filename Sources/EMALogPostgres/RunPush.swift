@@ -133,11 +133,12 @@ public enum RunPush {
         report.bodyBytes = t.bodyBytes
         report.sharedBytes = t.sharedBytes
         report.repairedBodies = t.repairedBodies
-        if repair { report.repairedBodies += try local.read { r in try repairBodies(r, connection, runID: runID, plan: plan) } }
 
         let (blocks, values) = try local.read { r in try pushMetrics(r, connection, runID: runID, plan: plan) }
         report.metricBlocks = blocks
         report.metricValues = values
+        // Last: a repair this log cannot make leaves the rest of the push done.
+        if repair { report.repairedBodies += try local.read { r in try repairBodies(r, connection, runID: runID, plan: plan) } }
         if !report.upToDate { try recountTotals(connection, runID: runID) }
         report.seconds = Date().timeIntervalSince(start)
         return report

@@ -232,26 +232,29 @@ final class ServerReader: LogReader {
     /// not the bytes its sha256 names (the server hashes them: bodies are shared by hash, so one
     /// damaged there is damaged in every run that names it), one line each; "ok" when there are none.
     func integrityCheck() throws -> [String] {
-        let problem = """
-            CASE WHEN b.sha256 IS NULL THEN 'its body is missing'
-                 WHEN length(b.body) != c.stored_size THEN 'its body holds ' || length(b.body) || ' bytes, the row says ' || c.stored_size
-                 ELSE 'its body is not the bytes its sha256 names (damaged on the server; `emalog push --repair` '
-                      || 'from an intact copy of the log mends it)' END
-            """
-        let damaged = "(b.sha256 IS NULL OR length(b.body) != c.stored_size OR sha256(b.body) != c.sha256)"
         let problems = try connection.rows(PostgresQuery(unsafeSQL: """
-            SELECT line FROM (
-                SELECT 0 AS kind, c.step AS at, c.tensor_id, c.chunk_index,
-                       'step ' || c.step || ' tensor ' || c.tensor_id || ' chunk ' || c.chunk_index || ': ' || \(problem) AS line
-                FROM run_chunks c LEFT JOIN chunk_bodies b ON b.sha256 = c.sha256
-                WHERE c.run_id = \(runID) AND \(damaged)
+            WITH named AS (
+                SELECT sha256 FROM run_chunks WHERE run_id = \(runID)
+                UNION SELECT sha256 FROM run_snapshot_chunks WHERE run_id = \(runID)),
+            bodies AS (
+                SELECT n.sha256, length(b.body) AS size, b.sha256 IS NOT NULL AND sha256(b.body) = n.sha256 AS intact
+                FROM named n LEFT JOIN chunk_bodies b ON b.sha256 = n.sha256),
+            found AS (
+                SELECT 0 AS kind, c.step AS at, c.tensor_id, c.chunk_index, c.stored_size, x.size, x.intact
+                FROM run_chunks c JOIN bodies x ON x.sha256 = c.sha256
+                WHERE c.run_id = \(runID) AND (NOT x.intact OR x.size IS DISTINCT FROM c.stored_size)
                 UNION ALL
-                SELECT 1, s.step, c.tensor_id, c.chunk_index,
-                       'snapshot at step ' || s.step || ' tensor ' || c.tensor_id || ' chunk ' || c.chunk_index || ': ' || \(problem)
+                SELECT 1, s.step, c.tensor_id, c.chunk_index, c.stored_size, x.size, x.intact
                 FROM run_snapshot_chunks c JOIN run_snapshots s ON s.run_id = c.run_id AND s.id = c.snapshot_id
-                LEFT JOIN chunk_bodies b ON b.sha256 = c.sha256
-                WHERE c.run_id = \(runID) AND \(damaged)
-            ) found ORDER BY kind, at, tensor_id, chunk_index LIMIT 100
+                JOIN bodies x ON x.sha256 = c.sha256
+                WHERE c.run_id = \(runID) AND (NOT x.intact OR x.size IS DISTINCT FROM c.stored_size))
+            SELECT CASE WHEN kind = 0 THEN 'step ' ELSE 'snapshot at step ' END || at || ' tensor ' || tensor_id
+                   || ' chunk ' || chunk_index || ': ' ||
+                   CASE WHEN size IS NULL THEN 'its body is missing'
+                        WHEN size != stored_size THEN 'its body holds ' || size || ' bytes, the row says ' || stored_size
+                        ELSE 'its body is not the bytes its sha256 names (damaged on the server; `emalog push --repair` '
+                             || 'from an intact copy of the log mends it)' END
+            FROM found ORDER BY kind, at, tensor_id, chunk_index LIMIT 100
             """), "check the chunk bodies") { try $0.decode(String.self) }
         return problems.isEmpty ? ["ok"] : problems
     }

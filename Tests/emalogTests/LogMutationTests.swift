@@ -103,6 +103,7 @@ import Testing
         "UPDATE metric_keys SET name = ''",
         "DELETE FROM grdb_migrations",
         "UPDATE log_info SET value = char(27) || '[2J' || printf('%.5000c', 'x') WHERE key = 'log_id'",
+        "INSERT INTO log_info (key, value) VALUES ('owed_snapshots', '1:5,x:-3')",
     ])
     func editsThroughSQLite(edit: String) async throws {
         let db = dir.file("edit-\(UUID().uuidString).emalog")

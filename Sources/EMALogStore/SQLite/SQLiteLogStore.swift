@@ -298,15 +298,20 @@ public final class SQLiteLogStore: LogStore {
             throw StoreError.notALog(path: path, reason: emptyDatabase)
         }
         guard requireComplete else { return ChunkLayout.defaultChunkBytes }
-        try checkLogID(db)
+        try checkSettings(db)
         return try storedChunkBytes(db) ?? ChunkLayout.defaultChunkBytes
     }
 
-    /// The log's id, when it has one, is a name (a run's default name on a team store).
-    private static func checkLogID(_ db: Database) throws {
-        guard let id = try String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'log_id'"),
-              let problem = StoredText.nameProblem(id) else { return }
-        throw StoreError.inconsistent("log_info's log_id is not a log's id: \(problem)")
+    /// The log's id, when it has one, is a name (a run's default name on a team store); the owed
+    /// snapshots, when any, are track and step pairs.
+    private static func checkSettings(_ db: Database) throws {
+        if let id = try String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'log_id'"),
+           let problem = StoredText.nameProblem(id) {
+            throw StoreError.inconsistent("log_info's log_id is not a log's id: \(problem)")
+        }
+        if let owed = try String.fetchOne(db, sql: "SELECT value FROM log_info WHERE key = 'owed_snapshots'") {
+            _ = try OwedSnapshot.parse(owed)
+        }
     }
 
     /// The chunk size in `log_info`, validated; nil while a log being created has none yet.
