@@ -73,18 +73,16 @@ public enum CLI {
             unlink(errPath)
         }
 
-        /// Whether it still runs (reaps it, once, when it has ended).
+        /// Whether it still runs. It only looks (waitid with WNOWAIT): `wait` alone reaps, so no
+        /// two waits race for one child and no look can reap another child that reused the pid.
         public var isRunning: Bool {
-            reaped.withLock { reaped in
-                guard reaped == nil else { return false }
-                var status: Int32 = 0
-                guard waitpid(pid, &status, WNOHANG) == pid else { return true }
-                reaped = Spawn.exitCode(status)
-                return false
-            }
+            if reaped.withLock({ $0 }) != nil { return false }
+            var info = siginfo_t()
+            guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return false }
+            return info.si_signo == 0
         }
 
-        /// Waits for it to end, off the cooperative pool; its status and output.
+        /// Waits for it to end, off the cooperative pool; its status and output (call it once).
         public func wait() async -> Result {
             if let status = reaped.withLock({ $0 }) { return result(status: status) }
             let status = await Spawn.exitStatus(of: pid)

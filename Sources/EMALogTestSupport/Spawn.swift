@@ -47,11 +47,14 @@ public enum Spawn {
         return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
     }
 
-    /// Waits for `pid`; its exit status, or 128 + the signal that killed it.
+    /// Waits for `pid`; its exit status, or 128 + the signal that killed it; -1 when it cannot be
+    /// waited for (not our child, or reaped already): never a made-up 0.
     public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return exitCode(status)
+        while true {
+            if waitpid(pid, &status, 0) == pid { return exitCode(status) }
+            if errno != EINTR { return -1 }
+        }
     }
 
     /// Waits for `pid` on a thread of its own: a test blocked in waitpid would hold one of the

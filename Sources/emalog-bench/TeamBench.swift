@@ -6,8 +6,8 @@ import Foundation
 
 #if canImport(Glibc)
 import Glibc
-import EMALogPostgres
 #endif
+import EMALogPostgres
 
 /// The team store against its goals, on a throwaway PostgreSQL on loopback (started here with
 /// scripts/postgres-throwaway.sh, or `EMALOG_BENCH_POSTGRES=postgresql://...` for another one):
