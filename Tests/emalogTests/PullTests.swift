@@ -40,17 +40,10 @@ struct PullTests {
         let dir = TemporaryDirectory()
         let (_, db) = try await pushed(dir)
         let target = dir.file("copy.emalog")
-        // The pull waits for the chunks (held by a lock) with its file written beside the target;
-        // another process creates the target meanwhile.
-        let release = try await TeamStoreTests.holdLock(db, "BEGIN; LOCK TABLE run_chunks IN ACCESS EXCLUSIVE MODE",
-                                                   held: "relation = 'run_chunks'::regclass AND mode = 'AccessExclusiveLock'")
-        let out = dir.file("pull.out")
-        let pid = try #require(Spawn.start(CLI.binary, ["pull", "--db", db, "--run", "r", "-o", target], output: out))
-        try waitForTemp(dir, of: pid)
-        #expect(FileManager.default.createFile(atPath: target, contents: Data("someone else's".utf8)))
-        release()
-        let status = await Spawn.exitStatus(of: pid)
-        let message = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        // Another process creates the target while the pull is under way.
+        let (status, message) = try await pullHeldMidway(db, into: target, in: dir) { _ in
+            #expect(FileManager.default.createFile(atPath: target, contents: Data("someone else's".utf8)))
+        }
         #expect(status == 64 && message.contains("exists"), "\(status) \(message)")
         #expect(try String(contentsOfFile: target, encoding: .utf8) == "someone else's")
         #expect(try names(dir).allSatisfy { !$0.contains(".pull-") })
@@ -61,15 +54,7 @@ struct PullTests {
         let dir = TemporaryDirectory()
         let (_, db) = try await pushed(dir)
         let target = dir.file("copy.emalog")
-        let release = try await TeamStoreTests.holdLock(db, "BEGIN; LOCK TABLE run_chunks IN ACCESS EXCLUSIVE MODE",
-                                                   held: "relation = 'run_chunks'::regclass AND mode = 'AccessExclusiveLock'")
-        let out = dir.file("pull.out")
-        let pid = try #require(Spawn.start(CLI.binary, ["pull", "--db", db, "--run", "r", "-o", target], output: out))
-        try waitForTemp(dir, of: pid)
-        kill(pid, signal)
-        release()
-        let status = await Spawn.exitStatus(of: pid)
-        let message = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        let (status, message) = try await pullHeldMidway(db, into: target, in: dir) { pid in kill(pid, signal) }
         #expect(status == 75 && message.contains("stopped before the end"), "\(status) \(message)")
         let after = try names(dir)
         #expect(after.allSatisfy { !$0.hasPrefix("copy.emalog") }, "\(after)")
@@ -92,6 +77,22 @@ struct PullTests {
         for name in left { #expect(!FileManager.default.fileExists(atPath: dir.file(name)), "\(name)") }
         for name in kept { #expect(FileManager.default.fileExists(atPath: dir.file(name)), "\(name)") }
         #expect(try await base.digest(["--db", target]) == (try base.digest(["--db", log])))
+    }
+
+    /// Runs `emalog pull` of run r into `target` held mid-way (a lock on `run_chunks` makes it wait
+    /// for its first chunks with its file written beside the target), calls `act` with its pid
+    /// there, lets it go on, and returns its exit status and output.
+    func pullHeldMidway(_ db: String, into target: String, in dir: TemporaryDirectory,
+                        _ act: (pid_t) -> Void) async throws -> (status: Int32, output: String) {
+        let release = try await TeamStoreTests.holdLock(db, "BEGIN; LOCK TABLE run_chunks IN ACCESS EXCLUSIVE MODE",
+                                                        held: "relation = 'run_chunks'::regclass AND mode = 'AccessExclusiveLock'")
+        let out = dir.file("pull.out")
+        let pid = try #require(Spawn.start(CLI.binary, ["pull", "--db", db, "--run", "r", "-o", target], output: out))
+        try waitForTemp(dir, of: pid)
+        act(pid)
+        release()
+        let status = await Spawn.exitStatus(of: pid)
+        return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
     }
 
     /// Waits (20 s at most) until pull `pid` has created its file beside the target.
