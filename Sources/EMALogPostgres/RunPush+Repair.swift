@@ -63,6 +63,14 @@ extension RunPush {
                     + "this log does not hold it: push --repair from the copy of the log the run was pushed from")
             }
         }
+        if !written.isEmpty {
+            // The body uploads of a push do not wait for the disk; this commit does, and with it
+            // the repairs before it (as a step's commit makes its bodies durable).
+            try connection.transaction {
+                try connection.execute("SET LOCAL synchronous_commit = on", "commit durably")
+                try connection.query("UPDATE runs SET pushed_at = now() WHERE id = \(runID)", "record the repair")
+            }
+        }
         return written.count
     }
 
