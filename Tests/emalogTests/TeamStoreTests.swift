@@ -195,17 +195,26 @@ extension TeamStoreTests {
         #expect(Date().timeIntervalSince(started) < 15, "the push waited for another run's lock")
     }
 
-    /// Another session runs `lockSQL` then sleeps 30 s holding what it locked; returns once
-    /// `pg_locks` shows a granted lock matching `held` (at most 20 s), with what ends that session.
+    /// Another session runs `lockSQL` then sleeps (300 s at most) holding what it locked; returns
+    /// once `pg_locks` shows a granted lock matching `held` in this test's database (other tests hold
+    /// locks on tables of the same OIDs in theirs), with what ends that session.
     static func holdLock(_ db: String, _ lockSQL: String, held: String) async throws -> () -> Void {
-        let holder = try #require(Spawn.start("/usr/bin/psql", [db, "-c", "\(lockSQL); SELECT pg_sleep(30);"]))
-        let deadline = Date().addingTimeInterval(20)
-        while await !ThrowawayPostgres.sql(db, "SELECT 'held' FROM pg_locks WHERE \(held) AND granted").output.contains("held"),
-              Date() < deadline { usleep(20_000) }
+        let holder = try #require(Spawn.start("/usr/bin/psql", [db, "-c", "\(lockSQL); SELECT pg_sleep(300);"]))
+        let deadline = Date().addingTimeInterval(60)
+        let granted = """
+            SELECT 'held' FROM pg_locks WHERE \(held) AND granted
+            AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """
+        var isHeld = false
+        while !isHeld && Date() < deadline {
+            isHeld = await ThrowawayPostgres.sql(db, granted).output.contains("held")
+            if !isHeld { try await Task.sleep(nanoseconds: 20_000_000) }
+        }
+        #expect(isHeld, "the lock holder did not get its lock within 60 s")
         return {
             // The server session first: psql waits for its statement to end before it exits.
             _ = ThrowawayPostgres.sql(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                + "WHERE datname = current_database() AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()")
+                + "WHERE datname = current_database() AND query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid()")
             kill(holder, SIGTERM)
             _ = Spawn.wait(holder)
         }
