@@ -95,9 +95,9 @@ struct PullTests {
         return (status, (try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
     }
 
-    /// Waits (20 s at most) until pull `pid` has created its file beside the target.
+    /// Waits (60 s at most) until pull `pid` has created its file beside the target.
     func waitForTemp(_ dir: TemporaryDirectory, of pid: pid_t) throws {
-        let deadline = Date().addingTimeInterval(20)
+        let deadline = Date().addingTimeInterval(60)
         while !(try names(dir)).contains(where: { $0.hasSuffix(".pull-\(pid)") }), Date() < deadline { usleep(10_000) }
         #expect(try names(dir).contains { $0.hasSuffix(".pull-\(pid)") })
     }
