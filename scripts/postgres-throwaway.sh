@@ -25,7 +25,7 @@ case $command in
     "${as[@]}" "$bin/initdb" -D "$folder/data" -U emalog --auth=trust -E UTF8 --no-sync >"$folder/initdb.log" 2>&1 \
       || { cat "$folder/initdb.log" >&2; exit 1; }
     "${as[@]}" "$bin/pg_ctl" -D "$folder/data" -l "$folder/server.log" -w -t 60 \
-      -o "-h 127.0.0.1 -p $port -k $folder ${EMALOG_POSTGRES_OPTIONS:-}" start >/dev/null \
+      -o "-h 127.0.0.1 -p $port -k $folder -c max_connections=300 ${EMALOG_POSTGRES_OPTIONS:-}" start >/dev/null \
       || { cat "$folder/server.log" >&2; exit 1; }
     "${as[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U emalog emalog
     echo "postgresql://emalog@127.0.0.1:$port/emalog"

@@ -50,6 +50,8 @@ public enum CLI {
 
     /// `run(program:)` waiting off the cooperative pool.
     public static func run(program: String, _ args: [String], stdinPath: String = "/dev/null") async throws -> Result {
+        await Spawn.slots.acquire()
+        defer { Spawn.slots.release() }
         let running = try start(program: program, args, stdinPath: stdinPath)
         return running.result(status: await Spawn.exitStatus(of: running.pid))
     }

@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -38,8 +39,15 @@ public enum Spawn {
         return pid
     }
 
+    /// Programs run to completion at once by the async forms (`run`, `CLI.run`): the end-to-end
+    /// tests wait off the cooperative pool, so nothing else bounds how many run together, and
+    /// dozens of processes (and their server connections) on 2 cores make every bounded wait late.
+    public static let slots = ProcessSlots(Swift.max(2, 2 * ProcessInfo.processInfo.activeProcessorCount))
+
     /// `run`, waiting off the cooperative pool.
     public static func run(_ program: String, _ arguments: [String], passing: Int32? = nil) async -> (status: Int32, output: String) {
+        await slots.acquire()
+        defer { slots.release() }
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-spawn-\(UUID().uuidString)").path
         defer { unlink(log) }
         guard let pid = start(program, arguments, output: log, passing: passing) else { return (127, "cannot run \(program)") }
@@ -88,5 +96,31 @@ extension Spawn {
     public static func closeOnExecPipe() -> [Int32]? {
         var fds: [Int32] = [0, 0]
         return systemPipe2(&fds, O_CLOEXEC) == 0 ? fds : nil
+    }
+}
+
+/// A counting semaphore for async callers: `acquire` suspends (holding no thread) until a slot is free.
+public final class ProcessSlots: Sendable {
+    private let state: Mutex<(free: Int, waiting: [CheckedContinuation<Void, Never>])>
+
+    public init(_ count: Int) { state = Mutex((count, [])) }
+
+    public func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = state.withLock { state -> Bool in
+                if state.free > 0 { state.free -= 1; return true }
+                state.waiting.append(continuation)
+                return false
+            }
+            if now { continuation.resume() }
+        }
+    }
+
+    public func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiting.isEmpty { state.free += 1; return nil }
+            return state.waiting.removeFirst()
+        }
+        next?.resume()
     }
 }
