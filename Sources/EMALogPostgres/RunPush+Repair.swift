@@ -21,9 +21,7 @@ extension RunPush {
         // Each body the run names is hashed once (a frozen tensor's chunks share one body across
         // steps), and one row that names each damaged body says where the log holds its bytes.
         let damaged = try connection.rows("""
-            WITH named AS (
-                SELECT sha256 FROM run_chunks WHERE run_id = \(runID)
-                UNION SELECT sha256 FROM run_snapshot_chunks WHERE run_id = \(runID)),
+            WITH \(unescaped: ServerReader.namedBodies(runID)),
             bad AS (SELECT b.sha256 FROM chunk_bodies b JOIN named n ON n.sha256 = b.sha256 WHERE sha256(b.body) != b.sha256)
             SELECT DISTINCT ON (sha256) kind, owner, tensor_id, chunk_index, sha256 FROM (
                 SELECT 0 AS kind, c.step AS owner, c.tensor_id, c.chunk_index, c.sha256 FROM run_chunks c

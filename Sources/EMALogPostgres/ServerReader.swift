@@ -231,11 +231,19 @@ final class ServerReader: LogReader {
     /// Chunk rows (of steps and snapshots) whose body is missing, of another size than recorded or
     /// not the bytes its sha256 names (the server hashes them: bodies are shared by hash, so one
     /// damaged there is damaged in every run that names it), one line each; "ok" when there are none.
+    /// A CTE `named`: each body sha256 that run `runID` names (steps and snapshots), once, so a
+    /// body the server hashes is hashed once however many rows share it.
+    static func namedBodies(_ runID: Int64) -> String {
+        """
+        named AS (
+            SELECT sha256 FROM run_chunks WHERE run_id = \(runID)
+            UNION SELECT sha256 FROM run_snapshot_chunks WHERE run_id = \(runID))
+        """
+    }
+
     func integrityCheck() throws -> [String] {
         let problems = try connection.rows(PostgresQuery(unsafeSQL: """
-            WITH named AS (
-                SELECT sha256 FROM run_chunks WHERE run_id = \(runID)
-                UNION SELECT sha256 FROM run_snapshot_chunks WHERE run_id = \(runID)),
+            WITH \(Self.namedBodies(runID)),
             bodies AS (
                 SELECT n.sha256, length(b.body) AS size, b.sha256 IS NOT NULL AND sha256(b.body) = n.sha256 AS intact
                 FROM named n LEFT JOIN chunk_bodies b ON b.sha256 = n.sha256),

@@ -31,18 +31,6 @@ public enum Goldens {
 
     /// Each track's shadow at the latest step as `emalog shadow` writes it: every tensor's bytes,
     /// keyed "track/tensor". Throws when the command fails.
-    public static func cliShadows(_ db: String, tracks: [String], in dir: TemporaryDirectory) throws -> [String: [UInt8]] {
-        var out: [String: [UInt8]] = [:]
-        for track in tracks {
-            let path = dir.file("\(track)-\(UUID().uuidString).safetensors")
-            let r = try CLI.run(["shadow", "--db", db, "--ema", track, "-o", path])
-            guard r.status == 0 else { throw CLIFailure(arguments: ["shadow", "--db", db, "--ema", track], result: r) }
-            for (name, t) in try LoadedSafetensors(path: path).tensors { out[track + "/" + name] = t.bytes }
-        }
-        return out
-    }
-
-    /// `cliShadows`, waiting off the cooperative pool.
     public static func cliShadows(_ db: String, tracks: [String], in dir: TemporaryDirectory) async throws -> [String: [UInt8]] {
         var out: [String: [UInt8]] = [:]
         for track in tracks {

@@ -48,11 +48,9 @@ public enum Spawn {
     public static func run(_ program: String, _ arguments: [String], passing: Int32? = nil) async -> (status: Int32, output: String) {
         await slots.acquire()
         defer { slots.release() }
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("emalog-spawn-\(UUID().uuidString)").path
-        defer { unlink(log) }
-        guard let pid = start(program, arguments, output: log, passing: passing) else { return (127, "cannot run \(program)") }
-        let status = await exitStatus(of: pid)
-        return (status, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        return await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: run(program, arguments, passing: passing)) }.start()
+        }
     }
 
     /// Waits for `pid`; its exit status, or 128 + the signal that killed it; -1 when it cannot be
