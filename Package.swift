@@ -35,11 +35,13 @@ let package = Package(
         .target(name: "EMALogFormats", swiftSettings: strict),
         .target(name: "EMALogStoreC"),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", providers: [.apt(["libzstd-dev"])]),
+        // What every backend shares: the protocols, the records, the chunk format and codecs; no database library.
+        .target(name: "EMALogStore", dependencies: ["EMALogFormats", "CZstd", "EMALogStoreC"], swiftSettings: strict),
+        // The backends, siblings over EMALogStore: a log file (SQLite) and the team store (PostgreSQL).
         .target(
-            name: "EMALogStore",
+            name: "EMALogSQLite",
             dependencies: [
-                "EMALogFormats", "CZstd", "EMALogStoreC",
-                .product(name: "GRDB", package: "GRDB.swift"),
+                "EMALogStore", "EMALogFormats", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ], swiftSettings: strict),
         .target(
@@ -54,7 +56,7 @@ let package = Package(
         .target(
             name: "EMALogCore",
             dependencies: [
-                "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCoreC", "EMAChart", "EMALogPostgres",
+                "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogSQLite", "EMALogCoreC", "EMAChart", "EMALogPostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
             ], swiftSettings: strict),
         .executableTarget(
@@ -77,16 +79,16 @@ let package = Package(
         .testTarget(
             name: "EMALogStoreTests",
             dependencies: [
-                "EMALogStore", "EMALogFormats", "EMALogStoreC", "EMALogTestSupport",
+                "EMALogStore", "EMALogSQLite", "EMALogFormats", "EMALogStoreC", "EMALogTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]),
         .testTarget(
             name: "EMALogCoreTests",
-            dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "EMALogTestSupport", "FormatsTestSupport"]),
+            dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogSQLite", "EMALogCore", "EMALogTestSupport", "FormatsTestSupport"]),
         .testTarget(
             name: "emalogTests",
             dependencies: [
-                "emalog", "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "EMALogTestSupport", "FormatsTestSupport",
+                "emalog", "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogSQLite", "EMALogCore", "EMALogTestSupport", "FormatsTestSupport",
                 "EMAChart", "EMALogPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -6,7 +6,9 @@
   (baseAddress + n, allocate, bindMemory, load(fromByteOffset:), storeBytes, copyMemory, ...) live in
   files named *+Unsafe.swift (handing a buffer to a function with withUnsafeBytes does not count);
 - unchecked: each `@unchecked Sendable` says why in the comment just above its type;
-- sql: SQL is spoken only in EMALogStore (SQLite) and EMALogPostgres (test support is exempt);
+- backends: EMALogStore (what every backend shares) declares no database library, and no backend
+  declares another (they are siblings);
+- sql: SQL is spoken only in the backends, EMALogSQLite and EMALogPostgres (test support is exempt);
 - environment: shipped targets read only the environment variables listed here;
 - size: no Swift file of ours over 600 lines.
 Prints each problem as path:line: rule: what; exit 1 if any."""
@@ -14,9 +16,11 @@ import json, os, re, subprocess, sys
 
 SYSTEM = {"Foundation", "FoundationEssentials", "Glibc", "Darwin", "Dispatch", "Synchronization", "Testing", "XCTest",
           "PackageDescription", "_Concurrency", "os"}
-LIBRARIES = {"EMAKernel", "EMALogFormats", "EMALogStore", "EMALogPostgres", "EMALogCore", "EMAChart"}
+LIBRARIES = {"EMAKernel", "EMALogFormats", "EMALogStore", "EMALogSQLite", "EMALogPostgres", "EMALogCore", "EMAChart"}
 SHIPPED = LIBRARIES | {"emalog"}
-SQL_ALLOWED = {"EMALogStore", "EMALogPostgres", "EMALogTestSupport"}
+BACKENDS = {"EMALogSQLite", "EMALogPostgres"}
+DATABASE_LIBRARIES = {"GRDB", "GRDBSQLite", "PostgresNIO"}
+SQL_ALLOWED = BACKENDS | {"EMALogTestSupport"}
 # README documents each: the server timeout, libpq's password settings, ~ for ~/.pgpass.
 ENVIRONMENT = {"EMALOG_SERVER_TIMEOUT", "PGPASSWORD", "PGPASSFILE", "HOME"}
 UNSAFE = re.compile(r"\.baseAddress!?\s*[-+]|\.advanced\(by:|\.allocate\(|\.deallocate\(\)|bindMemory|assumingMemoryBound"
@@ -33,6 +37,10 @@ for target in package["targets"]:
         continue
     name = target["name"]
     declared = {dep[kind][0] for dep in target.get("dependencies", []) for kind in ("byName", "target", "product") if kind in dep}
+    if name == "EMALogStore" and declared & (DATABASE_LIBRARIES | BACKENDS):
+        problems.append(f"Package.swift:1: backends: EMALogStore declares {sorted(declared & (DATABASE_LIBRARIES | BACKENDS))}")
+    if name in BACKENDS and declared & (BACKENDS - {name}):
+        problems.append(f"Package.swift:1: backends: {name} declares the sibling backend {sorted(declared & BACKENDS)}")
     folder = target.get("path") or os.path.join("Tests" if target["type"] == "test" else "Sources", name)
     for base, _, files in os.walk(os.path.join(root, folder)):
         for file in sorted(files):
@@ -60,7 +68,7 @@ for target in package["targets"]:
                     if "@unchecked Sendable" not in above and "`@unchecked Sendable`" not in above:
                         problems.append(f"{where}:{number}: unchecked: `@unchecked Sendable` without a comment above saying why")
                 if target["type"] != "test" and name not in SQL_ALLOWED and (SQL.search(line) or (literal_line and SQL_TEXT.search(line))):
-                    problems.append(f"{where}:{number}: sql: SQL outside EMALogStore and EMALogPostgres")
+                    problems.append(f"{where}:{number}: sql: SQL outside the backends (EMALogSQLite, EMALogPostgres)")
                 if name in SHIPPED:
                     for found in re.findall(r'environment\["(\w+)"\]|getenv\("(\w+)"\)', line):
                         variable = "".join(found)

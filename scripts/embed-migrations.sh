@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates Sources/EMALogStore/SQLite/Migrations.generated.swift from migrations/*.sql, and
+# Regenerates Sources/EMALogSQLite/Migrations.generated.swift from migrations/*.sql, and
 # Sources/EMALogPostgres/ServerMigrations.generated.swift from migrations-server/*.sql.
 # The binary carries its schema; a test fails when a generated file and its folder differ.
 set -euo pipefail
@@ -24,5 +24,5 @@ embed() {
   } > "$out"
   echo "wrote $out"
 }
-embed migrations Migrations "" Sources/EMALogStore/SQLite/Migrations.generated.swift
+embed migrations Migrations "" Sources/EMALogSQLite/Migrations.generated.swift
 embed migrations-server ServerMigrations " of the team store" Sources/EMALogPostgres/ServerMigrations.generated.swift

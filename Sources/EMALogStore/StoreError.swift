@@ -1,5 +1,3 @@
-public import GRDB
-
 /// A failure of the log file itself (not of the data fed to it).
 public enum StoreError: Error, Equatable, Sendable {
     /// No log at `path`.
@@ -14,8 +12,8 @@ public enum StoreError: Error, Equatable, Sendable {
     case busy(path: String)
     /// A chunk's bytes do not match their checksum.
     case checksumMismatch(what: String)
-    /// An SQLite or file-system error, with SQLite's (extended) result code.
-    case database(path: String, code: ResultCode, message: String)
+    /// The backend's own failure (SQLite's or the file system's), with its code and what it means.
+    case database(path: String, code: BackendCode, message: String)
     /// Data the schema should make impossible (a bug or a hand-edited log).
     case inconsistent(String)
     /// The log's schema holds objects emalog did not create (or lacks some): it is not read.
@@ -44,11 +42,11 @@ extension StoreError {
 }
 
 extension StoreError {
-    /// Whether SQLite found the log locked by another connection (`SQLITE_BUSY`, `SQLITE_LOCKED`):
-    /// the same call may succeed later.
+    /// Whether the backend found the log locked by another connection (SQLite's `SQLITE_BUSY`,
+    /// `SQLITE_LOCKED`): the same call may succeed later.
     public var isLockContention: Bool {
         guard case let .database(_, code, _) = self else { return false }
-        return code.primaryResultCode == .SQLITE_BUSY || code.primaryResultCode == .SQLITE_LOCKED
+        return code.condition == .locked
     }
 }
 
@@ -71,7 +69,7 @@ extension StoreError: CustomStringConvertible {
         case let .checksumMismatch(what):
             "checksum mismatch in \(what): the log is damaged"
         case let .database(path, code, message):
-            "\(path): \(message) (SQLite error \(code.rawValue))" + Self.hint(code)
+            "\(path): \(message) (\(code.backend) error \(code.value))" + Self.hint(code.condition)
         case let .inconsistent(what):
             "the log is inconsistent: \(what)"
         case let .badServerAddress(address, reason):
@@ -93,35 +91,17 @@ extension StoreError: CustomStringConvertible {
         }
     }
 
-    /// What to do about an SQLite result code (extended codes match their primary code).
-    private static func hint(_ code: ResultCode) -> String {
-        switch code {
-        case .SQLITE_FULL: "; the disk is full: free space and run the same command again (what was committed is kept)"
-        case .SQLITE_READONLY: "; the log or its folder is read-only: copy it somewhere writable"
-        case .SQLITE_NOTADB: "; this is not an emalog log"
-        case .SQLITE_CORRUPT: "; the log file is damaged"
-        case .SQLITE_BUSY, .SQLITE_LOCKED: "; the log is locked by another process: retry"
-        case .SQLITE_IOERR, .SQLITE_CANTOPEN: "; check the disk and the path's permissions"
-        default: ""
+    /// What to do about a backend failure.
+    private static func hint(_ condition: BackendCode.Condition) -> String {
+        switch condition {
+        case .full: "; the disk is full: free space and run the same command again (what was committed is kept)"
+        case .readOnly: "; the log or its folder is read-only: copy it somewhere writable"
+        case .notADatabase: "; this is not an emalog log"
+        case .corrupt: "; the log file is damaged"
+        case .locked: "; the log is locked by another process: retry"
+        case .unreachable: "; check the disk and the path's permissions"
+        case .other: ""
         }
-    }
-
-    /// Wraps any error thrown by GRDB or the file system.
-    static func wrap(_ error: any Error, path: String) -> StoreError {
-        if let e = error as? StoreError { return e }
-        if let e = error as? DatabaseError {
-            if e.resultCode == .SQLITE_NOTADB {
-                return .notALog(path: path, reason: e.message ?? "not a database")
-            }
-            if e.resultCode == .SQLITE_CORRUPT {
-                return .notALog(path: path, reason: "the file is damaged or truncated: \(e.message ?? "malformed")")
-            }
-            return .database(path: path, code: e.extendedResultCode, message: e.message ?? "\(e)")
-        }
-        if error is RowDecodingError {
-            return .inconsistent("a stored value has the wrong type (\(String("\(error)".prefix(200))))")
-        }
-        return .database(path: path, code: .SQLITE_ERROR, message: "\(error)")
     }
 }
 

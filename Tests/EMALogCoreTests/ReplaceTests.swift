@@ -1,5 +1,6 @@
 import EMALogCore
 import EMALogStore
+import EMALogSQLite
 import EMALogTestSupport
 import FormatsTestSupport
 import Foundation

@@ -1,5 +1,6 @@
 import EMALogFormats
 import EMALogStore
+import EMALogSQLite
 import EMALogTestSupport
 import Foundation
 import Testing

@@ -1,4 +1,5 @@
 import EMALogStore
+import EMALogSQLite
 import EMALogTestSupport
 import Foundation
 import GRDB

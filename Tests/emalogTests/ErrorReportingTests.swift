@@ -2,6 +2,7 @@ import EMAKernel
 import EMALogCore
 import EMALogFormats
 import EMALogStore
+import EMALogSQLite
 @testable import emalog
 import GRDB
 import Testing
@@ -63,10 +64,10 @@ typealias CLIExit = emalog.ExitStatus
         (.newerSchema(path: "r", unknown: ["0099_x"]), .io),
         (.busy(path: "r"), .busy),
         (.checksumMismatch(what: "chunk 0"), .io),
-        (.database(path: "r", code: .SQLITE_FULL, message: "database or disk is full"), .io),
-        (.database(path: "r", code: .SQLITE_BUSY, message: "database is locked"), .busy),
-        (.database(path: "r", code: .SQLITE_LOCKED, message: "database table is locked"), .busy),
-        (.database(path: "r", code: ResultCode(rawValue: 517), message: "snapshot"), .busy),  // SQLITE_BUSY_SNAPSHOT
+        (.database(path: "r", code: BackendCode(sqlite: .SQLITE_FULL), message: "database or disk is full"), .io),
+        (.database(path: "r", code: BackendCode(sqlite: .SQLITE_BUSY), message: "database is locked"), .busy),
+        (.database(path: "r", code: BackendCode(sqlite: .SQLITE_LOCKED), message: "database table is locked"), .busy),
+        (.database(path: "r", code: BackendCode(sqlite: ResultCode(rawValue: 517)), message: "snapshot"), .busy),  // SQLITE_BUSY_SNAPSHOT
         (.inconsistent("a bad row"), .io),
         (.foreignSchema(path: "r", objects: ["trigger 't'"]), .io),
         (.olderSchema(path: "r"), .io),
@@ -140,16 +141,16 @@ typealias CLIExit = emalog.ExitStatus
             + "A log is data, never code: it was not read and left untouched; `emalog audit` lists every difference"),
         (StoreError.olderSchema(path: "r"), "r is not a usable emalog log (its schema is older than this emalog; run "
             + "`emalog ingest` on it once to upgrade it); it was left untouched"),
-        (StoreError.database(path: "r", code: .SQLITE_FULL, message: "database or disk is full"),
+        (StoreError.database(path: "r", code: BackendCode(sqlite: .SQLITE_FULL), message: "database or disk is full"),
          "r: database or disk is full (SQLite error 13); the disk is full: free space and run the same command again "
             + "(what was committed is kept)"),
-        (StoreError.database(path: "r", code: ResultCode(rawValue: 517), message: "snapshot"),
+        (StoreError.database(path: "r", code: BackendCode(sqlite: ResultCode(rawValue: 517)), message: "snapshot"),
          "r: snapshot (SQLite error 517); the log is locked by another process: retry"),
-        (StoreError.database(path: "r", code: .SQLITE_READONLY, message: "cannot read the log file"),
+        (StoreError.database(path: "r", code: BackendCode(sqlite: .SQLITE_READONLY), message: "cannot read the log file"),
          "r: cannot read the log file (SQLite error 8); the log or its folder is read-only: copy it somewhere writable"),
-        (StoreError.database(path: "r", code: .SQLITE_CANTOPEN, message: "cannot reach the log file"),
+        (StoreError.database(path: "r", code: BackendCode(sqlite: .SQLITE_CANTOPEN), message: "cannot reach the log file"),
          "r: cannot reach the log file (SQLite error 14); check the disk and the path's permissions"),
-        (StoreError.database(path: "r", code: .SQLITE_ERROR, message: "boom"), "r: boom (SQLite error 1)"),
+        (StoreError.database(path: "r", code: BackendCode(sqlite: .SQLITE_ERROR), message: "boom"), "r: boom (SQLite error 1)"),
         (UnknownMetricKey(key: "acc", available: ["loss"]), "no metric named 'acc' in the log; keys: loss"),
     ]
 

@@ -1,5 +1,6 @@
 import EMALogPostgres
 import EMALogStore
+import EMALogSQLite
 
 /// Where a log location is opened: the one place that picks a `LogStore` implementation. A path
 /// is a SQLite log file; a `postgresql://` address with a run name is a run of a team store,

@@ -1,6 +1,7 @@
 import EMALogFormats
 import EMALogPostgres
 import EMALogStore
+import EMALogSQLite
 import Foundation
 
 /// What a pull wrote.

@@ -8,13 +8,13 @@ public struct MetricBlock: Sendable {
     public var steps: [Int] = []
     public var values: [Double] = []
     /// The `first_step` of the stored row this block was read from (nil: not stored yet).
-    var storedFirstStep: Int?
-    var dirty = false
+    package var storedFirstStep: Int?
+    package var dirty = false
 
     /// Values a SQLite block holds when an ingest appends (4,000 bytes: four rows fill a 16 KB page); a
     /// block that grows past twice this in the middle of a history is split in two. (Rows this size
     /// must live in a rowid table: a WITHOUT ROWID row over ~4 KB spills into an overflow page.)
-    static let capacity = 250
+    package static let capacity = 250
 
     public init(keyID: Int64) { self.keyID = keyID }
 
@@ -59,7 +59,7 @@ public struct MetricBlock: Sendable {
     }
 
     /// Where `step` is or would go (binary search).
-    func index(of step: Int) -> (position: Int, found: Bool) {
+    package func index(of step: Int) -> (position: Int, found: Bool) {
         if let last = steps.last, step > last { return (steps.count, false) }
         let position = StepNumber.count(below: step, in: steps)
         return (position, position < steps.count && steps[position] == step)

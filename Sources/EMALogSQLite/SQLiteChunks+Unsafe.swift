@@ -1,3 +1,4 @@
+import EMALogStore
 import EMALogFormats
 import Foundation
 import GRDB

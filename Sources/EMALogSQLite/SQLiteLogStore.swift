@@ -1,3 +1,4 @@
+public import EMALogStore
 import EMALogFormats
 import Foundation
 import GRDB
@@ -139,7 +140,7 @@ public final class SQLiteLogStore: LogStore {
     private static func openImmutable(_ path: String, _ config: Configuration) throws -> DatabaseQueue {
         let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
         guard wal == 0 else {
-            throw StoreError.database(path: path, code: .SQLITE_READONLY, message: "the log's folder is not writable here and its WAL file "
+            throw StoreError.database(path: path, code: BackendCode(sqlite: .SQLITE_READONLY), message: "the log's folder is not writable here and its WAL file "
                 + "holds \(wal) bytes not yet in the log; copy the log with its -wal file to a writable folder and read it there")
         }
         let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
@@ -249,7 +250,7 @@ public final class SQLiteLogStore: LogStore {
                 if mustExist { throw .logNotFound(path: path) }
                 return
             }
-            throw .database(path: path, code: .SQLITE_CANTOPEN, message: "cannot reach the log file: \(String(cString: strerror(errno)))")
+            throw .database(path: path, code: BackendCode(sqlite: .SQLITE_CANTOPEN), message: "cannot reach the log file: \(String(cString: strerror(errno)))")
         }
         switch info.st_mode & S_IFMT {
         case S_IFREG: break
@@ -258,7 +259,7 @@ public final class SQLiteLogStore: LogStore {
         }
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
-            throw .database(path: path, code: .SQLITE_READONLY, message: "cannot read the log file: \(String(cString: strerror(errno)))")
+            throw .database(path: path, code: BackendCode(sqlite: .SQLITE_READONLY), message: "cannot read the log file: \(String(cString: strerror(errno)))")
         }
         defer { Glibc.close(fd) }
         var head = [UInt8](repeating: 0, count: 16)

@@ -1,3 +1,4 @@
+import EMALogStore
 import Foundation
 import GRDB
 import GRDBSQLite

@@ -1,3 +1,4 @@
+import EMALogStore
 import GRDB
 import Synchronization
 

@@ -1,3 +1,4 @@
+public import EMALogStore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -22,7 +23,7 @@ public final class IngestLock: Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             let code = errno
-            throw .database(path: path, code: code == EROFS || code == EACCES ? .SQLITE_READONLY : .SQLITE_CANTOPEN,
+            throw .database(path: path, code: BackendCode(sqlite: code == EROFS || code == EACCES ? .SQLITE_READONLY : .SQLITE_CANTOPEN),
                             message: "cannot open the log: \(String(cString: strerror(code)))")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {

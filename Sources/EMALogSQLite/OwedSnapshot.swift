@@ -1,4 +1,5 @@
 import EMALogFormats
+import EMALogStore
 
 /// A snapshot a replaced step took away, owed until an ingest writes it again. A log keeps the
 /// set as text in `log_info` (`owed_snapshots`): "track:step" pairs, comma-separated, ascending.
