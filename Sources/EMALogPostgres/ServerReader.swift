@@ -69,19 +69,11 @@ final class ServerReader: LogReader {
     // MARK: steps
 
     private func steps(_ query: PostgresQuery) throws -> [Int] {
-        let steps = try connection.rows(query, "read the steps") { try $0.decode(Int.self) }
-        if let bad = steps.first(where: { !StepNumber.isValid($0) }) { throw Self.invalidStep(bad) }
-        return steps
+        try StoredStep.checked(try connection.rows(query, "read the steps") { try $0.decode(Int.self) }, "run_steps")
     }
 
     private func step(_ query: PostgresQuery) throws -> Int? {
-        let step = try connection.row(query, "read the steps") { try $0.decode(Int?.self) } ?? nil
-        if let step, !StepNumber.isValid(step) { throw Self.invalidStep(step) }
-        return step
-    }
-
-    static func invalidStep(_ step: Int) -> StoreError {
-        .inconsistent("run_steps holds step \(step), outside 0...\(StepNumber.largest)")
+        try StoredStep.checked(try connection.row(query, "read the steps") { try $0.decode(Int?.self) } ?? nil, "run_steps")
     }
 
     func stepNumbers() throws -> [Int] {
@@ -112,16 +104,8 @@ final class ServerReader: LogReader {
             WHERE run_id = \(runID) AND step BETWEEN \(range.lowerBound) AND \(range.upperBound) ORDER BY step
             """, "read the steps") { row in
             let (step, ingest, source, size, hashText, metadataText, at) = try row.decode((Int, Int64, String, Int, String, String, String).self)
-            guard StepNumber.isValid(step) else { throw Self.invalidStep(step) }
-            guard let metadata = StoredText.stringObject(metadataText) else {
-                throw StoreError.inconsistent("step \(step): its metadata is not a JSON object of strings: '\(metadataText.prefix(80))'")
-            }
-            guard hashText.utf8.count == 16, let hash = UInt64(hashText, radix: 16) else {
-                throw StoreError.inconsistent("step \(step): its source hash '\(hashText.prefix(40))' is not 16 hex digits")
-            }
-            guard size >= 0 else { throw StoreError.inconsistent("step \(step): its source size is \(size)") }
-            return StepRecord(step: step, ingestID: ingest, sourcePath: source, sourceSize: size, sourceHash: hash,
-                              metadata: metadata, ingestedAt: at)
+            return try StepRecord(validating: step, in: "run_steps", ingestID: ingest, sourcePath: source, sourceSize: size,
+                                  hashText: hashText, metadataText: metadataText, ingestedAt: at)
         }
     }
 
@@ -137,8 +121,7 @@ final class ServerReader: LogReader {
     private func snapshotRecords(_ query: PostgresQuery) throws -> [SnapshotRecord] {
         try connection.rows(query, "read the snapshots") { row in
             let (id, track, step) = try row.decode((Int64, Int64, Int).self)
-            guard StepNumber.isValid(step) else { throw Self.invalidStep(step) }
-            return SnapshotRecord(id: id, trackID: track, step: step)
+            return SnapshotRecord(id: id, trackID: track, step: try StoredStep.checked(step, "run_snapshots"))
         }
     }
 
@@ -179,7 +162,7 @@ final class ServerReader: LogReader {
             let (codec, chunks, stored, raw) = try row.decode((String, Int, Int, Int).self)
             return (codec: codec, chunks: chunks, storedBytes: stored, rawBytes: raw)
         }
-        for step in [first, last] { if let step, !StepNumber.isValid(step) { throw Self.invalidStep(step) } }
+        for step in [first, last] { _ = try StoredStep.checked(step, "run_steps") }
         var summary = StoreSummary(
             stepCount: count, firstStep: first, lastStep: last, chunkCount: codecs.reduce(0) { $0 &+ $1.chunks },
             chunkBytes: codecs.reduce(0) { $0 &+ $1.storedBytes }, snapshotCount: snapshots, snapshotBytes: snapshotBytes,
@@ -198,10 +181,8 @@ final class ServerReader: LogReader {
             SELECT id, started_at, emalog_version, arguments, configuration FROM run_ingests WHERE run_id = \(runID) ORDER BY id
             """, "read the ingests") { row in
             let (id, started, version, argumentsText, configuration) = try row.decode((Int64, String, String, String, String).self)
-            guard let arguments = StoredText.stringArray(argumentsText) else {
-                throw StoreError.inconsistent("ingest \(id): its command line is not a JSON array of strings: '\(argumentsText.prefix(80))'")
-            }
-            return IngestRecord(id: id, startedAt: started, emalogVersion: version, arguments: arguments, configuration: configuration)
+            return try IngestRecord(validating: id, startedAt: started, emalogVersion: version, argumentsText: argumentsText,
+                                    configuration: configuration)
         }
     }
 
@@ -337,9 +318,7 @@ final class ServerReader: LogReader {
         let columns = row.makeRandomAccess()
         var first = 0
         if owner == nil {
-            let step = try columns[0].decode(Int.self)
-            guard StepNumber.isValid(step) else { throw Self.invalidStep(step) }
-            owner = .step(step)
+            owner = .step(try StoredStep.checked(try columns[0].decode(Int.self), "run_chunks"))
             first = 1
         }
         let index = try columns[first].decode(Int.self)
@@ -444,8 +423,7 @@ final class ServerReader: LogReader {
             AND step <= \(step) ORDER BY step DESC
             """, "read chunk codecs") { try $0.decode((Int, String).self) }
         for (at, codec) in rows {
-            guard StepNumber.isValid(at) else { throw Self.invalidStep(at) }
-            guard try body(at, Codec(rawValue: codec)) else { return }
+            guard try body(try StoredStep.checked(at, "run_chunks"), Codec(rawValue: codec)) else { return }
         }
     }
 

@@ -63,7 +63,7 @@ extension SQLiteAccess {
             """)
         statement.arguments = [tensor.id, index, step, limit]
         return try Row.fetchAll(statement).map { row in
-            try storedChunk(row, owner: .step(try Self.checked(try row.decode(forColumn: "step"), "chunks")!), tensor: tensor)
+            try storedChunk(row, owner: .step(try StoredStep.checked(try row.decode(forColumn: "step"), "chunks")!), tensor: tensor)
         }
     }
 
@@ -75,7 +75,7 @@ extension SQLiteAccess {
         statement.arguments = [tensor.id, index, step]
         let rows = try Row.fetchCursor(statement)
         while let row = try rows.next() {
-            let at = try Self.checked(try row.decode(forColumn: "step"), "chunks")!
+            let at = try StoredStep.checked(try row.decode(forColumn: "step"), "chunks")!
             guard try body(at, Codec(rawValue: try row.decode(forColumn: "codec"))) else { return }
         }
     }

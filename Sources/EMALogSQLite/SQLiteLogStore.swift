@@ -332,25 +332,6 @@ public final class SQLiteLogStore: LogStore {
         return nil
     }
 
-    /// For a copy of another log (`emalog pull`), before anything else is written: takes the
-    /// source's identity and its audit trail as recorded (ids, times, versions, command lines).
-    public func adopt(logID: String, ingests: [IngestRecord]) throws {
-        do {
-            try queue.write { db in
-                try db.execute(sql: "UPDATE log_info SET value = ? WHERE key = 'log_id'", arguments: [logID])
-                for ingest in ingests {
-                    var json = JSONWriter()
-                    json.array { json in for argument in ingest.arguments { json.value(argument) } }
-                    try db.execute(sql: """
-                        INSERT INTO ingests (id, started_at, emalog_version, arguments, configuration) VALUES (?, ?, ?, ?, ?)
-                        """, arguments: [ingest.id, ingest.startedAt, ingest.emalogVersion, json.take(), ingest.configuration])
-                }
-            }
-        } catch {
-            throw StoreError.wrap(error, path: path)
-        }
-    }
-
     /// Runs `body` in one read transaction: a consistent view even while an ingest writes.
     /// Errors thrown by `body` pass through; SQLite's become `StoreError`.
     public func read<T>(_ body: (any LogReader) throws -> T) throws -> T {

@@ -59,41 +59,29 @@ extension SQLiteAccess {
     /// Every stored step number, ascending.
     func stepNumbers() throws -> [Int] {
         let steps = try Int.fetchAll(db, sql: "SELECT step FROM steps ORDER BY step")
-        if let bad = steps.first(where: { !StepNumber.isValid($0) }) { throw Self.invalidStep(bad, "steps") }
-        return steps
+        return try StoredStep.checked(steps, "steps")
     }
 
     func stepNumbers(in range: ClosedRange<Int>) throws -> [Int] {
         let steps = try Int.fetchAll(db, sql: "SELECT step FROM steps WHERE step BETWEEN ? AND ? ORDER BY step",
                                      arguments: [range.lowerBound, range.upperBound])
-        if let bad = steps.first(where: { !StepNumber.isValid($0) }) { throw Self.invalidStep(bad, "steps") }
-        return steps
+        return try StoredStep.checked(steps, "steps")
     }
 
     /// The latest stored step.
     func lastStep() throws -> Int? {
-        try Self.checked(Int.fetchOne(db, sql: "SELECT max(step) FROM steps"), "steps")
+        try StoredStep.checked(Int.fetchOne(db, sql: "SELECT max(step) FROM steps"), "steps")
     }
 
     /// The first stored step.
     func firstStep() throws -> Int? {
-        try Self.checked(Int.fetchOne(db, sql: "SELECT min(step) FROM steps"), "steps")
+        try StoredStep.checked(Int.fetchOne(db, sql: "SELECT min(step) FROM steps"), "steps")
     }
 
     /// The closest stored steps below and above `step`.
     func neighbours(of step: Int) throws -> (below: Int?, above: Int?) {
-        (try Self.checked(Int.fetchOne(db, sql: "SELECT max(step) FROM steps WHERE step < ?", arguments: [step]), "steps"),
-         try Self.checked(Int.fetchOne(db, sql: "SELECT min(step) FROM steps WHERE step > ?", arguments: [step]), "steps"))
-    }
-
-    /// `step` when it is nil or a valid step number.
-    static func checked(_ step: Int?, _ table: String) throws -> Int? {
-        if let step, !StepNumber.isValid(step) { throw invalidStep(step, table) }
-        return step
-    }
-
-    static func invalidStep(_ step: Int, _ table: String) -> StoreError {
-        .inconsistent("\(table) holds step \(step), outside 0...\(StepNumber.largest)")
+        (try StoredStep.checked(Int.fetchOne(db, sql: "SELECT max(step) FROM steps WHERE step < ?", arguments: [step]), "steps"),
+         try StoredStep.checked(Int.fetchOne(db, sql: "SELECT min(step) FROM steps WHERE step > ?", arguments: [step]), "steps"))
     }
 
     /// The audit record of `step`, if stored; its metadata and hash are validated.
@@ -109,19 +97,10 @@ extension SQLiteAccess {
 
     /// A `steps` row, validated.
     private static func stepRecord(_ row: Row) throws -> StepRecord {
-        let step: Int = try row.decode(forColumn: "step")
-        let metadataText: String = try row.decode(forColumn: "metadata")
-        guard let metadata = StoredText.stringObject(metadataText) else {
-            throw StoreError.inconsistent("step \(step): its metadata is not a JSON object of strings: '\(metadataText.prefix(80))'")
-        }
-        let hashText: String = try row.decode(forColumn: "source_xxh64")
-        guard hashText.utf8.count == 16, let hash = UInt64(hashText, radix: 16) else {
-            throw StoreError.inconsistent("step \(step): its source hash '\(hashText.prefix(40))' is not 16 hex digits")
-        }
-        let size: Int = try row.decode(forColumn: "source_size")
-        guard size >= 0 else { throw StoreError.inconsistent("step \(step): its source size is \(size)") }
-        return StepRecord(step: step, ingestID: try row.decode(forColumn: "ingest_id"), sourcePath: try row.decode(forColumn: "source_path"),
-                          sourceSize: size, sourceHash: hash, metadata: metadata, ingestedAt: try row.decode(forColumn: "ingested_at"))
+        try StepRecord(validating: try row.decode(forColumn: "step"), in: "steps", ingestID: try row.decode(forColumn: "ingest_id"),
+                       sourcePath: try row.decode(forColumn: "source_path"), sourceSize: try row.decode(forColumn: "source_size"),
+                       hashText: try row.decode(forColumn: "source_xxh64"), metadataText: try row.decode(forColumn: "metadata"),
+                       ingestedAt: try row.decode(forColumn: "ingested_at"))
     }
 
     /// Stored tracks, by id.
@@ -150,7 +129,7 @@ extension SQLiteAccess {
     }
 
     static func snapshot(_ row: Row) throws -> SnapshotRecord {
-        SnapshotRecord(id: try row.decode(forColumn: "id"), trackID: try row.decode(forColumn: "track_id"), step: try checked(try row.decode(forColumn: "step"), "snapshots")!)
+        SnapshotRecord(id: try row.decode(forColumn: "id"), trackID: try row.decode(forColumn: "track_id"), step: try StoredStep.checked(try row.decode(forColumn: "step"), "snapshots")!)
     }
 
     /// Totals for `info`.
@@ -168,8 +147,8 @@ extension SQLiteAccess {
         let ingests = try Int.fetchOne(db, sql: "SELECT count(*) FROM ingests") ?? 0
         let codecs = totals ? try recordedChunkTotals() : try countedChunkTotals()
         var summary = StoreSummary(
-            stepCount: try steps.decode(atIndex: 0), firstStep: try Self.checked(steps.decode(atIndex: 1), "steps"),
-            lastStep: try Self.checked(steps.decode(atIndex: 2), "steps"), chunkCount: codecs.reduce(0) { $0 &+ $1.chunks },
+            stepCount: try steps.decode(atIndex: 0), firstStep: try StoredStep.checked(steps.decode(atIndex: 1), "steps"),
+            lastStep: try StoredStep.checked(steps.decode(atIndex: 2), "steps"), chunkCount: codecs.reduce(0) { $0 &+ $1.chunks },
             chunkBytes: codecs.reduce(0) { $0 &+ $1.storedBytes },
             snapshotCount: try snaps.decode(atIndex: 0), snapshotBytes: try snaps.decode(atIndex: 1),
             metricKeyCount: try metrics.decode(atIndex: 0), metricValueCount: try metrics.decode(atIndex: 1), ingestCount: ingests)
@@ -238,13 +217,9 @@ extension SQLiteAccess {
     /// The audit trail, by id; each command line validated as a JSON array of strings.
     func ingests() throws -> [IngestRecord] {
         try Row.fetchAll(db, sql: "SELECT id, started_at, emalog_version, arguments, configuration FROM ingests ORDER BY id").map { row in
-            let id: Int64 = try row.decode(atIndex: 0)
-            let argumentsText: String = try row.decode(atIndex: 3)
-            guard let arguments = StoredText.stringArray(argumentsText) else {
-                throw StoreError.inconsistent("ingest \(id): its command line is not a JSON array of strings: '\(argumentsText.prefix(80))'")
-            }
-            return IngestRecord(id: id, startedAt: try row.decode(atIndex: 1), emalogVersion: try row.decode(atIndex: 2),
-                                arguments: arguments, configuration: try row.decode(atIndex: 4))
+            try IngestRecord(validating: try row.decode(atIndex: 0), startedAt: try row.decode(atIndex: 1),
+                             emalogVersion: try row.decode(atIndex: 2), argumentsText: try row.decode(atIndex: 3),
+                             configuration: try row.decode(atIndex: 4))
         }
     }
 

@@ -118,6 +118,17 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
     func settleOwedSnapshots() throws {
         try db.execute(sql: "DELETE FROM log_info WHERE key = 'owed_snapshots'")
     }
+
+    func adopt(logID: String, ingests: [IngestRecord]) throws {
+        try db.execute(sql: "UPDATE log_info SET value = ? WHERE key = 'log_id'", arguments: [logID])
+        for ingest in ingests {
+            var json = JSONWriter()
+            json.array { json in for argument in ingest.arguments { json.value(argument) } }
+            try db.execute(sql: """
+                INSERT INTO ingests (id, started_at, emalog_version, arguments, configuration) VALUES (?, ?, ?, ?, ?)
+                """, arguments: [ingest.id, ingest.startedAt, ingest.emalogVersion, json.take(), ingest.configuration])
+        }
+    }
 }
 
 /// Chunk counts and bytes per codec, gathered while a write runs.

@@ -53,6 +53,7 @@ struct ChunkKey: Hashable {
 
 struct MemoryState {
     var nextID: Int64 = 1
+    var logID = "memory"
     var ingests = 0
     var ingestRecords: [IngestRecord] = []
     var tensors: [TensorRecord] = []
@@ -147,6 +148,13 @@ final class MemoryWriter: MemoryAccess, LogWriter {
 
     func settleOwedSnapshots() throws { state.owedSnapshots = [] }
 
+    func adopt(logID: String, ingests: [IngestRecord]) throws {
+        state.logID = logID
+        state.ingestRecords += ingests
+        state.ingests += ingests.count
+        state.nextID = max(state.nextID, (ingests.map(\.id).max() ?? 0) + 1)
+    }
+
     func insertChunk(_ chunk: ChunkHeader, in owner: ChunkOwner, tensorID: Int64, payload: UnsafeRawBufferPointer) throws {
         let stored = MemoryChunk(header: chunk, payload: [UInt8](payload))
         switch owner {
@@ -189,7 +197,7 @@ final class MemoryWriter: MemoryAccess, LogWriter {
 }
 
 extension MemoryAccess {
-    func logID() throws -> String { "memory" }
+    func logID() throws -> String { state.logID }
     func tensors() throws -> [TensorRecord] { state.tensors }
     func stepNumbers() throws -> [Int] { state.steps.keys.sorted() }
     func stepNumbers(in range: ClosedRange<Int>) throws -> [Int] { state.steps.keys.filter(range.contains).sorted() }

@@ -36,8 +36,8 @@ enum LogStores {
     }
 
     /// Creates a log file at `path` to be filled as a copy of another log (`pull`), with the
-    /// source's identity (`SQLiteLogStore.adopt`).
-    static func createForCopy(_ path: String, chunkBytes: Int) throws(StoreError) -> SQLiteLogStore {
+    /// source's identity (`LogWriter.adopt`).
+    static func createForCopy(_ path: String, chunkBytes: Int) throws(StoreError) -> any LogStore {
         try SQLiteLogStore.openForIngest(at: path, chunkBytes: chunkBytes)
     }
 

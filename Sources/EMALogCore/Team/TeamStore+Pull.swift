@@ -1,7 +1,6 @@
 import EMALogFormats
 import EMALogPostgres
 import EMALogStore
-import EMALogSQLite
 import Foundation
 
 /// What a pull wrote.
@@ -31,7 +30,7 @@ extension TeamStore {
         }
         removeLeftovers(of: path)
         try refuseExisting(path)
-        let source = try ServerRunStore(address: address, run: run)
+        let source = try LogStores.openForReading(address, run: run)
         defer { try? source.close() }
         let temp = path + ".pull-\(getpid())"
         let dest = try LogStores.createForCopy(temp, chunkBytes: source.layout.chunkBytes)
@@ -39,7 +38,10 @@ extension TeamStore {
         var held: Int32 = -1
         defer { if held >= 0 { close(held) } }
         do {
-            try copy(source, into: dest, report: &report, stop: stop, target: path, observer: observer)
+            let copied = try LogCopy.copy(from: source, into: dest, stop: stop, stopped: QueryError.pullStopped(path: path)) {
+                observer.progress("pull: steps", done: $0, total: $1)
+            }
+            (report.steps, report.snapshots, report.metricValues, report.bytes) = (copied.steps, copied.snapshots, copied.metricValues, copied.bytes)
             try dest.close()
             // The store's lock went with it: hold the file again until it is in place, so another
             // pull never takes it for a leftover.
@@ -104,67 +106,6 @@ extension TeamStore {
         try refuseExisting(path)
         guard rename(temp, path) == 0 else {
             throw QueryError.outputIO(path: path, action: "rename", code: errno, reason: String(cString: strerror(errno)))
-        }
-    }
-
-    private static func copy(_ source: ServerRunStore, into dest: SQLiteLogStore, report: inout PullReport,
-                             stop: StopToken, target: String, observer: any ProgressObserver) throws {
-        let (logID, tensors, ingests, tracks, steps, snapshots, keys) = try source.read { r in
-            (try r.logID(), try r.tensors(), try r.ingests(), try r.tracks(), try r.stepNumbers(),
-             try r.tracks().flatMap { try r.snapshots(track: $0.id) }, try r.metricKeys())
-        }
-        try dest.adopt(logID: logID, ingests: ingests)
-        // Ids are the destination's own; everything else is the run's.
-        let (destTensors, destTracks) = try dest.write { w in
-            let made = tensors.isEmpty ? [] : try w.insertTensors(tensors.map(\.layout))
-            let madeTracks = try tracks.map { try w.insertTrack(name: $0.name, spec: $0.spec, ingestID: ingests.first?.id ?? 1) }
-            return (made, madeTracks)
-        }
-        let trackID = Dictionary(uniqueKeysWithValues: zip(tracks.map(\.id), destTracks.map(\.id)))
-        let snapshotsAt = Dictionary(grouping: snapshots, by: \.step)
-        for (done, step) in steps.enumerated() {
-            if stop.requested { throw QueryError.pullStopped(path: target) }
-            // One transaction per step, streaming its chunks from the server's read view.
-            let copied = try dest.write { w in
-                try source.read { r in
-                    guard let record = try r.stepRecord(step) else { throw StoreError.inconsistent("step \(step) vanished from the run") }
-                    try w.insertStep(record)
-                    var bytes = 0
-                    for (from, to) in zip(tensors, destTensors) {
-                        try r.forEachStoredChunk(of: from, in: .step(step)) { chunk in
-                            try chunk.payload.withUnsafeBytes { try w.insertChunk(chunk.header, in: .step(step), tensorID: to.id, payload: $0) }
-                            bytes += chunk.payload.count
-                        }
-                    }
-                    var taken = 0
-                    for snapshot in snapshotsAt[step] ?? [] {
-                        let made = try w.insertSnapshot(track: trackID[snapshot.trackID]!, step: step)
-                        for (from, to) in zip(tensors, destTensors) where from.dtype.isFloating {
-                            try r.forEachStoredChunk(of: from, in: .snapshot(snapshot.id)) { chunk in
-                                try chunk.payload.withUnsafeBytes {
-                                    try w.insertChunk(chunk.header, in: .snapshot(made.id), tensorID: to.id, payload: $0)
-                                }
-                                bytes += chunk.payload.count
-                            }
-                        }
-                        taken += 1
-                    }
-                    return (bytes, taken)
-                }
-            }
-            report.steps += 1
-            report.bytes += copied.0
-            report.snapshots += copied.1
-            observer.progress("pull: steps", done: done + 1, total: steps.count)
-        }
-        for (name, id) in keys.sorted(by: { $0.value < $1.value }) {
-            if stop.requested { throw QueryError.pullStopped(path: target) }
-            let values = try source.read { r in try r.metricValues(keyIDs: [id], steps: 0...StepNumber.largest) }
-            try dest.write { w in
-                let destID = try w.metricKeyIDs(for: [name])[name]!
-                _ = try w.insertMetrics(values.map { MetricValue(step: $0.step, keyID: destID, value: $0.value) }, replace: false) { _ in name }
-            }
-            report.metricValues += values.count
         }
     }
 }

@@ -17,4 +17,13 @@ public struct IngestRecord: Sendable, Equatable {
         self.arguments = arguments
         self.configuration = configuration
     }
+
+    /// A stored row, validated: its command line must be a JSON array of strings.
+    public init(validating id: Int64, startedAt: String, emalogVersion: String, argumentsText: String,
+                configuration: String) throws(StoreError) {
+        guard let arguments = StoredText.stringArray(argumentsText) else {
+            throw .inconsistent("ingest \(id): its command line is not a JSON array of strings: '\(argumentsText.prefix(80))'")
+        }
+        self.init(id: id, startedAt: startedAt, emalogVersion: emalogVersion, arguments: arguments, configuration: configuration)
+    }
 }

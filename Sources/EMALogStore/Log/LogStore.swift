@@ -121,6 +121,9 @@ public protocol LogReader {
 /// Write access to a log, valid only inside `LogStore.write {}`: everything commits together.
 /// Reads see what the transaction wrote so far.
 public protocol LogWriter: LogReader {
+    /// Makes this new, empty log a copy's destination: it takes `logID` and the audit trail
+    /// `ingests` (ids as given) of the log it copies (`pull`), before anything else is written.
+    func adopt(logID: String, ingests: [IngestRecord]) throws
     /// Records an ingest in the audit trail; returns its id.
     func insertIngest(arguments: [String], configuration: String) throws -> Int64
     /// Defines the log's tensor set (first step only).

@@ -20,4 +20,20 @@ public struct StepRecord: Sendable, Equatable {
         self.metadata = metadata
         self.ingestedAt = ingestedAt
     }
+
+    /// A stored row, validated (the same checks and messages for every backend): `table` holds it,
+    /// `metadataText` must be a JSON object of strings, `hashText` 16 hex digits, `size` >= 0.
+    public init(validating step: Int, in table: String, ingestID: Int64, sourcePath: String, sourceSize size: Int, hashText: String,
+                metadataText: String, ingestedAt: String) throws(StoreError) {
+        _ = try StoredStep.checked(step, table)
+        guard let metadata = StoredText.stringObject(metadataText) else {
+            throw .inconsistent("step \(step): its metadata is not a JSON object of strings: '\(metadataText.prefix(80))'")
+        }
+        guard hashText.utf8.count == 16, let hash = UInt64(hashText, radix: 16) else {
+            throw .inconsistent("step \(step): its source hash '\(hashText.prefix(40))' is not 16 hex digits")
+        }
+        guard size >= 0 else { throw .inconsistent("step \(step): its source size is \(size)") }
+        self.init(step: step, ingestID: ingestID, sourcePath: sourcePath, sourceSize: size, sourceHash: hash, metadata: metadata,
+                  ingestedAt: ingestedAt)
+    }
 }
