@@ -71,7 +71,7 @@ let package = Package(
             dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStoreC", "EMAChart", "EMALogPostgres", "EMALogTestSupport"],
             swiftSettings: strict),
         .target(name: "FormatsTestSupport", dependencies: ["EMALogFormats"], swiftSettings: strict),
-        .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogCore", "CZstd", "FormatsTestSupport"],
+        .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "CZstd", "FormatsTestSupport"],
                 swiftSettings: strict),
         .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel", "EMAKernelC"]),
         .testTarget(name: "EMAChartTests", dependencies: ["EMAChart", "FormatsTestSupport"]),
@@ -85,6 +85,13 @@ let package = Package(
         .testTarget(
             name: "EMALogCoreTests",
             dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogSQLite", "EMALogCore", "EMALogTestSupport", "FormatsTestSupport"]),
+        // One suite for every backend: a new backend is a new `Backend` case that passes it.
+        .testTarget(
+            name: "StoreConformanceTests",
+            dependencies: [
+                "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogSQLite", "EMALogPostgres", "EMALogCore", "EMALogTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]),
         .testTarget(
             name: "emalogTests",
             dependencies: [

@@ -163,12 +163,10 @@ final class ServerReader: LogReader {
             return (codec: codec, chunks: chunks, storedBytes: stored, rawBytes: raw)
         }
         for step in [first, last] { _ = try StoredStep.checked(step, "run_steps") }
-        var summary = StoreSummary(
+        return StoreSummary(
             stepCount: count, firstStep: first, lastStep: last, chunkCount: codecs.reduce(0) { $0 &+ $1.chunks },
             chunkBytes: codecs.reduce(0) { $0 &+ $1.storedBytes }, snapshotCount: snapshots, snapshotBytes: snapshotBytes,
-            metricKeyCount: keys, metricValueCount: values, ingestCount: ingests)
-        summary.codecs = codecs.sorted { ($0.storedBytes, $1.codec) > ($1.storedBytes, $0.codec) }
-        return summary
+            metricKeyCount: keys, metricValueCount: values, ingestCount: ingests, codecs: codecs)
     }
 
     /// The team store's schema migrations (a run has no schema of its own).

@@ -146,14 +146,12 @@ extension SQLiteAccess {
         let metrics = try Row.fetchOne(db, sql: "SELECT (SELECT count(*) FROM metric_keys), (SELECT count(*) FROM metrics) + \(blockValues)")!
         let ingests = try Int.fetchOne(db, sql: "SELECT count(*) FROM ingests") ?? 0
         let codecs = totals ? try recordedChunkTotals() : try countedChunkTotals()
-        var summary = StoreSummary(
+        return StoreSummary(
             stepCount: try steps.decode(atIndex: 0), firstStep: try StoredStep.checked(steps.decode(atIndex: 1), "steps"),
             lastStep: try StoredStep.checked(steps.decode(atIndex: 2), "steps"), chunkCount: codecs.reduce(0) { $0 &+ $1.chunks },
             chunkBytes: codecs.reduce(0) { $0 &+ $1.storedBytes },
             snapshotCount: try snaps.decode(atIndex: 0), snapshotBytes: try snaps.decode(atIndex: 1),
-            metricKeyCount: try metrics.decode(atIndex: 0), metricValueCount: try metrics.decode(atIndex: 1), ingestCount: ingests)
-        summary.codecs = codecs.sorted { ($0.storedBytes, $1.codec) > ($1.storedBytes, $0.codec) }
-        return summary
+            metricKeyCount: try metrics.decode(atIndex: 0), metricValueCount: try metrics.decode(atIndex: 1), ingestCount: ingests, codecs: codecs)
     }
 
     typealias CodecTotal = (codec: String, chunks: Int, storedBytes: Int, rawBytes: Int)

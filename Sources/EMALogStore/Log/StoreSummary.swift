@@ -13,7 +13,7 @@ public struct StoreSummary: Sendable {
     public var metricValueCount: Int
     public var ingestCount: Int
     /// Raw-step chunks by codec: (codec, chunks, stored bytes, raw bytes), most stored first.
-    public var codecs: [(codec: String, chunks: Int, storedBytes: Int, rawBytes: Int)] = []
+    public private(set) var codecs: [(codec: String, chunks: Int, storedBytes: Int, rawBytes: Int)] = []
 
     public init(stepCount: Int, firstStep: Int?, lastStep: Int?, chunkCount: Int, chunkBytes: Int, snapshotCount: Int,
                 snapshotBytes: Int, metricKeyCount: Int, metricValueCount: Int, ingestCount: Int,
@@ -28,6 +28,7 @@ public struct StoreSummary: Sendable {
         self.metricKeyCount = metricKeyCount
         self.metricValueCount = metricValueCount
         self.ingestCount = ingestCount
-        self.codecs = codecs
+        // Most stored bytes first, then by name: the order `info` shows, whatever the backend.
+        self.codecs = codecs.sorted { ($0.storedBytes, $1.codec) > ($1.storedBytes, $0.codec) }
     }
 }

@@ -1,28 +1,28 @@
 import EMALogFormats
-import EMALogStore
+public import EMALogStore
 import Foundation
 import Synchronization
 
 /// A second `LogStore` backend, in memory, written only against the protocols of
 /// `EMALogStore/Log/LogStore.swift`: the proof that Core runs over any backend. A write works on a
 /// copy of the state and replaces it on success, so a failed transaction leaves nothing.
-final class MemoryLogStore: LogStore {
-    let path: String
-    let layout: ChunkLayout
-    let unreadable: [String] = []
+public final class MemoryLogStore: LogStore {
+    public let path: String
+    public let layout: ChunkLayout
+    public let unreadable: [String] = []
     private let state: Mutex<MemoryState>
 
-    init(path: String = "memory:test", chunkBytes: Int = ChunkLayout.defaultChunkBytes) {
+    public init(path: String = "memory:test", chunkBytes: Int = ChunkLayout.defaultChunkBytes) {
         self.path = path
         layout = ChunkLayout(chunkBytes: chunkBytes)
         state = Mutex(MemoryState())
     }
 
-    func read<T>(_ body: (any LogReader) throws -> T) throws -> T {
+    public func read<T>(_ body: (any LogReader) throws -> T) throws -> T {
         try body(MemoryReader(path: path, layout: layout, state: state.withLock { $0 }))
     }
 
-    func write<T>(_ body: (any LogWriter) throws -> T) throws -> T {
+    public func write<T>(_ body: (any LogWriter) throws -> T) throws -> T {
         // One writer at a time: the transaction holds the state's lock.
         try state.withLock { committed in
             let writer = MemoryWriter(path: path, layout: layout, state: committed)
@@ -32,13 +32,13 @@ final class MemoryLogStore: LogStore {
         }
     }
 
-    func storedSize() -> StoredSize {
+    public func storedSize() -> StoredSize {
         state.withLock { s in
             StoredSize(main: s.stepChunks.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.payload.count } }, pending: 0)
         }
     }
 
-    func close() throws(StoreError) {}
+    public func close() throws(StoreError) {}
 }
 
 struct MemoryChunk {
@@ -228,11 +228,18 @@ extension MemoryAccess {
 
     func summary() throws -> StoreSummary {
         let chunks = state.stepChunks.values.flatMap(\.values)
+        var codecs: [String: (chunks: Int, storedBytes: Int, rawBytes: Int)] = [:]
+        for chunk in chunks {
+            codecs[chunk.header.codec.rawValue, default: (0, 0, 0)].chunks += 1
+            codecs[chunk.header.codec.rawValue]!.storedBytes += chunk.payload.count
+            codecs[chunk.header.codec.rawValue]!.rawBytes += chunk.header.rawSize
+        }
         return StoreSummary(stepCount: state.steps.count, firstStep: try firstStep(), lastStep: try lastStep(),
                             chunkCount: chunks.count, chunkBytes: chunks.reduce(0) { $0 + $1.payload.count },
                             snapshotCount: state.snapshots.count,
                             snapshotBytes: state.snapshotChunks.values.flatMap(\.values).reduce(0) { $0 + $1.payload.count },
-                            metricKeyCount: state.metricKeys.count, metricValueCount: state.metrics.count, ingestCount: state.ingests)
+                            metricKeyCount: state.metricKeys.count, metricValueCount: state.metrics.count, ingestCount: state.ingests,
+                            codecs: codecs.map { (codec: $0.key, chunks: $0.value.chunks, storedBytes: $0.value.storedBytes, rawBytes: $0.value.rawBytes) })
     }
 
     func appliedMigrations() throws -> [String] { [] }
