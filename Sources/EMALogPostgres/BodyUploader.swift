@@ -6,7 +6,7 @@ import NIOCore
 import PostgresNIO
 import Synchronization
 
-/// Bodies of one item, uploaded in statements of about `RunPush.uploadBytes`: the hashes the
+/// Bodies of one item, uploaded in statements of about `ServerPushTarget.uploadBytes`: the hashes the
 /// server lacks are asked first, so a body it has (from this run or another) is never sent.
 struct BodyUploader {
     let connection: ServerConnection
@@ -27,13 +27,13 @@ struct BodyUploader {
 
     init(connection: ServerConnection) { self.connection = connection }
 
-    mutating func add(_ chunk: StoredChunk, tensorID: Int64) throws -> RunPush.ChunkRow {
+    mutating func add(_ chunk: StoredChunk, tensorID: Int64) throws -> ServerPushWorker.ChunkRow {
         let digest = Data(SHA256.hash(data: chunk.payload))
         let sha = ByteBuffer(bytes: digest)
         pending.append((sha, digest, ByteBuffer(bytes: chunk.payload)))
         pendingBytes += chunk.payload.count
-        if pendingBytes >= RunPush.uploadBytes || pending.count >= 4096 { try flush() }
-        return RunPush.ChunkRow(tensorID: tensorID, index: chunk.header.index, codec: chunk.header.codec.rawValue,
+        if pendingBytes >= ServerPushTarget.uploadBytes || pending.count >= 4096 { try flush() }
+        return ServerPushWorker.ChunkRow(tensorID: tensorID, index: chunk.header.index, codec: chunk.header.codec.rawValue,
                                 rawSize: chunk.header.rawSize, checksum: chunk.header.checksum, storedSize: chunk.payload.count,
                                 sha256: sha)
     }

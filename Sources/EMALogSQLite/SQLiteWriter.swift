@@ -42,9 +42,7 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
 
     /// Records an ingest in the audit trail; returns its id.
     func insertIngest(arguments: [String], configuration: String) throws -> Int64 {
-        var json = JSONWriter()
-        json.array { json in for argument in arguments { json.value(argument) } }
-        let args = json.take()
+        let args = StoredText.text(ofArguments: arguments)
         try db.execute(sql: """
             INSERT INTO ingests (started_at, emalog_version, arguments, configuration) VALUES (?, ?, ?, ?)
             """, arguments: [Timestamp.now(), EMALogVersion.current, args, configuration])
@@ -55,9 +53,7 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
     func insertTensors(_ tensors: [TensorLayout]) throws -> [TensorRecord] {
         var records: [TensorRecord] = []
         for (position, tensor) in tensors.enumerated() {
-            var json = JSONWriter()
-            json.array { json in for dim in tensor.shape { json.value(dim) } }
-            let shape = json.take()
+            let shape = StoredText.text(ofShape: tensor.shape)
             try db.execute(sql: """
                 INSERT INTO tensors (name, dtype, shape, element_count, position) VALUES (?, ?, ?, ?, ?)
                 """, arguments: [tensor.name, tensor.dtype.rawValue, shape, tensor.shape.reduce(1, *), position])
@@ -122,11 +118,10 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
     func adopt(logID: String, ingests: [IngestRecord]) throws {
         try db.execute(sql: "UPDATE log_info SET value = ? WHERE key = 'log_id'", arguments: [logID])
         for ingest in ingests {
-            var json = JSONWriter()
-            json.array { json in for argument in ingest.arguments { json.value(argument) } }
             try db.execute(sql: """
                 INSERT INTO ingests (id, started_at, emalog_version, arguments, configuration) VALUES (?, ?, ?, ?, ?)
-                """, arguments: [ingest.id, ingest.startedAt, ingest.emalogVersion, json.take(), ingest.configuration])
+                """, arguments: [ingest.id, ingest.startedAt, ingest.emalogVersion, StoredText.text(ofArguments: ingest.arguments),
+                                 ingest.configuration])
         }
     }
 }

@@ -2,7 +2,6 @@ import ArgumentParser
 import EMALogCore
 import EMALogStore
 import Foundation
-import EMALogPostgres
 
 extension EMALogCommand {
     struct PushCommand: ParsableCommand {

@@ -41,6 +41,11 @@ enum LogStores {
         try SQLiteLogStore.openForIngest(at: path, chunkBytes: chunkBytes)
     }
 
+    /// Where a push to `address` writes: the team store's side of `Push`.
+    static func openPushTarget(_ address: String) throws(StoreError) -> any PushTarget {
+        try ServerPushTarget(address: address)
+    }
+
     /// The stores of `run` at `location`: one log, or each rank of a sharded run (`shardGroup`
     /// set), in rank order.
     static func openRun(_ location: String, run: String?, auditing: Bool) throws -> [(store: any LogStore, shardGroup: String?)] {

@@ -25,8 +25,8 @@ public enum TeamStore {
         guard !isServer(path) else {
             throw StoreError.badServerAddress(address: ServerURL.redacted(path), reason: "a push reads a local log file")
         }
-        return try RunPush.push(open: { try LogStores.openForReading(path) }, to: address, run: run, shard: shard,
-                                connections: connections, repair: repair, hooks: hooks) {
+        return try Push.push(open: { try LogStores.openForReading(path) }, to: { try LogStores.openPushTarget(address) }, run: run, shard: shard,
+                             connections: connections, repair: repair, hooks: hooks) {
             observer.progress("push: steps", done: $0, total: $1)
         }
     }

@@ -13,6 +13,20 @@ public enum StoredText {
         return problems.isEmpty ? nil : problems.joined(separator: "; ")
     }
 
+    /// `shape` as every backend stores it: a JSON array of dimensions (what `shape(_:)` reads).
+    public static func text(ofShape shape: [Int]) -> String {
+        var json = JSONWriter()
+        json.array { json in for dim in shape { json.value(dim) } }
+        return json.take()
+    }
+
+    /// A command line as every backend stores it: a JSON array of strings (what `stringArray` reads).
+    public static func text(ofArguments arguments: [String]) -> String {
+        var json = JSONWriter()
+        json.array { json in for argument in arguments { json.value(argument) } }
+        return json.take()
+    }
+
     /// A stored shape: a JSON array of integers >= 0 (`[]` for a 0-d tensor).
     public static func shape(_ text: String) -> [Int]? {
         let bytes = Array(text.utf8)

@@ -1,9 +1,4 @@
-import Crypto
-import EMALogFormats
 import EMALogStore
-import Foundation
-import NIOCore
-import PostgresNIO
 import Synchronization
 
 /// What the workers of a push did, and the first error one met (checked: all of it behind one `Mutex`).
@@ -21,14 +16,14 @@ final class PushProgress: Sendable {
 
     func fail(_ error: any Error) { state.withLock { if $0.firstError == nil { $0.firstError = error } } }
 
-    func add(_ staged: RunPush.Staged) {
+    func add(_ counts: StagedCounts) {
         state.withLock {
-            $0.totals.steps += staged.step == nil ? 0 : 1
-            $0.totals.snapshots += staged.snapshots.count
-            $0.totals.bodies += staged.uploaded
-            $0.totals.bodyBytes += staged.uploadedBytes
-            $0.totals.sharedBytes += staged.sharedBytes
-            $0.totals.repairedBodies += staged.repaired
+            $0.totals.steps += counts.steps
+            $0.totals.snapshots += counts.snapshots
+            $0.totals.bodies += counts.bodies
+            $0.totals.bodyBytes += counts.bodyBytes
+            $0.totals.sharedBytes += counts.sharedBytes
+            $0.totals.repairedBodies += counts.repairedBodies
         }
     }
 }

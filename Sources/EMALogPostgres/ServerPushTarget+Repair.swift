@@ -1,11 +1,11 @@
 import Crypto
 import EMALogFormats
-import EMALogStore
+public import EMALogStore
 import Foundation
 import NIOCore
 import PostgresNIO
 
-extension RunPush {
+extension ServerPushTarget {
     /// A chunk row of the run whose body the server holds damaged.
     struct DamagedRow {
         var owner: ChunkOwner
@@ -17,7 +17,7 @@ extension RunPush {
     /// `push --repair`: the server hashes every body the run names; each one that is not the bytes
     /// its sha256 names is written again from the log, which must hold those bytes (the run was
     /// pushed from it or a copy). Returns how many bodies were written.
-    static func repairBodies(_ r: any LogReader, _ connection: ServerConnection, runID: Int64, plan: LocalPlan) throws -> Int {
+    public func repairBodies(_ r: any LogReader, plan: PushPlan) throws -> Int {
         // Each body the run names is hashed once (a frozen tensor's chunks share one body across
         // steps), and one row that names each damaged body says where the log holds its bytes.
         let damaged = try connection.rows("""

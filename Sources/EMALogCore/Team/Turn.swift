@@ -1,10 +1,4 @@
-import Crypto
-import EMALogFormats
-import EMALogStore
 import Foundation
-import NIOCore
-import PostgresNIO
-import Synchronization
 
 /// Lets items commit in order: item i commits once i - 1 has. `@unchecked Sendable`: `next` and
 /// `failed` are read and written only with `condition` locked (a `Mutex` cannot wait for a change).

@@ -1,11 +1,3 @@
-import Crypto
-import EMALogFormats
-import EMALogStore
-import Foundation
-import NIOCore
-import PostgresNIO
-import Synchronization
-
 /// Points where a caller (a test) acts in the middle of a push; none by default.
 public struct PushHooks: Sendable {
     public enum Phase: Sendable {

@@ -1,11 +1,3 @@
-import Crypto
-import EMALogFormats
-import EMALogStore
-import Foundation
-import NIOCore
-import PostgresNIO
-import Synchronization
-
 /// What a push did.
 public struct PushReport: Sendable, Equatable {
     public var run = ""

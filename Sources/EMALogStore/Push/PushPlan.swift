@@ -1,19 +1,18 @@
 import EMALogFormats
-import EMALogStore
-import PostgresNIO
 
-/// What a local log holds at the start of a push, read in one view.
-struct LocalPlan: Sendable {
-    var logID: String
-    var createdAt: String
-    var tensors: [TensorRecord]
-    var ingests: [IngestRecord]
-    var tracks: [TrackRecord]
-    var steps: [StepRecord]
-    var snapshots: [SnapshotRecord]
-    var metricKeys: [String: Int64]
+/// What a local log holds at the start of a push, read in one view: the push plans against it
+/// and every backend writes from it.
+public struct PushPlan: Sendable {
+    public var logID: String
+    public var createdAt: String
+    public var tensors: [TensorRecord]
+    public var ingests: [IngestRecord]
+    public var tracks: [TrackRecord]
+    public var steps: [StepRecord]
+    public var snapshots: [SnapshotRecord]
+    public var metricKeys: [String: Int64]
 
-    init(_ r: any LogReader) throws {
+    public init(_ r: any LogReader) throws {
         logID = try r.logID()
         tensors = try r.tensors()
         ingests = try r.ingests()
@@ -25,17 +24,17 @@ struct LocalPlan: Sendable {
     }
 
     /// The steps and snapshots to write, in step order, and the snapshots on the server to delete first.
-    struct Work {
-        var items: [RunPush.Item]
-        var replaced: [Int]
-        var staleSnapshots: [Int64]
+    public struct Work: Sendable {
+        public var items: [PushItem]
+        public var replaced: [Int]
+        public var staleSnapshots: [Int64]
     }
 
     /// Compares the log with the run on the server. A step whose record differs was replaced in
     /// the log (`--replace`): it is written again, and so are the next `ResidualChain.depth`
     /// stored steps (their residuals were re-encoded without it) and every snapshot from it on
     /// (their ids may have been reused for new content).
-    func work(against remote: RemoteState) throws -> Work {
+    public func work(against remote: RunState) throws -> Work {
         var replaced: [Int] = []
         var rewrite = Set<Int>()
         for (position, record) in steps.enumerated() {
@@ -62,50 +61,55 @@ struct LocalPlan: Sendable {
         let staleSet = Set(stale)
         let toWrite = snapshots.filter { remote.snapshots[$0.id] == nil || staleSet.contains($0.id) }
         var atStep = Dictionary(grouping: toWrite, by: \.step)
-        var items: [RunPush.Item] = []
+        var items: [PushItem] = []
         for record in steps where remote.steps[record.step] == nil || rewrite.contains(record.step) {
-            items.append(RunPush.Item(step: record.step, replace: remote.steps[record.step] != nil,
+            items.append(PushItem(step: record.step, replace: remote.steps[record.step] != nil,
                                       snapshots: atStep.removeValue(forKey: record.step) ?? []))
         }
         // Snapshots of steps already on the server, each in its own transaction, in step order.
         for (step, group) in atStep.sorted(by: { $0.key < $1.key }) {
             _ = step
-            for snapshot in group { items.append(RunPush.Item(step: nil, replace: false, snapshots: [snapshot])) }
+            for snapshot in group { items.append(PushItem(step: nil, replace: false, snapshots: [snapshot])) }
         }
         return Work(items: items, replaced: replaced, staleSnapshots: stale.sorted())
     }
 }
 
 /// What identifies a stored step's content: a replaced step has another source or ingest time.
-struct StepKey: Equatable, Sendable {
-    var sourceHash: String
-    var ingestedAt: String
-    var ingestID: Int64
+public struct StepKey: Equatable, Sendable {
+    public var sourceHash: String
+    public var ingestedAt: String
+    public var ingestID: Int64
 
-    init(sourceHash: String, ingestedAt: String, ingestID: Int64) {
+    public init(sourceHash: String, ingestedAt: String, ingestID: Int64) {
         self.sourceHash = sourceHash
         self.ingestedAt = ingestedAt
         self.ingestID = ingestID
     }
 
-    init(_ record: StepRecord) {
+    public init(_ record: StepRecord) {
         self.init(sourceHash: record.sourceHash.hex16, ingestedAt: record.ingestedAt, ingestID: record.ingestID)
     }
 }
 
-/// The run's steps and snapshots on the server.
-struct RemoteState {
-    var steps: [Int: StepKey] = [:]
-    var snapshots: [Int64: SnapshotRecord] = [:]
+/// A run's steps and snapshots as its team store holds them, which a push plans against.
+public struct RunState: Sendable {
+    public var steps: [Int: StepKey] = [:]
+    public var snapshots: [Int64: SnapshotRecord] = [:]
 
-    init(_ connection: ServerConnection, runID: Int64) throws {
-        for (step, hash, at, ingest) in try connection.rows(
-            "SELECT step, source_xxh64, ingested_at, ingest_id FROM run_steps WHERE run_id = \(runID)", "read the run's steps", {
-                try $0.decode((Int, String, String, Int64).self)
-            }) { steps[step] = StepKey(sourceHash: hash, ingestedAt: at, ingestID: ingest) }
-        for (id, track, step) in try connection.rows(
-            "SELECT id, track_id, step FROM run_snapshots WHERE run_id = \(runID)", "read the run's snapshots", {
-                try $0.decode((Int64, Int64, Int).self)
-            }) { snapshots[id] = SnapshotRecord(id: id, trackID: track, step: step) }
+    public init() {}
+}
+
+/// One transaction's worth of a push: a step (with the snapshots taken at it), or a snapshot alone.
+public struct PushItem: Sendable {
+    public var step: Int?
+    /// The run holds another version of the step (a `--replace` in the log): it is written again.
+    public var replace: Bool
+    public var snapshots: [SnapshotRecord]
+
+    public init(step: Int?, replace: Bool, snapshots: [SnapshotRecord]) {
+        self.step = step
+        self.replace = replace
+        self.snapshots = snapshots
     }
 }
