@@ -62,8 +62,9 @@ let package = Package(
         .executableTarget(
             name: "emalog",
             dependencies: [
-                // Core's API names types of these (EMASpec, DType, StoreError, PushReport), so the CLI imports them too.
-                "EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogPostgres",
+                // Core's API names types of these (EMASpec, DType, StoreError, RunSummary), so the CLI imports them too;
+                // never a backend: the CLI sees logs and team stores through Core.
+                "EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ], swiftSettings: strict),
         .executableTarget(

@@ -66,6 +66,8 @@ public struct JSONWriter {
     public mutating func value(_ string: String) { put(Self.quoted(string)) }
     /// An integer, or null.
     public mutating func value(_ integer: Int?) { put(integer.map { String($0) } ?? "null") }
+
+    public mutating func value(_ integer: UInt64) { put(String(integer)) }
     /// A Double in its shortest exact form, or null.
     public mutating func value(_ number: Double?) { put(number.map(Self.number) ?? "null") }
     public mutating func value(_ bool: Bool) { put(bool ? "true" : "false") }

@@ -11,20 +11,6 @@ public final class TeamServer {
     public let migratedNow: [String]
 
     /// A run as `emalog runs` lists it.
-    public struct Run: Sendable, Equatable {
-        public var name: String
-        public var logID: String
-        public var pushedAt: String
-        public var steps: Int
-        public var lastStep: Int?
-        public var tensors: Int
-        public var tracks: Int
-        /// Stored bytes of its chunks, snapshots and metric blocks (bodies shared with other runs
-        /// are counted in each).
-        public var storedBytes: Int
-        public var metricValues: Int
-    }
-
     /// A database with no emalog schema yet (opened for reading): it holds no runs.
     let isBare: Bool
 
@@ -48,7 +34,7 @@ public final class TeamServer {
     }
 
     /// Every run, by name, with the totals its last push counted.
-    public func runs() throws(StoreError) -> [Run] {
+    public func runs() throws(StoreError) -> [RunSummary] {
         guard !isBare else { return [] }
         return try connection.rows("""
             SELECT name, log_id, to_char(pushed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
@@ -56,7 +42,7 @@ public final class TeamServer {
             """, "list the runs") { row in
             let (name, logID, pushed, steps, last, tensors, tracks, bytes, values)
                 = try row.decode((String, String, String, Int, Int?, Int, Int, Int, Int).self)
-            return Run(name: name, logID: logID, pushedAt: pushed, steps: steps, lastStep: last, tensors: tensors, tracks: tracks,
+            return RunSummary(name: name, logID: logID, pushedAt: pushed, steps: steps, lastStep: last, tensors: tensors, tracks: tracks,
                        storedBytes: bytes, metricValues: values)
         }
     }

@@ -33,7 +33,7 @@ extension EMALogCommand {
                 let emalog = try EMALog(openingAt: log.db, run: log.run)
                 let info = try emalog.info()
                 let content = digest ? try emalog.contentDigest() : nil
-                var text = json ? Self.json(info, provenance: provenance, digest: content)
+                var text = json ? try Self.json(info, provenance: provenance, digest: content)
                     : Self.text(info) + (provenance ? Self.provenanceText(info) : "")
                 if let content, !json { text += "content      sha256:\(content)\n" }
                 if json { FileHandle.standardOutput.write(Data(text.utf8)) } else { writeText(text) }
@@ -97,95 +97,8 @@ extension EMALogCommand {
             return plain ? argument : "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
         }
 
-        /// A JSON value as parsed, written again (the configuration an ingest recorded).
-        static func write(_ value: JSONValue, _ json: inout JSONWriter) {
-            switch value {
-            case .null: json.value(nil as Int?)
-            case let .bool(b): json.value(b)
-            case let .number(n): if n.isIntegerLiteral, let i = Int(n.text) { json.value(i) } else { json.value(Double(n.text)) }
-            case let .string(s): json.value(s)
-            case let .array(items): json.array { json in for item in items { write(item, &json) } }
-            case let .object(members): json.object { json in for m in members { json.key(m.key); write(m.value, &json) } }
-            }
-        }
-
-        static func provenanceJSON(_ i: LogInfo, _ json: inout JSONWriter) {
-            json.object("provenance") { json in
-                json.array("ingests") { json in
-                    for ingest in i.ingests {
-                        json.object { json in
-                            json.field("id", Int(ingest.id))
-                            json.field("started_at", ingest.startedAt)
-                            json.field("emalog_version", ingest.emalogVersion)
-                            json.field("arguments", ingest.arguments)
-                            json.key("configuration")
-                            if let parsed = try? JSONParser.parse(Array(ingest.configuration.utf8)) {
-                                write(parsed, &json)
-                            } else {
-                                json.value(ingest.configuration)
-                            }
-                        }
-                    }
-                }
-                for (key, record) in [("first_step", i.firstStepRecord), ("last_step", i.lastStepRecord)] {
-                    json.key(key)
-                    guard let record else { json.value(nil as Int?); continue }
-                    json.object { json in
-                        json.field("step", record.step)
-                        json.field("ingest_id", Int(record.ingestID))
-                        json.field("source_path", record.sourcePath)
-                        json.field("source_size", record.sourceSize)
-                        json.field("source_xxh64", hex(record.sourceHash))
-                        json.field("ingested_at", record.ingestedAt)
-                        json.field("metadata", record.metadata)
-                    }
-                }
-            }
-        }
-
-        static func json(_ i: LogInfo, provenance: Bool = false, digest: String? = nil) -> String {
-            var json = JSONWriter()
-            json.object { json in
-                json.field("path", i.path)
-                json.field("log_id", i.logID)
-                if let digest { json.field("content_sha256", digest) }
-                json.field("steps", i.stepCount)
-                json.field("first_step", i.firstStep)
-                json.field("last_step", i.lastStep)
-                json.field("tensors", i.tensorCount)
-                json.field("parameters", i.parameterCount)
-                json.field("bytes_per_step", i.bytesPerStep)
-                json.array("tracks") { json in
-                    for t in i.tracks {
-                        json.object { json in
-                            json.field("name", t.name)
-                            json.field("spec", t.spec)
-                            json.field("snapshot_steps", t.snapshotSteps)
-                        }
-                    }
-                }
-                json.field("snapshots", i.snapshotCount)
-                json.field("owed_snapshots", i.owedSnapshotCount)
-                json.field("metric_keys", i.metricKeys)
-                json.field("metric_values", i.metricValueCount)
-                json.field("ingests", i.ingestCount)
-                json.field("file_bytes", i.fileBytes)
-                json.field("wal_bytes", i.walBytes)
-                json.field("bytes_per_parameter_step", i.bytesPerParameterStep)
-                json.array("codecs") { json in
-                    for c in i.codecs {
-                        json.object { json in
-                            json.field("codec", c.codec)
-                            json.field("chunks", c.chunks)
-                            json.field("stored_bytes", c.storedBytes)
-                            json.field("raw_bytes", c.rawBytes)
-                        }
-                    }
-                }
-                json.field("migrations", i.migrations)
-                if provenance { provenanceJSON(i, &json) }
-            }
-            return json.text + "\n"
+        static func json(_ i: LogInfo, provenance: Bool = false, digest: String? = nil) throws -> String {
+            try JSONEncoding.text(InfoDocument(info: i, digest: digest, provenance: provenance ? Provenance(i) : nil)) + "\n"
         }
     }
 }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import EMALogCore
 import EMALogFormats
+import EMALogStore
 import Foundation
-import EMALogPostgres
 
 extension EMALogCommand {
     struct RunsCommand: ParsableCommand {
@@ -42,21 +42,7 @@ extension EMALogCommand {
                 var out = ""
                 switch format {
                 case .json:
-                    for run in runs {
-                        var json = JSONWriter()
-                        json.object { json in
-                            json.field("name", run.name)
-                            json.field("log_id", run.logID)
-                            json.field("pushed_at", run.pushedAt)
-                            json.field("steps", run.steps)
-                            json.field("last_step", run.lastStep)
-                            json.field("tensors", run.tensors)
-                            json.field("tracks", run.tracks)
-                            json.field("stored_bytes", run.storedBytes)
-                            json.field("metric_values", run.metricValues)
-                        }
-                        out += json.text + "\n"
-                    }
+                    for run in runs { out += try JSONEncoding.text(run) + "\n" }
                 case .table:
                     out = runs.isEmpty ? "no runs yet\n" : TerminalText.visible(
                         MetricsRendering.columns(

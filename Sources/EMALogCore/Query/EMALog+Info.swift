@@ -23,10 +23,15 @@ extension EMALog {
                 metricValueCount: summary.metricValueCount, ingestCount: summary.ingestCount,
                 migrations: try r.appliedMigrations(), fileBytes: size.main,
                 walBytes: size.pending, rawChunkBytes: summary.chunkBytes,
-                snapshotChunkBytes: summary.snapshotBytes, codecs: summary.codecs, ingests: try r.ingests(),
+                snapshotChunkBytes: summary.snapshotBytes,
+                codecs: summary.codecs.map { LogInfo.CodecTotal(codec: $0.codec, chunks: $0.chunks, storedBytes: $0.storedBytes, rawBytes: $0.rawBytes) },
+                ingests: try r.ingests(),
                 firstStepRecord: try summary.firstStep.flatMap { try r.stepRecord($0) },
                 lastStepRecord: try summary.lastStep.flatMap { try r.stepRecord($0) })
             info.owedSnapshotCount = try r.owedSnapshots().count
+            if info.parameterCount > 0 && info.stepCount > 0 {
+                info.bytesPerParameterStep = Double(info.fileBytes + info.walBytes) / Double(info.parameterCount) / Double(info.stepCount)
+            }
             return info
         }
     }

@@ -3,12 +3,32 @@ import EMALogFormats
 public import EMALogStore
 import Foundation
 
-/// A summary of a log (`emalog info`).
-public struct LogInfo: Sendable {
-    public struct Track: Sendable {
+/// A summary of a log (`emalog info`). Its encoding is `info --json`'s members from `steps` on, in
+/// `CodingKeys`' order; the path, id and audit trail are the caller's to encode.
+public struct LogInfo: Sendable, Encodable {
+    public struct Track: Sendable, Encodable {
         public var name: String
         public var spec: String
         public var snapshotSteps: [Int]
+
+        enum CodingKeys: String, CodingKey {
+            case name, spec
+            case snapshotSteps = "snapshot_steps"
+        }
+    }
+
+    /// Raw-step chunks of one codec.
+    public struct CodecTotal: Sendable, Encodable {
+        public var codec: String
+        public var chunks: Int
+        public var storedBytes: Int
+        public var rawBytes: Int
+
+        enum CodingKeys: String, CodingKey {
+            case codec, chunks
+            case storedBytes = "stored_bytes"
+            case rawBytes = "raw_bytes"
+        }
     }
 
     public var path: String
@@ -34,8 +54,8 @@ public struct LogInfo: Sendable {
     public var walBytes: Int
     public var rawChunkBytes: Int
     public var snapshotChunkBytes: Int
-    /// Raw-step chunks by codec: (codec, chunks, stored bytes, raw bytes), most stored first.
-    public var codecs: [(codec: String, chunks: Int, storedBytes: Int, rawBytes: Int)]
+    /// Raw-step chunks by codec, most stored first.
+    public var codecs: [CodecTotal]
 
     /// The audit trail: every ingest's time, emalog version, command line and configuration.
     public var ingests: [IngestRecord]
@@ -43,9 +63,26 @@ public struct LogInfo: Sendable {
     public var firstStepRecord: StepRecord?
     public var lastStepRecord: StepRecord?
 
-    /// The whole log file over parameters times steps.
-    public var bytesPerParameterStep: Double? {
-        guard parameterCount > 0, stepCount > 0 else { return nil }
-        return Double(fileBytes + walBytes) / Double(parameterCount) / Double(stepCount)
+    /// The whole log file over parameters times steps (nil without parameters or steps).
+    public var bytesPerParameterStep: Double?
+
+    /// The JSON's members from `steps` on, in its order.
+    enum CodingKeys: String, CodingKey {
+        case stepCount = "steps"
+        case firstStep = "first_step"
+        case lastStep = "last_step"
+        case tensorCount = "tensors"
+        case parameterCount = "parameters"
+        case bytesPerStep = "bytes_per_step"
+        case tracks
+        case snapshotCount = "snapshots"
+        case owedSnapshotCount = "owed_snapshots"
+        case metricKeys = "metric_keys"
+        case metricValueCount = "metric_values"
+        case ingestCount = "ingests"
+        case fileBytes = "file_bytes"
+        case walBytes = "wal_bytes"
+        case bytesPerParameterStep = "bytes_per_parameter_step"
+        case codecs, migrations
     }
 }

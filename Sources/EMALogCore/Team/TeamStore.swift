@@ -1,5 +1,5 @@
-public import EMALogPostgres
-import EMALogStore
+import EMALogPostgres
+public import EMALogStore
 
 /// The team store (PostgreSQL) as the commands see it.
 public enum TeamStore {
@@ -10,7 +10,7 @@ public enum TeamStore {
     public static func hasPassword(_ text: String) -> Bool { ServerURL.hasPassword(text) }
 
     /// The runs at `address`, by name (nothing is written: a read-only role can list them).
-    public static func runs(at address: String) throws -> [TeamServer.Run] {
+    public static func runs(at address: String) throws -> [RunSummary] {
         let server = try TeamServer(address, reading: true)
         defer { server.close() }
         return try server.runs()
