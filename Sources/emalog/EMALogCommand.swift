@@ -11,7 +11,8 @@ struct EMALogCommand: ParsableCommand {
             incrementally, and get shadow or raw weights back at any step.
 
             Exit codes: 0 ok, 1 audit or verify mismatch, 64 usage, 65 bad input or missing step, 66 missing \
-            file, 74 I/O or database, 75 log busy, 70 anything else.
+            file, 74 I/O or database, 75 log busy, 70 anything else. With --error-format json (any command), \
+            errors and warnings go to stderr as JSON lines: {"error":{"message":...,"exit_code":66,"kind":"not_found"}}.
 
             Shell completion: emalog --generate-completion-script bash (or zsh, fish) prints a \
             script to source or install; see README.
@@ -29,6 +30,23 @@ struct EMALogCommand: ParsableCommand {
             printError("warning: a password in a server address is visible to every user of this machine (ps, /proc); "
                 + "give it in PGPASSWORD or ~/.pgpass (hostname:port:database:username:password, mode 0600) instead")
         }
-        main(nil)
+        let (arguments, _, invalid) = ErrorOutput.split(CommandLine.arguments.dropFirst())
+        if let invalid {
+            printError("error: --error-format takes text or json, not '\(invalid)'", exitCode: ExitCode.validationFailure.rawValue)
+            exit(withError: ExitCode.validationFailure)
+        }
+        guard ErrorOutput.isJSON else { return main(arguments) }
+        // As `main(_:)` does, with usage errors as JSON too (help and --version print as usual).
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch let code as ExitCode {
+            exit(withError: code)  // the command printed its error already
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            printError("error: \(message(for: error))", exitCode: code.rawValue)
+            exit(withError: ExitCode(code.rawValue))
+        }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import EMALogCore
+import EMALogFormats
 import Foundation
 
 extension EMALogCommand {
@@ -30,6 +31,9 @@ extension EMALogCommand {
         @Option(name: .short, help: ArgumentHelp("The new log file.", valueName: "log"))
         var output: String
 
+        @Option(help: ArgumentHelp("Output: text, or json (one object: what was pulled).", valueName: "format"))
+        var format: ReportFormat = .text
+
         func validate() throws {
             if !TeamStore.isServer(db) { throw ValidationError("--db must be a team store: postgresql://USER@HOST:PORT/DATABASE") }
             if TeamStore.isServer(output) { throw ValidationError("-o must be a local log file") }
@@ -44,6 +48,7 @@ extension EMALogCommand {
                 StopSignal.install([SIGINT, SIGTERM, SIGHUP], once: true)
                 let r = try TeamStore.pull(from: db, run: runName, to: output, observer: TerminalProgress())
                 TerminalProgress.clear()
+                if format == .json { return writeText(try JSONEncoding.text(r) + "\n") }
                 print("pulled run '\(r.run)' into \(output): \(r.steps) steps, \(r.snapshots) snapshots, \(r.metricValues) metric values, "
                     + "\(ByteCount.text(r.bytes)) of chunks" + String(format: " in %.2f s", r.seconds))
             }

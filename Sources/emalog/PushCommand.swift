@@ -1,5 +1,6 @@
 import ArgumentParser
 import EMALogCore
+import EMALogFormats
 import EMALogStore
 import Foundation
 
@@ -38,6 +39,7 @@ extension EMALogCommand {
                   emalog push --db run.emalog --to postgresql://me@db/runs --run base
                   emalog push --db r3.log --to postgresql://me@db/r --run m --rank 3 --ranks 8
                   emalog push --db run.emalog --to postgresql://me@db/runs --run base --repair
+                  emalog push --db run.emalog --to postgresql://me@db/runs --format json
                 """)
 
         @Option(name: .long, help: ArgumentHelp("The local log file to push.", valueName: "log"))
@@ -60,6 +62,9 @@ extension EMALogCommand {
 
         @Flag(help: "Have the server hash every chunk body of the run and write the damaged ones again from this log.")
         var repair = false
+
+        @Option(help: ArgumentHelp("Output: text, or json (one object: what was pushed).", valueName: "format"))
+        var format: ReportFormat = .text
 
         func validate() throws {
             if TeamStore.isServer(db) { throw ValidationError("--db must be a local log file; --to names the team store") }
@@ -84,6 +89,7 @@ extension EMALogCommand {
                                               shard: rank.map { ($0, ranks!) }, connections: connections, repair: repair,
                                            observer: progress)
                 TerminalProgress.clear()
+                if format == .json { return writeText(try JSONEncoding.text(PushDocument(report: r)) + "\n") }
                 var text: String
                 if r.upToDate {
                     text = "run '\(r.run)' is up to date: nothing to push"
@@ -104,3 +110,19 @@ extension EMALogCommand {
         }
     }
 }
+
+/// `push --format json`: the report's members and whether the run was up to date already.
+struct PushDocument: Encodable {
+    var report: PushReport
+
+    enum CodingKeys: String, CodingKey { case upToDate = "up_to_date" }
+
+    func encode(to encoder: any Encoder) throws {
+        try report.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(report.upToDate, forKey: .upToDate)
+    }
+}
+
+/// Output of `push` and `pull`: a sentence, or one JSON object.
+enum ReportFormat: String, ExpressibleByArgument, CaseIterable { case text, json }

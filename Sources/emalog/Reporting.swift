@@ -18,14 +18,15 @@ func reportingErrors(_ body: () throws -> Void) throws {
         throw error
     } catch {
         TerminalProgress.clear()
-        printError("error: \(message(for: error))")
-        throw ExitCode(ExitStatus(for: error).rawValue)
+        let status = ExitStatus(for: error).rawValue
+        printError("error: \(message(for: error))", exitCode: status)
+        throw ExitCode(status)
     }
 }
 
-/// Prints `emalog: <message>` to stderr.
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data("emalog: \(TerminalText.visible(message))\n".utf8))
+/// Prints `emalog: <message>` to stderr (a JSON line with `--error-format json`: `ErrorOutput`).
+func printError(_ message: String, exitCode: Int32? = nil) {
+    FileHandle.standardError.write(Data(ErrorOutput.line(message, exitCode: exitCode).utf8))
 }
 
 /// Progress on stderr when it is a terminal; silent when piped.

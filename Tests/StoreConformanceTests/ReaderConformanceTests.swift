@@ -12,7 +12,8 @@ import Testing
 /// The `LogReader` contract across backends: one log, held by each backend (the SQLite file that
 /// an ingest wrote, a copy of it in memory over the protocols, a push of it to a team store), reads
 /// back the same through every requirement; the same damaged row reads as the same error.
-@Suite struct ReaderConformanceTests {
+@Suite(.enabled(if: ThrowawayPostgres.enabled, "EMALOG_NO_POSTGRES=1: the team-store backend is skipped"))
+struct ReaderConformanceTests {
     let dir = TemporaryDirectory()
 
     /// The fixture run with keyframes, one- and two-step residuals, several chunks per tensor,

@@ -1,5 +1,5 @@
 /// What a push did.
-public struct PushReport: Sendable, Equatable {
+public struct PushReport: Sendable, Equatable, Encodable {
     public var run = ""
     /// Steps written now (new ones, and ones the log replaced since the last push).
     public var steps = 0
@@ -23,4 +23,19 @@ public struct PushReport: Sendable, Equatable {
     var headerChanged = false
 
     public init() {}
+
+    /// Its JSON (`push --format json`): these members, then `up_to_date`.
+    enum CodingKeys: String, CodingKey {
+        case run, steps
+        case replacedSteps = "replaced_steps"
+        case snapshots
+        case deletedSnapshots = "deleted_snapshots"
+        case bodies
+        case bodyBytes = "body_bytes"
+        case sharedBytes = "shared_bytes"
+        case repairedBodies = "repaired_bodies"
+        case metricBlocks = "metric_blocks"
+        case metricValues = "metric_values"
+        case seconds
+    }
 }

@@ -4,7 +4,7 @@ import EMALogStore
 import Foundation
 
 /// What a pull wrote.
-public struct PullReport: Sendable {
+public struct PullReport: Sendable, Encodable {
     public var run: String
     public var steps = 0
     public var snapshots = 0
@@ -12,6 +12,13 @@ public struct PullReport: Sendable {
     /// Stored bytes of the chunks copied (raw steps and snapshots).
     public var bytes = 0
     public var seconds = 0.0
+
+    /// Its JSON (`pull --format json`).
+    enum CodingKeys: String, CodingKey {
+        case run, steps, snapshots
+        case metricValues = "metric_values"
+        case bytes, seconds
+    }
 }
 
 extension TeamStore {
