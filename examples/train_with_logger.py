@@ -30,7 +30,9 @@ def main():
         with torch.no_grad():
             return torch.nn.functional.mse_loss(model(x_test), y_test).item()
 
-    with emalog.Logger(args.db, ema=["0.99", "name=timm,decay=0.998,schedule=warmup,form=lerp"]) as log:
+    # A plain 0.99, and timm's ModelEmaV3(decay=0.998, use_warmup=True) bit for bit (torch's lerp_).
+    ema = [emalog.EMA(0.99), emalog.EMA(decay=0.998, warmup=True, form="lerp", name="timm")]
+    with emalog.Logger(args.db, ema=ema) as log:
         for step in range(1, args.steps + 1):
             batch = torch.randint(0, len(x_train), (64,))
             loss = torch.nn.functional.mse_loss(model(x_train[batch]), y_train[batch])

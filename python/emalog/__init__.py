@@ -2,11 +2,14 @@
 
 Drives the `emalog` binary (found through $EMALOG or PATH)."""
 from ._cli import EmalogError, binary
+from ._ema import EMA, Spec
 from ._load import info, load_raw, load_shadow, metrics, sweep
 from ._pictures import plot, report
 from ._team import pull, push, runs
 from .logger import EmalogWarning, Logger
 
-__all__ = ["EmalogError", "EmalogWarning", "Logger", "binary", "info", "load_raw", "load_shadow", "metrics", "plot", "pull", "push", "report",
-           "runs", "sweep"]
+__all__ = ["EMA", "EmalogError", "EmalogWarning", "Logger", "Spec", "binary", "info", "load_raw", "load_shadow", "metrics",
+           "plot", "pull", "push", "report", "runs", "sweep"]
+# The one place the package's version is written (pyproject.toml reads it); a test checks that the
+# emalog binary it drives says the same.
 __version__ = "0.1.0"

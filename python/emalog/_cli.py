@@ -1,19 +1,35 @@
-"""Finding and running the emalog binary."""
+"""Finding and running the emalog binary; its errors, warnings and notes read as JSON."""
+from __future__ import annotations
+
+import json
 import os
 import shutil
 import subprocess
+from typing import List, NamedTuple, Optional, Sequence
 
 
 class EmalogError(RuntimeError):
-    """emalog refused or failed; the message is emalog's own (what, where, how to fix)."""
+    """emalog refused or failed; the message is emalog's own (what, where, how to fix).
 
-    def __init__(self, message, status=None):
+    Attributes:
+        status: emalog's exit code (64 usage, 65 bad input, 66 not found, 74 I/O or database,
+            75 busy, 70 anything else), or None when emalog did not run.
+        kind: the exit code's name ("usage", "bad_input", "not_found", "io", "busy",
+            "software", "mismatch"), or None.
+    """
+
+    def __init__(self, message: str, status: Optional[int] = None, kind: Optional[str] = None) -> None:
         super().__init__(message)
         self.status = status
+        self.kind = kind
 
 
-def binary():
-    """The emalog binary: $EMALOG, else `emalog` on PATH."""
+def binary() -> str:
+    """The emalog binary: $EMALOG, else `emalog` on PATH.
+
+    Raises:
+        EmalogError: neither names an executable file.
+    """
     path = os.environ.get("EMALOG")
     if path:
         if not (os.path.isfile(path) and os.access(path, os.X_OK)):
@@ -27,11 +43,50 @@ def binary():
     return found
 
 
-def error_text(stderr):
-    """emalog's error lines from its stderr (without the `emalog: error: ` prefix), else all of it."""
-    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
-    lines = [line.split("error: ", 1)[1] for line in text.splitlines() if line.startswith("emalog: error: ")]
-    return "\n".join(lines) if lines else text.strip()
+# Every run asks for JSON lines on stderr (`--error-format json`): no human text is parsed.
+ERROR_FORMAT = "--error-format=json"
+
+
+class Stderr(NamedTuple):
+    """What emalog wrote on stderr, by kind."""
+    errors: List[dict]
+    warnings: List[str]
+    notes: List[str]
+    other: List[str]
+
+
+def read_stderr(data: bytes | str) -> Stderr:
+    """emalog's stderr (JSON lines) split into errors ({"message", "exit_code", "kind"}),
+    warnings and notes; lines that are not emalog's JSON (a crash) are kept as they are."""
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    out = Stderr([], [], [], [])
+    for line in text.splitlines():
+        try:
+            document = json.loads(line)
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and len(document) == 1:
+            (kind, body), = document.items()
+            if kind == "error" and isinstance(body, dict):
+                out.errors.append(body)
+                continue
+            if kind in ("warning", "note") and isinstance(body, dict) and isinstance(body.get("message"), str):
+                (out.warnings if kind == "warning" else out.notes).append(body["message"])
+                continue
+        if line.strip():
+            out.other.append(line)
+    return out
+
+
+def error_from(stderr: bytes | str, status: int, what: str, translate=lambda text: text) -> EmalogError:
+    """The EmalogError for a run of emalog that exited with `status`: its error's message and
+    kind, else whatever it wrote, else the status."""
+    parsed = read_stderr(stderr)
+    if parsed.errors:
+        error = parsed.errors[-1]
+        return EmalogError(translate(str(error.get("message", ""))), status, error.get("kind"))
+    text = "\n".join(parsed.other).strip()
+    return EmalogError(translate(text) if text else f"{what} exited with {status}", status)
 
 
 # The ingest flags the Logger passes, as its caller wrote them.
@@ -43,16 +98,21 @@ _LOGGER_ARGUMENTS = [
 ]
 
 
-def in_python_words(text):
+def in_python_words(text: str) -> str:
     """emalog's message with the CLI flags the Logger passed named as the Logger's arguments."""
     for flag, argument in _LOGGER_ARGUMENTS:
         text = text.replace(flag, argument)
     return text
 
 
-def run(args):
-    """Runs `emalog args`; returns its stdout bytes, or raises EmalogError with its message."""
-    done = subprocess.run([binary(), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+def run(args: Sequence[str]) -> bytes:
+    """Runs `emalog args`; returns its stdout.
+
+    Raises:
+        EmalogError: emalog exited with an error (its message, exit code and kind).
+    """
+    done = subprocess.run([binary(), ERROR_FORMAT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL)
     if done.returncode != 0:
-        raise EmalogError(error_text(done.stderr) or f"emalog {args[0]} exited with {done.returncode}", done.returncode)
+        raise error_from(done.stderr, done.returncode, f"emalog {args[0]}")
     return done.stdout

@@ -1,23 +1,30 @@
 """Reading a log back: shadows, raw steps, sweeps, metrics, the summary."""
+from __future__ import annotations
+
 import csv
 import io
 import json
 import math
 import os
 import tempfile
+from typing import Any, Dict, Iterable, List, Literal, Optional, Sequence, Union
 
+from ._cli import EmalogError
 from ._cli import run as _run
+from ._ema import EMA, Spec, spec_text
+
+Framework = Literal["torch", "numpy"]
+#: A log file's path, or a team store's address (postgresql://...).
+Location = Union[str, "os.PathLike[str]"]
 
 
-def _tensors(data, framework):
-    if framework is None:
-        try:
-            import torch  # noqa: F401
-            framework = "torch"
-        except ImportError:
-            framework = "numpy"
+def _tensors(data: bytes, framework: Framework) -> Dict[str, Any]:
     if framework == "torch":
-        from safetensors.torch import load
+        try:
+            from safetensors.torch import load
+        except ImportError as missing:
+            raise EmalogError("tensors come back as torch tensors (framework='torch', the default) and torch is not "
+                              "installed: pip install torch, or pass framework='numpy'") from missing
         return load(bytes(data))
     if framework == "numpy":
         from safetensors.numpy import load
@@ -25,63 +32,94 @@ def _tensors(data, framework):
     raise ValueError(f"framework is 'torch' or 'numpy', not {framework!r}")
 
 
-def _step_args(step):
+def _step_args(step: Optional[int]) -> List[str]:
     return [] if step is None else [f"--step={int(step)}"]
 
 
-def _source(db, run):
+def _source(db: Location, run: Optional[str]) -> List[str]:
     """`--db` and, for a team store (postgresql://...), `--run`."""
-    return ["--db", str(db)] + ([] if run is None else ["--run", str(run)])
+    return ["--db", os.fspath(db)] + ([] if run is None else ["--run", str(run)])
 
 
-def load_shadow(db, step=None, ema=None, decay=None, dtype="f32", framework=None, run=None):
-    """The EMA shadow at `step` (default: the latest) as {name: tensor}, ready for
-    `model.load_state_dict`: torch tensors, or numpy arrays without torch or with
-    framework="numpy". `ema` selects a track by name or spec (default: the log's only track);
-    `decay` a constant decay, computed post hoc when no track holds it. `dtype` is "f32" (the
-    shadow's own precision) or "param" (each parameter's dtype). With a team store
-    (db="postgresql://..."), `run` names the run (a sharded run reads whole)."""
+def load_shadow(db: Location, step: Optional[int] = None, ema: Optional[Spec] = None, decay: Optional[float] = None,
+                dtype: Literal["f32", "param"] = "f32", framework: Framework = "torch",
+                run: Optional[str] = None) -> Dict[str, Any]:
+    """The EMA shadow at a step, ready for `model.load_state_dict`.
+
+    Args:
+        db: the log file, or a team store (postgresql://...) with `run`.
+        step: the step (default: the latest).
+        ema: a track by name, a spec string, or `emalog.EMA(...)` (default: the log's only track);
+            a profile no track holds is computed post hoc, exactly.
+        decay: a constant decay (short for `ema=EMA(decay)`).
+        dtype: "f32" (the shadow's own precision) or "param" (each parameter's dtype).
+        framework: "torch" (torch tensors) or "numpy" (numpy arrays).
+        run: the team store's run (a sharded run reads whole).
+
+    Returns:
+        {name: tensor}, in the log's tensor order.
+
+    Raises:
+        EmalogError: emalog's message, exit code and kind (e.g. a step the log does not have).
+    """
     args = ["shadow", *_source(db, run), *_step_args(step)]
     if ema is not None:
-        args += ["--ema", str(ema)]
+        args += ["--ema", spec_text(ema)]
     if decay is not None:
         args += ["--decay", repr(float(decay))]
     args += ["--dtype", dtype, "--format", "safetensors", "-o", "-"]
     return _tensors(_run(args), framework)
 
 
-def load_raw(db, step=None, framework=None, run=None):
-    """The raw weights of `step` (default: the latest), exactly as ingested."""
+def load_raw(db: Location, step: Optional[int] = None, framework: Framework = "torch",
+             run: Optional[str] = None) -> Dict[str, Any]:
+    """The raw weights of a step (default: the latest), exactly as ingested.
+
+    Returns:
+        {name: tensor} as torch tensors (framework="torch") or numpy arrays ("numpy").
+    """
     return _tensors(_run(["raw", *_source(db, run), *_step_args(step), "--format", "safetensors", "-o", "-"]), framework)
 
 
-def sweep(db, decays, step=None, ema=(), framework=None, run=None):
-    """Shadows for several constant decays (and specs in `ema`) in one pass over the raw steps:
-    {file stem: {name: tensor}}, e.g. "ema-0.999-step-5000". The CLI writes one file per shadow
-    into a temporary folder, read back and removed."""
+def sweep(db: Location, decays: Iterable[float], step: Optional[int] = None, ema: Union[Spec, Sequence[Spec]] = (),
+          framework: Framework = "torch", run: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
+    """Shadows for several constant decays (and profiles in `ema`) in one pass over the raw steps.
+
+    Returns:
+        {file stem: {name: tensor}}, e.g. "ema-0.999-step-5000". (The CLI writes one file per
+        shadow into a temporary folder, read back and removed.)
+    """
     decays = [float(d) for d in decays]
-    if isinstance(ema, str):
-        ema = [ema]
+    specs = [ema] if isinstance(ema, (str, EMA)) else list(ema)
     with tempfile.TemporaryDirectory(prefix="emalog-sweep-") as folder:
         args = ["sweep", *_source(db, run), *_step_args(step)]
         if decays:
             args += ["--decays", ",".join(repr(d) for d in decays)]
-        for spec in ema:
-            args += ["--ema", str(spec)]
+        for spec in specs:
+            args += ["--ema", spec_text(spec)]
         _run(args + ["-o", folder])
-        files = sorted(os.listdir(folder))
         out = {}
-        for name in files:
+        for name in sorted(os.listdir(folder)):
             with open(os.path.join(folder, name), "rb") as f:
                 out[name[: -len(".safetensors")] if name.endswith(".safetensors") else name] = _tensors(f.read(), framework)
         return out
 
 
-def metrics(db, keys=None, start=None, end=None, run=None):
-    """Metric histories: a pandas DataFrame indexed by step when pandas is installed, else a dict
-    of columns with a "step" column (missing values are NaN). With a team store, `run` is a run
-    name or a list of them (side by side: columns "RUN:KEY")."""
-    args = ["metrics", "--db", str(db), "--format", "csv"]
+def metrics(db: Location, keys: Union[str, Sequence[str], None] = None, start: Optional[int] = None,
+            end: Optional[int] = None, run: Union[str, Sequence[str], None] = None, as_pandas: bool = True) -> Any:
+    """Metric histories, one column per key (missing values are NaN).
+
+    Args:
+        keys: a key or keys (default: every key).
+        start, end: the steps to read (inclusive; default: all).
+        run: with a team store, a run or a list of runs (side by side: columns "RUN:KEY").
+        as_pandas: True (default) for a pandas DataFrame indexed by step; False for a dict of
+            lists with a "step" column (no pandas needed).
+
+    Returns:
+        A pandas.DataFrame, or {column: list}.
+    """
+    args = ["metrics", "--db", os.fspath(db), "--format", "csv"]
     for name in [run] if isinstance(run, str) else (run or []):
         args += ["--run", str(name)]
     for key in [keys] if isinstance(keys, str) else (keys or []):
@@ -90,22 +128,34 @@ def metrics(db, keys=None, start=None, end=None, run=None):
         args.append(f"--from={int(start)}")
     if end is not None:
         args.append(f"--to={int(end)}")
+    pandas = None
+    if as_pandas:
+        try:
+            import pandas
+        except ImportError as missing:
+            raise EmalogError("metrics come back as a pandas DataFrame (as_pandas=True, the default) and pandas is not "
+                              "installed: pip install pandas, or pass as_pandas=False for a dict of lists") from missing
     text = _run(args).decode()
     rows = list(csv.reader(io.StringIO(text)))
     header, body = (rows[0], rows[1:]) if rows else (["step"], [])
-    columns = {name: [] for name in header}
+    columns: Dict[str, list] = {name: [] for name in header}
     for row in body:
         for name, cell in zip(header, row):
             columns[name].append(int(cell) if name == "step" else (float(cell) if cell not in ("", "nan") else math.nan))
-    try:
-        import pandas
-    except ImportError:
+    if pandas is None:
         return columns
-    frame = pandas.DataFrame({k: v for k, v in columns.items() if k != "step"}, index=pandas.Index(columns["step"], name="step"))
-    return frame
+    return pandas.DataFrame({k: v for k, v in columns.items() if k != "step"}, index=pandas.Index(columns["step"], name="step"))
 
 
-def info(db, run=None, digest=False):
-    """The log's summary (`emalog info --json`) as a dict; `digest` adds "content_sha256", a
-    SHA-256 of everything it stores (equal for a log, its pushed run and a pulled copy)."""
+def info(db: Location, run: Optional[str] = None, digest: bool = False) -> Dict[str, Any]:
+    """The log's summary (`emalog info --json`).
+
+    Args:
+        digest: add "content_sha256", a SHA-256 of everything the log stores (equal for a log, its
+            pushed run and a pulled copy; reads every stored byte).
+
+    Returns:
+        A dict: path, log_id, steps, first_step, last_step, tensors, parameters, tracks, ...
+    """
     return json.loads(_run(["info", *_source(db, run), "--json"] + (["--digest"] if digest else [])))
+

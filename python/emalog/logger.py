@@ -1,4 +1,6 @@
 """Logging from the training loop into a long-running `emalog ingest -` child."""
+from __future__ import annotations
+
 import fcntl
 import os
 import queue
@@ -9,9 +11,11 @@ import tempfile
 import threading
 import time
 import warnings
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from . import _frame
-from ._cli import EmalogError, binary, error_text, in_python_words
+from ._cli import ERROR_FORMAT, EmalogError, binary, error_from, in_python_words, read_stderr
+from ._ema import EMA, Spec, spec_text
 
 _CLOSE = object()
 
@@ -66,13 +70,29 @@ class Logger:
     step's weights are logged. emalog's warnings are re-raised the same way.
     """
 
-    def __init__(self, db, ema=(), snapshot_every=None, keyframe_every=None, queue_steps=2, replace=False,
-                 allow_nonfinite=False, spool=None):
-        if isinstance(ema, str):
-            ema = [ema]
-        args = [binary(), "ingest", "--db", str(db)]
-        for spec in ema:
-            args += ["--ema", str(spec)]
+    def __init__(self, db: "str | os.PathLike[str]", ema: Union[Spec, Sequence[Spec]] = (),
+                 snapshot_every: Optional[int] = None, keyframe_every: Optional[int] = None, queue_steps: int = 2,
+                 replace: bool = False, allow_nonfinite: bool = False, spool: Optional[str] = None) -> None:
+        """Starts `emalog ingest --db DB -` for this run.
+
+        Args:
+            db: the log file (created when missing; a log with steps goes on after its last step).
+            ema: the tracks: spec strings ("0.999", "name=slow,decay=0.9999,schedule=warmup"),
+                `emalog.EMA(...)` profiles, or a list of them; left out, the log's tracks go on.
+            snapshot_every: a snapshot of every track every this many steps (default 1000).
+            keyframe_every: a keyframe every this many steps (default 64).
+            queue_steps: steps that may wait for emalog before `step()` waits.
+            replace: a step the log has is replaced (default: refused unless identical).
+            allow_nonfinite: store steps with NaN/Inf values (default: refused).
+            spool: a folder (or "auto": /dev/shm) to hand steps over as files instead of the pipe.
+
+        Raises:
+            EmalogError: the binary is missing; emalog's refusals come on a later call.
+        """
+        specs = [ema] if isinstance(ema, (str, EMA)) else list(ema)
+        args = [binary(), ERROR_FORMAT, "ingest", "--db", os.fspath(db)]
+        for spec in specs:
+            args += ["--ema", spec_text(spec)]
         if snapshot_every is not None:
             args += ["--snapshot-every", str(int(snapshot_every))]
         if keyframe_every is not None:
@@ -111,7 +131,7 @@ class Logger:
             fcntl.fcntl(self._process.stdin.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ
         except OSError:
             pass
-        self._stderr = bytearray()
+        self._stderr = bytearray()  # emalog's JSON lines (--error-format json)
         self._warnings = []  # emalog's warnings not yet raised in the training thread
         self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
         self._stderr_reader.start()
@@ -132,10 +152,8 @@ class Logger:
             self._stderr += chunk
             pending += chunk
             *lines, pending = pending.split(b"\n")
-            for line in lines:
-                text = line.decode("utf-8", "replace")
-                if text.startswith("emalog: warning: "):
-                    self._warnings.append(in_python_words(text[len("emalog: warning: "):]))
+            for message in read_stderr(b"\n".join(lines)).warnings:
+                self._warnings.append(in_python_words(message))
 
     def _raise_warnings(self, stacklevel=4):
         """emalog's warnings, raised in the caller's thread at the user's line (step/metrics/close)."""
@@ -174,8 +192,7 @@ class Logger:
         if self._failure is not None or self._process.poll() not in (None, 0):
             self._process.wait()
             self._stderr_reader.join()
-            raise EmalogError(in_python_words(error_text(bytes(self._stderr)))
-                              or f"emalog ingest exited with {self._process.returncode}", self._process.returncode)
+            raise error_from(bytes(self._stderr), self._process.returncode, "emalog ingest", in_python_words)
 
     def _send(self, data):
         """Writes a small record on the pipe (spool mode)."""
@@ -214,9 +231,18 @@ class Logger:
             except queue.Full:
                 self._raise_if_failed()
 
-    def step(self, step, state, metrics=None):
-        """Logs one step: `state` is an nn.Module, a state_dict, or a dict of numpy arrays (the
-        same tensors every step); `metrics` a dict of numbers for this step."""
+    def step(self, step: int, state: Any, metrics: Optional[Mapping[str, float]] = None) -> None:
+        """Logs one step: its weights go to emalog at once (the call returns once they are handed
+        over; training goes on while emalog stores them).
+
+        Args:
+            step: the optimizer step, ascending (>= 0).
+            state: an nn.Module, a state_dict, or a dict of numpy arrays (the same tensors every step).
+            metrics: numbers for this step ({"loss": 0.5}), stored in the step's transaction.
+
+        Raises:
+            EmalogError: emalog refused an earlier step or stopped (its message).
+        """
         self._check_usable()
         # The step's metrics go just before it: emalog stores them in the step's transaction.
         parts = [b"M", _frame.metrics_line(step, metrics)] if metrics else []
@@ -230,14 +256,24 @@ class Logger:
             parts += [b"S", _frame.build(state, step, self._spares)]
         self._put(parts)
 
-    def metrics(self, step, metrics):
+    def metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         """Logs metrics for any step (an eval that comes late)."""
         self._check_usable()
         self._put([b"M", _frame.metrics_line(step, metrics)])
 
-    def close(self):
-        """Waits until every step sent has committed; returns emalog's summary line. Raises
-        EmalogError when emalog refused something or failed."""
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """`metrics(step, metrics)` in MLflow's order (`mlflow.log_metrics(metrics, step=...)`)."""
+        self.metrics(step, metrics)
+
+    def close(self) -> Optional[str]:
+        """Waits until every step sent has committed.
+
+        Returns:
+            emalog's summary ("ingest: added 30 steps, ..."), also kept in `summary`.
+
+        Raises:
+            EmalogError: emalog refused something or failed (what it committed stays).
+        """
         if self._closed:
             return self.summary
         self._closed = True
@@ -255,21 +291,20 @@ class Logger:
             shutil.rmtree(self._spool, ignore_errors=True)  # what emalog refused or never reached
             os.close(self._spool_lock)
         self._stderr_reader.join()
-        text = bytes(self._stderr).decode("utf-8", "replace")
-        lines = [line for line in text.splitlines() if line.startswith("emalog: ingest: ")]
-        self.summary = lines[-1][len("emalog: "):] if lines else None
+        notes = [note for note in read_stderr(bytes(self._stderr)).notes if note.startswith("ingest: ")]
+        self.summary = notes[-1] if notes else None
         self._raise_warnings(stacklevel=3)
         if status != 0:
-            raise EmalogError(in_python_words(error_text(text)) or f"emalog ingest exited with {status}", status)
+            raise error_from(bytes(self._stderr), status, "emalog ingest", in_python_words)
         if self._failure is not None:
             raise EmalogError(f"emalog ingest stopped reading before every step was sent ({self._failure}): the steps it "
                               f"committed are in the log, the rest are not; {self.summary or ''}".rstrip("; "), status)
         return self.summary
 
-    def __enter__(self):
+    def __enter__(self) -> "Logger":
         return self
 
-    def __exit__(self, kind, value, traceback):
+    def __exit__(self, kind, value, traceback) -> bool:
         if kind is None:
             self.close()
         else:

@@ -74,11 +74,10 @@ def test_a_training_loop_logs_and_loads_back_bit_exact(db, tmp_path):
     assert swept["ema-0.9-step-30"]["0.weight"].numpy().tobytes() == post["0.weight"].numpy().tobytes()
     info = emalog.info(db)
     assert info["steps"] == 30 and info["last_step"] == 30
-    history = emalog.metrics(db)
-    losses = history["loss"] if not isinstance(history, dict) else history["loss"]
-    assert len(losses) == 30
-    acc = emalog.metrics(db, keys="eval/acc")
-    assert list(acc["eval/acc"]) == [0.75]
+    history = emalog.metrics(db, as_pandas=False)
+    assert history["step"] == list(range(1, 31)) and len(history["loss"]) == 30
+    acc = emalog.metrics(db, keys="eval/acc", as_pandas=False)
+    assert acc == {"step": [30], "eval/acc": [0.75]}
     assert not any(p.suffix == ".safetensors" for p in tmp_path.rglob("*")), "no step file is left behind"
 
 
@@ -155,7 +154,8 @@ def test_kill_9_of_the_training_process_then_resume(db, tmp_path):
 
 
 def test_without_torch_everything_is_numpy(db, tmp_path):
-    """torch is optional: with it unimportable, states are numpy arrays and loads return numpy."""
+    """torch is optional: with it unimportable, states are numpy arrays and loads return numpy
+    when asked (framework="numpy"); the default (torch tensors) says how to get them."""
     script = tmp_path / "no_torch.py"
     script.write_text(textwrap.dedent(f"""
         import sys
@@ -165,14 +165,19 @@ def test_without_torch_everything_is_numpy(db, tmp_path):
         with emalog.Logger({db!r}, ema="0.9") as log:
             for step in range(1, 4):
                 log.step(step, {{"w": w + step}}, metrics={{"loss": 1.0 / step}})
-        shadow = emalog.load_shadow({db!r})
+        try:
+            emalog.load_shadow({db!r})
+            raise SystemExit("the default (torch tensors) went through without torch")
+        except emalog.EmalogError as error:
+            assert "framework='numpy'" in str(error), str(error)
+        shadow = emalog.load_shadow({db!r}, framework="numpy")
         assert isinstance(shadow["w"], np.ndarray), type(shadow["w"])
         c1, c2 = np.float32(0.1), np.float32(0.9)
         s = w + 1
         for step in (2, 3):
             s = c1 * (w + step) + c2 * s
         assert shadow["w"].tobytes() == s.tobytes()
-        assert isinstance(emalog.load_raw({db!r}, step=2)["w"], np.ndarray)
+        assert isinstance(emalog.load_raw({db!r}, step=2, framework="numpy")["w"], np.ndarray)
         print("ok")
     """))
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(emalog.__file__)))

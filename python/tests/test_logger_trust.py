@@ -72,7 +72,7 @@ def test_a_step_is_on_its_way_when_step_returns(db, spool):
         for step in range(1, 7):
             log.step(step, {"w": np.full(3, step, np.float32)}, metrics={"loss": float(step)})
         assert wait_for(lambda: committed_steps(db) == 6), committed_steps(db)
-        assert wait_for(lambda: len(emalog.metrics(db)["loss"]) == 6)
+        assert wait_for(lambda: len(emalog.metrics(db, as_pandas=False)["loss"]) == 6)
     finally:
         log.close()
 
@@ -100,7 +100,7 @@ def test_a_conflicting_metric_is_a_warning_and_the_steps_go_on(db):
             log.metrics(5, {"acc": 0.5})
             log.close()
     assert emalog.info(db)["steps"] == 5
-    assert list(emalog.metrics(db, keys="loss")["loss"]) == [1.0]
+    assert list(emalog.metrics(db, keys="loss", as_pandas=False)["loss"]) == [1.0]
 
 
 def test_a_step_key_in_metrics_is_the_step(db):
@@ -108,7 +108,7 @@ def test_a_step_key_in_metrics_is_the_step(db):
         log.step(1, {"w": np.zeros(2, np.float32)}, metrics={"step": 1, "loss": 0.5})
         with pytest.raises(ValueError, match="'step': 7"):
             log.step(2, {"w": np.zeros(2, np.float32)}, metrics={"step": 7})
-    assert list(emalog.metrics(db)["loss"]) == [0.5]
+    assert list(emalog.metrics(db, as_pandas=False)["loss"]) == [0.5]
 
 
 def test_any_dtype_in_any_order_and_non_contiguous_views(db):
@@ -158,7 +158,7 @@ def test_metrics_given_with_a_step_commit_with_it_when_the_trainer_is_killed(db,
                                            capture_output=True).returncode != 75)
     last = emalog.info(db)["last_step"]
     assert 5 - 2 <= last <= 5
-    assert list(emalog.metrics(db)["loss"]) == [float(step) for step in range(1, last + 1)]
+    assert list(emalog.metrics(db, as_pandas=False)["loss"]) == [float(step) for step in range(1, last + 1)]
 
 
 def test_sigterm_to_the_ingest_stores_what_was_sent_and_stops(db, tmp_path):
@@ -181,7 +181,7 @@ def test_sigterm_to_the_ingest_stores_what_was_sent_and_stops(db, tmp_path):
     assert child.wait(timeout=30) == 0
     assert b"stopped by signal" in child.stderr.read()
     assert emalog.info(db)["last_step"] == 40
-    assert list(emalog.metrics(db)["loss"]) == [float(step) for step in range(1, 41)]
+    assert list(emalog.metrics(db, as_pandas=False)["loss"]) == [float(step) for step in range(1, 41)]
 
 
 def test_a_killed_spool_logger_leaves_nothing_the_next_one_keeps(db, tmp_path):

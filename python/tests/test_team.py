@@ -44,8 +44,10 @@ def logged(path, seed):
 def test_push_read_and_pull(server, tmp_path):
     a = logged(str(tmp_path / "a.emalog"), 1)
     b = logged(str(tmp_path / "b.emalog"), 2)
-    assert "pushed run 'a': 20 steps" in emalog.push(a, server, run="a")
-    assert "up to date" in emalog.push(a, server, run="a")
+    first = emalog.push(a, server, run="a")
+    assert (first["run"], first["steps"], first["up_to_date"]) == ("a", 20, False)
+    again = emalog.push(a, server, run="a")
+    assert (again["steps"], again["up_to_date"]) == (0, True)
     emalog.push(b, server, run="b")
     names = {r["name"]: r for r in emalog.runs(server)}
     assert names["a"]["steps"] == 20 and names["a"]["last_step"] == 20 and names["b"]["tracks"] == 1
@@ -56,13 +58,13 @@ def test_push_read_and_pull(server, tmp_path):
     raw = emalog.load_raw(server, run="b", step=7, framework="numpy")
     assert np.array_equal(raw["w"], emalog.load_raw(b, step=7, framework="numpy")["w"])
 
-    side = emalog.metrics(server, keys="loss", run=["a", "b"])
-    columns = list(side.columns) if hasattr(side, "columns") else [k for k in side if k != "step"]
-    assert columns == ["a:loss", "b:loss"]
+    side = emalog.metrics(server, keys="loss", run=["a", "b"], as_pandas=False)
+    assert list(side) == ["step", "a:loss", "b:loss"]
 
     copy = tmp_path / "copy.emalog"
-    emalog.pull(server, "a", copy)
+    pulled = emalog.pull(server, "a", copy)
+    assert (pulled["run"], pulled["steps"]) == ("a", 20)
     assert emalog.info(copy, digest=True)["content_sha256"] == emalog.info(server, run="a", digest=True)["content_sha256"]
     with pytest.raises(emalog.EmalogError) as missing:
         emalog.load_shadow(server, run="nope")
-    assert missing.value.status == 66 and "its runs are a, b" in str(missing.value)
+    assert missing.value.status == 66 and missing.value.kind == "not_found" and "its runs are a, b" in str(missing.value)

@@ -1,0 +1,109 @@
+"""The package as PyTorch users expect it: EMA profiles with timm's names, MLflow's argument
+order, explicit return types, errors with their kind, one version, type information."""
+import importlib.metadata
+import inspect
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import emalog
+from emalog import EMA
+
+
+def test_profiles_are_the_spec_strings_emalog_takes():
+    assert str(EMA(0.999)) == "0.999"
+    assert str(EMA(decay=0.9998, warmup=True, form="lerp")) == \
+        "decay=0.9998,schedule=warmup,gamma=1.0,power=0.6666666666666666,min=0.0,form=lerp"
+    assert str(EMA(decay=0.999, warmup=True, warmup_gamma=2, warmup_power=0.75, min_decay=0.5, form="sub", name="d")) == \
+        "name=d,decay=0.999,schedule=warmup,gamma=2.0,power=0.75,min=0.5,form=sub"
+    assert str(EMA(decay=0.99, schedule="tf")) == "decay=0.99,schedule=tf"
+    assert str(EMA(decay=0.9, per="step")) == "decay=0.9,per=step"
+    assert str(EMA.power(sigma_rel=0.05, name="p05")) == "name=p05,schedule=power,sigma_rel=0.05"
+    assert str(EMA.power(gamma=6.94)) == "schedule=power,gamma=6.94"
+    for bad, words in [(dict(decay=0.9, update_after_step=10), "update_after_step"), (dict(decay=0.9, form="fused"), "form"),
+                       (dict(), "needs a decay"), (dict(schedule="power"), "sigma_rel or gamma"),
+                       (dict(decay=0.9, schedule="cosine"), "schedule")]:
+        with pytest.raises(ValueError, match=words):
+            EMA(**bad)
+    with pytest.raises(TypeError, match="emalog.EMA"):
+        emalog.load_shadow("x.emalog", ema=0.999)
+
+
+def test_a_profile_tracks_and_queries_like_its_spec(db):
+    torch = pytest.importorskip("torch")
+    timm_like = EMA(decay=0.95, warmup=True, form="lerp", name="timm")
+    torch.manual_seed(0)
+    model = torch.nn.Linear(8, 4)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with emalog.Logger(db, ema=[timm_like, EMA(0.9)], snapshot_every=4) as log:
+        for step in range(1, 11):
+            loss = model(torch.randn(16, 8)).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            log.step(step, model)
+            log.log_metrics({"loss": loss.item()}, step=step)  # MLflow's order
+    tracks = {t["name"]: t["spec"] for t in emalog.info(db)["tracks"]}
+    assert set(tracks) == {"timm", "ema-0.9"}
+    assert "schedule=warmup" in tracks["timm"] and "form=lerp" in tracks["timm"]
+    tracked = emalog.load_shadow(db, ema="timm", step=7)
+    by_profile = emalog.load_shadow(db, ema=EMA(decay=0.95, warmup=True, form="lerp"), step=7)  # the same profile, unnamed
+    post_hoc = emalog.load_shadow(db, ema="decay=0.95,schedule=warmup,form=lerp,min=0", step=7)
+    for name in tracked:
+        assert tracked[name].numpy().tobytes() == by_profile[name].numpy().tobytes() == post_hoc[name].numpy().tobytes()
+    assert emalog.metrics(db, as_pandas=False)["step"] == list(range(1, 11))
+
+
+def test_return_types_are_what_the_arguments_say(db):
+    torch = pytest.importorskip("torch")
+    with emalog.Logger(db, ema="0.9") as log:
+        for step in range(1, 4):
+            log.step(step, {"w": np.full(3, step, dtype=np.float32)}, metrics={"loss": 1.0 / step})
+    assert isinstance(emalog.load_shadow(db)["w"], torch.Tensor)  # framework="torch", the default
+    assert isinstance(emalog.load_shadow(db, framework="numpy")["w"], np.ndarray)
+    assert isinstance(emalog.load_raw(db, step=2, framework="numpy")["w"], np.ndarray)
+    columns = emalog.metrics(db, as_pandas=False)
+    assert columns == {"step": [1, 2, 3], "loss": [1.0, 0.5, 1.0 / 3]}
+    pandas = pytest.importorskip("pandas")
+    frame = emalog.metrics(db)
+    assert isinstance(frame, pandas.DataFrame) and list(frame.index) == [1, 2, 3]
+
+
+def test_a_missing_optional_package_is_a_clear_error(db, monkeypatch):
+    with emalog.Logger(db, ema="0.9") as log:
+        log.step(1, {"w": np.ones(2, dtype=np.float32)})
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas raises ImportError
+    with pytest.raises(emalog.EmalogError, match="as_pandas=False"):
+        emalog.metrics(db)
+    monkeypatch.setitem(sys.modules, "safetensors.torch", None)
+    with pytest.raises(emalog.EmalogError, match="framework='numpy'"):
+        emalog.load_shadow(db)
+
+
+def test_errors_carry_emalogs_exit_code_and_kind(tmp_path, db):
+    with pytest.raises(emalog.EmalogError) as missing:
+        emalog.load_shadow(tmp_path / "none.emalog")
+    assert (missing.value.status, missing.value.kind) == (66, "not_found")
+    assert str(missing.value).startswith("no log at ")
+    with emalog.Logger(db, ema="0.9") as log:
+        log.step(1, {"w": np.ones(2, dtype=np.float32)})
+    with pytest.raises(emalog.EmalogError) as absent:
+        emalog.load_shadow(db, step=99, framework="numpy")
+    assert (absent.value.status, absent.value.kind) == (65, "bad_input")
+    with pytest.raises(emalog.EmalogError) as usage:
+        emalog.load_shadow(db, ema="decay=2", framework="numpy")
+    assert (usage.value.status, usage.value.kind) == (64, "usage")
+
+
+def test_one_version_and_type_information():
+    binary = subprocess.run([emalog.binary(), "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    assert emalog.__version__ == binary == importlib.metadata.version("emalog")
+    assert os.path.isfile(os.path.join(os.path.dirname(emalog.__file__), "py.typed"))
+    for name in emalog.__all__:
+        value = getattr(emalog, name)
+        if inspect.isfunction(value):
+            assert value.__doc__ and value.__annotations__.get("return") is not None, name
+    assert "Args:" in emalog.load_shadow.__doc__ and "Returns:" in emalog.load_shadow.__doc__
