@@ -22,16 +22,22 @@ build() {  # build BINARY DIR
   "$b" ingest --db "$d/log.emalog" --snapshot-every 7 --keyframe-every 5 --ema 0.99 \
     --ema name=timm,decay=0.999,schedule=warmup,form=lerp --ema name=tf,decay=0.995,schedule=tf,form=sub \
     --ema name=pw,schedule=power,gamma=6.94 --ema name=ps,decay=0.9,per=step \
-    "$run/steps" "$run/metrics.jsonl" >"$d/ingest.out" 2>&1
-  # A replaced step (the next ingest owes the snapshots after it) and a late, replaced metric.
+    "$run/steps" "$run/metrics.jsonl" >"$d/ingest.out" 2>&1 || return 1
+  # A replaced step (one byte of its last tensor changed: the snapshots after it are re-derived)
+  # and late metrics.
   local victim; victim=$(ls "$run/steps" | sed -n 12p)
   cp "$run/steps/$victim" "$d/late/$victim"
+  printf '\001' | dd of="$d/late/$victim" bs=1 seek=$(( $(stat -c %s "$d/late/$victim") - 6 )) conv=notrunc status=none
   printf '{"step": 3, "eval/acc": 0.5}\n{"step": 4, "eval/acc": 0.25}\n' >"$d/late/late.jsonl"
-  "$b" ingest --db "$d/log.emalog" --replace "$d/late/$victim" "$d/late/late.jsonl" >>"$d/ingest.out" 2>&1
-  [[ -d $here/../shared/acceptance/run-bf16 ]] && "$b" ingest --db "$d/bf16.emalog" --ema 0.9 "$here/../shared/acceptance/run-bf16/steps" >>"$d/ingest.out" 2>&1
-  true
+  "$b" ingest --db "$d/log.emalog" --replace "$d/late/$victim" "$d/late/late.jsonl" >>"$d/ingest.out" 2>&1 || return 1
+  if [[ -d $here/../shared/acceptance/run-bf16 ]]; then
+    "$b" ingest --db "$d/bf16.emalog" --ema 0.9 "$here/../shared/acceptance/run-bf16/steps" >>"$d/ingest.out" 2>&1 || return 1
+  fi
 }
-build "$old" "$t/old"; build "$new" "$t/new"
+command -v sqlite3 >/dev/null || { echo "same-outputs: needs the sqlite3 command-line tool"; exit 1; }
+for which in old new; do
+  build "${!which}" "$t/$which" || { echo "same-outputs: the $which binary's ingest failed:"; tail -n 3 "$t/$which/ingest.out"; exit 1; }
+done
 for log in log bf16; do
   [[ -f $t/old/$log.emalog ]] || continue
   # Stored bytes: every chunk and snapshot chunk (ids, times and paths aside).
@@ -42,6 +48,9 @@ for log in log bf16; do
       JOIN tensors t ON t.id = c.tensor_id ORDER BY 1, 2, 3" >"$t/$which/$log.chunks"
     sqlite3 "$t/$which/$log.emalog" "SELECT k.name, s.step, t.name, c.chunk_index, c.codec, c.xxh64, length(c.data) FROM snapshot_chunks c
       JOIN snapshots s ON s.id = c.snapshot_id JOIN tracks k ON k.id = s.track_id JOIN tensors t ON t.id = c.tensor_id ORDER BY 1, 2, 3, 4" >"$t/$which/$log.snapshots"
+  done
+  for which in old new; do  # an empty dump compares equal and proves nothing
+    [[ -s $t/$which/$log.chunks && -s $t/$which/$log.snapshots ]] || { echo "same-outputs: no chunks or snapshots read from the $which $log log"; exit 1; }
   done
   compare "$log: stored chunks" "$t/old/$log.chunks" "$t/new/$log.chunks"
   compare "$log: stored snapshots" "$t/old/$log.snapshots" "$t/new/$log.snapshots"

@@ -123,6 +123,10 @@ public enum QueryError: Error, Equatable, Sendable {
     case shardedRun(name: String, ranks: Int, what: String)
     /// The ranks of sharded run `name` do not fit together.
     case shardsDisagree(name: String, detail: String)
+    /// A step named by a pin the log does not have; `pins` are the names it has.
+    case unknownPin(String, pins: [String])
+    /// A pin's name that cannot be one (`StoredText.nameProblem`), or that reads as a step number.
+    case invalidPinName(String, reason: String)
 }
 
 extension QueryError: CustomStringConvertible {
@@ -150,6 +154,10 @@ extension QueryError: CustomStringConvertible {
             "the ranks of sharded run '\(name)' do not fit together: \(detail)"
         case let .pullTargetExists(path):
             "\(path) exists: a pull writes a new log file, never over another"
+        case let .unknownPin(name, pins):
+            "no step is pinned as '\(name.prefix(200))'; pins: " + (pins.isEmpty ? "none" : pins.prefix(20).joined(separator: ", "))
+        case let .invalidPinName(name, reason):
+            "'\(name.prefix(200))' cannot name a pin: \(reason)"
         case let .pullStopped(path):
             "the pull into \(path) was stopped before the end; nothing was written (run it again to pull the run)"
         case let .outputFailed(path, reason):

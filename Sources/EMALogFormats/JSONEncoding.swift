@@ -5,8 +5,9 @@
 /// both so the document's shape never depends on the data:
 /// - a nil optional is `null`, never a missing key (synthesized code calls `encodeIfPresent`,
 ///   which writes `null` here);
-/// - a `[String: String]` is an object with its keys sorted.
-/// A member left out on purpose is the type's own `encode(to:)` choosing not to encode it.
+/// - a dictionary keyed by strings is an object with its keys sorted (never in hash order).
+/// A member left out on purpose is the type's own `encode(to:)` choosing not to encode it; a key
+/// encoded twice keeps its place and takes the later value.
 public enum JSONEncoding {
     /// `value` as a JSON tree.
     public static func tree(_ value: some Encodable) throws -> JSONValue {
@@ -23,8 +24,11 @@ public enum JSONEncoding {
     }
 
     static func encode(_ value: some Encodable, into slot: Slot, path: [any CodingKey]) throws {
-        if let strings = value as? [String: String] {
-            slot.set(.object(strings.keys.sorted().map { JSONMember(key: $0, value: .string(strings[$0]!)) }))
+        if let dictionary = value as? any StringKeyedDictionary {
+            slot.becomeObject()
+            for (key, member) in dictionary.sortedMembers {
+                try encode(member, into: slot.appendMember(key), path: path)
+            }
         } else if let tree = value as? JSONValue {
             slot.set(tree)
         } else {
@@ -33,20 +37,32 @@ public enum JSONEncoding {
     }
 }
 
+/// A dictionary keyed by strings: its members in key order.
+protocol StringKeyedDictionary {
+    var sortedMembers: [(String, any Encodable)] { get }
+}
+
+extension Dictionary: StringKeyedDictionary where Key == String, Value: Encodable {
+    var sortedMembers: [(String, any Encodable)] { keys.sorted().map { ($0, self[$0]!) } }
+}
+
 extension JSONWriter {
-    /// Writes `value`: integers that fit an `Int` or a `UInt64` as integers, other numbers as Doubles in the
+    /// Writes `value`: numbers `JSONEncoding` made as they are; integers that fit an `Int` or a
+    /// `UInt64` as integers, other numbers as Doubles in the
     /// shortest exact form (so a value parsed from a file is written the way emalog writes numbers).
     public mutating func value(_ value: JSONValue) {
         switch value {
         case .null: self.value(nil as Int?)
         case let .bool(b): self.value(b)
         case let .number(n):
-            if n.isIntegerLiteral, let i = Int(n.text) {
+            if n.isEmalogText {
+                put(n.text)
+            } else if n.isIntegerLiteral, let i = Int(n.text) {
                 self.value(i)
             } else if n.isIntegerLiteral, let u = UInt64(n.text) {
                 self.value(u)
             } else {
-                self.value(Double(n.text))
+                self.value(n.double)
             }
         case let .string(s): self.value(s)
         case let .array(items): array { json in for item in items { json.value(item) } }
@@ -94,10 +110,15 @@ final class Slot {
         if kind != .array { (kind, items) = (.array, []) }
     }
 
+    /// The slot of member `key`: a new one at the end, or a fresh one in the place of a key given before.
     func appendMember(_ key: String) -> Slot {
         becomeObject()
         let slot = Slot()
-        members.append((key, slot))
+        if let index = members.firstIndex(where: { $0.key == key }) {
+            members[index].slot = slot
+        } else {
+            members.append((key, slot))
+        }
         return slot
     }
 
@@ -138,9 +159,9 @@ struct TreeEncoder: Encoder {
 
 /// The leaves: how each kind of value becomes a `JSONValue`.
 enum Leaf {
-    static func int(_ value: some BinaryInteger) -> JSONValue { .number(JSONNumber(text: "\(value)", isIntegerLiteral: true)) }
-    static func double(_ value: Double) -> JSONValue { .number(JSONNumber(text: JSONWriter.number(value), isIntegerLiteral: false)) }
-    static func float(_ value: Float) -> JSONValue { .number(JSONNumber(text: JSONWriter.number(value), isIntegerLiteral: false)) }
+    static func int(_ value: some BinaryInteger) -> JSONValue { .number(JSONNumber(emalogText: "\(value)", isIntegerLiteral: true)) }
+    static func double(_ value: Double) -> JSONValue { .number(JSONNumber(emalogText: JSONWriter.number(value), isIntegerLiteral: false)) }
+    static func float(_ value: Float) -> JSONValue { .number(JSONNumber(emalogText: JSONWriter.number(value), isIntegerLiteral: false)) }
 }
 
 struct TreeSingle: SingleValueEncodingContainer {

@@ -37,9 +37,23 @@ public struct JSONNumber: Sendable, Equatable {
     /// True when the literal has no fraction and no exponent.
     public let isIntegerLiteral: Bool
 
+    /// Whether `text` is the way emalog writes the number (`JSONEncoding` made it), to be written as it is.
+    public let isEmalogText: Bool
+
     public init(text: String, isIntegerLiteral: Bool) {
         self.text = text
         self.isIntegerLiteral = isIntegerLiteral
+        isEmalogText = false
+    }
+
+    /// Equal as numbers written: the same literal (however it was made).
+    public static func == (a: JSONNumber, b: JSONNumber) -> Bool { a.text == b.text && a.isIntegerLiteral == b.isIntegerLiteral }
+
+    /// A number as `JSONWriter` writes it (a Float's shortest text stays a Float's).
+    init(emalogText text: String, isIntegerLiteral: Bool) {
+        self.text = text
+        self.isIntegerLiteral = isIntegerLiteral
+        isEmalogText = true
     }
 
     /// The value as an exact Int64, when the literal is an integer that fits.

@@ -156,7 +156,7 @@ public struct JSONWriter {
     }
 
     /// Writes a value: after a key as it is, else as the next item of the open container.
-    private mutating func put(_ literal: String) {
+    mutating func put(_ literal: String) {
         separate()
         text += literal
     }

@@ -50,7 +50,7 @@ public final class ServerPushTarget: PushTarget {
     /// Creates the run's row (its id kept for what follows); a name that holds another log is
     /// refused, and so is a rank of another group, or a group named like a run.
     public func open(run name: String, plan: PushPlan, layout: ChunkLayout, shard: ShardPlace?) throws {
-                if let shard {
+        if let shard {
             guard try !server.hasRun(shard.group) else {
                 throw StoreError.runConflict(address: address, run: name, reason: "'\(shard.group)' is a run, not a sharded run's name")
             }
@@ -167,6 +167,28 @@ public final class ServerPushTarget: PushTarget {
                 try $0.decode((Int64, Int64, Int).self)
             }) { state.snapshots[id] = SnapshotRecord(id: id, trackID: track, step: step) }
         return state
+    }
+
+    public func writePins(_ plan: PushPlan) throws -> Int {
+        try connection.transaction {
+            let stored = try connection.rows("SELECT name, step, pinned_at FROM run_pins WHERE run_id = \(runID)", "read the pins") {
+                let (name, step, at) = try $0.decode((String, Int, String).self)
+                return PinRecord(name: name, step: step, pinnedAt: at)
+            }
+            let wanted = Set(plan.pins.map(\.name))
+            let gone = stored.filter { !wanted.contains($0.name) }.map(\.name)
+            let changed = plan.pins.filter { !stored.contains($0) }
+            if !gone.isEmpty {
+                try connection.query("DELETE FROM run_pins WHERE run_id = \(runID) AND name = ANY(\(gone))", "delete pins")
+            }
+            for pin in changed {
+                try connection.query("""
+                    INSERT INTO run_pins (run_id, name, step, pinned_at) VALUES (\(runID), \(pin.name), \(pin.step), \(pin.pinnedAt))
+                    ON CONFLICT (run_id, name) DO UPDATE SET step = excluded.step, pinned_at = excluded.pinned_at
+                    """, "store a pin")
+            }
+            return gone.count + changed.count
+        }
     }
 
     public func deleteSnapshots(_ ids: [Int64]) throws {

@@ -174,6 +174,13 @@ final class ServerReader: LogReader {
         try ServerMigrations.recorded(connection)
     }
 
+    func pins() throws -> [PinRecord] {
+        try connection.rows("SELECT name, step, pinned_at FROM run_pins WHERE run_id = \(runID) ORDER BY name", "read the pins") { row in
+            let (name, step, at) = try row.decode((String, Int, String).self)
+            return try PinRecord(validating: name, step: step, pinnedAt: at, in: "run_pins")
+        }
+    }
+
     func ingests() throws -> [IngestRecord] {
         try connection.rows("""
             SELECT id, started_at, emalog_version, arguments, configuration FROM run_ingests WHERE run_id = \(runID) ORDER BY id

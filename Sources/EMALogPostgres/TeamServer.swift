@@ -10,7 +10,6 @@ public final class TeamServer {
     /// The migrations this open applied (empty when the schema was up to date).
     public let migratedNow: [String]
 
-    /// A run as `emalog runs` lists it.
     /// A database with no emalog schema yet (opened for reading): it holds no runs.
     let isBare: Bool
 

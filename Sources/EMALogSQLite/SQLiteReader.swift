@@ -121,6 +121,15 @@ extension SQLiteAccess {
         return try OwedSnapshot.parse(text).map { ($0.track, $0.step) }
     }
 
+    /// The named steps (none in a log older than schema 5, which has no `pins` table).
+    func pins() throws -> [PinRecord] {
+        guard try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'pins'") == 1 else { return [] }
+        return try Row.fetchAll(db, sql: "SELECT name, step, pinned_at FROM pins ORDER BY name").map {
+            try PinRecord(validating: try $0.decode(atIndex: 0), step: try $0.decode(atIndex: 1), pinnedAt: try $0.decode(atIndex: 2),
+                          in: "pins")
+        }
+    }
+
     /// The track's latest snapshot at or before `step`.
     func snapshot(track: Int64, atOrBefore step: Int) throws -> SnapshotRecord? {
         try Row.fetchOne(db, sql: """

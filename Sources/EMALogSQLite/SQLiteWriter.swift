@@ -115,6 +115,18 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
         try db.execute(sql: "DELETE FROM log_info WHERE key = 'owed_snapshots'")
     }
 
+    func pin(_ pin: PinRecord) throws {
+        try db.execute(sql: """
+            INSERT INTO pins (name, step, pinned_at) VALUES (?, ?, ?)
+            ON CONFLICT (name) DO UPDATE SET step = excluded.step, pinned_at = excluded.pinned_at
+            """, arguments: [pin.name, pin.step, pin.pinnedAt])
+    }
+
+    func unpin(name: String) throws -> Bool {
+        try db.execute(sql: "DELETE FROM pins WHERE name = ?", arguments: [name])
+        return db.changesCount > 0
+    }
+
     func adopt(logID: String, ingests: [IngestRecord]) throws {
         try db.execute(sql: "UPDATE log_info SET value = ? WHERE key = 'log_id'", arguments: [logID])
         for ingest in ingests {

@@ -54,6 +54,7 @@ struct ChunkKey: Hashable {
 struct MemoryState {
     var nextID: Int64 = 1
     var logID = "memory"
+    var pins: [String: PinRecord] = [:]
     var ingests = 0
     var ingestRecords: [IngestRecord] = []
     var tensors: [TensorRecord] = []
@@ -148,6 +149,13 @@ final class MemoryWriter: MemoryAccess, LogWriter {
 
     func settleOwedSnapshots() throws { state.owedSnapshots = [] }
 
+    func pin(_ pin: PinRecord) throws {
+        guard state.steps[pin.step] != nil else { throw StoreError.inconsistent("no step \(pin.step) to pin") }
+        state.pins[pin.name] = pin
+    }
+
+    func unpin(name: String) throws -> Bool { state.pins.removeValue(forKey: name) != nil }
+
     func adopt(logID: String, ingests: [IngestRecord]) throws {
         state.logID = logID
         state.ingestRecords += ingests
@@ -198,6 +206,7 @@ final class MemoryWriter: MemoryAccess, LogWriter {
 
 extension MemoryAccess {
     func logID() throws -> String { state.logID }
+    func pins() throws -> [PinRecord] { state.pins.values.sorted { $0.name < $1.name } }
     func tensors() throws -> [TensorRecord] { state.tensors }
     func stepNumbers() throws -> [Int] { state.steps.keys.sorted() }
     func stepNumbers(in range: ClosedRange<Int>) throws -> [Int] { state.steps.keys.filter(range.contains).sorted() }

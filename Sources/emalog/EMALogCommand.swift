@@ -22,7 +22,7 @@ struct EMALogCommand: ParsableCommand {
             """,
         version: EMALogCore.version,
         subcommands: [IngestCommand.self, ShadowCommand.self, RawCommand.self, SweepCommand.self, MetricsCommand.self, InfoCommand.self, AuditCommand.self, VerifyCommand.self,
-                      PlotCommand.self, ReportCommand.self, RunsCommand.self, PushCommand.self, PullCommand.self])
+                      PlotCommand.self, ReportCommand.self, RunsCommand.self, PushCommand.self, PullCommand.self, PinCommand.self, PinsCommand.self])
 
     static func main() {
         ProcessTuning.tuneAllocator()
@@ -32,7 +32,8 @@ struct EMALogCommand: ParsableCommand {
         }
         let (arguments, _, invalid) = ErrorOutput.split(CommandLine.arguments.dropFirst())
         if let invalid {
-            printError("error: --error-format takes text or json, not '\(invalid)'", exitCode: ExitCode.validationFailure.rawValue)
+            printError("error: --error-format takes text or json" + (invalid.isEmpty ? "" : ", not '\(invalid)'"),
+                       exitCode: ExitCode.validationFailure.rawValue)
             exit(withError: ExitCode.validationFailure)
         }
         guard ErrorOutput.isJSON else { return main(arguments) }

@@ -43,6 +43,8 @@ private func message(for error: QueryError) -> String {
         "\(error): ingest some with `emalog ingest --db \(path) steps/`"
     case .stepNotFound:
         "\(error); `emalog info` lists the range"
+    case .unknownPin:
+        "\(error) (`emalog pins` lists them; `emalog pin --step S --name NAME` adds one)"
     case .noTracks:
         "\(error): pass --decay D or --ema SPEC for a post-hoc shadow"
     case .ambiguousTrack:

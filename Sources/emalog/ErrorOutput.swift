@@ -37,19 +37,6 @@ enum ErrorOutput {
         return (kept, json, invalid)
     }
 
-    /// The machine name of an exit status.
-    static func kind(_ code: Int32) -> String {
-        switch code {
-        case 1: "mismatch"
-        case 64: "usage"
-        case 65: "bad_input"
-        case 66: "not_found"
-        case 74: "io"
-        case 75: "busy"
-        default: "software"
-        }
-    }
-
     struct Error: Encodable {
         var message: String
         var exitCode: Int32
@@ -65,11 +52,12 @@ enum ErrorOutput {
     struct Message: Encodable { var message: String }
 
     /// One line for stderr: `text` as `emalog: text`, or as JSON; `text` starting with "error: "
-    /// or "warning: " is that kind of line.
+    /// or "warning: " is that kind of line (an error's `exitCode` is its command's exit status).
     static func line(_ text: String, exitCode: Int32? = nil) -> String {
         guard isJSON else { return "emalog: \(TerminalText.visible(text))\n" }
         let document: [String: any Encodable] = if text.hasPrefix("error: ") {
-            ["error": Error(message: String(text.dropFirst(7)), exitCode: exitCode ?? 70, kind: kind(exitCode ?? 70))]
+            ["error": Error(message: String(text.dropFirst(7)), exitCode: exitCode ?? 70,
+                            kind: (ExitStatus(rawValue: exitCode ?? 70) ?? .software).kind)]
         } else if text.hasPrefix("warning: ") {
             ["warning": Message(message: String(text.dropFirst(9)))]
         } else {

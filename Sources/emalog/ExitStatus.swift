@@ -9,6 +9,20 @@ enum ExitStatus: Int32, Sendable {
 }
 
 extension ExitStatus {
+    /// The status's name in machine-readable errors (`--error-format json`).
+    var kind: String {
+        switch self {
+        case .success: "success"
+        case .auditMismatch: "mismatch"
+        case .usage: "usage"
+        case .badInput: "bad_input"
+        case .notFound: "not_found"
+        case .io: "io"
+        case .busy: "busy"
+        case .software: "software"
+        }
+    }
+
     /// The status a command ends with when `error` stops it.
     init(for error: any Error) {
         switch error {
@@ -36,8 +50,8 @@ extension ExitStatus {
 
     private static func of(_ error: QueryError) -> ExitStatus {
         switch error {
-        case .stepNotFound, .emptyLog, .unknownTensor, .noMetrics, .shardsDisagree: .badInput
-        case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec, .trackNameTaken: .usage
+        case .stepNotFound, .emptyLog, .unknownTensor, .noMetrics, .shardsDisagree, .unknownPin: .badInput
+        case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec, .trackNameTaken, .invalidPinName: .usage
         case .outputIsLog, .unknownOutputExtension, .binaryToTerminal, .wrongDocumentExtension, .pullTargetExists, .shardedRun: .usage
         case .outputFailed, .outOfMemory: .io
         case .pullStopped: .busy

@@ -60,6 +60,10 @@ extension EMALogCommand {
             lines.append("metrics      \(i.metricKeys.count) keys, \(i.metricValueCount) values"
                 + (i.metricKeys.isEmpty ? "" : ": " + i.metricKeys.prefix(12).joined(separator: ", ") + (i.metricKeys.count > 12 ? ", ..." : "")))
             lines.append("ingests      \(i.ingestCount)")
+            if !i.pins.isEmpty {
+                lines.append("pins         " + i.pins.prefix(12).map { "\($0.name) (step \($0.step))" }.joined(separator: ", ")
+                    + (i.pins.count > 12 ? ", ..." : ""))
+            }
             lines.append("on disk      \(i.fileBytes + i.walBytes) bytes (file \(i.fileBytes), WAL \(i.walBytes)); raw chunks \(i.rawChunkBytes) bytes")
             if let b = i.bytesPerParameterStep { lines.append(String(format: "per param-step %.3f bytes", b)) }
             for c in i.codecs where c.rawBytes > 0 {
@@ -81,14 +85,9 @@ extension EMALogCommand {
             for (label, record) in [("first step", i.firstStepRecord), ("last step ", i.lastStepRecord)] {
                 guard let record else { continue }
                 lines.append("  \(label)  \(record.step)  \(record.sourcePath)  \(record.sourceSize) bytes  xxh64 "
-                    + "\(Self.hex(record.sourceHash))  ingest \(record.ingestID) at \(record.ingestedAt)")
+                    + "\(record.sourceHash.hex16)  ingest \(record.ingestID) at \(record.ingestedAt)")
             }
             return lines.joined(separator: "\n") + "\n"
-        }
-
-        static func hex(_ value: UInt64) -> String {
-            let digits = String(value, radix: 16)
-            return String(repeating: "0", count: 16 - digits.count) + digits
         }
 
         /// An argument as a POSIX shell would read it back.

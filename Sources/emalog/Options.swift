@@ -17,13 +17,26 @@ struct LogOptions: ParsableArguments {
     }
 }
 
-/// `--step`: a training step, the latest when left out.
+/// `--step`: a training step, or a pin's name (`emalog pin`); the latest when left out.
 struct StepOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Training step, an integer >= 0 (default: the latest).", valueName: "n"))
-    var step: Int?
+    @Option(help: ArgumentHelp("Training step, an integer >= 0, or a pin's name (default: the latest).", valueName: "n"))
+    var step: StepArgument?
 
     func validate() throws {
-        if let step, step < 0 { throw ValidationError("--step must be an integer >= 0, got \(step)") }
+        if case let .number(step)? = step?.selector, step < 0 { throw ValidationError("--step must be an integer >= 0, got \(step)") }
+    }
+
+    /// The step asked for, as the log names it.
+    var selector: StepSelector? { step?.selector }
+}
+
+/// A `--step` value: a number, or a pin's name.
+struct StepArgument: ExpressibleByArgument {
+    var selector: StepSelector
+
+    init?(argument: String) {
+        guard !argument.isEmpty else { return nil }
+        selector = StepSelector(parsing: argument)
     }
 }
 

@@ -27,7 +27,7 @@ extension EMALogCommand {
         func run() throws {
             try reportingErrors {
                 let emalog = try EMALog(openingAt: log.db, run: log.run)
-                try emalog.writeRaw(atStep: step.step, to: emalog.output(to: out, format: output.format))
+                try emalog.writeRaw(atStep: try emalog.step(step.selector), to: emalog.output(to: out, format: output.format))
             }
         }
     }

@@ -35,7 +35,8 @@ func printError(_ message: String, exitCode: Int32? = nil) {
 /// (shared by every observer, so `clear()` can erase it) is atomic.
 final class TerminalProgress: ProgressObserver {
     private let lastDraw = Mutex(Date.distantPast)
-    static let isTerminal = isatty(2) == 1
+    /// Progress is drawn only on a terminal, and never among JSON lines (`--error-format json`).
+    static let isTerminal = isatty(2) == 1 && !ErrorOutput.isJSON
     private static let drawn = Atomic(false)
 
     func progress(_ label: String, done: Int, total: Int) {

@@ -36,7 +36,7 @@ extension EMALogCommand {
             try reportingErrors {
                 let emalog = try EMALog(openingAt: log.db, run: log.run)
                 let target = try emalog.output(to: out, format: output.format)
-                let shadow = try emalog.shadow(atStep: step.step, track: track.selector, observer: TerminalProgress())
+                let shadow = try emalog.shadow(atStep: try emalog.step(step.selector), track: track.selector, observer: TerminalProgress())
                 TerminalProgress.clear()
                 try shadow.write(to: target, precision: precision.dtype)
             }

@@ -56,7 +56,7 @@ extension EMALogCommand {
             try reportingErrors {
                 let emalog = try EMALog(openingAt: log.db, run: log.run)
                 let folder = try emalog.outputFolder(at: out, format: output.format ?? .safetensors)
-                let results = try emalog.sweep(try specs(), atStep: step.step, observer: TerminalProgress())
+                let results = try emalog.sweep(try specs(), atStep: try emalog.step(step.selector), observer: TerminalProgress())
                 TerminalProgress.clear()
                 try folder.write(results, precision: precision.dtype)
             }

@@ -80,12 +80,12 @@ extension EMALogCommand {
                 var text: String
                 if find {
                     let decays = track.decay.map { [$0] } ?? track.ema.flatMap { try? EMASpec(parsing: $0) }.map { [$0.decay] } ?? []
-                    let candidates = try emalog.findSpec(checkpoint: checkpoint, decays: decays, atStep: step.step,
+                    let candidates = try emalog.findSpec(checkpoint: checkpoint, decays: decays, atStep: try emalog.step(step.selector),
                                                          tolerance: tolerance, strict: strict, observer: TerminalProgress())
                     report = candidates[0].report
                     text = format == .json ? VerifyRendering.json(candidates) : VerifyRendering.text(candidates)
                 } else {
-                    report = try emalog.verify(checkpoint: checkpoint, track: track.selector, atStep: step.step,
+                    report = try emalog.verify(checkpoint: checkpoint, track: track.selector, atStep: try emalog.step(step.selector),
                                                tolerance: tolerance, strict: strict, observer: TerminalProgress())
                     text = format == .json ? VerifyRendering.json(report) : VerifyRendering.text(report)
                 }

@@ -49,4 +49,23 @@ import Testing
         let parsed = try JSONParser.parse(Array(#"{ "b" : 1.50, "a" : [1, 2e0, "x"] }"#.utf8))
         #expect(try JSONEncoding.text(parsed) == #"{"b":1.5,"a":[1,2.0,"x"]}"#)
     }
+
+    struct Twice: Encodable {
+        enum Key: String, CodingKey { case a, b }
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(1, forKey: .a)
+            try c.encode(2, forKey: .b)
+            try c.encode(3, forKey: .a)
+        }
+    }
+
+    @Test func everyStringKeyedDictionaryIsSortedAKeyGivenTwiceKeepsItsPlaceFloatsStayFloats() throws {
+        let counts = Dictionary(uniqueKeysWithValues: (0..<50).map { ("k\($0)", $0) })
+        let text = try JSONEncoding.text(counts)
+        #expect(text == "{" + counts.keys.sorted().map { "\"\($0)\":\(counts[$0]!)" }.joined(separator: ",") + "}")
+        #expect(try JSONEncoding.text(["b": [1.5], "a": [Double.nan]]) == #"{"a":[NaN],"b":[1.5]}"#)
+        #expect(try JSONEncoding.text(Twice()) == #"{"a":3,"b":2}"#)
+        #expect(try JSONEncoding.text([Float(1e10), Float(0.1)]) == "[1e+10,0.1]")
+    }
 }

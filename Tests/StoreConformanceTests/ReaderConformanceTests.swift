@@ -12,8 +12,7 @@ import Testing
 /// The `LogReader` contract across backends: one log, held by each backend (the SQLite file that
 /// an ingest wrote, a copy of it in memory over the protocols, a push of it to a team store), reads
 /// back the same through every requirement; the same damaged row reads as the same error.
-@Suite(.enabled(if: ThrowawayPostgres.enabled, "EMALOG_NO_POSTGRES=1: the team-store backend is skipped"))
-struct ReaderConformanceTests {
+@Suite struct ReaderConformanceTests {
     let dir = TemporaryDirectory()
 
     /// The fixture run with keyframes, one- and two-step residuals, several chunks per tensor,
@@ -26,6 +25,8 @@ struct ReaderConformanceTests {
         request.keyframeEvery = 4
         request.chunkBytes = 256
         _ = try Ingest.run(request)
+        _ = try LogEdit.pin(log: db, step: .number(13), name: "best")
+        _ = try LogEdit.pin(log: db, step: .number(2), name: "early")
         return db
     }
 
@@ -60,6 +61,7 @@ struct ReaderConformanceTests {
                 lines.append("snapshot of \(track.name) at or before 12: \(String(describing: try r.snapshot(track: track.id, atOrBefore: 12)?.step))")
             }
             lines += try r.owedSnapshots().map { "owed \($0)" }
+            lines += try r.pins().map { "pin \($0)" }
             for step in steps {
                 for tensor in tensors {
                     lines.append("step \(step) \(tensor.name) chunks \(try r.chunkCount(of: tensor, step: step))")
@@ -108,18 +110,31 @@ struct ReaderConformanceTests {
         }
     }
 
-    @Test func everyBackendReadsTheSameLogTheSame() async throws {
-        let db = try ingestedLog()
+    /// The SQLite log's view, checked to cover the run.
+    func sqliteView(_ db: String) throws -> [String] {
         let sqlite = try SQLiteLogStore.openForReading(at: db)
         defer { try? sqlite.close() }
         let expected = try Self.view(of: sqlite)
         #expect(expected.count > 300, "the view must cover the run")
         #expect(expected.contains { $0.contains("delta2") } && expected.contains { $0.hasPrefix("snapshot ") })
+        #expect(expected.filter { $0.hasPrefix("pin ") }.count == 2)
+        return expected
+    }
 
+    @Test func theMemoryStoreReadsTheLogAsTheSQLiteFile() throws {
+        let db = try ingestedLog()
+        let expected = try sqliteView(db)
+        let sqlite = try SQLiteLogStore.openForReading(at: db)
+        defer { try? sqlite.close() }
         let memory = MemoryLogStore(chunkBytes: sqlite.layout.chunkBytes)
         _ = try LogCopy.copy(from: sqlite, into: memory, stop: StopToken(), stopped: CancellationError())
         Self.expectSame(expected, try Self.view(of: memory), .memory)
+    }
 
+    @Test(.enabled(if: ThrowawayPostgres.enabled, "EMALOG_NO_POSTGRES=1: the team-store backend is skipped"))
+    func theTeamStoreReadsThePushedLogAsTheSQLiteFile() async throws {
+        let db = try ingestedLog()
+        let expected = try sqliteView(db)
         let server = try await ThrowawayPostgres.database()
         let viewed = try await Spawn.offPool {
             _ = try TeamStore.push(log: db, to: server, run: "r")
@@ -131,7 +146,8 @@ struct ReaderConformanceTests {
     }
 
     /// A damaged row is validated by the shared records, so every backend says the same.
-    @Test func aDamagedRowReadsAsTheSameErrorFromEveryBackend() async throws {
+    @Test(.enabled(if: ThrowawayPostgres.enabled, "EMALOG_NO_POSTGRES=1: the team-store backend is skipped"))
+    func aDamagedRowReadsAsTheSameErrorFromEveryBackend() async throws {
         let db = try ingestedLog()
         let server = try await ThrowawayPostgres.database()
         _ = try await Spawn.offPool { try TeamStore.push(log: db, to: server, run: "r") }

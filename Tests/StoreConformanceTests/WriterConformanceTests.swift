@@ -228,4 +228,23 @@ import Testing
         let next = try store.write { w in try w.insertIngest(arguments: ["b"], configuration: "{}") }
         #expect(next > 7, "a later ingest's id follows the adopted ones")
     }
+
+    @Test(arguments: [Backend.sqlite, .memory])
+    func pinsNameStepsAndMove(_ backend: Backend) throws {
+        let (store, _, _, _) = try filled(backend)
+        defer { try? store.close() }
+        try store.write { w throws in
+            try w.pin(PinRecord(name: "best", step: 5, pinnedAt: "2026-12-07T10:00:00Z"))
+            try w.pin(PinRecord(name: "a", step: 0, pinnedAt: "2026-12-07T10:00:01Z"))
+            try w.pin(PinRecord(name: "best", step: 9, pinnedAt: "2026-12-07T10:00:02Z"))  // moves
+        }
+        #expect(try store.read { try $0.pins() } == [PinRecord(name: "a", step: 0, pinnedAt: "2026-12-07T10:00:01Z"),
+                                                     PinRecord(name: "best", step: 9, pinnedAt: "2026-12-07T10:00:02Z")])
+        #expect(throws: (any Error).self, "a pin names a stored step") {
+            try store.write { w in try w.pin(PinRecord(name: "x", step: 4, pinnedAt: "t")) }
+        }
+        #expect(try store.write { try $0.unpin(name: "a") })
+        #expect(try !store.write { try $0.unpin(name: "a") })
+        #expect(try store.read { try $0.pins() }.map(\.name) == ["best"])
+    }
 }

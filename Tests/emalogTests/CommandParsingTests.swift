@@ -36,7 +36,7 @@ import Testing
         let shadow = try parse(["shadow", "--db", "r", "--step", "20", "--decay", "0.9", "--dtype", "param", "--format", "npz",
                                 "-o", "-"], as: EMALogCommand.ShadowCommand.self)
         #expect(shadow.track.selector == .decay(0.9))
-        #expect(shadow.step.step == 20 && shadow.precision.dtype == .param && shadow.output.format == .npz && shadow.out == "-")
+        #expect(shadow.step.selector == .number(20) && shadow.precision.dtype == .param && shadow.output.format == .npz && shadow.out == "-")
         let sweep = try parse(["sweep", "--db", "r", "--decays", "0.9,0.99", "--ema", "name=w,decay=0.999", "-o", "d"],
                               as: EMALogCommand.SweepCommand.self)
         #expect(try sweep.specs().map(\.name) == ["w", "ema-0.9", "ema-0.99"])
@@ -117,11 +117,11 @@ import Testing
             + "\"snapshots\":\(i.snapshotCount),\"owed_snapshots\":0,\"metric_keys\":[\"eval/acc\",\"loss\",\"lr\"],\"metric_values\":\(i.metricValueCount),"
             + "\"ingests\":1,\"file_bytes\":\(i.fileBytes),\"wal_bytes\":\(i.walBytes),"
             + "\"bytes_per_parameter_step\":\(i.bytesPerParameterStep!),\"codecs\":[\(codecs.joined(separator: ","))],"
-            + "\"migrations\":[\(i.migrations.map { "\"\($0)\"" }.joined(separator: ","))]}\n"
+            + "\"migrations\":[\(i.migrations.map { "\"\($0)\"" }.joined(separator: ","))],\"pins\":[]}\n"
         #expect(try EMALogCommand.InfoCommand.json(i) == expected)
         let parsed = try JSONParser.parse(Array(try EMALogCommand.InfoCommand.json(i).utf8))
         guard case let .object(members) = parsed else { Issue.record("not an object"); return }
-        #expect(members.first?.key == "path" && members.count == 19)
+        #expect(members.first?.key == "path" && members.count == 20)
     }
 
     @Test func infoOfAnEmptyLogWritesNulls() async throws {

@@ -12,8 +12,8 @@ class EmalogError(RuntimeError):
     """emalog refused or failed; the message is emalog's own (what, where, how to fix).
 
     Attributes:
-        status: emalog's exit code (64 usage, 65 bad input, 66 not found, 74 I/O or database,
-            75 busy, 70 anything else), or None when emalog did not run.
+        status: emalog's exit code (1 audit or verify mismatch, 64 usage, 65 bad input, 66 not
+            found, 74 I/O or database, 75 busy, 70 anything else), or None when emalog did not run.
         kind: the exit code's name ("usage", "bad_input", "not_found", "io", "busy",
             "software", "mismatch"), or None.
     """
@@ -85,7 +85,8 @@ def error_from(stderr: bytes | str, status: int, what: str, translate=lambda tex
     if parsed.errors:
         error = parsed.errors[-1]
         return EmalogError(translate(str(error.get("message", ""))), status, error.get("kind"))
-    text = "\n".join(parsed.other).strip()
+    # No error line (emalog killed, or crashed): whatever it wrote, warnings included.
+    text = "\n".join(parsed.other + [f"warning: {w}" for w in parsed.warnings]).strip()
     return EmalogError(translate(text) if text else f"{what} exited with {status}", status)
 
 

@@ -1,8 +1,9 @@
 """EMA profiles as keyword arguments, with the names timm, diffusers and EDM2 use."""
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import List, Optional, Sequence, Union
 
 __all__ = ["EMA", "Spec"]
 
@@ -72,8 +73,14 @@ class EMA:
         if schedule == "power":
             if (self.sigma_rel is None) == (self.gamma is None):
                 raise ValueError("a power-function EMA takes sigma_rel or gamma (one of them)")
+            if self.decay is not None or self.warmup:
+                raise ValueError("a power-function EMA has no decay or warmup: its decay follows sigma_rel or gamma")
+        elif self.sigma_rel is not None or self.gamma is not None:
+            raise ValueError("sigma_rel and gamma belong to schedule='power' (EMA.power(...)); warmup takes warmup_gamma")
         elif self.decay is None:
             raise ValueError("an EMA needs a decay (e.g. EMA(decay=0.999)), or schedule='power' with sigma_rel")
+        if self.name is not None and any(c in self.name for c in ",="):
+            raise ValueError(f"a track's name has no ',' or '=': {self.name!r}")
 
     @classmethod
     def power(cls, sigma_rel: Optional[float] = None, gamma: Optional[float] = None, form: Optional[str] = None,
@@ -113,10 +120,19 @@ class EMA:
 Spec = Union[str, EMA]
 
 
-def spec_text(spec: Spec) -> str:
-    """`spec` as the CLI takes it."""
+def spec_text(spec: Union[Spec, float]) -> str:
+    """`spec` as the CLI takes it (a number is a constant decay)."""
     if isinstance(spec, EMA):
         return spec.spec()
     if isinstance(spec, str):
         return spec
-    raise TypeError(f"an EMA is a spec string, a track's name or emalog.EMA(...), not {type(spec).__name__}")
+    if isinstance(spec, numbers.Real) and not isinstance(spec, bool):
+        return _number(spec)
+    raise TypeError(f"an EMA is a spec string, a track's name, a decay or emalog.EMA(...), not {type(spec).__name__}")
+
+
+def spec_texts(ema: Union[Spec, float, Sequence[Union[Spec, float]]]) -> List[str]:
+    """One profile or several, as the CLI takes them."""
+    if isinstance(ema, (str, EMA, numbers.Real)):
+        return [spec_text(ema)]
+    return [spec_text(spec) for spec in ema]

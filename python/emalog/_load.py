@@ -11,20 +11,26 @@ from typing import Any, Dict, Iterable, List, Literal, Optional, Sequence, Union
 
 from ._cli import EmalogError
 from ._cli import run as _run
-from ._ema import EMA, Spec, spec_text
+from ._ema import Spec, spec_text, spec_texts
 
-Framework = Literal["torch", "numpy"]
+Framework = Optional[Literal["torch", "numpy"]]
 #: A log file's path, or a team store's address (postgresql://...).
 Location = Union[str, "os.PathLike[str]"]
 
 
 def _tensors(data: bytes, framework: Framework) -> Dict[str, Any]:
+    if framework is None:  # SPEC: torch tensors, numpy arrays without torch
+        try:
+            import torch  # noqa: F401
+            framework = "torch"
+        except ImportError:
+            framework = "numpy"
     if framework == "torch":
         try:
             from safetensors.torch import load
         except ImportError as missing:
-            raise EmalogError("tensors come back as torch tensors (framework='torch', the default) and torch is not "
-                              "installed: pip install torch, or pass framework='numpy'") from missing
+            raise EmalogError(f"framework='torch' asks for torch tensors and they cannot be made here ({missing}): "
+                              "pip install torch, or pass framework='numpy'") from missing
         return load(bytes(data))
     if framework == "numpy":
         from safetensors.numpy import load
@@ -32,8 +38,14 @@ def _tensors(data: bytes, framework: Framework) -> Dict[str, Any]:
     raise ValueError(f"framework is 'torch' or 'numpy', not {framework!r}")
 
 
-def _step_args(step: Optional[int]) -> List[str]:
-    return [] if step is None else [f"--step={int(step)}"]
+#: A step: its number, or the name of a pin (`emalog.pin`).
+Step = Union[int, str]
+
+
+def _step_args(step: Optional[Step]) -> List[str]:
+    if step is None:
+        return []
+    return [f"--step={step}"] if isinstance(step, str) else [f"--step={int(step)}"]
 
 
 def _source(db: Location, run: Optional[str]) -> List[str]:
@@ -41,19 +53,20 @@ def _source(db: Location, run: Optional[str]) -> List[str]:
     return ["--db", os.fspath(db)] + ([] if run is None else ["--run", str(run)])
 
 
-def load_shadow(db: Location, step: Optional[int] = None, ema: Optional[Spec] = None, decay: Optional[float] = None,
-                dtype: Literal["f32", "param"] = "f32", framework: Framework = "torch",
+def load_shadow(db: Location, step: Optional[Step] = None, ema: Optional[Spec] = None, decay: Optional[float] = None,
+                dtype: Literal["f32", "param"] = "f32", framework: Framework = None,
                 run: Optional[str] = None) -> Dict[str, Any]:
     """The EMA shadow at a step, ready for `model.load_state_dict`.
 
     Args:
         db: the log file, or a team store (postgresql://...) with `run`.
-        step: the step (default: the latest).
+        step: the step, or a pin's name (default: the latest).
         ema: a track by name, a spec string, or `emalog.EMA(...)` (default: the log's only track);
             a profile no track holds is computed post hoc, exactly.
         decay: a constant decay (short for `ema=EMA(decay)`).
         dtype: "f32" (the shadow's own precision) or "param" (each parameter's dtype).
-        framework: "torch" (torch tensors) or "numpy" (numpy arrays).
+        framework: "torch" (torch tensors) or "numpy" (numpy arrays); None (the default): torch
+            tensors when torch is installed, else numpy arrays.
         run: the team store's run (a sharded run reads whole).
 
     Returns:
@@ -71,18 +84,18 @@ def load_shadow(db: Location, step: Optional[int] = None, ema: Optional[Spec] = 
     return _tensors(_run(args), framework)
 
 
-def load_raw(db: Location, step: Optional[int] = None, framework: Framework = "torch",
+def load_raw(db: Location, step: Optional[Step] = None, framework: Framework = None,
              run: Optional[str] = None) -> Dict[str, Any]:
     """The raw weights of a step (default: the latest), exactly as ingested.
 
     Returns:
-        {name: tensor} as torch tensors (framework="torch") or numpy arrays ("numpy").
+        {name: tensor}: torch tensors or numpy arrays, as `framework` says (see `load_shadow`).
     """
     return _tensors(_run(["raw", *_source(db, run), *_step_args(step), "--format", "safetensors", "-o", "-"]), framework)
 
 
-def sweep(db: Location, decays: Iterable[float], step: Optional[int] = None, ema: Union[Spec, Sequence[Spec]] = (),
-          framework: Framework = "torch", run: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
+def sweep(db: Location, decays: Iterable[float], step: Optional[Step] = None, ema: Union[Spec, Sequence[Spec]] = (),
+          framework: Framework = None, run: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
     """Shadows for several constant decays (and profiles in `ema`) in one pass over the raw steps.
 
     Returns:
@@ -90,13 +103,12 @@ def sweep(db: Location, decays: Iterable[float], step: Optional[int] = None, ema
         shadow into a temporary folder, read back and removed.)
     """
     decays = [float(d) for d in decays]
-    specs = [ema] if isinstance(ema, (str, EMA)) else list(ema)
     with tempfile.TemporaryDirectory(prefix="emalog-sweep-") as folder:
         args = ["sweep", *_source(db, run), *_step_args(step)]
         if decays:
             args += ["--decays", ",".join(repr(d) for d in decays)]
-        for spec in specs:
-            args += ["--ema", spec_text(spec)]
+        for spec in spec_texts(ema):
+            args += ["--ema", spec]
         _run(args + ["-o", folder])
         out = {}
         for name in sorted(os.listdir(folder)):
@@ -106,15 +118,15 @@ def sweep(db: Location, decays: Iterable[float], step: Optional[int] = None, ema
 
 
 def metrics(db: Location, keys: Union[str, Sequence[str], None] = None, start: Optional[int] = None,
-            end: Optional[int] = None, run: Union[str, Sequence[str], None] = None, as_pandas: bool = True) -> Any:
+            end: Optional[int] = None, run: Union[str, Sequence[str], None] = None, as_pandas: Optional[bool] = None) -> Any:
     """Metric histories, one column per key (missing values are NaN).
 
     Args:
         keys: a key or keys (default: every key).
         start, end: the steps to read (inclusive; default: all).
         run: with a team store, a run or a list of runs (side by side: columns "RUN:KEY").
-        as_pandas: True (default) for a pandas DataFrame indexed by step; False for a dict of
-            lists with a "step" column (no pandas needed).
+        as_pandas: True for a pandas DataFrame indexed by step, False for a dict of lists with a
+            "step" column; None (the default): a DataFrame when pandas is installed, else the dict.
 
     Returns:
         A pandas.DataFrame, or {column: list}.
@@ -129,12 +141,13 @@ def metrics(db: Location, keys: Union[str, Sequence[str], None] = None, start: O
     if end is not None:
         args.append(f"--to={int(end)}")
     pandas = None
-    if as_pandas:
+    if as_pandas is not False:
         try:
             import pandas
         except ImportError as missing:
-            raise EmalogError("metrics come back as a pandas DataFrame (as_pandas=True, the default) and pandas is not "
-                              "installed: pip install pandas, or pass as_pandas=False for a dict of lists") from missing
+            if as_pandas:
+                raise EmalogError("as_pandas=True asks for a pandas DataFrame and pandas is not installed: pip install pandas, "
+                                  "or pass as_pandas=False for a dict of lists") from missing
     text = _run(args).decode()
     rows = list(csv.reader(io.StringIO(text)))
     header, body = (rows[0], rows[1:]) if rows else (["step"], [])
@@ -159,3 +172,32 @@ def info(db: Location, run: Optional[str] = None, digest: bool = False) -> Dict[
     """
     return json.loads(_run(["info", *_source(db, run), "--json"] + (["--digest"] if digest else [])))
 
+
+
+def pins(db: Location, run: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The log's named steps (`emalog pins`).
+
+    Returns:
+        One dict per pin, by name: name, step, pinned_at.
+    """
+    text = _run(["pins", *_source(db, run), "--format", "json"]).decode()
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def pin(db: Location, step: Step, name: str) -> Dict[str, Any]:
+    """Names `step` of the log file `db` as `name` (readers then take `step=name`; its raw
+    weights survive every retention policy). A name already used moves.
+
+    Returns:
+        The pin: name, step, pinned_at.
+
+    Raises:
+        EmalogError: no such step (65), a name that cannot be one (64), an ingest holds the log (75).
+    """
+    _run(["pin", "--db", os.fspath(db), *_step_args(step), "--name", str(name)])
+    return next(p for p in pins(db) if p["name"] == name)
+
+
+def unpin(db: Location, name: str) -> None:
+    """Removes pin `name` of the log file `db`."""
+    _run(["pin", "--db", os.fspath(db), "--remove", str(name)])

@@ -5,7 +5,7 @@ import os
 from typing import List, Optional, Sequence, Tuple, Union
 
 from ._cli import run
-from ._ema import EMA, Spec, spec_text
+from ._ema import Spec, spec_texts
 
 Logs = Union[str, "os.PathLike[str]", Sequence[Union[str, "os.PathLike[str]"]]]
 
@@ -53,8 +53,7 @@ def plot(db: Logs, out: Optional[str] = None, keys: Union[str, Sequence[str]] = 
     args = ["plot", *_common(db, keys, smooth, log_y, tensor, width)]
     if tracks:
         args.append("--tracks")
-    specs = [ema] if isinstance(ema, (str, EMA)) else list(ema)
-    args += [a for e in specs for a in ("--ema", spec_text(e))]
+    args += [a for spec in spec_texts(ema) for a in ("--ema", spec)]
     if steps is not None:
         first, last = steps
         if first is not None:

@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from . import _frame
 from ._cli import ERROR_FORMAT, EmalogError, binary, error_from, in_python_words, read_stderr
-from ._ema import EMA, Spec, spec_text
+from ._ema import Spec, spec_texts
 
 _CLOSE = object()
 
@@ -89,10 +89,9 @@ class Logger:
         Raises:
             EmalogError: the binary is missing; emalog's refusals come on a later call.
         """
-        specs = [ema] if isinstance(ema, (str, EMA)) else list(ema)
         args = [binary(), ERROR_FORMAT, "ingest", "--db", os.fspath(db)]
-        for spec in specs:
-            args += ["--ema", spec_text(spec)]
+        for spec in spec_texts(ema):
+            args += ["--ema", spec]
         if snapshot_every is not None:
             args += ["--snapshot-every", str(int(snapshot_every))]
         if keyframe_every is not None:

@@ -1,5 +1,5 @@
 """The package as PyTorch users expect it: EMA profiles with timm's names, MLflow's argument
-order, explicit return types, errors with their kind, one version, type information."""
+order, return types the caller can fix, errors with their kind, one version, type information."""
 import importlib.metadata
 import inspect
 import os
@@ -29,7 +29,11 @@ def test_profiles_are_the_spec_strings_emalog_takes():
         with pytest.raises(ValueError, match=words):
             EMA(**bad)
     with pytest.raises(TypeError, match="emalog.EMA"):
-        emalog.load_shadow("x.emalog", ema=0.999)
+        emalog.load_shadow("x.emalog", ema=object())
+    with pytest.raises(ValueError, match="no decay"):
+        EMA(decay=0.9, schedule="power", sigma_rel=0.05)
+    with pytest.raises(ValueError, match="has no ','"):
+        EMA(0.9, name="a,b")
 
 
 def test_a_profile_tracks_and_queries_like_its_spec(db):
@@ -59,28 +63,32 @@ def test_a_profile_tracks_and_queries_like_its_spec(db):
 
 def test_return_types_are_what_the_arguments_say(db):
     torch = pytest.importorskip("torch")
-    with emalog.Logger(db, ema="0.9") as log:
+    with emalog.Logger(db, ema=0.9) as log:  # a number is a constant decay
         for step in range(1, 4):
             log.step(step, {"w": np.full(3, step, dtype=np.float32)}, metrics={"loss": 1.0 / step})
-    assert isinstance(emalog.load_shadow(db)["w"], torch.Tensor)  # framework="torch", the default
+    assert isinstance(emalog.load_shadow(db)["w"], torch.Tensor)  # torch is installed: torch tensors
+    assert isinstance(emalog.load_shadow(db, framework="torch")["w"], torch.Tensor)
     assert isinstance(emalog.load_shadow(db, framework="numpy")["w"], np.ndarray)
     assert isinstance(emalog.load_raw(db, step=2, framework="numpy")["w"], np.ndarray)
     columns = emalog.metrics(db, as_pandas=False)
     assert columns == {"step": [1, 2, 3], "loss": [1.0, 0.5, 1.0 / 3]}
     pandas = pytest.importorskip("pandas")
-    frame = emalog.metrics(db)
-    assert isinstance(frame, pandas.DataFrame) and list(frame.index) == [1, 2, 3]
+    for frame in (emalog.metrics(db), emalog.metrics(db, as_pandas=True)):
+        assert isinstance(frame, pandas.DataFrame) and list(frame.index) == [1, 2, 3]
 
 
 def test_a_missing_optional_package_is_a_clear_error(db, monkeypatch):
     with emalog.Logger(db, ema="0.9") as log:
-        log.step(1, {"w": np.ones(2, dtype=np.float32)})
+        log.step(1, {"w": np.ones(2, dtype=np.float32)}, metrics={"loss": 0.5})
     monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas raises ImportError
+    assert emalog.metrics(db) == {"step": [1], "loss": [0.5]}  # SPEC: a dict of columns without pandas
     with pytest.raises(emalog.EmalogError, match="as_pandas=False"):
-        emalog.metrics(db)
+        emalog.metrics(db, as_pandas=True)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    assert isinstance(emalog.load_shadow(db)["w"], np.ndarray)  # SPEC: numpy without torch
     monkeypatch.setitem(sys.modules, "safetensors.torch", None)
     with pytest.raises(emalog.EmalogError, match="framework='numpy'"):
-        emalog.load_shadow(db)
+        emalog.load_shadow(db, framework="torch")
 
 
 def test_errors_carry_emalogs_exit_code_and_kind(tmp_path, db):
@@ -107,3 +115,22 @@ def test_one_version_and_type_information():
         if inspect.isfunction(value):
             assert value.__doc__ and value.__annotations__.get("return") is not None, name
     assert "Args:" in emalog.load_shadow.__doc__ and "Returns:" in emalog.load_shadow.__doc__
+
+
+def test_pins_name_steps_for_every_reader(db):
+    with emalog.Logger(db, ema="0.9") as log:
+        for step in range(1, 6):
+            log.step(step, {"w": np.full(3, step, dtype=np.float32)})
+    assert emalog.pin(db, 3, "best")["step"] == 3
+    assert [p["name"] for p in emalog.pins(db)] == ["best"]
+    by_name = emalog.load_shadow(db, step="best", framework="numpy")["w"]
+    assert by_name.tobytes() == emalog.load_shadow(db, step=3, framework="numpy")["w"].tobytes()
+    assert emalog.load_raw(db, step="best", framework="numpy")["w"].tolist() == [3.0, 3.0, 3.0]
+    with pytest.raises(emalog.EmalogError) as bad:
+        emalog.pin(db, 3, "12")
+    assert bad.value.kind == "usage"
+    emalog.unpin(db, "best")
+    assert emalog.pins(db) == []
+    with pytest.raises(emalog.EmalogError) as gone:
+        emalog.load_raw(db, step="best")
+    assert (gone.value.status, gone.value.kind) == (65, "bad_input") and "no step is pinned as 'best'" in str(gone.value)

@@ -154,8 +154,8 @@ def test_kill_9_of_the_training_process_then_resume(db, tmp_path):
 
 
 def test_without_torch_everything_is_numpy(db, tmp_path):
-    """torch is optional: with it unimportable, states are numpy arrays and loads return numpy
-    when asked (framework="numpy"); the default (torch tensors) says how to get them."""
+    """torch is optional: with it unimportable, states are numpy arrays and loads return numpy;
+    asking for torch tensors then says how to get them."""
     script = tmp_path / "no_torch.py"
     script.write_text(textwrap.dedent(f"""
         import sys
@@ -166,18 +166,18 @@ def test_without_torch_everything_is_numpy(db, tmp_path):
             for step in range(1, 4):
                 log.step(step, {{"w": w + step}}, metrics={{"loss": 1.0 / step}})
         try:
-            emalog.load_shadow({db!r})
-            raise SystemExit("the default (torch tensors) went through without torch")
+            emalog.load_shadow({db!r}, framework="torch")
+            raise SystemExit("framework='torch' went through without torch")
         except emalog.EmalogError as error:
             assert "framework='numpy'" in str(error), str(error)
-        shadow = emalog.load_shadow({db!r}, framework="numpy")
+        shadow = emalog.load_shadow({db!r})
         assert isinstance(shadow["w"], np.ndarray), type(shadow["w"])
         c1, c2 = np.float32(0.1), np.float32(0.9)
         s = w + 1
         for step in (2, 3):
             s = c1 * (w + step) + c2 * s
         assert shadow["w"].tobytes() == s.tobytes()
-        assert isinstance(emalog.load_raw({db!r}, step=2, framework="numpy")["w"], np.ndarray)
+        assert isinstance(emalog.load_raw({db!r}, step=2)["w"], np.ndarray)
         print("ok")
     """))
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(emalog.__file__)))

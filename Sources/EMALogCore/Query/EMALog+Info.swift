@@ -29,6 +29,7 @@ extension EMALog {
                 firstStepRecord: try summary.firstStep.flatMap { try r.stepRecord($0) },
                 lastStepRecord: try summary.lastStep.flatMap { try r.stepRecord($0) })
             info.owedSnapshotCount = try r.owedSnapshots().count
+            info.pins = try r.pins()
             if info.parameterCount > 0 && info.stepCount > 0 {
                 info.bytesPerParameterStep = Double(info.fileBytes + info.walBytes) / Double(info.parameterCount) / Double(info.stepCount)
             }

@@ -64,7 +64,9 @@ public struct LogInfo: Sendable, Encodable {
     public var lastStepRecord: StepRecord?
 
     /// The whole log file over parameters times steps (nil without parameters or steps).
-    public var bytesPerParameterStep: Double?
+    public internal(set) var bytesPerParameterStep: Double?
+    /// The named steps (`emalog pin`), by name.
+    public var pins: [PinRecord] = []
 
     /// The JSON's members from `steps` on, in its order.
     enum CodingKeys: String, CodingKey {
@@ -83,6 +85,6 @@ public struct LogInfo: Sendable, Encodable {
         case fileBytes = "file_bytes"
         case walBytes = "wal_bytes"
         case bytesPerParameterStep = "bytes_per_parameter_step"
-        case codecs, migrations
+        case codecs, migrations, pins
     }
 }

@@ -1,4 +1,5 @@
 import EMALogPostgres
+import Foundation
 import EMALogStore
 import EMALogSQLite
 
@@ -33,6 +34,17 @@ enum LogStores {
                                     reason: "an ingest writes a local log file; push it to the team store afterwards (or while it runs)")
         }
         return try SQLiteLogStore.openForIngest(at: location, chunkBytes: chunkBytes)
+    }
+
+    /// Opens the existing log at `location` to change it (pins), holding its ingest lock until closed.
+    static func openForEdit(_ location: String) throws(StoreError) -> any LogStore {
+        try refuseMistypedAddress(location)
+        if ServerURL.isServer(location) {
+            throw .badServerAddress(address: ServerURL.redacted(location),
+                                    reason: "a run of a team store changes with its log: change the log file and push it again")
+        }
+        guard FileManager.default.fileExists(atPath: location) else { throw .logNotFound(path: location) }
+        return try SQLiteLogStore.openForIngest(at: location, chunkBytes: ChunkLayout.defaultChunkBytes)
     }
 
     /// Creates a log file at `path` to be filled as a copy of another log (`pull`), with the

@@ -68,6 +68,8 @@ enum LogCopy {
             report.snapshots += copied.1
             progress(done + 1, steps.count)
         }
+        let pins = try source.read { r in try r.pins() }
+        if !pins.isEmpty { try dest.write { w in for pin in pins { try w.pin(pin) } } }
         for (name, id) in keys.sorted(by: { $0.value < $1.value }) {
             if stop.requested { throw stopped }
             let values = try source.read { r in try r.metricValues(keyIDs: [id], steps: 0...StepNumber.largest) }

@@ -44,15 +44,10 @@ enum Push {
             report.deletedSnapshots = work.staleSnapshots.count
         }
 
-        let totals = try pushItems(work.items, plan: plan, open: open, local: local, target: target, connections: connections,
-                                   hooks: hooks, progress: progress)
-        report.steps = totals.steps
-        report.snapshots = totals.snapshots
-        report.bodies = totals.bodies
-        report.bodyBytes = totals.bodyBytes
-        report.sharedBytes = totals.sharedBytes
-        report.repairedBodies = totals.repairedBodies
+        report.add(try pushItems(work.items, plan: plan, open: open, local: local, target: target, connections: connections,
+                                 hooks: hooks, progress: progress))
 
+        if try target.writePins(plan) > 0 { report.headerChanged = true }
         let (blocks, values) = try local.read { r in try target.writeMetrics(r, plan: plan) }
         report.metricBlocks = blocks
         report.metricValues = values
@@ -67,9 +62,14 @@ enum Push {
     /// each when the item before it has committed.
     private static func pushItems(_ items: [PushItem], plan: PushPlan, open: @escaping @Sendable () throws -> any LogStore,
                                   local: any LogStore, target: any PushTarget, connections: Int, hooks: PushHooks,
-                                  progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void) throws -> PushReport {
+                                  progress: @escaping @Sendable (_ done: Int, _ total: Int) -> Void) throws -> StagedCounts {
         let turn = Turn()
         let shared = PushProgress()
+        // A worker's error stops every worker: the first one is the push's.
+        let fail: @Sendable (any Error) -> Void = { error in
+            shared.fail(error)
+            turn.fail()
+        }
         let count = max(1, min(connections, items.count))
         // Each worker's connection is made here, so a server that refuses one fails the push before any thread starts.
         var workers: [any PushWorker] = [try target.worker(shared: true)]
@@ -91,8 +91,7 @@ enum Push {
                     i += count
                 }
             } catch {
-                shared.fail(error)
-                turn.fail()
+                fail(error)
             }
         }
         // A thread per worker (not a pool: each may wait for another's turn, so all must run at once).
@@ -107,14 +106,13 @@ enum Push {
                     defer { try? store.close() }
                     run(index, worker, store)
                 } catch {
-                    shared.fail(error)
-                    turn.fail()
+                    fail(error)
                 }
             }.start()
         }
         run(0, workers[0], local)
         group.wait()
         if let error = shared.error { throw error }
-        return shared.report
+        return shared.totals
     }
 }

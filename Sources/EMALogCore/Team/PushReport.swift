@@ -1,3 +1,5 @@
+import EMALogStore
+
 /// What a push did.
 public struct PushReport: Sendable, Equatable, Encodable {
     public var run = ""
@@ -23,6 +25,16 @@ public struct PushReport: Sendable, Equatable, Encodable {
     var headerChanged = false
 
     public init() {}
+
+    /// Adds what the workers staged and committed.
+    mutating func add(_ counts: StagedCounts) {
+        steps += counts.steps
+        snapshots += counts.snapshots
+        bodies += counts.bodies
+        bodyBytes += counts.bodyBytes
+        sharedBytes += counts.sharedBytes
+        repairedBodies += counts.repairedBodies
+    }
 
     /// Its JSON (`push --format json`): these members, then `up_to_date`.
     enum CodingKeys: String, CodingKey {

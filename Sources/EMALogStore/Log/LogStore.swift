@@ -82,6 +82,8 @@ public protocol LogReader {
     /// Snapshots `deleteSnapshots` took away that no ingest has written again yet, by track and
     /// step: the next ingest owes them (a replaced step changed their content).
     func owedSnapshots() throws -> [(track: Int64, step: Int)]
+    /// The named steps (`emalog pin`), by name.
+    func pins() throws -> [PinRecord]
     /// Totals for `info`.
     func summary() throws -> StoreSummary
     /// The schema migrations applied to the log, in order.
@@ -142,6 +144,10 @@ public protocol LogWriter: LogReader {
     func deleteSnapshots(fromStep step: Int) throws -> [(track: Int64, step: Int)]
     /// Records that every owed snapshot was written again.
     func settleOwedSnapshots() throws
+    /// Names a stored step (a name already used moves to `step`).
+    func pin(_ pin: PinRecord) throws
+    /// Removes the pin `name`; false when there was none.
+    func unpin(name: String) throws -> Bool
     /// Stores one encoded chunk; `payload` is read during the call only.
     func insertChunk(_ chunk: ChunkHeader, in owner: ChunkOwner, tensorID: Int64, payload: UnsafeRawBufferPointer) throws
     /// Re-encodes a stored raw chunk in place (same bytes once decoded, so the same checksum).

@@ -11,6 +11,7 @@ public struct PushPlan: Sendable {
     public var steps: [StepRecord]
     public var snapshots: [SnapshotRecord]
     public var metricKeys: [String: Int64]
+    public var pins: [PinRecord]
 
     public init(_ r: any LogReader) throws {
         logID = try r.logID()
@@ -21,6 +22,7 @@ public struct PushPlan: Sendable {
         steps = try r.stepRecords(in: 0...StepNumber.largest)
         snapshots = try tracks.flatMap { try r.snapshots(track: $0.id) }
         metricKeys = try r.metricKeys()
+        pins = try r.pins()
     }
 
     /// The steps and snapshots to write, in step order, and the snapshots on the server to delete first.

@@ -27,6 +27,9 @@ public protocol PushTarget: AnyObject {
     func deleteSnapshots(_ ids: [Int64]) throws
     /// A worker on this target's own connection (`shared`), or on a new one to the same run.
     func worker(shared: Bool) throws -> any PushWorker
+    /// Makes the run's pins the log's (after the steps: a pin names a stored step); returns how
+    /// many were added, moved or removed.
+    func writePins(_ plan: PushPlan) throws -> Int
     /// Writes each metric key's values the run lacks or holds otherwise; returns (blocks, values) written.
     func writeMetrics(_ r: any LogReader, plan: PushPlan) throws -> (blocks: Int, values: Int)
     /// `push --repair`: has the store check every body the run names, and writes the damaged ones
@@ -37,7 +40,8 @@ public protocol PushTarget: AnyObject {
     func close()
 }
 
-/// One worker of a push: stages and commits items on its own connection, used by one thread.
+/// One worker of a push: stages and commits items on its connection (the target's own for the
+/// first worker, a new one for each other), used by one thread.
 public protocol PushWorker: AnyObject, Sendable {
     /// Reads `item` from the log in `reader`'s view and sends what its rows will name.
     func stage(_ item: PushItem, reader: any LogReader, plan: PushPlan) throws -> any StagedItem
@@ -64,6 +68,15 @@ public struct StagedCounts: Sendable, Equatable {
     public var repairedBodies = 0
 
     public init() {}
+
+    public mutating func add(_ other: StagedCounts) {
+        steps += other.steps
+        snapshots += other.snapshots
+        bodies += other.bodies
+        bodyBytes += other.bodyBytes
+        sharedBytes += other.sharedBytes
+        repairedBodies += other.repairedBodies
+    }
 }
 
 /// A rank's place in a sharded run.
