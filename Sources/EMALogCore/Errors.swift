@@ -125,6 +125,8 @@ public enum QueryError: Error, Equatable, Sendable {
     case shardsDisagree(name: String, detail: String)
     /// A step named by a pin the log does not have; `pins` are the names it has.
     case unknownPin(String, pins: [String])
+    /// A truncation after `step` that would remove pinned steps (`pins`).
+    case pinnedAfterTruncation(step: Int, pins: [String])
     /// A pin's name that cannot be one (`StoredText.nameProblem`), or that reads as a step number.
     case invalidPinName(String, reason: String)
 }
@@ -156,6 +158,8 @@ extension QueryError: CustomStringConvertible {
             "\(path) exists: a pull writes a new log file, never over another"
         case let .unknownPin(name, pins):
             "no step is pinned as '\(name.prefix(200))'; pins: " + (pins.isEmpty ? "none" : pins.prefix(20).joined(separator: ", "))
+        case let .pinnedAfterTruncation(step, pins):
+            "steps after \(step) are pinned (\(pins.prefix(20).joined(separator: ", "))): a truncation keeps every pinned step"
         case let .invalidPinName(name, reason):
             "'\(name.prefix(200))' cannot name a pin: \(reason)"
         case let .pullStopped(path):

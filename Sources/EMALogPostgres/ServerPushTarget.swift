@@ -191,6 +191,14 @@ public final class ServerPushTarget: PushTarget {
         }
     }
 
+    public func deleteSteps(after step: Int) throws -> Int {
+        try connection.transaction {
+            // Their chunk rows and pins go with them (ON DELETE CASCADE); their snapshots are stale.
+            try connection.query("DELETE FROM run_steps WHERE run_id = \(runID) AND step > \(step) RETURNING step",
+                                 "delete the steps a truncation removed").count
+        }
+    }
+
     public func deleteSnapshots(_ ids: [Int64]) throws {
         _ = try connection.transaction {
             try connection.query("DELETE FROM run_snapshots WHERE run_id = \(runID) AND id = ANY(\(ids))", "delete stale snapshots")

@@ -178,6 +178,30 @@ extension SQLiteWriter {
         return (block, below == nil ? Int.min : block.steps[0], next ?? Int.max)
     }
 
+    /// Removes the metric values of steps after `step` (rows, whole blocks, and the tail of the
+    /// block that holds `step`); returns how many.
+    func removeMetrics(after step: Int) throws -> Int {
+        var removed = try Int.fetchOne(db, sql: "SELECT count(*) FROM metrics WHERE step > ?", arguments: [step]) ?? 0
+        try db.execute(sql: "DELETE FROM metrics WHERE step > ?", arguments: [step])
+        guard try hasMetricBlocks() else { return removed }
+        removed += try Int.fetchOne(db, sql: "SELECT coalesce(sum(count), 0) FROM metric_blocks WHERE first_step > ?",
+                                    arguments: [step]) ?? 0
+        try db.execute(sql: "DELETE FROM metric_blocks WHERE first_step > ?", arguments: [step])
+        let straddling = try Row.fetchAll(db, sql: """
+            SELECT key_id, first_step, last_step, count, data FROM metric_blocks WHERE first_step <= ? AND last_step > ?
+            """, arguments: [step, step])
+        for row in straddling {
+            var block = try MetricBlock(keyID: try row.decode(atIndex: 0), row: row, from: 1)
+            let kept = block.steps.prefix { $0 <= step }.count
+            removed += block.count - kept
+            block.steps.removeSubrange(kept...)
+            block.values.removeSubrange(kept...)
+            block.dirty = true
+            try save(block)  // keeps at least its first value: its first step is at or below `step`
+        }
+        return removed
+    }
+
     /// Writes a changed block as its row (moving the row when its first step changed).
     private func save(_ block: MetricBlock) throws {
         guard block.dirty, let first = block.steps.first, let last = block.steps.last else { return }

@@ -31,13 +31,40 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
 
     /// Takes the chunks of `step` out of `chunk_totals`, before they are deleted.
     private func subtractChunks(ofStep step: Int) throws {
+        _ = try subtractChunks(where: "step = ?", step)
+    }
+
+    /// Takes the chunks `condition` selects out of the running totals; returns their stored bytes.
+    private func subtractChunks(where condition: String, _ step: Int) throws -> Int {
         let rows = try Row.fetchAll(db, sql: """
-            SELECT codec, count(*), sum(length(data)), sum(raw_size) FROM chunks WHERE step = ? GROUP BY codec
+            SELECT codec, count(*), sum(length(data)), sum(raw_size) FROM chunks WHERE \(condition) GROUP BY codec
             """, arguments: [step])
+        var bytes = 0
         for row in rows {
             try adjustChunkTotals(codec: try row.decode(atIndex: 0), chunks: -(try row.decode(atIndex: 1) as Int),
                                   storedBytes: -(try row.decode(atIndex: 2) as Int), rawBytes: -(try row.decode(atIndex: 3) as Int))
+            bytes += try row.decode(atIndex: 2) as Int
         }
+        return bytes
+    }
+
+    func removeSteps(after step: Int) throws -> RemovedSteps {
+        var removed = RemovedSteps()
+        removed.chunkBytes = try subtractChunks(where: "step > ?", step)
+        try db.execute(sql: "DELETE FROM chunks WHERE step > ?", arguments: [step])
+        removed.snapshots = try Int.fetchOne(db, sql: "SELECT count(*) FROM snapshots WHERE step > ?", arguments: [step]) ?? 0
+        try db.execute(sql: "DELETE FROM snapshots WHERE step > ?", arguments: [step])
+        let owed = try owedSnapshots().filter { $0.step <= step }
+        if owed.isEmpty {
+            try settleOwedSnapshots()
+        } else {
+            try db.execute(sql: "UPDATE log_info SET value = ? WHERE key = 'owed_snapshots'",
+                           arguments: [OwedSnapshot.text(Set(owed.map { OwedSnapshot(track: $0.track, step: $0.step) }))])
+        }
+        removed.metricValues = try removeMetrics(after: step)
+        try db.execute(sql: "DELETE FROM steps WHERE step > ?", arguments: [step])
+        removed.steps = db.changesCount
+        return removed
     }
 
     /// Records an ingest in the audit trail; returns its id.

@@ -149,6 +149,26 @@ final class MemoryWriter: MemoryAccess, LogWriter {
 
     func settleOwedSnapshots() throws { state.owedSnapshots = [] }
 
+    func removeSteps(after step: Int) throws -> RemovedSteps {
+        var removed = RemovedSteps()
+        for (s, chunks) in state.stepChunks where s > step {
+            removed.chunkBytes += chunks.values.reduce(0) { $0 + $1.payload.count }
+            state.stepChunks[s] = nil
+        }
+        let later = state.snapshots.filter { $0.step > step }
+        removed.snapshots = later.count
+        for snapshot in later { state.snapshotChunks[snapshot.id] = nil }
+        state.snapshots.removeAll { $0.step > step }
+        state.owedSnapshots = state.owedSnapshots.filter { $0[1] <= step }
+        let values = state.metrics.keys.filter { $0.step > step }
+        removed.metricValues = values.count
+        for key in values { state.metrics[key] = nil }
+        let steps = state.steps.keys.filter { $0 > step }
+        removed.steps = steps.count
+        for s in steps { state.steps[s] = nil }
+        return removed
+    }
+
     func pin(_ pin: PinRecord) throws {
         guard state.steps[pin.step] != nil else { throw StoreError.inconsistent("no step \(pin.step) to pin") }
         state.pins[pin.name] = pin

@@ -43,6 +43,8 @@ private func message(for error: QueryError) -> String {
         "\(error): ingest some with `emalog ingest --db \(path) steps/`"
     case .stepNotFound:
         "\(error); `emalog info` lists the range"
+    case .pinnedAfterTruncation:
+        "\(error); remove those pins first (`emalog pin --remove NAME`), or truncate after a later step"
     case .unknownPin:
         "\(error) (`emalog pins` lists them; `emalog pin --step S --name NAME` adds one)"
     case .noTracks:

@@ -50,7 +50,7 @@ extension ExitStatus {
 
     private static func of(_ error: QueryError) -> ExitStatus {
         switch error {
-        case .stepNotFound, .emptyLog, .unknownTensor, .noMetrics, .shardsDisagree, .unknownPin: .badInput
+        case .stepNotFound, .emptyLog, .unknownTensor, .noMetrics, .shardsDisagree, .unknownPin, .pinnedAfterTruncation: .badInput
         case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec, .trackNameTaken, .invalidPinName: .usage
         case .outputIsLog, .unknownOutputExtension, .binaryToTerminal, .wrongDocumentExtension, .pullTargetExists, .shardedRun: .usage
         case .outputFailed, .outOfMemory: .io

@@ -90,3 +90,48 @@ extension EMALogCommand {
         }
     }
 }
+
+extension EMALogCommand {
+    struct TruncateCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "truncate",
+            abstract: "End a log at a step: remove every later step, before training resumes from its checkpoint there.",
+            discussion: """
+                A training resumed from its checkpoint at step S continues a log that went further: truncate \
+                it after S first, so the abandoned steps never mix into the tracks, the "latest" shadow or the \
+                metrics. The later steps' raw weights, snapshots and metric values are removed in one \
+                transaction, recorded in the audit trail (`emalog info --provenance`); the next ingest \
+                continues the tracks exactly from the latest snapshot at or before S. Pinned steps are kept \
+                (65 names them). Under the log's ingest lock (75 while an ingest runs). Python: \
+                emalog.Logger(db, resume_from=S) does it before the first step.
+
+                Examples:
+                  emalog truncate --db run.emalog --after 500
+                  emalog truncate --db run.emalog --after best
+                """)
+
+        @Option(name: .long, help: ArgumentHelp("The log file.", valueName: "log"))
+        var db: String
+
+        @Option(help: ArgumentHelp("The last step to keep: a number, or a pin's name.", valueName: "n"))
+        var after: StepArgument
+
+        @Option(help: ArgumentHelp("Output: text, or json (one object: what was removed).", valueName: "format"))
+        var format: ReportFormat = .text
+
+        func validate() throws {
+            if case let .number(step) = after.selector, step < 0 { throw ValidationError("--after must be an integer >= 0, got \(step)") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let done = try LogEdit.truncate(log: db, after: after.selector, arguments: CommandLine.arguments)
+                if format == .json { return writeText(try JSONEncoding.text(done.removed) + "\n") }
+                let r = done.removed
+                writeText(r.steps == 0 && r.metricValues == 0 ? "nothing after step \(done.after): the log already ends there\n"
+                    : "truncated after step \(done.after): removed \(r.steps) steps, \(r.snapshots) snapshots, "
+                        + "\(r.metricValues) metric values (\(ByteCount.text(r.chunkBytes)) of raw chunks)\n")
+            }
+        }
+    }
+}

@@ -96,6 +96,7 @@ extension EMALogCommand {
                 } else {
                     text = "pushed run '\(r.run)': \(r.steps) steps"
                     if r.replacedSteps > 0 { text += " (\(r.replacedSteps) replaced in the log)" }
+                    if r.removedSteps > 0 { text += ", \(r.removedSteps) removed (the log was truncated)" }
                     text += ", \(r.snapshots) snapshots"
                     if r.deletedSnapshots > 0 { text += " (\(r.deletedSnapshots) stale ones deleted)" }
                     text += ", \(r.metricBlocks) metric blocks (\(r.metricValues) values); uploaded \(r.bodies) chunk bodies "

@@ -247,4 +247,25 @@ import Testing
         #expect(try !store.write { try $0.unpin(name: "a") })
         #expect(try store.read { try $0.pins() }.map(\.name) == ["best"])
     }
+
+    @Test(arguments: [Backend.sqlite, .memory])
+    func removingStepsAfterOneEndsTheLogThere(_ backend: Backend) throws {
+        let (store, tensors, track, _) = try filled(backend)
+        defer { try? store.close() }
+        let keys = try store.read { try $0.metricKeys() }
+        try store.write { w throws in
+            _ = try w.insertMetrics([MetricValue(step: 9, keyID: keys["loss"]!, value: 0.25)], replace: false) { _ in "loss" }
+        }
+        let removed = try store.write { try $0.removeSteps(after: 5) }
+        #expect(removed.steps == 1 && removed.snapshots == 1 && removed.metricValues == 1)
+        #expect(removed.chunkBytes == tensors.reduce(0) { $0 + $1.byteCount })  // step 9's plain chunks
+        try store.read { r throws in
+            #expect(try r.stepNumbers() == [0, 5] && r.lastStep() == 5)
+            #expect(try r.snapshots(track: track.id).map(\.step) == [5])
+            #expect(try r.metricValues(keyIDs: Array(keys.values), steps: 0...100).map(\.step) == [0, 5, 5])
+            #expect(try r.chunkCounts().allSatisfy { $0.step <= 5 })
+            #expect(try r.summary().stepCount == 2 && r.totalsProblems().isEmpty)
+        }
+        #expect(try store.write { try $0.removeSteps(after: 5) } == RemovedSteps())
+    }
 }

@@ -21,7 +21,7 @@ def push(db: "str | os.PathLike[str]", to: str, run: Optional[str] = None, rank:
         repair: have the server hash every body of the run and write the damaged ones again.
 
     Returns:
-        What was pushed (`push --format json`): run, steps, replaced_steps, snapshots,
+        What was pushed (`push --format json`): run, steps, replaced_steps, removed_steps, snapshots,
         deleted_snapshots, bodies, body_bytes, shared_bytes, repaired_bodies, metric_blocks,
         metric_values, seconds, up_to_date.
     """

@@ -15,6 +15,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from . import _frame
 from ._cli import ERROR_FORMAT, EmalogError, binary, error_from, in_python_words, read_stderr
+from ._cli import run as _run
 from ._ema import Spec, spec_texts
 
 _CLOSE = object()
@@ -72,7 +73,8 @@ class Logger:
 
     def __init__(self, db: "str | os.PathLike[str]", ema: Union[Spec, Sequence[Spec]] = (),
                  snapshot_every: Optional[int] = None, keyframe_every: Optional[int] = None, queue_steps: int = 2,
-                 replace: bool = False, allow_nonfinite: bool = False, spool: Optional[str] = None) -> None:
+                 replace: bool = False, allow_nonfinite: bool = False, spool: Optional[str] = None,
+                 resume_from: Optional[int] = None) -> None:
         """Starts `emalog ingest --db DB -` for this run.
 
         Args:
@@ -85,10 +87,15 @@ class Logger:
             replace: a step the log has is replaced (default: refused unless identical).
             allow_nonfinite: store steps with NaN/Inf values (default: refused).
             spool: a folder (or "auto": /dev/shm) to hand steps over as files instead of the pipe.
+            resume_from: the step of the checkpoint training resumes from: the log is truncated
+                after it first (`emalog truncate`), so the steps of the abandoned continuation never
+                mix into the tracks or the metrics.
 
         Raises:
             EmalogError: the binary is missing; emalog's refusals come on a later call.
         """
+        if resume_from is not None and os.path.exists(os.fspath(db)):
+            _run(["truncate", "--db", os.fspath(db), f"--after={int(resume_from)}"])
         args = [binary(), ERROR_FORMAT, "ingest", "--db", os.fspath(db)]
         for spec in spec_texts(ema):
             args += ["--ema", spec]

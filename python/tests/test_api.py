@@ -134,3 +134,24 @@ def test_pins_name_steps_for_every_reader(db):
     with pytest.raises(emalog.EmalogError) as gone:
         emalog.load_raw(db, step="best")
     assert (gone.value.status, gone.value.kind) == (65, "bad_input") and "no step is pinned as 'best'" in str(gone.value)
+
+
+def test_resume_from_truncates_the_abandoned_continuation(db):
+    def run(log, first, last, offset):
+        for step in range(first, last + 1):
+            log.step(step, {"w": np.full(4, step + offset, dtype=np.float32)}, metrics={"loss": float(step + offset)})
+
+    with emalog.Logger(db, ema="0.9", snapshot_every=4) as log:
+        run(log, 1, 12, 0)  # a first run that went to step 12
+    # Training resumes from its checkpoint at step 6: steps 7-12 differ now (offset 100).
+    with emalog.Logger(db, ema="0.9", snapshot_every=4, resume_from=6) as log:
+        run(log, 7, 9, 100)
+    assert emalog.info(db)["last_step"] == 9
+    assert emalog.metrics(db, as_pandas=False)["loss"] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 107.0, 108.0, 109.0]
+    clean = db + ".clean.emalog"
+    with emalog.Logger(clean, ema="0.9", snapshot_every=4) as log:
+        run(log, 1, 6, 0)
+        run(log, 7, 9, 100)
+    a = emalog.load_shadow(db, framework="numpy")["w"]
+    b = emalog.load_shadow(clean, framework="numpy")["w"]
+    assert a.tobytes() == b.tobytes(), "the resumed log's EMA is the clean continuation's, bit for bit"

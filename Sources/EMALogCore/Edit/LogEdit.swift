@@ -35,6 +35,46 @@ public enum LogEdit {
         }
     }
 
+    /// Ends the log at `step`: every later step (raw weights, snapshots, metric values) is removed
+    /// in one transaction, recorded in the audit trail as `arguments` with what was removed, so a
+    /// training resumed from its checkpoint at `step` continues the log cleanly (the next ingest
+    /// re-derives the tracks from the latest snapshot at or before `step`). Steps that carry a pin
+    /// are not removed: their pins must go first.
+    public static func truncate(log path: String, after step: StepSelector, arguments: [String]) throws -> Truncation {
+        try editing(path) { w in
+            let last: Int
+            switch step {
+            case let .number(number): last = number
+            case let .pin(name):
+                let pins = try w.pins()
+                guard let found = pins.first(where: { $0.name == name }) else { throw QueryError.unknownPin(name, pins: pins.map(\.name)) }
+                last = found.step
+            }
+            let pinned = try w.pins().filter { $0.step > last }
+            guard pinned.isEmpty else { throw QueryError.pinnedAfterTruncation(step: last, pins: pinned.map(\.name)) }
+            var removed = try w.removeSteps(after: last)
+            if removed.steps > 0 || removed.metricValues > 0 {
+                var json = JSONWriter()
+                json.object { json in
+                    json.field("truncated_after", last)
+                    json.field("removed_steps", removed.steps)
+                    json.field("removed_snapshots", removed.snapshots)
+                    json.field("removed_metric_values", removed.metricValues)
+                }
+                _ = try w.insertIngest(arguments: arguments, configuration: json.take())
+            } else {
+                removed = RemovedSteps()
+            }
+            return Truncation(after: last, removed: removed)
+        }
+    }
+
+    /// What `truncate` did.
+    public struct Truncation: Sendable {
+        public var after: Int
+        public var removed: RemovedSteps
+    }
+
     /// A pin's name: a name (`StoredText.nameProblem`) that does not read as a step number.
     static func checkName(_ name: String) throws {
         if let problem = StoredText.nameProblem(name) { throw QueryError.invalidPinName(name, reason: problem) }

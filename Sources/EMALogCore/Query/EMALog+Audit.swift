@@ -71,6 +71,7 @@ extension EMALog {
         report.ingestsChecked = ingests.count
         var replacing: [Int64: Bool] = [:]
         for ingest in ingests {
+            if ingest.truncatedAfter != nil { continue }  // `emalog truncate`: it writes no step
             guard let replace = Self.replaceSetting(ingest.configuration) else {
                 report.add(.ingest, "ingest \(ingest.id): its configuration is not a JSON object with a boolean 'replace': "
                     + "'\(ingest.configuration.prefix(80))'")

@@ -38,6 +38,7 @@ enum Push {
                         shard: shard.map { ShardPlace(group: requested!, rank: $0.rank, count: $0.count) })
         report.headerChanged = try target.writeHeader(plan)
         let work = try plan.work(against: try target.state())
+        if let after = work.removeAfter { report.removedSteps = try target.deleteSteps(after: after) }
         report.replacedSteps = work.replaced.count
         if !work.staleSnapshots.isEmpty {
             try target.deleteSnapshots(work.staleSnapshots)

@@ -6,6 +6,8 @@ public struct PushReport: Sendable, Equatable, Encodable {
     /// Steps written now (new ones, and ones the log replaced since the last push).
     public var steps = 0
     public var replacedSteps = 0
+    /// Steps of the run deleted because the log was truncated before them (`emalog truncate`).
+    public var removedSteps = 0
     public var snapshots = 0
     public var deletedSnapshots = 0
     /// Chunk bodies uploaded, and their stored bytes.
@@ -20,7 +22,8 @@ public struct PushReport: Sendable, Equatable, Encodable {
     public var seconds = 0.0
     /// Whether the push changed nothing (the server held the whole log already).
     public var upToDate: Bool {
-        steps == 0 && snapshots == 0 && deletedSnapshots == 0 && metricBlocks == 0 && repairedBodies == 0 && !headerChanged
+        steps == 0 && snapshots == 0 && deletedSnapshots == 0 && metricBlocks == 0 && repairedBodies == 0 && removedSteps == 0
+            && !headerChanged
     }
     var headerChanged = false
 
@@ -40,6 +43,7 @@ public struct PushReport: Sendable, Equatable, Encodable {
     enum CodingKeys: String, CodingKey {
         case run, steps
         case replacedSteps = "replaced_steps"
+        case removedSteps = "removed_steps"
         case snapshots
         case deletedSnapshots = "deleted_snapshots"
         case bodies

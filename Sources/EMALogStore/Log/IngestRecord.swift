@@ -18,6 +18,15 @@ public struct IngestRecord: Sendable, Equatable {
         self.configuration = configuration
     }
 
+    /// For a truncation recorded in the audit trail (`emalog truncate`), the step it kept the log
+    /// to (its configuration's `truncated_after`); nil for an ingest.
+    public var truncatedAfter: Int? {
+        guard case let .object(members)? = try? JSONParser.parse(Array(configuration.utf8)),
+              case let .number(n)? = members.first(where: { $0.key == "truncated_after" })?.value,
+              let step = n.int64.map(Int.init), StepNumber.isValid(step) else { return nil }
+        return step
+    }
+
     /// A stored row, validated: its command line must be a JSON array of strings.
     public init(validating id: Int64, startedAt: String, emalogVersion: String, argumentsText: String,
                 configuration: String) throws(StoreError) {

@@ -144,6 +144,10 @@ public protocol LogWriter: LogReader {
     func deleteSnapshots(fromStep step: Int) throws -> [(track: Int64, step: Int)]
     /// Records that every owed snapshot was written again.
     func settleOwedSnapshots() throws
+    /// Removes every step after `step` with its chunks, the snapshots taken after it (owed ones
+    /// too) and the metric values of later steps (a truncation: the log then ends at `step`).
+    /// Pins of later steps must be removed first.
+    func removeSteps(after step: Int) throws -> RemovedSteps
     /// Names a stored step (a name already used moves to `step`).
     func pin(_ pin: PinRecord) throws
     /// Removes the pin `name`; false when there was none.

@@ -23,13 +23,19 @@ public struct PushPlan: Sendable {
         snapshots = try tracks.flatMap { try r.snapshots(track: $0.id) }
         metricKeys = try r.metricKeys()
         pins = try r.pins()
+        truncatedAfter = ingests.last(where: { $0.truncatedAfter != nil })?.truncatedAfter
     }
+
+    /// Where the log's latest truncation (`emalog truncate`) ended it, if it has one.
+    public var truncatedAfter: Int?
 
     /// The steps and snapshots to write, in step order, and the snapshots on the server to delete first.
     public struct Work: Sendable {
         public var items: [PushItem]
         public var replaced: [Int]
         public var staleSnapshots: [Int64]
+        /// The run's steps after this one go first: the log was truncated there since it was pushed.
+        public var removeAfter: Int?
     }
 
     /// Compares the log with the run on the server. A step whose record differs was replaced in
@@ -50,9 +56,15 @@ public struct PushPlan: Sendable {
         }
         for step in replaced { rewrite.insert(step) }
         let local = Set(steps.map(\.step))
+        var removeAfter: Int?
         if let gone = remote.steps.keys.filter({ !local.contains($0) }).min() {
-            throw StoreError.inconsistent("the run on the server has step \(gone), which the log does not: "
-                + "it was pushed from another copy of this log; push to another run name")
+            // Steps the log's latest truncation removed go from the run too; any other step the
+            // run has and the log lacks came from another copy of the log.
+            guard let truncated = truncatedAfter, gone > truncated else {
+                throw StoreError.inconsistent("the run on the server has step \(gone), which the log does not: "
+                    + "it was pushed from another copy of this log; push to another run name")
+            }
+            removeAfter = truncated
         }
         let firstReplaced = replaced.min() ?? Int.max
         let wanted = Dictionary(snapshots.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -73,7 +85,7 @@ public struct PushPlan: Sendable {
             _ = step
             for snapshot in group { items.append(PushItem(step: nil, replace: false, snapshots: [snapshot])) }
         }
-        return Work(items: items, replaced: replaced, staleSnapshots: stale.sorted())
+        return Work(items: items, replaced: replaced, staleSnapshots: stale.sorted(), removeAfter: removeAfter)
     }
 }
 

@@ -23,6 +23,9 @@ public protocol PushTarget: AnyObject {
     func writeHeader(_ plan: PushPlan) throws -> Bool
     /// The run's steps and snapshots as stored.
     func state() throws -> RunState
+    /// Deletes the run's steps after `step` (the log was truncated there), with their chunk rows;
+    /// returns how many.
+    func deleteSteps(after step: Int) throws -> Int
     /// Deletes snapshots of the run that the log no longer holds as they are.
     func deleteSnapshots(_ ids: [Int64]) throws
     /// A worker on this target's own connection (`shared`), or on a new one to the same run.
