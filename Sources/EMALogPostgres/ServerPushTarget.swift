@@ -205,6 +205,10 @@ public final class ServerPushTarget: PushTarget {
         }
     }
 
+    /// A worker sets its session's uploads not to wait for the disk (`ServerPushWorker.init`); on
+    /// the shared connection that setting stays for the metrics and totals written after the
+    /// steps, as it always did: they commit without waiting for the WAL, and the next durable
+    /// commit (a step's, the repair's, the next push's) makes them durable.
     public func worker(shared: Bool) throws -> any PushWorker {
         try ServerPushWorker(connection: shared ? connection : try ServerConnection(server.url), owned: !shared, runID: runID)
     }
