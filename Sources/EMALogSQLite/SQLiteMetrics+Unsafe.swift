@@ -51,7 +51,7 @@ extension SQLiteAccess {
 
     /// Whether the log has schema 3's `metric_blocks` (a schema-1 or -2 log is read as it is).
     func hasMetricBlocks() throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'metric_blocks')") ?? false
+        try hasTable("metric_blocks")
     }
 
     /// The rows of `metrics` (schemas 1-2: one row per value).

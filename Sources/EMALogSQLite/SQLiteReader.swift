@@ -17,6 +17,10 @@ struct SQLiteReader: SQLiteAccess {
 }
 
 extension SQLiteAccess {
+    /// Whether the log has table `name` (a later schema's table, missing from an older log read as it is).
+    func hasTable(_ name: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?)", arguments: [name]) ?? false
+    }
 
     /// The log's identity (a UUID made when it was created).
     func logID() throws -> String {
@@ -123,7 +127,7 @@ extension SQLiteAccess {
 
     /// The named steps (none in a log older than schema 5, which has no `pins` table).
     func pins() throws -> [PinRecord] {
-        guard try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'pins'") == 1 else { return [] }
+        guard try hasTable("pins") else { return [] }
         return try Row.fetchAll(db, sql: "SELECT name, step, pinned_at FROM pins ORDER BY name").map {
             try PinRecord(validating: try $0.decode(atIndex: 0), step: try $0.decode(atIndex: 1), pinnedAt: try $0.decode(atIndex: 2),
                           in: "pins")

@@ -55,15 +55,14 @@ enum ErrorOutput {
     /// or "warning: " is that kind of line (an error's `exitCode` is its command's exit status).
     static func line(_ text: String, exitCode: Int32? = nil) -> String {
         guard isJSON else { return "emalog: \(TerminalText.visible(text))\n" }
-        let document: [String: any Encodable] = if text.hasPrefix("error: ") {
-            ["error": Error(message: String(text.dropFirst(7)), exitCode: exitCode ?? 70,
-                            kind: (ExitStatus(rawValue: exitCode ?? 70) ?? .software).kind)]
+        let (key, value): (String, any Encodable) = if text.hasPrefix("error: ") {
+            ("error", Error(message: String(text.dropFirst(7)), exitCode: exitCode ?? 70,
+                            kind: (ExitStatus(rawValue: exitCode ?? 70) ?? .software).kind))
         } else if text.hasPrefix("warning: ") {
-            ["warning": Message(message: String(text.dropFirst(9)))]
+            ("warning", Message(message: String(text.dropFirst(9))))
         } else {
-            ["note": Message(message: text)]
+            ("note", Message(message: text))
         }
-        let (key, value) = document.first!
         return "{\(JSONWriter.quoted(key)):\((try? JSONEncoding.text(value)) ?? "null")}\n"
     }
 }

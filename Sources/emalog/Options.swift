@@ -22,9 +22,7 @@ struct StepOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Training step, an integer >= 0, or a pin's name (default: the latest).", valueName: "n"))
     var step: StepArgument?
 
-    func validate() throws {
-        if case let .number(step)? = step?.selector, step < 0 { throw ValidationError("--step must be an integer >= 0, got \(step)") }
-    }
+    func validate() throws { try step?.check("--step") }
 
     /// The step asked for, as the log names it.
     var selector: StepSelector? { step?.selector }
@@ -37,6 +35,11 @@ struct StepArgument: ExpressibleByArgument {
     init?(argument: String) {
         guard !argument.isEmpty else { return nil }
         selector = StepSelector(parsing: argument)
+    }
+
+    /// A number must be a step (>= 0); `flag` names the option in the message.
+    func check(_ flag: String) throws {
+        if case let .number(step) = selector, step < 0 { throw ValidationError("\(flag) must be an integer >= 0, got \(step)") }
     }
 }
 

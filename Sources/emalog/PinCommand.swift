@@ -43,7 +43,7 @@ extension EMALogCommand {
             } else if step == nil || name == nil {
                 throw ValidationError("give --step S and --name NAME (or --remove NAME)")
             }
-            if case let .number(step)? = step?.selector, step < 0 { throw ValidationError("--step must be an integer >= 0, got \(step)") }
+            try step?.check("--step")
         }
 
         func run() throws {
@@ -120,7 +120,7 @@ extension EMALogCommand {
         var format: ReportFormat = .text
 
         func validate() throws {
-            if case let .number(step) = after.selector, step < 0 { throw ValidationError("--after must be an integer >= 0, got \(step)") }
+            try after.check("--after")
         }
 
         func run() throws {

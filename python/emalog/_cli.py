@@ -106,6 +106,11 @@ def in_python_words(text: str) -> str:
     return text
 
 
+def run_json_lines(args: Sequence[str]) -> List[dict]:
+    """Runs `emalog args` (a command printing one JSON object per line); returns the objects."""
+    return [json.loads(line) for line in run(args).decode().splitlines() if line.strip()]
+
+
 def run(args: Sequence[str]) -> bytes:
     """Runs `emalog args`; returns its stdout.
 

@@ -11,6 +11,7 @@ from typing import Any, Dict, Iterable, List, Literal, Optional, Sequence, Union
 
 from ._cli import EmalogError
 from ._cli import run as _run
+from ._cli import run_json_lines
 from ._ema import Spec, spec_text, spec_texts
 
 Framework = Optional[Literal["torch", "numpy"]]
@@ -180,8 +181,7 @@ def pins(db: Location, run: Optional[str] = None) -> List[Dict[str, Any]]:
     Returns:
         One dict per pin, by name: name, step, pinned_at.
     """
-    text = _run(["pins", *_source(db, run), "--format", "json"]).decode()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return run_json_lines(["pins", *_source(db, run), "--format", "json"])
 
 
 def pin(db: Location, step: Step, name: str) -> Dict[str, Any]:

@@ -6,6 +6,7 @@ import os
 from typing import Any, Dict, List, Optional
 
 from ._cli import run as _run
+from ._cli import run_json_lines
 
 
 def push(db: "str | os.PathLike[str]", to: str, run: Optional[str] = None, rank: Optional[int] = None,
@@ -51,5 +52,4 @@ def runs(db: str) -> List[Dict[str, Any]]:
         One dict per run: name, log_id, pushed_at, steps, last_step, tensors, tracks,
         stored_bytes, metric_values.
     """
-    text = _run(["runs", "--db", str(db), "--format", "json"]).decode()
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return run_json_lines(["runs", "--db", str(db), "--format", "json"])

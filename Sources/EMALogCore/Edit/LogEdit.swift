@@ -10,14 +10,7 @@ public enum LogEdit {
     public static func pin(log path: String, step selector: StepSelector, name: String) throws -> PinRecord {
         try checkName(name)
         return try editing(path) { w in
-            let step: Int
-            switch selector {
-            case let .number(number): step = number
-            case let .pin(other):
-                let pins = try w.pins()
-                guard let found = pins.first(where: { $0.name == other }) else { throw QueryError.unknownPin(other, pins: pins.map(\.name)) }
-                step = found.step
-            }
+            let step = try selector.step(in: w)
             guard try w.stepRecord(step) != nil else {
                 let (below, above) = try w.neighbours(of: step)
                 throw QueryError.stepNotFound(step: step, below: below, above: above)
@@ -42,14 +35,7 @@ public enum LogEdit {
     /// are not removed: their pins must go first.
     public static func truncate(log path: String, after step: StepSelector, arguments: [String]) throws -> Truncation {
         try editing(path) { w in
-            let last: Int
-            switch step {
-            case let .number(number): last = number
-            case let .pin(name):
-                let pins = try w.pins()
-                guard let found = pins.first(where: { $0.name == name }) else { throw QueryError.unknownPin(name, pins: pins.map(\.name)) }
-                last = found.step
-            }
+            let last = try step.step(in: w)
             let pinned = try w.pins().filter { $0.step > last }
             guard pinned.isEmpty else { throw QueryError.pinnedAfterTruncation(step: last, pins: pinned.map(\.name)) }
             var removed = try w.removeSteps(after: last)

@@ -16,6 +16,17 @@ public enum StepSelector: Sendable, Equatable, CustomStringConvertible {
         case let .pin(name): name
         }
     }
+
+    /// The step this names in the log `r` reads (a pin's step; a number as it is).
+    func step(in r: any LogReader) throws -> Int {
+        switch self {
+        case let .number(step): return step
+        case let .pin(name):
+            let pins = try r.pins()
+            guard let pin = pins.first(where: { $0.name == name }) else { throw QueryError.unknownPin(name, pins: pins.map(\.name)) }
+            return pin.step
+        }
+    }
 }
 
 extension EMALog {
@@ -26,13 +37,8 @@ extension EMALog {
 
     /// The step `selector` names (nil: nil, the latest).
     public func step(_ selector: StepSelector?) throws -> Int? {
-        switch selector {
-        case nil: return nil
-        case let .number(step)?: return step
-        case let .pin(name)?:
-            let pins = try self.pins()
-            guard let pin = pins.first(where: { $0.name == name }) else { throw QueryError.unknownPin(name, pins: pins.map(\.name)) }
-            return pin.step
-        }
+        guard let selector else { return nil }
+        if case let .number(step) = selector { return step }
+        return try store.read { r in try selector.step(in: r) }
     }
 }
