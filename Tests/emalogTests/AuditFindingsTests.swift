@@ -110,6 +110,15 @@ import Testing
         #expect(try await CLI.run(["info", "--db", db, "--json"]).stdout != before)
     }
 
+    @Test func aDamagedPinIsNamed() async throws {
+        #expect(try await CLI.run(["pin", "--db", db, "--step", "5", "--name", "best"]).status == 0)
+        #expect(try await audit().status == 0)
+        _ = try await sql("UPDATE pins SET name = 'a' || char(9) || 'b'")
+        let a = try await audit()
+        #expect(a.status == 1 && a.findings == [Finding(kind: "pin", step: nil, tensor: nil, chunk: nil, file: nil)], "\(a.findings)")
+        #expect(a.summary["snapshots"] as? Int == 3, "the replay still re-derives every snapshot")
+    }
+
     @Test func aStepOfNoRecordedIngestIsASequenceFinding() async throws {
         _ = try await sql("UPDATE steps SET ingest_id = 99 WHERE step = 7")
         let a = try await audit()

@@ -26,6 +26,8 @@ public struct AuditFinding: Sendable, Equatable {
         case snapshot
         /// A metric row no ingest can have written.
         case metric
+        /// A pin (`emalog pin`) whose name or step fails validation.
+        case pin
         /// A step's source file is not in the sources folder.
         case sourceMissing = "source-missing"
         /// A step's source file differs from what was ingested (size or XXH64).

@@ -52,6 +52,11 @@ extension EMALog {
         }
         auditSequence(records, r, &report)
         auditMetrics(r, &report)
+        do {
+            _ = try r.pins()  // validated as every reader reads them
+        } catch let error as StoreError where error.isDamage {
+            report.add(.pin, "\(error)")
+        }
         if let sources { auditSources(records, in: sources, &report, observer) }
         report.stepsChecked = steps.count
         try auditChunksAndSnapshots(replay, steps, r, &report, observer)
