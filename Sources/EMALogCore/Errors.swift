@@ -29,6 +29,13 @@ public enum IngestError: Error, Equatable, Sendable {
     /// `ingest -`: record `record` (counted from 1) of the stream on stdin is not a step frame or a
     /// metrics line, or ends early.
     case badStream(record: Int, detail: String)
+    /// A track added to a log whose retention policy left out raw steps: it would need every step.
+    case trackNeedsRawSteps(name: String, lastStep: Int)
+    /// `--raw-keep-last` without `--raw-every`, for a log without a retention policy.
+    case keepLastWithoutPolicy
+    /// A stored step given again whose raw weights were left out (retention): it cannot be
+    /// compared or replaced; or a replacement that needs later raw steps that were left out.
+    case rawNotKept(path: String, step: Int, detail: String)
 }
 
 extension IngestError: CustomStringConvertible {
@@ -78,6 +85,13 @@ extension IngestError: CustomStringConvertible {
                 + "rename it in the training script (nothing of this file was stored)"
         case let .badStream(record, detail):
             "stdin: record \(record): \(detail); the records before it are stored"
+        case let .trackNeedsRawSteps(name, lastStep):
+            "track '\(name)' cannot be added: a new track replays every step from the first, and the log's retention "
+                + "policy left out raw steps before \(lastStep); compute it post hoc on a log that keeps every raw step"
+        case .keepLastWithoutPolicy:
+            "a number of last steps to keep needs a retention policy: give the interval of kept raw steps too"
+        case let .rawNotKept(path, step, detail):
+            "\(path): step \(step): \(detail)"
         }
     }
 }
@@ -129,6 +143,11 @@ public enum QueryError: Error, Equatable, Sendable {
     case pinnedAfterTruncation(step: Int, pins: [String])
     /// A pin's name that cannot be one (`StoredText.nameProblem`), or that reads as a step number.
     case invalidPinName(String, reason: String)
+    /// An answer that needs raw weights the log's retention policy left out: `what` needs them,
+    /// `missing` is the first step without them; `below`/`above` the nearest steps where the same
+    /// question can be answered.
+    /// `what` nil: the step's own raw weights were asked for.
+    case rawNotKept(what: String?, missing: Int, below: Int?, above: Int?)
 }
 
 extension QueryError: CustomStringConvertible {
@@ -162,6 +181,12 @@ extension QueryError: CustomStringConvertible {
             "steps after \(step) are pinned (\(pins.prefix(20).joined(separator: ", "))): a truncation keeps every pinned step"
         case let .invalidPinName(name, reason):
             "'\(name.prefix(200))' cannot name a pin: \(reason)"
+        case let .rawNotKept(what, missing, below, above):
+            (what.map { "\($0) needs the raw weights of step \(missing), which the log's retention policy left out; " }
+                ?? "the raw weights of step \(missing) were left out by the log's retention policy; ")
+                + (below == nil && above == nil ? "no step of the log can answer it"
+                    : "steps that can answer it: " + [below.map { "the nearest before is \($0)" }, above.map { "the nearest after is \($0)" }]
+                        .compactMap { $0 }.joined(separator: ", "))
         case let .pullStopped(path):
             "the pull into \(path) was stopped before the end; nothing was written (run it again to pull the run)"
         case let .outputFailed(path, reason):

@@ -169,5 +169,10 @@ CREATE TABLE run_pins (
     FOREIGN KEY (run_id, step) REFERENCES run_steps(run_id, step) ON DELETE CASCADE
 );
 """#),
+        ("0004_run_raw", #"""
+-- emalog team store, schema 4: retention. A pushed step's record stays when the log's retention
+-- policy left its raw weights out (`raw` false: it has no chunks on the server either).
+ALTER TABLE run_steps ADD COLUMN raw BOOLEAN NOT NULL DEFAULT TRUE;
+"""#),
     ]
 }

@@ -158,10 +158,10 @@ public final class ServerPushTarget: PushTarget {
     /// The run's steps and snapshots on the server.
     public func state() throws -> RunState {
         var state = RunState()
-        for (step, hash, at, ingest) in try connection.rows(
-            "SELECT step, source_xxh64, ingested_at, ingest_id FROM run_steps WHERE run_id = \(runID)", "read the run's steps", {
-                try $0.decode((Int, String, String, Int64).self)
-            }) { state.steps[step] = StepKey(sourceHash: hash, ingestedAt: at, ingestID: ingest) }
+        for (step, hash, at, ingest, raw) in try connection.rows(
+            "SELECT step, source_xxh64, ingested_at, ingest_id, raw FROM run_steps WHERE run_id = \(runID)", "read the run's steps", {
+                try $0.decode((Int, String, String, Int64, Bool).self)
+            }) { state.steps[step] = StepKey(sourceHash: hash, ingestedAt: at, ingestID: ingest, raw: raw) }
         for (id, track, step) in try connection.rows(
             "SELECT id, track_id, step FROM run_snapshots WHERE run_id = \(runID)", "read the run's snapshots", {
                 try $0.decode((Int64, Int64, Int).self)

@@ -103,9 +103,9 @@ final class ServerPushWorker: PushWorker {
                     last_step = greatest(last_step, \(step.step)) WHERE id = \(runID)
                 """, "count the step")
             try connection.query("""
-                INSERT INTO run_steps (run_id, step, ingest_id, source_path, source_size, source_xxh64, metadata, ingested_at)
+                INSERT INTO run_steps (run_id, step, ingest_id, source_path, source_size, source_xxh64, metadata, ingested_at, raw)
                 VALUES (\(runID), \(step.step), \(step.ingestID), \(step.sourcePath), \(step.sourceSize),
-                        \(step.sourceHash.hex16), \(JSONWriter.object(step.metadata)), \(step.ingestedAt))
+                        \(step.sourceHash.hex16), \(JSONWriter.object(step.metadata)), \(step.ingestedAt), \(step.raw))
                 """, "store step \(step.step)")
             try insertChunkRows(staged.chunks, table: "run_chunks", ownerColumn: "step", owner: Int64(step.step))
         }

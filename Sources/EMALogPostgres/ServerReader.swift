@@ -94,18 +94,30 @@ final class ServerReader: LogReader {
          try self.step("SELECT min(step) FROM run_steps WHERE run_id = \(runID) AND step > \(step)"))
     }
 
+    func rawStepNumbers(in range: ClosedRange<Int>) throws -> [Int] {
+        try steps("""
+            SELECT step FROM run_steps WHERE run_id = \(runID) AND raw AND step BETWEEN \(range.lowerBound) AND \(range.upperBound)
+            ORDER BY step
+            """)
+    }
+
+    func rawNeighbours(of step: Int) throws -> (below: Int?, above: Int?) {
+        (try self.step("SELECT max(step) FROM run_steps WHERE run_id = \(runID) AND raw AND step < \(step)"),
+         try self.step("SELECT min(step) FROM run_steps WHERE run_id = \(runID) AND raw AND step > \(step)"))
+    }
+
     func stepRecord(_ step: Int) throws -> StepRecord? {
         try stepRecords(in: step...step).first
     }
 
     func stepRecords(in range: ClosedRange<Int>) throws -> [StepRecord] {
         try connection.rows("""
-            SELECT step, ingest_id, source_path, source_size, source_xxh64, metadata, ingested_at FROM run_steps
+            SELECT step, ingest_id, source_path, source_size, source_xxh64, metadata, ingested_at, raw FROM run_steps
             WHERE run_id = \(runID) AND step BETWEEN \(range.lowerBound) AND \(range.upperBound) ORDER BY step
             """, "read the steps") { row in
-            let (step, ingest, source, size, hashText, metadataText, at) = try row.decode((Int, Int64, String, Int, String, String, String).self)
+            let (step, ingest, source, size, hashText, metadataText, at, raw) = try row.decode((Int, Int64, String, Int, String, String, String, Bool).self)
             return try StepRecord(validating: step, in: "run_steps", ingestID: ingest, sourcePath: source, sourceSize: size,
-                                  hashText: hashText, metadataText: metadataText, ingestedAt: at)
+                                  hashText: hashText, metadataText: metadataText, ingestedAt: at, raw: raw)
         }
     }
 

@@ -32,6 +32,9 @@ public final class SQLiteLogStore: LogStore {
     /// For a log opened for an audit: why its tables must not be read (a schema emalog did not
     /// write, damaged settings); empty when the log is sound enough to read.
     public let unreadable: [String]
+    /// Whether the log's `steps` have the `raw` column (schema 6); a reader of an older log, as
+    /// it is, takes every step as raw.
+    let stepsHaveRaw: Bool
     /// For a log opened for an ingest: the ingest lock, held until the store is released.
     private let lock: IngestLock?
     /// For a log this store created for an ingest: removed again on close when no ingest was recorded.
@@ -41,8 +44,10 @@ public final class SQLiteLogStore: LogStore {
 
     /// `user`: this store's count in `LogFileUsers`, taken before its first connection opened.
     private init(path: String, user: LogFileUsers.Key?, queue: DatabaseQueue, chunkBytes: Int, checkpointer: Checkpointer? = nil,
-                 tidyOnClose: Bool = false, unreadable: [String] = [], lock: IngestLock? = nil, created: Bool = false) {
+                 tidyOnClose: Bool = false, unreadable: [String] = [], lock: IngestLock? = nil, created: Bool = false,
+                 stepsHaveRaw: Bool = true) {
         self.path = path
+        self.stepsHaveRaw = stepsHaveRaw
         self.queue = queue
         layout = ChunkLayout(chunkBytes: chunkBytes)
         self.checkpointer = checkpointer
@@ -106,19 +111,21 @@ public final class SQLiteLogStore: LogStore {
         defer { if !opened { LogFileUsers.leave(user) } }
         let config = configuration(readonly: true)
         let queue = immutable ? try openImmutable(path, config) : try DatabaseQueue(path: path, configuration: config)
-        let (chunkBytes, unreadable) = try queue.read { db -> (Int, [String]) in
+        let (chunkBytes, unreadable, stepsHaveRaw) = try queue.read { db -> (Int, [String], Bool) in
             do {
                 let chunkBytes = try checkSchema(db, path: path, requireComplete: true)
                 try checkSize(db, path: path)
-                return (chunkBytes, [])
+                let raw = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM pragma_table_info('steps') WHERE name = 'raw')") ?? false
+                return (chunkBytes, [], raw)
             } catch let StoreError.foreignSchema(_, objects) where auditing {
-                return (ChunkLayout.defaultChunkBytes, objects.map { "schema: \($0)" })
+                return (ChunkLayout.defaultChunkBytes, objects.map { "schema: \($0)" }, false)
             } catch let StoreError.inconsistent(what) where auditing {
-                return (ChunkLayout.defaultChunkBytes, ["settings: \(what)"])
+                return (ChunkLayout.defaultChunkBytes, ["settings: \(what)"], false)
             }
         }
         opened = true
-        return SQLiteLogStore(path: path, user: user, queue: queue, chunkBytes: chunkBytes, tidyOnClose: tidy, unreadable: unreadable)
+        return SQLiteLogStore(path: path, user: user, queue: queue, chunkBytes: chunkBytes, tidyOnClose: tidy, unreadable: unreadable,
+                              stepsHaveRaw: stepsHaveRaw)
     }
 
     /// Every connection's settings: the log's schema is data, never code (`trusted_schema = OFF`:
@@ -336,7 +343,7 @@ public final class SQLiteLogStore: LogStore {
     /// Errors thrown by `body` pass through; SQLite's become `StoreError`.
     public func read<T>(_ body: (any LogReader) throws -> T) throws -> T {
         do {
-            return try queue.read { db in try body(SQLiteReader(db: db, path: path, layout: layout)) }
+            return try queue.read { db in try body(SQLiteReader(db: db, path: path, layout: layout, stepsHaveRaw: stepsHaveRaw)) }
         } catch let error as DatabaseError {
             throw StoreError.wrap(error, path: path)
         } catch let error as RowDecodingError {
@@ -379,6 +386,19 @@ public final class SQLiteLogStore: LogStore {
         if discard { Self.removeFiles(path) }
         lock?.release()
         if tidyOnClose { Self.removeReaderFiles(path) }
+    }
+
+    /// Rewrites the log file without its free pages (`VACUUM`, through the WAL: a process killed
+    /// during it leaves the log as it was), then moves the WAL into the file and truncates it.
+    public func compact() throws {
+        do {
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "VACUUM")
+                try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+            }
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
     }
 
     /// The log file's size, and its WAL's, after a checkpoint when the log is writable here.

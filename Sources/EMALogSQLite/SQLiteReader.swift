@@ -7,6 +7,8 @@ import GRDB
 /// for a read view and a write transaction.
 protocol SQLiteAccess: LogReader {
     var db: Database { get }
+    /// Whether `steps` has the `raw` column (schema 6); without it every step is raw.
+    var stepsHaveRaw: Bool { get }
 }
 
 /// `LogReader` over SQLite, valid only inside `SQLiteLogStore.read {}`.
@@ -14,6 +16,7 @@ struct SQLiteReader: SQLiteAccess {
     let db: Database
     let path: String
     let layout: ChunkLayout
+    let stepsHaveRaw: Bool
 }
 
 extension SQLiteAccess {
@@ -88,6 +91,21 @@ extension SQLiteAccess {
          try StoredStep.checked(Int.fetchOne(db, sql: "SELECT min(step) FROM steps WHERE step > ?", arguments: [step]), "steps"))
     }
 
+    /// The stored steps within `range` whose raw weights are kept, ascending.
+    func rawStepNumbers(in range: ClosedRange<Int>) throws -> [Int] {
+        guard stepsHaveRaw else { return try stepNumbers(in: range) }
+        let steps = try Int.fetchAll(db, sql: "SELECT step FROM steps WHERE step BETWEEN ? AND ? AND raw = 1 ORDER BY step",
+                                     arguments: [range.lowerBound, range.upperBound])
+        return try StoredStep.checked(steps, "steps")
+    }
+
+    /// The closest steps below and above `step` whose raw weights are kept.
+    func rawNeighbours(of step: Int) throws -> (below: Int?, above: Int?) {
+        guard stepsHaveRaw else { return try neighbours(of: step) }
+        return (try StoredStep.checked(Int.fetchOne(db, sql: "SELECT max(step) FROM steps WHERE step < ? AND raw = 1", arguments: [step]), "steps"),
+                try StoredStep.checked(Int.fetchOne(db, sql: "SELECT min(step) FROM steps WHERE step > ? AND raw = 1", arguments: [step]), "steps"))
+    }
+
     /// The audit record of `step`, if stored; its metadata and hash are validated.
     func stepRecord(_ step: Int) throws -> StepRecord? {
         try Row.fetchOne(db, sql: "SELECT * FROM steps WHERE step = ?", arguments: [step]).map(Self.stepRecord)
@@ -101,10 +119,11 @@ extension SQLiteAccess {
 
     /// A `steps` row, validated.
     private static func stepRecord(_ row: Row) throws -> StepRecord {
-        try StepRecord(validating: try row.decode(forColumn: "step"), in: "steps", ingestID: try row.decode(forColumn: "ingest_id"),
-                       sourcePath: try row.decode(forColumn: "source_path"), sourceSize: try row.decode(forColumn: "source_size"),
-                       hashText: try row.decode(forColumn: "source_xxh64"), metadataText: try row.decode(forColumn: "metadata"),
-                       ingestedAt: try row.decode(forColumn: "ingested_at"))
+        let raw: Int = row.hasColumn("raw") ? try row.decode(forColumn: "raw") : 1
+        return try StepRecord(validating: try row.decode(forColumn: "step"), in: "steps", ingestID: try row.decode(forColumn: "ingest_id"),
+                              sourcePath: try row.decode(forColumn: "source_path"), sourceSize: try row.decode(forColumn: "source_size"),
+                              hashText: try row.decode(forColumn: "source_xxh64"), metadataText: try row.decode(forColumn: "metadata"),
+                              ingestedAt: try row.decode(forColumn: "ingested_at"), raw: raw != 0)
     }
 
     /// Stored tracks, by id.

@@ -8,6 +8,7 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
     let db: Database
     let path: String
     let layout: ChunkLayout
+    var stepsHaveRaw: Bool { true }  // a log opened for writing is migrated
     /// Raw-step chunks this write added, per codec, added to `chunk_totals` before it commits.
     let addedChunks = ChunkTotals()
 
@@ -67,6 +68,13 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
         return removed
     }
 
+    func dropRaw(step: Int) throws -> Int {
+        let bytes = try subtractChunks(where: "step = ?", step)
+        try db.execute(sql: "DELETE FROM chunks WHERE step = ?", arguments: [step])
+        try db.execute(sql: "UPDATE steps SET raw = 0 WHERE step = ?", arguments: [step])
+        return bytes
+    }
+
     /// Records an ingest in the audit trail; returns its id.
     func insertIngest(arguments: [String], configuration: String) throws -> Int64 {
         let args = StoredText.text(ofArguments: arguments)
@@ -93,10 +101,10 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
     /// Adds a step's audit record (its chunks follow with `insertChunk`).
     func insertStep(_ record: StepRecord) throws {
         try db.execute(sql: """
-            INSERT INTO steps (step, ingest_id, source_path, source_size, source_xxh64, metadata, ingested_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO steps (step, ingest_id, source_path, source_size, source_xxh64, metadata, ingested_at, raw)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [record.step, record.ingestID, record.sourcePath, record.sourceSize,
-                             record.sourceHash.hex16, JSONWriter.object(record.metadata), record.ingestedAt])
+                             record.sourceHash.hex16, JSONWriter.object(record.metadata), record.ingestedAt, record.raw ? 1 : 0])
     }
 
     /// Replaces a stored step's record and drops its chunks, ready for new ones (`--replace`).
@@ -105,9 +113,9 @@ struct SQLiteWriter: SQLiteAccess, LogWriter {
         try db.execute(sql: "DELETE FROM chunks WHERE step = ?", arguments: [record.step])
         try db.execute(sql: """
             UPDATE steps SET ingest_id = ?, source_path = ?, source_size = ?, source_xxh64 = ?, metadata = ?,
-            ingested_at = ? WHERE step = ?
+            ingested_at = ?, raw = ? WHERE step = ?
             """, arguments: [record.ingestID, record.sourcePath, record.sourceSize, record.sourceHash.hex16,
-                             JSONWriter.object(record.metadata), record.ingestedAt, record.step])
+                             JSONWriter.object(record.metadata), record.ingestedAt, record.raw ? 1 : 0, record.step])
     }
 
     /// Adds a track; returns its record.

@@ -32,6 +32,8 @@ public final class MemoryLogStore: LogStore {
         }
     }
 
+    public func compact() {}
+
     public func storedSize() -> StoredSize {
         state.withLock { s in
             StoredSize(main: s.stepChunks.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.payload.count } }, pending: 0)
@@ -123,6 +125,13 @@ final class MemoryWriter: MemoryAccess, LogWriter {
     func replaceStep(_ record: StepRecord) throws {
         state.steps[record.step] = record
         state.stepChunks[record.step] = nil
+    }
+
+    func dropRaw(step: Int) throws -> Int {
+        let bytes = state.stepChunks[step]?.values.reduce(0) { $0 + $1.payload.count } ?? 0
+        state.stepChunks[step] = nil
+        state.steps[step]?.raw = false
+        return bytes
     }
 
     func insertTrack(name: String, spec: String, ingestID: Int64) throws -> TrackRecord {
@@ -235,6 +244,15 @@ extension MemoryAccess {
 
     func neighbours(of step: Int) throws -> (below: Int?, above: Int?) {
         (state.steps.keys.filter { $0 < step }.max(), state.steps.keys.filter { $0 > step }.min())
+    }
+
+    func rawStepNumbers(in range: ClosedRange<Int>) throws -> [Int] {
+        state.steps.values.filter { $0.raw && range.contains($0.step) }.map(\.step).sorted()
+    }
+
+    func rawNeighbours(of step: Int) throws -> (below: Int?, above: Int?) {
+        let raw = state.steps.values.filter(\.raw).map(\.step)
+        return (raw.filter { $0 < step }.max(), raw.filter { $0 > step }.min())
     }
 
     func stepRecord(_ step: Int) throws -> StepRecord? { state.steps[step] }

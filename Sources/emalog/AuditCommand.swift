@@ -53,6 +53,10 @@ extension EMALogCommand {
                 + (report.sourcesChecked > 0 ? ", \(report.sourcesChecked) source files re-hashed: " : ": ")
             text += report.isClean ? "clean\n" : "\(report.findings.count) problem(s)\n"
             for finding in report.findings { text += "  \(finding.kind.rawValue): \(finding.detail)\n" }
+            if report.stepsWithoutRaw > 0 {
+                text += "  info: \(report.stepsWithoutRaw) step(s) without raw weights (the log's retention policy)\n"
+            }
+            for note in report.information { text += "  info: \(note)\n" }
             return text
         }
 
@@ -72,6 +76,7 @@ extension EMALogCommand {
                         }
                     }
                 }
+                json.field("information", report.information)
                 json.object("summary") { json in
                     json.field("steps", report.stepsChecked)
                     json.field("chunks", report.chunksVerified)
@@ -79,6 +84,7 @@ extension EMALogCommand {
                     json.field("tracks", report.tracksChecked)
                     json.field("ingests", report.ingestsChecked)
                     json.field("sources", report.sourcesChecked)
+                    json.field("steps_without_raw", report.stepsWithoutRaw)
                     json.field("findings", report.findings.count)
                     json.field("seconds", report.seconds)
                 }

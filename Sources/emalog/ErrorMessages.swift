@@ -32,6 +32,8 @@ private func message(for error: IngestError) -> String {
         "\(error). Fix the run, or pass --allow-nonfinite to store it anyway"
     case let .trackConflict(name, stored, given):
         "track '\(name)' is stored as \(stored) but --ema gives \(given); use another name for a new profile"
+    case .keepLastWithoutPolicy:
+        "--raw-keep-last needs --raw-every (the log has no retention policy yet)"
     default:
         "\(error)"
     }
@@ -43,6 +45,8 @@ private func message(for error: QueryError) -> String {
         "\(error): ingest some with `emalog ingest --db \(path) steps/`"
     case .stepNotFound:
         "\(error); `emalog info` lists the range"
+    case .rawNotKept:
+        "\(error) (`emalog info` shows what the log keeps; a tracked EMA reads from its snapshots)"
     case .pinnedAfterTruncation:
         "\(error); remove those pins first (`emalog pin --remove NAME`), or truncate after a later step"
     case .unknownPin:

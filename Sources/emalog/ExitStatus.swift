@@ -40,7 +40,8 @@ extension ExitStatus {
         switch error {
         case .inputNotFound: .notFound
         case .unreadable: .io
-        case .trackConflict, .noInputs: .usage
+        case .trackConflict, .noInputs, .keepLastWithoutPolicy: .usage
+        case .trackNeedsRawSteps, .rawNotKept: .badInput
         case .badFile, .badMetricsLine, .metricConflict, .duplicateStep, .olderStep, .changedContent, .tensorSetChanged,
              .nonFinite, .notRegularFile, .changedWhileReading, .nulInName, .badStream:
             .badInput
@@ -50,7 +51,8 @@ extension ExitStatus {
 
     private static func of(_ error: QueryError) -> ExitStatus {
         switch error {
-        case .stepNotFound, .emptyLog, .unknownTensor, .noMetrics, .shardsDisagree, .unknownPin, .pinnedAfterTruncation: .badInput
+        case .stepNotFound, .emptyLog, .unknownTensor, .noMetrics, .shardsDisagree, .unknownPin, .pinnedAfterTruncation,
+             .rawNotKept: .badInput
         case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec, .trackNameTaken, .invalidPinName: .usage
         case .outputIsLog, .unknownOutputExtension, .binaryToTerminal, .wrongDocumentExtension, .pullTargetExists, .shardedRun: .usage
         case .outputFailed, .outOfMemory: .io

@@ -64,7 +64,17 @@ extension EMALogCommand {
                 lines.append("pins         " + i.pins.prefix(12).map { "\($0.name) (step \($0.step))" }.joined(separator: ", ")
                     + (i.pins.count > 12 ? ", ..." : ""))
             }
+            if let policy = i.retention {
+                lines.append("retention    raw weights of the first step, every \(policy.rawEvery)th, the last \(policy.rawKeepLast) and pinned "
+                    + "steps; \(i.rawStepCount) of \(i.stepCount) steps keep theirs")
+            } else if i.rawStepCount < i.stepCount {
+                lines.append("retention    \(i.rawStepCount) of \(i.stepCount) steps keep their raw weights")
+            }
             lines.append("on disk      \(i.fileBytes + i.walBytes) bytes (file \(i.fileBytes), WAL \(i.walBytes)); raw chunks \(i.rawChunkBytes) bytes")
+            if let projected = i.projectedBytesPer1000Steps {
+                lines.append("projection   about \(ByteCount.text(projected)) per 1,000 more steps at "
+                    + (i.retention.map { "this policy (every \($0.rawEvery)th raw step kept)" } ?? "this rate (every raw step kept)"))
+            }
             if let b = i.bytesPerParameterStep { lines.append(String(format: "per param-step %.3f bytes", b)) }
             for c in i.codecs where c.rawBytes > 0 {
                 lines.append("  " + c.codec.padding(toLength: 13, withPad: " ", startingAt: 0)

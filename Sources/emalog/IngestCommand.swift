@@ -14,12 +14,15 @@ extension EMALogCommand {
                 ignored). The step comes from __metadata__["step"], else from the last run of digits in \
                 the file name. Stored tracks always continue; a new --ema track is caught up from the \
                 log's first step. With --follow, the folders and metrics files are watched until \
-                SIGINT or SIGTERM, while training runs.
+                SIGINT or SIGTERM, while training runs. With --raw-every K every step still updates \
+                every track, but only the first step, multiples of K, the last N (--raw-keep-last) and \
+                pinned steps keep their raw weights; the policy is recorded and later ingests follow it.
 
                 Examples:
                   emalog ingest --db run.emalog --ema 0.999 steps/ metrics.jsonl
                   emalog ingest --db run.emalog --ema decay=0.9998,schedule=warmup steps/
                   emalog ingest --db run.emalog --follow steps/ metrics.jsonl
+                  emalog ingest --db run.emalog --ema 0.999 --raw-every 50 --raw-keep-last 20 steps/
                 """)
 
         @OptionGroup var log: LogOptions
@@ -30,8 +33,11 @@ extension EMALogCommand {
             + "form (seed, lerp, sub).", valueName: "spec"))
         var ema: [String] = []
 
-        @Option(help: ArgumentHelp("Snapshot the shadows whenever a step crosses a multiple of K.", valueName: "K"))
-        var snapshotEvery = 1000
+        @Option(help: ArgumentHelp("Snapshot the shadows whenever a step crosses a multiple of K (default: the "
+            + "--raw-every interval when the log keeps raw steps by a policy, else 1000).", valueName: "K"))
+        var snapshotEvery: Int?
+
+        @OptionGroup var retention: RetentionOptions
 
         @Option(help: ArgumentHelp("Store a raw step whole every K steps; the steps between are compressed residuals "
             + "against the previous ones (a query decodes at most K steps).", valueName: "K"))
@@ -74,7 +80,7 @@ extension EMALogCommand {
                     throw ValidationError("--source must be 1 to 4096 bytes of text without control characters")
                 }
             }
-            guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") }
+            if let snapshotEvery { guard snapshotEvery > 0 else { throw ValidationError("--snapshot-every must be > 0") } }
             guard keyframeEvery > 0 else { throw ValidationError("--keyframe-every must be > 0") }
             guard pollInterval.isFinite, (0.001...3600).contains(pollInterval) else {
                 throw ValidationError("--poll-interval must be a number of seconds from 0.001 to 3600, not \(pollInterval)")
@@ -101,6 +107,8 @@ extension EMALogCommand {
                 var request = IngestRequest(logPath: log.db, inputs: inputs)
                 request.tracks = try ema.map { try EMASpec(parsing: $0) }
                 request.snapshotEvery = snapshotEvery
+                request.rawEvery = retention.rawEvery
+                request.rawKeepLast = retention.rawKeepLast
                 request.keyframeEvery = keyframeEvery
                 request.follow = follow
                 request.pollInterval = pollInterval

@@ -1,5 +1,6 @@
 public import ArgumentParser
 import EMALogCore
+import EMALogStore
 
 /// `--db`: the log file, or a team store with `--run`.
 struct LogOptions: ParsableArguments {
@@ -93,3 +94,22 @@ enum OutputHelp {
 
 extension OutputFormat: ExpressibleByArgument {}
 extension ShadowResult.Precision: ExpressibleByArgument {}
+
+/// `--raw-every K [--raw-keep-last N]`: which raw steps a log keeps (ingest, prune).
+struct RetentionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Keep the raw weights of every K-th step only (and of the first, the last N and pinned "
+        + "steps); every step still updates every track. Recorded in the log: later ingests follow it.", valueName: "K"))
+    var rawEvery: Int?
+
+    @Option(help: ArgumentHelp("With --raw-every: also keep the raw weights of the last N steps (default 0).", valueName: "N"))
+    var rawKeepLast: Int?
+
+    func validate() throws {
+        if let rawEvery, !(1...RetentionPolicy.largest).contains(rawEvery) {
+            throw ValidationError("--raw-every must be an integer from 1 to \(RetentionPolicy.largest), not \(rawEvery)")
+        }
+        if let rawKeepLast, !(0...RetentionPolicy.largest).contains(rawKeepLast) {
+            throw ValidationError("--raw-keep-last must be an integer from 0 to \(RetentionPolicy.largest), not \(rawKeepLast)")
+        }
+    }
+}

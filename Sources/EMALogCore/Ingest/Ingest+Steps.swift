@@ -20,6 +20,10 @@ extension Ingest {
             removeIfRequested(file)
             return
         }
+        guard stored.raw else {
+            throw IngestError.rawNotKept(path: file.path, step: file.step, detail: "the log holds this step with another source "
+                + "file, and its raw weights were left out by the log's retention policy, so they cannot be compared or replaced")
+        }
         let difference = try firstDifference(file)
         try file.checkUnchanged()  // a comparison with bytes cut short under the mapping says nothing
         guard let difference else {
@@ -31,6 +35,7 @@ extension Ingest {
             throw IngestError.changedContent(path: file.path, step: file.step, detail: difference)
         }
         try refuseNonFinite(file, digest)
+        try checkReplayableAfter(file)
         var rederive: [SnapshotKey] = []
         try guardedWrite { w in
             try beginWrite(w)
@@ -49,7 +54,7 @@ extension Ingest {
     /// Where a file differs from the stored step, or nil when names, dtypes, shapes and bytes match.
     func firstDifference(_ file: StepFile) throws -> String? {
         try store.read { r in
-            let previous = try r.neighbours(of: file.step).below
+            let previous = try r.rawNeighbours(of: file.step).below
             for info in file.header.tensors {
                 let tensor = tensorsByName[info.name]!
                 var differs = false
@@ -64,6 +69,26 @@ extension Ingest {
                 if differs { return "tensor '\(info.name)' has different values" }
             }
             return nil
+        }
+    }
+
+    /// A replaced step re-derives every later snapshot: the tracks replay from their snapshot
+    /// before it to the last step, which needs those steps' raw weights.
+    func checkReplayableAfter(_ file: StepFile) throws {
+        guard let lastStep else { return }
+        let missing = try store.read { r -> Int? in
+            var from = file.step
+            for track in tracks {
+                guard let record = track.record else { continue }
+                from = min(from, try r.snapshot(track: record.id, atOrBefore: file.step - 1)?.step ?? -1)
+            }
+            let range = (from + 1)...max(from + 1, lastStep)
+            let raw = Set(try r.rawStepNumbers(in: range))
+            return try r.stepNumbers(in: range).first { !raw.contains($0) && $0 != file.step }
+        }
+        if let missing {
+            throw IngestError.rawNotKept(path: file.path, step: file.step, detail: "replacing it re-derives every later "
+                + "snapshot, which needs the raw weights of step \(missing), and the log's retention policy left them out")
         }
     }
 
@@ -182,6 +207,7 @@ extension Ingest {
         lastStep = file.step
         report.stepsAdded += 1
         report.bytesWritten += file.header.dataLength
+        if snapshotDue { try applyRetention(through: file.step, final: false) }
     }
 
     /// One update of every live shadow toward `file`'s floating tensors (or their start from it).

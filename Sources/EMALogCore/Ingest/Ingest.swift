@@ -55,6 +55,14 @@ public final class Ingest {
     var snapshotsToRederive: Set<SnapshotKey> = []
     /// When `run` began (metrics decoding included in the reported time).
     var started = Date()
+    /// The retention policy in effect: the request's, else the log's (`Ingest+Retention.swift`).
+    var retention: RetentionPolicy?
+    /// Snapshot whenever a step crosses a multiple of this: the request's, else the policy's K, else 1000.
+    var snapshotEvery = 1000
+    /// The first step a retention pass still has to decide (steps before it were decided).
+    var undecidedFrom: Int?
+    /// Whether the log has steps whose raw weights were left out (a new track cannot start).
+    var thinned = false
 
     /// The part of the ingest's state that its write transactions change.
     struct Written {
@@ -214,7 +222,10 @@ public final class Ingest {
             // Snapshots a replaced step took away, when the ingest that replaced it was stopped
             // before it wrote them again: this one does.
             for owed in try r.owedSnapshots() { snapshotsToRederive.insert(SnapshotKey(track: owed.track, step: owed.step)) }
+            retention = try Self.retention(request, logs: r.ingests().retention)
+            if let lastStep { thinned = try r.rawStepNumbers(in: 0...lastStep).count != r.stepNumbers(in: 0...lastStep).count }
         }
+        snapshotEvery = request.snapshotEvery ?? retention?.rawEvery ?? 1000
         needsRestore = !snapshotsToRederive.isEmpty
         tensorsByName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0) })
         try addRequestedTracks()
@@ -230,6 +241,7 @@ public final class Ingest {
                 continue
             }
             if tracks.contains(where: { $0.record == nil && $0.spec.name == spec.name }) { continue }
+            if thinned, let lastStep { throw IngestError.trackNeedsRawSteps(name: spec.name, lastStep: lastStep) }
             tracks.append(LiveTrack(spec: spec, record: nil))
             if lastStep != nil { needsRestore = true }
         }
@@ -263,6 +275,7 @@ public final class Ingest {
         try waitForPendingWrite()
         if needsRestore { try restore() }
         try snapshotAtEnd()
+        if let lastStep { try applyRetention(through: lastStep, final: true) }
     }
 
     /// One step file: compared when stored, appended when new.
@@ -302,7 +315,11 @@ public final class Ingest {
         var json = JSONWriter()
         json.object { json in
             json.field("tracks", tracks.map(\.spec.description))
-            json.field("snapshot_every", request.snapshotEvery)
+            json.field("snapshot_every", snapshotEvery)
+            if let retention {
+                json.field("raw_every", retention.rawEvery)
+                json.field("raw_keep_last", retention.rawKeepLast)
+            }
             json.field("replace", request.replace)
             json.field("allow_nonfinite", request.allowNonFinite)
             json.field("follow", request.follow)
@@ -315,7 +332,7 @@ public final class Ingest {
 
     /// True when a snapshot is due at `step`: a multiple of the interval lies in (previous, step].
     func crossesSnapshotBoundary(previous: Int?, step: Int) -> Bool {
-        let k = request.snapshotEvery
+        let k = snapshotEvery
         guard let previous else { return step % k == 0 }
         return step / k != previous / k
     }

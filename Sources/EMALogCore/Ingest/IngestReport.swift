@@ -1,5 +1,5 @@
 import EMAKernel
-import EMALogStore
+public import EMALogStore
 import Foundation
 
 /// What an ingest did: the one-line summary.
@@ -25,6 +25,8 @@ public struct IngestReport: Sendable, Equatable {
     /// With `removeIngested`: step files deleted, and those that could not be (path: reason).
     public var filesRemoved = 0
     public var removalFailures: [String] = []
+    /// Raw weights the retention policy left out (`--raw-every`): steps, and stored bytes reclaimed.
+    public var thinning = Thinning()
 
     public init() {}
 
@@ -42,6 +44,10 @@ public struct IngestReport: Sendable, Equatable {
         let removed = filesRemoved > 0 || !removalFailures.isEmpty
             ? "; removed \(filesRemoved) step file\(filesRemoved == 1 ? "" : "s")"
                 + (removalFailures.isEmpty ? "" : " (\(removalFailures.count) could not be)") : ""
+        let thinned = thinning.steps > 0
+            ? String(format: "; raw weights of %d step%@ left out by the retention policy (%.1f MB reclaimed)", thinning.steps,
+                     thinning.steps == 1 ? "" : "s", Double(thinning.reclaimedBytes) / 1e6) : ""
         return parts.joined(separator: ", ") + String(format: "; %.1f MB in %.2f s (%.1f MB/s)", mb, seconds, rate) + ratio + removed
+            + thinned
     }
 }

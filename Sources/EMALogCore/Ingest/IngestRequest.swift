@@ -10,8 +10,13 @@ public struct IngestRequest: Sendable {
     public var inputs: [String]
     /// Tracks to add (stored tracks always continue).
     public var tracks: [EMASpec] = []
-    /// Snapshot whenever a step crosses a multiple of this (and at the end of each ingest).
-    public var snapshotEvery = 1000
+    /// Snapshot whenever a step crosses a multiple of this (and at the end of each ingest); nil:
+    /// the retention policy's K when there is one, else 1000.
+    public var snapshotEvery: Int?
+    /// The retention policy's K and N (`--raw-every`, `--raw-keep-last`); nil: the log's policy
+    /// (the latest its audit trail records), if any.
+    public var rawEvery: Int?
+    public var rawKeepLast: Int?
     /// A raw step is stored whole (a keyframe) every K steps; the steps between are residuals
     /// against the previous ones, so a query decodes at most K steps of a chunk.
     public var keyframeEvery = 32

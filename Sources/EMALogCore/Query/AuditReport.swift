@@ -65,6 +65,11 @@ public struct AuditReport: Sendable {
     public var seconds = 0.0
     /// Each finding, in the order the checks ran.
     public var findings: [AuditFinding] = []
+    /// What the audit could not check and why, none of it wrong: on a log whose retention policy
+    /// left out raw steps, the snapshots those steps' absence keeps from being re-derived.
+    public var information: [String] = []
+    /// Steps whose raw weights the retention policy left out (their records were checked).
+    public var stepsWithoutRaw = 0
 
     /// Each finding's words.
     public var problems: [String] { findings.map(\.detail) }

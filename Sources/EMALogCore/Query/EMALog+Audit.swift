@@ -59,7 +59,13 @@ extension EMALog {
         }
         if let sources { auditSources(records, in: sources, &report, observer) }
         report.stepsChecked = steps.count
-        try auditChunksAndSnapshots(replay, steps, r, &report, observer)
+        let rawSteps = records.filter(\.raw).map(\.step)
+        if rawSteps.count < records.count {
+            report.stepsWithoutRaw = records.count - rawSteps.count
+            try auditThinned(replay, records, r, &report, observer)
+        } else {
+            try auditChunksAndSnapshots(replay, steps, r, &report, observer)
+        }
         // After the replay, which a content finding would stop: the totals are not what it reads.
         for problem in try r.totalsProblems() { report.add(.content, problem) }
     }
@@ -76,7 +82,7 @@ extension EMALog {
         report.ingestsChecked = ingests.count
         var replacing: [Int64: Bool] = [:]
         for ingest in ingests {
-            if ingest.truncatedAfter != nil { continue }  // `emalog truncate`: it writes no step
+            if ingest.truncatedAfter != nil || ingest.isPrune { continue }  // `truncate`, `prune`: they write no step
             guard let replace = Self.replaceSetting(ingest.configuration) else {
                 report.add(.ingest, "ingest \(ingest.id): its configuration is not a JSON object with a boolean 'replace': "
                     + "'\(ingest.configuration.prefix(80))'")
@@ -202,9 +208,16 @@ extension EMALog {
     }
 
     /// Every step holds as many chunks of each tensor as its size needs, of tensors the log knows.
-    private func auditChunkCounts(_ replay: Replay, _ r: any LogReader, _ report: inout AuditReport) throws {
+    func auditChunkCounts(_ replay: Replay, _ r: any LogReader, _ report: inout AuditReport, withoutRaw: Set<Int> = []) throws {
         let tensorsByID = Dictionary(uniqueKeysWithValues: replay.tensors.map { ($0.id, $0) })
+        var flagged = Set<Int>()
         for (step, tensorID, count) in try r.chunkCounts() {
+            if withoutRaw.contains(step) {
+                if flagged.insert(step).inserted {
+                    report.add(.chunk, step: step, "step \(step): has chunks, but its record says its raw weights were left out")
+                }
+                continue
+            }
             guard let tensor = tensorsByID[tensorID] else {
                 report.add(.chunk, step: step, "step \(step): chunks of an unknown tensor id \(tensorID)")
                 continue
@@ -216,9 +229,9 @@ extension EMALog {
         }
     }
 
-    /// Every chunk of `tensors` at every step, decoded and checked, chunk-major: one chunk of one
+    /// Every chunk of `tensors` at every step of `steps` (steps with raw weights), decoded and checked, chunk-major: one chunk of one
     /// tensor through every step, so memory stays at a few chunks, and each damaged chunk is named.
-    private func verifyChunks(_ tensors: [TensorRecord], _ steps: [Int], _ r: any LogReader, _ report: inout AuditReport,
+    func verifyChunks(_ tensors: [TensorRecord], _ steps: [Int], _ r: any LogReader, _ report: inout AuditReport,
                               _ observer: any ProgressObserver) throws {
         let total = tensors.reduce(0) { $0 + r.layout.ranges(of: $1).count }
         var done = 0
@@ -245,7 +258,7 @@ extension EMALog {
         }
     }
 
-    private func compare(_ shadow: ShadowState, with snapshot: SnapshotRecord, _ replay: Replay, _ r: any LogReader) throws
+    func compare(_ shadow: ShadowState, with snapshot: SnapshotRecord, _ replay: Replay, _ r: any LogReader) throws
         -> (tensor: String?, detail: String)? {
         for tensor in replay.floating {
             let mismatch: Int?

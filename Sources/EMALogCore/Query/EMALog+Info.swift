@@ -30,10 +30,32 @@ extension EMALog {
                 lastStepRecord: try summary.lastStep.flatMap { try r.stepRecord($0) })
             info.owedSnapshotCount = try r.owedSnapshots().count
             info.pins = try r.pins()
+            info.retention = info.ingests.retention
+            if let last = summary.lastStep { info.rawStepCount = try r.rawStepNumbers(in: 0...last).count }
+            info.projectedBytesPer1000Steps = Self.projection(info)
             if info.parameterCount > 0 && info.stepCount > 0 {
                 info.bytesPerParameterStep = Double(info.fileBytes + info.walBytes) / Double(info.parameterCount) / Double(info.stepCount)
             }
             return info
         }
+    }
+
+    /// `LogInfo.projectedBytesPer1000Steps`: nil before the first raw step.
+    static func projection(_ info: LogInfo) -> Int? {
+        guard info.rawStepCount > 0 else { return nil }
+        let perRawStep = Double(info.rawChunkBytes) / Double(info.rawStepCount)
+        let keptPer1000 = 1000 / Double(info.retention?.rawEvery ?? 1)
+        let snapshotEvery = info.ingests.reversed().lazy.compactMap { Self.snapshotEvery($0.configuration) }.first
+            ?? info.retention?.rawEvery ?? 1000
+        let perSnapshotRound = info.snapshotCount > 0 ? Double(info.snapshotChunkBytes) / Double(info.snapshotCount) * Double(info.tracks.count) : 0
+        return Int((keptPer1000 * perRawStep + 1000 / Double(snapshotEvery) * perSnapshotRound).rounded())
+    }
+
+    /// The `snapshot_every` of an ingest's configuration, if it is a positive integer.
+    static func snapshotEvery(_ configuration: String) -> Int? {
+        guard case let .object(members)? = try? JSONParser.parse(Array(configuration.utf8)),
+              case let .number(n)? = members.first(where: { $0.key == "snapshot_every" })?.value,
+              let k = n.int64.map(Int.init), k > 0 else { return nil }
+        return k
     }
 }

@@ -48,17 +48,42 @@ extension EMALog {
             starts.append(shadow.step)
             return shadow
         }
-        try replay.advance(shadows, to: target) { done, total in observer.progress("replay", done: done, total: total) }
+        do {
+            try replay.advance(shadows, to: target) { done, total in observer.progress("replay", done: done, total: total) }
+        } catch QueryError.rawNotKept {
+            throw try rawNotKept(resolved, at: target, r)
+        }
+        // Integer tensors are not averaged: a shadow holds the raw values at its step, or at the
+        // latest step before it whose raw weights were kept.
         var integers: [Int64: [UInt8]] = [:]
+        let integerStep = try r.rawNeighbours(of: target + 1).below ?? target
         for tensor in replay.tensors where !tensor.dtype.isFloating {
             var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
-            try bytes.withUnsafeMutableBytes { try r.readTensor(tensor, in: .step(target), into: $0) }
+            try bytes.withUnsafeMutableBytes { try r.readTensor(tensor, in: .step(integerStep), into: $0) }
             integers[tensor.id] = bytes
         }
         return zip(resolved, zip(shadows, starts)).map { item, pair in
             ShadowResult(step: target, spec: item.spec, trackName: item.track?.name, startedFrom: pair.1,
                          tensors: replay.tensors, logID: logID, logPath: store.path, state: pair.0, integers: integers)
         }
+    }
+
+    /// The refusal of a shadow that needs raw steps the log left out: the first of `resolved` that
+    /// cannot be computed at `target`, with the nearest steps where it can.
+    private func rawNotKept(_ resolved: [ResolvedTrack], at target: Int, _ r: any LogReader) throws -> QueryError {
+        let coverage = try RawCoverage(r)
+        for item in resolved {
+            let snapshots = try item.track.map { Set(try r.snapshots(track: $0.id).map(\.step)) } ?? []
+            let answerable = coverage.answerable(snapshots: snapshots)
+            guard !answerable.contains(target) else { continue }
+            let start = answerable.last { $0 < target && snapshots.contains($0) } ?? coverage.steps.first?.step ?? 0
+            let missing = coverage.steps.first { $0.step > start && $0.step <= target && !$0.raw }?.step ?? target
+            let (below, above) = RawCoverage.nearest(answerable, to: target)
+            let name = item.track?.name ?? item.spec.name
+            return .rawNotKept(what: "the EMA \(name) at step \(target)" + (item.track == nil ? " (computed post hoc from the first step)" : ""),
+                               missing: missing, below: below, above: above)
+        }
+        return .rawNotKept(what: "a replay to step \(target)", missing: target, below: nil, above: nil)
     }
 
     /// Writes the raw tensors of `step` (default: the latest) to `target` exactly as ingested, with the
@@ -70,6 +95,10 @@ extension EMALog {
         return try store.read { r in
             let written = try resolveStep(step, r)
             let record = try r.stepRecord(written)!
+            guard record.raw else {
+                let (below, above) = try r.rawNeighbours(of: written)
+                throw QueryError.rawNotKept(what: nil, missing: written, below: below, above: above)
+            }
             let outputs = try r.tensors().map { tensor in
                 OutputTensor(layout: tensor.layout) { emit in
                     try r.forEachChunk(of: tensor, in: .step(written)) { _, bytes in try emit(bytes) }

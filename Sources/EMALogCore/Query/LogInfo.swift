@@ -67,6 +67,13 @@ public struct LogInfo: Sendable, Encodable {
     public internal(set) var bytesPerParameterStep: Double?
     /// The named steps (`emalog pin`), by name.
     public var pins: [PinRecord] = []
+    /// The retention policy (`--raw-every`, `prune`), nil when every raw step is kept.
+    public var retention: RetentionPolicy?
+    /// Steps whose raw weights are stored (the others' were left out by the policy).
+    public var rawStepCount = 0
+    /// About how many bytes 1,000 more steps add at this policy: the raw steps it keeps (at the
+    /// stored size of the kept ones so far) and the snapshots (every track, every `snapshot_every`).
+    public var projectedBytesPer1000Steps: Int?
 
     /// The JSON's members from `steps` on, in its order.
     enum CodingKeys: String, CodingKey {
@@ -85,6 +92,8 @@ public struct LogInfo: Sendable, Encodable {
         case fileBytes = "file_bytes"
         case walBytes = "wal_bytes"
         case bytesPerParameterStep = "bytes_per_parameter_step"
-        case codecs, migrations, pins
+        case codecs, migrations, pins, retention
+        case rawStepCount = "steps_with_raw"
+        case projectedBytesPer1000Steps = "projected_bytes_per_1000_steps"
     }
 }

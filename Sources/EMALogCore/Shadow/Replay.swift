@@ -60,17 +60,26 @@ public struct Replay {
         var current = shadows.map(\.step)
         let begin = current.map { $0 ?? Int.min }.min() ?? target
         guard begin < target else { return }
+        // The EMA's previous step is the log's (every step counts); the decoder's is the previous
+        // step with raw weights (a retention policy leaves some out): the same inside the replay,
+        // which needs every step's raw weights.
         var previous = begin == Int.min ? nil : try step(before: begin + 1)
+        var decodePrevious = begin == Int.min ? nil : try reader.rawNeighbours(of: begin + 1).below
         var plan: [(step: Int, previous: Int?, actions: [(ShadowState, ShadowUpdate.Action)])] = []
-        for s in try reader.stepNumbers(in: (begin + 1)...target) {
+        for record in try reader.stepRecords(in: (begin + 1)...target) {
+            let s = record.step
+            guard record.raw else {
+                throw QueryError.rawNotKept(what: "a replay to step \(target)", missing: s, below: nil, above: nil)
+            }
             var actions: [(ShadowState, ShadowUpdate.Action)] = []
             for (k, shadow) in shadows.enumerated() where (current[k] ?? Int.min) < s {
                 actions.append((shadow, ShadowUpdate.action(for: shadow.spec, hasState: current[k] != nil, step: s,
                                                             firstStep: firstStep, previousStep: previous)))
                 current[k] = s
             }
-            plan.append((s, previous, actions))
+            plan.append((s, decodePrevious, actions))
             previous = s
+            decodePrevious = s
         }
         guard let first = plan.first else { return }
         // One unit per chunk of each floating tensor, each with its own sequence of steps: the
@@ -83,7 +92,7 @@ public struct Replay {
                 let keyframe = try reader.keyframeStep(tensor: tensor, chunkIndex: index, atOrBefore: first.step)
                 if warmUps[keyframe] == nil {
                     warmUps[keyframe] = keyframe < first.step
-                        ? try decodedOnly(reader.stepNumbers(in: keyframe...(first.step - 1))) : []
+                        ? try decodedOnly(reader.rawStepNumbers(in: keyframe...(first.step - 1))) : []
                 }
                 let warmUp = warmUps[keyframe]!
                 units.append(ReplayUnit(tensor: tensor, chunkIndex: index, range: range, items: warmUp + plan))
@@ -99,7 +108,7 @@ public struct Replay {
     /// nothing: what a replay reads, without shadows (an audit of a log without tracks).
     public func decodeAll(through target: Int, progress: (Int, Int) -> Void = { _, _ in }) throws {
         guard let first = try reader.firstStep(), first <= target else { return }
-        let items = try decodedOnly(reader.stepNumbers(in: first...target))
+        let items = try decodedOnly(reader.rawStepNumbers(in: first...target))
         var units: [ReplayUnit] = []
         for tensor in floating {
             for (index, range) in reader.layout.ranges(of: tensor).enumerated() {
@@ -109,11 +118,11 @@ public struct Replay {
         try runInBatches(units, measure: nil, progress: progress)
     }
 
-    /// Plan items for `stepList` (consecutive stored steps, ascending) that decode each step and
-    /// apply nothing.
+    /// Plan items for `stepList` (consecutive steps with raw weights, ascending) that decode each
+    /// step and apply nothing.
     private func decodedOnly(_ stepList: [Int]) throws -> [(step: Int, previous: Int?, actions: [(ShadowState, ShadowUpdate.Action)])] {
         guard let first = stepList.first else { return [] }
-        var previous = try step(before: first)
+        var previous = try reader.rawNeighbours(of: first).below
         return stepList.map { s in
             defer { previous = s }
             return (step: s, previous: previous, actions: [])

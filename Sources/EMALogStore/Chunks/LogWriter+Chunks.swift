@@ -17,9 +17,9 @@ extension LogWriter {
     /// re-encoded without it (the next stored step becomes a keyframe, the one after it a residual
     /// against that keyframe only), so nothing still depends on the old bytes of `step`.
     public func detachDependents(ofStep step: Int, tensors: [TensorRecord]) throws {
-        let (_, next) = try neighbours(of: step)
+        let (_, next) = try rawNeighbours(of: step)
         guard let next else { return }
-        let (_, afterNext) = try neighbours(of: next)
+        let (_, afterNext) = try rawNeighbours(of: next)
         let coder = ChunkCoder()
         for tensor in tensors {
             for index in layout.ranges(of: tensor).indices {

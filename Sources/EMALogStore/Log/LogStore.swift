@@ -32,6 +32,9 @@ public protocol LogStore: AnyObject, Sendable {
     /// The bytes the log takes where it is stored (after moving pending writes into place when
     /// that is possible without disturbing a writer).
     func storedSize() throws -> StoredSize
+    /// Gives the space that deleted content took back to where the log is stored (SQLite: a
+    /// `VACUUM`, atomic like any write); a store that frees space as it deletes does nothing.
+    func compact() throws
     /// Ends the store's use; a store opened for an ingest also releases the ingest lock.
     func close() throws(StoreError)
 }
@@ -69,6 +72,11 @@ public protocol LogReader {
     func stepNumbers(in range: ClosedRange<Int>) throws -> [Int]
     /// The closest stored steps below and above `step`.
     func neighbours(of step: Int) throws -> (below: Int?, above: Int?)
+    /// The stored steps within `range` whose raw weights are kept (`StepRecord.raw`), ascending.
+    func rawStepNumbers(in range: ClosedRange<Int>) throws -> [Int]
+    /// The closest steps below and above `step` whose raw weights are kept: the steps a residual
+    /// chain goes through.
+    func rawNeighbours(of step: Int) throws -> (below: Int?, above: Int?)
     /// The audit record of `step`, if stored.
     func stepRecord(_ step: Int) throws -> StepRecord?
     /// The audit records of the stored steps within `range`, ascending.
@@ -134,6 +142,10 @@ public protocol LogWriter: LogReader {
     func insertStep(_ record: StepRecord) throws
     /// Replaces a stored step's record and drops its chunks, ready for new ones (`--replace`).
     func replaceStep(_ record: StepRecord) throws
+    /// Leaves out `step`'s raw weights (retention): its chunks go, its record stays with `raw`
+    /// false; returns the stored bytes its chunks took. Residuals of later steps must not reach it
+    /// any more (`LogWriter.thin`).
+    func dropRaw(step: Int) throws -> Int
     /// Adds a track; returns its record.
     func insertTrack(name: String, spec: String, ingestID: Int64) throws -> TrackRecord
     /// Adds a snapshot (its chunks follow), replacing one of the same track at the same step.

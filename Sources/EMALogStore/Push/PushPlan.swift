@@ -40,18 +40,26 @@ public struct PushPlan: Sendable {
 
     /// Compares the log with the run on the server. A step whose record differs was replaced in
     /// the log (`--replace`): it is written again, and so are the next `ResidualChain.depth`
-    /// stored steps (their residuals were re-encoded without it) and every snapshot from it on
-    /// (their ids may have been reused for new content).
+    /// steps with raw weights (their residuals were re-encoded without it) and every snapshot from
+    /// it on (their ids may have been reused for new content). A step whose raw weights the log
+    /// left out since (retention) is written again without them, and so are the next
+    /// `ResidualChain.depth` steps with raw weights; its snapshots stay.
     public func work(against remote: RunState) throws -> Work {
         var replaced: [Int] = []
         var rewrite = Set<Int>()
         for (position, record) in steps.enumerated() {
             guard let stored = remote.steps[record.step] else { continue }
-            if stored != StepKey(record) {
+            let key = StepKey(record)
+            guard stored != key else { continue }
+            var thinned = stored
+            thinned.raw = false
+            if thinned == key {
+                rewrite.insert(record.step)
+            } else {
                 replaced.append(record.step)
-                for next in steps[(position + 1)...].prefix(ResidualChain.depth) where remote.steps[next.step] != nil {
-                    rewrite.insert(next.step)
-                }
+            }
+            for next in steps[(position + 1)...].lazy.filter(\.raw).prefix(ResidualChain.depth) where remote.steps[next.step] != nil {
+                rewrite.insert(next.step)
             }
         }
         for step in replaced { rewrite.insert(step) }
@@ -89,20 +97,24 @@ public struct PushPlan: Sendable {
     }
 }
 
-/// What identifies a stored step's content: a replaced step has another source or ingest time.
+/// What identifies a stored step's content: a replaced step has another source or ingest time; a
+/// thinned one no raw weights.
 public struct StepKey: Equatable, Sendable {
     public var sourceHash: String
     public var ingestedAt: String
     public var ingestID: Int64
+    /// Whether the step's raw weights are stored (a retention policy leaves some out).
+    public var raw: Bool
 
-    public init(sourceHash: String, ingestedAt: String, ingestID: Int64) {
+    public init(sourceHash: String, ingestedAt: String, ingestID: Int64, raw: Bool = true) {
         self.sourceHash = sourceHash
         self.ingestedAt = ingestedAt
         self.ingestID = ingestID
+        self.raw = raw
     }
 
     public init(_ record: StepRecord) {
-        self.init(sourceHash: record.sourceHash.hex16, ingestedAt: record.ingestedAt, ingestID: record.ingestID)
+        self.init(sourceHash: record.sourceHash.hex16, ingestedAt: record.ingestedAt, ingestID: record.ingestID, raw: record.raw)
     }
 }
 

@@ -1,0 +1,99 @@
+import EMALogFormats
+public import EMALogStore
+import Foundation
+
+extension LogEdit {
+    /// What `prune` did (or, for a dry run, would do).
+    public struct Pruning: Sendable, Encodable {
+        public var policy: RetentionPolicy
+        public var dryRun: Bool
+        /// Steps whose raw weights were left out now, and the steps that keep theirs.
+        public var stepsDropped: Int
+        public var stepsWithRaw: Int
+        public var steps: Int
+        /// Stored bytes of raw chunks reclaimed (the chunks deleted, less what re-encoding the
+        /// kept steps after them added).
+        public var reclaimedBytes: Int
+        /// The log's size on disk before and after (after: the dry run's estimate).
+        public var sizeBefore: Int
+        public var sizeAfter: Int
+        /// Steps after the tracks' latest snapshot keep their raw weights (a resumed ingest replays them).
+        public var protectedAfter: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case policy, dryRun = "dry_run", stepsDropped = "steps_dropped", stepsWithRaw = "steps_with_raw", steps
+            case reclaimedBytes = "reclaimed_bytes", sizeBefore = "size_before", sizeAfter = "size_after"
+            case protectedAfter = "protected_after"
+        }
+    }
+
+    /// The dry run's outcome, thrown out of its transaction so nothing of it commits.
+    private struct RolledBack: Error { var pruning: Pruning }
+
+    /// Applies `policy` to the log at `path`: the raw weights of every step it does not keep (the
+    /// first, multiples of K, the last N, pinned steps) are left out, the kept steps after them
+    /// re-encoded so each still decodes byte for byte, in one transaction recorded in the audit
+    /// trail with the policy (later ingests follow it); then the file is compacted. Steps after
+    /// the tracks' latest snapshot keep their raw weights (the next ingest replays them). Every
+    /// snapshot stays, so every tracked shadow readable at a snapshot step stays bit-identical.
+    /// `dryRun`: the same work, rolled back, reporting what it would reclaim.
+    public static func prune(log path: String, policy: RetentionPolicy, dryRun: Bool, arguments: [String]) throws -> Pruning {
+        let store = try LogStores.openForEdit(path)
+        defer { try? store.close() }
+        let before = try store.storedSize()
+        var pruning: Pruning
+        do {
+            pruning = try store.write { w in
+                var pruning = try thin(w, policy: policy, dryRun: dryRun, sizeBefore: before.main + before.pending)
+                if dryRun { throw RolledBack(pruning: pruning) }
+                let recorded = try w.ingests().retention
+                if pruning.stepsDropped > 0 || recorded != policy {
+                    var json = JSONWriter()
+                    json.object { json in
+                        json.field("pruned", true)
+                        json.field("raw_every", policy.rawEvery)
+                        json.field("raw_keep_last", policy.rawKeepLast)
+                        json.field("steps_dropped", pruning.stepsDropped)
+                        json.field("reclaimed_bytes", pruning.reclaimedBytes)
+                    }
+                    _ = try w.insertIngest(arguments: arguments, configuration: json.take())
+                }
+                pruning.sizeAfter = pruning.sizeBefore
+                return pruning
+            }
+        } catch let rolledBack as RolledBack {
+            return rolledBack.pruning
+        }
+        if pruning.stepsDropped > 0 { try store.compact() }
+        // Measured once the store is closed: its last connection moves the WAL into the file.
+        try store.close()
+        let reader = try LogStores.openForReading(path)
+        defer { try? reader.close() }
+        let after = try reader.storedSize()
+        pruning.sizeAfter = after.main + after.pending
+        return pruning
+    }
+
+    private static func thin(_ w: any LogWriter, policy: RetentionPolicy, dryRun: Bool, sizeBefore: Int) throws -> Pruning {
+        let records = try w.stepRecords(in: 0...Int.max)
+        var pruning = Pruning(policy: policy, dryRun: dryRun, stepsDropped: 0, stepsWithRaw: records.filter(\.raw).count,
+                              steps: records.count, reclaimedBytes: 0, sizeBefore: sizeBefore, sizeAfter: sizeBefore)
+        guard let first = records.first?.step, let last = records.last?.step else { return pruning }
+        // Every track must be able to resume from its latest snapshot: only steps at or before
+        // the earliest of those lose their raw weights; a replaced step's owed snapshots wait for
+        // the ingest that writes them.
+        var limit = last
+        for track in try w.tracks() {
+            limit = min(limit, try w.snapshot(track: track.id, atOrBefore: last)?.step ?? (first - 1))
+        }
+        if !(try w.owedSnapshots()).isEmpty { limit = first - 1 }
+        if limit < last { pruning.protectedAfter = limit }
+        let drop = policy.droppable(records, firstStep: first, through: limit, pinned: Set(try w.pins().map(\.step)))
+        let thinning = try w.thin(dropping: drop, tensors: try w.tensors())
+        pruning.stepsDropped = thinning.steps
+        pruning.stepsWithRaw -= thinning.steps
+        pruning.reclaimedBytes = thinning.reclaimedBytes
+        pruning.sizeAfter = max(0, sizeBefore - thinning.reclaimedBytes)
+        return pruning
+    }
+}

@@ -1,0 +1,43 @@
+import EMALogFormats
+import EMALogStore
+
+extension Ingest {
+    /// The policy an ingest follows: `--raw-every`/`--raw-keep-last` when given (a K alone keeps
+    /// the log's N), else the log's. `--raw-keep-last` alone changes the log's N; without a policy
+    /// in the log it is refused.
+    static func retention(_ request: IngestRequest, logs: RetentionPolicy?) throws -> RetentionPolicy? {
+        if let k = request.rawEvery {
+            return RetentionPolicy(rawEvery: k, rawKeepLast: request.rawKeepLast ?? logs?.rawKeepLast ?? 0)
+        }
+        if let n = request.rawKeepLast {
+            guard let logs else { throw IngestError.keepLastWithoutPolicy }
+            return RetentionPolicy(rawEvery: logs.rawEvery, rawKeepLast: n)
+        }
+        return logs
+    }
+
+    /// Leaves out the raw weights the retention policy does not keep among the steps at or before
+    /// `limit`, where every track has a snapshot (so nothing a track or a resumed ingest needs is
+    /// lost), in one transaction of its own. While the ingest goes on (`final` false) the last
+    /// `ResidualChain.depth` raw steps stay: the next step's residuals are computed against them.
+    func applyRetention(through limit: Int, final: Bool) throws {
+        guard let retention, ingestID != nil, snapshotsToRederive.isEmpty, !needsRestore, let first = firstStep else { return }
+        try waitForPendingWrite()
+        var thinning = Thinning()
+        try guardedWrite { w in
+            for track in tracks {
+                guard let record = track.record else { continue }
+                guard try w.snapshot(track: record.id, atOrBefore: limit)?.step == limit else { return }
+            }
+            let steps = try w.stepRecords(in: (undecidedFrom ?? first)...limit)
+            let pinned = Set(try w.pins().map(\.step))
+            var drop = retention.droppable(steps, firstStep: first, through: limit, pinned: pinned)
+            let tail = steps.lazy.filter(\.raw).suffix(final ? 0 : ResidualChain.depth).map(\.step)
+            drop.subtract(tail)
+            let window = retention.windowStart(steps) ?? limit
+            undecidedFrom = min(tail.first ?? limit, window, limit)
+            thinning = try w.thin(dropping: drop, tensors: tensors)
+        }
+        report.thinning.add(thinning)
+    }
+}
