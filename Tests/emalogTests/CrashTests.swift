@@ -44,6 +44,71 @@ import Glibc
         print("crash trials: \(Self.trials), killed mid-ingest: \(killedMidway)")
     }
 
+    /// An ingest with a retention policy killed at any moment: the same command again ends where
+    /// an uninterrupted one does (the same raw steps kept, the same shadows), auditing clean.
+    @Test func sigkillDuringAnIngestWithAPolicyThenResume() async throws {
+        let steps = dir.file("steps")
+        try SyntheticRun.write(steps: 1...120, parameters: 60_000, to: steps)
+        let policy = ["--raw-every", "8", "--raw-keep-last", "4"]
+        let reference = dir.file("reference.emalog")
+        #expect(try await CLI.run(["ingest", "--db", reference] + tracks + policy + [steps]).status == 0)
+        let expected = try await shadows(reference)
+        let expectedRaw = try await rawSteps(reference)
+        var generator = SystemRandomNumberGenerator()
+        for trial in 0..<Self.trials {
+            let db = dir.file("policy-\(trial).emalog")
+            let running = try CLI.start(["ingest", "--db", db] + tracks + policy + [steps])
+            try await Task.sleep(nanoseconds: UInt64(UInt32.random(in: 5_000...400_000, using: &generator)) * 1000)
+            if running.isRunning { kill(running.pid, SIGKILL) }
+            _ = await running.wait()
+            if FileManager.default.fileExists(atPath: db), let info = try? await CLI.run(["info", "--db", db]), info.status == 0 {
+                #expect(try await CLI.run(["audit", "--db", db]).status == 0, "trial \(trial): audit after the kill")
+            }
+            let resumed = try await CLI.run(["ingest", "--db", db] + tracks + policy + [steps])
+            #expect(resumed.status == 0, "trial \(trial): \(resumed.stderr)")
+            #expect(try await shadows(db) == expected, "trial \(trial): shadows differ from an uninterrupted ingest")
+            #expect(try await rawSteps(db) == expectedRaw, "trial \(trial)")
+            #expect(try await CLI.run(["audit", "--db", db]).status == 0, "trial \(trial)")
+        }
+    }
+
+    /// A prune killed at any moment leaves a log that opens, audits clean and reads the same
+    /// shadows; pruning again finishes the job.
+    @Test func sigkillDuringAPruneThenPruneAgain() async throws {
+        let steps = dir.file("steps")
+        try SyntheticRun.write(steps: 1...120, parameters: 60_000, to: steps)
+        let reference = dir.file("reference.emalog")
+        #expect(try await CLI.run(["ingest", "--db", reference] + tracks + [steps]).status == 0)
+        let expected = try await shadows(reference)
+        let prune = ["--raw-every", "8", "--raw-keep-last", "4"]
+        var generator = SystemRandomNumberGenerator()
+        var killedMidway = 0
+        for trial in 0..<Self.trials {
+            let db = dir.file("prune-\(trial).emalog")
+            try FileManager.default.copyItem(atPath: reference, toPath: db)
+            let running = try CLI.start(["prune", "--db", db] + prune)
+            try await Task.sleep(nanoseconds: UInt64(UInt32.random(in: 5_000...600_000, using: &generator)) * 1000)
+            if running.isRunning { kill(running.pid, SIGKILL); killedMidway += 1 }
+            _ = await running.wait()
+            #expect(try await CLI.run(["info", "--db", db]).status == 0, "trial \(trial): the log opens after the kill")
+            let audit = try await CLI.run(["audit", "--db", db])
+            #expect(audit.status == 0, "trial \(trial): \(audit.stdout)")
+            #expect(try await shadows(db) == expected, "trial \(trial): shadows after the kill")
+            let again = try await CLI.run(["prune", "--db", db] + prune)
+            #expect(again.status == 0, "trial \(trial): \(again.stderr)")
+            #expect(try await rawSteps(db) == [1] + Array(stride(from: 8, through: 112, by: 8)) + [117, 118, 119, 120], "trial \(trial)")
+            #expect(try await shadows(db) == expected, "trial \(trial): shadows after the prune")
+            #expect(try await CLI.run(["audit", "--db", db]).status == 0, "trial \(trial)")
+        }
+        print("prune crash trials: \(Self.trials), killed mid-prune: \(killedMidway)")
+    }
+
+    /// The steps with raw weights, read with sqlite3 (a read-only look at the `raw` column).
+    func rawSteps(_ db: String) async throws -> [Int] {
+        try await LogDump.run("/usr/bin/sqlite3", ["-readonly", db, "SELECT step FROM steps WHERE raw = 1 ORDER BY step"])
+            .split(separator: "\n").compactMap { Int($0) }
+    }
+
     /// A replace killed at any moment: the same command again leaves the log as an uninterrupted
     /// replace does (every snapshot it took away written again, the same shadows).
     @Test func sigkillDuringAReplaceThenResume() async throws {

@@ -201,3 +201,26 @@ def pin(db: Location, step: Step, name: str) -> Dict[str, Any]:
 def unpin(db: Location, name: str) -> None:
     """Removes pin `name` of the log file `db`."""
     _run(["pin", "--db", os.fspath(db), "--remove", str(name)])
+
+
+def prune(db: Location, raw_every: int, raw_keep_last: int = 0, dry_run: bool = False) -> Dict[str, Any]:
+    """Keeps only the raw steps a retention policy keeps in the log file `db` (`emalog prune`):
+    the first step, every `raw_every`-th, the last `raw_keep_last` and pinned steps keep their raw
+    weights; every tracked shadow readable at a snapshot step stays bit-identical. The policy is
+    recorded: later Loggers follow it.
+
+    Args:
+        dry_run: report what it would reclaim, changing nothing.
+
+    Returns:
+        What was done: steps_dropped, steps_with_raw, steps, reclaimed_bytes, size_before,
+        size_after, policy, dry_run, protected_after.
+
+    Raises:
+        EmalogError: an ingest holds the log (75), not a log (74).
+    """
+    args = ["prune", "--db", os.fspath(db), "--raw-every", str(int(raw_every)), "--raw-keep-last", str(int(raw_keep_last)),
+            "--format", "json"]
+    if dry_run:
+        args.append("--dry-run")
+    return run_json_lines(args)[0]

@@ -74,14 +74,16 @@ class Logger:
     def __init__(self, db: "str | os.PathLike[str]", ema: Union[Spec, Sequence[Spec]] = (),
                  snapshot_every: Optional[int] = None, keyframe_every: Optional[int] = None, queue_steps: int = 2,
                  replace: bool = False, allow_nonfinite: bool = False, spool: Optional[str] = None,
-                 resume_from: Optional[int] = None) -> None:
+                 resume_from: Optional[int] = None, raw_every: Optional[int] = None,
+                 raw_keep_last: Optional[int] = None) -> None:
         """Starts `emalog ingest --db DB -` for this run.
 
         Args:
             db: the log file (created when missing; a log with steps goes on after its last step).
             ema: the tracks: spec strings ("0.999", "name=slow,decay=0.9999,schedule=warmup"),
                 `emalog.EMA(...)` profiles, or a list of them; left out, the log's tracks go on.
-            snapshot_every: a snapshot of every track every this many steps (default 1000).
+            snapshot_every: a snapshot of every track every this many steps (default: `raw_every`
+                when the log keeps raw steps by a policy, else 1000).
             keyframe_every: a keyframe every this many steps (default 64).
             queue_steps: steps that may wait for emalog before `step()` waits.
             replace: a step the log has is replaced (default: refused unless identical).
@@ -90,6 +92,10 @@ class Logger:
             resume_from: the step of the checkpoint training resumes from: the log is truncated
                 after it first (`emalog truncate`), so the steps of the abandoned continuation never
                 mix into the tracks or the metrics.
+            raw_every: keep the raw weights of every this-many-th step only (and of the first, the
+                last `raw_keep_last` and pinned steps); every step still updates every track, exactly.
+                Recorded in the log: later Loggers on it follow it.
+            raw_keep_last: with `raw_every`, also keep the raw weights of the last this many steps.
 
         Raises:
             EmalogError: the binary is missing; emalog's refusals come on a later call.
@@ -103,6 +109,10 @@ class Logger:
             args += ["--snapshot-every", str(int(snapshot_every))]
         if keyframe_every is not None:
             args += ["--keyframe-every", str(int(keyframe_every))]
+        if raw_every is not None:
+            args += ["--raw-every", str(int(raw_every))]
+        if raw_keep_last is not None:
+            args += ["--raw-keep-last", str(int(raw_keep_last))]
         if replace:
             args.append("--replace")
         if allow_nonfinite:

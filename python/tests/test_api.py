@@ -155,3 +155,50 @@ def test_resume_from_truncates_the_abandoned_continuation(db):
     a = emalog.load_shadow(db, framework="numpy")["w"]
     b = emalog.load_shadow(clean, framework="numpy")["w"]
     assert a.tobytes() == b.tobytes(), "the resumed log's EMA is the clean continuation's, bit for bit"
+
+
+def test_raw_every_keeps_the_policys_steps_and_every_ema_exact(db):
+    def run(path, **policy):
+        with emalog.Logger(path, ema="0.9", **policy) as log:
+            for step in range(0, 23):
+                log.step(step, {"w": np.linspace(0, 1, 300, dtype=np.float32) * step + np.float32(step % 7)},
+                         metrics={"loss": float(step)})
+
+    full = db + ".full.emalog"
+    run(full, snapshot_every=5)
+    run(db, raw_every=5, raw_keep_last=3)
+    info = emalog.info(db)
+    assert info["retention"] == {"raw_every": 5, "raw_keep_last": 3}
+    # The first step, multiples of 5 and the last 3 keep their raw weights; every step is recorded.
+    assert info["steps"] == 23 and info["steps_with_raw"] == len({0, 5, 10, 15, 20, 21, 22})
+    assert emalog.metrics(db, as_pandas=False)["loss"] == [float(s) for s in range(23)]
+    for step in (5, 10, 20, 22):
+        a = emalog.load_shadow(db, step=step, framework="numpy")["w"]
+        b = emalog.load_shadow(full, step=step, framework="numpy")["w"]
+        assert a.tobytes() == b.tobytes(), f"the tracked EMA at step {step} is the full log's, bit for bit"
+    assert emalog.load_raw(db, step=21, framework="numpy")["w"].tobytes() == \
+        emalog.load_raw(full, step=21, framework="numpy")["w"].tobytes()
+    with pytest.raises(emalog.EmalogError) as refused:
+        emalog.load_raw(db, step=7, framework="numpy")
+    assert refused.value.status == 65 and "nearest before is 5" in str(refused.value) and "nearest after is 10" in str(refused.value)
+    with pytest.raises(emalog.EmalogError) as refused:
+        emalog.load_shadow(db, step=8, framework="numpy")
+    assert refused.value.status == 65
+
+
+def test_prune_reclaims_space_and_keeps_the_tracked_emas(db):
+    with emalog.Logger(db, ema="0.9", snapshot_every=5) as log:
+        for step in range(0, 41):
+            log.step(step, {"w": np.random.default_rng(step).standard_normal(20000).astype(np.float32)})
+    before = emalog.load_shadow(db, step=35, framework="numpy")["w"]
+    raw30 = emalog.load_raw(db, step=30, framework="numpy")["w"]
+    size = os.path.getsize(db)
+    dry = emalog.prune(db, raw_every=10, raw_keep_last=2, dry_run=True)
+    assert dry["dry_run"] and dry["steps_dropped"] == 41 - len({0, 10, 20, 30, 40, 39}) and os.path.getsize(db) == size
+    assert emalog.info(db)["steps_with_raw"] == 41, "a dry run changes nothing"
+    done = emalog.prune(db, raw_every=10, raw_keep_last=2)
+    assert done["steps_dropped"] == dry["steps_dropped"] and done["reclaimed_bytes"] > 0
+    assert os.path.getsize(db) < size * 0.4, "the file shrinks"
+    assert emalog.load_shadow(db, step=35, framework="numpy")["w"].tobytes() == before.tobytes()
+    assert emalog.load_raw(db, step=30, framework="numpy")["w"].tobytes() == raw30.tobytes()
+    assert emalog.info(db)["retention"] == {"raw_every": 10, "raw_keep_last": 2}
