@@ -23,7 +23,7 @@ struct BodyUploader {
 
     /// A body already there stays, unless it is damaged (another push's upload of the same
     /// bytes is the same row; a damaged one is replaced by the bytes its name says).
-    static let onConflict = "ON CONFLICT (sha256) DO UPDATE SET body = excluded.body WHERE sha256(chunk_bodies.body) != chunk_bodies.sha256"
+    static let onConflict = "ON CONFLICT (sha256) DO UPDATE SET body = excluded.body, uploaded_at = now() WHERE sha256(chunk_bodies.body) != chunk_bodies.sha256"
 
     init(connection: ServerConnection) { self.connection = connection }
 
@@ -41,10 +41,13 @@ struct BodyUploader {
     mutating func flush() throws {
         guard !pending.isEmpty else { return }
         defer { pending = []; pendingBytes = 0 }
-        // Only a body the server hashes to its name is reused; a damaged one is written again.
+        // Only a body the server hashes to its name is reused; a damaged one is written again. A
+        // present body is touched as it is found (`uploaded_at`): `emalog gc` leaves it alone while
+        // the rows that will name it are not committed yet.
         var present = Set<Data>()
         for (sha, intact) in try connection.rows("""
-            SELECT sha256, sha256(body) = sha256 FROM chunk_bodies WHERE sha256 = ANY(\(pending.map(\.sha)))
+            UPDATE chunk_bodies SET uploaded_at = now() WHERE sha256 = ANY(\(pending.map(\.sha)))
+            RETURNING sha256, sha256(body) = sha256
             """, "look up chunk bodies", { try $0.decode((ByteBuffer, Bool).self) }) {
             if intact { present.insert(Data(sha.readableBytesView)) } else { repaired += 1 }
         }

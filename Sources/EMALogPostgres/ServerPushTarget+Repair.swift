@@ -52,7 +52,7 @@ extension ServerPushTarget {
                 }
                 guard written.insert(sha).inserted else { return }
                 try connection.query("""
-                    UPDATE chunk_bodies SET body = \(ByteBuffer(bytes: chunk.payload)) WHERE sha256 = \(ByteBuffer(bytes: sha))
+                    UPDATE chunk_bodies SET body = \(ByteBuffer(bytes: chunk.payload)), uploaded_at = now() WHERE sha256 = \(ByteBuffer(bytes: sha))
                     AND sha256(body) != sha256
                     """, "repair a chunk body")
             }

@@ -22,7 +22,7 @@ struct EMALogCommand: ParsableCommand {
             """,
         version: EMALogCore.version,
         subcommands: [IngestCommand.self, ShadowCommand.self, RawCommand.self, SweepCommand.self, MetricsCommand.self, InfoCommand.self, AuditCommand.self, VerifyCommand.self,
-                      PlotCommand.self, ReportCommand.self, RunsCommand.self, PushCommand.self, PullCommand.self, PinCommand.self, PinsCommand.self, TruncateCommand.self, PruneCommand.self])
+                      PlotCommand.self, ReportCommand.self, RunsCommand.self, PushCommand.self, PullCommand.self, PinCommand.self, PinsCommand.self, TruncateCommand.self, PruneCommand.self, GCCommand.self])
 
     static func main() {
         ProcessTuning.tuneAllocator()

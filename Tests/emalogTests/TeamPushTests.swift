@@ -109,6 +109,45 @@ struct TeamPushTests {
         #expect(FileManager.default.contentsEqual(atPath: a, andPath: b))
     }
 
+    /// A log pruned after its push: the next push leaves the run's raw weights out as the log
+    /// does (re-writing the kept steps re-encoded after them); every reader on the server answers
+    /// as the local log, refusals included, and a pull gives the same content back.
+    @Test func aPrunedLogPrunesItsRunAndReadsTheSame() async throws {
+        let dir = TemporaryDirectory()
+        let log = try await makeLog(dir)
+        let db = try await ThrowawayPostgres.database()
+        #expect(try await push(log, db).status == 0)
+        let pruned = try await CLI.run(["prune", "--db", log, "--raw-every", "5", "--raw-keep-last", "2"])
+        #expect(pruned.status == 0, "\(pruned.stderr)")
+        let again = try await push(log, db)
+        #expect(again.status == 0, "\(again.stdout) \(again.stderr)")
+        let server = ["--db", db, "--run", "r"], local = ["--db", log]
+        #expect(try await digest(local) == (try digest(server)))
+        for (i, query) in [["shadow", "--ema", "0.9", "--step", "10"], ["shadow", "--ema", "warm", "--step", "20"], ["raw", "--step", "15"],
+                           ["raw", "--step", "23"], ["raw", "--step", "1"]].enumerated() {
+            let a = dir.file("local-\(i).safetensors"), b = dir.file("server-\(i).safetensors")
+            let ra = try await CLI.run(query + local + ["-o", a]), rb = try await CLI.run(query + server + ["-o", b])
+            #expect(ra.status == 0 && rb.status == 0, "\(query): \(ra.stderr) \(rb.stderr)")
+            #expect(FileManager.default.contentsEqual(atPath: a, andPath: b), "\(query): the server's output differs")
+        }
+        for query in [["raw", "--step", "7"], ["shadow", "--ema", "0.9", "--step", "12"]] {
+            let ra = try await CLI.run(query + local + ["-o", dir.file("x.safetensors")])
+            let rb = try await CLI.run(query + server + ["-o", dir.file("y.safetensors")])
+            #expect(ra.status == 65 && rb.status == 65 && ra.stderr == rb.stderr, "\(query): \(ra.stderr) \(rb.stderr)")
+        }
+        let audit = try await CLI.run(["audit"] + server)
+        #expect(audit.status == 0 && audit.stdout.contains("clean"), "\(audit.stdout) \(audit.stderr)")
+        let copy = dir.file("pulled.emalog")
+        #expect(try await CLI.run(["pull", "--db", db, "--run", "r", "-o", copy]).status == 0)
+        #expect(try await digest(["--db", copy]) == (try digest(local)))
+        // The bodies only the dropped steps named are collected, and nothing the run needs.
+        let gc = try await CLI.run(["gc", "--db", db, "--grace", "0", "--format", "json"])
+        #expect(gc.status == 0 && !gc.stdout.contains("\"bodies\":0,"), "\(gc.stdout) \(gc.stderr)")
+        #expect(try await digest(server) == (try digest(local)))
+        let gcAgain = try await CLI.run(["gc", "--db", db, "--grace", "0", "--format", "json"])
+        #expect(gcAgain.status == 0 && gcAgain.stdout.contains("\"bodies\":0,"), "\(gcAgain.stdout)")
+    }
+
     @Test func identicalChunksOfTwoRunsAreStoredOnce() async throws {
         let dir = TemporaryDirectory()
         let log = try await makeLog(dir, steps: 1...8)

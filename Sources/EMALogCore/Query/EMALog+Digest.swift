@@ -40,6 +40,7 @@ extension EMALog {
                 put("step"); put(step.step); put(Int(step.ingestID)); put(step.sourcePath); put(step.sourceSize)
                 put(Int(Int64(bitPattern: step.sourceHash))); put(step.ingestedAt)
                 for (key, value) in step.metadata.sorted(by: { $0.key < $1.key }) { put(key); put(value) }
+                if !step.raw { put("raw weights left out") }  // (a log that keeps them all hashes as before)
                 for t in tensors { try r.forEachStoredChunk(of: t, in: .step(step.step)) { put($0) } }
             }
             for track in try r.tracks() {

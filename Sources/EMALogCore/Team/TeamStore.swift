@@ -16,6 +16,15 @@ public enum TeamStore {
         return try server.runs()
     }
 
+    /// Deletes the chunk bodies of the team store at `address` that no run names any more (a
+    /// pruned or replaced run's), except those a push touched within `graceSeconds`; safe while
+    /// pushes run. `dryRun`: counts them, deleting nothing.
+    public static func collectGarbage(at address: String, dryRun: Bool, graceSeconds: Int) throws -> CollectedBodies {
+        let server = try TeamServer(address)
+        defer { server.close() }
+        return try server.collectGarbage(dryRun: dryRun, graceSeconds: graceSeconds)
+    }
+
     /// Pushes the local log at `path` to run `run` (default: the log's id) at `address`: only what
     /// the server lacks, one transaction per step, resumable after any interruption.
     /// `shard`: the log is rank `rank` of `count` of sharded run `run`.
