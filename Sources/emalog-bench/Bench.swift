@@ -13,7 +13,7 @@ struct Bench {
     static func main() throws {
         let args = CommandLine.arguments
         let quick = args.contains("--quick")
-        // `--only NAME` runs one section: kernel, codec, ingest, metrics, steps, tensors, long, large, pictures, team.
+        // `--only NAME` runs one section: kernel, codec, ingest, metrics, steps, tensors, retention, long, large, pictures, team.
         let only = args.firstIndex(of: "--only").flatMap { $0 + 1 < args.count ? args[$0 + 1] : nil }
         func section(_ name: String) -> Bool { only == nil || only == name }
         print("emalog-bench \(EMALogCore.version) (medians of \(Measure.runs) runs; release build expected)")
@@ -23,6 +23,7 @@ struct Bench {
         if section("metrics") { try ScaleBench.metrics(lines: quick ? 10_000 : 100_000, quick: quick) }
         if section("steps") { try ScaleBench.manySteps(rounds: 10, perRound: quick ? 100 : 1000, parameters: 4096) }
         if section("tensors") { try TensorCountBench.run(counts: quick ? [1000, 10000] : [1000, 10000, 100_000]) }
+        if section("retention") { try RetentionBench.run(steps: 400, parameters: quick ? 50_000 : 250_000) }
         if section("long") { try LongRunBench.run(steps: quick ? 10_000 : 100_000) }
         if section("large") { try LargeStepBench.run(stepBytes: quick ? 256 << 20 : 1 << 30, steps: 3) }
         if section("team") { try TeamBench.run(steps: quick ? 10 : 40, parameters: quick ? 1 << 20 : 4 << 20, killTrials: quick ? 5 : 20) }

@@ -85,4 +85,29 @@ import Testing
         #expect(try await CLI.run(["audit", "--db", db, "--run", "r"]).status == 0)
         #expect(try await CLI.run(["push", "--db", log, "--to", db, "--run", "r"]).stdout.contains("up to date"))
     }
+
+    /// The new user's case: training resumed from its checkpoint at step 10 of a log that went to
+    /// 20, and the resumed run's steps replaced 11-15 (`--replace`, as `Logger(replace=True)`):
+    /// steps 16-20 of the abandoned run are still there. The audit says so (kind continuation);
+    /// one replaced step (a damaged file fixed) is not flagged; a truncation first audits clean.
+    @Test func anAuditFlagsTwoContinuationsMixedWithoutATruncation() async throws {
+        let dir = TemporaryDirectory()
+        try SyntheticRun.write(steps: 1...20, parameters: 2000, to: dir.file("first"))
+        try SyntheticRun.write(steps: 11...15, parameters: 2000, to: dir.file("resumed"), seed: 9)
+        let mixed = dir.file("mixed.emalog"), fixed = dir.file("fixed.emalog"), clean = dir.file("clean.emalog")
+        for log in [mixed, fixed, clean] {
+            #expect(try await CLI.run(["ingest", "--db", log, "--ema", "0.9", "--snapshot-every", "5", dir.file("first")]).status == 0)
+        }
+        #expect(try await CLI.run(["ingest", "--db", mixed, "--replace", dir.file("resumed")]).status == 0)
+        let audit = try await CLI.run(["audit", "--db", mixed, "--format", "json"])
+        #expect(audit.status == 1 && audit.stdout.contains(#""kind":"continuation","step":16"#), "\(audit.stdout)")
+        #expect(audit.stdout.contains("steps 11 to 15") && audit.stdout.contains("steps 16 to 20"), "\(audit.stdout)")
+
+        #expect(try await CLI.run(["ingest", "--db", fixed, "--replace", dir.file("resumed/step-00000012.safetensors")]).status == 0)
+        #expect(try await CLI.run(["audit", "--db", fixed]).status == 0, "one replaced step is a fix, not a continuation")
+
+        #expect(try await CLI.run(["truncate", "--db", clean, "--after", "10"]).status == 0)
+        #expect(try await CLI.run(["ingest", "--db", clean, dir.file("resumed")]).status == 0)
+        #expect(try await CLI.run(["audit", "--db", clean]).status == 0)
+    }
 }

@@ -18,6 +18,9 @@ public struct AuditFinding: Sendable, Equatable {
         case stepRecord = "step-record"
         /// The steps do not form the sequence the ingests recorded.
         case sequence
+        /// Steps of two continuations of training: an ingest replaced several steps, and steps after
+        /// them are an earlier ingest's (a resumed run without `emalog truncate`).
+        case continuation
         /// A raw chunk is missing, fails its checksum or does not decode.
         case chunk
         /// A track's spec is damaged.

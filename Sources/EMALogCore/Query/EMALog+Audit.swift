@@ -106,6 +106,27 @@ extension EMALog {
             }
             if !replace, record.ingestID > (latestAppend?.ingest ?? Int64.min) { latestAppend = (record.ingestID, record.step) }
         }
+        auditContinuations(records, replacing: replacing, &report)
+    }
+
+    /// A replacing ingest that wrote two or more steps below steps an earlier ingest wrote: the log
+    /// holds two continuations of training (one resumed from a checkpoint, the abandoned one's
+    /// later steps still there). One replaced step (a damaged file fixed) is not flagged.
+    private func auditContinuations(_ records: [StepRecord], replacing: [Int64: Bool], _ report: inout AuditReport) {
+        for (ingest, replace) in replacing.sorted(by: { $0.key < $1.key }) where replace {
+            let own = records.filter { $0.ingestID == ingest }.map(\.step)
+            guard let first = own.first else { continue }
+            let older = records.filter { $0.step > first && $0.ingestID < ingest }.map(\.step)
+            guard let lastOlder = older.last else { continue }
+            let below = own.filter { $0 < lastOlder }
+            guard below.count >= 2, let end = below.last else { continue }
+            let after = older.filter { $0 > end }
+            guard let from = after.first, let to = after.last else { continue }
+            report.add(.continuation, step: from, "steps \(first) to \(end) were written by ingest \(ingest), which replaced them, but "
+                + "steps \(from) to \(to) after them are from an earlier ingest: the log mixes two continuations of training "
+                + "(a run resumed from a checkpoint without truncating the log there); if training resumed, truncate the log "
+                + "after step \(end) and ingest the resumed run's steps after it")
+        }
     }
 
     /// The `replace` option of an ingest's configuration; nil when it is not a JSON object holding one.
