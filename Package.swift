@@ -69,7 +69,7 @@ let package = Package(
             ], swiftSettings: strict),
         .executableTarget(
             name: "emalog-bench",
-            dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStoreC", "EMAChart", "EMALogPostgres", "EMALogTestSupport"],
+            dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogStoreC", "EMAChart", "EMALogPostgres", "EMALogTestSupport"],
             swiftSettings: strict),
         .target(name: "FormatsTestSupport", dependencies: ["EMALogFormats"], swiftSettings: strict),
         .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "CZstd", "FormatsTestSupport"],
