@@ -155,4 +155,25 @@ import Testing
         let shadow = try EMALog(openingAt: db).shadow(atStep: 24, track: .nameOrSpec("warm"))
         #expect(shadow.startedFrom == 24)
     }
+
+    /// `plot --tracks` on a thinned log draws what it can: the replay from the first step as far as
+    /// the raw steps allow, then each track at its snapshot steps, where its distance to the raw
+    /// weights is the full log's (up to the order of the Double sums).
+    @Test func trackCurvesOnAThinnedLogAreTheFullLogsWhereTheyCanBeDrawn() throws {
+        let dir = TemporaryDirectory()
+        let full = dir.file("full.emalog"), thin = dir.file("thin.emalog")
+        try Self.ingest(full, snapshotEvery: 4)
+        try Self.ingest(thin, rawEvery: 4, rawKeepLast: 3)
+        let a = try EMALog(openingAt: thin).trackDiagnostics()
+        let b = try EMALog(openingAt: full).trackDiagnostics()
+        #expect(a.distancesThrough == 1 && b.distancesThrough == nil)
+        for (x, y) in zip(a.curves, b.curves) {
+            #expect(x.steps == [1, 4, 8, 12, 16, 20, 24], "\(x.name)")
+            #expect(x.decaySteps == y.decaySteps && x.decays == y.decays)
+            for (step, value) in zip(x.steps, x.relativeDistance) {
+                let reference = y.relativeDistance[y.steps.firstIndex(of: step)!]
+                #expect(abs(value - reference) <= 1e-9 * max(abs(reference), 1e-30), "\(x.name) at step \(step): \(value) vs \(reference)")
+            }
+        }
+    }
 }

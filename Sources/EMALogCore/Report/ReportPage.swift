@@ -163,6 +163,12 @@ public enum ReportPage {
         for run in runs where run.tracks == nil {
             out += "<p class=\"note\">\(runs.count > 1 ? esc(run.label) + ": " : "")\(esc(run.tracksSkipped ?? "no tracks"))</p>\n"
         }
+        for run in runs {
+            guard let through = run.tracks?.distancesThrough else { continue }
+            out += "<p class=\"note\">\(runs.count > 1 ? esc(run.label) + ": " : "")the distances are replayed through step "
+                + "\(through), then drawn at the tracks' snapshot steps: the log's retention policy left out raw weights after it; "
+                + "the decays cover every step</p>\n"
+        }
         guard !measured.isEmpty else { return out + "</section>\n" }
         out += "<p class=\"note\">How far each EMA lags the weights, and when it has warmed up: replayed from the raw steps.</p>\n"
         out += Chart(panels: Plots.tracks(measured), width: options.width, plotHeight: 240, idPrefix: "t").svg()

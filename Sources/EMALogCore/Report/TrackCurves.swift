@@ -24,6 +24,11 @@ public struct TrackDiagnostics: Sendable {
     /// Elements measured.
     public var parameters: Int
     public var curves: [TrackCurve]
+    /// On a log whose retention policy left out raw steps: the distances are replayed through this
+    /// step, the last before the first step without raw weights (a replay from the first step needs
+    /// them all), and after it a stored track's are drawn at its snapshot steps with raw weights;
+    /// the decays cover every step. Nil when every step kept its raw weights.
+    public var distancesThrough: Int?
 }
 
 extension EMALog {
@@ -60,13 +65,20 @@ extension EMALog {
             }
             let replay = try Replay(reader: r, including: { tensor == nil || $0.name == tensor })
             let shadows = try specs.map { try ShadowState(spec: $0, tensors: replay.tensors) }
-            let steps = try r.stepNumbers(in: first...last)
-            let measure = DistanceSums(shadows: shadows, steps: steps)
-            try replay.advance(shadows, to: last, measuring: measure) { done, total in
-                observer.progress("replay", done: done, total: total)
+            let records = try r.stepRecords(in: first...last)
+            let steps = records.map(\.step)
+            // A thinned log: the replay goes as far as the raw steps from the first allow.
+            let gap = records.firstIndex { !$0.raw }
+            let rawSteps = Set(records.filter(\.raw).map(\.step))
+            let measured = gap.map { Array(steps[..<$0]) } ?? steps
+            let measure = DistanceSums(shadows: shadows, steps: measured)
+            if let end = measured.last {
+                try replay.advance(shadows, to: end, measuring: measure) { done, total in
+                    observer.progress("replay", done: done, total: total)
+                }
             }
             let (theta, distances) = measure.totals()
-            let curves = specs.enumerated().map { k, spec in
+            let curves = try specs.enumerated().map { k, spec in
                 var decaySteps: [Int] = [], decays: [Double] = []
                 var previous: Int?
                 for step in steps {
@@ -83,12 +95,26 @@ extension EMALog {
                         continue
                     }
                 }
-                let relative = zip(distances[k], theta).map { d, t in t > 0 ? (d / t).squareRoot() : .nan }
-                return TrackCurve(name: spec.name, spec: spec.canonical, steps: steps, relativeDistance: relative,
+                var relative = zip(distances[k], theta).map { d, t in t > 0 ? (d / t).squareRoot() : .nan }
+                var curveSteps = measured
+                // Past the replay, a stored track's snapshots at steps with raw weights are points too.
+                if gap != nil, k < stored.count, let end = measured.last {
+                    for snapshot in try r.snapshots(track: stored[k].id) where snapshot.step > end && rawSteps.contains(snapshot.step) {
+                        let sums = try SnapshotDistance.sums(snapshot, step: snapshot.step, tensors: replay.floating, r)
+                        curveSteps.append(snapshot.step)
+                        relative.append(sums.theta > 0 ? (sums.distance / sums.theta).squareRoot() : .nan)
+                    }
+                }
+                return TrackCurve(name: spec.name, spec: spec.canonical, steps: curveSteps, relativeDistance: relative,
                                   decaySteps: decaySteps, decays: decays)
             }
+            if gap != nil {
+                observer.warning("\(store.path): the distances are replayed through step \(measured.last ?? first) and then drawn "
+                    + "at the tracks' snapshot steps only: the log's retention policy left out the raw weights of step \(steps[gap!]) "
+                    + "and others after it (the decays cover every step)")
+            }
             return TrackDiagnostics(tensor: tensor, parameters: replay.floating.reduce(0) { $0 + $1.elementCount },
-                                    curves: curves)
+                                    curves: curves, distancesThrough: gap == nil ? nil : (measured.last ?? first))
         }
     }
 }
