@@ -22,7 +22,7 @@ extension EMALogCommand {
                   emalog ingest --db run.emalog --ema 0.999 steps/ metrics.jsonl
                   emalog ingest --db run.emalog --ema decay=0.9998,schedule=warmup steps/
                   emalog ingest --db run.emalog --follow steps/ metrics.jsonl
-                  emalog ingest --db run.emalog --ema 0.999 --raw-every 50 --raw-keep-last 20 steps/
+                  emalog ingest --db run.emalog --raw-every 50 --raw-keep-last 20 steps/
                 """)
 
         @OptionGroup var log: LogOptions

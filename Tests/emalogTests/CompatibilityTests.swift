@@ -59,7 +59,8 @@ import Testing
         }
         let ingest = try await CLI.run(["ingest", "--db", db, added])
         #expect(ingest.status == 0, "\(ingest.stderr)")
-        #expect(try await migrations(db) == ["0001_initial", "0002_chunks_by_tensor", "0003_metric_blocks", "0004_totals", "0005_pins"])  // the ingest upgraded it
+        #expect(try await migrations(db) == ["0001_initial", "0002_chunks_by_tensor", "0003_metric_blocks", "0004_totals", "0005_pins",
+                                               "0006_retention"])  // the ingest upgraded it
         #expect(try await LogDump.run("/usr/bin/sqlite3", [db, "SELECT name FROM sqlite_schema WHERE name = 'chunks_by_tensor'"]) == "chunks_by_tensor\n")
         #expect(try await codecs(db) == ["delta1-rans", "delta1-zstd", "delta2-rans", "delta2-zstd", "plain", "shuffle-zstd"])
         #expect(try await CLI.run(["audit", "--db", db]).status == 0)
@@ -129,6 +130,7 @@ import Testing
         #expect(try await CLI.run(["ingest", "--db", db, first]).status == 0)
         // Make it the schema-2 log an earlier emalog wrote: rows, no blocks table, two migrations.
         _ = try await LogDump.run("/usr/bin/sqlite3", [db, """
+            ALTER TABLE steps DROP COLUMN raw; DELETE FROM grdb_migrations WHERE identifier = '0006_retention';
             DROP TABLE pins; DELETE FROM grdb_migrations WHERE identifier = '0005_pins';
             DROP TRIGGER metric_block_totals_insert; DROP TRIGGER metric_block_totals_delete; DROP TRIGGER metric_block_totals_update;
             DROP TABLE chunk_totals; DROP TABLE metric_block_totals; DELETE FROM grdb_migrations WHERE identifier = '0004_totals';
@@ -151,7 +153,8 @@ import Testing
             .write(toFile: more, atomically: true, encoding: .utf8)
         let ingest = try await CLI.run(["ingest", "--db", db, more])
         #expect(ingest.status == 0 && ingest.stderr.contains("2 metric values (2 already stored)"), "\(ingest.stderr)")
-        #expect(try await migrations(db) == ["0001_initial", "0002_chunks_by_tensor", "0003_metric_blocks", "0004_totals", "0005_pins"])
+        #expect(try await migrations(db) == ["0001_initial", "0002_chunks_by_tensor", "0003_metric_blocks", "0004_totals", "0005_pins",
+                                               "0006_retention"])
         let after = try await CLI.run(["metrics", "--db", db, "--format", "csv"])
         #expect(after.stdout == "step,acc,loss\n1,,0.5\n2,,nan\n3,,0.25\n4,1.0,0.125\n",
                 "\(after.stdout)")
