@@ -148,6 +148,8 @@ public enum QueryError: Error, Equatable, Sendable {
     /// question can be answered.
     /// `what` nil: the step's own raw weights were asked for.
     case rawNotKept(what: String?, missing: Int, below: Int?, above: Int?)
+    /// A post-hoc synthesis (EDM2) that the log's snapshots cannot make: `reason` says why.
+    case cannotSynthesize(reason: String)
 }
 
 extension QueryError: CustomStringConvertible {
@@ -187,6 +189,8 @@ extension QueryError: CustomStringConvertible {
                 + (below == nil && above == nil ? "no step of the log can answer it"
                     : "steps that can answer it: " + [below.map { "the nearest before is \($0)" }, above.map { "the nearest after is \($0)" }]
                         .compactMap { $0 }.joined(separator: ", "))
+        case let .cannotSynthesize(reason):
+            "no post-hoc synthesis possible: \(reason)"
         case let .pullStopped(path):
             "the pull into \(path) was stopped before the end; nothing was written (run it again to pull the run)"
         case let .outputFailed(path, reason):

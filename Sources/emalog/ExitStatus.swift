@@ -52,7 +52,7 @@ extension ExitStatus {
     private static func of(_ error: QueryError) -> ExitStatus {
         switch error {
         case .stepNotFound, .emptyLog, .unknownTensor, .noMetrics, .shardsDisagree, .unknownPin, .pinnedAfterTruncation,
-             .rawNotKept: .badInput
+             .rawNotKept, .cannotSynthesize: .badInput
         case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec, .trackNameTaken, .invalidPinName: .usage
         case .outputIsLog, .unknownOutputExtension, .binaryToTerminal, .wrongDocumentExtension, .pullTargetExists, .shardedRun: .usage
         case .outputFailed, .outOfMemory: .io

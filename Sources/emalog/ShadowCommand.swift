@@ -1,5 +1,6 @@
 import ArgumentParser
 import EMALogCore
+import Foundation
 
 extension EMALogCommand {
     struct ShadowCommand: ParsableCommand {
@@ -12,7 +13,10 @@ extension EMALogCommand {
                 """,
             discussion: """
                 A tracked EMA starts from its nearest snapshot at or before the step and replays the raw \
-                steps after it; any other decay is computed post hoc from the first step, exactly.
+                steps after it; any other decay is computed post hoc from the first step, exactly. A \
+                power-function EMA (--sigma-rel R) that the raw steps cannot replay (a retention policy), or \
+                any with --synthesize, is made by EDM2's post-hoc synthesis from the snapshots of two or more \
+                power tracks; its fit error and the snapshots it weighed are in the output's metadata.
 
                 \(OutputHelp.file)
 
@@ -21,6 +25,7 @@ extension EMALogCommand {
                   emalog shadow --db run.emalog --decay 0.9995 -o posthoc.safetensors
                   emalog shadow --db run.emalog --ema slow --dtype param -o slow.safetensors
                   emalog shadow --db run.emalog --ema slow -o - | python load.py
+                  emalog shadow --db run.emalog --sigma-rel 0.15 --synthesize -o phema.safetensors
                 """)
 
         @OptionGroup var log: LogOptions
@@ -32,11 +37,32 @@ extension EMALogCommand {
         @Option(name: .shortAndLong, help: ArgumentHelp("Output file, or - for stdout.", valueName: "out"))
         var out: String
 
+        @Option(help: ArgumentHelp("The power-function EMA (EDM2) of this σ_rel: replayed exactly when the log kept every "
+            + "raw step, else synthesised from the power tracks' snapshots (short for --ema schedule=power,sigma_rel=R).",
+                                   valueName: "R"))
+        var sigmaRel: Double?
+
+        @Flag(help: "Synthesise a power-function EMA from the power tracks' snapshots (EDM2) even where a replay could.")
+        var synthesize = false
+
+        func validate() throws {
+            if let sigmaRel {
+                guard track.ema == nil && track.decay == nil else { throw ValidationError("give --sigma-rel, --ema or --decay, not two") }
+                guard sigmaRel > 0 && sigmaRel < 0.2887 else { throw ValidationError("--sigma-rel must be in (0, 0.2887), got \(sigmaRel)") }
+            }
+        }
+
         func run() throws {
             try reportingErrors {
                 let emalog = try EMALog(openingAt: log.db, run: log.run)
                 let target = try emalog.output(to: out, format: output.format)
-                let shadow = try emalog.shadow(atStep: try emalog.step(step.selector), track: track.selector, observer: TerminalProgress())
+                let selector = sigmaRel.map { EMALog.TrackSelector.nameOrSpec("schedule=power,sigma_rel=\($0)") } ?? track.selector
+                let shadow = try emalog.shadow(atStep: try emalog.step(step.selector), track: selector, synthesize: synthesize,
+                                               observer: TerminalProgress())
+                if let synthesis = shadow.synthesis {
+                    printError("synthesised from \(synthesis.inputs.count) snapshots (EDM2 post-hoc EMA), relative fit error "
+                        + String(format: "%.2e", synthesis.relativeError))
+                }
                 TerminalProgress.clear()
                 try shadow.write(to: target, precision: precision.dtype)
             }

@@ -30,6 +30,13 @@ extension EMALogCommand {
         @Option(help: ArgumentHelp("An EMA spec (repeatable).", valueName: "spec"))
         var ema: [String] = []
 
+        @Option(help: ArgumentHelp("Comma-separated σ_rel of power-function EMAs (EDM2): replayed exactly when the log "
+            + "kept every raw step, else synthesised from the power tracks' snapshots.", valueName: "a,b,c"))
+        var sigmaRels: String?
+
+        @Flag(help: "Synthesise the power-function EMAs from the power tracks' snapshots (EDM2) even where a replay could.")
+        var synthesize = false
+
         @OptionGroup var precision: PrecisionOptions
         @OptionGroup var output: OutputOptions
 
@@ -39,6 +46,7 @@ extension EMALogCommand {
         func specs() throws -> [EMASpec] {
             var texts = ema
             if let decays { texts += decays.split(separator: ",").map { String($0) } }
+            if let sigmaRels { texts += sigmaRels.split(separator: ",").map { "name=sigma-rel-\($0),schedule=power,sigma_rel=\($0)" } }
             return try texts.map { text in
                 do { return try EMASpec(parsing: text) } catch { throw ValidationError("\(error)") }
             }
@@ -46,7 +54,7 @@ extension EMALogCommand {
 
         func validate() throws {
             let all = try specs()
-            guard !all.isEmpty else { throw ValidationError("give --decays a,b,c or --ema SPEC") }
+            guard !all.isEmpty else { throw ValidationError("give --decays a,b,c, --sigma-rels a,b,c or --ema SPEC") }
             let names = all.map(\.name)
             guard Set(names).count == names.count else { throw ValidationError("two EMAs share a name: give each a name=") }
             if out == "-" { throw ValidationError("-o - is stdout, but sweep writes one file per EMA: give -o a folder") }
@@ -56,7 +64,8 @@ extension EMALogCommand {
             try reportingErrors {
                 let emalog = try EMALog(openingAt: log.db, run: log.run)
                 let folder = try emalog.outputFolder(at: out, format: output.format ?? .safetensors)
-                let results = try emalog.sweep(try specs(), atStep: try emalog.step(step.selector), observer: TerminalProgress())
+                let results = try emalog.sweep(try specs(), atStep: try emalog.step(step.selector), synthesize: synthesize,
+                                               observer: TerminalProgress())
                 TerminalProgress.clear()
                 try folder.write(results, precision: precision.dtype)
             }

@@ -5,24 +5,29 @@ import EMALogStore
 extension EMALog {
     /// The shadow of `selector` at `step` (default: the latest): a tracked profile starts from its
     /// nearest snapshot at or before the step; anything else replays from the first step.
-    public func shadow(atStep step: Int?, track selector: TrackSelector,
+    /// An untracked power-function EMA (`schedule=power`) whose replay needs raw steps the log
+    /// left out, or any with `synthesize`, is made by EDM2's post-hoc synthesis from the power
+    /// tracks' snapshots (`EMALog+Synthesis.swift`).
+    public func shadow(atStep step: Int?, track selector: TrackSelector, synthesize: Bool = false,
                        observer: any ProgressObserver = SilentObserver()) throws -> ShadowResult {
         if !shards.isEmpty {
-            return try shardedShadows(atStep: step) { rank, at in [try rank.shadow(atStep: at, track: selector, observer: observer)] }[0]
+            return try shardedShadows(atStep: step) { rank, at in
+                [try rank.shadow(atStep: at, track: selector, synthesize: synthesize, observer: observer)]
+            }[0]
         }
         return try store.read { r in
             let target = try resolveStep(step, r)
             let resolved = try resolve(selector, r)
-            return try computeShadows([resolved], at: target, r, observer: observer)[0]
+            return try shadowsSynthesizingWhereNeeded([resolved], at: target, synthesize: synthesize, r, observer: observer)[0]
         }
     }
 
     /// Several shadows at one step in one pass over the raw steps (`sweep`).
-    public func sweep(_ specs: [EMASpec], atStep step: Int?, observer: any ProgressObserver = SilentObserver()) throws
-        -> [ShadowResult]
+    public func sweep(_ specs: [EMASpec], atStep step: Int?, synthesize: Bool = false,
+                      observer: any ProgressObserver = SilentObserver()) throws -> [ShadowResult]
     {
         if !shards.isEmpty {
-            return try shardedShadows(atStep: step) { rank, at in try rank.sweep(specs, atStep: at, observer: observer) }
+            return try shardedShadows(atStep: step) { rank, at in try rank.sweep(specs, atStep: at, synthesize: synthesize, observer: observer) }
         }
         return try store.read { r in
             let target = try resolveStep(step, r)
@@ -31,7 +36,7 @@ extension EMALog {
                 let track = try tracks.first { try $0.profile().hasSameProfile(as: spec) }
                 return ResolvedTrack(spec: spec, track: track)
             }
-            return try computeShadows(resolved, at: target, r, observer: observer)
+            return try shadowsSynthesizingWhereNeeded(resolved, at: target, synthesize: synthesize, r, observer: observer)
         }
     }
 
