@@ -26,7 +26,8 @@ enum RetentionBench {
         func ingest(_ db: String, policy: Bool) throws -> Double {
             try? FileManager.default.removeItem(atPath: db)
             var request = IngestRequest(logPath: db, inputs: [stepsFolder])
-            request.tracks = [EMASpec(decay: 0.999), try EMASpec(parsing: "name=p,schedule=power,sigma_rel=0.1")]
+            request.tracks = [EMASpec(decay: 0.999), try EMASpec(parsing: "name=p,schedule=power,sigma_rel=0.1"),
+                              try EMASpec(parsing: "name=p05,schedule=power,sigma_rel=0.05")]
             request.snapshotEvery = 50
             if policy {
                 request.rawEvery = 50
@@ -79,6 +80,21 @@ enum RetentionBench {
             try EMALog(openingAt: log).writeRaw(atStep: 50, to: folder + "/raw.safetensors", format: .safetensors)
             try BenchCheck.tensor("w", of: folder + "/raw.safetensors", equals: kept50.withUnsafeBytes { Array($0) })
         }
+        // A power-function EMA no track holds (sigma_rel 0.07): the exact replay on the full log
+        // against EDM2's synthesis from the thinned log's two power tracks' snapshots.
+        let target = EMALog.TrackSelector.nameOrSpec("schedule=power,sigma_rel=0.07")
+        var exact: ShadowResult?, made: ShadowResult?
+        let replayTime = try Measure.seconds { exact = try EMALog(openingAt: full).shadow(atStep: steps, track: target) }
+        let synthesisTime = try Measure.seconds { made = try EMALog(openingAt: thin).shadow(atStep: steps, track: target) }
+        guard let exact, let made, let synthesis = made.synthesis, exact.synthesis == nil else { fatalError("retention bench: no synthesis") }
+        let tensor = exact.tensors.first { $0.dtype.isFloating }!
+        let a = exact.withValues(of: tensor) { Array($0) }, b = made.withValues(of: tensor) { Array($0) }
+        let norm = a.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        let distance = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }.squareRoot()
+        print("sigma_rel 0.07 by exact replay    \(String(format: "%7.3f s", replayTime))   1.00x")
+        print("sigma_rel 0.07 by EDM2 synthesis  \(String(format: "%7.3f s", synthesisTime))   \(String(format: "%.2fx", synthesisTime / replayTime))"
+            + "   (\(synthesis.inputs.count) snapshots; weights' relative L2 error to the replay \(String(format: "%.2e", distance / norm)), "
+            + "profile fit error \(String(format: "%.2e", synthesis.relativeError)))")
     }
 
     static func size(_ path: String) throws -> Int {

@@ -56,7 +56,7 @@ def _source(db: Location, run: Optional[str]) -> List[str]:
 
 def load_shadow(db: Location, step: Optional[Step] = None, ema: Optional[Spec] = None, decay: Optional[float] = None,
                 dtype: Literal["f32", "param"] = "f32", framework: Framework = None,
-                run: Optional[str] = None) -> Dict[str, Any]:
+                run: Optional[str] = None, sigma_rel: Optional[float] = None, synthesize: bool = False) -> Dict[str, Any]:
     """The EMA shadow at a step, ready for `model.load_state_dict`.
 
     Args:
@@ -69,14 +69,22 @@ def load_shadow(db: Location, step: Optional[Step] = None, ema: Optional[Spec] =
         framework: "torch" (torch tensors) or "numpy" (numpy arrays); None (the default): torch
             tensors when torch is installed, else numpy arrays.
         run: the team store's run (a sharded run reads whole).
+        sigma_rel: the power-function EMA (EDM2) of this sigma_rel: replayed exactly when the log
+            kept every raw step, else synthesised from the snapshots of its power tracks.
+        synthesize: synthesise a power-function EMA (EDM2's post-hoc method) even where a replay could.
 
     Returns:
         {name: tensor}, in the log's tensor order.
 
     Raises:
-        EmalogError: emalog's message, exit code and kind (e.g. a step the log does not have).
+        EmalogError: emalog's message, exit code and kind (e.g. a step the log does not have, or
+            raw steps a retention policy left out: status 65, naming the steps that can answer).
     """
     args = ["shadow", *_source(db, run), *_step_args(step)]
+    if sigma_rel is not None:
+        args += ["--sigma-rel", repr(float(sigma_rel))]
+    if synthesize:
+        args.append("--synthesize")
     if ema is not None:
         args += ["--ema", spec_text(ema)]
     if decay is not None:
@@ -95,9 +103,12 @@ def load_raw(db: Location, step: Optional[Step] = None, framework: Framework = N
     return _tensors(_run(["raw", *_source(db, run), *_step_args(step), "--format", "safetensors", "-o", "-"]), framework)
 
 
-def sweep(db: Location, decays: Iterable[float], step: Optional[Step] = None, ema: Union[Spec, Sequence[Spec]] = (),
-          framework: Framework = None, run: Optional[str] = None) -> Dict[str, Dict[str, Any]]:
-    """Shadows for several constant decays (and profiles in `ema`) in one pass over the raw steps.
+def sweep(db: Location, decays: Iterable[float] = (), step: Optional[Step] = None, ema: Union[Spec, Sequence[Spec]] = (),
+          framework: Framework = None, run: Optional[str] = None, sigma_rels: Iterable[float] = (),
+          synthesize: bool = False) -> Dict[str, Dict[str, Any]]:
+    """Shadows for several constant decays (and profiles in `ema`, and power-function EMAs of
+    `sigma_rels`) in one pass over the raw steps (or, for `sigma_rels` the raw steps cannot replay
+    or with `synthesize`, one read of the power tracks' snapshots: EDM2's post-hoc synthesis).
 
     Returns:
         {file stem: {name: tensor}}, e.g. "ema-0.999-step-5000". (The CLI writes one file per
@@ -110,6 +121,11 @@ def sweep(db: Location, decays: Iterable[float], step: Optional[Step] = None, em
             args += ["--decays", ",".join(repr(d) for d in decays)]
         for spec in spec_texts(ema):
             args += ["--ema", spec]
+        sigma_rels = [float(s) for s in sigma_rels]
+        if sigma_rels:
+            args += ["--sigma-rels", ",".join(repr(s) for s in sigma_rels)]
+        if synthesize:
+            args.append("--synthesize")
         _run(args + ["-o", folder])
         out = {}
         for name in sorted(os.listdir(folder)):

@@ -202,3 +202,19 @@ def test_prune_reclaims_space_and_keeps_the_tracked_emas(db):
     assert emalog.load_shadow(db, step=35, framework="numpy")["w"].tobytes() == before.tobytes()
     assert emalog.load_raw(db, step=30, framework="numpy")["w"].tobytes() == raw30.tobytes()
     assert emalog.info(db)["retention"] == {"raw_every": 10, "raw_keep_last": 2}
+
+
+def test_sigma_rel_is_replayed_where_it_can_be_and_synthesised_where_not(db):
+    with emalog.Logger(db, ema=[EMA.power(sigma_rel=0.05), EMA.power(sigma_rel=0.10)], snapshot_every=5) as log:
+        for step in range(1, 31):
+            log.step(step, {"w": np.random.default_rng(step).standard_normal(500).astype(np.float32) * 0.01 + np.float32(step)})
+    exact = emalog.load_shadow(db, sigma_rel=0.07, framework="numpy")["w"]
+    made = emalog.load_shadow(db, sigma_rel=0.07, synthesize=True, framework="numpy")["w"]
+    assert exact.tobytes() != made.tobytes()
+    assert np.linalg.norm(exact - made) <= 0.01 * np.linalg.norm(exact)
+    emalog.prune(db, raw_every=5)
+    assert emalog.load_shadow(db, sigma_rel=0.07, framework="numpy")["w"].tobytes() == made.tobytes(), \
+        "on a thinned log the synthesis answers"
+    swept = emalog.sweep(db, sigma_rels=[0.07, 0.12], framework="numpy")
+    assert sorted(swept) == ["sigma-rel-0.07-step-30", "sigma-rel-0.12-step-30"]
+    assert swept["sigma-rel-0.07-step-30"]["w"].tobytes() == made.tobytes()
