@@ -16,7 +16,8 @@ import Testing
     let dir = TemporaryDirectory()
 
     /// The fixture run with keyframes, one- and two-step residuals, several chunks per tensor,
-    /// two tracks with snapshots, and metrics.
+    /// two tracks with snapshots, metrics, and a retention policy (raw weights of odd steps before
+    /// the last 3 left out, the kept steps after them re-encoded).
     func ingestedLog() throws -> String {
         let db = dir.file("source.emalog")
         var request = IngestRequest(logPath: db, inputs: [Fixtures.path("mlp-f32/steps"), Fixtures.path("mlp-f32/metrics.jsonl")])
@@ -24,6 +25,8 @@ import Testing
         request.snapshotEvery = 5
         request.keyframeEvery = 4
         request.chunkBytes = 256
+        request.rawEvery = 2
+        request.rawKeepLast = 3
         _ = try Ingest.run(request)
         _ = try LogEdit.pin(log: db, step: .number(13), name: "best")
         _ = try LogEdit.pin(log: db, step: .number(2), name: "early")
@@ -46,7 +49,10 @@ import Testing
                 let (below, above) = try r.neighbours(of: step)
                 lines.append("neighbours of \(step): \(String(describing: below)) \(String(describing: above))")
                 lines.append("record \(step): \(String(describing: try r.stepRecord(step)))")
+                let (rawBelow, rawAbove) = try r.rawNeighbours(of: step)
+                lines.append("raw neighbours of \(step): \(String(describing: rawBelow)) \(String(describing: rawAbove))")
             }
+            lines.append("raw steps \(try r.rawStepNumbers(in: 0...StepNumber.largest)) in 3...11 \(try r.rawStepNumbers(in: 3...11))")
             lines += try r.stepRecords(in: 0...StepNumber.largest).map { "record \($0)" }
             for track in tracks {
                 lines.append("track \(track.name) \(track.spec)")
@@ -62,7 +68,7 @@ import Testing
             }
             lines += try r.owedSnapshots().map { "owed \($0)" }
             lines += try r.pins().map { "pin \($0)" }
-            for step in steps {
+            for step in try r.rawStepNumbers(in: 0...StepNumber.largest) {
                 for tensor in tensors {
                     lines.append("step \(step) \(tensor.name) chunks \(try r.chunkCount(of: tensor, step: step))")
                     try r.forEachStoredChunk(of: tensor, in: .step(step)) {

@@ -76,6 +76,32 @@ import Testing
         #expect(try store.read { try $0.stepNumbers() } == [1])
     }
 
+    /// Leaving out a step's raw weights (retention) keeps its record, flagged, and every other
+    /// step's bytes and every snapshot; the chain helpers skip it.
+    @Test(arguments: [Backend.sqlite, .memory])
+    func aStepLeftOutKeepsItsRecordAndNothingElseChanges(_ backend: Backend) throws {
+        let (store, tensors, track, ingest) = try filled(backend)
+        defer { try? store.close() }
+        let thinning = try store.write { w throws in try w.thin(dropping: [5, 7], tensors: tensors) }
+        #expect(thinning.steps == 1 && thinning.droppedBytes > 0 && thinning.reencodedChunks == 0)
+        try store.read { r throws in
+            #expect(try r.stepNumbers() == [0, 5, 9] && r.rawStepNumbers(in: 0...100) == [0, 9])
+            var record = Self.record(5, ingest: ingest)
+            record.raw = false
+            #expect(try r.stepRecord(5) == record)
+            #expect(try r.rawNeighbours(of: 9) == (0, nil) && r.neighbours(of: 9) == (5, nil))
+            #expect(try r.chunkCount(of: tensors[0], step: 5) == 0)
+            for step in [0, 9] {
+                for tensor in tensors {
+                    var bytes: [UInt8] = []
+                    try r.forEachChunk(of: tensor, in: .step(step)) { _, b in bytes += b }
+                    #expect(bytes == Self.bytes(tensor, step: step), "step \(step) \(tensor.name)")
+                }
+            }
+            #expect(try r.snapshots(track: track.id).map(\.step) == [5, 9])
+        }
+    }
+
     @Test(arguments: [Backend.sqlite, .memory])
     func everyRecordReadsBackAsWritten(_ backend: Backend) throws {
         let (store, tensors, track, ingest) = try filled(backend)
