@@ -8,12 +8,15 @@ import Foundation
 public enum Goldens {
     /// Ingests `inputs` into `db` with `tracks` (spec strings).
     @discardableResult
-    public static func ingest(_ db: String, _ inputs: [String], tracks: [String] = [], snapshotEvery: Int = 1000,
+    /// `snapshotEvery` nil: the ingest's default (1000, or `rawEvery`).
+    public static func ingest(_ db: String, _ inputs: [String], tracks: [String] = [], snapshotEvery: Int? = 1000,
                               chunkBytes: Int = 64 << 20, replace: Bool = false, allowNonFinite: Bool = false,
-                              keyframeEvery: Int = 32) throws -> IngestReport {
+                              keyframeEvery: Int = 32, rawEvery: Int? = nil, rawKeepLast: Int? = nil) throws -> IngestReport {
         var request = IngestRequest(logPath: db, inputs: inputs)
         request.tracks = try tracks.map { try EMASpec(parsing: $0) }
         request.snapshotEvery = snapshotEvery
+        request.rawEvery = rawEvery
+        request.rawKeepLast = rawKeepLast
         request.chunkBytes = chunkBytes
         request.replace = replace
         request.allowNonFinite = allowNonFinite

@@ -18,14 +18,8 @@ import Testing
     static func ingest(_ db: String, _ inputs: [String] = [steps], tracks: [String] = tracks, rawEvery: Int? = nil,
                        rawKeepLast: Int? = nil, snapshotEvery: Int? = nil, chunkBytes: Int = 64 << 20,
                        keyframeEvery: Int = 32) throws -> IngestReport {
-        var request = IngestRequest(logPath: db, inputs: inputs)
-        request.tracks = try tracks.map { try EMASpec(parsing: $0) }
-        request.rawEvery = rawEvery
-        request.rawKeepLast = rawKeepLast
-        request.snapshotEvery = snapshotEvery
-        request.chunkBytes = chunkBytes
-        request.keyframeEvery = keyframeEvery
-        return try Ingest.run(request)
+        try Goldens.ingest(db, inputs, tracks: tracks, snapshotEvery: snapshotEvery, chunkBytes: chunkBytes, keyframeEvery: keyframeEvery,
+                           rawEvery: rawEvery, rawKeepLast: rawKeepLast)
     }
 
     static func rawSteps(_ db: String) throws -> [Int] {

@@ -173,14 +173,7 @@ extension EMALog {
                                          _ observer: any ProgressObserver) throws {
         try auditChunkCounts(replay, r, &report)
         try verifyChunks(replay.tensors.filter { !$0.dtype.isFloating }, steps, r, &report, observer)
-        let tracks = try r.tracks()
-        report.tracksChecked = tracks.count
-        var shadows: [(TrackRecord, ShadowState)] = []
-        for track in tracks {
-            do { shadows.append((track, try ShadowState(spec: try track.profile(), tensors: replay.tensors))) } catch let error as StoreError {
-                report.add(.track, "\(error)")
-            }
-        }
+        let shadows = try trackShadows(replay, r, &report)
         var snapshotsByStep: [Int: [(ShadowState, TrackRecord, SnapshotRecord)]] = [:]
         for (track, shadow) in shadows {
             for snapshot in try r.snapshots(track: track.id) { snapshotsByStep[snapshot.step, default: []].append((shadow, track, snapshot)) }
@@ -226,6 +219,19 @@ extension EMALog {
             try verifyChunks(floating, steps, r, &report, observer)
             if !report.findings.contains(where: { $0.kind == .chunk }) { report.add(.content, "\(error)") }
         }
+    }
+
+    /// A fresh shadow for every track whose spec reads (a damaged one is a finding of kind track).
+    func trackShadows(_ replay: Replay, _ r: any LogReader, _ report: inout AuditReport) throws -> [(TrackRecord, ShadowState)] {
+        let tracks = try r.tracks()
+        report.tracksChecked = tracks.count
+        var shadows: [(TrackRecord, ShadowState)] = []
+        for track in tracks {
+            do { shadows.append((track, try ShadowState(spec: try track.profile(), tensors: replay.tensors))) } catch let error as StoreError {
+                report.add(.track, "\(error)")
+            }
+        }
+        return shadows
     }
 
     /// Every step holds as many chunks of each tensor as its size needs, of tensors the log knows.

@@ -11,14 +11,7 @@ extension EMALog {
         let rawSteps = records.filter(\.raw).map(\.step)
         try auditChunkCounts(replay, r, &report, withoutRaw: Set(records.filter { !$0.raw }.map(\.step)))
         try verifyChunks(replay.tensors, rawSteps, r, &report, observer)
-        let tracks = try r.tracks()
-        report.tracksChecked = tracks.count
-        var shadows: [(TrackRecord, ShadowState)] = []
-        for track in tracks {
-            do { shadows.append((track, try ShadowState(spec: try track.profile(), tensors: replay.tensors))) } catch let error as StoreError {
-                report.add(.track, "\(error)")
-            }
-        }
+        let shadows = try trackShadows(replay, r, &report)
         guard !report.findings.contains(where: { [.chunk, .track, .stepRecord, .content].contains($0.kind) }) else { return }
         var snapshotsByStep: [Int: [(ShadowState, TrackRecord, SnapshotRecord)]] = [:]
         for (track, shadow) in shadows {

@@ -58,19 +58,24 @@ extension EMALog {
         } catch QueryError.rawNotKept {
             throw try rawNotKept(resolved, at: target, r)
         }
-        // Integer tensors are not averaged: a shadow holds the raw values at its step, or at the
-        // latest step before it whose raw weights were kept.
-        var integers: [Int64: [UInt8]] = [:]
-        let integerStep = try r.rawNeighbours(of: target + 1).below ?? target
-        for tensor in replay.tensors where !tensor.dtype.isFloating {
-            var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
-            try bytes.withUnsafeMutableBytes { try r.readTensor(tensor, in: .step(integerStep), into: $0) }
-            integers[tensor.id] = bytes
-        }
+        let integers = try integerTensors(replay.tensors, at: target, r)
         return zip(resolved, zip(shadows, starts)).map { item, pair in
             ShadowResult(step: target, spec: item.spec, trackName: item.track?.name, startedFrom: pair.1,
                          tensors: replay.tensors, logID: logID, logPath: store.path, state: pair.0, integers: integers)
         }
+    }
+
+    /// Integer tensors are not averaged: a shadow holds their raw values at its step, or at the
+    /// latest step before it whose raw weights were kept.
+    func integerTensors(_ tensors: [TensorRecord], at target: Int, _ r: any LogReader) throws -> [Int64: [UInt8]] {
+        var integers: [Int64: [UInt8]] = [:]
+        let integerStep = try r.rawNeighbours(of: target + 1).below ?? target
+        for tensor in tensors where !tensor.dtype.isFloating {
+            var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
+            try bytes.withUnsafeMutableBytes { try r.readTensor(tensor, in: .step(integerStep), into: $0) }
+            integers[tensor.id] = bytes
+        }
+        return integers
     }
 
     /// The refusal of a shadow that needs raw steps the log left out: the first of `resolved` that

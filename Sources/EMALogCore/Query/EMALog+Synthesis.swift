@@ -75,16 +75,10 @@ extension EMALog {
                 output.accumulate(input, times: Float(solutions[k].coefficients[i]), tensors: replay.floating)
             }
         }
-        var integers: [Int64: [UInt8]] = [:]
-        let integerStep = try r.rawNeighbours(of: target + 1).below ?? target
-        for tensor in replay.tensors where !tensor.dtype.isFloating {
-            var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
-            try bytes.withUnsafeMutableBytes { try r.readTensor(tensor, in: .step(integerStep), into: $0) }
-            integers[tensor.id] = bytes
-        }
+        let integers = try integerTensors(replay.tensors, at: target, r)
         let logID = try r.logID()
+        outputs.forEach { $0.step = target }
         return zip(specs, zip(outputs, solutions)).map { spec, pair in
-            outputs.forEach { $0.step = target }
             var result = ShadowResult(step: target, spec: spec, trackName: nil, startedFrom: nil, tensors: replay.tensors, logID: logID,
                                       logPath: store.path, state: pair.0, integers: integers)
             result.synthesis = ShadowResult.Synthesis(
