@@ -60,6 +60,8 @@ public final class ServerRunStore: LogStore, @unchecked Sendable {
     /// A run is changed by pushing its log; nothing to compact here.
     public func compact() {}
 
+    public func freeFraction() -> Double { 0 }
+
     public func storedSize() throws -> StoredSize {
         lock.lock()
         defer { lock.unlock() }

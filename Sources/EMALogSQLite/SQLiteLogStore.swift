@@ -401,6 +401,19 @@ public final class SQLiteLogStore: LogStore {
         }
     }
 
+    /// Free pages over all pages of the log file.
+    public func freeFraction() throws -> Double {
+        do {
+            return try queue.read { db in
+                let free = try Int.fetchOne(db, sql: "PRAGMA freelist_count") ?? 0
+                let pages = try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0
+                return pages > 0 ? Double(free) / Double(pages) : 0
+            }
+        } catch {
+            throw StoreError.wrap(error, path: path)
+        }
+    }
+
     /// The log file's size, and its WAL's, after a checkpoint when the log is writable here.
     public func storedSize() -> StoredSize {
         try? Self.checkpoint(at: path)

@@ -34,6 +34,8 @@ public final class MemoryLogStore: LogStore {
 
     public func compact() {}
 
+    public func freeFraction() -> Double { 0 }
+
     public func storedSize() -> StoredSize {
         state.withLock { s in
             StoredSize(main: s.stepChunks.values.reduce(0) { $0 + $1.values.reduce(0) { $0 + $1.payload.count } }, pending: 0)

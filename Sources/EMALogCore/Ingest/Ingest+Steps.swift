@@ -164,6 +164,9 @@ extension Ingest {
         let previous = lastStep
         let first = firstStep ?? file.step
         let snapshotDue = crossesSnapshotBoundary(previous: previous, step: file.step)
+        // A step the retention policy keeps for good is a keyframe: the steps before it can go
+        // without re-encoding it.
+        if let retention, file.step % retention.rawEvery == 0 { appender.keyframeNext() }
         // A small step whose transaction holds nothing else is encoded here and written on the
         // appender's writer queue while the next step is read, checked and encoded. The first step
         // (tensor set), the first write (audit trail, tracks), a snapshot (it reads the live

@@ -276,6 +276,9 @@ public final class Ingest {
         if needsRestore { try restore() }
         try snapshotAtEnd()
         if let lastStep { try applyRetention(through: lastStep, final: true) }
+        // The raw steps a policy left out free their pages for the next steps; at the end, a log
+        // left a quarter free or more is compacted (the file then takes what the log holds).
+        if report.thinning.steps > 0, try store.freeFraction() >= 0.25 { try store.compact() }
     }
 
     /// One step file: compared when stored, appended when new.

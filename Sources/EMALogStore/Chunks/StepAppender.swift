@@ -128,6 +128,10 @@ public final class StepAppender {
         return stored
     }
 
+    /// Makes the next step a keyframe, and the keyframe interval count from it (a retention
+    /// policy's kept steps: leaving out the steps before them then re-encodes nothing after them).
+    public func keyframeNext() { sinceKeyframe = 0 }
+
     /// Forgets the steps appended last: the next step is a keyframe (after a replaced step, or a
     /// step that was read but not stored).
     public func forgetPredecessors() { recent.removeAll() }

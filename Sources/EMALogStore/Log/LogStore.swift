@@ -35,6 +35,9 @@ public protocol LogStore: AnyObject, Sendable {
     /// Gives the space that deleted content took back to where the log is stored (SQLite: a
     /// `VACUUM`, atomic like any write); a store that frees space as it deletes does nothing.
     func compact() throws
+    /// The fraction of the stored size that deleted content left free (SQLite: free pages), 0 for
+    /// a store that frees space as it deletes.
+    func freeFraction() throws -> Double
     /// Ends the store's use; a store opened for an ingest also releases the ingest lock.
     func close() throws(StoreError)
 }
