@@ -43,11 +43,14 @@ struct BodyUploader {
         defer { pending = []; pendingBytes = 0 }
         // Only a body the server hashes to its name is reused; a damaged one is written again. A
         // present body is touched as it is found (`uploaded_at`): `emalog gc` leaves it alone while
-        // the rows that will name it are not committed yet.
+        // the rows that will name it are not committed yet. Rows are locked in hash order, so two
+        // pushes that share bodies wait for each other instead of deadlocking.
         var present = Set<Data>()
         for (sha, intact) in try connection.rows("""
-            UPDATE chunk_bodies SET uploaded_at = now() WHERE sha256 = ANY(\(pending.map(\.sha)))
-            RETURNING sha256, sha256(body) = sha256
+            UPDATE chunk_bodies b SET uploaded_at = now()
+            FROM (SELECT sha256 FROM chunk_bodies WHERE sha256 = ANY(\(pending.map(\.sha))) ORDER BY sha256 FOR UPDATE) locked
+            WHERE b.sha256 = locked.sha256
+            RETURNING b.sha256, sha256(b.body) = b.sha256
             """, "look up chunk bodies", { try $0.decode((ByteBuffer, Bool).self) }) {
             if intact { present.insert(Data(sha.readableBytesView)) } else { repaired += 1 }
         }

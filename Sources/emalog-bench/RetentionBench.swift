@@ -56,7 +56,7 @@ enum RetentionBench {
             try? FileManager.default.removeItem(atPath: prunedPath)
             try FileManager.default.copyItem(atPath: full, toPath: prunedPath)
             start = Date()
-            pruning = try LogEdit.prune(log: prunedPath, policy: RetentionPolicy(rawEvery: 50, rawKeepLast: 20), dryRun: false, arguments: ["bench"])
+            pruning = try LogEdit.prune(log: prunedPath, rawEvery: 50, keepLast: 20, dryRun: false, arguments: ["bench"])
             pruneTimes.append(Date().timeIntervalSince(start))
         }
         let copy = copyTimes.sorted()[1], prune = pruneTimes.sorted()[1]

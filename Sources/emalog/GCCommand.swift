@@ -14,7 +14,8 @@ extension EMALogCommand {
                 no longer holds; the bodies those rows named stay, shared by content with other runs. gc \
                 deletes the bodies no run names, in batches. It is safe while pushes run: a body a push \
                 uploaded or found within the grace period (default an hour) stays, and a push that finds \
-                a body while gc deletes it uploads it again.
+                a body while gc deletes it uploads it again. A grace shorter than a push takes to stage \
+                one step can make that push fail at its commit (74, nothing lost: push again).
 
                 Examples:
                   emalog gc --db postgresql://emalog@127.0.0.1:5432/emalog --dry-run

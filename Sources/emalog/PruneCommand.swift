@@ -40,8 +40,8 @@ extension EMALogCommand {
 
         func run() throws {
             try reportingErrors {
-                let policy = RetentionPolicy(rawEvery: retention.rawEvery!, rawKeepLast: retention.rawKeepLast ?? 0)
-                let done = try LogEdit.prune(log: db, policy: policy, dryRun: dryRun, arguments: CommandLine.arguments)
+                let done = try LogEdit.prune(log: db, rawEvery: retention.rawEvery!, keepLast: retention.rawKeepLast, dryRun: dryRun,
+                                             arguments: CommandLine.arguments)
                 if format == .json { return writeText(try JSONEncoding.text(done) + "\n") }
                 var text = (dryRun ? "prune (dry run): would leave out" : "pruned: left out") + " the raw weights of \(done.stepsDropped) "
                     + "of \(done.steps) steps (\(done.stepsWithRaw) keep theirs), "

@@ -97,9 +97,11 @@ import Testing
         try Self.ingest(thin, [first], rawEvery: 5, rawKeepLast: 2)
         #expect(try Self.rawSteps(thin) == [1, 5, 10, 12, 13])
         try Self.ingest(thin, [second])  // no flags: the log's policy
-        #expect(try Self.rawSteps(thin) == [1, 5, 10, 15, 20, 23, 24])
-        try Self.expectSameShadows(thin, full, steps: [5, 10, 15, 20, 24], in: dir)
-        for step in [1, 5, 10, 15, 20, 23, 24] { try Self.expectRawAsIngested(thin, step: step, in: dir) }
+        // 13 stays: the first ingest's last snapshot is there, and the fixture has an integer
+        // tensor (a shadow's integer tensors are its step's raw values; no snapshot holds them).
+        #expect(try Self.rawSteps(thin) == [1, 5, 10, 13, 15, 20, 23, 24])
+        try Self.expectSameShadows(thin, full, steps: [5, 10, 13, 15, 20, 24], in: dir)
+        for step in [1, 5, 10, 13, 15, 20, 23, 24] { try Self.expectRawAsIngested(thin, step: step, in: dir) }
         #expect(try EMALog(openingAt: thin).audit().isClean)
     }
 
@@ -120,17 +122,17 @@ import Testing
         for log in [pruned, full] { try Self.ingest(log, snapshotEvery: 4) }
         try Self.ingest(thin, rawEvery: 4, rawKeepLast: 3)
         let policy = RetentionPolicy(rawEvery: 4, rawKeepLast: 3)
-        let dry = try LogEdit.prune(log: pruned, policy: policy, dryRun: true, arguments: ["test"])
+        let dry = try LogEdit.prune(log: pruned, rawEvery: policy.rawEvery, keepLast: policy.rawKeepLast, dryRun: true, arguments: ["test"])
         #expect(dry.stepsDropped == 15 && dry.reclaimedBytes > 0)
         #expect(try Self.rawSteps(pruned).count == 24, "a dry run changes nothing")
-        let done = try LogEdit.prune(log: pruned, policy: policy, dryRun: false, arguments: ["test"])
+        let done = try LogEdit.prune(log: pruned, rawEvery: policy.rawEvery, keepLast: policy.rawKeepLast, dryRun: false, arguments: ["test"])
         #expect(done.stepsDropped == 15 && done.reclaimedBytes == dry.reclaimedBytes && done.sizeAfter < done.sizeBefore)
         #expect(try Self.rawSteps(pruned) == Self.rawSteps(thin))
         try Self.expectSameShadows(pruned, full, steps: [4, 8, 12, 16, 20, 24], in: dir)
         for step in [1, 4, 8, 20, 22, 24] { try Self.expectRawAsIngested(pruned, step: step, in: dir) }
         #expect(try EMALog(openingAt: pruned).audit().isClean)
         #expect(try EMALog(openingAt: pruned).info().retention == policy)
-        let again = try LogEdit.prune(log: pruned, policy: policy, dryRun: false, arguments: ["test"])
+        let again = try LogEdit.prune(log: pruned, rawEvery: policy.rawEvery, keepLast: policy.rawKeepLast, dryRun: false, arguments: ["test"])
         #expect(again.stepsDropped == 0)
     }
 
@@ -142,8 +144,8 @@ import Testing
         try Self.ingest(db, snapshotEvery: 10)
         _ = try LogEdit.pin(log: db, step: .number(7), name: "best")
         // The ingest ends with a snapshot at 24: everything is decided by the policy.
-        let done = try LogEdit.prune(log: db, policy: RetentionPolicy(rawEvery: 10), dryRun: false, arguments: ["test"])
-        #expect(try Self.rawSteps(db) == [1, 7, 10, 20])
+        let done = try LogEdit.prune(log: db, rawEvery: 10, keepLast: 0, dryRun: false, arguments: ["test"])
+        #expect(try Self.rawSteps(db) == [1, 7, 10, 20, 24])  // 24: a snapshot step, and the fixture has an integer tensor
         #expect(done.protectedAfter == nil)
         try Self.expectRawAsIngested(db, step: 7, in: dir)
         let shadow = try EMALog(openingAt: db).shadow(atStep: 24, track: .nameOrSpec("warm"))
@@ -168,6 +170,41 @@ import Testing
                 let reference = y.relativeDistance[y.steps.firstIndex(of: step)!]
                 #expect(abs(value - reference) <= 1e-9 * max(abs(reference), 1e-30), "\(x.name) at step \(step): \(value) vs \(reference)")
             }
+        }
+    }
+
+    /// What a thinned log cannot do is refused before anything changes: a truncation where a track
+    /// could not resume, a pin of a step whose raw weights are gone; a prune given K alone keeps
+    /// the log's N.
+    @Test func truncationsAndPinsAThinnedLogCannotHonourAreRefused() throws {
+        let dir = TemporaryDirectory()
+        let thin = dir.file("thin.emalog")
+        try Self.ingest(thin, rawEvery: 4, rawKeepLast: 3)
+        #expect(throws: QueryError.rawNotKept(what: "a truncation after step 6 (the next ingest resumes every track there)",
+                                              missing: 5, below: 4, above: 8)) {
+            _ = try LogEdit.truncate(log: thin, after: .number(6), arguments: ["test"])
+        }
+        #expect(throws: QueryError.rawNotKept(what: "a pin", missing: 6, below: 4, above: 8)) {
+            _ = try LogEdit.pin(log: thin, step: .number(6), name: "best")
+        }
+        #expect(try Self.rawSteps(thin).count == 9, "nothing changed")
+        let done = try LogEdit.truncate(log: thin, after: .number(8), arguments: ["test"])
+        #expect(done.after == 8 && done.removed.steps == 16)
+        // The log's N (3) stays when prune is given K alone.
+        let pruned = try LogEdit.prune(log: thin, rawEvery: 4, keepLast: nil, dryRun: true, arguments: ["test"])
+        #expect(pruned.policy == RetentionPolicy(rawEvery: 4, rawKeepLast: 3))
+    }
+
+    /// An untracked EMA on a thinned log that neither a replay nor a synthesis can make: the
+    /// refusal names the steps a replay can answer, and why no synthesis.
+    @Test func neitherReplayNorSynthesisIsRefusedNamingBoth() throws {
+        let dir = TemporaryDirectory()
+        let thin = dir.file("thin.emalog")
+        try Self.ingest(thin, rawEvery: 4)  // one power track ("p"): no synthesis
+        #expect(throws: QueryError.rawNotKept(what: "the EMA ema-power-11.244939447857924 at step 24 (computed post hoc from the first "
+            + "step) (no synthesis from snapshots either: it needs the snapshots of two or more schedule=power tracks; the log has 1)",
+                                              missing: 2, below: 1, above: nil)) {
+            try EMALog(openingAt: thin).shadow(atStep: 24, track: .nameOrSpec("schedule=power,sigma_rel=0.07"))
         }
     }
 }

@@ -51,7 +51,7 @@ import Testing
         let spec = EMALog.TrackSelector.nameOrSpec("schedule=power,sigma_rel=0.07")
         let exact = try EMALog(openingAt: db).shadow(atStep: 24, track: spec)
         #expect(exact.synthesis == nil)
-        _ = try LogEdit.prune(log: db, policy: RetentionPolicy(rawEvery: 4), dryRun: false, arguments: ["test"])
+        _ = try LogEdit.prune(log: db, rawEvery: 4, keepLast: 0, dryRun: false, arguments: ["test"])
         let made = try EMALog(openingAt: db).shadow(atStep: 24, track: spec)
         let synthesis = try #require(made.synthesis)
         #expect(synthesis.relativeError > 0 && synthesis.relativeError < 0.05)

@@ -219,13 +219,14 @@ def unpin(db: Location, name: str) -> None:
     _run(["pin", "--db", os.fspath(db), "--remove", str(name)])
 
 
-def prune(db: Location, raw_every: int, raw_keep_last: int = 0, dry_run: bool = False) -> Dict[str, Any]:
+def prune(db: Location, raw_every: int, raw_keep_last: Optional[int] = None, dry_run: bool = False) -> Dict[str, Any]:
     """Keeps only the raw steps a retention policy keeps in the log file `db` (`emalog prune`):
     the first step, every `raw_every`-th, the last `raw_keep_last` and pinned steps keep their raw
     weights; every tracked shadow readable at a snapshot step stays bit-identical. The policy is
     recorded: later Loggers follow it.
 
     Args:
+        raw_keep_last: the last steps to keep (default: the log's policy's, else 0).
         dry_run: report what it would reclaim, changing nothing.
 
     Returns:
@@ -235,8 +236,9 @@ def prune(db: Location, raw_every: int, raw_keep_last: int = 0, dry_run: bool = 
     Raises:
         EmalogError: an ingest holds the log (75), not a log (74).
     """
-    args = ["prune", "--db", os.fspath(db), "--raw-every", str(int(raw_every)), "--raw-keep-last", str(int(raw_keep_last)),
-            "--format", "json"]
+    args = ["prune", "--db", os.fspath(db), "--raw-every", str(int(raw_every)), "--format", "json"]
+    if raw_keep_last is not None:
+        args += ["--raw-keep-last", str(int(raw_keep_last))]
     if dry_run:
         args.append("--dry-run")
     return run_json_lines(args)[0]

@@ -37,13 +37,15 @@ extension LogEdit {
     /// the tracks' latest snapshot keep their raw weights (the next ingest replays them). Every
     /// snapshot stays, so every tracked shadow readable at a snapshot step stays bit-identical.
     /// `dryRun`: the same work, rolled back, reporting what it would reclaim.
-    public static func prune(log path: String, policy: RetentionPolicy, dryRun: Bool, arguments: [String]) throws -> Pruning {
+    /// `keepLast` nil: the N of the log's policy (0 without one).
+    public static func prune(log path: String, rawEvery: Int, keepLast: Int?, dryRun: Bool, arguments: [String]) throws -> Pruning {
         let store = try LogStores.openForEdit(path)
         defer { try? store.close() }
         let before = try store.storedSize()
         var pruning: Pruning
         do {
             pruning = try store.write { w in
+                let policy = RetentionPolicy(rawEvery: rawEvery, rawKeepLast: try keepLast ?? w.ingests().retention?.rawKeepLast ?? 0)
                 var pruning = try thin(w, policy: policy, dryRun: dryRun, sizeBefore: before.main + before.pending)
                 if dryRun { throw RolledBack(pruning: pruning) }
                 let recorded = try w.ingests().retention
@@ -64,7 +66,9 @@ extension LogEdit {
         } catch let rolledBack as RolledBack {
             return rolledBack.pruning
         }
-        if pruning.stepsDropped > 0 { try store.compact() }
+        // Also when this run dropped nothing: a prune killed after its commit left the pages free.
+        let free = try store.freeFraction()
+        if pruning.stepsDropped > 0 || free >= 0.05 { try store.compact() }
         // Measured once the store is closed: its last connection moves the WAL into the file.
         try store.close()
         let reader = try LogStores.openForReading(path)
@@ -88,7 +92,7 @@ extension LogEdit {
         }
         if !(try w.owedSnapshots()).isEmpty { limit = first - 1 }
         if limit < last { pruning.protectedAfter = limit }
-        let drop = policy.droppable(records, firstStep: first, through: limit, pinned: Set(try w.pins().map(\.step)))
+        let drop = policy.droppable(records, firstStep: first, through: limit, kept: try RetentionPolicy.alwaysKept(w))
         let thinning = try w.thin(dropping: drop, tensors: try w.tensors())
         pruning.stepsDropped = thinning.steps
         pruning.stepsWithRaw -= thinning.steps

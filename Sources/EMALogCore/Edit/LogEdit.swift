@@ -11,9 +11,14 @@ public enum LogEdit {
         try checkName(name)
         return try editing(path) { w in
             let step = try selector.step(in: w)
-            guard try w.stepRecord(step) != nil else {
+            guard let record = try w.stepRecord(step) else {
                 let (below, above) = try w.neighbours(of: step)
                 throw QueryError.stepNotFound(step: step, below: below, above: above)
+            }
+            // A pin keeps raw weights; it cannot bring back ones a retention policy left out.
+            guard record.raw else {
+                let (below, above) = try w.rawNeighbours(of: step)
+                throw QueryError.rawNotKept(what: "a pin", missing: step, below: below, above: above)
             }
             let pin = PinRecord(name: name, step: step, pinnedAt: Timestamp.now())
             try w.pin(pin)
@@ -38,6 +43,20 @@ public enum LogEdit {
             let last = try step.step(in: w)
             let pinned = try w.pins().filter { $0.step > last }
             guard pinned.isEmpty else { throw QueryError.pinnedAfterTruncation(step: last, pins: pinned.map(\.name)) }
+            // The next ingest resumes every track at `last`, from its latest snapshot at or before
+            // it through raw steps: on a thinned log that must be possible.
+            let coverage = try RawCoverage(w, through: last)
+            if coverage.isThinned, try w.stepRecord(last) != nil {
+                let resumable = try coverage.answerableForEveryTrack(w)
+                if !resumable.contains(last) {
+                    let (below, _) = RawCoverage.nearest(resumable, to: last)
+                    let later = try RawCoverage(w).answerableForEveryTrack(w).first { $0 > last }
+                    let from = try w.tracks().compactMap { try w.snapshot(track: $0.id, atOrBefore: last)?.step }.min() ?? 0
+                    let missing = coverage.steps.first { $0.step > from && !$0.raw }?.step ?? last
+                    throw QueryError.rawNotKept(what: "a truncation after step \(last) (the next ingest resumes every track there)",
+                                                missing: missing, below: below, above: later)
+                }
+            }
             var removed = try w.removeSteps(after: last)
             if removed.steps > 0 || removed.metricValues > 0 {
                 var json = JSONWriter()

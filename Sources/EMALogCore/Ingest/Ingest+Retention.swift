@@ -30,8 +30,7 @@ extension Ingest {
                 guard try w.snapshot(track: record.id, atOrBefore: limit)?.step == limit else { return }
             }
             let steps = try w.stepRecords(in: (undecidedFrom ?? first)...limit)
-            let pinned = Set(try w.pins().map(\.step))
-            var drop = retention.droppable(steps, firstStep: first, through: limit, pinned: pinned)
+            var drop = retention.droppable(steps, firstStep: first, through: limit, kept: try RetentionPolicy.alwaysKept(w))
             let tail = steps.lazy.filter(\.raw).suffix(final ? 0 : ResidualChain.depth).map(\.step)
             drop.subtract(tail)
             let window = retention.windowStart(steps) ?? limit

@@ -109,19 +109,18 @@ extension EMALog {
         auditContinuations(records, replacing: replacing, &report)
     }
 
-    /// A replacing ingest that wrote two or more steps below steps an earlier ingest wrote: the log
-    /// holds two continuations of training (one resumed from a checkpoint, the abandoned one's
-    /// later steps still there). One replaced step (a damaged file fixed) is not flagged.
+    /// A replacing ingest that wrote a run of two or more consecutive steps below steps an earlier
+    /// ingest wrote: the log holds two continuations of training (one resumed from a checkpoint,
+    /// the abandoned one's later steps still there). A resumed training writes consecutive steps;
+    /// replaced steps with earlier ones between them, or one replaced step, are files fixed.
     private func auditContinuations(_ records: [StepRecord], replacing: [Int64: Bool], _ report: inout AuditReport) {
         for (ingest, replace) in replacing.sorted(by: { $0.key < $1.key }) where replace {
-            let own = records.filter { $0.ingestID == ingest }.map(\.step)
-            guard let first = own.first else { continue }
-            let older = records.filter { $0.step > first && $0.ingestID < ingest }.map(\.step)
-            guard let lastOlder = older.last else { continue }
-            let below = own.filter { $0 < lastOlder }
-            guard below.count >= 2, let end = below.last else { continue }
-            let after = older.filter { $0 > end }
-            guard let from = after.first, let to = after.last else { continue }
+            guard let start = records.firstIndex(where: { $0.ingestID == ingest }) else { continue }
+            // The run of this ingest's steps from its first, with no other ingest's step between.
+            let run = records[start...].prefix { $0.ingestID == ingest }.map(\.step)
+            guard run.count >= 2, let first = run.first, let end = run.last else { continue }
+            let older = records.filter { $0.step > end && $0.ingestID < ingest }.map(\.step)
+            guard let from = older.first, let to = older.last else { continue }
             report.add(.continuation, step: from, "steps \(first) to \(end) were written by ingest \(ingest), which replaced them, but "
                 + "steps \(from) to \(to) after them are from an earlier ingest: the log mixes two continuations of training "
                 + "(a run resumed from a checkpoint without truncating the log there); if training resumed, truncate the log "

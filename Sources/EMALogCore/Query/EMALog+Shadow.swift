@@ -80,7 +80,7 @@ extension EMALog {
 
     /// The refusal of a shadow that needs raw steps the log left out: the first of `resolved` that
     /// cannot be computed at `target`, with the nearest steps where it can.
-    private func rawNotKept(_ resolved: [ResolvedTrack], at target: Int, _ r: any LogReader) throws -> QueryError {
+    func rawNotKept(_ resolved: [ResolvedTrack], at target: Int, _ r: any LogReader) throws -> QueryError {
         let coverage = try RawCoverage(r)
         for item in resolved {
             let snapshots = try item.track.map { Set(try r.snapshots(track: $0.id).map(\.step)) } ?? []

@@ -22,7 +22,17 @@ extension EMALog {
         }
         let replayable = try r.rawStepNumbers(in: 0...target).count == r.stepNumbers(in: 0...target).count
         guard !candidates.isEmpty, synthesize || !replayable else { return try computeShadows(resolved, at: target, r, observer: observer) }
-        let made = try synthesizedShadows(candidates.map { resolved[$0].spec }, at: target, r)
+        let made: [ShadowResult]
+        do {
+            made = try synthesizedShadows(candidates.map { resolved[$0].spec }, at: target, r)
+        } catch let QueryError.cannotSynthesize(reason) where !synthesize {
+            // Neither a replay nor a synthesis: the refusal names the steps a replay can answer.
+            guard case let .rawNotKept(what, missing, below, above) = try rawNotKept(candidates.map { resolved[$0] }, at: target, r) else {
+                throw QueryError.cannotSynthesize(reason: reason)
+            }
+            throw QueryError.rawNotKept(what: (what ?? "a replay to step \(target)") + " (no synthesis from snapshots either: \(reason))",
+                                        missing: missing, below: below, above: above)
+        }
         let rest = resolved.indices.filter { !candidates.contains($0) }
         let replayed = rest.isEmpty ? [] : try computeShadows(rest.map { resolved[$0] }, at: target, r, observer: observer)
         var results: [ShadowResult?] = Array(repeating: nil, count: resolved.count)

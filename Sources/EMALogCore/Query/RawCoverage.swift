@@ -6,8 +6,18 @@ import EMALogStore
 struct RawCoverage {
     let steps: [StepRecord]
 
-    init(_ r: any LogReader) throws {
-        steps = try r.stepRecords(in: 0...Int.max)
+    /// The log's steps up to `last` (all of them by default).
+    init(_ r: any LogReader, through last: Int = Int.max) throws {
+        steps = try r.stepRecords(in: 0...last)
+    }
+
+    /// The steps where every track of `r` can be computed (all steps for a log without tracks).
+    func answerableForEveryTrack(_ r: any LogReader) throws -> [Int] {
+        var common = Set(steps.map(\.step))
+        for track in try r.tracks() {
+            common.formIntersection(answerable(snapshots: Set(try r.snapshots(track: track.id).map(\.step))))
+        }
+        return common.sorted()
     }
 
     /// Whether the log left out any raw step.

@@ -24,17 +24,29 @@ public struct RetentionPolicy: Sendable, Equatable, Encodable {
 
     /// The steps of `steps` (the records of the log's latest steps, ascending, to its last) at or
     /// before `limit` whose raw weights the policy leaves out: raw now, not `firstStep`, not a
-    /// multiple of K, not among the last N steps, not `pinned`.
-    public func droppable(_ steps: [StepRecord], firstStep: Int, through limit: Int, pinned: Set<Int>) -> Set<Int> {
+    /// multiple of K, not among the last N steps, not in `kept` (pinned steps; and, in a log with
+    /// integer tensors, snapshot steps: a shadow's integer tensors are its step's raw values, which
+    /// no snapshot holds, so a shadow read at a snapshot step stays the same).
+    public func droppable(_ steps: [StepRecord], firstStep: Int, through limit: Int, kept: Set<Int>) -> Set<Int> {
         let window = windowStart(steps) ?? Int.max
         var drop = Set<Int>()
         for record in steps {
             guard record.step <= limit else { break }
             if !record.raw || record.step == firstStep || record.step % rawEvery == 0 || record.step >= window
-                || pinned.contains(record.step) { continue }
+                || kept.contains(record.step) { continue }
             drop.insert(record.step)
         }
         return drop
+    }
+
+    /// The steps a log keeps whatever the policy: its pinned steps, and its snapshot steps when it
+    /// has integer tensors (see `droppable`).
+    public static func alwaysKept(_ r: any LogReader) throws -> Set<Int> {
+        var kept = Set(try r.pins().map(\.step))
+        if try r.tensors().contains(where: { !$0.dtype.isFloating }) {
+            for track in try r.tracks() { kept.formUnion(try r.snapshots(track: track.id).map(\.step)) }
+        }
+        return kept
     }
 
     /// The first of the last N steps of `steps` (ascending, to the log's last); nil when N is 0.
