@@ -49,7 +49,11 @@ extension EMASpec {
         case .tf:
             return min(decay, (1 + m) / (10 + m))
         case .power:
-            return pow(1 - delta / Double(position.step), gamma + 1)
+            switch clock {
+            case .step: return pow(1 - delta / Double(position.step), gamma + 1)
+            // ema-pytorch's KarrasEMA.beta: `(1. - 1. / (step + 1.)) ** (1. + gamma)`, step = n + 1.
+            case .karras: return pow(1 - 1 / (m + 2), 1 + gamma)
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 extension EMASpec {
     /// The keys a long-form spec may use.
-    public static let keys = ["name", "decay", "schedule", "gamma", "power", "min", "sigma_rel", "per", "after", "every",
+    public static let keys = ["name", "decay", "schedule", "gamma", "power", "min", "sigma_rel", "clock", "per", "after", "every",
                               "decay_dtype", "form"]
 
     /// Parses `0.999` (a constant track named `ema-0.999`) or the long form
@@ -59,6 +59,8 @@ extension EMASpec {
         let minDecay = try numeric("min")
         let sigmaRel = try numeric("sigma_rel")
         let decay = try numeric("decay")
+        let clock = try choice("clock", Clock.self)
+        if clock != nil, schedule != .power { throw fail("clock applies to schedule=power only") }
 
         func refuse(_ key: String, _ value: Any?) throws(EMASpecError) {
             if value != nil { throw fail("\(key) does not apply to schedule=\(schedule.rawValue)") }
@@ -99,9 +101,11 @@ extension EMASpec {
                 throw fail("name '\(name)' must be non-empty letters, digits, '-', '_' or '.'")
             }
         }
-        self.init(name: name, decay: decay ?? 0, schedule: schedule, form: form, per: per ?? .update,
+        self.init(name: nil, decay: decay ?? 0, schedule: schedule, form: form, per: per ?? .update,
                   gamma: gamma, power: power ?? 2.0 / 3.0, minDecay: minDecay ?? 0, sigmaRel: sigmaRel,
                   after: after ?? 0, every: every ?? 1, decayDType: decayDType ?? .f64)
+        self.clock = clock ?? .step
+        self.name = name ?? defaultName
     }
 
     private static func checkDecay(_ decay: Double, _ fail: (String) -> EMASpecError) throws(EMASpecError) {

@@ -36,6 +36,15 @@ public struct EMASpec: Sendable, Hashable {
         case step
     }
 
+    /// Which count of steps a power schedule runs on.
+    public enum Clock: String, Sendable, Hashable, CaseIterable {
+        /// EDM2: β_s = (1 - Δ/s)^(γ + 1) on the step number s.
+        case step
+        /// ema-pytorch's KarrasEMA: β = (1 - 1/(n + 1))^(1 + γ) on its own count of updates
+        /// n = s - s0 + 1 (the first update, n = 1, a copy).
+        case karras
+    }
+
     /// The precision the schedule's decay is evaluated in before the update's coefficients are rounded.
     public enum DecayDType: String, Sendable, Hashable, CaseIterable {
         /// Double, the contract's default.
@@ -67,6 +76,8 @@ public struct EMASpec: Sendable, Hashable {
     public var every: Int
     /// Double (default) or Float32 schedule arithmetic.
     public var decayDType: DecayDType
+    /// power: the step count β runs on (default `step`, EDM2's).
+    public var clock: Clock = .step
 
     /// A constant-decay, seed-form profile named `ema-<decay>`.
     public init(decay: Double) {
@@ -115,7 +126,9 @@ public struct EMASpec: Sendable, Hashable {
             parts.append("power=\(Self.format(power))")
             parts.append("min=\(Self.format(minDecay))")
         case .tf: break
-        case .power: parts.append("gamma=\(Self.format(gamma))")
+        case .power:
+            parts.append("gamma=\(Self.format(gamma))")
+            if clock != .step { parts.append("clock=\(clock.rawValue)") }
         }
         if after != 0 { parts.append("after=\(after)") }
         if every != 1 { parts.append("every=\(every)") }
@@ -127,9 +140,10 @@ public struct EMASpec: Sendable, Hashable {
     /// `canonical` with the name in front: a spec string that parses back to this profile.
     public var description: String { "name=\(name),\(canonical)" }
 
-    var defaultName: String {
+    public var defaultName: String {
         var name = schedule == .power ? "ema-power-\(Self.format(gamma))" : "ema-\(Self.format(decay))"
         if schedule != .constant && schedule != .power { name += "-\(schedule.rawValue)" }
+        if clock != .step { name += "-\(clock.rawValue)" }
         if per == .step { name += "-perstep" }
         if after != 0 { name += "-after\(after)" }
         if every != 1 { name += "-every\(every)" }

@@ -44,9 +44,9 @@ public enum PostHocSynthesis {
 
     /// EDM2's `solve_posthoc_coefficients` for one target: solves A x = b (A the inputs' pairwise
     /// correlations, b their correlations with the target) by Gaussian elimination with partial
-    /// pivoting, then divides x by its sum. Nil when A is singular (two inputs of the same
-    /// profile, say).
-    public static func solve(inputs: [Profile], target: Profile) -> Solution? {
+    /// pivoting, then divides x by its sum (`normalize`; ema-pytorch's `solve_weights` does not).
+    /// Nil when A is singular (two inputs of the same profile, say).
+    public static func solve(inputs: [Profile], target: Profile, normalize: Bool = true) -> Solution? {
         let n = inputs.count
         guard n > 0 else { return nil }
         var a = inputs.map { p in inputs.map { q in correlation(p, q) } }
@@ -73,10 +73,13 @@ public enum PostHocSynthesis {
             for k in (row + 1)..<max(row + 1, n) { sum -= a[row][k] * x[k] }
             x[row] = sum / a[row][row]
         }
-        let total = x.reduce(0, +)
-        guard total != 0, total.isFinite else { return nil }
-        x = x.map { $0 / total }
-        // ‖Σ xᵢ pᵢ − t‖² = xᵀAx − 2 xᵀb + ⟨t, t⟩, with the normalised x.
+        if normalize {
+            let total = x.reduce(0, +)
+            guard total != 0, total.isFinite else { return nil }
+            x = x.map { $0 / total }
+        }
+        guard x.allSatisfy(\.isFinite) else { return nil }
+        // ‖Σ xᵢ pᵢ − t‖² = xᵀAx − 2 xᵀb + ⟨t, t⟩, with the coefficients returned.
         var quadratic = 0.0, linear = 0.0
         for i in 0..<n {
             linear += x[i] * b0[i]

@@ -29,7 +29,7 @@ extension EMALogCommand {
 
         @Option(help: ArgumentHelp("An EMA track to maintain (repeatable): a decay such as 0.999, or key=value "
             + "pairs such as name=slow,decay=0.9999,schedule=warmup,form=lerp. Keys: name, decay, schedule "
-            + "(constant, warmup, tf, power), gamma, power, min, sigma_rel, per (update, step), "
+            + "(constant, warmup, tf, power), gamma, power, min, sigma_rel, clock (step, karras), per (update, step), "
             + "form (seed, lerp, sub).", valueName: "spec"))
         var ema: [String] = []
 

@@ -25,7 +25,7 @@ extension EMALogCommand {
                   emalog shadow --db run.emalog --decay 0.9995 -o posthoc.safetensors
                   emalog shadow --db run.emalog --ema slow --dtype param -o slow.safetensors
                   emalog shadow --db run.emalog --ema slow -o - | python load.py
-                  emalog shadow --db run.emalog --sigma-rel 0.15 --synthesize -o phema.safetensors
+                  emalog shadow --db run.emalog --sigma-rel 0.15 -o phema.safetensors
                 """)
 
         @OptionGroup var log: LogOptions

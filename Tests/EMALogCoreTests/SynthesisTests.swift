@@ -84,4 +84,41 @@ import Testing
         #expect(throws: QueryError.self) { try EMALog(openingAt: db).shadow(atStep: 24, track: .nameOrSpec("a"), synthesize: true) }
         #expect(throws: QueryError.self) { try EMALog(openingAt: db).shadow(atStep: 24, track: .decay(0.9), synthesize: true) }
     }
+
+    /// ema-pytorch's KarrasEMA (`clock=karras`) and PostHocEMA's synthesis: goldens of the library
+    /// itself (Tests/Fixtures/make_karras_goldens.py), bit for bit.
+    @Test func karrasTracksAndTheirSynthesisAreEmaPytorchs() throws {
+        let dir = TemporaryDirectory()
+        let db = try Self.log(dir, tracks: ["name=a,schedule=power,gamma=16.97,clock=karras,form=lerp",
+                                            "name=b,schedule=power,gamma=6.94,clock=karras,form=lerp"])
+        let track = try Goldens.shadow(db, step: 24, .nameOrSpec("a"), in: dir)
+        #expect(Goldens.differences(track, try LoadedSafetensors(path: Fixtures.path("golden/karras-g16.97-step-24.safetensors"))) == [])
+        let result = try EMALog(openingAt: db).shadow(atStep: 24, track: .nameOrSpec("schedule=power,sigma_rel=0.07"), synthesize: true)
+        #expect(result.spec.clock == .karras && result.spec.canonical == "schedule=power,gamma=11.244939447857924,clock=karras,form=seed")
+        let out = dir.file("k.safetensors")
+        try result.write(to: out, format: .safetensors, precision: .f32)
+        let golden = try LoadedSafetensors(path: Fixtures.path("golden/karras-phema-s0.07-step-24.safetensors"))
+        #expect(Goldens.differences(try LoadedSafetensors(path: out), golden) == [])
+        // No normalisation, as ema-pytorch: the weights sum to what its solve gives (make_karras_goldens.out.txt).
+        let sum = try #require(result.synthesis).inputs.reduce(0) { $0 + $1.coefficient }
+        #expect(abs(sum - 1.0033331760253659) < 1e-9, "\(sum)")
+        // Tracks of both clocks are not mixed in one synthesis.
+        let other = TemporaryDirectory()
+        let mixed = try Self.log(other, tracks: [Self.tracks[0], "name=k,schedule=power,gamma=6.94,clock=karras"])
+        #expect(throws: QueryError.self) {
+            try EMALog(openingAt: mixed).shadow(atStep: 24, track: .nameOrSpec("schedule=power,sigma_rel=0.07"), synthesize: true)
+        }
+    }
+
+    @Test func theKarrasClockIsASpecKeyOfPowerTracks() throws {
+        let spec = try EMASpec(parsing: "schedule=power,sigma_rel=0.05,clock=karras,form=lerp")
+        #expect(spec.clock == .karras && spec.canonical.contains(",clock=karras,") && spec.name.hasSuffix("-karras-lerp"))
+        #expect(try EMASpec(parsing: spec.description).hasSameProfile(as: spec))
+        #expect(try EMASpec(parsing: "schedule=power,gamma=7").clock == .step)
+        #expect(throws: EMASpecError.self) { try EMASpec(parsing: "decay=0.9,clock=karras") }
+        #expect(throws: EMASpecError.self) { try EMASpec(parsing: "schedule=power,gamma=7,clock=wall") }
+        // β on its own count of updates n = s - s0 + 1: (1 - 1/(n + 1))^(1 + γ), as KarrasEMA.beta.
+        let k = try EMASpec(parsing: "schedule=power,gamma=16.97,clock=karras")
+        #expect(k.decay(at: StepPosition(step: 24, firstStep: 1, previousStep: 23)) == 0.4801910461138915)
+    }
 }

@@ -59,7 +59,7 @@ import Testing
         (["shadow", "--db", "r", "--decay", "1", "-o", "x"], "--decay must be in [0, 1), got 1.0"),
         (["metrics", "--db", "r", "--from=-1"], "--from must be a step >= 0, got -1"),
         (["metrics", "--db", "r", "--from", "5", "--to", "3"], "--from 5 is after --to 3"),
-        (["sweep", "--db", "r", "-o", "d"], "give --decays a,b,c or --ema SPEC"),
+        (["sweep", "--db", "r", "-o", "d"], "give --decays a,b,c, --sigma-rels a,b,c or --ema SPEC"),
         (["sweep", "--db", "r", "--decays", "0.9", "-o", "-"], "-o - is stdout, but sweep writes one file per EMA: give -o a folder"),
         (["sweep", "--db", "r", "--decays", "0.9,0.9", "-o", "d"], "two EMAs share a name: give each a name="),
     ]

@@ -46,21 +46,26 @@ extension EMALog {
     /// `schedule=power` track, in order of step then σ_rel, weigh in with the coefficients that fit
     /// each spec's profile at `target` best; the sum is accumulated in Float32 as EDM2 does
     /// (each product rounded, then each sum). `target` must be a snapshot step of those tracks.
-    func synthesizedShadows(_ specs: [EMASpec], at target: Int, _ r: any LogReader) throws -> [ShadowResult] {
+    func synthesizedShadows(_ requested: [EMASpec], at target: Int, _ r: any LogReader) throws -> [ShadowResult] {
         let replay = try Replay(reader: r)
         var inputs: [(track: TrackRecord, spec: EMASpec, snapshot: SnapshotRecord)] = []
-        var powerTracks = 0
+        var clocks = Set<EMASpec.Clock>()
         for track in try r.tracks() {
             let spec = try track.profile()
-            guard spec.schedule == .power, spec.per == .update, spec.after == 0, spec.every == 1 else { continue }
-            powerTracks += 1
+            guard Self.isSynthesizable(spec) else { continue }
+            clocks.insert(spec.clock)
             for snapshot in try r.snapshots(track: track.id) where snapshot.step > 0 && snapshot.step <= target {
                 inputs.append((track, spec, snapshot))
             }
         }
+        let powerTracks = Set(inputs.map(\.track.id)).count
         guard powerTracks >= 2 else {
             throw QueryError.cannotSynthesize(reason: "it needs the snapshots of two or more schedule=power tracks; the log has "
                 + "\(powerTracks)")
+        }
+        guard clocks.count == 1, let clock = clocks.first else {
+            throw QueryError.cannotSynthesize(reason: "the power tracks run on different clocks (EDM2's step and ema-pytorch's karras); "
+                + "each synthesis uses one library's rule")
         }
         guard inputs.contains(where: { $0.snapshot.step == target }) else {
             let steps = Set(try r.tracks().flatMap { try r.snapshots(track: $0.id).map(\.step) }).sorted()
@@ -69,10 +74,22 @@ extension EMALog {
                 + [below.map { "the nearest before is \($0)" }, above.map { "the nearest after is \($0)" }].compactMap { $0 }
                     .joined(separator: ", "))
         }
+        // The result is a profile of the tracks' kind. EDM2 (clock=step) normalises the
+        // coefficients; ema-pytorch's PostHocEMA (clock=karras) does not, and takes every γ
+        // through `torch.tensor`, rounded to Float32.
+        let specs = requested.map { spec -> EMASpec in
+            var made = spec
+            made.clock = clock
+            if spec.name == spec.defaultName { made.name = made.defaultName }
+            return made
+        }
+        let karras = clock == .karras
+        func solveGamma(_ gamma: Double) -> Double { karras ? Double(Float(gamma)) : gamma }
         inputs.sort { ($0.snapshot.step, PostHocSynthesis.sigmaRel(gamma: $0.spec.gamma)) < ($1.snapshot.step, PostHocSynthesis.sigmaRel(gamma: $1.spec.gamma)) }
-        let profiles = inputs.map { PostHocSynthesis.Profile(time: Double($0.snapshot.step), gamma: $0.spec.gamma) }
+        let profiles = inputs.map { PostHocSynthesis.Profile(time: Double($0.snapshot.step), gamma: solveGamma($0.spec.gamma)) }
         let solutions = try specs.map { spec -> PostHocSynthesis.Solution in
-            guard let solution = PostHocSynthesis.solve(inputs: profiles, target: .init(time: Double(target), gamma: spec.gamma)) else {
+            guard let solution = PostHocSynthesis.solve(inputs: profiles, target: .init(time: Double(target), gamma: solveGamma(spec.gamma)),
+                                                        normalize: !karras) else {
                 throw QueryError.cannotSynthesize(reason: "the snapshots' profiles are not independent (the least squares is singular)")
             }
             return solution
