@@ -47,6 +47,13 @@ extension EMALogCommand {
                     + "of \(done.steps) steps (\(done.stepsWithRaw) keep theirs), "
                     + "\(dryRun ? "reclaiming" : "reclaimed") \(ByteCount.text(done.reclaimedBytes)) of raw chunks; "
                     + "log \(ByteCount.text(done.sizeBefore)) -> \(dryRun ? "about " : "")\(ByteCount.text(done.sizeAfter))\n"
+                if done.snapshotsWritten > 0 {
+                    text += "wrote \(done.snapshotsWritten) snapshots at kept multiples of \(done.policy.rawEvery), so tracked EMAs read there\n"
+                }
+                if done.keptButGone > 0 {
+                    text += "note: \(done.keptButGone) steps this policy keeps have no raw weights: an earlier policy left them out, "
+                        + "and they do not come back\n"
+                }
                 if let protected = done.protectedAfter {
                     text += "note: steps after \(protected) keep their raw weights: the tracks' latest snapshot is at \(protected) "
                         + "(the next ingest replays from there)\n"

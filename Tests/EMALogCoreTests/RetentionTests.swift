@@ -207,4 +207,25 @@ import Testing
             try EMALog(openingAt: thin).shadow(atStep: 24, track: .nameOrSpec("schedule=power,sigma_rel=0.07"))
         }
     }
+
+    /// A log ingested with the default snapshots (only at its end): prune writes a snapshot of
+    /// every track at each kept multiple of K first, so a tracked EMA reads there as in the full
+    /// log; a later ingest that brings a policy leaves the history it found alone.
+    @Test func pruneSnapshotsTheKeptStepsAndAnIngestWithANewPolicyKeepsTheHistory() throws {
+        let dir = TemporaryDirectory()
+        let full = dir.file("full.emalog"), pruned = dir.file("pruned.emalog"), later = dir.file("later.emalog")
+        try Self.ingest(full, snapshotEvery: nil)
+        try FileManager.default.copyItem(atPath: full, toPath: pruned)
+        let done = try LogEdit.prune(log: pruned, rawEvery: 4, keepLast: 0, dryRun: false, arguments: ["test"])
+        #expect(done.snapshotsWritten == 3 * 5 && done.stepsDropped > 0)  // 4, 8, 12, 16, 20 (24 has the ingest's)
+        try Self.expectSameShadows(pruned, full, steps: [4, 8, 12, 16, 20, 24], in: dir)
+        #expect(try EMALog(openingAt: pruned).audit().isClean)
+
+        let first = try dir.copySteps(from: Self.steps, to: "a") { (Int($0.filter(\.isNumber)) ?? 0) <= 12 }
+        let second = try dir.copySteps(from: Self.steps, to: "b") { (Int($0.filter(\.isNumber)) ?? 0) > 12 }
+        try Self.ingest(later, [first], snapshotEvery: nil)
+        try Self.ingest(later, [second], rawEvery: 4)
+        #expect(try Self.rawSteps(later) == Array(1...12) + [16, 20, 24], "steps 1-12 came before the policy")
+        try Self.expectSameShadows(later, full, steps: [16, 20, 24], in: dir)
+    }
 }

@@ -19,11 +19,17 @@ extension LogEdit {
         public var sizeAfter: Int
         /// Steps after the tracks' latest snapshot keep their raw weights (a resumed ingest replays them).
         public var protectedAfter: Int?
+        /// Snapshots written at kept multiples of K that had none (so a tracked EMA reads there).
+        public var snapshotsWritten = 0
+        /// Steps the policy keeps whose raw weights an earlier policy already left out (they do not come back).
+        public var keptButGone = 0
 
         enum CodingKeys: String, CodingKey {
             case policy, dryRun = "dry_run", stepsDropped = "steps_dropped", stepsWithRaw = "steps_with_raw", steps
             case reclaimedBytes = "reclaimed_bytes", sizeBefore = "size_before", sizeAfter = "size_after"
             case protectedAfter = "protected_after"
+            case snapshotsWritten = "snapshots_written"
+            case keptButGone = "kept_but_gone"
         }
     }
 
@@ -92,12 +98,47 @@ extension LogEdit {
         }
         if !(try w.owedSnapshots()).isEmpty { limit = first - 1 }
         if limit < last { pruning.protectedAfter = limit }
-        let drop = policy.droppable(records, firstStep: first, through: limit, kept: try RetentionPolicy.alwaysKept(w))
+        let kept = try RetentionPolicy.alwaysKept(w)
+        pruning.keptButGone = records.filter { !$0.raw && ($0.step % policy.rawEvery == 0 || kept.contains($0.step)) }.count
+        pruning.snapshotsWritten = try snapshotKeptSteps(w, records, policy: policy, through: limit)
+        let drop = policy.droppable(records, firstStep: first, through: limit, kept: kept)
         let thinning = try w.thin(dropping: drop, tensors: try w.tensors())
         pruning.stepsDropped = thinning.steps
         pruning.stepsWithRaw -= thinning.steps
         pruning.reclaimedBytes = thinning.reclaimedBytes
         pruning.sizeAfter = max(0, sizeBefore - thinning.reclaimedBytes)
         return pruning
+    }
+
+    /// Every track gets a snapshot at each multiple of K it has none at (up to `limit`), so the
+    /// steps the policy keeps answer tracked queries as an ingest with the policy would (its
+    /// snapshots follow K): one replay, from each track's latest snapshot before. A log whose raw
+    /// steps up to `limit` are not all there (an earlier policy) keeps the snapshots it has.
+    private static func snapshotKeptSteps(_ w: any LogWriter, _ records: [StepRecord], policy: RetentionPolicy, through limit: Int) throws -> Int {
+        let tracks = try w.tracks()
+        let upToLimit = records.prefix { $0.step <= limit }
+        guard !tracks.isEmpty, upToLimit.allSatisfy(\.raw) else { return 0 }
+        let targets = upToLimit.map(\.step).filter { $0 % policy.rawEvery == 0 }
+        let replay = try Replay(reader: w)
+        let shadows = try tracks.map { try ShadowState(spec: try $0.profile(), tensors: replay.tensors) }
+        var written = 0
+        for step in targets {
+            let missing = try tracks.indices.filter { try w.snapshot(track: tracks[$0].id, atOrBefore: step)?.step != step }
+            guard !missing.isEmpty else { continue }
+            for k in tracks.indices {
+                if let snapshot = try w.snapshot(track: tracks[k].id, atOrBefore: step), snapshot.step > (shadows[k].step ?? Int.min) {
+                    try replay.load(snapshot, into: shadows[k])
+                }
+            }
+            try replay.advance(shadows, to: step)
+            for k in missing {
+                let snapshot = try w.insertSnapshot(track: tracks[k].id, step: step)
+                for tensor in replay.floating {
+                    try shadows[k].withBytes(of: tensor) { try w.insertPlainChunks(of: tensor, in: .snapshot(snapshot.id), bytes: $0) }
+                }
+                written += 1
+            }
+        }
+        return written
     }
 }

@@ -29,6 +29,7 @@ extension Ingest {
                 guard let record = track.record else { continue }
                 guard try w.snapshot(track: record.id, atOrBefore: limit)?.step == limit else { return }
             }
+            guard (undecidedFrom ?? first) <= limit else { return }
             let steps = try w.stepRecords(in: (undecidedFrom ?? first)...limit)
             var drop = retention.droppable(steps, firstStep: first, through: limit, kept: try RetentionPolicy.alwaysKept(w))
             let tail = steps.lazy.filter(\.raw).suffix(final ? 0 : ResidualChain.depth).map(\.step)

@@ -222,7 +222,11 @@ public final class Ingest {
             // Snapshots a replaced step took away, when the ingest that replaced it was stopped
             // before it wrote them again: this one does.
             for owed in try r.owedSnapshots() { snapshotsToRederive.insert(SnapshotKey(track: owed.track, step: owed.step)) }
-            retention = try Self.retention(request, logs: r.ingests().retention)
+            let logs = try r.ingests().retention
+            retention = try Self.retention(request, logs: logs)
+            // A policy applies to the steps ingested under it: one this ingest brings leaves the
+            // steps before alone (`emalog prune` is for them).
+            if logs == nil, retention != nil, let lastStep { undecidedFrom = lastStep + 1 }
             if let lastStep { thinned = try r.rawStepNumbers(in: 0...lastStep).count != r.stepNumbers(in: 0...lastStep).count }
         }
         snapshotEvery = request.snapshotEvery ?? retention?.rawEvery ?? 1000
