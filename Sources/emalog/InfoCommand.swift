@@ -65,8 +65,9 @@ extension EMALogCommand {
                     + (i.pins.count > 12 ? ", ..." : ""))
             }
             if let policy = i.retention {
-                lines.append("retention    raw weights of the first step, every \(policy.rawEvery)th, the last \(policy.rawKeepLast) and pinned "
-                    + "steps; \(i.rawStepCount) of \(i.stepCount) steps keep theirs")
+                lines.append("retention    raw weights of the first step, every \(policy.rawEvery)th, "
+                    + (policy.rawKeepLast > 0 ? "the last \(policy.rawKeepLast) " : "") + "and pinned steps (and snapshot steps in a log "
+                    + "with integer tensors); \(i.rawStepCount) of \(i.stepCount) steps keep theirs")
             } else if i.rawStepCount < i.stepCount {
                 lines.append("retention    \(i.rawStepCount) of \(i.stepCount) steps keep their raw weights")
             }

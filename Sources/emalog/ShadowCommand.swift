@@ -9,6 +9,7 @@ extension EMALogCommand {
             abstract: "Write the EMA shadow weights at a step.",
             usage: """
                 emalog shadow --db <log> [--step <n>] [--ema <spec> | --decay <D>]
+                              [--sigma-rel <R> [--synthesize]]
                               [--dtype <dtype>] [--format <format>] -o <out>
                 """,
             discussion: """
@@ -38,7 +39,7 @@ extension EMALogCommand {
         var out: String
 
         @Option(help: ArgumentHelp("The power-function EMA (EDM2) of this σ_rel: replayed exactly when the log kept every "
-            + "raw step, else synthesised from the power tracks' snapshots (short for --ema schedule=power,sigma_rel=R).",
+            + "raw step, else synthesised from the power tracks' snapshots (in the form of the log's power tracks, else lerp).",
                                    valueName: "R"))
         var sigmaRel: Double?
 
@@ -56,7 +57,7 @@ extension EMALogCommand {
             try reportingErrors {
                 let emalog = try EMALog(openingAt: log.db, run: log.run)
                 let target = try emalog.output(to: out, format: output.format)
-                let selector = sigmaRel.map { EMALog.TrackSelector.nameOrSpec("schedule=power,sigma_rel=\($0)") } ?? track.selector
+                let selector = try sigmaRel.map { EMALog.TrackSelector.nameOrSpec(try emalog.sigmaRelSpec($0)) } ?? track.selector
                 let shadow = try emalog.shadow(atStep: try emalog.step(step.selector), track: selector, synthesize: synthesize,
                                                observer: TerminalProgress())
                 if let synthesis = shadow.synthesis {

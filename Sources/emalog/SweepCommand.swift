@@ -9,6 +9,7 @@ extension EMALogCommand {
             abstract: "Compute several EMAs at one step in a single pass; one file per EMA.",
             usage: """
                 emalog sweep --db <log> [--decays <a,b,c>] [--ema <spec> ...]
+                             [--sigma-rels <a,b,c> [--synthesize]]
                              [--step <n>] [--dtype <dtype>] [--format <format>] -o <dir>
                 """,
             discussion: """
@@ -43,10 +44,16 @@ extension EMALogCommand {
         @Option(name: .shortAndLong, help: ArgumentHelp("Output folder (created if missing).", valueName: "dir"))
         var out: String
 
-        func specs() throws -> [EMASpec] {
+        /// The EMAs to compute; `sigmaRelSpec` makes each --sigma-rels value's spec (the log's power
+        /// tracks' form when it runs).
+        func specs(_ sigmaRelSpec: (Double) throws -> String = { "name=sigma-rel-\(EMASpec.format($0)),schedule=power,sigma_rel=\($0)" })
+            throws -> [EMASpec] {
             var texts = ema
             if let decays { texts += decays.split(separator: ",").map { String($0) } }
-            if let sigmaRels { texts += sigmaRels.split(separator: ",").map { "name=sigma-rel-\($0),schedule=power,sigma_rel=\($0)" } }
+            for text in sigmaRels?.split(separator: ",") ?? [] {
+                guard let sigma = Double(text) else { throw ValidationError("--sigma-rels: '\(text)' is not a number") }
+                texts.append(try sigmaRelSpec(sigma))
+            }
             return try texts.map { text in
                 do { return try EMASpec(parsing: text) } catch { throw ValidationError("\(error)") }
             }
@@ -64,7 +71,7 @@ extension EMALogCommand {
             try reportingErrors {
                 let emalog = try EMALog(openingAt: log.db, run: log.run)
                 let folder = try emalog.outputFolder(at: out, format: output.format ?? .safetensors)
-                let results = try emalog.sweep(try specs(), atStep: try emalog.step(step.selector), synthesize: synthesize,
+                let results = try emalog.sweep(try specs(emalog.sigmaRelSpec), atStep: try emalog.step(step.selector), synthesize: synthesize,
                                                observer: TerminalProgress())
                 TerminalProgress.clear()
                 try folder.write(results, precision: precision.dtype)

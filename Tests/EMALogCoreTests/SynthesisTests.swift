@@ -94,7 +94,7 @@ import Testing
         let track = try Goldens.shadow(db, step: 24, .nameOrSpec("a"), in: dir)
         #expect(Goldens.differences(track, try LoadedSafetensors(path: Fixtures.path("golden/karras-g16.97-step-24.safetensors"))) == [])
         let result = try EMALog(openingAt: db).shadow(atStep: 24, track: .nameOrSpec("schedule=power,sigma_rel=0.07"), synthesize: true)
-        #expect(result.spec.clock == .karras && result.spec.canonical == "schedule=power,gamma=11.244939447857924,clock=karras,form=seed")
+        #expect(result.spec.clock == .karras && result.spec.canonical == "schedule=power,gamma=11.244939447857924,clock=karras,form=lerp")
         let out = dir.file("k.safetensors")
         try result.write(to: out, format: .safetensors, precision: .f32)
         let golden = try LoadedSafetensors(path: Fixtures.path("golden/karras-phema-s0.07-step-24.safetensors"))

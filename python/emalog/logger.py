@@ -84,7 +84,7 @@ class Logger:
                 `emalog.EMA(...)` profiles, or a list of them; left out, the log's tracks go on.
             snapshot_every: a snapshot of every track every this many steps (default: `raw_every`
                 when the log keeps raw steps by a policy, else 1000).
-            keyframe_every: a keyframe every this many steps (default 64).
+            keyframe_every: a keyframe every this many steps (default 32).
             queue_steps: steps that may wait for emalog before `step()` waits.
             replace: a step the log has is replaced (default: refused unless identical).
             allow_nonfinite: store steps with NaN/Inf values (default: refused).

@@ -46,7 +46,8 @@ extension EMALog {
         if !notDerived.isEmpty {
             let listed = notDerived.prefix(12).map(String.init).joined(separator: ", ") + (notDerived.count > 12 ? ", ..." : "")
             report.information.append("the snapshots at \(notDerived.count) step(s) (\(listed)) cannot be re-derived: raw steps "
-                + "before them were left out by the retention policy; each later snapshot was re-derived from the one before it")
+                + "before them were left out by the retention policy (the other \(report.snapshotsChecked) were re-derived from the "
+                + "snapshot before them, or the first step, through kept raw steps)")
         }
     }
 }

@@ -3,6 +3,18 @@ import EMALogFormats
 import EMALogStore
 
 extension EMALog {
+    /// The spec `--sigma-rel R` stands for: the power-function EMA of σ_rel R, in the form (and on
+    /// the clock) of the log's power tracks when they share one, else EDM2's (`form=lerp`), so the
+    /// replay and the synthesis answer the same question.
+    public func sigmaRelSpec(_ sigma: Double) throws -> String {
+        let specs = try store.read { r in try r.tracks().map { try $0.profile() } }.filter(Self.isSynthesizable)
+        let forms = Set(specs.map(\.form)), clocks = Set(specs.map(\.clock))
+        var text = "name=sigma-rel-\(EMASpec.format(sigma)),schedule=power,sigma_rel=\(EMASpec.format(sigma))"
+        text += ",form=\(forms.count == 1 ? forms.first!.rawValue : EMASpec.Form.lerp.rawValue)"
+        if clocks.count == 1, let clock = clocks.first, clock != .step { text += ",clock=\(clock.rawValue)" }
+        return text
+    }
+
     /// Whether `spec` can be synthesised: a plain power-function EMA (`schedule=power`, updated at
     /// every step from the first).
     static func isSynthesizable(_ spec: EMASpec) -> Bool {
@@ -77,9 +89,11 @@ extension EMALog {
         // The result is a profile of the tracks' kind. EDM2 (clock=step) normalises the
         // coefficients; ema-pytorch's PostHocEMA (clock=karras) does not, and takes every γ
         // through `torch.tensor`, rounded to Float32.
+        let forms = Set(inputs.map(\.spec.form))
         let specs = requested.map { spec -> EMASpec in
             var made = spec
             made.clock = clock
+            if forms.count == 1, let form = forms.first { made.form = form }  // the sum of the tracks' snapshots
             if spec.name == spec.defaultName { made.name = made.defaultName }
             return made
         }
