@@ -16,8 +16,9 @@ extension EMALogCommand {
             discussion: """
                 A pinned step's raw weights survive every retention policy. A name is 1 to 200 characters \
                 without control characters and does not read as a number; pinning a name again moves it. \
-                The log file is changed under its ingest lock (75 while an ingest runs); a team store's run \
-                takes the pins of its log at the next push.
+                A pin is one small transaction: it works while an ingest (a Logger's run) writes the log, \
+                so a step can be pinned before a retention policy drops it; a team store's run takes the \
+                pins of its log at the next push.
 
                 Examples:
                   emalog pin --db run.emalog --step 4200 --name best

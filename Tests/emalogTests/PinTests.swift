@@ -3,6 +3,10 @@ import EMALogTestSupport
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `emalog pin` / `pins` and `--step NAME` on every reader, on a log file and through a team store.
 @Suite struct PinTests {
     func makeLog(_ dir: TemporaryDirectory) async throws -> String {
@@ -42,6 +46,43 @@ import Testing
         #expect(try await CLI.run(["pin", "--db", log, "--step", "20", "--name", "best"]).status == 0)
         #expect(try await CLI.run(["pins", "--db", log, "--format", "json"]).stdout.contains(#"{"name":"best","step":20,"#))
         #expect(try await CLI.run(["pin", "--db", log, "--remove", "also best"]).stdout == "removed pin 'also best'\n")
+    }
+
+    /// A step is pinned while the run is still being ingested (`--follow`, as a Logger's run),
+    /// before its retention policy would drop it: the pin waits only for the ingest's transaction,
+    /// and the step keeps its raw weights when the policy thins the steps around it.
+    @Test func aStepPinnedDuringTheRunSurvivesItsPolicy() async throws {
+        let dir = TemporaryDirectory()
+        let source = dir.file("source"), watched = dir.file("watched")
+        try SyntheticRun.write(steps: 1...30, parameters: 2_000, to: source)
+        try FileManager.default.createDirectory(atPath: watched, withIntermediateDirectories: true)
+        func deliver(_ range: ClosedRange<Int>) throws {
+            for step in range {
+                let name = String(format: "step-%08d.safetensors", step)
+                try FileManager.default.copyItem(atPath: source + "/" + name, toPath: watched + "/" + name + ".tmp")
+                try FileManager.default.moveItem(atPath: watched + "/" + name + ".tmp", toPath: watched + "/" + name)
+            }
+        }
+        let db = dir.file("run.emalog")
+        try deliver(1...15)
+        let follower = try CLI.start(["ingest", "--db", db, "--follow", "--poll-interval", "0.02", "--ema", "0.9",
+                                      "--raw-every", "10", watched])
+        let deadline = Date().addingTimeInterval(60)
+        while await !(try CLI.run(["info", "--db", db]).stdout.contains("steps        15 (1 ... 15)")), Date() < deadline {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        let pinned = try await CLI.run(["pin", "--db", db, "--step", "13", "--name", "best"])
+        #expect(pinned.status == 0, "a pin while the run is ingested: \(pinned.stderr)")
+        try deliver(16...30)
+        while await !(try CLI.run(["info", "--db", db]).stdout.contains("steps        30 (1 ... 30)")), Date() < deadline {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        kill(follower.pid, SIGINT)
+        #expect(await follower.wait().status == 0)
+        let raw = try await CLI.run(["raw", "--db", db, "--step", "best", "-o", dir.file("best.safetensors")])
+        #expect(raw.status == 0, "the pinned step kept its raw weights: \(raw.stderr)")
+        let gone = try await CLI.run(["raw", "--db", db, "--step", "14", "-o", dir.file("gone.safetensors")])
+        #expect(gone.status == 65, "its neighbour did not: \(gone.stderr)")
     }
 
     @Test func badPinsAreClearErrors() async throws {

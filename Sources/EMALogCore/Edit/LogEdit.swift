@@ -9,7 +9,7 @@ public enum LogEdit {
     /// Names `step` of the log at `path` as `name` (a name already used moves to `step`).
     public static func pin(log path: String, step selector: StepSelector, name: String) throws -> PinRecord {
         try checkName(name)
-        return try editing(path) { w in
+        return try editing(path, store: LogStores.openForPinning) { w in
             let step = try selector.step(in: w)
             guard let record = try w.stepRecord(step) else {
                 let (below, above) = try w.neighbours(of: step)
@@ -28,7 +28,7 @@ public enum LogEdit {
 
     /// Removes pin `name` of the log at `path`.
     public static func unpin(log path: String, name: String) throws {
-        try editing(path) { w in
+        try editing(path, store: LogStores.openForPinning) { w in
             guard try w.unpin(name: name) else { throw QueryError.unknownPin(name, pins: try w.pins().map(\.name)) }
         }
     }
@@ -88,9 +88,11 @@ public enum LogEdit {
         }
     }
 
-    /// Runs `body` in one write transaction on the existing log at `path`, under its ingest lock.
-    private static func editing<T>(_ path: String, _ body: (any LogWriter) throws -> T) throws -> T {
-        let store = try LogStores.openForEdit(path)
+    /// Runs `body` in one write transaction on the existing log at `path` (by default under its
+    /// ingest lock).
+    private static func editing<T>(_ path: String, store open: (String) throws(StoreError) -> any LogStore = LogStores.openForEdit,
+                                   _ body: (any LogWriter) throws -> T) throws -> T {
+        let store = try open(path)
         defer { try? store.close() }
         return try store.write(body)
     }

@@ -36,15 +36,29 @@ enum LogStores {
         return try SQLiteLogStore.openForIngest(at: location, chunkBytes: chunkBytes)
     }
 
-    /// Opens the existing log at `location` to change it (pins), holding its ingest lock until closed.
+    /// Opens the existing log at `location` to change its steps (truncate, prune), holding its
+    /// ingest lock until closed (75 while an ingest runs).
     static func openForEdit(_ location: String) throws(StoreError) -> any LogStore {
+        try refuseRunEdit(location)
+        return try SQLiteLogStore.openForIngest(at: location, chunkBytes: ChunkLayout.defaultChunkBytes)
+    }
+
+    /// Opens the existing log at `location` to change its pins, without its ingest lock: a pin is
+    /// one small transaction, serialised with an ingest's by the store, so a step can be pinned
+    /// while a Logger is still writing the run (before its retention policy drops the step).
+    static func openForPinning(_ location: String) throws(StoreError) -> any LogStore {
+        try refuseRunEdit(location)
+        return try SQLiteLogStore.openForWriting(at: location)
+    }
+
+    /// Refuses a team store's address and a log that does not exist (an edit never creates one).
+    private static func refuseRunEdit(_ location: String) throws(StoreError) {
         try refuseMistypedAddress(location)
         if ServerURL.isServer(location) {
             throw .badServerAddress(address: ServerURL.redacted(location),
                                     reason: "a run of a team store changes with its log: change the log file and push it again")
         }
         guard FileManager.default.fileExists(atPath: location) else { throw .logNotFound(path: location) }
-        return try SQLiteLogStore.openForIngest(at: location, chunkBytes: ChunkLayout.defaultChunkBytes)
     }
 
     /// Creates a log file at `path` to be filled as a copy of another log (`pull`), with the
