@@ -1,6 +1,7 @@
 import ArgumentParser
 import EMAKernel
 import EMALogCore
+import Foundation
 
 extension EMALogCommand {
     struct SweepCommand: ParsableCommand {
@@ -74,6 +75,11 @@ extension EMALogCommand {
                 let results = try emalog.sweep(try specs(emalog.sigmaRelSpec), atStep: try emalog.step(step.selector), synthesize: synthesize,
                                                observer: TerminalProgress())
                 TerminalProgress.clear()
+                for result in results {
+                    guard let synthesis = result.synthesis else { continue }
+                    printError("synthesised \(result.spec.name) from \(synthesis.inputs.count) snapshots (EDM2 post-hoc EMA), "
+                        + "relative fit error " + String(format: "%.2e", synthesis.relativeError))
+                }
                 try folder.write(results, precision: precision.dtype)
             }
         }

@@ -117,8 +117,18 @@ def run(args: Sequence[str]) -> bytes:
     Raises:
         EmalogError: emalog exited with an error (its message, exit code and kind).
     """
+    return run_with_notes(args)[0]
+
+
+def run_with_notes(args: Sequence[str]) -> "tuple[bytes, List[str]]":
+    """Runs `emalog args`; returns its stdout and the notes it wrote on stderr (e.g. that a
+    shadow was synthesised, with its fit error).
+
+    Raises:
+        EmalogError: emalog exited with an error (its message, exit code and kind).
+    """
     done = subprocess.run([binary(), ERROR_FORMAT, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise error_from(done.stderr, done.returncode, f"emalog {args[0]}")
-    return done.stdout
+    return done.stdout, read_stderr(done.stderr).notes

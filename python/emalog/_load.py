@@ -9,8 +9,11 @@ import os
 import tempfile
 from typing import Any, Dict, Iterable, List, Literal, Optional, Sequence, Union
 
+import warnings
+
 from ._cli import EmalogError
 from ._cli import run as _run
+from ._cli import run_with_notes
 from ._cli import run_json_lines
 from ._ema import Spec, spec_text, spec_texts
 
@@ -90,7 +93,19 @@ def load_shadow(db: Location, step: Optional[Step] = None, ema: Optional[Spec] =
     if decay is not None:
         args += ["--decay", repr(float(decay))]
     args += ["--dtype", dtype, "--format", "safetensors", "-o", "-"]
-    return _tensors(_run(args), framework)
+    return _tensors(_run_warning_of_synthesis(args), framework)
+
+
+def _run_warning_of_synthesis(args: List[str]) -> bytes:
+    """Runs emalog; a shadow made by EDM2's post-hoc synthesis (an approximation, with its fit
+    error) is said as an `EmalogWarning`."""
+    from .logger import EmalogWarning
+
+    out, notes = run_with_notes(args)
+    for note in notes:
+        if note.startswith("synthesised"):
+            warnings.warn(EmalogWarning(note), stacklevel=3)
+    return out
 
 
 def load_raw(db: Location, step: Optional[Step] = None, framework: Framework = None,
@@ -126,7 +141,7 @@ def sweep(db: Location, decays: Iterable[float] = (), step: Optional[Step] = Non
             args += ["--sigma-rels", ",".join(repr(s) for s in sigma_rels)]
         if synthesize:
             args.append("--synthesize")
-        _run(args + ["-o", folder])
+        _run_warning_of_synthesis(args + ["-o", folder])
         out = {}
         for name in sorted(os.listdir(folder)):
             with open(os.path.join(folder, name), "rb") as f:

@@ -23,7 +23,8 @@ _CLOSE = object()
 
 class EmalogWarning(UserWarning):
     """Something emalog did not store as given, while the run goes on (a metric value that
-    differs from a stored one, a key that is not a number)."""
+    differs from a stored one, a key that is not a number); or a shadow that was synthesised
+    from snapshots (EDM2's post-hoc method: an approximation, its fit error said)."""
 
 
 def _remove_abandoned_spools(spool):
