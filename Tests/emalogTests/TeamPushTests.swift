@@ -148,6 +148,31 @@ struct TeamPushTests {
         #expect(gcAgain.status == 0 && gcAgain.stdout.contains("\"bodies\":0,"), "\(gcAgain.stdout)")
     }
 
+    /// gc while pushes run: collections racing a push (of a run that shares the server with a
+    /// pruned one) leave the push whole: the same content digest as its log.
+    @Test func gcWhilePushesRunLeavesThemWhole() async throws {
+        let dir = TemporaryDirectory()
+        let pruned = try await makeLog(dir, "pruned.emalog")
+        try SyntheticRun.write(steps: 1...30, parameters: 200_000, to: dir.file("big"))
+        let big = dir.file("big.emalog")
+        #expect(try await CLI.run(["ingest", "--db", big, "--ema", "0.9", "--snapshot-every", "10", dir.file("big")]).status == 0)
+        let db = try await ThrowawayPostgres.database()
+        #expect(try await push(pruned, db, run: "p").status == 0)
+        #expect(try await CLI.run(["prune", "--db", pruned, "--raw-every", "5"]).status == 0)
+        #expect(try await push(pruned, db, run: "p").status == 0)  // bodies of the dropped steps are now unnamed
+        let pushing = try CLI.start(["push", "--db", big, "--to", db, "--run", "big"])
+        var collections = 0
+        while pushing.isRunning {
+            let gc = try await CLI.run(["gc", "--db", db, "--grace", "60"])
+            #expect(gc.status == 0, "\(gc.stderr)")
+            collections += 1
+        }
+        let done = await pushing.wait()
+        #expect(done.status == 0, "\(done.stderr)")
+        #expect(try await digest(["--db", big]) == (try digest(["--db", db, "--run", "big"])), "after \(collections) collections")
+        #expect(try await digest(["--db", pruned]) == (try digest(["--db", db, "--run", "p"])))
+    }
+
     @Test func identicalChunksOfTwoRunsAreStoredOnce() async throws {
         let dir = TemporaryDirectory()
         let log = try await makeLog(dir, steps: 1...8)
