@@ -335,9 +335,10 @@ extension MemoryAccess {
     }
 
     func storedChunks(of tensor: TensorRecord, index: Int, atOrBefore step: Int, limit: Int) throws -> [StoredChunk] {
-        try state.steps.keys.filter { $0 <= step }.sorted(by: >).prefix(limit).compactMap { s in
-            try state.stepChunks[s]?[ChunkKey(tensorID: tensor.id, index: index)].map { try stored($0, .step(s), tensor) }
-        }
+        // The steps that hold this chunk (a step whose raw weights were left out holds none), as SQL would find them.
+        try state.steps.keys.filter { $0 <= step }.sorted(by: >).lazy.compactMap { s in
+            self.state.stepChunks[s]?[ChunkKey(tensorID: tensor.id, index: index)].map { (s, $0) }
+        }.prefix(limit).map { try stored($0.1, .step($0.0), tensor) }
     }
 
     func forEachChunkCodec(of tensor: TensorRecord, index: Int, atOrBefore step: Int,

@@ -16,8 +16,9 @@ import Testing
     let dir = TemporaryDirectory()
 
     /// The fixture run with keyframes, one- and two-step residuals, several chunks per tensor,
-    /// two tracks with snapshots, metrics, and a retention policy (raw weights of odd steps before
-    /// the last 3 left out, the kept steps after them re-encoded).
+    /// two tracks with snapshots, metrics, and a retention policy (every 5th step, kept as a
+    /// keyframe, and the last 4 keep their raw weights, the others' left out and the kept steps
+    /// after them re-encoded).
     func ingestedLog() throws -> String {
         let db = dir.file("source.emalog")
         var request = IngestRequest(logPath: db, inputs: [Fixtures.path("mlp-f32/steps"), Fixtures.path("mlp-f32/metrics.jsonl")])
@@ -25,11 +26,11 @@ import Testing
         request.snapshotEvery = 5
         request.keyframeEvery = 4
         request.chunkBytes = 256
-        request.rawEvery = 2
-        request.rawKeepLast = 3
+        request.rawEvery = 5
+        request.rawKeepLast = 4
         _ = try Ingest.run(request)
-        _ = try LogEdit.pin(log: db, step: .number(13), name: "best")
-        _ = try LogEdit.pin(log: db, step: .number(2), name: "early")
+        _ = try LogEdit.pin(log: db, step: .number(15), name: "best")
+        _ = try LogEdit.pin(log: db, step: .number(1), name: "early")
         return db
     }
 
@@ -81,7 +82,7 @@ import Testing
             }
             if let tensor = tensors.first {
                 lines.append("stored 1 at or before 13: \(try r.storedChunks(of: tensor, index: 1, atOrBefore: 13, limit: 3).map(\.step))")
-                lines.append("stored 0 at 6: \(try r.storedChunk(of: tensor, index: 0, step: 6).header)")
+                lines.append("stored 0 at 5: \(try r.storedChunk(of: tensor, index: 0, step: 5).header)")
                 var codecs: [String] = []
                 try r.forEachChunkCodec(of: tensor, index: 0, atOrBefore: 13) { step, codec in
                     codecs.append("\(step) \(String(describing: codec))")
