@@ -21,18 +21,10 @@ from ema_pytorch import PostHocEMA
 from ema_pytorch.post_hoc_ema import sigma_rel_to_gamma, solve_weights
 from safetensors.torch import load_file, save_file
 
+from make_fixtures import MLP  # mlp-f32's model
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 GAMMAS = (16.97, 6.94)
-
-
-class MLP(torch.nn.Module):  # mlp-f32's model (make_fixtures.py)
-    def __init__(self):
-        super().__init__()
-        self.fc1 = torch.nn.Linear(6, 8)
-        self.bn = torch.nn.BatchNorm1d(8)
-        self.ln = torch.nn.LayerNorm(8)
-        self.fc2 = torch.nn.Linear(8, 3)
-        self.frozen = torch.nn.Parameter(torch.linspace(-1, 1, 4), requires_grad=False)
 
 
 def floating(state):
