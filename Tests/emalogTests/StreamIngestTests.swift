@@ -102,6 +102,7 @@ import Testing
             ("a metrics line without its newline", good + Data("M{\"step\": 4, \"loss\": 1}".utf8), "inside a metrics line"),
             ("a bad metrics line", good + Data("M{\"loss\": 1}\n".utf8), "stdin record 7"),
             ("a frame larger than memory", good + Data([UInt8(ascii: "S")]) + Self.frame(declaring: 1 << 50), "more than a third of this machine's"),
+            ("a pin without a name", good + Data("P3\n".utf8), "a \"P\" record is a step number"),
         ]
         for (k, (what, data, message)) in cases.enumerated() {
             let db = dir.file("bad-\(k).emalog")
@@ -117,5 +118,20 @@ import Testing
         let r = try await CLI.run(["ingest", "--db", dir.file("nostep.emalog"), "-"], stdin: Data([UInt8(ascii: "S")] + frame.bytes()))
         #expect(r.status == 65 && r.stderr.contains("__metadata__"), "\(r.stderr)")
         #expect(try await CLI.run(["ingest", "--db", dir.file("x.emalog"), "-", files[0]]).status == 64)
+    }
+
+    /// "P" records (`Logger.pin`): a stored step is named in the stream, before a retention
+    /// policy can drop it; one that cannot be taken is a warning and the run goes on.
+    @Test func pinRecordsNameStepsAndBadOnesAreWarnings() async throws {
+        let files = try stepFiles
+        let data = try stream(Array(files[..<2])) + Data("P2 best\nP9 later\nP1 a\u{1}b\n".utf8) + (try stream(Array(files[2..<4])))
+        let db = dir.file("pins.emalog")
+        let r = try await CLI.run(["ingest", "--db", db, "--ema", "0.9", "-"], stdin: data)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("warning: pin 'later' of step 9 not taken: step 9 is not in the log"), "\(r.stderr)")
+        #expect(r.stderr.contains("warning: pin 'a\u{1}b'") || r.stderr.contains("cannot name a pin"), "\(r.stderr)")
+        let pins = try await CLI.run(["pins", "--db", db, "--format", "json"])
+        #expect(pins.stdout.contains("\"name\":\"best\",\"step\":2"), "\(pins.stdout)")
+        #expect(try await CLI.run(["audit", "--db", db]).status == 0)
     }
 }

@@ -157,6 +157,7 @@ class Logger:
         # Frames already written, reused for the next steps (same size every step).
         self._spares = []
         self._closed = False
+        self._last_step: Optional[int] = None
         self.summary = None
         self._writer = None
         if not self._spool:
@@ -272,6 +273,30 @@ class Logger:
         else:
             parts += [b"S", _frame.build(state, step, self._spares)]
         self._put(parts)
+        self._last_step = int(step)
+
+    def pin(self, name: str, step: Optional[int] = None) -> None:
+        """Names a logged step (`emalog pin`), e.g. the best so far: its raw weights then survive
+        the log's retention policy (`raw_every`), and readers take `step=name`. A name already
+        used moves.
+
+        Args:
+            name: 1 to 200 characters, no control characters, not a number.
+            step: a step already given to `step()` (default: the latest one).
+
+        Raises:
+            ValueError: no step logged yet, or a name with a newline or control character.
+            EmalogError: emalog stopped. A pin emalog cannot take (a step whose raw weights the
+                policy already left out) is an `EmalogWarning` on a later call; the run goes on.
+        """
+        self._check_usable()
+        if step is None:
+            if self._last_step is None:
+                raise ValueError("pin(): no step logged yet; give step=")
+            step = self._last_step
+        if not name or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+            raise ValueError(f"pin(): {name!r} cannot name a pin: 1 to 200 characters without control characters")
+        self._put([b"P", f"{int(step)} {name}\n".encode()])
 
     def metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         """Logs metrics for any step (an eval that comes late)."""

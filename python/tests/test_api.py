@@ -219,3 +219,26 @@ def test_sigma_rel_is_replayed_where_it_can_be_and_synthesised_where_not(db):
     swept = emalog.sweep(db, sigma_rels=[0.07, 0.12], framework="numpy")
     assert sorted(swept) == ["sigma-rel-0.07-step-30", "sigma-rel-0.12-step-30"]
     assert swept["sigma-rel-0.07-step-30"]["w"].tobytes() == made.tobytes()
+
+
+def test_a_step_pinned_by_the_logger_keeps_its_raw_weights(db):
+    with emalog.Logger(db, ema="0.9", raw_every=10) as log:
+        for step in range(1, 26):
+            log.step(step, {"w": np.full(50, step, dtype=np.float32)})
+            if step == 13:
+                log.pin("best")  # the latest step
+        log.pin("early", step=2)  # its raw weights are gone by now: a warning, the run goes on
+        with pytest.warns(emalog.EmalogWarning, match="pin 'early' of step 2 not taken"):
+            log.step(26, {"w": np.full(50, 26, dtype=np.float32)})
+            log.close()
+    assert [(p["name"], p["step"]) for p in emalog.pins(db)] == [("best", 13)]
+    assert emalog.load_raw(db, step="best", framework="numpy")["w"][0] == 13
+    with pytest.raises(emalog.EmalogError) as refused:
+        emalog.load_raw(db, step=14, framework="numpy")
+    assert refused.value.status == 65
+    with emalog.Logger(db + ".other", ema="0.9") as other:
+        with pytest.raises(ValueError):
+            other.pin("best")  # no step logged yet
+        other.step(1, {"w": np.zeros(3, dtype=np.float32)})
+        with pytest.raises(ValueError):
+            other.pin("two\nlines")

@@ -16,6 +16,30 @@ extension Ingest {
         return logs
     }
 
+    /// A pin sent in the stream (`Logger.pin`): the step, once stored, is named in a transaction of
+    /// its own, so the retention policy keeps its raw weights. A pin that cannot be taken (a step
+    /// the log does not have, a name that cannot be one, raw weights already left out) is a
+    /// warning: the run goes on.
+    func pin(step: Int, name: String) throws {
+        try waitForPendingWrite()
+        do {
+            try LogEdit.checkName(name)
+            try guardedWrite { w in
+                guard let record = try w.stepRecord(step) else {
+                    let (below, above) = try w.neighbours(of: step)
+                    throw QueryError.stepNotFound(step: step, below: below, above: above)
+                }
+                guard record.raw else {
+                    let (below, above) = try w.rawNeighbours(of: step)
+                    throw QueryError.rawNotKept(what: "a pin", missing: step, below: below, above: above)
+                }
+                try w.pin(PinRecord(name: name, step: step, pinnedAt: Timestamp.now()))
+            }
+        } catch let error as QueryError {
+            observer.warning("pin '\(name.prefix(200))' of step \(step) not taken: \(error)")
+        }
+    }
+
     /// Leaves out the raw weights the retention policy does not keep among the steps at or before
     /// `limit`, where every track has a snapshot (so nothing a track or a resumed ingest needs is
     /// lost), in one transaction of its own. While the ingest goes on (`final` false) the last

@@ -186,6 +186,10 @@ public final class Ingest {
                     lines += more
                     if lines.count >= 4096 { try storeLines() }
                     continue
+                case let .pin(step, name):
+                    try storeLines()
+                    try ingest.pin(step: step, name: name)
+                    continue
                 }
                 observer.progress("ingest", done: ingest.report.stepsAdded + ingest.report.stepsSkipped, total: 0)
             }

@@ -24,6 +24,8 @@ struct StepStream {
         case metrics([MetricsLine])
         /// A step file named by an "F" record.
         case file(String)
+        /// A "P" record: name a stored step (`emalog pin`), e.g. before a retention policy drops it.
+        case pin(step: Int, name: String)
     }
 
     let fd: Int32
@@ -59,10 +61,11 @@ struct StepStream {
         case UInt8(ascii: "S"): return .step(try frame())
         case UInt8(ascii: "M"): return .metrics(try line())
         case UInt8(ascii: "F"): return .file(try path())
+        case UInt8(ascii: "P"): return try pin()
         default:
             let shown = (0x20..<0x7F).contains(tag) ? " ('\(Character(Unicode.Scalar(tag)))')" : ""
             throw IngestError.badStream(record: count, detail: "starts with byte 0x\(String(tag, radix: 16))\(shown); a record is "
-                + "\"S\" and a safetensors frame, \"M\" and one metrics line, or \"F\" and a step file's path")
+                + "\"S\" and a safetensors frame, \"M\" and one metrics line, \"F\" and a step file's path, or \"P\" and a pin")
         }
     }
 
@@ -97,6 +100,18 @@ struct StepStream {
             try read(exactly: UnsafeMutableRawBufferPointer(rebasing: bytes[header.dataOffset...]), what: "the tensor data")
         }
         return try StepFile(label: label, frame: frame, header: header, record: count)
+    }
+
+    /// A "P" record: a step number, a space and a pin's name, up to its newline (at most 4096 bytes
+    /// of UTF-8); the name is checked where it is stored.
+    private mutating func pin() throws -> Record {
+        let range = try lineRange(longest: 4096, what: "a \"P\" record")
+        let bytes = buffer[range]
+        guard let text = String(validating: bytes, as: UTF8.self), let space = text.firstIndex(of: " "),
+              let step = Int(text[..<space]), StepNumber.isValid(step) else {
+            throw IngestError.badStream(record: count, detail: "a \"P\" record is a step number, a space and a name, then a newline")
+        }
+        return .pin(step: step, name: String(text[text.index(after: space)...]))
     }
 
     /// An "F" record's path, up to its newline (at most 4096 bytes of UTF-8, no NUL).
