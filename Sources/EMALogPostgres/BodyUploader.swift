@@ -44,11 +44,13 @@ struct BodyUploader {
         // Only a body the server hashes to its name is reused; a damaged one is written again. A
         // present body is touched as it is found (`uploaded_at`): `emalog gc` leaves it alone while
         // the rows that will name it are not committed yet. Rows are locked in hash order, so two
-        // pushes that share bodies wait for each other instead of deadlocking.
+        // lookups that share bodies wait for each other instead of deadlocking, and with NO KEY
+        // UPDATE, which the KEY SHARE locks a commit's foreign keys take do not conflict with (a
+        // commit naming a body and a lookup touching it never wait for each other).
         var present = Set<Data>()
         for (sha, intact) in try connection.rows("""
             UPDATE chunk_bodies b SET uploaded_at = now()
-            FROM (SELECT sha256 FROM chunk_bodies WHERE sha256 = ANY(\(pending.map(\.sha))) ORDER BY sha256 FOR UPDATE) locked
+            FROM (SELECT sha256 FROM chunk_bodies WHERE sha256 = ANY(\(pending.map(\.sha))) ORDER BY sha256 FOR NO KEY UPDATE) locked
             WHERE b.sha256 = locked.sha256
             RETURNING b.sha256, sha256(b.body) = b.sha256
             """, "look up chunk bodies", { try $0.decode((ByteBuffer, Bool).self) }) {
