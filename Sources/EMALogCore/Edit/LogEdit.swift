@@ -9,21 +9,24 @@ public enum LogEdit {
     /// Names `step` of the log at `path` as `name` (a name already used moves to `step`).
     public static func pin(log path: String, step selector: StepSelector, name: String) throws -> PinRecord {
         try checkName(name)
-        return try editing(path, store: LogStores.openForPinning) { w in
-            let step = try selector.step(in: w)
-            guard let record = try w.stepRecord(step) else {
-                let (below, above) = try w.neighbours(of: step)
-                throw QueryError.stepNotFound(step: step, below: below, above: above)
-            }
-            // A pin keeps raw weights; it cannot bring back ones a retention policy left out.
-            guard record.raw else {
-                let (below, above) = try w.rawNeighbours(of: step)
-                throw QueryError.rawNotKept(what: "a pin", missing: step, below: below, above: above)
-            }
-            let pin = PinRecord(name: name, step: step, pinnedAt: Timestamp.now())
-            try w.pin(pin)
-            return pin
+        return try editing(path, store: LogStores.openForPinning) { w in try pin(step: try selector.step(in: w), name: name, in: w) }
+    }
+
+    /// Names stored `step` as `name` inside `w` (the name already checked): the step must be in
+    /// the log with its raw weights (a pin keeps raw weights; it cannot bring back ones a
+    /// retention policy left out). `emalog pin` and an ingest's `P` records both pin through it.
+    static func pin(step: Int, name: String, in w: any LogWriter) throws -> PinRecord {
+        guard let record = try w.stepRecord(step) else {
+            let (below, above) = try w.neighbours(of: step)
+            throw QueryError.stepNotFound(step: step, below: below, above: above)
         }
+        guard record.raw else {
+            let (below, above) = try w.rawNeighbours(of: step)
+            throw QueryError.rawNotKept(what: "a pin", missing: step, below: below, above: above)
+        }
+        let pin = PinRecord(name: name, step: step, pinnedAt: Timestamp.now())
+        try w.pin(pin)
+        return pin
     }
 
     /// Removes pin `name` of the log at `path`.

@@ -24,17 +24,7 @@ extension Ingest {
         try waitForPendingWrite()
         do {
             try LogEdit.checkName(name)
-            try guardedWrite { w in
-                guard let record = try w.stepRecord(step) else {
-                    let (below, above) = try w.neighbours(of: step)
-                    throw QueryError.stepNotFound(step: step, below: below, above: above)
-                }
-                guard record.raw else {
-                    let (below, above) = try w.rawNeighbours(of: step)
-                    throw QueryError.rawNotKept(what: "a pin", missing: step, below: below, above: above)
-                }
-                try w.pin(PinRecord(name: name, step: step, pinnedAt: Timestamp.now()))
-            }
+            try guardedWrite { w in _ = try LogEdit.pin(step: step, name: name, in: w) }
         } catch let error as QueryError {
             observer.warning("pin '\(name.prefix(200))' of step \(step) not taken: \(error)")
         }
