@@ -72,7 +72,7 @@ let package = Package(
             dependencies: ["EMALogCore", "EMAKernel", "EMALogFormats", "EMALogStore", "EMALogStoreC", "EMAChart", "EMALogPostgres", "EMALogTestSupport"],
             swiftSettings: strict),
         .target(name: "FormatsTestSupport", dependencies: ["EMALogFormats"], swiftSettings: strict),
-        .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "CZstd", "FormatsTestSupport"],
+        .target(name: "EMALogTestSupport", dependencies: ["EMAKernel", "EMALogFormats", "EMALogStore", "EMALogCore", "EMALogCoreC", "CZstd", "FormatsTestSupport"],
                 swiftSettings: strict),
         .testTarget(name: "EMAKernelTests", dependencies: ["EMAKernel", "EMAKernelC"]),
         .testTarget(name: "EMAChartTests", dependencies: ["EMAChart", "FormatsTestSupport"]),

@@ -36,6 +36,9 @@ public enum IngestError: Error, Equatable, Sendable {
     /// A stored step given again whose raw weights were left out (retention): it cannot be
     /// compared or replaced; or a replacement that needs later raw steps that were left out.
     case rawNotKept(path: String, step: Int, detail: String)
+    /// `ingest -` with shared memory: the trainer wrote slot `slot` again (generation `now`, not
+    /// `read`) before emalog had released step `step`'s frame. Nothing of the step is stored.
+    case slotWrittenAgain(path: String, step: Int, slot: Int, read: UInt64, now: UInt64)
 }
 
 extension IngestError: CustomStringConvertible {
@@ -92,6 +95,10 @@ extension IngestError: CustomStringConvertible {
             "a number of last steps to keep needs a retention policy: give the interval of kept raw steps too"
         case let .rawNotKept(path, step, detail):
             "\(path): step \(step): \(detail)"
+        case let .slotWrittenAgain(path, step, slot, read, now):
+            "\(path): step \(step): the trainer wrote its shared-memory slot \(slot) again (generation \(now), the step "
+                + "was generation \(read)) before emalog had released it; nothing of the step was stored (the Python "
+                + "Logger never does this: another thread or process wrote that memory)"
         }
     }
 }

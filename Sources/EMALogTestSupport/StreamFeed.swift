@@ -12,6 +12,13 @@ public enum StreamFeed {
     /// them unless `keepOpen` (then closed when the ingest returns).
     public static func ingest(_ request: IngestRequest, records: [[UInt8]], keepOpen: Bool = false,
                               observer: any ProgressObserver = SilentObserver()) throws -> IngestReport {
+        try ingest(request, keepOpen: keepOpen, observer: observer) { send in records.forEach(send) }
+    }
+
+    /// Runs `request` (its inputs `-`) with the records `feed` sends, on a thread of its own, as it
+    /// makes them (e.g. waiting for a shared-memory slot to be released first).
+    public static func ingest(_ request: IngestRequest, keepOpen: Bool = false, observer: any ProgressObserver = SilentObserver(),
+                              feed: @escaping @Sendable (_ send: ([UInt8]) -> Void) -> Void) throws -> IngestReport {
         signal(SIGPIPE, SIG_IGN)  // an ingest that stops early makes the writer's next write fail, not kill the tests
         // Close-on-exec: a program another test spawns meanwhile must not hold the write end (the
         // ingest would never see the stream's end).
@@ -20,7 +27,7 @@ public enum StreamFeed {
         request.inputs = ["-"]
         request.streamDescriptor = fds[0]
         let writer = Thread { [fds] in
-            for record in records {
+            feed { record in
                 record.withUnsafeBytes { bytes in
                     var done = 0
                     while done < bytes.count {

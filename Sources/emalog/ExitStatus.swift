@@ -43,7 +43,8 @@ extension ExitStatus {
         case .trackConflict, .noInputs, .keepLastWithoutPolicy: .usage
         case .trackNeedsRawSteps, .rawNotKept: .badInput
         case .badFile, .badMetricsLine, .metricConflict, .duplicateStep, .olderStep, .changedContent, .tensorSetChanged,
-             .nonFinite, .notRegularFile, .changedWhileReading, .nulInName, .badStream:
+             .nonFinite, .notRegularFile, .changedWhileReading, .nulInName, .badStream,
+             .slotWrittenAgain:
             .badInput
         case let .bytesChanged(_, _, _, _, isFile): isFile ? .badInput : .software
         }

@@ -65,6 +65,10 @@ extension EMALogCommand {
             + "messages (default: stdin).", valueName: "text"))
         var source: String?
 
+        @Option(help: ArgumentHelp("With `-`: an open descriptor of the trainer's shared memory, whose slots `Z` records "
+            + "name (the Python Logger passes it).", valueName: "fd"))
+        var sharedMemoryFd: Int32?
+
         @Argument(help: ArgumentHelp("Safetensors files, folders of them, metrics .jsonl files; or `-` alone: a stream on stdin of records, each S and a safetensors frame or M and one metrics line.", valueName: "input"))
         var inputs: [String] = []
 
@@ -74,6 +78,11 @@ extension EMALogCommand {
                 guard !follow else { throw ValidationError("--follow watches files; `-` already reads stdin until it closes") }
             } else if source != nil {
                 throw ValidationError("--source names the stream on stdin: give it with `-` as the input")
+            } else if sharedMemoryFd != nil {
+                throw ValidationError("--shared-memory-fd is for the stream on stdin: give it with `-` as the input")
+            }
+            if let sharedMemoryFd, sharedMemoryFd < 3 {
+                throw ValidationError("--shared-memory-fd must be an open descriptor past stdin, stdout and stderr (3 or more)")
             }
             if let source {
                 guard !source.isEmpty, source.utf8.count <= 4096, !source.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
@@ -120,6 +129,7 @@ extension EMALogCommand {
                 // A live training feeds the stream: a duplicate metric value must not stop it.
                 request.keepStoredMetrics = inputs == ["-"]
                 request.streamSource = source
+                request.sharedMemoryDescriptor = sharedMemoryFd
                 if follow || inputs == ["-"] { StopSignal.install() }
                 let report = try EMALogCore.Ingest.run(request, observer: TerminalProgress())
                 TerminalProgress.clear()

@@ -48,7 +48,7 @@ import Testing
     static let files: [[UInt8]] = steps.map(file)
 
     enum Path: String, CaseIterable {
-        case stepFiles, frames, fileRecords, follow
+        case stepFiles, frames, fileRecords, follow, sharedSlots
     }
 
     /// Writes the steps as files in `folder`; returns their paths.
@@ -76,6 +76,18 @@ import Testing
             report = try StreamFeed.ingest(request, records: Self.files.enumerated().flatMap { k, bytes in
                 [StreamFeed.metrics("{\"step\": \(k + 1), \"loss\": \(k)}"), StreamFeed.frame(bytes)]
             })
+        case .sharedSlots:
+            // Three slots for three steps written in turn, each filled only once emalog released it.
+            let ring = SlotRingFeed(slots: 3, slotBytes: Self.files.map(\.count).max()!)
+            request.sharedMemoryDescriptor = ring.fd
+            report = try StreamFeed.ingest(request) { send in
+                for (k, bytes) in Self.files.enumerated() {
+                    send(StreamFeed.metrics("{\"step\": \(k + 1), \"loss\": \(k)}"))
+                    guard let record = ring.put(bytes, slot: k % ring.slotCount) else { return }
+                    send(record)
+                }
+            }
+            #expect((0..<ring.slotCount).allSatisfy { ring.released($0) == ring.filled($0) }, "every slot handed back")
         case .fileRecords:
             let paths = try writeFiles(in: folder)
             report = try StreamFeed.ingest(request, records: paths.map { Array("F\($0)\n".utf8) })

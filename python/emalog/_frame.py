@@ -61,7 +61,10 @@ class Frame:
             offset += nbytes
         entries["__metadata__"] = {"step": str(int(step))}
         header = json.dumps(entries, separators=(",", ":")).encode()
-        self.header = header + b" " * (-len(header) % 8)  # data 8-byte aligned, as safetensors writes it
+        # Padded as if the step had 20 digits (then to 8 bytes: data aligned, as safetensors writes
+        # it), so a run's frames keep one size and reuse one shared-memory slot.
+        width = len(header) + max(0, 20 - len(str(int(step))))
+        self.header = header + b" " * (width - len(header) + (-width % 8))
         self.start = 8 + len(self.header)
         self.size = self.start + offset
 

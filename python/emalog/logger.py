@@ -13,7 +13,7 @@ import time
 import warnings
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from . import _frame
+from . import _capture, _frame, _slots
 from ._cli import ERROR_FORMAT, EmalogError, binary, error_from, in_python_words, read_stderr
 from ._cli import run as _run
 from ._ema import Spec, spec_texts
@@ -76,7 +76,7 @@ class Logger:
                  snapshot_every: Optional[int] = None, keyframe_every: Optional[int] = None, queue_steps: int = 2,
                  replace: bool = False, allow_nonfinite: bool = False, spool: Optional[str] = None,
                  resume_from: Optional[int] = None, raw_every: Optional[int] = None,
-                 raw_keep_last: Optional[int] = None) -> None:
+                 raw_keep_last: Optional[int] = None, transport: str = "shm", slots: int = 4) -> None:
         """Starts `emalog ingest --db DB -` for this run.
 
         Args:
@@ -97,6 +97,11 @@ class Logger:
                 last `raw_keep_last` and pinned steps); every step still updates every track, exactly.
                 Recorded in the log: later Loggers on it follow it.
             raw_keep_last: with `raw_every`, also keep the raw weights of the last this many steps.
+            transport: "shm" (default on Linux): each step is copied once into a slot of shared
+                memory, off the training thread (see below), and emalog reads it there; "pipe":
+                each step's bytes through the pipe (a copy on the training thread, then the pipe).
+            slots: with "shm", the most slots (each one step) the shared memory grows to; the
+                memory the Logger holds is `slots` times the step's size.
 
         Raises:
             EmalogError: the binary is missing; emalog's refusals come on a later call.
@@ -121,6 +126,14 @@ class Logger:
         # The spool: each step written as a file in memory (/dev/shm), named to emalog over the
         # pipe, deleted by emalog once committed. A pipe that carries the bytes themselves
         # (spool=None) is slower where pipes are (200-500 MB/s on the machine this was built on).
+        if transport not in ("shm", "pipe"):
+            raise ValueError(f"transport must be 'shm' or 'pipe', not {transport!r}")
+        self._ring = None
+        self._capture = None
+        if transport == "shm" and not spool and _slots.available():
+            self._ring = _slots.SlotRing(slots)
+            self._capture = _capture.Capture()
+            args += ["--shared-memory-fd", str(self._ring.fd)]
         if spool == "auto":
             spool = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
         self._spool = None
@@ -141,9 +154,9 @@ class Logger:
         source = "".join(c if c.isprintable() else "?" for c in f"{script} via emalog.Logger (pid {os.getpid()})")
         source = source.encode("utf-8")[:4000].decode("utf-8", "ignore")  # a bound in bytes, whole characters
         args += ["--source", source, "-"]
+        passed = tuple(fd for fd in (self._spool_lock, self._ring.fd if self._ring else None) if fd is not None)
         self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                         start_new_session=True,
-                                         pass_fds=(self._spool_lock,) if self._spool_lock is not None else ())
+                                         start_new_session=True, pass_fds=passed)
         try:  # a 1 MiB pipe (Linux): fewer switches between the two processes per step
             fcntl.fcntl(self._process.stdin.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ
         except OSError:
@@ -154,6 +167,7 @@ class Logger:
         self._stderr_reader.start()
         self._queue = queue.Queue(maxsize=max(1, int(queue_steps)))
         self._failure = None
+        self._refusal = None  # why the Logger stopped sending steps (a step changed before its copy)
         # Frames already written, reused for the next steps (same size every step).
         self._spares = []
         self._closed = False
@@ -185,6 +199,10 @@ class Logger:
                 item = self._queue.get()
                 if item is _CLOSE:
                     break
+                if isinstance(item, _capture.Job):
+                    item = self._filled(item)
+                    if item is None:
+                        break
                 for part in item:
                     stdin.write(part)
                 stdin.flush()  # on its way now: nothing waits in Python's buffer for the next step
@@ -193,20 +211,40 @@ class Logger:
                         self._spares.append(item[k + 1])
         except (BrokenPipeError, OSError) as error:
             self._failure = error
-            # Let a blocked put() go on: drop what is queued (the child has stopped).
-            while True:
+        finally:
+            # Let a blocked put() go on: drop what is queued (the child has stopped, or a step could
+            # not be sent: no later step may go without it).
+            while self._failure is not None or self._refusal is not None:
                 try:
-                    if self._queue.get_nowait() is _CLOSE:
-                        break
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-        finally:
+                if isinstance(item, _capture.Job):
+                    item.slot.busy = False
+                    self._capture.done(item)
+                if item is _CLOSE:
+                    break
+            if self._capture is not None:
+                self._capture.stop()
             try:
                 stdin.close()
             except OSError:
                 pass
 
+    def _filled(self, job):
+        """The records of a step in shared memory (its metrics, its `Z` record) once the writer
+        thread has copied it into its slot; None when a tensor changed before it was copied."""
+        try:
+            self._capture.fill(job)
+        except _capture.WeightsChanged as error:
+            job.slot.busy = False
+            self._refusal = str(error)
+            return None
+        return job.parts + [self._ring.publish(job.slot, job.frame.size)]
+
     def _raise_if_failed(self):
+        if self._refusal is not None:
+            raise EmalogError(self._refusal + "; emalog stored the steps before it", kind="bad_input")
         if self._failure is not None or self._process.poll() not in (None, 0):
             self._process.wait()
             self._stderr_reader.join()
@@ -264,6 +302,11 @@ class Logger:
         self._check_usable()
         # The step's metrics go just before it: emalog stores them in the step's transaction.
         parts = [b"M", _frame.metrics_line(step, metrics)] if metrics else []
+        if self._ring is not None:
+            job = self._capture.prepare(state, step, lambda nbytes: self._ring.acquire(nbytes, self._raise_if_failed), parts)
+            self._put(job)
+            self._last_step = int(step)
+            return
         if self._spool:
             self._wait_for_spool()
             path = os.path.join(self._spool, f"step-{int(step):012d}.safetensors")
@@ -329,6 +372,9 @@ class Logger:
             except OSError:
                 pass
         status = self._process.wait()
+        if self._capture is not None:
+            self._capture.close()
+            self._ring.close()
         if self._spool:
             shutil.rmtree(self._spool, ignore_errors=True)  # what emalog refused or never reached
             os.close(self._spool_lock)
@@ -336,6 +382,9 @@ class Logger:
         notes = [note for note in read_stderr(bytes(self._stderr)).notes if note.startswith("ingest: ")]
         self.summary = notes[-1] if notes else None
         self._raise_warnings(stacklevel=3)
+        if self._refusal is not None:
+            raise EmalogError(self._refusal + f"; emalog stored the steps before it ({self.summary or 'nothing'})",
+                              status, "bad_input")
         if status != 0:
             raise error_from(bytes(self._stderr), status, "emalog ingest", in_python_words)
         if self._failure is not None:

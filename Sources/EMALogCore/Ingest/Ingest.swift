@@ -155,7 +155,8 @@ public final class Ingest {
                                   into open: () throws -> any LogStore) throws -> IngestReport {
         try running(request, observer: observer, started: started, into: open) { ingest in
             let source = request.streamSource ?? "stdin"
-            var stream = StepStream(fd: request.streamDescriptor, source: source, stop: request.stop)
+            var stream = StepStream(fd: request.streamDescriptor, source: source, stop: request.stop,
+                                    slotsDescriptor: request.sharedMemoryDescriptor)
             var lines: [MetricsLine] = []
             func storeLines() throws {
                 guard !lines.isEmpty else { return }

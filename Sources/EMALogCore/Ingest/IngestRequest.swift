@@ -42,6 +42,8 @@ public struct IngestRequest: Sendable {
     public var stop = StopToken.signals
     /// The descriptor `ingest -` reads its records from (stdin by default).
     public var streamDescriptor: Int32 = 0
+    /// The trainer's shared memory for `Z` records (`ingest -` from the Python Logger), if any.
+    public var sharedMemoryDescriptor: Int32?
     /// Points where a test acts in the middle of an ingest.
     public var hooks = IngestHooks()
     /// The command line, for the audit trail.

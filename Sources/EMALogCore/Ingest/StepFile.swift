@@ -10,6 +10,8 @@ final class StepFile: Sendable {
     enum Backing: Sendable {
         case file(MappedFile)
         case frame(FrameBuffer)
+        /// A frame in the trainer's shared memory (`SharedSlots`), read in place.
+        case slot(SlotMapping)
     }
 
     /// The file as given.
@@ -25,6 +27,7 @@ final class StepFile: Sendable {
         switch backing {
         case let .file(mapped): mapped.bytes
         case let .frame(frame): frame.bytes
+        case let .slot(slot): slot.bytes
         }
     }
 
@@ -80,6 +83,19 @@ final class StepFile: Sendable {
         backing = .frame(frame)
     }
 
+    /// A step frame in a slot of the trainer's shared memory (`ingest -` with `Z` records), its
+    /// header decoded from a copy; the step must be in the metadata.
+    init(label: String, slot: SlotMapping, header: SafetensorsHeader, record: Int) throws(IngestError) {
+        path = label
+        self.header = header
+        afterWindowRead = nil
+        do throws(SafetensorsError) { step = try Safetensors.step(metadata: header.metadata, fileName: "") } catch {
+            throw .badStream(record: record, detail: "\(error) (a frame must carry its step in __metadata__[\"step\"])")
+        }
+        try Self.checkNames(header, path: label)
+        backing = .slot(slot)
+    }
+
     /// Whether the file at `path` is still the one read, unchanged (the same inode, size and
     /// modification time): what `--remove-ingested` may delete. A frame has no file.
     var isStillAtItsPath: Bool {
@@ -90,9 +106,17 @@ final class StepFile: Sendable {
     }
 
     /// Throws `IngestError.changedWhileReading` when the file was truncated or written to since it
-    /// was opened: what was read from it may be zeros or a mix of two versions. A frame never changes.
+    /// was opened: what was read from it may be zeros or a mix of two versions; or when the trainer
+    /// wrote a shared-memory slot again while it was read. A frame never changes.
     func checkUnchanged() throws(IngestError) {
-        if case let .file(mapped) = backing { try mapped.checkUnchanged() }
+        switch backing {
+        case let .file(mapped): try mapped.checkUnchanged()
+        case .frame: break
+        case let .slot(slot):
+            guard slot.unchanged else {
+                throw .slotWrittenAgain(path: path, step: step, slot: slot.index, read: slot.generation, now: slot.owner.filled(slot.index))
+            }
+        }
     }
 
     /// Calls `body` with the bytes of `tensor` (valid during the call).

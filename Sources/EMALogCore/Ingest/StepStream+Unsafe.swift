@@ -14,6 +14,11 @@ import EMALogFormats
 ///             | "M" line "\n"    one metrics JSON line
 ///             | "F" path "\n"    a complete step file to ingest (deleted once committed with
 ///                                --remove-ingested: the Python Logger's spool in /dev/shm)
+///             | "Z" slot " " offset " " length " " generation "\n"
+///                                a frame in the trainer's shared memory (`SharedSlots`, given
+///                                as a descriptor), read in place; the slot is handed back once
+///                                the log no longer needs the step
+///             | "P" step " " name "\n"   name a stored step (`emalog pin`)
 ///
 /// The stream ends at the end of a record; one that ends inside a record is refused (what came
 /// before is stored). A frame is checked by every rule a step file is, read once into memory that
@@ -35,6 +40,10 @@ struct StepStream {
     /// (what was sent before the stop, in the buffer or the pipe, is read and stored first; a
     /// record under way is read whole).
     let stop: StopToken
+    /// The descriptor of the trainer's shared memory (`Z` records), nil when none was given; its
+    /// slot table is checked and mapped at the first `Z` record.
+    let slotsDescriptor: Int32?
+    private var slots: SharedSlots?
     private var buffer = [UInt8](repeating: 0, count: 1 << 20)
     private var start = 0, end = 0
     /// Records read so far (the current one's number in messages).
@@ -44,10 +53,11 @@ struct StepStream {
     /// Longest metrics line accepted.
     static let maxLineLength = 16 << 20
 
-    init(fd: Int32, source: String = "stdin", stop: StopToken) {
+    init(fd: Int32, source: String = "stdin", stop: StopToken, slotsDescriptor: Int32? = nil) {
         self.fd = fd
         self.source = source
         self.stop = stop
+        self.slotsDescriptor = slotsDescriptor
     }
 
     /// The next record, or nil at the end of the stream, or once a stop was requested and no
@@ -62,10 +72,11 @@ struct StepStream {
         case UInt8(ascii: "M"): return .metrics(try line())
         case UInt8(ascii: "F"): return .file(try path())
         case UInt8(ascii: "P"): return try pin()
+        case UInt8(ascii: "Z"): return .step(try slotFrame())
         default:
             let shown = (0x20..<0x7F).contains(tag) ? " ('\(Character(Unicode.Scalar(tag)))')" : ""
             throw IngestError.badStream(record: count, detail: "starts with byte 0x\(String(tag, radix: 16))\(shown); a record is "
-                + "\"S\" and a safetensors frame, \"M\" and one metrics line, \"F\" and a step file's path, or \"P\" and a pin")
+                + "\"S\" and a safetensors frame, \"M\" and one metrics line, \"F\" and a step file's path, \"Z\" and a shared-memory slot, or \"P\" and a pin")
         }
     }
 
@@ -100,6 +111,39 @@ struct StepStream {
             try read(exactly: UnsafeMutableRawBufferPointer(rebasing: bytes[header.dataOffset...]), what: "the tensor data")
         }
         return try StepFile(label: label, frame: frame, header: header, record: count)
+    }
+
+    /// A "Z" record: a frame in a slot of the trainer's shared memory, mapped in place. Its header
+    /// is decoded from a copy (the other process cannot change it under the decoder); its data is
+    /// read where it is, and the slot's generation is checked again before the step commits.
+    private mutating func slotFrame() throws -> StepFile {
+        let range = try lineRange(longest: 128, what: "a \"Z\" record")
+        let fields = buffer[range].split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+            .map { String(validating: $0, as: UTF8.self).flatMap { UInt64($0) } }
+        guard fields.count == 4, let slot = fields[0], let offset = fields[1], let length = fields[2], let generation = fields[3],
+              slot <= UInt64(Int.max), offset <= UInt64(Int.max), length <= UInt64(Int.max) else {
+            throw IngestError.badStream(record: count, detail: "a \"Z\" record is a slot, an offset, a length and a generation "
+                + "(decimal, separated by spaces), then a newline")
+        }
+        guard let descriptor = slotsDescriptor else {
+            throw IngestError.badStream(record: count, detail: "a \"Z\" record names a shared-memory slot, but no shared "
+                + "memory was given (--shared-memory-fd)")
+        }
+        if slots == nil { slots = try SharedSlots(fd: descriptor, record: count) }
+        let mapping = try slots!.map(slot: Int(slot), offset: Int(offset), length: Int(length), generation: generation, record: count)
+        let header: SafetensorsHeader
+        do {
+            let n = try Safetensors.headerLength(prefix: mapping.bytes, fileSize: mapping.bytes.count)
+            let copy = [UInt8](UnsafeRawBufferPointer(rebasing: mapping.bytes[8..<(8 + n)]))
+            header = try copy.withUnsafeBytes { try Safetensors.decodeHeader($0) }
+        } catch let error as SafetensorsError {
+            throw IngestError.badFile(path: label, error)
+        }
+        guard header.dataOffset + header.dataLength == mapping.bytes.count else {
+            throw IngestError.badStream(record: count, detail: "slot \(slot): the frame's header declares \(header.dataOffset + header.dataLength) "
+                + "bytes, the record \(length)")
+        }
+        return try StepFile(label: label, slot: mapping, header: header, record: count)
     }
 
     /// A "P" record: a step number, a space and a pin's name, up to its newline (at most 4096 bytes

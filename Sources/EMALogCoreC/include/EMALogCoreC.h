@@ -30,4 +30,14 @@ int emalog_mapping_guard_damaged(int slot);
 /// elsewhere.
 void emalog_tune_allocator(void);
 
+/// A 64-bit load with acquire order and a store with release order, for words in memory another
+/// process shares (the Python Logger's slot table: `SharedSlots` in EMALogCore). `address` is
+/// 8-byte aligned.
+unsigned long long emalog_load_acquire_u64(const void *address);
+void emalog_store_release_u64(void *address, unsigned long long value);
+
+/// memfd_create(2) with MFD_CLOEXEC, and MFD_ALLOW_SEALING when `sealable` (a memory file like the
+/// Python Logger's shared memory; tests build one); -1 with errno where the system has none.
+int emalog_memfd_create(const char *name, int sealable);
+
 #endif
