@@ -8,7 +8,10 @@ import EMALogCoreC
 /// The trainer's side of `ingest -` with shared memory, as the Python Logger writes it (`_slots.py`):
 /// a sealed memory file with the slot table, slots of `slotBytes` each, filled only once emalog has
 /// released them. Tests use it to hand frames over in place and to break the protocol on purpose.
-public final class SlotRingFeed: @unchecked Sendable {  // used from the feeding thread only, after setup
+///
+/// `@unchecked Sendable`: after init, one thread (the feed) writes slots and `generation`; other
+/// threads only read the table's words, through atomic loads.
+public final class SlotRingFeed: @unchecked Sendable {
     public let fd: Int32
     public let slotCount: Int
     public let slotBytes: Int
