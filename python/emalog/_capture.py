@@ -60,6 +60,13 @@ class Capture:
         self.hook = None
         self.side_stream = None
         self.stopped = False  # the writer thread has ended: nothing pending will be copied
+        # Optimizer steps seen (the pre-hook counts them), and their count at the last log.step():
+        # a step is copied off the training thread only when an optimizer stepped since the last
+        # one, i.e. something waits for the copy before the weights change. A loop that updates its
+        # weights by hand has each step copied before log.step() returns.
+        self.optimizer_steps = 0
+        self.optimizer_steps_at_last_log = 0
+        self._install_hook()
 
     def prepare(self, state, step, acquire, parts):
         """A job for `state` at `step` in a slot `acquire(nbytes)` gives; the small and unversioned
@@ -70,6 +77,8 @@ class Capture:
         frame = _frame.Frame(state, step)
         slot = acquire(frame.size)
         job = Job(step, frame, slot, parts)
+        job.wait_for_copy = self.optimizer_steps == self.optimizer_steps_at_last_log
+        self.optimizer_steps_at_last_log = self.optimizer_steps
         for name, value, at, nbytes in frame.layout:
             if nbytes == 0:
                 continue
@@ -85,8 +94,12 @@ class Capture:
             self._copy_on_side_stream(job)
         with self.condition:
             self.pending.append(job)
-        self._install_hook()
         return job
+
+    def wait_for(self, job):
+        """Until the writer thread has copied `job` (or has ended)."""
+        with self.condition:
+            self.condition.wait_for(lambda: self.stopped or job.host_done)
 
     def _copy_on_side_stream(self, job):
         torch = self.torch
@@ -192,6 +205,7 @@ class Capture:
         capture = self
 
         def before_optimizer_step(optimizer, args, kwargs):
+            capture.optimizer_steps += 1
             capture.wait()
 
         from torch.optim.optimizer import register_optimizer_step_pre_hook

@@ -41,7 +41,9 @@ class SlotRing:
     that first needed it); `fd` is passed to `emalog ingest - --shared-memory-fd FD`."""
 
     def __init__(self, max_slots):
-        self.max_slots = max(2, min(MAX_SLOTS, int(max_slots)))
+        # emalog holds a step and the one or two before it (residuals) while it waits for the next
+        # record: three slots always leave one to write.
+        self.max_slots = max(3, min(MAX_SLOTS, int(max_slots)))
         self.fd = os.memfd_create("emalog-slots", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         os.ftruncate(self.fd, TABLE)
         fcntl.fcntl(self.fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK)

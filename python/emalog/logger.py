@@ -305,6 +305,8 @@ class Logger:
         if self._ring is not None:
             job = self._capture.prepare(state, step, lambda nbytes: self._ring.acquire(nbytes, self._raise_if_failed), parts)
             self._put(job)
+            if job.wait_for_copy:
+                self._capture.wait_for(job)
             self._last_step = int(step)
             return
         if self._spool:

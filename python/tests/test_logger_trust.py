@@ -33,17 +33,21 @@ def wait_for(condition, seconds=60):
     return True
 
 
-@pytest.mark.parametrize("spool", [None, "auto"])
-def test_steps_above_every_threshold_come_back_exactly(db, spool):
+CHANNELS = {"shm": {}, "pipe": {"transport": "pipe"}, "spool": {"spool": "auto"}}
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_steps_above_every_threshold_come_back_exactly(db, channel):
     """20M float32 elements (80 MB): above the 64 MiB read window and resident size, the 64 MiB
-    pipelined step, 16 MiB chunks, the 1 MiB pipe; odd-sized tensors of other dtypes before it."""
+    pipelined step, 16 MiB chunks, the 1 MiB pipe; odd-sized tensors of other dtypes before it;
+    through shared memory (slots reused), the pipe and the spool."""
     rng = np.random.default_rng(3)
     big = rng.standard_normal(20_000_000).astype(np.float32)
     flags = torch.tensor([True, False, True])
     half = torch.arange(5, dtype=torch.bfloat16)
     states = []
-    with emalog.Logger(db, ema="0.9", spool=spool) as log:
-        for step in range(1, 4):
+    with emalog.Logger(db, ema="0.9", slots=3, **CHANNELS[channel]) as log:
+        for step in range(1, 5):
             big += np.float32(1e-3)
             state = {"a_flags": flags, "b_half": half + step, "c_big": torch.from_numpy(big.copy()), "d_count": torch.tensor([step])}
             log.step(step, state, metrics={"loss": 1.0 / step})
@@ -64,10 +68,10 @@ def test_steps_above_every_threshold_come_back_exactly(db, spool):
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
-@pytest.mark.parametrize("spool", [None, "auto"])
-def test_a_step_is_on_its_way_when_step_returns(db, spool):
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_a_step_is_on_its_way_when_step_returns(db, channel):
     """Six tiny steps are committed while the Logger is still open (nothing waits in a buffer)."""
-    log = emalog.Logger(db, ema="0.9", spool=spool)
+    log = emalog.Logger(db, ema="0.9", **CHANNELS[channel])
     try:
         for step in range(1, 7):
             log.step(step, {"w": np.full(3, step, np.float32)}, metrics={"loss": float(step)})
