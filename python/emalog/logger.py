@@ -126,12 +126,24 @@ class Logger:
         # The spool: each step written as a file in memory (/dev/shm), named to emalog over the
         # pipe, deleted by emalog once committed. A pipe that carries the bytes themselves
         # (spool=None) is slower where pipes are (200-500 MB/s on the machine this was built on).
+        # emalog holds the bytes of the last raw_keep_last steps a retention policy would leave out
+        # (they keep them if the run ends there) and the one it reads: the slots and the spool's
+        # files in flight must leave room beside them.
+        keep_last = raw_keep_last
+        if keep_last is None and raw_every is None and os.path.exists(os.fspath(db)):
+            from ._load import info
+            try:
+                keep_last = ((info(db) or {}).get("retention") or {}).get("raw_keep_last")
+            except EmalogError:
+                keep_last = None  # emalog says what is wrong when it opens the log
+        held = int(keep_last or 0)
         if transport not in ("shm", "pipe"):
             raise ValueError(f"transport must be 'shm' or 'pipe', not {transport!r}")
         self._ring = None
         self._capture = None
-        if transport == "shm" and not spool and _slots.available():
-            self._ring = _slots.SlotRing(slots)
+        # (More held steps than a slot table has slots: their frames go through the pipe.)
+        if transport == "shm" and not spool and _slots.available() and held + 3 <= _slots.MAX_SLOTS:
+            self._ring = _slots.SlotRing(max(int(slots), held + 3))
             self._capture = _capture.Capture()
             args += ["--shared-memory-fd", str(self._ring.fd)]
         if spool == "auto":
@@ -140,7 +152,7 @@ class Logger:
         self._sent = []  # spool files named to emalog, oldest first
         # With a spool, emalog deletes a step's file once the step after it is under way: fewer
         # than two files in flight would wait for each other.
-        self._queue_steps = max(2 if spool else 1, int(queue_steps))
+        self._queue_steps = max(2 + held if spool else 1, int(queue_steps))
         self._spool_lock = None
         if spool:
             _remove_abandoned_spools(spool)

@@ -198,3 +198,29 @@ def test_a_killed_trainer_leaves_whole_steps_and_no_shared_memory(db, tmp_path):
     assert audit.returncode == 0, audit.stdout + audit.stderr
     if os.path.isdir("/dev/shm"):
         assert set(os.listdir("/dev/shm")) - shm_before == set()
+
+
+def test_a_retention_policy_holds_its_last_steps_in_slots_the_ring_makes_room_for(db, tmp_path):
+    """raw_every=4, raw_keep_last=3 with slots=3 asked: emalog holds the last three left-out steps
+    (kept if the run ends there), so the ring grows past them instead of waiting forever; the log
+    keeps the first step, multiples of 4 and the last 3, and both tracks equal a run that keeps
+    every raw step."""
+    with emalog.Logger(db, ema=["0.9", "name=slow,decay=0.99"], raw_every=4, raw_keep_last=3, slots=3) as log:
+        assert log._ring.max_slots == 6
+        states = train(model(), log, 22)
+    full = str(tmp_path / "full.emalog")
+    with emalog.Logger(full, ema=["0.9", "name=slow,decay=0.99"], transport="pipe") as log:
+        for step, state in states.items():
+            log.step(step, state)
+    kept = [1, 4, 8, 12, 16, 20, 21, 22]
+    assert emalog.info(db)["steps_with_raw"] == len(kept)
+    for step in kept:
+        raw = emalog.load_raw(db, step=step)
+        assert all(torch.equal(raw[k], v) for k, v in states[step].items()), step
+    with pytest.raises(emalog.EmalogError, match="left out"):
+        emalog.load_raw(db, step=19)
+    for track in ("ema-0.9", "slow"):
+        for step in (20, 22):
+            a, b = emalog.load_shadow(db, ema=track, step=step), emalog.load_shadow(full, ema=track, step=step)
+            assert all(torch.equal(a[k], b[k]) for k in a), (track, step)
+    assert subprocess.run([emalog.binary(), "audit", "--db", db], capture_output=True).returncode == 0

@@ -23,6 +23,7 @@ extension Ingest {
     func pin(step: Int, name: String) throws {
         try waitForPendingWrite()
         do {
+            if try pinDeferred(step: step, name: name) { return }
             try LogEdit.checkName(name)
             try guardedWrite { w in _ = try LogEdit.pin(step: step, name: name, in: w) }
         } catch let error as QueryError {

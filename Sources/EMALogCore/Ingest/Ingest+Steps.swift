@@ -172,7 +172,7 @@ extension Ingest {
         // (tensor set), the first write (audit trail, tracks), a snapshot (it reads the live
         // shadows) and large steps (encoded a few chunks at a time to bound memory) are written
         // here, in order after any pending write.
-        if !tensors.isEmpty, !snapshotDue, ingestID != nil, tracks.allSatisfy({ $0.record != nil }),
+        if !tensors.isEmpty, !snapshotDue, ingestID != nil, tracks.allSatisfy({ $0.record != nil }), written.deferred.isEmpty,
            appender.canPipeline(bytes: file.header.dataLength) {
             try updateShadows(file, firstStep: first, previousStep: previous)
             let pending = metrics.map { PendingMetrics($0) }
@@ -190,8 +190,12 @@ extension Ingest {
             try waitForPendingWrite()
             let isFirst = tensors.isEmpty
             var metricsResult: MetricsWriteResult?
+            // Steps held back before this one are stored with it, and a snapshot of every track
+            // here then makes the log end where the tracks resume (`Ingest+Deferred.swift`).
+            let flushing = !written.deferred.isEmpty
             try guardedWrite { w in
                 try beginWrite(w)
+                try writeDeferred(w, keeping: deferredWindow(before: true))
                 if isFirst {
                     let layouts = file.header.tensors.map { TensorLayout(name: $0.name, dtype: $0.dtype, shape: $0.shape) }
                     tensors = try w.insertTensors(layouts)
@@ -200,7 +204,7 @@ extension Ingest {
                 try updateShadows(file, firstStep: first, previousStep: previous)
                 report.bytesStored += try appender.append(stepRecord(for: file, hash: hash),
                                                           StepFileSource(file, digest: digest, tensors: tensors), tensors: tensors, in: w)
-                if snapshotDue { for track in tracks { try writeSnapshot(track, w) } }
+                if snapshotDue || flushing { for track in tracks { try writeSnapshot(track, w) } }
                 metricsResult = try metrics?.write(w)
             }
             if let metrics, let metricsResult { account(metricsResult, from: metrics.path) }
@@ -214,7 +218,7 @@ extension Ingest {
     }
 
     /// One update of every live shadow toward `file`'s floating tensors (or their start from it).
-    private func updateShadows(_ file: StepFile, firstStep first: Int, previousStep previous: Int?) throws {
+    func updateShadows(_ file: StepFile, firstStep first: Int, previousStep previous: Int?) throws {
         let actions = try tracks.indices.map { index -> (ShadowState, ShadowUpdate.Action) in
             if tracks[index].shadow == nil { tracks[index].shadow = try ShadowState(spec: tracks[index].spec, tensors: tensors) }
             let shadow = tracks[index].shadow!

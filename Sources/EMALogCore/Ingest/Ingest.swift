@@ -75,6 +75,9 @@ public final class Ingest {
         /// is a buffer updated in place: a step that does not commit is undone by `abandonStep`.)
         var tracks: [LiveTrack] = []
         var report = IngestReport()
+        /// Steps every track has taken whose records are stored with the next stored step
+        /// (`Ingest+Deferred.swift`).
+        var deferred: [DeferredStep] = []
     }
 
     struct LiveTrack {
@@ -140,6 +143,7 @@ public final class Ingest {
             try ingest.waitForPendingWrite()
         } catch {
             try? ingest.waitForPendingWrite()
+            ingest.commitDeferredAfterError()
             try? store.close()
             throw error
         }
@@ -281,6 +285,7 @@ public final class Ingest {
     /// After the last input: the last write committed, the live shadows restored if a replaced
     /// step or a new track left them behind, and a snapshot of every track at the last step.
     private func finishSteps() throws {
+        try commitDeferred(final: true)
         try waitForPendingWrite()
         if needsRestore { try restore() }
         try snapshotAtEnd()
@@ -307,6 +312,10 @@ public final class Ingest {
             if needsRestore || !restored {
                 try waitForPendingWrite()
                 try restore()
+            }
+            if defers(file, snapshotDue: crossesSnapshotBoundary(previous: lastStep, step: file.step)) {
+                try appendDeferred(file, metrics: metrics)
+                return
             }
             try append(file, metrics: metrics.flatMap(prepareMetrics))
         }

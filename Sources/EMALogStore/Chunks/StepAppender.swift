@@ -96,6 +96,17 @@ public final class StepAppender {
         return stored
     }
 
+    /// Stores a step as keyframes inside `w` (an open transaction of this appender's `write`), beside
+    /// any other step of that transaction: no predecessor, and it becomes none (a step the ingest
+    /// held back and now keeps, e.g. one of the last N of a retention policy). Returns the bytes stored.
+    public func appendKeyframe(_ record: StepRecord, _ source: any StepSource, tensors: [TensorRecord], in w: any LogWriter) throws -> Int {
+        precondition(uncommitted != nil, "appendKeyframe(in:) runs inside the appender's write {}")
+        try w.insertStep(record)
+        let stored = try insertChunks(step: record.step, source, predecessors: [], tensors: tensors, in: w)
+        try source.checkUnchanged()
+        return stored
+    }
+
     /// Runs `body` in one write transaction of the store, after the write on the writer queue (it
     /// waits for it: the bytes it stored are added to the next `waitForPendingWrite()`). A step
     /// `append`ed in `body` becomes the next step's predecessor when the transaction commits; when
