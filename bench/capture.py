@@ -16,7 +16,7 @@ Measured:
               for the copy (the pre-hook), per step
   sustained   `log.step()` back to back (an optimizer step between, no forward/backward) until
               `close()` returns, per step: emalog's own pace, with both tracks and every 8th raw step
-              stored (`raw_every=8`)
+              stored (`raw_every=8`, and the last: `raw_keep_last=1`)
   memory      the shared memory the Logger holds (slots x step size)
 
 Every run is checked: the last raw step read back equals the model's bytes, and both shadows equal
@@ -109,7 +109,7 @@ def run(params, steps, transport, work):
     specs = [f"name=timm-{d},decay={d},form=lerp" for d in DECAYS]
     db = os.path.join(work, f"loop-{n}.emalog")
     calls, waits, loops = [], [], []
-    with emalog.Logger(db, ema=specs, raw_every=8, transport=transport) as log:
+    with emalog.Logger(db, ema=specs, raw_every=8, raw_keep_last=1, transport=transport) as log:
         hook_wait = [0.0]
         if log._capture is not None:
             wait = log._capture.wait
@@ -136,7 +136,7 @@ def run(params, steps, transport, work):
     # again from the same start to keep the timm-style reference shadows (outside the timing).
     db2 = os.path.join(work, f"sustained-{n}.emalog")
     start_weights = [v.clone() for v in model.state_dict().values()]
-    with emalog.Logger(db2, ema=specs, raw_every=8, transport=transport) as log:
+    with emalog.Logger(db2, ema=specs, raw_every=8, raw_keep_last=1, transport=transport) as log:
         start = time.perf_counter()
         for step in range(1, steps + 1):
             fake_grads(model, 1e-3 * step)

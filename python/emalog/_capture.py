@@ -24,6 +24,7 @@ import numpy as np
 from . import _frame
 
 SMALL = 64 << 10
+SMALL_STEP = 4 << 20
 
 
 class WeightsChanged(Exception):
@@ -67,6 +68,7 @@ class Capture:
         self.optimizer_steps = 0
         self.optimizer_steps_at_last_log = 0
         self._install_hook()
+        self.small_step = SMALL_STEP  # steps up to this many bytes are copied in log.step() itself
 
     def prepare(self, state, step, acquire, parts):
         """A job for `state` at `step` in a slot `acquire(nbytes)` gives; the small and unversioned
@@ -79,6 +81,12 @@ class Capture:
         job = Job(step, frame, slot, parts)
         job.wait_for_copy = self.optimizer_steps == self.optimizer_steps_at_last_log
         self.optimizer_steps_at_last_log = self.optimizer_steps
+        if frame.size <= self.small_step and not self._on_gpu(frame):
+            # A small step is copied here, at once: cheaper than waking the writer thread for it
+            # and waiting for it at the optimizer (its Python code and ours share one GIL).
+            frame.fill(slot.memory)
+            job.host_done = job.device_checked = True
+            return job
         for name, value, at, nbytes in frame.layout:
             if nbytes == 0:
                 continue
@@ -100,6 +108,10 @@ class Capture:
         """Until the writer thread has copied `job` (or has ended)."""
         with self.condition:
             self.condition.wait_for(lambda: self.stopped or job.host_done)
+
+    def _on_gpu(self, frame):
+        torch = self.torch
+        return torch is not None and any(isinstance(v, torch.Tensor) and v.is_cuda for _, v, _, _ in frame.layout)
 
     def _copy_on_side_stream(self, job):
         torch = self.torch
@@ -127,6 +139,8 @@ class Capture:
     def fill(self, job):
         """Copies the job's tensors into its slot (the writer thread) and checks none changed since
         `log.step()`; raises `WeightsChanged` naming the first that did."""
+        if job.host_done:
+            return  # copied by log.step()
         torch = self.torch
         frame, memory = job.frame, job.slot.memory
         try:

@@ -76,7 +76,8 @@ class Logger:
                  snapshot_every: Optional[int] = None, keyframe_every: Optional[int] = None, queue_steps: int = 2,
                  replace: bool = False, allow_nonfinite: bool = False, spool: Optional[str] = None,
                  resume_from: Optional[int] = None, raw_every: Optional[int] = None,
-                 raw_keep_last: Optional[int] = None, transport: str = "shm", slots: int = 4) -> None:
+                 raw_keep_last: Optional[int] = None, transport: str = "shm", slots: int = 4,
+                 priority: str = "idle") -> None:
         """Starts `emalog ingest --db DB -` for this run.
 
         Args:
@@ -101,7 +102,11 @@ class Logger:
                 memory, off the training thread (see below), and emalog reads it there; "pipe":
                 each step's bytes through the pipe (a copy on the training thread, then the pipe).
             slots: with "shm", the most slots (each one step) the shared memory grows to; the
-                memory the Logger holds is `slots` times the step's size.
+                memory the Logger holds is `slots` times the step's size (at least 3, and 3 more
+                than `raw_keep_last`: emalog holds those steps).
+            priority: emalog's CPU priority: "idle" (default, Linux's SCHED_IDLE: it runs on
+                the cores training leaves idle, and catches up when the slots are full and
+                training waits for one), "low" (nice 10) or "normal" (training's own).
 
         Raises:
             EmalogError: the binary is missing; emalog's refusals come on a later call.
@@ -139,6 +144,8 @@ class Logger:
         held = int(keep_last or 0)
         if transport not in ("shm", "pipe"):
             raise ValueError(f"transport must be 'shm' or 'pipe', not {transport!r}")
+        if priority not in ("idle", "low", "normal"):
+            raise ValueError(f"priority must be 'idle', 'low' or 'normal', not {priority!r}")
         self._ring = None
         self._capture = None
         # (More held steps than a slot table has slots: their frames go through the pipe.)
@@ -169,6 +176,15 @@ class Logger:
         passed = tuple(fd for fd in (self._spool_lock, self._ring.fd if self._ring else None) if fd is not None)
         self._process = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                          start_new_session=True, pass_fds=passed)
+        # emalog's threads (created after this, by its first) take the cores training leaves idle;
+        # when it falls behind, training waits for a slot (or the queue) and it catches up.
+        try:
+            if priority == "idle":
+                os.sched_setscheduler(self._process.pid, os.SCHED_IDLE, os.sched_param(0))
+            elif priority == "low":
+                os.setpriority(os.PRIO_PROCESS, self._process.pid, 10)
+        except (OSError, AttributeError):
+            pass  # not Linux, or not allowed: the same priority as training
         try:  # a 1 MiB pipe (Linux): fewer switches between the two processes per step
             fcntl.fcntl(self._process.stdin.fileno(), 1031, 1 << 20)  # F_SETPIPE_SZ
         except OSError:

@@ -18,7 +18,9 @@ torch = pytest.importorskip("torch")
 
 
 def held_writer(log):
-    """Makes the Logger's writer thread wait before each copy until the returned event is set."""
+    """Makes the Logger's writer thread wait before each copy until the returned event is set (and
+    has it copy steps of any size: small ones are otherwise copied in log.step())."""
+    log._capture.small_step = 0
     go = threading.Event()
     fill = log._capture.fill
 
@@ -52,11 +54,15 @@ def train(net, log, steps, seed=1):
     return states
 
 
-def test_a_training_loop_through_three_slots_stores_every_step_exactly(db, tmp_path):
-    """50 steps through three slots: each raw step equals the state at its log.step(), and both
-    tracks equal those of the same steps sent through the pipe."""
+@pytest.mark.parametrize("copied_by", ["writer", "log.step"])
+def test_a_training_loop_through_three_slots_stores_every_step_exactly(db, tmp_path, copied_by):
+    """50 steps through three slots, copied by the writer thread or (small steps) in log.step():
+    each raw step equals the state at its log.step(), and both tracks equal those of the same
+    steps sent through the pipe."""
     with emalog.Logger(db, ema=["0.9", "name=slow,decay=0.99"], slots=3) as log:
         assert log._ring is not None
+        if copied_by == "writer":
+            log._capture.small_step = 0
         states = train(model(), log, 50)
         assert log._ring.bytes_held() <= 3 * (len(log._ring.slots[0].memory) + 0)
     assert len(log._ring.slots) == 0  # closed

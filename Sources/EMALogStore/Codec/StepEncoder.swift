@@ -55,6 +55,9 @@ struct EncodedStep: Sendable {
 
 /// Encodes a step's chunks on every core, outside the write transaction.
 enum StepEncoder {
+    /// Steps below this many bytes are encoded on the calling thread.
+    static let serialBytes = 1 << 20
+
     /// Encodes every chunk of `runs` (bounds from `layout`); largest chunks first, handed out to
     /// one worker per core.
     static func encode(_ runs: [ChunkRun], layout: ChunkLayout) -> EncodedStep {
@@ -65,8 +68,13 @@ enum StepEncoder {
             }
         }
         let work = EncodingJobs(runs: runs, jobs: jobs)
-        let workers = max(1, min(Cores.count, jobs.count))
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in work.encodeUntilDone() }
+        // A small step is encoded on this thread: waking a worker per core costs more than its
+        // chunks (a 150 KB step of a small model spent most of its time in thread switches).
+        let bytes = jobs.reduce(0) { $0 + $1.range.count }
+        let workers = bytes < serialBytes ? 1 : max(1, min(Cores.count, jobs.count))
+        if workers == 1 { work.encodeUntilDone() } else {
+            DispatchQueue.concurrentPerform(iterations: workers) { _ in work.encodeUntilDone() }
+        }
         return EncodedStep(chunks: work.results())
     }
 }
