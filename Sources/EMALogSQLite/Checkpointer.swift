@@ -23,7 +23,7 @@ final class Checkpointer: @unchecked Sendable {
     private let condition = NSCondition()
     private var requested = 0, copied = 0
     private var overBound = false, writerWaiting = false, stopping = false, finished = false
-    static let interval: TimeInterval = 0.2
+    static let interval: TimeInterval = 0.01
 
     /// This checkpointer's connection counted as a user of the log file (`LogFileUsers`).
     private let user: LogFileUsers.Key?

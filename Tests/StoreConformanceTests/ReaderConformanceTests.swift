@@ -16,9 +16,9 @@ import Testing
     let dir = TemporaryDirectory()
 
     /// The fixture run with keyframes, one- and two-step residuals, several chunks per tensor,
-    /// two tracks with snapshots, metrics, and a retention policy (every 5th step, kept as a
-    /// keyframe, and the last 4 keep their raw weights, the others' left out and the kept steps
-    /// after them re-encoded).
+    /// two tracks with snapshots, metrics, and a retention policy applied by `prune` (every 5th
+    /// step and the last 4 keep their raw weights, the others' left out and the kept steps after
+    /// them re-encoded; an ingest under a policy would store the kept steps as keyframes only).
     func ingestedLog() throws -> String {
         let db = dir.file("source.emalog")
         var request = IngestRequest(logPath: db, inputs: [Fixtures.path("mlp-f32/steps"), Fixtures.path("mlp-f32/metrics.jsonl")])
@@ -26,9 +26,8 @@ import Testing
         request.snapshotEvery = 5
         request.keyframeEvery = 4
         request.chunkBytes = 256
-        request.rawEvery = 5
-        request.rawKeepLast = 4
         _ = try Ingest.run(request)
+        _ = try LogEdit.prune(log: db, rawEvery: 5, keepLast: 4, dryRun: false, arguments: ["prune"])
         _ = try LogEdit.pin(log: db, step: .number(15), name: "best")
         _ = try LogEdit.pin(log: db, step: .number(1), name: "early")
         return db
