@@ -145,6 +145,7 @@ def run(params, steps, transport, work):
         log.close()
         elapsed = time.perf_counter() - start
     sustained = elapsed / steps
+    stored = emalog.info(db2)["file_bytes"] / steps  # raw steps kept and snapshots, per step
     with torch.no_grad():
         torch._foreach_copy_(list(model.state_dict().values()), start_weights)
     reference = None
@@ -176,6 +177,9 @@ def run(params, steps, transport, work):
           f"loop with logging {statistics.median(loops) * 1e3:.1f} ms)")
     print(f"  sustained, back to back until close()  {(sustained - sgd) * 1e3:8.1f} ms   {(sustained - sgd) / timm2:.2f}x   "
           f"({steps / elapsed:.2f} steps/s with the SGD step between, {sgd * 1e3:.1f} ms of it; raw_every=8, two tracks)")
+    floor = stored / (mb * 1e6 / save)  # those bytes at save_file's rate to this disk
+    print(f"  written by emalog per step             {stored / 1e6:8.1f} MB   (at save_file's {mb / save:.0f} MB/s: "
+          f"{floor * 1e3:.0f} ms, {floor / timm2:.2f}x; the WAL writes them twice)")
     print(f"  shared memory held                     {memory / 1e6:8.0f} MB   ({memory / (mb * 1e6):.1f} steps)")
 
 

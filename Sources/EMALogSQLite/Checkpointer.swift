@@ -5,7 +5,7 @@ import GRDB
 /// Copies committed WAL frames into the log file (PASSIVE checkpoints through a connection of its
 /// own, on a thread of its own) while the writer goes on appending: SQLite's automatic checkpoint
 /// would do that copy inside the writer's commits. Woken by commits, at most one copy per
-/// `interval` (many small commits share one). A failed copy changes nothing (the frames stay in
+/// `interval` (many small commits share one), or per `smallInterval` after a copy of a WAL far below its bound. A failed copy changes nothing (the frames stay in
 /// the WAL; the closing connection checkpoints everything).
 ///
 /// SQLite restarts the WAL from its start when a write transaction begins with every frame copied.
@@ -24,6 +24,7 @@ final class Checkpointer: @unchecked Sendable {
     private var requested = 0, copied = 0
     private var overBound = false, writerWaiting = false, stopping = false, finished = false
     static let interval: TimeInterval = 0.01
+    static let smallInterval: TimeInterval = 0.25
 
     /// This checkpointer's connection counted as a user of the log file (`LogFileUsers`).
     private let user: LogFileUsers.Key?
@@ -49,10 +50,13 @@ final class Checkpointer: @unchecked Sendable {
             while Date() < due && !stopping && !writerWaiting { _ = condition.wait(until: due) }
             if stopping { break }
             let target = requested
-            due = Date().addingTimeInterval(Self.interval)
             condition.unlock()
             let frames = (try? queue.writeWithoutTransaction { db in try db.checkpoint(.passive) })?.walFrameCount ?? 0
             condition.lock()
+            // A WAL far below its bound (a small model's steps) is copied at most every quarter
+            // second: each copy syncs the file, and a hundred syncs a second cost a training more
+            // than the copies.
+            due = Date().addingTimeInterval(frames < walBoundFrames / 16 ? Self.smallInterval : Self.interval)
             copied = target
             overBound = frames > walBoundFrames
             condition.broadcast()
