@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import emalog
+from conftest import kill_trainer_when_ready
 
 torch = pytest.importorskip("torch")
 
@@ -175,8 +176,7 @@ def test_a_killed_trainer_leaves_whole_steps_and_no_shared_memory(db, tmp_path):
     records it got, whole (audit clean), and exits; the memory file goes with the two processes
     (nothing under /dev/shm)."""
     shm_before = set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
-    script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent(f"""
+    probe = kill_trainer_when_ready(tmp_path, db, f"""
         import time, torch, emalog
         log = emalog.Logger({db!r}, ema="0.9")
         w = torch.zeros(1 << 20)
@@ -185,17 +185,8 @@ def test_a_killed_trainer_leaves_whole_steps_and_no_shared_memory(db, tmp_path):
             log.step(step, {{"w": w}})
             if step == 5:
                 print("ready", flush=True)
-    """))
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(emalog.__file__)))
-    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env)
-    assert child.stdout.readline().strip() == b"ready"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    deadline = time.time() + 60
-    while subprocess.run([emalog.binary(), "ingest", "--db", db, "-"], stdin=subprocess.DEVNULL,
-                         capture_output=True).returncode == 75:
-        assert time.time() < deadline
-        time.sleep(0.05)
+    """)
+    assert probe.returncode == 0, probe.stderr
     last = emalog.info(db)["last_step"]
     assert last >= 1
     for step in (1, last):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import emalog
+from conftest import kill_trainer_when_ready
 
 torch = pytest.importorskip("torch")
 
@@ -116,8 +117,10 @@ def test_a_missing_binary_is_a_clear_error(monkeypatch, db):
 
 
 def test_kill_9_of_the_training_process_then_resume(db, tmp_path):
-    script = tmp_path / "train.py"
-    script.write_text(textwrap.dedent(f"""
+    # The emalog child sees its stdin close and commits every whole step it received: the ones
+    # queued in the killed process (at most queue_steps + the one being written) are lost, never a
+    # committed one.
+    probe = kill_trainer_when_ready(tmp_path, db, f"""
         import sys, time, numpy as np, emalog
         w = np.zeros(1000, np.float32)
         log = emalog.Logger({db!r}, ema="0.99")
@@ -126,22 +129,7 @@ def test_kill_9_of_the_training_process_then_resume(db, tmp_path):
             log.step(step, {{"w": w}}, metrics={{"loss": float(step)}})
             if step == 50:
                 print("ready", flush=True)
-    """))
-    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(emalog.__file__)))
-    child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, env=env)
-    assert child.stdout.readline().strip() == b"ready"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    # The emalog child sees its stdin close and commits every whole step it received: the ones
-    # queued in the killed process (at most queue_steps + the one being written) are lost, never a
-    # committed one. Wait until it has finished (a second ingest is refused while it runs).
-    import time
-    deadline = time.time() + 60
-    while True:
-        probe = subprocess.run([emalog.binary(), "ingest", "--db", db, "-"], stdin=subprocess.DEVNULL, capture_output=True)
-        if probe.returncode != 75 or time.time() > deadline:
-            break
-        time.sleep(0.1)
+    """)
     assert probe.returncode == 0, probe.stderr
     last = emalog.info(db)["last_step"]
     assert 50 - 3 <= last < 100000

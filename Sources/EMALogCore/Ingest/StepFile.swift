@@ -70,9 +70,10 @@ final class StepFile: Sendable {
         }
     }
 
-    /// A step frame already read into memory (`ingest -`), its header decoded; `label` names it
-    /// in messages. The step must be in the metadata (a frame has no file name).
-    init(label: String, frame: FrameBuffer, header: SafetensorsHeader, record: Int) throws(IngestError) {
+    /// A step frame of `ingest -`, read into memory (`.frame`) or in the trainer's shared memory
+    /// (`.slot`), its header decoded (from a copy); `label` names it in messages. The step must be
+    /// in the metadata (a frame has no file name).
+    init(label: String, inMemory backing: Backing, header: SafetensorsHeader, record: Int) throws(IngestError) {
         path = label
         self.header = header
         afterWindowRead = nil
@@ -80,20 +81,7 @@ final class StepFile: Sendable {
             throw .badStream(record: record, detail: "\(error) (a frame must carry its step in __metadata__[\"step\"])")
         }
         try Self.checkNames(header, path: label)
-        backing = .frame(frame)
-    }
-
-    /// A step frame in a slot of the trainer's shared memory (`ingest -` with `Z` records), its
-    /// header decoded from a copy; the step must be in the metadata.
-    init(label: String, slot: SlotMapping, header: SafetensorsHeader, record: Int) throws(IngestError) {
-        path = label
-        self.header = header
-        afterWindowRead = nil
-        do throws(SafetensorsError) { step = try Safetensors.step(metadata: header.metadata, fileName: "") } catch {
-            throw .badStream(record: record, detail: "\(error) (a frame must carry its step in __metadata__[\"step\"])")
-        }
-        try Self.checkNames(header, path: label)
-        backing = .slot(slot)
+        self.backing = backing
     }
 
     /// Whether the file at `path` is still the one read, unchanged (the same inode, size and

@@ -110,7 +110,7 @@ struct StepStream {
             headerBytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: bytes[8..<header.dataOffset]).copyMemory(from: $0) }
             try read(exactly: UnsafeMutableRawBufferPointer(rebasing: bytes[header.dataOffset...]), what: "the tensor data")
         }
-        return try StepFile(label: label, frame: frame, header: header, record: count)
+        return try StepFile(label: label, inMemory: .frame(frame), header: header, record: count)
     }
 
     /// A "Z" record: a frame in a slot of the trainer's shared memory, mapped in place. Its header
@@ -143,7 +143,7 @@ struct StepStream {
             throw IngestError.badStream(record: count, detail: "slot \(slot): the frame's header declares \(header.dataOffset + header.dataLength) "
                 + "bytes, the record \(length)")
         }
-        return try StepFile(label: label, slot: mapping, header: header, record: count)
+        return try StepFile(label: label, inMemory: .slot(mapping), header: header, record: count)
     }
 
     /// A "P" record: a step number, a space and a pin's name, up to its newline (at most 4096 bytes
