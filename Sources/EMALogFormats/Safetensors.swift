@@ -2,6 +2,8 @@
 public enum Safetensors {
     /// Largest header accepted (the reference implementation's cap).
     public static let maxHeaderLength = 100_000_000
+    /// The most tensor bytes a file's header may declare (4 PiB).
+    public static let maxDataLength = 1 << 52
 
     /// Reads the header length from the first 8 bytes of a file of `fileSize` bytes.
     ///
@@ -134,6 +136,11 @@ public enum Safetensors {
             }
             end = tensor.byteRange.upperBound
             previous = tensor.name
+            // Far past any file or memory: offsets near Int.max would overflow the header's length
+            // added to them (a hostile header must be refused, not crash the reader).
+            if end > maxDataLength {
+                throw .invalidEntry(tensor: tensor.name, reason: "its data ends at byte \(end), past the \(maxDataLength) bytes a step may hold")
+            }
         }
         return end
     }

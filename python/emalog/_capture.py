@@ -134,7 +134,8 @@ class Capture:
         torch = self.torch
         view = torch.frombuffer(slot.memory, dtype=torch.uint8)
         result = torch.cuda.cudart().cudaHostRegister(view.data_ptr(), slot.capacity, 0)
-        slot.pinned = int(result) == 0 if not isinstance(result, tuple) else int(result[0]) == 0
+        status = int(result[0]) if isinstance(result, tuple) else int(result)
+        slot.pinned = view.data_ptr() if status == 0 else 0  # unregistered when the slot is unmapped
 
     def fill(self, job):
         """Copies the job's tensors into its slot (the writer thread) and checks none changed since

@@ -32,7 +32,7 @@ class Slot:
 
     def __init__(self, index, offset, capacity, memory):
         self.index, self.offset, self.capacity, self.memory = index, offset, capacity, memory
-        self.pinned = False  # registered with CUDA as page-locked (a GPU model's non-blocking copies)
+        self.pinned = 0  # the address registered with CUDA as page-locked (a GPU model's non-blocking copies)
         self.busy = False  # taken by a step not yet handed to emalog
 
 
@@ -92,7 +92,7 @@ class SlotRing:
         self.size = offset + capacity
         slot = Slot(index, offset, capacity, mmap.mmap(self.fd, capacity, offset=offset))
         if index < len(self.slots):
-            self.slots[index].memory.close()
+            _release(self.slots[index])
             self.slots[index] = slot
         else:
             self.slots.append(slot)
@@ -107,10 +107,7 @@ class SlotRing:
 
     def close(self):
         for slot in self.slots:
-            try:
-                slot.memory.close()
-            except BufferError:  # a tensor view still points into it: it goes with the view
-                pass
+            _release(slot)
         self.slots = []
         try:
             self.table.close()
@@ -119,3 +116,15 @@ class SlotRing:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def _release(slot):
+    """Unmaps a slot (unregistered from CUDA first when it was page-locked)."""
+    if slot.pinned:
+        import torch
+        torch.cuda.cudart().cudaHostUnregister(slot.pinned)
+        slot.pinned = 0
+    try:
+        slot.memory.close()
+    except BufferError:  # a tensor view still points into it: it goes with the view
+        pass

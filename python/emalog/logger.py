@@ -77,7 +77,7 @@ class Logger:
                  replace: bool = False, allow_nonfinite: bool = False, spool: Optional[str] = None,
                  resume_from: Optional[int] = None, raw_every: Optional[int] = None,
                  raw_keep_last: Optional[int] = None, transport: str = "shm", slots: int = 4,
-                 priority: str = "idle") -> None:
+                 priority: str = "idle", copy: str = "background") -> None:
         """Starts `emalog ingest --db DB -` for this run.
 
         Args:
@@ -104,6 +104,13 @@ class Logger:
             slots: with "shm", the most slots (each one step) the shared memory grows to; the
                 memory the Logger holds is `slots` times the step's size (at least 3, and 3 more
                 than `raw_keep_last`: emalog holds those steps).
+            copy: with "shm", "background" (default): a step is copied into its slot by the
+                Logger's writer thread while training goes on, and any torch optimizer's step()
+                waits for that copy; a tensor changed in place before its copy refuses the step.
+                Writes that bypass torch's version counters cannot be seen: `p.data.clamp_()` (as
+                in WGAN weight clipping) or writes through a numpy view, made between log.step()
+                and the next optimizer.step(). For such loops, "at_step": each step is copied
+                before log.step() returns.
             priority: emalog's CPU priority: "idle" (default, Linux's SCHED_IDLE: it runs on
                 the cores training leaves idle, and catches up when the slots are full and
                 training waits for one), "low" (nice 10) or "normal" (training's own).
@@ -113,6 +120,15 @@ class Logger:
         """
         if resume_from is not None and os.path.exists(os.fspath(db)):
             _run(["truncate", "--db", os.fspath(db), f"--after={int(resume_from)}"])
+            from ._load import info
+            last = (info(db) or {}).get("last_step")
+            if last is not None and last < int(resume_from):
+                # The log stopped short of the checkpoint (emalog was killed with steps not yet
+                # stored): the tracks would skip the steps between. Said, not hidden.
+                warnings.warn(f"resume_from={int(resume_from)}, but the log ends at step {last}: steps {last + 1} to "
+                              f"{int(resume_from)} are not in it, so every track goes on from step {last} without them "
+                              f"(resume training from a checkpoint at or before step {last} to keep the tracks exact)",
+                              EmalogWarning, stacklevel=2)
         args = [binary(), ERROR_FORMAT, "ingest", "--db", os.fspath(db)]
         for spec in spec_texts(ema):
             args += ["--ema", spec]
@@ -135,7 +151,7 @@ class Logger:
         # (they keep them if the run ends there) and the one it reads: the slots and the spool's
         # files in flight must leave room beside them.
         keep_last = raw_keep_last
-        if keep_last is None and raw_every is None and os.path.exists(os.fspath(db)):
+        if keep_last is None and os.path.exists(os.fspath(db)):  # the log's N applies (a K alone keeps it)
             from ._load import info
             try:
                 keep_last = ((info(db) or {}).get("retention") or {}).get("raw_keep_last")
@@ -144,6 +160,8 @@ class Logger:
         held = int(keep_last or 0)
         if transport not in ("shm", "pipe"):
             raise ValueError(f"transport must be 'shm' or 'pipe', not {transport!r}")
+        if copy not in ("background", "at_step"):
+            raise ValueError(f"copy must be 'background' or 'at_step', not {copy!r}")
         if priority not in ("idle", "low", "normal"):
             raise ValueError(f"priority must be 'idle', 'low' or 'normal', not {priority!r}")
         self._ring = None
@@ -152,6 +170,8 @@ class Logger:
         if transport == "shm" and not spool and _slots.available() and held + 3 <= _slots.MAX_SLOTS:
             self._ring = _slots.SlotRing(max(int(slots), held + 3))
             self._capture = _capture.Capture()
+            if copy == "at_step":
+                self._capture.small_step = float("inf")  # every step copied in log.step() itself
             args += ["--shared-memory-fd", str(self._ring.fd)]
         if spool == "auto":
             spool = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
@@ -237,7 +257,7 @@ class Logger:
                 for k in range(0, len(item), 2):
                     if item[k] == b"S" and len(self._spares) < 2:
                         self._spares.append(item[k + 1])
-        except (BrokenPipeError, OSError) as error:
+        except BaseException as error:  # a pipe that broke, or anything else: calls must not wait for this thread
             self._failure = error
         finally:
             # Let a blocked put() go on: drop what is queued (the child has stopped, or a step could
@@ -273,6 +293,9 @@ class Logger:
     def _raise_if_failed(self):
         if self._refusal is not None:
             raise EmalogError(self._refusal + "; emalog stored the steps before it", kind="bad_input")
+        if self._failure is not None and not isinstance(self._failure, OSError):
+            raise EmalogError(f"the Logger's writer thread failed ({type(self._failure).__name__}: {self._failure}); "
+                              "emalog stored the steps it was sent before that") from self._failure
         if self._failure is not None or self._process.poll() not in (None, 0):
             self._process.wait()
             self._stderr_reader.join()
@@ -361,6 +384,8 @@ class Logger:
             ValueError: no step logged yet, or a name with a newline or control character.
             EmalogError: emalog stopped. A pin emalog cannot take (a step whose raw weights the
                 policy already left out) is an `EmalogWarning` on a later call; the run goes on.
+                With `raw_every`, emalog holds the bytes of the latest step (and of the last
+                `raw_keep_last`) until the next: pin a step right after logging it.
         """
         self._check_usable()
         if step is None:
@@ -393,8 +418,12 @@ class Logger:
             return self.summary
         self._closed = True
         if self._writer is not None:
-            if self._failure is None:
-                self._queue.put(_CLOSE)
+            while self._failure is None and self._writer.is_alive():
+                try:
+                    self._queue.put(_CLOSE, timeout=0.5)
+                    break
+                except queue.Full:
+                    continue
             self._writer.join()
         else:
             try:

@@ -221,3 +221,66 @@ def test_a_retention_policy_holds_its_last_steps_in_slots_the_ring_makes_room_fo
             a, b = emalog.load_shadow(db, ema=track, step=step), emalog.load_shadow(full, ema=track, step=step)
             assert all(torch.equal(a[k], b[k]) for k in a), (track, step)
     assert subprocess.run([emalog.binary(), "audit", "--db", db], capture_output=True).returncode == 0
+
+
+def test_copy_at_step_sees_writes_that_bypass_version_counters(db):
+    """`p.data.clamp_()` after log.step() (WGAN-style clipping) bypasses the version counters the
+    background copy checks; with copy="at_step" each step is copied before log.step() returns, so
+    the stored step is the weights at log.step()."""
+    net = torch.nn.Linear(512, 512)
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+    logged = {}
+    with emalog.Logger(db, ema="0.9", copy="at_step") as log:
+        for step in range(1, 4):
+            net(torch.randn(4, 512)).square().mean().backward()
+            optimizer.step()
+            logged[step] = {k: v.clone() for k, v in net.state_dict().items()}
+            log.step(step, net)
+            for p in net.parameters():
+                p.data.clamp_(-0.001, 0.001)  # not through the version counter
+    for step, state in logged.items():
+        raw = emalog.load_raw(db, step=step)
+        assert all(torch.equal(raw[k], v) for k, v in state.items()), step
+
+
+def test_a_failing_writer_thread_raises_instead_of_hanging(db):
+    """Any error in the writer thread (not only a broken pipe) surfaces at the next call."""
+    log = emalog.Logger(db, ema="0.9")
+    log._capture.small_step = 0
+
+    def failing(job):
+        raise RuntimeError("copy failed")
+    log._capture.fill = failing
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
+    optimizer.step()
+    with pytest.raises(emalog.EmalogError, match="writer thread failed"):
+        for step in range(1, 20):
+            optimizer.step()
+            log.step(step, {"w": torch.zeros(1 << 16)})
+            time.sleep(0.01)
+    with pytest.raises(emalog.EmalogError):
+        log.close()
+
+
+def test_a_resumed_log_with_only_raw_every_sizes_the_ring_for_the_logs_keep_last(db):
+    """A second Logger giving raw_every alone keeps the log's raw_keep_last (emalog holds that many
+    steps): its ring is sized for them, and the run goes on without waiting forever."""
+    state = {"w": torch.zeros(1000)}
+    with emalog.Logger(db, ema="0.9", raw_every=100, raw_keep_last=6) as log:
+        for step in range(1, 4):
+            state["w"] += 1
+            log.step(step, state)
+    with emalog.Logger(db, raw_every=100) as log:
+        assert log._ring.max_slots >= 9
+        for step in range(4, 20):
+            state["w"] += 1
+            log.step(step, state)
+    assert emalog.info(db)["last_step"] == 19
+
+
+def test_resuming_past_the_end_of_the_log_is_a_warning(db):
+    with emalog.Logger(db, ema="0.9") as log:
+        log.step(1, {"w": np.zeros(3, np.float32)})
+    with pytest.warns(emalog.EmalogWarning, match="the log ends at step 1: steps 2 to 5 are not in it"):
+        log = emalog.Logger(db, resume_from=5)
+    log.close()

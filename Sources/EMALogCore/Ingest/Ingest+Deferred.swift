@@ -10,15 +10,17 @@ import EMALogStore
 ///
 /// What a deferred step may still need is kept while it can be asked for: the bytes of the last N
 /// deferred steps (`--raw-keep-last N`; at least the latest one, for a pin of it), stored as raw
-/// keyframes when the ingest ends or a pin names one. Its metrics are stored at once, in their own
-/// transaction. If the ingest process dies, the deferred steps' records (not their metrics) are
-/// lost: at most the steps since the last stored one, and the log stays consistent.
+/// keyframes when the ingest ends or a pin names one. Its metrics are stored with its record. If
+/// the ingest process dies, the deferred steps are lost (records and metrics): at most the steps
+/// since the last stored one, and the log stays consistent.
 extension Ingest {
     /// A step every track has taken, not yet stored.
     struct DeferredStep {
         var record: StepRecord
         /// Its bytes, while it may still be kept (the last N of the policy, a pin of it).
         var source: StepFileSource?
+        /// Its own metrics, stored with its record (a step and its metrics commit together).
+        var metrics: PreparedMetrics?
     }
 
     /// Whether `file`'s step is taken without storing it now: a retention policy leaves its raw
@@ -51,7 +53,8 @@ extension Ingest {
         appender.forgetPredecessors()
         let keep = max(1, retention?.rawKeepLast ?? 0)
         written.deferred.append(DeferredStep(record: stepRecord(for: file, hash: digest.fileHash),
-                                             source: StepFileSource(file, digest: digest, tensors: tensors)))
+                                             source: StepFileSource(file, digest: digest, tensors: tensors),
+                                             metrics: metrics.flatMap(prepareMetrics)))
         for index in written.deferred.indices.dropLast(keep) where written.deferred[index].source != nil {
             let held = written.deferred[index].source!.file
             written.deferred[index].source = nil
@@ -60,7 +63,24 @@ extension Ingest {
         lastStep = file.step
         report.stepsAdded += 1
         report.bytesWritten += file.header.dataLength
+    }
+
+    /// A step given again that is still deferred: the same bytes (size and XXH64) are skipped as
+    /// identical, others refused as a stored step's would be (`--replace` never defers).
+    func handleDeferredStep(_ file: StepFile, metrics: MetricsFile?) throws -> Bool {
+        guard let index = written.deferred.firstIndex(where: { $0.record.step == file.step }) else { return false }
+        let record = written.deferred[index].record
+        try checkTensorSet(file)
+        let hash = firstRead(file).fileHash
+        try file.checkUnchanged()
+        guard record.sourceSize == file.size, record.sourceHash == hash else {
+            throw IngestError.changedContent(path: file.path, step: file.step, detail: "its bytes differ from the step "
+                + "given before (not stored yet: the retention policy leaves out its raw weights, so only its hash is kept)")
+        }
+        report.stepsSkipped += 1
+        removeIfRequested(file)
         if let metrics { try storeMetrics(metrics) }
+        return true
     }
 
     /// Stores the deferred steps' records inside `w` (raw = false), and as raw keyframes those of
@@ -76,6 +96,7 @@ extension Ingest {
                 try w.insertStep(record)
                 report.thinning.steps += 1
             }
+            if let metrics = step.metrics { account(try metrics.write(w), from: metrics.path) }
         }
         written.deferred.removeAll()
     }
@@ -89,14 +110,16 @@ extension Ingest {
     }
 
     /// Stores the deferred steps now, with a snapshot of every track at the last of them (whose
-    /// step the tracks are at): at the end of the ingest (`final`: the last N steps keep their raw
-    /// weights) or for a pin (`pinning` keeps its raw weights). Files held are deleted with
+    /// step the tracks are at): at the end of the ingest or for a pin (`pinning` keeps its raw
+    /// weights, as the last N steps do). Files held are deleted with
     /// `--remove-ingested` once committed.
-    func commitDeferred(final: Bool, pinning: Int? = nil, also: ((any LogWriter) throws -> Void)? = nil) throws {
+    func commitDeferred(pinning: Int? = nil, also: ((any LogWriter) throws -> Void)? = nil) throws {
         guard let last = written.deferred.last?.record.step else { return }
         try waitForPendingWrite()
         let held = written.deferred.compactMap { $0.source?.file }
-        var keeping = final ? deferredWindow() : []
+        // Every deferred step is written now: those among the last N keep their bytes, whatever
+        // the reason (a pin, the end).
+        var keeping = deferredWindow()
         if let pinning { keeping.insert(pinning) }
         try guardedWrite { w in
             try writeDeferred(w, keeping: keeping)
@@ -114,7 +137,7 @@ extension Ingest {
             discardDeferred(because: "the tracks went past them before the error")
             return
         }
-        do { try commitDeferred(final: true) } catch {
+        do { try commitDeferred() } catch {
             discardDeferred(because: "\(error)")
         }
     }
@@ -139,7 +162,7 @@ extension Ingest {
             return true
         }
         try LogEdit.checkName(name)
-        try commitDeferred(final: false, pinning: step) { w in _ = try LogEdit.pin(step: step, name: name, in: w) }
+        try commitDeferred(pinning: step) { w in _ = try LogEdit.pin(step: step, name: name, in: w) }
         return true
     }
 }

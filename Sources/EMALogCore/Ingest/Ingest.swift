@@ -285,7 +285,7 @@ public final class Ingest {
     /// After the last input: the last write committed, the live shadows restored if a replaced
     /// step or a new track left them behind, and a snapshot of every track at the last step.
     private func finishSteps() throws {
-        try commitDeferred(final: true)
+        try commitDeferred()
         try waitForPendingWrite()
         if needsRestore { try restore() }
         try snapshotAtEnd()
@@ -305,6 +305,7 @@ public final class Ingest {
     /// replaced; a refused step takes them with it.
     func ingestStep(_ file: StepFile, metrics: MetricsFile? = nil) throws {
         if let lastStep, file.step <= lastStep {
+            if try handleDeferredStep(file, metrics: metrics) { return }
             try waitForPendingWrite()
             try handleStoredStep(file)
             if let metrics { try storeMetrics(metrics) }

@@ -41,6 +41,10 @@ final class StepFileSource: StepSource {
         }
         guard expected[chunk] != checksum else { return }
         try file.checkUnchanged()  // a file rewritten or cut short says so in its own words
+        if case let .slot(slot) = file.backing {  // the trainer's memory changed without a new generation
+            throw IngestError.slotWrittenAgain(path: file.path, step: file.step, slot: slot.index, read: slot.generation,
+                                               now: slot.owner.filled(slot.index))
+        }
         throw IngestError.bytesChanged(path: file.path, step: file.step, tensor: name, chunk: chunk, isFile: file.isFile)
     }
 }
