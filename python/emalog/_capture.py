@@ -100,6 +100,9 @@ class Capture:
                 job.now.append((offset, np.ascontiguousarray(value).reshape(-1).view(np.uint8).copy()))
         if any(value.is_cuda for _, value, _ in job.later):
             self._copy_on_side_stream(job)
+            if self.small_step == float("inf"):  # copy="at_step": every later op of the training stream waits for it
+                torch.cuda.current_stream().wait_event(job.event)
+                job.device_checked = True
         with self.condition:
             self.pending.append(job)
         return job

@@ -77,7 +77,7 @@ class Logger:
                  replace: bool = False, allow_nonfinite: bool = False, spool: Optional[str] = None,
                  resume_from: Optional[int] = None, raw_every: Optional[int] = None,
                  raw_keep_last: Optional[int] = None, transport: str = "shm", slots: int = 4,
-                 priority: str = "idle", copy: str = "background") -> None:
+                 priority: str = "idle", copy: str = "at_step") -> None:
         """Starts `emalog ingest --db DB -` for this run.
 
         Args:
@@ -104,13 +104,15 @@ class Logger:
             slots: with "shm", the most slots (each one step) the shared memory grows to; the
                 memory the Logger holds is `slots` times the step's size (at least 3, and 3 more
                 than `raw_keep_last`: emalog holds those steps).
-            copy: with "shm", "background" (default): a step is copied into its slot by the
-                Logger's writer thread while training goes on, and any torch optimizer's step()
-                waits for that copy; a tensor changed in place before its copy refuses the step.
-                Writes that bypass torch's version counters cannot be seen: `p.data.clamp_()` (as
-                in WGAN weight clipping) or writes through a numpy view, made between log.step()
-                and the next optimizer.step(). For such loops, "at_step": each step is copied
-                before log.step() returns.
+            copy: with "shm", "at_step" (default): each step is copied into its slot before
+                log.step() returns (one copy, exact whatever the loop does next). "background":
+                the Logger's writer thread copies it while training goes on, and any torch
+                optimizer's step() waits for that copy; a tensor changed in place before its copy
+                refuses the step. Writes that bypass torch's version counters cannot be seen:
+                `p.data.clamp_()` (WGAN weight clipping, hand-written weight decay) or writes
+                through a numpy view, made between log.step() and the next optimizer.step(),
+                would be stored. Use "background" only for loops that change weights through the
+                optimizer.
             priority: emalog's CPU priority: "idle" (default, Linux's SCHED_IDLE: it runs on
                 the cores training leaves idle, and catches up when the slots are full and
                 training waits for one), "low" (nice 10) or "normal" (training's own).

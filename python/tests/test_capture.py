@@ -21,7 +21,7 @@ torch = pytest.importorskip("torch")
 def held_writer(log):
     """Makes the Logger's writer thread wait before each copy until the returned event is set (and
     has it copy steps of any size: small ones are otherwise copied in log.step())."""
-    log._capture.small_step = 0
+    log._capture.small_step = 0  # copy="background", for steps of any size
     go = threading.Event()
     fill = log._capture.fill
 
@@ -223,14 +223,15 @@ def test_a_retention_policy_holds_its_last_steps_in_slots_the_ring_makes_room_fo
     assert subprocess.run([emalog.binary(), "audit", "--db", db], capture_output=True).returncode == 0
 
 
-def test_copy_at_step_sees_writes_that_bypass_version_counters(db):
+def test_copy_at_step_the_default_sees_writes_that_bypass_version_counters(db):
     """`p.data.clamp_()` after log.step() (WGAN-style clipping) bypasses the version counters the
-    background copy checks; with copy="at_step" each step is copied before log.step() returns, so
-    the stored step is the weights at log.step()."""
+    background copy checks; with copy="at_step" (the default) each step is copied before
+    log.step() returns, so the stored step is the weights at log.step()."""
     net = torch.nn.Linear(512, 512)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
     logged = {}
-    with emalog.Logger(db, ema="0.9", copy="at_step") as log:
+    with emalog.Logger(db, ema="0.9") as log:
+        assert log._capture.small_step == float("inf")
         for step in range(1, 4):
             net(torch.randn(4, 512)).square().mean().backward()
             optimizer.step()
