@@ -73,7 +73,7 @@ def median_time(body, repeats):
     return statistics.median(times)
 
 
-def run(params, steps, transport, work, copy):
+def run(params, steps, transport, work, mode):
     model = make_model(params)
     n = sum(p.numel() for p in model.parameters())
     mb = n * 4 / 1e6
@@ -107,9 +107,9 @@ def run(params, steps, transport, work, copy):
     sgd = median_time(sgd_only, max(3, steps // 2))
 
     specs = [f"name=timm-{d},decay={d},form=lerp" for d in DECAYS]
-    db = os.path.join(work, f"loop-{n}.emalog")
+    db = os.path.join(work, f"loop-{n}-{mode}.emalog")  # a fresh log per run: a log given the same steps again skips them
     calls, waits, loops = [], [], []
-    with emalog.Logger(db, ema=specs, raw_every=8, raw_keep_last=1, transport=transport, copy=copy) as log:
+    with emalog.Logger(db, ema=specs, raw_every=8, raw_keep_last=1, transport=transport, copy=mode) as log:
         hook_wait = [0.0]
         if log._capture is not None:
             wait = log._capture.wait
@@ -134,9 +134,9 @@ def run(params, steps, transport, work, copy):
 
     # Sustained: steps back to back (an SGD step on fixed gradients between), then the same steps
     # again from the same start to keep the timm-style reference shadows (outside the timing).
-    db2 = os.path.join(work, f"sustained-{n}.emalog")
+    db2 = os.path.join(work, f"sustained-{n}-{mode}.emalog")
     start_weights = [v.clone() for v in model.state_dict().values()]
-    with emalog.Logger(db2, ema=specs, raw_every=8, raw_keep_last=1, transport=transport, copy=copy) as log:
+    with emalog.Logger(db2, ema=specs, raw_every=8, raw_keep_last=1, transport=transport, copy=mode) as log:
         start = time.perf_counter()
         for step in range(1, steps + 1):
             fake_grads(model, 1e-3 * step)
@@ -166,7 +166,7 @@ def run(params, steps, transport, work, copy):
         if any(not torch.equal(shadow[k], v) for k, v in zip(model.state_dict(), s)):
             raise SystemExit(f"bench: track {spec} differs from the timm-style shadow: the figures are void")
 
-    print(f"\n{n / 1e6:.1f}M float32 parameters ({mb:.0f} MB per step), {transport}, copy={copy}, medians of {steps} steps "
+    print(f"\n{n / 1e6:.1f}M float32 parameters ({mb:.0f} MB per step), {transport}, copy={mode}, medians of {steps} steps "
           f"(checked: last raw step and both shadows bit-identical)")
     print(f"  timm x2 (two ModelEmaV3 updates)      {timm2 * 1e3:8.1f} ms   1.00x")
     print(f"  copy of the state                      {copy * 1e3:8.1f} ms   {copy / timm2:.2f}x")
@@ -193,8 +193,8 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR")) as work:
         for params in args.params.split(","):
-            for copy in args.copy.split(","):
-                run(int(float(params)), args.steps, args.transport, work, copy)
+            for mode in args.copy.split(","):
+                run(int(float(params)), args.steps, args.transport, work, mode)
 
 
 if __name__ == "__main__":
