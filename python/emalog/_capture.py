@@ -1,21 +1,24 @@
-"""A step's weights into a shared-memory slot without a copy on the training thread.
+"""A step's weights into a shared-memory slot, copied in `log.step()` or off the training thread.
 
-`log.step()` takes the step's tensors as they are (with each one's version counter), reserves a
-slot and returns; the Logger's writer thread copies the tensors into the slot while the next
-forward and backward run, then checks every version counter is unchanged (a tensor written while
-or before it was copied would make a step of two states: refused, never sent), and only then
-hands the slot to emalog. Any torch optimizer's `step()` waits, through a global step pre-hook,
-until the copies of the steps already logged are done: the usual loop (`log.step` after
-`optimizer.step`) never waits unless forward and backward are shorter than the copy.
+With `copy="at_step"` (the Logger's default) every CPU step is copied into its slot before
+`log.step()` returns. With `copy="background"`, `log.step()` takes the step's tensors as they are
+(with each one's version counter), reserves a slot and returns; the Logger's writer thread copies
+the tensors into the slot while the next forward and backward run, then checks every version
+counter is unchanged (a tensor written while or before it was copied would make a step of two
+states: refused, never sent), and only then hands the slot to emalog. Any torch optimizer's
+`step()` waits, through a global step pre-hook, until the copies of the steps already logged are
+done. Writes that bypass the version counters (through `.data`, a numpy view) cannot be seen.
 
-What is copied on the training thread instead: a module's buffers (BatchNorm's running statistics
-change during forward), numpy arrays (no version counter), and tensors under 64 KiB of a plain
-state_dict; all small in a usual model.
+What `background` still copies on the training thread: steps under `SMALL_STEP`, a module's
+buffers (BatchNorm's running statistics change during forward), numpy arrays (no version counter),
+tensors under 64 KiB of a plain state_dict, and every step of a loop where no optimizer stepped
+since the last `log.step()`.
 
 A GPU tensor is copied on a side stream into the slot (page-locked with cudaHostRegister) without
-blocking the training stream; the optimizer's stream waits for that copy on the device (an event),
-and the writer thread waits for it on the host before handing the slot over. (Written for CUDA;
-the machines this package is tested on have no GPU.)
+blocking the training stream; the training stream waits for that copy on the device (an event: at
+once with `at_step`, at the optimizer with `background`), and the writer thread waits for it on
+the host before handing the slot over. (Written for CUDA; the machines this package is tested on
+have no GPU.)
 """
 import threading
 
@@ -34,14 +37,15 @@ class WeightsChanged(Exception):
 class Job:
     """One step on its way: the frame's header, the slot, and what to copy where."""
 
-    def __init__(self, step, frame, slot, parts):
+    def __init__(self, step, frame, slot, parts, wait_for_copy):
         self.step, self.frame, self.slot, self.parts = step, frame, slot, parts
+        self.wait_for_copy = wait_for_copy  # log.step() returns once the writer thread has copied it
         self.later = []  # (offset, tensor, version): copied by the writer thread
         self.now = []  # (offset, bytes as a uint8 array or tensor): copied already or cloned
         self.event = None  # a CUDA event after the side stream's copies
         self.host_done = False  # the writer thread's copies are done
-        self.device_checked = False
-        self.failed = None  # a WeightsChanged found by the optimizer pre-hook  # the GPU tensors were checked unchanged while their copy could run
+        self.device_checked = False  # the GPU tensors were checked unchanged while their copy could run
+        self.failed = None  # a WeightsChanged found by the optimizer pre-hook
 
 
 def _bytes_view(torch, value):
@@ -74,19 +78,18 @@ class Capture:
         """A job for `state` at `step` in a slot `acquire(nbytes)` gives; the small and unversioned
         tensors are copied now, the rest is left to `fill`."""
         torch = self.torch
-        is_module = hasattr(state, "state_dict") and callable(state.state_dict)
-        buffers = {name for name, _ in state.named_buffers()} if is_module and hasattr(state, "named_buffers") else set()
         frame = _frame.Frame(state, step)
         slot = acquire(frame.size)
-        job = Job(step, frame, slot, parts)
-        job.wait_for_copy = self.optimizer_steps == self.optimizer_steps_at_last_log
+        job = Job(step, frame, slot, parts, wait_for_copy=self.optimizer_steps == self.optimizer_steps_at_last_log)
         self.optimizer_steps_at_last_log = self.optimizer_steps
         if frame.size <= self.small_step and not self._on_gpu(frame):
-            # A small step is copied here, at once: cheaper than waking the writer thread for it
-            # and waiting for it at the optimizer (its Python code and ours share one GIL).
+            # Copied here, at once (`at_step`, or a small step: cheaper than waking the writer
+            # thread for it and waiting for it at the optimizer; its Python code and ours share one GIL).
             frame.fill(slot.memory)
             job.host_done = job.device_checked = True
             return job
+        is_module = hasattr(state, "state_dict") and callable(state.state_dict)
+        buffers = {name for name, _ in state.named_buffers()} if is_module and hasattr(state, "named_buffers") else set()
         for name, value, at, nbytes in frame.layout:
             if nbytes == 0:
                 continue

@@ -120,17 +120,25 @@ class Logger:
         Raises:
             EmalogError: the binary is missing; emalog's refusals come on a later call.
         """
-        if resume_from is not None and os.path.exists(os.fspath(db)):
-            _run(["truncate", "--db", os.fspath(db), f"--after={int(resume_from)}"])
+        # What the log already holds, read once (`emalog info`): where a resumed run starts, and the
+        # retention policy's N when none is given (a K alone keeps the log's N).
+        stored = {}
+        if os.path.exists(os.fspath(db)) and (resume_from is not None or raw_keep_last is None):
+            if resume_from is not None:
+                _run(["truncate", "--db", os.fspath(db), f"--after={int(resume_from)}"])
             from ._load import info
-            last = (info(db) or {}).get("last_step")
-            if last is not None and last < int(resume_from):
-                # The log stopped short of the checkpoint (emalog was killed with steps not yet
-                # stored): the tracks would skip the steps between. Said, not hidden.
-                warnings.warn(f"resume_from={int(resume_from)}, but the log ends at step {last}: steps {last + 1} to "
-                              f"{int(resume_from)} are not in it, so every track goes on from step {last} without them "
-                              f"(resume training from a checkpoint at or before step {last} to keep the tracks exact)",
-                              EmalogWarning, stacklevel=2)
+            try:
+                stored = info(db) or {}
+            except EmalogError:
+                stored = {}  # emalog says what is wrong when it opens the log
+        last = stored.get("last_step")
+        if resume_from is not None and last is not None and last < int(resume_from):
+            # The log stopped short of the checkpoint (emalog was killed with steps not yet
+            # stored): the tracks would skip the steps between. Said, not hidden.
+            warnings.warn(f"resume_from={int(resume_from)}, but the log ends at step {last}: steps {last + 1} to "
+                          f"{int(resume_from)} are not in it, so every track goes on from step {last} without them "
+                          f"(resume training from a checkpoint at or before step {last} to keep the tracks exact)",
+                          EmalogWarning, stacklevel=2)
         args = [binary(), ERROR_FORMAT, "ingest", "--db", os.fspath(db)]
         for spec in spec_texts(ema):
             args += ["--ema", spec]
@@ -146,19 +154,10 @@ class Logger:
             args.append("--replace")
         if allow_nonfinite:
             args.append("--allow-nonfinite")
-        # The spool: each step written as a file in memory (/dev/shm), named to emalog over the
-        # pipe, deleted by emalog once committed. A pipe that carries the bytes themselves
-        # (spool=None) is slower where pipes are (200-500 MB/s on the machine this was built on).
         # emalog holds the bytes of the last raw_keep_last steps a retention policy would leave out
         # (they keep them if the run ends there) and the one it reads: the slots and the spool's
         # files in flight must leave room beside them.
-        keep_last = raw_keep_last
-        if keep_last is None and os.path.exists(os.fspath(db)):  # the log's N applies (a K alone keeps it)
-            from ._load import info
-            try:
-                keep_last = ((info(db) or {}).get("retention") or {}).get("raw_keep_last")
-            except EmalogError:
-                keep_last = None  # emalog says what is wrong when it opens the log
+        keep_last = raw_keep_last if raw_keep_last is not None else (stored.get("retention") or {}).get("raw_keep_last")
         held = int(keep_last or 0)
         if transport not in ("shm", "pipe"):
             raise ValueError(f"transport must be 'shm' or 'pipe', not {transport!r}")
@@ -175,6 +174,9 @@ class Logger:
             if copy == "at_step":
                 self._capture.small_step = float("inf")  # every step copied in log.step() itself
             args += ["--shared-memory-fd", str(self._ring.fd)]
+        # The spool: each step written as a file in memory (/dev/shm), named to emalog over the
+        # pipe, deleted by emalog once committed. A pipe that carries the bytes themselves
+        # (spool=None) is slower where pipes are (200-500 MB/s on the machine this was built on).
         if spool == "auto":
             spool = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
         self._spool = None
