@@ -13,6 +13,9 @@ public enum IngestError: Error, Equatable, Sendable {
     case olderStep(path: String, step: Int, latest: Int)
     case changedContent(path: String, step: Int, detail: String)
     case tensorSetChanged(path: String, step: Int, detail: String)
+    /// A step's `emalog.shard` layout (which slice of the whole model a rank holds) that cannot
+    /// be read, does not fit the step's tensors, or differs from the log's.
+    case badShardLayout(path: String, step: Int, detail: String)
     case nonFinite(path: String, step: Int, tensor: String, index: Int, value: String)
     case trackConflict(name: String, stored: String, given: String)
     case noInputs
@@ -65,6 +68,8 @@ extension IngestError: CustomStringConvertible {
         case let .tensorSetChanged(path, step, detail):
             "\(path): step \(step): \(detail); every step of a log must hold the same tensors with the same "
                 + "dtypes and shapes: start a new log for a different model"
+        case let .badShardLayout(path, step, detail):
+            "\(path): step \(step): its __metadata__[\"emalog.shard\"] (the slice of the model a rank holds): \(detail)"
         case let .nonFinite(path, step, tensor, index, value):
             "\(path): step \(step): tensor '\(tensor)' holds \(value) at index \(index); NaN/Inf would poison the EMA"
         case let .trackConflict(name, stored, given):
@@ -144,6 +149,8 @@ public enum QueryError: Error, Equatable, Sendable {
     case shardedRun(name: String, ranks: Int, what: String)
     /// The ranks of sharded run `name` do not fit together.
     case shardsDisagree(name: String, detail: String)
+    /// A folder given as a log that holds no rank logs (`rank-RRRRR.emalog`).
+    case notRankFolder(path: String)
     /// A step named by a pin the log does not have; `pins` are the names it has.
     case unknownPin(String, pins: [String])
     /// A truncation after `step` that would remove pinned steps (`pins`).
@@ -182,6 +189,9 @@ extension QueryError: CustomStringConvertible {
                 + "such as its rank 0, run '\(name)/rank0'"
         case let .shardsDisagree(name, detail):
             "the ranks of sharded run '\(name)' do not fit together: \(detail)"
+        case let .notRankFolder(path):
+            "\(path) is a folder that holds no rank logs (rank-00000.emalog, ...): a log is a file, and a folder is the "
+                + "logs of a sharded training, one per rank"
         case let .pullTargetExists(path):
             "\(path) exists: a pull writes a new log file, never over another"
         case let .unknownPin(name, pins):

@@ -122,3 +122,9 @@ public struct JSONError: Error, Equatable, Sendable, CustomStringConvertible {
         self.reason = reason
     }
 }
+
+/// Why a step's `emalog.shard` layout cannot be read: a sentence naming what is wrong in it.
+public struct ShardLayoutError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -42,7 +42,7 @@ extension ExitStatus {
         case .unreadable: .io
         case .trackConflict, .noInputs, .keepLastWithoutPolicy: .usage
         case .trackNeedsRawSteps, .rawNotKept: .badInput
-        case .badFile, .badMetricsLine, .metricConflict, .duplicateStep, .olderStep, .changedContent, .tensorSetChanged,
+        case .badFile, .badMetricsLine, .metricConflict, .duplicateStep, .olderStep, .changedContent, .tensorSetChanged, .badShardLayout,
              .nonFinite, .notRegularFile, .changedWhileReading, .nulInName, .badStream,
              .slotWrittenAgain:
             .badInput
@@ -52,6 +52,7 @@ extension ExitStatus {
 
     private static func of(_ error: QueryError) -> ExitStatus {
         switch error {
+        case .notRankFolder: .notFound
         case .stepNotFound, .emptyLog, .unknownTensor, .noMetrics, .shardsDisagree, .unknownPin, .pinnedAfterTruncation,
              .rawNotKept, .cannotSynthesize: .badInput
         case .noTracks, .ambiguousTrack, .unknownTrack, .invalidSpec, .trackNameTaken, .invalidPinName: .usage

@@ -47,6 +47,7 @@ extension EMALogCommand {
             } else {
                 lines.append("steps        0")
             }
+            if let ranks = i.ranks { lines.append("ranks        \(ranks) (a sharded training read whole: the steps every rank has)") }
             lines.append("tensors      \(i.tensorCount), \(i.parameterCount) floating parameters, \(i.bytesPerStep) bytes per step")
             lines.append("tracks       \(i.tracks.count)")
             for t in i.tracks {

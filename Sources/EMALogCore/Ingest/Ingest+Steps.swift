@@ -99,6 +99,7 @@ extension Ingest {
             throw IngestError.tensorSetChanged(path: file.path, step: file.step, detail: "it holds no tensors, and a step "
                 + "holds the model's parameters (metrics alone go in a .jsonl file or M records)")
         }
+        try checkShardLayout(file)
         guard !tensors.isEmpty else {
             guard lastStep == nil else {  // a log written before this check: its steps hold no tensors
                 throw IngestError.tensorSetChanged(path: file.path, step: file.step, detail: "the log's steps hold no tensors")
@@ -210,6 +211,7 @@ extension Ingest {
             if let metrics, let metricsResult { account(metricsResult, from: metrics.path) }
             removeIfRequested(file)
         }
+        if previous == nil { shardLayout = try? ShardLayout.find(in: file.header.metadata) }
         firstStep = first
         lastStep = file.step
         report.stepsAdded += 1

@@ -38,6 +38,8 @@ public final class Ingest {
     }
     var firstStep: Int?
     var lastStep: Int?
+    /// The slice of the model this rank's log holds (`Ingest+Shards.swift`): its first step's.
+    var shardLayout: ShardLayout?
     var tracks: [LiveTrack] {
         get { written.tracks }
         set { written.tracks = newValue }
@@ -224,6 +226,7 @@ public final class Ingest {
             tensors = try r.tensors()
             firstStep = try r.firstStep()
             lastStep = try r.lastStep()
+            shardLayout = Self.storedShardLayout(try firstStep.flatMap { try r.stepRecord($0) })
             tracks = try r.tracks().map { record in
                 let spec = try record.profile()
                 return LiveTrack(spec: spec, record: record)

@@ -35,6 +35,9 @@ public struct AuditFinding: Sendable, Equatable {
         case sourceMissing = "source-missing"
         /// A step's source file differs from what was ingested (size or XXH64).
         case sourceChanged = "source-changed"
+        /// The ranks of a sharded training do not fit together: their slices do not tile a
+        /// tensor, or their steps or tracks differ.
+        case shards
     }
 
     public var kind: Kind

@@ -10,7 +10,8 @@ extension EMALog {
     /// keys are left out, so a log, its run on a team store and a pulled copy digest alike; any
     /// other difference changes it. Reads every stored byte once, in one read view.
     public func contentDigest() throws -> String {
-        try store.read { r in
+        try requireOneLog("a content digest")
+        return try store.read { r in
             var hash = SHA256()
             func put(_ text: String) {
                 var bytes = Array(text.utf8)

@@ -6,7 +6,7 @@ import Foundation
 extension EMALog {
     /// Summarises the log; first moves the WAL into the file when the log is writable, so sizes are final.
     public func info() throws -> LogInfo {
-        try requireOneLog("info")
+        if !shards.isEmpty { return try shardedInfo() }
         let size = try store.storedSize()
         return try store.read { r in
             let summary = try r.summary()
@@ -57,5 +57,35 @@ extension EMALog {
               case let .number(n)? = members.first(where: { $0.key == "snapshot_every" })?.value,
               let k = n.int64.map(Int.init), k > 0 else { return nil }
         return k
+    }
+
+    /// A sharded training's summary: rank 0's, with the whole model's tensors, every rank's bytes,
+    /// and the steps every rank has.
+    private func shardedInfo() throws -> LogInfo {
+        let map = try shardMap()
+        let perRank = try shards.map { try $0.info() }
+        var info = perRank[0]
+        info.path = shardGroup ?? info.path
+        info.logID = perRank.map(\.logID).joined(separator: "+")
+        info.ranks = shards.count
+        let whole = map.tensors.map(\.record)
+        info.tensorCount = whole.count
+        info.parameterCount = whole.filter { $0.dtype.isFloating }.reduce(0) { $0 + $1.elementCount }
+        info.bytesPerStep = whole.reduce(0) { $0 + $1.byteCount }
+        info.lastStep = perRank.compactMap(\.lastStep).min()
+        info.firstStep = perRank.compactMap(\.firstStep).max()
+        info.fileBytes = perRank.reduce(0) { $0 + $1.fileBytes }
+        info.walBytes = perRank.reduce(0) { $0 + $1.walBytes }
+        info.rawChunkBytes = perRank.reduce(0) { $0 + $1.rawChunkBytes }
+        info.snapshotChunkBytes = perRank.reduce(0) { $0 + $1.snapshotChunkBytes }
+        info.codecs = Dictionary(grouping: perRank.flatMap(\.codecs), by: \.codec).map { codec, totals in
+            LogInfo.CodecTotal(codec: codec, chunks: totals.reduce(0) { $0 + $1.chunks },
+                               storedBytes: totals.reduce(0) { $0 + $1.storedBytes }, rawBytes: totals.reduce(0) { $0 + $1.rawBytes })
+        }.sorted { $0.codec < $1.codec }
+        info.projectedBytesPer1000Steps = perRank.compactMap(\.projectedBytesPer1000Steps).reduce(0, +)
+        if info.parameterCount > 0 && info.stepCount > 0 {
+            info.bytesPerParameterStep = Double(info.fileBytes + info.walBytes) / Double(info.parameterCount) / Double(info.stepCount)
+        }
+        return info
     }
 }

@@ -2,10 +2,10 @@ import EMAKernel
 import EMALogFormats
 import EMALogStore
 
-/// A sharded run read whole: each rank's log holds a dim-0 slice of every tensor (FSDP2's
-/// layout: rank r holds rows [offset_r, offset_r + n_r) of each parameter, the ranks in order),
-/// 0-d tensors whole on every rank (rank 0's are used). The EMA is elementwise, so each rank's
-/// shadow is the slice of the unsharded run's shadow: the full one is the ranks' concatenated.
+/// A sharded run read whole: a folder of rank logs (`rank-RRRRR.emalog`) or a team store's sharded
+/// run. Each rank's log holds slices of the tensors (`ShardMap` says which); the EMA is
+/// elementwise, so each rank's shadow is the slice of the unsharded run's shadow, and the whole
+/// one is the ranks' slices put in place.
 extension EMALog {
     /// Refuses a use case that reads one log when this is a sharded run.
     func requireOneLog(_ what: String) throws {
@@ -14,23 +14,15 @@ extension EMALog {
         }
     }
 
-    /// The full tensor set from the ranks': the same names, dtypes and order; a tensor with
-    /// dimensions has the same trailing dimensions on every rank and its dim-0 sizes add up.
-    static func assembled(_ perRank: [[TensorRecord]], group: String) throws -> [TensorRecord] {
-        let first = perRank[0]
-        for (rank, tensors) in perRank.enumerated().dropFirst() {
-            guard tensors.count == first.count, zip(tensors, first).allSatisfy({ $0.name == $1.name && $0.dtype == $1.dtype
-                && $0.shape.count == $1.shape.count && $0.shape.dropFirst() == $1.shape.dropFirst() }) else {
-                throw QueryError.shardsDisagree(name: group, detail: "rank \(rank)'s tensors (names, dtypes, trailing dimensions) "
-                    + "differ from rank 0's")
+    /// How the ranks' tensors make up the whole model (each rank's tensors and its first step's layout).
+    func shardMap() throws -> ShardMap {
+        let ranks = try shards.map { rank in
+            try rank.store.read { r -> (tensors: [TensorRecord], layout: ShardLayout?) in
+                let first = try r.firstStep().flatMap { try r.stepRecord($0) }
+                return (try r.tensors(), first.flatMap { try? ShardLayout.find(in: $0.metadata) })
             }
         }
-        return first.enumerated().map { i, tensor in
-            guard !tensor.shape.isEmpty else { return tensor }
-            var full = tensor
-            full.shape[0] = perRank.reduce(0) { $0 + $1[i].shape[0] }
-            return full
-        }
+        return try ShardMap(ranks: ranks, group: shardGroup ?? "")
     }
 
     /// The step every rank has: `step`, or the latest step they all have.
@@ -47,10 +39,11 @@ extension EMALog {
 
     /// `compute` on every rank at one step, the results put together tensor by tensor.
     func shardedShadows(atStep step: Int?, _ compute: (EMALog, Int) throws -> [ShadowResult]) throws -> [ShadowResult] {
+        let map = try shardMap()
         let target = try commonStep(step)
         let perRank = try shards.map { try compute($0, target) }
         let group = shardGroup ?? ""
-        let full = try Self.assembled(perRank.map { $0[0].tensors }, group: group)
+        let full = map.tensors.map(\.record)
         return try perRank[0].indices.map { k in
             let base = perRank[0][k]
             for (rank, results) in perRank.enumerated() where !results[k].spec.hasSameProfile(as: base.spec) {
@@ -60,21 +53,26 @@ extension EMALog {
             let state = try ShadowState(spec: base.spec, tensors: full)
             state.step = target
             var integers: [Int64: [UInt8]] = [:]
-            for (i, tensor) in full.enumerated() {
-                let slices = tensor.shape.isEmpty ? [perRank[0]] : perRank
+            for whole in map.tensors {
+                let tensor = whole.record
                 if tensor.dtype.isFloating {
                     state.withMutableBytes(of: tensor) { out in
-                        var offset = 0
-                        for results in slices {
-                            results[k].withValues(of: results[k].tensors[i]) { values in
-                                let bytes = UnsafeRawBufferPointer(values)
-                                out.baseAddress.map { $0.advanced(by: offset).copyMemory(from: bytes.baseAddress ?? UnsafeRawPointer($0), byteCount: bytes.count) }
-                                offset += bytes.count
+                        for piece in whole.pieces {
+                            perRank[piece.rank][k].withValues(of: piece.local) { values in
+                                Self.place(UnsafeRawBufferPointer(values), of: piece, in: out, elementSize: 4, whole: tensor.shape)
                             }
                         }
                     }
                 } else {
-                    integers[tensor.id] = slices.flatMap { $0[k].integerBytes(of: $0[k].tensors[i]) }
+                    var bytes = [UInt8](repeating: 0, count: tensor.byteCount)
+                    bytes.withUnsafeMutableBytes { out in
+                        for piece in whole.pieces {
+                            perRank[piece.rank][k].integerBytes(of: piece.local).withUnsafeBytes { values in
+                                Self.place(values, of: piece, in: out, elementSize: tensor.dtype.byteWidth, whole: tensor.shape)
+                            }
+                        }
+                    }
+                    integers[tensor.id] = bytes
                 }
             }
             return ShadowResult(step: target, spec: base.spec, trackName: base.trackName, startedFrom: base.startedFrom,
@@ -83,21 +81,70 @@ extension EMALog {
         }
     }
 
-    /// The raw tensors of a sharded run at `step`, each assembled from the ranks' slices as it is written.
+    /// The raw tensors of a sharded run at `step`, each put together from the ranks' slices as it
+    /// is written (one whole tensor in memory at a time).
     func writeShardedRaw(atStep step: Int?, to target: OutputTarget) throws -> Int {
+        let map = try shardMap()
         let written = try commonStep(step)
-        let perRank = try shards.map { rank in try rank.store.read { r in try r.tensors() } }
-        let full = try Self.assembled(perRank, group: shardGroup ?? "")
         let metadata = try shards[0].store.read { r in try r.stepRecord(written)!.metadata }
+            .filter { $0.key != ShardLayout.metadataKey }
         let ranks = shards
-        let outputs = full.enumerated().map { i, tensor in
-            OutputTensor(layout: tensor.layout) { emit in
-                for (rank, tensors) in zip(ranks, perRank).prefix(tensor.shape.isEmpty ? 1 : ranks.count) {
-                    _ = try rank.store.read { r in try r.forEachChunk(of: tensors[i], in: .step(written)) { _, bytes in try emit(bytes) } }
+        let outputs = map.tensors.map { whole in
+            OutputTensor(layout: whole.record.layout) { emit in
+                var bytes = [UInt8](repeating: 0, count: whole.record.byteCount)
+                try bytes.withUnsafeMutableBytes { out in
+                    for piece in whole.pieces {
+                        var local = [UInt8]()
+                        local.reserveCapacity(piece.local.byteCount)
+                        _ = try ranks[piece.rank].store.read { r in
+                            try r.forEachChunk(of: piece.local, in: .step(written)) { _, chunk in local.append(contentsOf: chunk) }
+                        }
+                        local.withUnsafeBytes { Self.place($0, of: piece, in: out, elementSize: whole.record.dtype.byteWidth,
+                                                           whole: whole.record.shape) }
+                    }
                 }
+                try bytes.withUnsafeBytes { try emit($0) }
             }
         }
         try TensorOutput.write(outputs, metadata: metadata, to: target)
         return written
+    }
+
+    /// Copies a slice's elements (row-major, `piece.local.shape`) to their places in the whole
+    /// tensor (row-major, `whole`): runs as long as the trailing dimensions the slice holds whole allow.
+    static func place(_ slice: UnsafeRawBufferPointer, of piece: ShardMap.Piece, in out: UnsafeMutableRawBufferPointer,
+                      elementSize: Int, whole: [Int]) {
+        let local = piece.local.shape
+        guard slice.count == piece.local.elementCount * elementSize, let source = slice.baseAddress,
+              let destination = out.baseAddress else { return }
+        guard !whole.isEmpty else {
+            destination.copyMemory(from: source, byteCount: min(slice.count, out.count))
+            return
+        }
+        // `split`: the last dimension where the slice is narrower than the whole; the dimensions
+        // after it are held whole, so each index of the dimensions before it is one run.
+        var split = 0
+        for d in whole.indices.reversed() where local[d] != whole[d] {
+            split = d
+            break
+        }
+        var strides = [Int](repeating: elementSize, count: whole.count)
+        for d in stride(from: whole.count - 2, through: 0, by: -1) { strides[d] = strides[d + 1] * whole[d + 1] }
+        let run = local[split...].reduce(elementSize, *)
+        var index = [Int](repeating: 0, count: split)
+        var read = 0
+        while read < slice.count {
+            var at = piece.offset[split] * strides[split]
+            for d in 0..<split { at += (piece.offset[d] + index[d]) * strides[d] }
+            destination.advanced(by: at).copyMemory(from: source.advanced(by: read), byteCount: run)
+            read += run
+            var d = split - 1
+            while d >= 0 {
+                index[d] += 1
+                if index[d] < local[d] { break }
+                index[d] = 0
+                d -= 1
+            }
+        }
     }
 }

@@ -74,6 +74,10 @@ public struct LogInfo: Sendable, Encodable {
     /// About how many bytes 1,000 more steps add at this policy: the raw steps it keeps (at the
     /// stored size of the kept ones so far) and the snapshots (every track, every `snapshot_every`).
     public var projectedBytesPer1000Steps: Int?
+    /// A sharded training read whole (a folder of rank logs, or a team store's sharded run): how
+    /// many ranks; the tensors and parameters are the whole model's, the sizes all ranks' together,
+    /// the steps those every rank has.
+    public var ranks: Int?
 
     /// The JSON's members from `steps` on, in its order.
     enum CodingKeys: String, CodingKey {
@@ -95,5 +99,6 @@ public struct LogInfo: Sendable, Encodable {
         case codecs, migrations, pins, retention
         case rawStepCount = "steps_with_raw"
         case projectedBytesPer1000Steps = "projected_bytes_per_1000_steps"
+        case ranks
     }
 }

@@ -84,7 +84,33 @@ enum LogStores {
                 return try ranks.map { (try ServerRunStore(address: location, run: $0), run) }
             }
         }
+        if run == nil, let ranks = try rankLogs(in: location) {
+            return try ranks.map { (try openForReading($0, auditing: auditing), location) }
+        }
         return [(try openForReading(location, run: run, auditing: auditing), nil)]
+    }
+
+    /// The rank logs of a sharded training's folder (`rank-RRRRR.emalog`, as the Python Logger
+    /// writes them in a `torch.distributed` job), in rank order from rank 0 with none missing;
+    /// nil when `location` is not a folder.
+    static func rankLogs(in location: String) throws -> [String]? {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: location, isDirectory: &isFolder), isFolder.boolValue else { return nil }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: location)) ?? []
+        var ranks: [Int: String] = [:]
+        for name in names where name.hasPrefix("rank-") && name.hasSuffix(".emalog") {
+            let digits = name.dropFirst("rank-".count).dropLast(".emalog".count)
+            guard digits.count >= 5, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let rank = Int(digits) else { continue }
+            ranks[rank] = (location as NSString).appendingPathComponent(name)
+        }
+        guard !ranks.isEmpty else { throw QueryError.notRankFolder(path: location) }
+        let missing = (0...ranks.keys.max()!).filter { ranks[$0] == nil }
+        guard missing.isEmpty else {
+            throw QueryError.shardsDisagree(name: location, detail: "the folder has no log of rank "
+                + missing.prefix(10).map(String.init).joined(separator: ", ") + " (rank-"
+                + String(repeating: "0", count: max(0, 5 - String(missing[0]).count)) + "\(missing[0]).emalog)")
+        }
+        return ranks.keys.sorted().map { ranks[$0]! }
     }
 
     /// An address with a scheme emalog does not read (`pgsql://`, `postgresql:/`, ...) is a usage

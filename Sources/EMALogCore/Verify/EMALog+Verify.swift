@@ -9,7 +9,6 @@ extension EMALog {
     public func verify(checkpoint path: String, track selector: TrackSelector, atStep step: Int?,
                        tolerance: VerifyTolerance = .exact, strict: Bool = false,
                        observer: any ProgressObserver = SilentObserver()) throws -> VerifyReport {
-        try requireOneLog("verify")
         let file = try CheckpointFile(path: path)
         let shadow = try self.shadow(atStep: step ?? file.metadataStep, track: selector, observer: observer)
         let report = Self.compare(file, with: shadow, tolerance: tolerance, strict: strict)
@@ -24,7 +23,6 @@ extension EMALog {
     public func findSpec(checkpoint path: String, decays: [Double], atStep step: Int?,
                          tolerance: VerifyTolerance = .exact, strict: Bool = false, memoryBudget: Int = 4 << 30,
                          observer: any ProgressObserver = SilentObserver()) throws -> [VerifyCandidate] {
-        try requireOneLog("verify")
         let file = try CheckpointFile(path: path)
         var decays = decays
         if decays.isEmpty {
@@ -33,7 +31,9 @@ extension EMALog {
         }
         guard !decays.isEmpty else { throw VerifyError.noDecayToTry(path: path) }
         // The step is resolved once: every pass replays to it, even while an ingest appends.
-        let (logTensors, target) = try store.read { r in (try r.tensors(), try resolveStep(step ?? file.metadataStep, r)) }
+        let (logTensors, target) = shards.isEmpty
+            ? try store.read { r in (try r.tensors(), try resolveStep(step ?? file.metadataStep, r)) }
+            : (try shardMap().tensors.map(\.record), try commonStep(step ?? file.metadataStep))
         let (layout, _) = CheckpointLayout.recognise(file.header.tensors.map(\.name), logNames: Set(logTensors.map(\.name)))
         let specs = Self.findCandidates(decays: decays, layout: layout)
         let shadowBytes = logTensors.filter(\.dtype.isFloating).reduce(0) { $0 + $1.elementCount * 4 }
