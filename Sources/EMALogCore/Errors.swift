@@ -185,8 +185,8 @@ extension QueryError: CustomStringConvertible {
         case let .invalidSpec(error):
             "\(error)"
         case let .shardedRun(name, ranks, what):
-            "run '\(name)' is sharded over \(ranks) ranks: shadows, sweeps and raw steps read it whole; \(what) reads one log, "
-                + "such as its rank 0, run '\(name)/rank0'"
+            "'\(name)' is a sharded training over \(ranks) ranks, read whole by shadow, sweep, raw, info, verify, audit, plot "
+                + "and report; \(what) reads one rank's log: rank-00000.emalog in its folder, or run '\(name)/rank0' on a team store"
         case let .shardsDisagree(name, detail):
             "the ranks of sharded run '\(name)' do not fit together: \(detail)"
         case let .notRankFolder(path):

@@ -13,6 +13,7 @@ extension EMALogCommand {
                 emalog push --db <log> --to <url> [--run <name>] [--connections <n>]
                 emalog push --db <log> --to <url> --run <name> --repair
                 emalog push --db <log> --to <url> --run <name> --rank <r> --ranks <n>
+                emalog push --db <folder> --to <url> [--run <name>]
                 """,
             discussion: """
                 Incremental and resumable: each step commits in its own transaction, in step order, so an \
@@ -28,21 +29,22 @@ extension EMALogCommand {
                 from this log; `emalog audit --db URL --run NAME` finds them. Metric blocks are compared by \
                 the server's hash of their data at every push.
 
-                Sharded training: each rank ingests its own log of its dim-0 slice of every tensor (as FSDP2 \
-                shards parameters; 0-d tensors are taken from rank 0) and pushes it with --rank R --ranks N \
-                as run NAME/rankR. `emalog shadow`, `sweep` and `raw` with --run NAME read the ranks together \
-                as the full tensors; the EMA is elementwise, so the result equals, bit for bit, the EMA of the \
-                unsharded run.
+                Sharded training: given the folder of rank logs the Python Logger writes in a torch.distributed \
+                job (rank-RRRRR.emalog), push stores every rank, as runs NAME/rankR of sharded run NAME (default: \
+                the folder's name). A rank's log can also be pushed alone with --rank R --ranks N. Every reader \
+                with --run NAME reads the ranks together as the whole model; the EMA is elementwise, so the \
+                result equals, bit for bit, the EMA of the unsharded run.
 
                 Examples:
                   emalog push --db run.emalog --to postgresql://me@db.lab:5432/runs
                   emalog push --db run.emalog --to postgresql://me@db/runs --run base
+                  emalog push --db ckpt/ema --to postgresql://me@db/r --run big
                   emalog push --db r3.log --to postgresql://me@db/r --run m --rank 3 --ranks 8
                   emalog push --db run.emalog --to postgresql://me@db/runs --run base --repair
                   emalog push --db run.emalog --to postgresql://me@db/runs --format json
                 """)
 
-        @Option(name: .long, help: ArgumentHelp("The local log file to push.", valueName: "log"))
+        @Option(name: .long, help: ArgumentHelp("The local log file to push (or the folder of a sharded training's rank logs).", valueName: "log"))
         var db: String
 
         @Option(help: ArgumentHelp("The team store: postgresql://USER@HOST:PORT/DATABASE.", valueName: "url"))
@@ -85,29 +87,40 @@ extension EMALogCommand {
         func run() throws {
             try reportingErrors {
                 let progress = TerminalProgress()
+                if rank == nil, let reports = try TeamStore.pushRanks(folder: db, to: to, run: runName, connections: connections,
+                                                                      repair: repair, observer: progress) {
+                    TerminalProgress.clear()
+                    if format == .json { return writeText(try JSONEncoding.text(reports.map { PushDocument(report: $0) }) + "\n") }
+                    return writeText(reports.map { Self.sentence($0) + "\n" }.joined())
+                }
                 let r = try TeamStore.push(log: db, to: to, run: runName,
                                               shard: rank.map { ($0, ranks!) }, connections: connections, repair: repair,
                                            observer: progress)
                 TerminalProgress.clear()
                 if format == .json { return writeText(try JSONEncoding.text(PushDocument(report: r)) + "\n") }
-                var text: String
-                if r.upToDate {
-                    text = "run '\(r.run)' is up to date: nothing to push"
-                } else {
-                    text = "pushed run '\(r.run)': \(r.steps) steps"
-                    if r.replacedSteps > 0 { text += " (\(r.replacedSteps) replaced in the log)" }
-                    if r.removedSteps > 0 { text += ", \(r.removedSteps) removed (the log was truncated)" }
-                    text += ", \(r.snapshots) snapshots"
-                    if r.deletedSnapshots > 0 { text += " (\(r.deletedSnapshots) stale ones deleted)" }
-                    text += ", \(r.metricBlocks) metric blocks (\(r.metricValues) values); uploaded \(r.bodies) chunk bodies "
-                        + "(\(ByteCount.text(r.bodyBytes)))"
-                    if r.sharedBytes > 0 { text += ", \(ByteCount.text(r.sharedBytes)) already on the server" }
-                    if r.repairedBodies > 0 { text += "; repaired \(r.repairedBodies) damaged chunk bodies" }
-                }
-                text += String(format: " in %.2f s", r.seconds)
-                if r.bodyBytes > 0 && r.seconds > 0 { text += " (\(ByteCount.text(Int(Double(r.bodyBytes) / r.seconds)))/s)" }
-                writeText(text + "\n")
+                writeText(Self.sentence(r) + "\n")
             }
+        }
+
+        /// What a push did, in one sentence.
+        static func sentence(_ r: PushReport) -> String {
+            var text: String
+            if r.upToDate {
+                text = "run '\(r.run)' is up to date: nothing to push"
+            } else {
+                text = "pushed run '\(r.run)': \(r.steps) steps"
+                if r.replacedSteps > 0 { text += " (\(r.replacedSteps) replaced in the log)" }
+                if r.removedSteps > 0 { text += ", \(r.removedSteps) removed (the log was truncated)" }
+                text += ", \(r.snapshots) snapshots"
+                if r.deletedSnapshots > 0 { text += " (\(r.deletedSnapshots) stale ones deleted)" }
+                text += ", \(r.metricBlocks) metric blocks (\(r.metricValues) values); uploaded \(r.bodies) chunk bodies "
+                    + "(\(ByteCount.text(r.bodyBytes)))"
+                if r.sharedBytes > 0 { text += ", \(ByteCount.text(r.sharedBytes)) already on the server" }
+                if r.repairedBodies > 0 { text += "; repaired \(r.repairedBodies) damaged chunk bodies" }
+            }
+            text += String(format: " in %.2f s", r.seconds)
+            if r.bodyBytes > 0 && r.seconds > 0 { text += " (\(ByteCount.text(Int(Double(r.bodyBytes) / r.seconds)))/s)" }
+            return text
         }
     }
 }

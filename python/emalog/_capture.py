@@ -90,6 +90,8 @@ class Capture:
             return job
         is_module = hasattr(state, "state_dict") and callable(state.state_dict)
         buffers = {name for name, _ in state.named_buffers()} if is_module and hasattr(state, "named_buffers") else set()
+        if isinstance(state, _frame.Tensors) and state.buffer_names is not None:  # a rank's part of a module
+            is_module, buffers = True, state.buffer_names
         for name, value, at, nbytes in frame.layout:
             if nbytes == 0:
                 continue

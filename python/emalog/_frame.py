@@ -27,8 +27,17 @@ def _torch_dtypes(torch):
     }
 
 
+class Tensors(dict):
+    """A step's tensors by name, with entries for the frame's `__metadata__` (a rank's layout),
+    and the names of the module's buffers among them when they come from a module."""
+    metadata = {}
+    buffer_names = None
+
+
 def tensors_of(state):
     """A flat {name: tensor or array} from an nn.Module, a state_dict or a dict of numpy arrays."""
+    if isinstance(state, Tensors):
+        return state
     if hasattr(state, "state_dict") and callable(state.state_dict):
         state = state.state_dict()
     if not hasattr(state, "items"):
@@ -59,7 +68,7 @@ class Frame:
             entries[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + nbytes]}
             self.layout.append((name, value, offset, nbytes))
             offset += nbytes
-        entries["__metadata__"] = {"step": str(int(step))}
+        entries["__metadata__"] = {**getattr(tensors, "metadata", {}), "step": str(int(step))}
         header = json.dumps(entries, separators=(",", ":")).encode()
         # Padded as if the step had 20 digits (then to 8 bytes: data aligned, as safetensors writes
         # it), so a run's frames keep one size and reuse one shared-memory slot.

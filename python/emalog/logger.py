@@ -13,7 +13,7 @@ import time
 import warnings
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from . import _capture, _frame, _slots
+from . import _capture, _frame, _shards, _slots
 from ._cli import ERROR_FORMAT, EmalogError, binary, error_from, in_python_words, read_stderr
 from ._cli import run as _run
 from ._ema import Spec, spec_texts
@@ -77,7 +77,8 @@ class Logger:
                  replace: bool = False, allow_nonfinite: bool = False, spool: Optional[str] = None,
                  resume_from: Optional[int] = None, raw_every: Optional[int] = None,
                  raw_keep_last: Optional[int] = None, transport: str = "shm", slots: int = 4,
-                 priority: str = "idle", copy: str = "at_step") -> None:
+                 priority: str = "idle", copy: str = "at_step", rank: Optional[int] = None,
+                 world_size: Optional[int] = None) -> None:
         """Starts `emalog ingest --db DB -` for this run.
 
         Args:
@@ -116,10 +117,28 @@ class Logger:
             priority: emalog's CPU priority: "idle" (default, Linux's SCHED_IDLE: it runs on
                 the cores training leaves idle, and catches up when the slots are full and
                 training waits for one), "low" (nice 10) or "normal" (training's own).
+            rank, world_size: this process's rank in sharded training; by default those of the
+                `torch.distributed` job it is in. With either, `db` is a folder and this rank writes
+                `db/rank-RRRRR.emalog` with its slices of the model: each DTensor's local shard
+                (FSDP2, tensor parallelism, any mesh), each `emalog.Slice`, and on rank 0 the plain
+                tensors (DDP's, buffers); a slice several ranks hold is stored once. Every rank
+                calls `step()` for every step. Readers given the folder answer for the whole model.
 
         Raises:
             EmalogError: the binary is missing; emalog's refusals come on a later call.
         """
+        # A rank of sharded training writes its own log in the folder `db`.
+        self._sharding = None
+        if rank is not None or world_size is not None or _shards.world() is not None:
+            joined = _shards.world() or (0, 1)
+            rank = joined[0] if rank is None else int(rank)
+            world_size = joined[1] if world_size is None else int(world_size)
+            self._sharding = _shards.Sharding(rank, world_size)
+            if os.path.isfile(os.fspath(db)):
+                raise ValueError(f"{os.fspath(db)} is a log file; in sharded training db is a folder that holds one log per rank")
+            os.makedirs(os.fspath(db), exist_ok=True)
+            db = os.path.join(os.fspath(db), f"rank-{rank:05d}.emalog")
+        self.path = os.fspath(db)
         # What the log already holds, read once (`emalog info`): where a resumed run starts, and the
         # retention policy's N when none is given (a K alone keeps the log's N).
         stored = {}
@@ -355,6 +374,8 @@ class Logger:
             EmalogError: emalog refused an earlier step or stopped (its message).
         """
         self._check_usable()
+        if self._sharding is not None:
+            state = self._sharding.local(state)
         # The step's metrics go just before it: emalog stores them in the step's transaction.
         parts = [b"M", _frame.metrics_line(step, metrics)] if metrics else []
         if self._ring is not None:

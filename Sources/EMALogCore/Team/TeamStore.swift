@@ -1,3 +1,4 @@
+import Foundation
 import EMALogPostgres
 public import EMALogStore
 
@@ -23,6 +24,18 @@ public enum TeamStore {
         let server = try TeamServer(address)
         defer { server.close() }
         return try server.collectGarbage(dryRun: dryRun, graceSeconds: graceSeconds)
+    }
+
+    /// Pushes the rank logs of a sharded training's folder (`rank-RRRRR.emalog`) as the ranks of
+    /// sharded run `run` (default: the folder's name), rank by rank; nil when `path` is not a folder.
+    public static func pushRanks(folder path: String, to address: String, run: String?, connections: Int = 2, repair: Bool = false,
+                                 observer: any ProgressObserver = SilentObserver()) throws -> [PushReport]? {
+        guard let ranks = try LogStores.rankLogs(in: path) else { return nil }
+        let name = run ?? URL(fileURLWithPath: path).standardizedFileURL.lastPathComponent
+        return try ranks.enumerated().map { rank, log in
+            try push(log: log, to: address, run: name, shard: (rank, ranks.count), connections: connections, repair: repair,
+                     observer: observer)
+        }
     }
 
     /// Pushes the local log at `path` to run `run` (default: the log's id) at `address`: only what
