@@ -342,13 +342,36 @@ extension TeamPushTests {
         let sweep = try await CLI.run(["sweep", "--db", db, "--run", "big", "--decays", "0.9,0.99", "-o", dir.file("sweep")])
         #expect(sweep.status == 0, "\(sweep.stderr)")
         let info = try await CLI.run(["info", "--db", db, "--run", "big"])
-        #expect(info.status == 64 && info.stderr.contains("big/rank0"), "\(info.stderr)")
+        #expect(info.status == 0 && info.stdout.contains("ranks        4"), "\(info.stdout) \(info.stderr)")
+        let digest = try await CLI.run(["info", "--db", db, "--run", "big", "--digest"])
+        #expect(digest.status == 64 && digest.stderr.contains("big/rank0"), "\(digest.stderr)")
         #expect(try await CLI.run(["info", "--db", db, "--run", "big/rank2"]).status == 0)
         let metricsOfRank0 = try await CLI.run(["metrics", "--db", db, "--run", "big", "--key", "loss", "--format", "csv"])
         let metricsOfFull = try await CLI.run(["metrics", "--db", full, "--key", "loss", "--format", "csv"])
         #expect(metricsOfRank0.status == 0 && metricsOfRank0.stdout == metricsOfFull.stdout)
         let wrongCount = try await CLI.run(["push", "--db", dir.file("rank3.emalog"), "--to", db, "--run", "big", "--rank", "3", "--ranks", "8"])
         #expect(wrongCount.status == 65 && wrongCount.stderr.contains("4 ranks"), "\(wrongCount.stderr)")
+    }
+
+    @Test func aFolderOfRankLogsIsPushedAsOneShardedRun() async throws {
+        let dir = TemporaryDirectory()
+        let full = try await makeLog(dir)
+        try ShardedFolderTests.split(steps, into: { dir.file("rank\($0)-steps") })
+        let folder = dir.file("ckpt")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try await ShardedFolderTests().ingestRanks(dir, folder: folder)
+        let db = try await ThrowawayPostgres.database()
+        let pushed = try await CLI.run(["push", "--db", folder, "--to", db])
+        #expect(pushed.status == 0 && pushed.stdout.contains("run 'ckpt/rank3'"), "\(pushed.stdout) \(pushed.stderr)")
+        for (i, query) in [["shadow", "--ema", "warm"], ["shadow", "--decay", "0.95", "--step", "7"], ["raw", "--step", "9"]].enumerated() {
+            let a = dir.file("full-\(i).safetensors"), b = dir.file("server-\(i).safetensors")
+            let ra = try await CLI.run(query + ["--db", full, "-o", a]), rb = try await CLI.run(query + ["--db", db, "--run", "ckpt", "-o", b])
+            #expect(ra.status == 0 && rb.status == 0, "\(query): \(ra.stderr) \(rb.stderr)")
+            let local = try ShardedFolderTests.tensors(a), server = try ShardedFolderTests.tensors(b)
+            #expect(local.count == 12 && local == server, "\(query)")
+        }
+        let again = try await CLI.run(["push", "--db", folder, "--to", db, "--format", "json"])
+        #expect(again.status == 0 && again.stdout.hasPrefix("[") && !again.stdout.contains("\"up_to_date\":false"), "\(again.stdout)")
     }
 
     /// Each tensor's name, dtype, shape and bytes in a safetensors file (its metadata left out).

@@ -22,6 +22,12 @@ extension EMALog {
                 return (try r.tensors(), first.flatMap { try? ShardLayout.find(in: $0.metadata) })
             }
         }
+        for (index, rank) in ranks.enumerated() {
+            if let layout = rank.layout, layout.rank != index || layout.ranks < ranks.count {
+                throw QueryError.shardsDisagree(name: shardGroup ?? "", detail: "the log read as rank \(index) "
+                    + "(\(shards[index].path)) says it is rank \(layout.rank) of \(layout.ranks)")
+            }
+        }
         return try ShardMap(ranks: ranks, group: shardGroup ?? "")
     }
 
