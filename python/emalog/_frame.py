@@ -55,6 +55,10 @@ class Frame:
         for name in sorted(tensors):
             value = tensors[name]
             if self.torch is not None and isinstance(value, self.torch.Tensor):
+                if type(value).__name__ == "DTensor":
+                    raise TypeError(f"tensor {name!r} is a DTensor: a Logger in sharded training (sharded=True, the "
+                                    "default in a torch.distributed job) logs each rank's shards; for one log of the whole "
+                                    "model, pass full_tensor() of each")
                 dtypes = _torch_dtypes(self.torch)
                 if value.dtype not in dtypes:
                     raise TypeError(f"tensor {name!r} has dtype {value.dtype}, which safetensors cannot hold")

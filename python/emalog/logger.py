@@ -78,7 +78,7 @@ class Logger:
                  resume_from: Optional[int] = None, raw_every: Optional[int] = None,
                  raw_keep_last: Optional[int] = None, transport: str = "shm", slots: int = 4,
                  priority: str = "idle", copy: str = "at_step", rank: Optional[int] = None,
-                 world_size: Optional[int] = None) -> None:
+                 world_size: Optional[int] = None, sharded: Optional[bool] = None) -> None:
         """Starts `emalog ingest --db DB -` for this run.
 
         Args:
@@ -123,13 +123,18 @@ class Logger:
                 (FSDP2, tensor parallelism, any mesh), each `emalog.Slice`, and on rank 0 the plain
                 tensors (DDP's, buffers); a slice several ranks hold is stored once. Every rank
                 calls `step()` for every step. Readers given the folder answer for the whole model.
+            sharded: False: `db` is one log of the whole state given to `step()`, even in a
+                `torch.distributed` job (a DDP script logging on rank 0 alone, or a gathered
+                state); True: a rank's log in the folder `db` (the default in such a job).
 
         Raises:
             EmalogError: the binary is missing; emalog's refusals come on a later call.
         """
         # A rank of sharded training writes its own log in the folder `db`.
         self._sharding = None
-        if rank is not None or world_size is not None or _shards.world() is not None:
+        if sharded is None:
+            sharded = rank is not None or world_size is not None or _shards.world() is not None
+        if sharded:
             joined = _shards.world() or (0, 1)
             rank = joined[0] if rank is None else int(rank)
             world_size = joined[1] if world_size is None else int(world_size)
