@@ -38,6 +38,13 @@ public enum Safetensors {
     /// offsets declare (a stream reads exactly that many bytes next).
     public static func decodeHeader(_ header: UnsafeRawBufferPointer) throws(SafetensorsError) -> SafetensorsHeader {
         guard String(validating: header, as: UTF8.self) != nil else { throw .headerNotUTF8 }
+        if let header = fastDecodeHeader(header) { return header }
+        return try decodeHeaderTree(header)
+    }
+
+    /// `decodeHeader` through a JSON tree: every header the fast reader leaves, and every refusal.
+    static func decodeHeaderTree(_ header: UnsafeRawBufferPointer) throws(SafetensorsError) -> SafetensorsHeader {
+        guard String(validating: header, as: UTF8.self) != nil else { throw .headerNotUTF8 }
         let json: JSONValue
         do { json = try JSONParser.parse(header) } catch { throw .headerNotJSON(error) }
         guard case let .object(members) = json else { throw .headerNotObject }

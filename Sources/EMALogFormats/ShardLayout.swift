@@ -52,7 +52,10 @@ public struct ShardLayout: Sendable, Equatable {
         }
         guard case let .object(members) = value else { throw ShardLayoutError("it is \(value.kindName), not a JSON object") }
         var rank: Int?, ranks: Int?, slices: [String: Slice] = [:]
+        var keys = Set<String>()
         for member in members {
+            // JSON readers differ on a key given twice (the first, or the last): refused.
+            guard keys.insert(member.key).inserted else { throw ShardLayoutError("\"\(member.key.prefix(80))\" is given twice") }
             switch member.key {
             case "rank": rank = try Self.integer(member.value, "rank", in: 0..<Self.maxRanks)
             case "ranks": ranks = try Self.integer(member.value, "ranks", in: 1..<(Self.maxRanks + 1))
@@ -121,6 +124,9 @@ public struct ShardLayout: Sendable, Equatable {
         }
         for field in fields where field.key != "shape" && field.key != "offset" {
             throw ShardLayoutError("tensor '\(name.prefix(200))' has an unknown key '\(field.key.prefix(80))' (keys: shape, offset)")
+        }
+        guard fields.count == Set(fields.map(\.key)).count else {
+            throw ShardLayoutError("tensor '\(name.prefix(200))' gives \"shape\" or \"offset\" twice")
         }
         let shape = try dimensions(fields.first { $0.key == "shape" }?.value, "shape", name: name)
         let offset = try dimensions(fields.first { $0.key == "offset" }?.value, "offset", name: name)

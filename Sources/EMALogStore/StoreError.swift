@@ -2,6 +2,9 @@
 public enum StoreError: Error, Equatable, Sendable {
     /// No log at `path`.
     case logNotFound(path: String)
+    /// A folder where one log file is wanted (an ingest, an edit): a sharded training's folder is
+    /// read whole, and written one rank's log at a time.
+    case folderGiven(path: String)
     /// The file exists but is not an SQLite database, or is damaged.
     case notALog(path: String, reason: String)
     /// The log lacks migrations this emalog knows: an ingest upgrades it, a reader does not.
@@ -36,7 +39,7 @@ extension StoreError {
     public var isDamage: Bool {
         switch self {
         case .inconsistent, .checksumMismatch, .notALog, .foreignSchema: true
-        case .logNotFound, .newerSchema, .olderSchema, .busy, .database, .badServerAddress, .server, .runNotFound, .runConflict, .runBusy: false
+        case .logNotFound, .folderGiven, .newerSchema, .olderSchema, .busy, .database, .badServerAddress, .server, .runNotFound, .runConflict, .runBusy: false
         }
     }
 }
@@ -59,6 +62,9 @@ extension StoreError: CustomStringConvertible {
             "no log at \(path)"
         case let .notALog(path, reason):
             "\(path) is not a usable emalog log (\(reason)); it was left untouched"
+        case let .folderGiven(path):
+            "\(path) is a folder: a sharded training's folder of rank logs is read whole, and changed one rank's log at a "
+                + "time (rank-RRRRR.emalog inside it)"
         case let .olderSchema(path):
             "\(path) is not a usable emalog log (its schema is older than this emalog); it was left untouched"
         case let .newerSchema(path, unknown):

@@ -71,7 +71,7 @@ extension ExitStatus {
         case .runConflict: .badInput
         case _ where error.isLockContention: .busy
         case .notALog, .olderSchema, .newerSchema, .checksumMismatch, .database, .inconsistent, .foreignSchema, .server: .io
-        case .badServerAddress: .usage
+        case .badServerAddress, .folderGiven: .usage
         }
     }
 }

@@ -94,7 +94,7 @@ import Glibc
         var outputs: [Data] = []
         for piece in [1 << 20, 1, 3, 7, 1001] {
             let path = dir.file("out-\(piece).\(format.rawValue)")
-            try TensorOutput.write(tensors(piece: piece), metadata: ["step": "1"], to: OutputTarget(path: path, format: nil, logPath: dir.file("log")))
+            try TensorOutput.write(tensors(piece: piece), metadata: ["step": "1"], to: OutputTarget(path: path, format: nil, logPaths: [dir.file("log")]))
             outputs.append(try Data(contentsOf: URL(fileURLWithPath: path)))
         }
         #expect(Set(outputs).count == 1)

@@ -21,6 +21,8 @@ struct ShardedFolderTests {
     }
 
     /// The slice rank `rank` of 4 holds of a tensor of `shape`, nil for none.
+    static func grid(_ rank: Int, _ shape: [Int]) -> Box? { box(rank: rank, of: shape) }
+
     static func box(rank: Int, of shape: [Int]) -> Box? {
         switch shape.count {
         case 0:
@@ -61,7 +63,7 @@ struct ShardedFolderTests {
 
     /// Writes rank `r`'s step files of every step in `source` to `folder(r)`; `layout(r, tensors)`
     /// is the layout text each step carries (nil: none).
-    static func split(_ source: String, into folder: (Int) -> String,
+    static func split(_ source: String, into folder: (Int) -> String, boxes: (Int, [Int]) -> Box? = Self.grid,
                       layout: (Int, [String: (shape: [Int], box: Box)]) -> String? = Self.layoutJSON) throws {
         for name in try FileManager.default.contentsOfDirectory(atPath: source).sorted() where name.hasSuffix(".safetensors") {
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: source + "/" + name)))
@@ -74,7 +76,7 @@ struct ShardedFolderTests {
                 builder.metadata = header.metadata
                 var held: [String: (shape: [Int], box: Box)] = [:]
                 for t in header.tensors {
-                    guard let box = box(rank: rank, of: t.shape) else { continue }
+                    guard let box = boxes(rank, t.shape) else { continue }
                     let data = Array(bytes[(header.dataOffset + t.byteRange.lowerBound)..<(header.dataOffset + t.byteRange.upperBound)])
                     builder.add(t.name, dtype: t.dtype, shape: box.shape, bytes: cut(data, shape: t.shape, width: t.dtype.byteWidth, box: box))
                     held[t.name] = (t.shape, box)
@@ -163,10 +165,10 @@ struct ShardedFolderTests {
         let folder = dir.file("sharded")
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try await ingestRanks(dir, folder: folder)
-        // The last rank gone: its slices are missing from the whole tensors.
+        // The last rank gone: the others' logs say there were four.
         try FileManager.default.moveItem(atPath: folder + "/rank-00003.emalog", toPath: dir.file("rank3.emalog"))
         let short = try await CLI.run(["shadow", "--db", folder, "--ema", "0.9", "-o", dir.file("a.safetensors")])
-        #expect(short.status == 65 && short.stderr.contains("ranks 0, 1, 2 of 3 hold"), "\(short.stderr)")
+        #expect(short.status == 65 && short.stderr.contains("says the training has 4 ranks, 3 are read: no log of rank 3"), "\(short.stderr)")
         // A rank in the middle gone: named.
         try FileManager.default.moveItem(atPath: dir.file("rank3.emalog"), toPath: folder + "/rank-00003.emalog")
         try FileManager.default.moveItem(atPath: folder + "/rank-00001.emalog", toPath: dir.file("rank1.emalog"))
@@ -194,9 +196,9 @@ struct ShardedFolderTests {
 
         // The same rank's steps saying another layout (rank 1's slices of the same shapes would be
         // another rank; here the offsets move): refused, nothing stored.
-        try Self.split(steps, into: { dir.file("other\($0)-steps") }) { rank, held in
+        try Self.split(steps, into: { dir.file("other\($0)-steps") }, layout: { rank, held in
             Self.layoutJSON(rank, held)!.replacingOccurrences(of: "\"rank\":\(rank)", with: "\"rank\":\((rank + 1) % 4)")
-        }
+        })
         let moved = try await CLI.run(["ingest", "--db", log, dir.file("other2-steps")])
         #expect(moved.status == 65 && moved.stderr.contains("it is rank 3 of 4, the log's first step is rank 2 of 4"), "\(moved.stderr)")
         // Layouts that cannot be read or do not fit their step.
@@ -206,7 +208,7 @@ struct ShardedFolderTests {
                             ("{\"rank\":2,\"ranks\":4,\"tensors\":{\"nope\":{\"shape\":[8],\"offset\":[0]}}}", "does not hold"),
                             ("{\"rank\":2,\"ranks\":4,\"tensors\":{\"fc1.weight\":{\"shape\":[99999999999999999],\"offset\":[0]}}}", "not a size")] {
             let folder = dir.file("bad-\(abs(bad.hashValue))")
-            try Self.split(steps, into: { "\(folder)-\($0)" }) { _, _ in bad }
+            try Self.split(steps, into: { "\(folder)-\($0)" }, layout: { _, _ in bad })
             let r = try await CLI.run(["ingest", "--db", dir.file("fresh-\(abs(bad.hashValue)).emalog"), "--ema", "0.9", "\(folder)-2"])
             #expect(r.status == 65 && r.stderr.contains("emalog.shard") && r.stderr.contains(says), "\(bad): \(r.stderr)")
         }
@@ -219,5 +221,76 @@ struct ShardedFolderTests {
         #expect(try await CLI.run(["ingest", "--db", dir.file("plain.emalog"), "--ema", "0.9", plain]).status == 0)
         let later = try await CLI.run(["ingest", "--db", dir.file("plain.emalog"), dir.file("rank2-steps")])
         #expect(later.status == 65 && later.stderr.contains("holds the whole model"), "\(later.stderr)")
+    }
+
+    @Test func aStoredLayoutIsCheckedAgainWhenRead() async throws {
+        let dir = TemporaryDirectory()
+        try Self.split(steps, into: { dir.file("rank\($0)-steps") })
+        let folder = dir.file("sharded")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try await ingestRanks(dir, folder: folder)
+        let rank1 = folder + "/rank-00001.emalog"
+        let first = "(SELECT min(step) FROM steps)"
+        // A slice moved outside its tensor (a log edited by hand, or pushed by anyone): refused, never
+        // copied out of bounds.
+        for (edit, says) in [("replace(metadata, '\\\"offset\\\":[0, 2]', '\\\"offset\\\":[100000000, 2]')", "does not lie inside"),
+                             ("replace(metadata, '\\\"ranks\\\":4', '\\\"ranks\\\":4,\\\"x\\\":1')", "does not read")] {
+            let copy = dir.file("copy-\(says.count)")
+            try FileManager.default.copyItem(atPath: folder, toPath: copy)
+            _ = try await LogDump.run("/usr/bin/sqlite3", [copy + "/rank-00001.emalog", "UPDATE steps SET metadata = \(edit) WHERE step = \(first)"])
+            let changed = try await LogDump.run("/usr/bin/sqlite3", [copy + "/rank-00001.emalog", "SELECT metadata FROM steps WHERE step = \(first)"])
+            #expect(changed.contains("100000000") || changed.contains("x\\\""), "\(changed)")
+            for query in [["shadow", "--ema", "0.9"], ["raw"]] {
+                let r = try await CLI.run(query + ["--db", copy, "-o", dir.file("out-\(says.count).safetensors")])
+                #expect(r.status == 65 && r.stderr.contains(says), "\(query): \(r.status) \(r.stderr)")
+            }
+            let audit = try await CLI.run(["audit", "--db", copy])
+            #expect(audit.status == 1 && audit.stdout.contains(says), "\(audit.stdout)")
+        }
+        // Two logs of one rank, and an ingest or edit given the folder.
+        try FileManager.default.copyItem(atPath: rank1, toPath: folder + "/rank-000001.emalog")
+        let twice = try await CLI.run(["info", "--db", folder])
+        #expect(twice.status == 65 && twice.stderr.contains("two logs say they are rank 1"), "\(twice.stderr)")
+        try FileManager.default.removeItem(atPath: folder + "/rank-000001.emalog")
+        for edit in [["pin", "--db", folder, "--step", "3", "--name", "x"], ["truncate", "--db", folder, "--after", "3"],
+                     ["ingest", "--db", folder, dir.file("rank0-steps")]] {
+            let r = try await CLI.run(edit)
+            #expect(r.status == 64 && r.stderr.contains("is a folder"), "\(edit): \(r.stderr)")
+        }
+        // An output never lands on a rank's log.
+        let over = try await CLI.run(["raw", "--db", folder, "-o", rank1, "--format", "safetensors"])
+        #expect(over.status == 64, "\(over.stderr)")
+        #expect(try await CLI.run(["audit", "--db", folder]).status == 0)
+    }
+
+    @Test func aRankThatHoldsNoSliceKeepsItsStepsAndLeftOutRawStepsAreNamed() async throws {
+        let dir = TemporaryDirectory()
+        let folder = dir.file("ddp")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        // Rank 0 holds the whole model (DDP's plain tensors), rank 1 nothing: its steps hold no tensor.
+        try Self.split(steps, into: { dir.file("r\($0)-steps") }, boxes: { rank, shape in
+            rank == 0 ? Box(offset: shape.map { _ in 0 }, shape: shape) : nil
+        }, layout: { rank, _ in "{\"rank\":\(rank),\"ranks\":2,\"tensors\":{}}" })
+        for (rank, source) in [(0, "r0-steps"), (1, "r1-steps")] {
+            let r = try await CLI.run(["ingest", "--db", folder + "/rank-0000\(rank).emalog", "--ema", "0.9", "--raw-every", "4",
+                                       dir.file(source)])
+            #expect(r.status == 0, "rank \(rank): \(r.stderr)")
+        }
+        let whole = dir.file("whole.emalog")
+        #expect(try await CLI.run(["ingest", "--db", whole, "--ema", "0.9", "--raw-every", "4", steps]).status == 0)
+        for query in [["shadow", "--ema", "0.9"], ["raw", "--step", "8"]] {
+            let a = dir.file("a.safetensors"), b = dir.file("b.safetensors")
+            #expect(try await CLI.run(query + ["--db", whole, "-o", a]).status == 0)
+            let r = try await CLI.run(query + ["--db", folder, "-o", b])
+            #expect(r.status == 0, "\(query): \(r.stderr)")
+            let wanted = try Self.tensors(a), got = try Self.tensors(b)
+            #expect(wanted.count == 12 && wanted == got, "\(query)")
+        }
+        let left = try await CLI.run(["raw", "--db", folder, "--step", "6", "-o", dir.file("c.safetensors")])
+        #expect(left.status == 65 && left.stderr.contains("retention policy"), "\(left.stderr)")
+        #expect(try await CLI.run(["audit", "--db", folder]).status == 0)
+        // A rank's later step may hold no tensor only in a log that started so.
+        let tensorsAfter = try await CLI.run(["ingest", "--db", folder + "/rank-00001.emalog", dir.file("r0-steps")])
+        #expect(tensorsAfter.status == 65, "\(tensorsAfter.stderr)")
     }
 }

@@ -125,7 +125,8 @@ class Logger:
                 calls `step()` for every step. Readers given the folder answer for the whole model.
             sharded: False: `db` is one log of the whole state given to `step()`, even in a
                 `torch.distributed` job (a DDP script logging on rank 0 alone, or a gathered
-                state); True: a rank's log in the folder `db` (the default in such a job).
+                state); True: a rank's log in the folder `db`. The default: True in such a job,
+                unless `db` is a log file already (a run that logged one before goes on).
 
         Raises:
             EmalogError: the binary is missing; emalog's refusals come on a later call.
@@ -133,14 +134,17 @@ class Logger:
         # A rank of sharded training writes its own log in the folder `db`.
         self._sharding = None
         if sharded is None:
-            sharded = rank is not None or world_size is not None or _shards.world() is not None
+            # In a distributed job; but a log file from before (a DDP script's rank-0 log) goes on as one log.
+            sharded = (rank is not None or world_size is not None or _shards.world() is not None) \
+                and not os.path.isfile(os.fspath(db))
         if sharded:
             joined = _shards.world() or (0, 1)
             rank = joined[0] if rank is None else int(rank)
             world_size = joined[1] if world_size is None else int(world_size)
             self._sharding = _shards.Sharding(rank, world_size)
             if os.path.isfile(os.fspath(db)):
-                raise ValueError(f"{os.fspath(db)} is a log file; in sharded training db is a folder that holds one log per rank")
+                raise ValueError(f"{os.fspath(db)} is a log file; in sharded training db is a folder that holds one log per "
+                                 "rank (sharded=False: one log of the whole state given to step())")
             os.makedirs(os.fspath(db), exist_ok=True)
             db = os.path.join(os.fspath(db), f"rank-{rank:05d}.emalog")
         self.path = os.fspath(db)

@@ -23,7 +23,7 @@ TRAIN = textwrap.dedent('''
     from torch.distributed.tensor.parallel import parallelize_module, ColwiseParallel, RowwiseParallel
     import emalog
 
-    out, steps = sys.argv[1], int(sys.argv[2])
+    out, steps, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.manual_seed(0)
@@ -41,7 +41,9 @@ TRAIN = textwrap.dedent('''
             return s.n(s.b(torch.relu(s.a(x))))
 
     m = M()
-    if world == 4:  # FSDP over dp, tensor parallel over tp: _StridedShard, Shard(1), Replicate
+    if mode == "ddp":  # replicated: rank 0 stores the model, the other ranks' logs hold no tensor
+        m = torch.nn.parallel.DistributedDataParallel(m)
+    elif world == 4:  # FSDP over dp, tensor parallel over tp: _StridedShard, Shard(1), Replicate
         mesh = init_device_mesh("cpu", (2, 2), mesh_dim_names=("dp", "tp"))
         parallelize_module(m, mesh["tp"], {"a": ColwiseParallel(use_local_output=False), "b": RowwiseParallel()})
         fully_shard(m, mesh=mesh["dp"])
@@ -57,8 +59,9 @@ TRAIN = textwrap.dedent('''
         loss.backward()
         opt.step()
         opt.zero_grad()
-        log.step(step, m, {"loss": loss.item()})
-        full = {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().clone() for k, v in m.state_dict().items()}
+        model = m.module if mode == "ddp" else m
+        log.step(step, model, {"loss": loss.item()})
+        full = {k: (v.full_tensor() if isinstance(v, DTensor) else v).detach().clone() for k, v in model.state_dict().items()}
         if whole is not None:
             whole.step(step, full, {"loss": loss.item()})
     log.close()
@@ -68,12 +71,12 @@ TRAIN = textwrap.dedent('''
 ''')
 
 
-def train(tmp_path, ranks, steps=10):
+def train(tmp_path, ranks, steps=10, mode="fsdp"):
     script = tmp_path / "train.py"
     script.write_text(TRAIN)
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(emalog.__file__)), OMP_NUM_THREADS="1")
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(ranks),
-                        str(script), str(tmp_path), str(steps)], env=env, capture_output=True, text=True, timeout=600)
+                        str(script), str(tmp_path), str(steps), mode], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-4000:]
     return str(tmp_path / "sharded"), str(tmp_path / "whole.emalog")
 
@@ -105,3 +108,11 @@ def test_every_rank_logs_its_shards_and_the_folder_reads_whole(tmp_path, ranks):
     assert audit.returncode == 0 and "clean" in audit.stdout, audit.stdout + audit.stderr
     assert emalog.metrics(folder, keys=["loss"], as_pandas=False)["loss"] == \
         emalog.metrics(whole, keys=["loss"], as_pandas=False)["loss"]
+
+
+def test_a_replicated_model_is_stored_once_and_the_other_ranks_keep_their_steps(tmp_path):
+    folder, whole = train(tmp_path, 2, mode="ddp")
+    assert_same(emalog.load_shadow(folder, ema="w"), emalog.load_shadow(whole, ema="w"))
+    assert_same(emalog.load_raw(folder, step=8), emalog.load_raw(whole, step=8))
+    assert [emalog.info(os.path.join(folder, name))["tensors"] for name in sorted(os.listdir(folder))] == [7, 0]
+    assert emalog.info(os.path.join(folder, "rank-00001.emalog"))["steps"] == 10

@@ -6,17 +6,19 @@ import EMALogStore
 /// keeps the layout of its first step; a later step may repeat it (a resumed Logger does) but
 /// never change it, and a log started without one never takes one.
 extension Ingest {
-    /// Refuses a step whose layout does not parse, does not fit its tensors, or is not the log's.
-    func checkShardLayout(_ file: StepFile) throws {
+    /// Refuses a step whose layout does not parse, does not fit its tensors, or is not the log's;
+    /// returns the step's layout (nil when it names none).
+    @discardableResult
+    func checkShardLayout(_ file: StepFile) throws -> ShardLayout? {
         let layout: ShardLayout?
         do { layout = try ShardLayout.find(in: file.header.metadata) } catch {
             throw IngestError.badShardLayout(path: file.path, step: file.step, detail: error.description)
         }
-        guard let layout else { return }
+        guard let layout else { return nil }
         if let problem = layout.problem(with: file.header.tensors) {
             throw IngestError.badShardLayout(path: file.path, step: file.step, detail: problem)
         }
-        guard lastStep != nil else { return }
+        guard lastStep != nil else { return layout }
         guard let stored = shardLayout else {
             throw IngestError.badShardLayout(path: file.path, step: file.step, detail: "the log's first step holds the whole "
                 + "model (it names no slice): a rank's steps go in a log of their own, rank-RRRRR.emalog")
@@ -28,11 +30,15 @@ extension Ingest {
             throw IngestError.badShardLayout(path: file.path, step: file.step, detail: what
                 + "; a rank's steps go in its own log, and a training resharded starts new logs")
         }
+        return layout
     }
 
-    /// The layout of the log's first step, read when the ingest opens it.
-    static func storedShardLayout(_ first: StepRecord?) -> ShardLayout? {
+    /// The layout of the log's first step, read when the ingest opens it (checked when it was
+    /// ingested: one that no longer parses is damage).
+    static func storedShardLayout(_ first: StepRecord?) throws -> ShardLayout? {
         guard let first else { return nil }
-        return try? ShardLayout.find(in: first.metadata)
+        do { return try ShardLayout.find(in: first.metadata) } catch {
+            throw StoreError.inconsistent("step \(first.step): its emalog.shard layout no longer reads: \(error)")
+        }
     }
 }

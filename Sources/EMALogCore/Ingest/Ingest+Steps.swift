@@ -94,18 +94,24 @@ extension Ingest {
 
     /// Refuses a file whose tensor names, dtypes or shapes differ from the log's.
     func checkTensorSet(_ file: StepFile) throws {
-        // A step of no tensors has nothing to average, and no later step could match it.
-        guard !file.header.tensors.isEmpty else {
+        // A step of no tensors has nothing to average, and no later step could match it; except a
+        // rank of sharded training that holds no slice (DDP's ranks past 0, HSDP's replicas): its
+        // log keeps the steps (and what training gives with them) of that rank.
+        let layout = try checkShardLayout(file)
+        guard !file.header.tensors.isEmpty || layout != nil || (shardLayout != nil && tensors.isEmpty) else {
             throw IngestError.tensorSetChanged(path: file.path, step: file.step, detail: "it holds no tensors, and a step "
                 + "holds the model's parameters (metrics alone go in a .jsonl file or M records)")
         }
-        try checkShardLayout(file)
         guard !tensors.isEmpty else {
-            guard lastStep == nil else {  // a log written before this check: its steps hold no tensors
+            guard lastStep == nil || file.header.tensors.isEmpty else {  // a log written before this check: its steps hold no tensors
                 throw IngestError.tensorSetChanged(path: file.path, step: file.step, detail: "the log's steps hold no tensors")
             }
             return
         }
+        // A run's steps keep the log's order (its first step's): one comparison per tensor then.
+        if file.header.tensors.count == tensors.count, zip(file.header.tensors, tensors).allSatisfy({
+            $0.name.utf8.elementsEqual($1.name.utf8) && $0.dtype == $1.dtype && $0.shape == $1.shape
+        }) { return }
         let names = Set(file.header.tensors.map(\.name))
         if let missing = tensors.first(where: { !names.contains($0.name) }) {
             throw IngestError.tensorSetChanged(path: file.path, step: file.step,

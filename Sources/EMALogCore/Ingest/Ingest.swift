@@ -226,7 +226,7 @@ public final class Ingest {
             tensors = try r.tensors()
             firstStep = try r.firstStep()
             lastStep = try r.lastStep()
-            shardLayout = Self.storedShardLayout(try firstStep.flatMap { try r.stepRecord($0) })
+            shardLayout = try Self.storedShardLayout(try firstStep.flatMap { try r.stepRecord($0) })
             tracks = try r.tracks().map { record in
                 let spec = try record.profile()
                 return LiveTrack(spec: spec, record: record)

@@ -16,8 +16,9 @@ import EMALogStore
 struct StepDigest: Sendable {
     /// XXH64 of the whole file (or frame), as `StepRecord.sourceHash` records it.
     let fileHash: UInt64
-    /// For each tensor (by name), the XXH64 of each chunk's bytes, in chunk order.
-    let chunkHashes: [String: [UInt64]]
+    /// For each tensor of the header (`file.header.tensors`' order), the XXH64 of each chunk's
+    /// bytes, in chunk order.
+    let chunkHashes: [[UInt64]]
     /// The first non-finite element, by the header's tensor order (nil when there is none, or
     /// when it was not looked for).
     let nonFinite: (tensor: String, index: Int, value: String)?
@@ -28,11 +29,12 @@ struct StepDigest: Sendable {
     init(of file: StepFile, layout: ChunkLayout, findNonFinite: Bool) {
         var whole = XXH64()
         file.forEachWindow(in: 0..<file.header.dataOffset, unit: 1) { _, bytes in whole.update(bytes) }
-        var hashes: [String: [UInt64]] = [:]
+        var hashes: [[UInt64]] = []
+        hashes.reserveCapacity(file.header.tensors.count)
         var bad: [String: (index: Int, value: String)] = [:]
-        // Tensors lie back to back in the file in offset order (a rule of the format), so
-        // hashing them in that order after the header hashes the whole file.
-        for info in file.header.tensors.sorted(by: { $0.byteRange.lowerBound < $1.byteRange.lowerBound }) {
+        // Tensors lie back to back in the file in offset order (a rule of the format, and the
+        // header's order), so hashing them in that order after the header hashes the whole file.
+        for info in file.header.tensors {
             let floating = findNonFinite ? FloatingDType(rawValue: info.dtype.rawValue) : nil
             var chunks: [UInt64] = []
             for range in layout.ranges(of: info.byteRange.count) {
@@ -49,11 +51,12 @@ struct StepDigest: Sendable {
                 }
                 chunks.append(chunk.finalize())
             }
-            hashes[info.name] = chunks
+            hashes.append(chunks)
         }
         fileHash = whole.finalize()
         chunkHashes = hashes
-        nonFinite = file.header.tensors.lazy.compactMap { info in bad[info.name].map { (info.name, $0.index, $0.value) } }.first
+        nonFinite = bad.isEmpty ? nil
+            : file.header.tensors.lazy.compactMap { info in bad[info.name].map { (info.name, $0.index, $0.value) } }.first
     }
 
     /// Calls `body` with `window` in slices of 256 KiB (whole elements of every dtype), each with

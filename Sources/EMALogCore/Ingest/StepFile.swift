@@ -189,8 +189,12 @@ final class StepFile: Sendable {
         guard let prefix = try? handle.read(upToCount: 8), prefix.count == 8 else { return [:] }
         let n = prefix.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }  // little-endian
         guard n <= UInt64(Safetensors.maxHeaderLength), let body = try? handle.read(upToCount: Int(n)),
-              body.count == Int(n),
-              case let .object(members)? = try? body.withUnsafeBytes({ b throws(JSONError) in try JSONParser.parse(b) })
+              body.count == Int(n) else { return [:] }
+        // A header as writers write it is read without a JSON tree; anything else the slow way.
+        if let header = try? body.withUnsafeBytes({ b throws(SafetensorsError) in try Safetensors.decodeHeader(b) }) {
+            return header.metadata
+        }
+        guard case let .object(members)? = try? body.withUnsafeBytes({ b throws(JSONError) in try JSONParser.parse(b) })
         else { return [:] }
         guard let meta = members.first(where: { $0.key == "__metadata__" }), case let .object(fields) = meta.value else {
             return [:]

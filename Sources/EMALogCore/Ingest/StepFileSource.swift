@@ -10,16 +10,26 @@ final class StepFileSource: StepSource {
     let digest: StepDigest
     /// The file's entry for each tensor of the log, in the log's order.
     private let entries: [TensorInfo]
+    /// Where each of `entries` is in the file's header (`digest.chunkHashes`' order).
+    private let headerIndex: [Int]
 
     /// `file`'s tensors in the order of `tensors` (the tensor set was checked against the log's).
     init(_ file: StepFile, digest: StepDigest, tensors: [TensorRecord]) {
         self.file = file
         self.digest = digest
-        let byName = Dictionary(file.header.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        entries = tensors.map { tensor in
-            guard let entry = byName[tensor.name] else { preconditionFailure("\(file.path) has no tensor \(tensor.name)") }
-            return entry
+        let header = file.header.tensors
+        // A run's steps keep their first step's order (the log's): no lookup by name then.
+        if header.count == tensors.count, zip(header, tensors).allSatisfy({ $0.name == $1.name }) {
+            entries = header
+            headerIndex = Array(header.indices)
+            return
         }
+        let byName = Dictionary(header.indices.map { (header[$0].name, $0) }, uniquingKeysWith: { first, _ in first })
+        headerIndex = tensors.map { tensor in
+            guard let index = byName[tensor.name] else { preconditionFailure("\(file.path) has no tensor \(tensor.name)") }
+            return index
+        }
+        entries = headerIndex.map { header[$0] }
     }
 
     func withBytes<R>(of tensors: [TensorRecord], _ body: ([UnsafeRawBufferPointer]) throws -> R) throws -> R {
@@ -36,7 +46,8 @@ final class StepFileSource: StepSource {
 
     func confirm(tensor index: Int, chunk: Int, checksum: UInt64) throws {
         let name = entries[index].name
-        guard let expected = digest.chunkHashes[name], chunk < expected.count else {
+        let expected = digest.chunkHashes[headerIndex[index]]
+        guard chunk < expected.count else {
             preconditionFailure("\(file.path): no first-read hash of chunk \(chunk) of \(name)")
         }
         guard expected[chunk] != checksum else { return }

@@ -9,13 +9,13 @@ extension EMALog {
     /// against this log (never the log, its -wal or -shm), a folder, a missing folder, an unknown
     /// extension, so a bad `-o` fails before any shadow is computed.
     public func output(to path: String, format: OutputFormat? = nil) throws(QueryError) -> OutputTarget {
-        try OutputTarget(path: path, format: format, logPath: self.path)
+        try OutputTarget(path: path, format: format, logPaths: logPaths)
     }
 
     /// A folder for one file per result (`sweep -o DIR`), created when the first file is written;
     /// an existing path that is not a folder is refused now.
     public func outputFolder(at path: String, format: OutputFormat = .safetensors) throws(QueryError) -> OutputFolder {
-        try OutputFolder(path: path, format: format, logPath: self.path)
+        try OutputFolder(path: path, format: format, logPaths: logPaths)
     }
 
     /// A text document (SVG, HTML) at `path` (`-` for stdout), whose name must end in one of
@@ -23,8 +23,11 @@ extension EMALog {
     public static func documentOutput(to path: String, extensions: [String], protecting logs: [EMALog]) throws(QueryError)
         -> OutputTarget
     {
-        try OutputTarget(documentAt: path, extensions: extensions, logPaths: logs.map(\.path))
+        try OutputTarget(documentAt: path, extensions: extensions, logPaths: logs.flatMap(\.logPaths))
     }
+
+    /// The files an output must never overwrite: the log, or every rank's log of a sharded training.
+    var logPaths: [String] { shards.isEmpty ? [path] : shards.map(\.path) }
 }
 
 extension OutputTarget {

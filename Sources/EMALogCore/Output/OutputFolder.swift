@@ -11,12 +11,12 @@ public struct OutputFolder: Sendable, Equatable {
     public let path: String
     /// The format of every file in it.
     public let format: OutputFormat
-    let logPath: String
+    let logPaths: [String]
 
-    init(path: String, format: OutputFormat, logPath: String) throws(QueryError) {
+    init(path: String, format: OutputFormat, logPaths: [String]) throws(QueryError) {
         self.path = path
         self.format = format
-        self.logPath = logPath
+        self.logPaths = logPaths
         var st = stat()
         if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFDIR { throw .outputNotAFolder(path: path) }
     }
@@ -24,7 +24,7 @@ public struct OutputFolder: Sendable, Equatable {
     /// The output `name` inside the folder, which is created (with its parents) if missing.
     public func target(named name: String) throws(QueryError) -> OutputTarget {
         try Self.makeFolder(path)
-        return try OutputTarget(path: Path.join(path, name), format: format, logPath: logPath)
+        return try OutputTarget(path: Path.join(path, name), format: format, logPaths: logPaths)
     }
 
     /// Writes each result to `<track-name>-step-<S>.<format>` (a spec's name holds only letters,
@@ -32,7 +32,7 @@ public struct OutputFolder: Sendable, Equatable {
     /// Every target is checked before the first file is written.
     public func write(_ results: [ShadowResult], precision: ShadowResult.Precision) throws {
         let targets = try results.map { result throws(QueryError) in
-            try target(named: "\(result.spec.name)-step-\(result.step).\(format.rawValue)").protecting(result.logPath)
+            result.logPaths.reduce(try target(named: "\(result.spec.name)-step-\(result.step).\(format.rawValue)")) { $0.protecting($1) }
         }
         for (result, target) in zip(results, targets) { try result.write(to: target, precision: precision) }
     }

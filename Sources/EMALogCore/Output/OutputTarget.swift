@@ -26,10 +26,10 @@ public struct OutputTarget: Sendable, Equatable {
     private(set) var isDocument = false
 
     /// Checks `path` now (so a bad `-o` is refused before any work); `format` nil infers it from the extension.
-    init(path: String, format: OutputFormat?, logPath: String) throws(QueryError) {
+    init(path: String, format: OutputFormat?, logPaths: [String]) throws(QueryError) {
         self.path = path
         self.format = format ?? .safetensors
-        self.logPaths = [logPath]
+        self.logPaths = logPaths
         _ = try destination()  // the log, a folder, a missing folder: before the extension
         if format == nil { self.format = try OutputFormat.inferred(from: path) }
     }

@@ -38,11 +38,12 @@ extension ShadowResult {
 extension ShadowResult {
     /// Writes the shadow to `target` (which also never overwrites this shadow's own log).
     public func write(to target: OutputTarget, precision: Precision) throws {
-        try TensorOutput.write(outputTensors(precision: precision), metadata: metadata, to: target.protecting(logPath))
+        try TensorOutput.write(outputTensors(precision: precision), metadata: metadata,
+                               to: logPaths.reduce(target) { $0.protecting($1) })
     }
 
     /// Writes the shadow to `path` in `format` (`-` for stdout), checked against its log like any output.
     public func write(to path: String, format: OutputFormat, precision: Precision) throws {
-        try write(to: OutputTarget(path: path, format: format, logPath: logPath), precision: precision)
+        try write(to: OutputTarget(path: path, format: format, logPaths: logPaths), precision: precision)
     }
 }

@@ -61,7 +61,7 @@ extension EMALog {
         let integers = try integerTensors(replay.tensors, at: target, r)
         return zip(resolved, zip(shadows, starts)).map { item, pair in
             ShadowResult(step: target, spec: item.spec, trackName: item.track?.name, startedFrom: pair.1,
-                         tensors: replay.tensors, logID: logID, logPath: store.path, state: pair.0, integers: integers)
+                         tensors: replay.tensors, logID: logID, logPaths: [store.path], state: pair.0, integers: integers)
         }
     }
 
@@ -100,7 +100,7 @@ extension EMALog {
     /// source file's metadata; returns the step written.
     @discardableResult
     public func writeRaw(atStep step: Int?, to target: OutputTarget) throws -> Int {
-        let target = target.protecting(path)
+        let target = logPaths.reduce(target) { $0.protecting($1) }
         if !shards.isEmpty { return try writeShardedRaw(atStep: step, to: target) }
         return try store.read { r in
             let written = try resolveStep(step, r)

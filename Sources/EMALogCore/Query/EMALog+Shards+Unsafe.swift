@@ -16,16 +16,29 @@ extension EMALog {
 
     /// How the ranks' tensors make up the whole model (each rank's tensors and its first step's layout).
     func shardMap() throws -> ShardMap {
-        let ranks = try shards.map { rank in
+        let group = shardGroup ?? ""
+        let ranks = try shards.enumerated().map { index, rank in
             try rank.store.read { r -> (tensors: [TensorRecord], layout: ShardLayout?) in
                 let first = try r.firstStep().flatMap { try r.stepRecord($0) }
-                return (try r.tensors(), first.flatMap { try? ShardLayout.find(in: $0.metadata) })
+                do {
+                    return (try r.tensors(), try first.flatMap { try ShardLayout.find(in: $0.metadata) })
+                } catch let error as ShardLayoutError {
+                    throw QueryError.shardsDisagree(name: group, detail: "rank \(index)'s first step names its slices in an "
+                        + "emalog.shard layout that does not read: \(error)")
+                }
             }
         }
         for (index, rank) in ranks.enumerated() {
-            if let layout = rank.layout, layout.rank != index || layout.ranks < ranks.count {
-                throw QueryError.shardsDisagree(name: shardGroup ?? "", detail: "the log read as rank \(index) "
+            guard let layout = rank.layout else { continue }
+            if layout.rank != index {
+                throw QueryError.shardsDisagree(name: group, detail: "the log read as rank \(index) "
                     + "(\(shards[index].path)) says it is rank \(layout.rank) of \(layout.ranks)")
+            }
+            if layout.ranks != ranks.count {
+                let missing = layout.ranks > ranks.count ? ": no log of rank \(ranks.count)" + (layout.ranks - ranks.count > 1
+                    ? " to \(layout.ranks - 1)" : "") + " (each rank's Logger writes its own)" : ""
+                throw QueryError.shardsDisagree(name: group, detail: "rank \(index)'s log says the training has \(layout.ranks) "
+                    + "ranks, \(ranks.count) are read\(missing)")
             }
         }
         return try ShardMap(ranks: ranks, group: shardGroup ?? "")
@@ -82,7 +95,7 @@ extension EMALog {
                 }
             }
             return ShadowResult(step: target, spec: base.spec, trackName: base.trackName, startedFrom: base.startedFrom,
-                                tensors: full, logID: perRank.map { $0[k].logID }.joined(separator: "+"), logPath: "",
+                                tensors: full, logID: perRank.map { $0[k].logID }.joined(separator: "+"), logPaths: shards.map(\.path),
                                 state: state, integers: integers)
         }
     }
@@ -92,6 +105,14 @@ extension EMALog {
     func writeShardedRaw(atStep step: Int?, to target: OutputTarget) throws -> Int {
         let map = try shardMap()
         let written = try commonStep(step)
+        for rank in shards {
+            try rank.store.read { r in
+                guard try r.stepRecord(written)?.raw == true else {
+                    let (below, above) = try r.rawNeighbours(of: written)
+                    throw QueryError.rawNotKept(what: nil, missing: written, below: below, above: above)
+                }
+            }
+        }
         let metadata = try shards[0].store.read { r in try r.stepRecord(written)!.metadata }
             .filter { $0.key != ShardLayout.metadataKey }
         let ranks = shards
@@ -123,6 +144,9 @@ extension EMALog {
         let local = piece.local.shape
         guard slice.count == piece.local.elementCount * elementSize, let source = slice.baseAddress,
               let destination = out.baseAddress else { return }
+        // `ShardMap` checked the slice lies inside the whole tensor; the copies stay inside `out` regardless.
+        precondition(whole.indices.allSatisfy { piece.offset[$0] + local[$0] <= whole[$0] }
+                     && whole.reduce(elementSize, *) == out.count, "a slice outside its tensor")
         guard !whole.isEmpty else {
             destination.copyMemory(from: source, byteCount: min(slice.count, out.count))
             return

@@ -121,7 +121,7 @@ extension EMALog {
         outputs.forEach { $0.step = target }
         return zip(specs, zip(outputs, solutions)).map { spec, pair in
             var result = ShadowResult(step: target, spec: spec, trackName: nil, startedFrom: nil, tensors: replay.tensors, logID: logID,
-                                      logPath: store.path, state: pair.0, integers: integers)
+                                      logPaths: [store.path], state: pair.0, integers: integers)
             result.synthesis = ShadowResult.Synthesis(
                 relativeError: pair.1.relativeError,
                 inputs: zip(inputs, pair.1.coefficients).map { .init(track: $0.0.track.name, step: $0.0.snapshot.step, coefficient: $0.1) })

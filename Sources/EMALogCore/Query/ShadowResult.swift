@@ -12,8 +12,8 @@ public struct ShadowResult {
     public var startedFrom: Int?
     public var tensors: [TensorRecord]
     public var logID: String
-    /// The log's path: outputs never overwrite it.
-    let logPath: String
+    /// The log's path (every rank's, for a sharded training): outputs never overwrite them.
+    let logPaths: [String]
     let state: ShadowState
     let integers: [Int64: [UInt8]]
     /// For a shadow made by EDM2's post-hoc synthesis: the fit and the snapshots it weighed.
@@ -32,7 +32,7 @@ public struct ShadowResult {
         }
     }
 
-    init(step: Int, spec: EMASpec, trackName: String?, startedFrom: Int?, tensors: [TensorRecord], logID: String, logPath: String,
+    init(step: Int, spec: EMASpec, trackName: String?, startedFrom: Int?, tensors: [TensorRecord], logID: String, logPaths: [String],
          state: ShadowState, integers: [Int64: [UInt8]]) {
         self.step = step
         self.spec = spec
@@ -40,7 +40,7 @@ public struct ShadowResult {
         self.startedFrom = startedFrom
         self.tensors = tensors
         self.logID = logID
-        self.logPath = logPath
+        self.logPaths = logPaths
         self.state = state
         self.integers = integers
     }

@@ -43,6 +43,15 @@ struct ShardMap {
                 let slice = held.layout?.slices[local.name]
                 let shape = slice?.shape ?? local.shape
                 let offset = slice?.offset ?? Array(repeating: 0, count: local.shape.count)
+                // Checked at ingest; checked again here, since a log read may come from anywhere
+                // (a copy edited by hand, a team store): a slice outside its tensor is refused.
+                guard shape.count == local.shape.count, offset.count == shape.count,
+                      shape.indices.allSatisfy({ offset[$0] <= shape[$0] && local.shape[$0] <= shape[$0] - offset[$0] }),
+                      Self.fits(shape, dtype: local.dtype) else {
+                    throw .shardsDisagree(name: group, detail: "rank \(rank)'s slice of tensor '\(local.name)' "
+                        + "(\(TensorInfo.text(ofShape: local.shape)) at \(TensorInfo.text(ofShape: offset))) does not lie inside "
+                        + "its whole shape \(TensorInfo.text(ofShape: shape))")
+                }
                 if let seen = wholeShape[local.name] {
                     guard seen.shape == shape, seen.dtype == local.dtype else {
                         throw .shardsDisagree(name: group, detail: "tensor '\(local.name)' is \(local.dtype.rawValue) "
@@ -85,6 +94,18 @@ struct ShardMap {
                 + "or was written by another training)")
         }
         return distinct
+    }
+
+    /// Whether a whole tensor of `shape` can be held: its element count, as the dtype and as a
+    /// Float32 shadow, within what a step may hold.
+    private static func fits(_ shape: [Int], dtype: DType) -> Bool {
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow, product <= Safetensors.maxDataLength / max(4, dtype.byteWidth) else { return false }
+            count = product
+        }
+        return true
     }
 
     private static func overlap(_ a: Piece, _ b: Piece) -> Bool {

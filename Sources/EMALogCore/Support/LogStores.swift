@@ -29,6 +29,7 @@ enum LogStores {
     /// Opens (or creates) the log at `location` for an ingest, holding its ingest lock until closed.
     static func openForIngest(_ location: String, chunkBytes: Int) throws(StoreError) -> any LogStore {
         try refuseMistypedAddress(location)
+        try refuseFolder(location)
         if ServerURL.isServer(location) {
             throw .badServerAddress(address: ServerURL.redacted(location),
                                     reason: "an ingest writes a local log file; push it to the team store afterwards (or while it runs)")
@@ -54,6 +55,7 @@ enum LogStores {
     /// Refuses a team store's address and a log that does not exist (an edit never creates one).
     private static func refuseRunEdit(_ location: String) throws(StoreError) {
         try refuseMistypedAddress(location)
+        try refuseFolder(location)
         if ServerURL.isServer(location) {
             throw .badServerAddress(address: ServerURL.redacted(location),
                                     reason: "a run of a team store changes with its log: change the log file and push it again")
@@ -98,19 +100,29 @@ enum LogStores {
         guard FileManager.default.fileExists(atPath: location, isDirectory: &isFolder), isFolder.boolValue else { return nil }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: location)) ?? []
         var ranks: [Int: String] = [:]
-        for name in names where name.hasPrefix("rank-") && name.hasSuffix(".emalog") {
+        for name in names.sorted() where name.hasPrefix("rank-") && name.hasSuffix(".emalog") {
             let digits = name.dropFirst("rank-".count).dropLast(".emalog".count)
-            guard digits.count >= 5, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let rank = Int(digits) else { continue }
+            guard digits.count >= 5, digits.count <= 9, digits.allSatisfy({ $0.isASCII && $0.isNumber }), let rank = Int(digits) else { continue }
+            if let other = ranks[rank] {
+                throw QueryError.shardsDisagree(name: location, detail: "two logs say they are rank \(rank): "
+                    + "\((other as NSString).lastPathComponent) and \(name); a folder holds one training's ranks")
+            }
             ranks[rank] = (location as NSString).appendingPathComponent(name)
         }
         guard !ranks.isEmpty else { throw QueryError.notRankFolder(path: location) }
-        let missing = (0...ranks.keys.max()!).filter { ranks[$0] == nil }
-        guard missing.isEmpty else {
-            throw QueryError.shardsDisagree(name: location, detail: "the folder has no log of rank "
-                + missing.prefix(10).map(String.init).joined(separator: ", ") + " (rank-"
-                + String(repeating: "0", count: max(0, 5 - String(missing[0]).count)) + "\(missing[0]).emalog)")
+        if let missing = (0..<ranks.count).first(where: { ranks[$0] == nil }) {
+            throw QueryError.shardsDisagree(name: location, detail: "the folder has no log of rank \(missing) (rank-"
+                + String(repeating: "0", count: max(0, 5 - String(missing).count)) + "\(missing).emalog)")
         }
-        return ranks.keys.sorted().map { ranks[$0]! }
+        FileLimit.raise(toHold: ranks.count * 4 + 64)  // each rank's log, its WAL and shared memory index open at once
+        return (0..<ranks.count).map { ranks[$0]! }
+    }
+
+    /// Refuses a folder where a log file is wanted (an edit or an ingest writes one rank's log).
+    static func refuseFolder(_ location: String) throws(StoreError) {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: location, isDirectory: &isFolder), isFolder.boolValue else { return }
+        throw .folderGiven(path: location)
     }
 
     /// An address with a scheme emalog does not read (`pgsql://`, `postgresql:/`, ...) is a usage
