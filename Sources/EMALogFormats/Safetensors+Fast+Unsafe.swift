@@ -10,6 +10,15 @@ extension Safetensors {
         var reader = FastReader(bytes: header)
         return reader.header(dataOffset: 8 + header.count)
     }
+
+    /// A header's `__metadata__` alone (the step of a file, before it is read), its tensor entries
+    /// skipped over; nil where `fastDecodeHeader` would be (then the whole header is read). The
+    /// header is not validated: the file's read validates it.
+    public static func quickMetadata(_ header: UnsafeRawBufferPointer) -> [String: String]? {
+        guard String(validating: header, as: UTF8.self) != nil else { return nil }
+        var reader = FastReader(bytes: header)
+        return reader.metadataOnly()
+    }
 }
 
 private struct FastReader {
@@ -22,17 +31,20 @@ private struct FastReader {
         guard take(UInt8(ascii: "{")) else { return nil }
         var tensors: [TensorInfo] = []
         var metadata: [String: String] = [:]
-        var seen = Set<String>()
+        var seen = NameSet(capacity: bytes.count / 48)
         var sawMetadata = false
         if !take(UInt8(ascii: "}")) {
             repeat {
+                skipSpace()
+                let keyStart = at + 1
                 guard let key = string(), take(UInt8(ascii: ":")) else { return nil }
                 if key == "__metadata__" {
                     guard !sawMetadata, let m = metadataObject() else { return nil }
                     sawMetadata = true
                     metadata = m
                 } else {
-                    guard seen.insert(key).inserted, let tensor = entry(name: key) else { return nil }
+                    let name = UnsafeRawBufferPointer(rebasing: bytes[keyStart..<(keyStart + key.utf8.count)])
+                    guard seen.insert(name), let tensor = entry(name: key) else { return nil }
                     tensors.append(tensor)
                 }
             } while take(UInt8(ascii: ","))
@@ -49,6 +61,48 @@ private struct FastReader {
             guard end <= Safetensors.maxDataLength else { return nil }
         }
         return SafetensorsHeader(tensors: tensors, metadata: metadata, dataOffset: dataOffset, dataLength: end)
+    }
+
+    mutating func metadataOnly() -> [String: String]? {
+        guard take(UInt8(ascii: "{")) else { return nil }
+        var metadata: [String: String] = [:]
+        if take(UInt8(ascii: "}")) { return metadata }
+        repeat {
+            guard let key = string(), take(UInt8(ascii: ":")) else { return nil }
+            if key == "__metadata__" {
+                guard let m = metadataObject() else { return nil }
+                metadata = m
+            } else {
+                guard skipValue() else { return nil }
+            }
+        } while take(UInt8(ascii: ","))
+        return take(UInt8(ascii: "}")) ? metadata : nil
+    }
+
+    /// Moves past one JSON value without reading it (strings with escapes give false).
+    private mutating func skipValue() -> Bool {
+        skipSpace()
+        var depth = 0
+        while at < bytes.count {
+            switch bytes[at] {
+            case UInt8(ascii: "\""):
+                guard string() != nil else { return false }
+                if depth == 0 { return true }
+                continue
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if depth == 0 { return true }  // the end of the enclosing object: a scalar ended
+                depth -= 1
+                if depth == 0 { at += 1; return true }
+            case UInt8(ascii: ","):
+                if depth == 0 { return true }
+            default:
+                break
+            }
+            at += 1
+        }
+        return false
     }
 
     private mutating func entry(name: String) -> TensorInfo? {
@@ -150,6 +204,44 @@ private struct FastReader {
             case 0x20, 0x0A, 0x0D, 0x09: at += 1
             default: return
             }
+        }
+    }
+}
+
+/// A set of names held as ranges of the header's bytes (no String hashed, no allocation per name):
+/// open addressing on each name's XXH64, bytes compared on a match.
+private struct NameSet {
+    private var slots: [(hash: UInt64, name: UnsafeRawBufferPointer?)]
+    private var count = 0
+
+    init(capacity: Int) {
+        var size = 16
+        while size < capacity * 2 { size <<= 1 }
+        slots = Array(repeating: (0, nil), count: size)
+    }
+
+    /// Adds `name`; false when it was there already.
+    mutating func insert(_ name: UnsafeRawBufferPointer) -> Bool {
+        if (count + 1) * 2 > slots.count { grow() }
+        let hash = XXH64.hash(name)
+        var i = Int(truncatingIfNeeded: hash) & (slots.count - 1)
+        while let other = slots[i].name {
+            if slots[i].hash == hash, other.count == name.count, other.elementsEqual(name) { return false }
+            i = (i + 1) & (slots.count - 1)
+        }
+        slots[i] = (hash, name)
+        count += 1
+        return true
+    }
+
+    private mutating func grow() {
+        let old = slots
+        slots = Array(repeating: (0, nil), count: old.count * 2)
+        for slot in old {
+            guard slot.name != nil else { continue }
+            var i = Int(truncatingIfNeeded: slot.hash) & (slots.count - 1)
+            while slots[i].name != nil { i = (i + 1) & (slots.count - 1) }
+            slots[i] = slot
         }
     }
 }

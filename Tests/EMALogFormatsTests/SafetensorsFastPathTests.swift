@@ -30,6 +30,8 @@ struct SafetensorsFastPathTests {
             let (fast, tree) = both(header)
             let expected = try tree.get()
             #expect(fast == expected, "\(header)")
+            let quick = Array(header.utf8).withUnsafeBytes { Safetensors.quickMetadata($0) }
+            #expect(quick == expected.metadata, "\(header)")
         }
     }
 

@@ -190,10 +190,9 @@ final class StepFile: Sendable {
         let n = prefix.reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }  // little-endian
         guard n <= UInt64(Safetensors.maxHeaderLength), let body = try? handle.read(upToCount: Int(n)),
               body.count == Int(n) else { return [:] }
-        // A header as writers write it is read without a JSON tree; anything else the slow way.
-        if let header = try? body.withUnsafeBytes({ b throws(SafetensorsError) in try Safetensors.decodeHeader(b) }) {
-            return header.metadata
-        }
+        // A header as writers write it: its metadata found without reading its entries; anything
+        // else the slow way.
+        if let metadata = body.withUnsafeBytes({ Safetensors.quickMetadata($0) }) { return metadata }
         guard case let .object(members)? = try? body.withUnsafeBytes({ b throws(JSONError) in try JSONParser.parse(b) })
         else { return [:] }
         guard let meta = members.first(where: { $0.key == "__metadata__" }), case let .object(fields) = meta.value else {
