@@ -48,7 +48,8 @@ extension EMALogCommand {
         }
 
         static func text(_ report: AuditReport) -> String {
-            var text = "audit: \(report.stepsChecked) steps, \(report.chunksVerified) chunks verified, "
+            var text = (report.ranks.map { "audit of \($0) ranks: " } ?? "audit: ")
+                + "\(report.stepsChecked) steps, \(report.chunksVerified) chunks verified, "
                 + "\(report.snapshotsChecked) snapshots of \(report.tracksChecked) tracks re-derived"
                 + (report.sourcesChecked > 0 ? ", \(report.sourcesChecked) source files re-hashed: " : ": ")
             text += report.isClean ? "clean\n" : "\(report.findings.count) problem(s)\n"
@@ -78,6 +79,7 @@ extension EMALogCommand {
                 }
                 json.field("information", report.information)
                 json.object("summary") { json in
+                    if let ranks = report.ranks { json.field("ranks", ranks) }
                     json.field("steps", report.stepsChecked)
                     json.field("chunks", report.chunksVerified)
                     json.field("snapshots", report.snapshotsChecked)

@@ -27,7 +27,8 @@ private func message(for error: IngestError) -> String {
     case .metricConflict:
         "\(error): pass --replace to overwrite (nothing of this file was stored)"
     case .changedContent:
-        "\(error); pass --replace to overwrite it (later snapshots are re-derived)"
+        "\(error); pass --replace to overwrite it (later snapshots are re-derived), or, for a training resumed from an "
+            + "earlier checkpoint at step S, remove the abandoned steps first (emalog truncate --after S)"
     case .nonFinite:
         "\(error). Fix the run, or pass --allow-nonfinite to store it anyway"
     case let .trackConflict(name, stored, given):

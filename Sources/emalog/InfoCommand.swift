@@ -48,6 +48,9 @@ extension EMALogCommand {
                 lines.append("steps        0")
             }
             if let ranks = i.ranks { lines.append("ranks        \(ranks) (a sharded training read whole: the steps every rank has)") }
+            if let of = i.rank {
+                lines.append("rank         \(of.rank) of \(of.ranks): this log holds that rank's slices only; its folder reads the whole model")
+            }
             lines.append("tensors      \(i.tensorCount), \(i.parameterCount) floating parameters, \(i.bytesPerStep) bytes per step")
             lines.append("tracks       \(i.tracks.count)")
             for t in i.tracks {

@@ -27,6 +27,7 @@ extension EMALogCommand {
         func run() throws {
             try reportingErrors {
                 let emalog = try EMALog(openingAt: log.db, run: log.run)
+                TerminalProgress().warnIfOneRank(emalog)
                 try emalog.writeRaw(atStep: try emalog.step(step.selector), to: emalog.output(to: out, format: output.format))
             }
         }

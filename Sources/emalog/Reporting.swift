@@ -57,6 +57,13 @@ final class TerminalProgress: ProgressObserver {
         printError("warning: \(message)")
     }
 
+    /// Says that a log is one rank's of a sharded training (its slices, not the model).
+    func warnIfOneRank(_ log: EMALog) {
+        guard let of = log.rankReadAlone() else { return }
+        warning("\(log.path) is rank \(of.rank) of \(of.ranks) of a sharded training: it holds that rank's slices only; "
+            + "--db with its folder reads the whole model")
+    }
+
     func notIngested(_ error: any Error) {
         warning("not ingested: \(message(for: error))")
     }

@@ -56,6 +56,7 @@ extension EMALogCommand {
         func run() throws {
             try reportingErrors {
                 let emalog = try EMALog(openingAt: log.db, run: log.run)
+                TerminalProgress().warnIfOneRank(emalog)
                 let target = try emalog.output(to: out, format: output.format)
                 let selector = try sigmaRel.map { EMALog.TrackSelector.nameOrSpec(try emalog.sigmaRelSpec($0)) } ?? track.selector
                 let shadow = try emalog.shadow(atStep: try emalog.step(step.selector), track: selector, synthesize: synthesize,

@@ -71,6 +71,7 @@ extension EMALogCommand {
         func run() throws {
             try reportingErrors {
                 let emalog = try EMALog(openingAt: log.db, run: log.run)
+                TerminalProgress().warnIfOneRank(emalog)
                 let folder = try emalog.outputFolder(at: out, format: output.format ?? .safetensors)
                 let results = try emalog.sweep(try specs(emalog.sigmaRelSpec), atStep: try emalog.step(step.selector), synthesize: synthesize,
                                                observer: TerminalProgress())

@@ -118,11 +118,11 @@ import Testing
             + "\"ingests\":1,\"file_bytes\":\(i.fileBytes),\"wal_bytes\":\(i.walBytes),"
             + "\"bytes_per_parameter_step\":\(i.bytesPerParameterStep!),\"codecs\":[\(codecs.joined(separator: ","))],"
             + "\"migrations\":[\(i.migrations.map { "\"\($0)\"" }.joined(separator: ","))],\"pins\":[],\"retention\":null,"
-            + "\"steps_with_raw\":4,\"projected_bytes_per_1000_steps\":\(i.projectedBytesPer1000Steps!),\"ranks\":null}\n"
+            + "\"steps_with_raw\":4,\"projected_bytes_per_1000_steps\":\(i.projectedBytesPer1000Steps!),\"ranks\":null,\"rank_of\":null}\n"
         #expect(try EMALogCommand.InfoCommand.json(i) == expected)
         let parsed = try JSONParser.parse(Array(try EMALogCommand.InfoCommand.json(i).utf8))
         guard case let .object(members) = parsed else { Issue.record("not an object"); return }
-        #expect(members.first?.key == "path" && members.count == 24)
+        #expect(members.first?.key == "path" && members.count == 25)
     }
 
     @Test func infoOfAnEmptyLogWritesNulls() async throws {

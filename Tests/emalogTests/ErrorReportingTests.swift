@@ -92,7 +92,8 @@ typealias CLIExit = emalog.ExitStatus
             + "overwrite (nothing of this file was stored)"),
         (IngestError.changedContent(path: "s", step: 5, detail: "tensor 'w' differs"),
          "s: step 5 is already stored with different content (tensor 'w' differs); pass --replace to overwrite it "
-            + "(later snapshots are re-derived)"),
+            + "(later snapshots are re-derived), or, for a training resumed from an earlier checkpoint at step S, remove the "
+            + "abandoned steps first (emalog truncate --after S)"),
         (IngestError.nonFinite(path: "s", step: 5, tensor: "w", index: 3, value: "NaN"),
          "s: step 5: tensor 'w' holds NaN at index 3; NaN/Inf would poison the EMA. Fix the run, or pass "
             + "--allow-nonfinite to store it anyway"),

@@ -96,6 +96,7 @@ _LOGGER_ARGUMENTS = [
     ("pass --allow-nonfinite", "pass allow_nonfinite=True"), ("--allow-nonfinite", "allow_nonfinite=True"),
     ("--snapshot-every", "snapshot_every="), ("--keyframe-every", "keyframe_every="), ("--ema gives", "ema= gives"),
     ("(replace to overwrite)", "(replace=True to overwrite)"),
+    ("remove the abandoned steps first (emalog truncate --after S)", "remove the abandoned steps first (resume_from=S)"),
 ]
 
 

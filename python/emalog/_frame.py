@@ -56,9 +56,9 @@ class Frame:
             value = tensors[name]
             if self.torch is not None and isinstance(value, self.torch.Tensor):
                 if type(value).__name__ == "DTensor":
-                    raise TypeError(f"tensor {name!r} is a DTensor: a Logger in sharded training (sharded=True, the "
-                                    "default in a torch.distributed job) logs each rank's shards; for one log of the whole "
-                                    "model, pass full_tensor() of each")
+                    raise TypeError(f"tensor {name!r} is a DTensor, and this Logger keeps one log of the whole state "
+                                    "(sharded=False): pass each tensor's full_tensor(), or let every rank log its own "
+                                    "shards (sharded=True, the default in a torch.distributed job)")
                 dtypes = _torch_dtypes(self.torch)
                 if value.dtype not in dtypes:
                     raise TypeError(f"tensor {name!r} has dtype {value.dtype}, which safetensors cannot hold")

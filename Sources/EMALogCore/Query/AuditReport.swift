@@ -76,6 +76,9 @@ public struct AuditReport: Sendable {
     public var information: [String] = []
     /// Steps whose raw weights the retention policy left out (their records were checked).
     public var stepsWithoutRaw = 0
+    /// A sharded training's audit: how many ranks (steps and tracks are counted once, chunks and
+    /// snapshots over every rank).
+    public var ranks: Int?
 
     /// Each finding's words.
     public var problems: [String] { findings.map(\.detail) }

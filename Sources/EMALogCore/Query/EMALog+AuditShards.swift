@@ -8,16 +8,17 @@ extension EMALog {
     func shardedAudit(sources: String?, observer: any ProgressObserver) throws -> AuditReport {
         let started = Date()
         var report = AuditReport()
+        report.ranks = shards.count
         var steps: [[Int]] = [], tracks: [[String]] = []
         for (rank, log) in shards.enumerated() {
             let own = try log.audit(sources: sources, observer: observer)
-            report.stepsChecked += own.stepsChecked
+            report.stepsChecked = max(report.stepsChecked, own.stepsChecked)
             report.chunksVerified += own.chunksVerified
             report.snapshotsChecked += own.snapshotsChecked
-            report.tracksChecked += own.tracksChecked
+            report.tracksChecked = max(report.tracksChecked, own.tracksChecked)
             report.ingestsChecked += own.ingestsChecked
             report.sourcesChecked += own.sourcesChecked
-            report.stepsWithoutRaw += own.stepsWithoutRaw
+            report.stepsWithoutRaw = max(report.stepsWithoutRaw, own.stepsWithoutRaw)
             for var finding in own.findings {
                 finding.detail = "rank \(rank) (\(log.path)): " + finding.detail
                 report.findings.append(finding)

@@ -29,6 +29,9 @@ extension EMALog {
                 firstStepRecord: try summary.firstStep.flatMap { try r.stepRecord($0) },
                 lastStepRecord: try summary.lastStep.flatMap { try r.stepRecord($0) })
             info.owedSnapshotCount = try r.owedSnapshots().count
+            if let first = info.firstStepRecord, let layout = try? ShardLayout.find(in: first.metadata) {
+                info.rank = LogInfo.RankOf(rank: layout.rank, ranks: layout.ranks)
+            }
             info.pins = try r.pins()
             info.retention = info.ingests.retention
             if let last = summary.lastStep { info.rawStepCount = try r.rawStepNumbers(in: 0...last).count }
@@ -68,6 +71,7 @@ extension EMALog {
         info.path = shardGroup ?? info.path
         info.logID = perRank.map(\.logID).joined(separator: "+")
         info.ranks = shards.count
+        info.rank = nil
         let whole = map.tensors.map(\.record)
         info.tensorCount = whole.count
         info.parameterCount = whole.filter { $0.dtype.isFloating }.reduce(0) { $0 + $1.elementCount }
@@ -87,5 +91,13 @@ extension EMALog {
             info.bytesPerParameterStep = Double(info.fileBytes + info.walBytes) / Double(info.parameterCount) / Double(info.stepCount)
         }
         return info
+    }
+
+    /// When this is one rank's log of a sharded training read alone: which rank of how many (its
+    /// tensors are that rank's slices). Nil for a whole log and for a folder read whole.
+    public func rankReadAlone() -> LogInfo.RankOf? {
+        guard shards.isEmpty, let record = try? store.read({ r in try r.firstStep().flatMap { try r.stepRecord($0) } }),
+              let layout = try? ShardLayout.find(in: record.metadata) else { return nil }
+        return LogInfo.RankOf(rank: layout.rank, ranks: layout.ranks)
     }
 }

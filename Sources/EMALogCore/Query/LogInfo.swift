@@ -78,6 +78,14 @@ public struct LogInfo: Sendable, Encodable {
     /// many ranks; the tensors and parameters are the whole model's, the sizes all ranks' together,
     /// the steps those every rank has.
     public var ranks: Int?
+    /// One rank's log of a sharded training, read alone (its first step's `emalog.shard`): which
+    /// rank of how many. Its tensors are that rank's slices; the folder reads the whole model.
+    public var rank: RankOf?
+
+    public struct RankOf: Sendable, Encodable, Equatable {
+        public var rank: Int
+        public var ranks: Int
+    }
 
     /// The JSON's members from `steps` on, in its order.
     enum CodingKeys: String, CodingKey {
@@ -100,5 +108,6 @@ public struct LogInfo: Sendable, Encodable {
         case rawStepCount = "steps_with_raw"
         case projectedBytesPer1000Steps = "projected_bytes_per_1000_steps"
         case ranks
+        case rank = "rank_of"
     }
 }

@@ -67,6 +67,11 @@ public enum ReportPage {
             guard let first = r.info.firstStep, let last = r.info.lastStep else { return "0" }
             return "\(r.info.stepCount) (\(first) … \(last))"
         }
+        if runs.contains(where: { $0.info.ranks != nil || $0.info.rank != nil }) {
+            out += row("ranks") { r in
+                r.info.ranks.map { "\($0) (a sharded training read whole)" } ?? r.info.rank.map { "rank \($0.rank) of \($0.ranks) alone" } ?? "1"
+            }
+        }
         out += row("tensors") { "\($0.info.tensorCount)" }
         out += row("parameters") { "\($0.info.parameterCount) floating (\(bytes($0.info.bytesPerStep)) per step)" }
         out += row("tracks") { r in

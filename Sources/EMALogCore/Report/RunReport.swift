@@ -57,7 +57,9 @@ public struct RunReport: Sendable {
         let table = try log.metrics(keys: [])
         var audit: AuditReport?, auditSkipped: String?
         if options.audit {
-            audit = try EMALog(openingAt: log.path, auditing: true).audit(observer: observer)
+            // A sharded training: every rank audited, and the ranks against each other.
+            audit = log.shards.isEmpty ? try EMALog(openingAt: log.path, auditing: true).audit(observer: observer)
+                : try log.audit(observer: observer)
         } else {
             auditSkipped = "not run (--no-audit)"
         }
