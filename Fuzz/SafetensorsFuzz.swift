@@ -3,6 +3,18 @@
 @_cdecl("LLVMFuzzerTestOneInput")
 public func safetensorsFuzz(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
     let bytes = UnsafeRawBufferPointer(start: data, count: size)
+    // Differential: the header reader without a JSON tree takes only what the tree takes, and gives
+    // the same; the metadata probe finds what the full read finds.
+    if let n = try? Safetensors.headerLength(prefix: bytes, fileSize: size) {
+        let header = UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + n)])
+        if String(validating: header, as: UTF8.self) != nil, let fast = Safetensors.fastDecodeHeader(header) {
+            precondition((try? Safetensors.decodeHeaderTree(header)) == fast, "the fast reader and the tree disagree")
+            precondition(Safetensors.quickMetadata(header) == fast.metadata, "the metadata probe disagrees")
+        }
+        if let text = String(validating: header, as: UTF8.self), let layout = try? ShardLayout(parsing: text) {
+            precondition(layout.rank < layout.ranks, "accepted a layout whose rank is not below its ranks")
+        }
+    }
     do {
         let n = try Safetensors.headerLength(prefix: bytes, fileSize: size)
         let header = try Safetensors.decodeHeader(UnsafeRawBufferPointer(rebasing: bytes[8..<(8 + n)]), fileSize: size)
