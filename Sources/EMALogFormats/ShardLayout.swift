@@ -25,6 +25,19 @@ public struct ShardLayout: Sendable, Equatable {
             self.shape = shape
             self.offset = offset
         }
+
+        /// Why a tensor of shape `local` cannot be this slice (a sentence after the tensor's
+        /// name), nil when it lies inside the whole shape at the offset.
+        public func problem(holding local: [Int]) -> String? {
+            guard local.count == shape.count, offset.count == shape.count else {
+                return "has \(local.count) dimensions, its whole shape \(TensorInfo.text(ofShape: shape)) has \(shape.count)"
+            }
+            for d in shape.indices where offset[d] > shape[d] || local[d] > shape[d] - offset[d] {
+                return "(\(TensorInfo.text(ofShape: local))) at offset \(TensorInfo.text(ofShape: offset)) goes past its whole "
+                    + "shape \(TensorInfo.text(ofShape: shape)) in dimension \(d)"
+            }
+            return nil
+        }
     }
 
     public init(rank: Int, ranks: Int, slices: [String: Slice]) {
@@ -85,14 +98,7 @@ public struct ShardLayout: Sendable, Equatable {
             guard let tensor = byName[name] else {
                 return "it names tensor '\(name.prefix(200))', which the step does not hold"
             }
-            guard tensor.shape.count == slice.shape.count else {
-                return "tensor '\(name.prefix(200))' has \(tensor.shape.count) dimensions, its whole shape "
-                    + "\(TensorInfo.text(ofShape: slice.shape)) has \(slice.shape.count)"
-            }
-            for d in slice.shape.indices where slice.offset[d] + tensor.shape[d] > slice.shape[d] {
-                return "tensor '\(name.prefix(200))' (\(tensor.shapeText)) at offset \(TensorInfo.text(ofShape: slice.offset)) "
-                    + "goes past its whole shape \(TensorInfo.text(ofShape: slice.shape)) in dimension \(d)"
-            }
+            if let problem = slice.problem(holding: tensor.shape) { return "tensor '\(name.prefix(200))' \(problem)" }
         }
         return nil
     }

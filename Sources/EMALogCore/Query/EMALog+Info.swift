@@ -96,8 +96,7 @@ extension EMALog {
     /// When this is one rank's log of a sharded training read alone: which rank of how many (its
     /// tensors are that rank's slices). Nil for a whole log and for a folder read whole.
     public func rankReadAlone() -> LogInfo.RankOf? {
-        guard shards.isEmpty, let record = try? store.read({ r in try r.firstStep().flatMap { try r.stepRecord($0) } }),
-              let layout = try? ShardLayout.find(in: record.metadata) else { return nil }
+        guard shards.isEmpty, let layout = try? store.read({ r in try Self.firstStepLayout(r) }) else { return nil }
         return LogInfo.RankOf(rank: layout.rank, ranks: layout.ranks)
     }
 }

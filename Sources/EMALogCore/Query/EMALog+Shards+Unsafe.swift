@@ -19,9 +19,8 @@ extension EMALog {
         let group = shardGroup ?? ""
         let ranks = try shards.enumerated().map { index, rank in
             try rank.store.read { r -> (tensors: [TensorRecord], layout: ShardLayout?) in
-                let first = try r.firstStep().flatMap { try r.stepRecord($0) }
                 do {
-                    return (try r.tensors(), try first.flatMap { try ShardLayout.find(in: $0.metadata) })
+                    return (try r.tensors(), try Self.firstStepLayout(r))
                 } catch let error as ShardLayoutError {
                     throw QueryError.shardsDisagree(name: group, detail: "rank \(index)'s first step names its slices in an "
                         + "emalog.shard layout that does not read: \(error)")
@@ -42,6 +41,13 @@ extension EMALog {
             }
         }
         return try ShardMap(ranks: ranks, group: shardGroup ?? "")
+    }
+
+    /// The slices a log holds, as its first step names them (`emalog.shard`); nil for a log of
+    /// the whole model.
+    static func firstStepLayout(_ r: any LogReader) throws -> ShardLayout? {
+        guard let first = try r.firstStep().flatMap({ try r.stepRecord($0) }) else { return nil }
+        return try ShardLayout.find(in: first.metadata)
     }
 
     /// The step every rank has: `step`, or the latest step they all have.
@@ -105,16 +111,16 @@ extension EMALog {
     func writeShardedRaw(atStep step: Int?, to target: OutputTarget) throws -> Int {
         let map = try shardMap()
         let written = try commonStep(step)
-        for rank in shards {
+        let records = try shards.map { rank in
             try rank.store.read { r in
-                guard try r.stepRecord(written)?.raw == true else {
+                guard let record = try r.stepRecord(written), record.raw else {
                     let (below, above) = try r.rawNeighbours(of: written)
                     throw QueryError.rawNotKept(what: nil, missing: written, below: below, above: above)
                 }
+                return record
             }
         }
-        let metadata = try shards[0].store.read { r in try r.stepRecord(written)!.metadata }
-            .filter { $0.key != ShardLayout.metadataKey }
+        let metadata = records[0].metadata.filter { $0.key != ShardLayout.metadataKey }
         let ranks = shards
         let outputs = map.tensors.map { whole in
             OutputTensor(layout: whole.record.layout) { emit in

@@ -41,16 +41,15 @@ struct ShardMap {
         for (rank, held) in ranks.enumerated() {
             for local in held.tensors {
                 let slice = held.layout?.slices[local.name]
-                let shape = slice?.shape ?? local.shape
-                let offset = slice?.offset ?? Array(repeating: 0, count: local.shape.count)
+                    ?? ShardLayout.Slice(shape: local.shape, offset: Array(repeating: 0, count: local.shape.count))
+                let (shape, offset) = (slice.shape, slice.offset)
                 // Checked at ingest; checked again here, since a log read may come from anywhere
                 // (a copy edited by hand, a team store): a slice outside its tensor is refused.
-                guard shape.count == local.shape.count, offset.count == shape.count,
-                      shape.indices.allSatisfy({ offset[$0] <= shape[$0] && local.shape[$0] <= shape[$0] - offset[$0] }),
-                      Self.fits(shape, dtype: local.dtype) else {
-                    throw .shardsDisagree(name: group, detail: "rank \(rank)'s slice of tensor '\(local.name)' "
-                        + "(\(TensorInfo.text(ofShape: local.shape)) at \(TensorInfo.text(ofShape: offset))) does not lie inside "
-                        + "its whole shape \(TensorInfo.text(ofShape: shape))")
+                let problem = slice.problem(holding: local.shape)
+                    ?? (Self.fits(shape, dtype: local.dtype) ? nil : "has a whole shape \(TensorInfo.text(ofShape: shape)) too large to hold")
+                if let problem {
+                    throw .shardsDisagree(name: group, detail: "rank \(rank)'s slice of tensor '\(local.name)' does not lie inside "
+                        + "its whole shape: it \(problem)")
                 }
                 if let seen = wholeShape[local.name] {
                     guard seen.shape == shape, seen.dtype == local.dtype else {

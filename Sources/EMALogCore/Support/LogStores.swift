@@ -96,8 +96,7 @@ enum LogStores {
     /// writes them in a `torch.distributed` job), in rank order from rank 0 with none missing;
     /// nil when `location` is not a folder.
     static func rankLogs(in location: String) throws -> [String]? {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: location, isDirectory: &isFolder), isFolder.boolValue else { return nil }
+        guard isFolder(location) else { return nil }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: location)) ?? []
         var ranks: [Int: String] = [:]
         for name in names.sorted() where name.hasPrefix("rank-") && name.hasSuffix(".emalog") {
@@ -120,9 +119,12 @@ enum LogStores {
 
     /// Refuses a folder where a log file is wanted (an edit or an ingest writes one rank's log).
     static func refuseFolder(_ location: String) throws(StoreError) {
+        if isFolder(location) { throw .folderGiven(path: location) }
+    }
+
+    private static func isFolder(_ location: String) -> Bool {
         var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: location, isDirectory: &isFolder), isFolder.boolValue else { return }
-        throw .folderGiven(path: location)
+        return FileManager.default.fileExists(atPath: location, isDirectory: &isFolder) && isFolder.boolValue
     }
 
     /// An address with a scheme emalog does not read (`pgsql://`, `postgresql:/`, ...) is a usage
